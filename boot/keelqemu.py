@@ -1,0 +1,260 @@
+#!/usr/bin/python3
+"""Boot Keel in QEMU: the one place that knows how to make an ISO and run it.
+
+Used by `./keel run`/`./keel debug`, by Meson (to make build/keel.iso and the
+symbol module) and by the pytest harness (tests/conftest.py).
+
+    keelqemu.py syms KERNEL.elf OUT.sym
+    keelqemu.py mkiso --builddir BUILD --cmdline "..." -o OUT.iso
+    keelqemu.py run --builddir BUILD [--cpu max] [--mem 512M] [--machine q35]
+                    [--icount] [--cmdline "..."] [--timeout S] [--gdb]
+
+Exit codes: the kernel ends a boot by writing a KEEL_EXIT_* value
+(kern/uapi/keel/exit.h) to isa-debug-exit; QEMU then exits with
+(value << 1) | 1. `run` maps that back: 0 for success, 1 otherwise.
+"""
+
+import argparse
+import dataclasses
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parent.parent
+EXIT_H = SRC / "kern" / "uapi" / "keel" / "exit.h"
+
+
+def _exit_codes():
+    codes = {}
+    for m in re.finditer(r"#define\s+KEEL_EXIT_(\w+)\s+(0x[0-9a-fA-F]+|\d+)", EXIT_H.read_text()):
+        codes[m.group(1)] = int(m.group(2), 0)
+    return codes
+
+
+KEEL_EXIT = _exit_codes()
+# QEMU's process status for each verdict the kernel can write.
+QEMU_STATUS = {name: (v << 1) | 1 for name, v in KEEL_EXIT.items() if name != "PORT"}
+VERDICT_BY_STATUS = {s: name.lower() for name, s in QEMU_STATUS.items()}
+
+
+# --------------------------------------------------------------------- syms
+def make_syms(elf, out):
+    """Text symbols of the kernel, sorted by address, as `nm -n` prints them."""
+    res = subprocess.run(["nm", "-n", "--defined-only", str(elf)], check=True,
+                         capture_output=True, text=True)
+    lines = [l for l in res.stdout.splitlines() if re.match(r"^[0-9a-f]+ [Tt] ", l)]
+    Path(out).write_text("\n".join(lines) + "\n")
+
+
+# ---------------------------------------------------------------------- ISO
+@dataclasses.dataclass
+class Module:
+    path: Path
+    name: str  # what the kernel sees as the module's command line
+
+
+def iso_inputs(builddir):
+    """The files that go on every ISO: stripped kernel, symbols, apps."""
+    b = Path(builddir)
+    kernel = b / "kern" / "keel-stripped.elf"
+    syms = b / "kern" / "keel.sym"
+    apps = sorted((b / "apps").glob("*/*.elf")) if (b / "apps").exists() else []
+    modules = [Module(p, p.stem) for p in apps]
+    return kernel, syms, modules
+
+
+def grub_quote(word):
+    """Quote one command-line word for grub.cfg (single quotes: no expansion)."""
+    return "'" + word.replace("'", "'\\''") + "'"
+
+
+def render_grub_cfg(cmdline, modules):
+    template = (SRC / "boot" / "grub.cfg.in").read_text()
+    words = " ".join(grub_quote(w) for w in cmdline.split())
+    mods = "\n".join(f"\tmodule2 /apps/{m.path.name} {grub_quote(m.name)}" for m in modules)
+    return template.replace("@CMDLINE@", words).replace("@MODULES@", mods)
+
+
+def make_iso(builddir, cmdline, out):
+    kernel, syms, modules = iso_inputs(builddir)
+    for f in [kernel, syms] + [m.path for m in modules]:
+        if not f.exists():
+            raise FileNotFoundError(f"{f} is missing: build first (ninja -C {builddir})")
+    with tempfile.TemporaryDirectory(prefix="keel-iso-") as tmp:
+        root = Path(tmp)
+        (root / "boot" / "grub").mkdir(parents=True)
+        (root / "apps").mkdir()
+        shutil.copy(kernel, root / "boot" / "keel.elf")
+        shutil.copy(syms, root / "boot" / "keel.sym")
+        for m in modules:
+            shutil.copy(m.path, root / "apps" / m.path.name)
+        (root / "boot" / "grub" / "grub.cfg").write_text(render_grub_cfg(cmdline, modules))
+        tmp_out = Path(str(out) + ".tmp")
+        res = subprocess.run(
+            ["grub-mkrescue", "-o", str(tmp_out),
+             "--install-modules=multiboot2 normal iso9660 biosdisk part_msdos configfile",
+             "--locales=", "--fonts=", "--themes=", str(root)],
+            capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(f"grub-mkrescue failed:\n{res.stderr}")
+        os.replace(tmp_out, out)
+
+
+def cached_iso(builddir, cmdline):
+    """An ISO for this command line, rebuilt only when an input changed."""
+    kernel, syms, modules = iso_inputs(builddir)
+    h = hashlib.sha256()
+    h.update(render_grub_cfg(cmdline, modules).encode())
+    for f in [kernel, syms] + [m.path for m in modules]:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    cache = Path(builddir) / "isos"
+    cache.mkdir(exist_ok=True)
+    iso = cache / f"{h.hexdigest()[:20]}.iso"
+    if not iso.exists():
+        make_iso(builddir, cmdline, iso)
+    return iso
+
+
+# --------------------------------------------------------------------- QEMU
+@dataclasses.dataclass
+class Machine:
+    cpu: str = "max"
+    mem: str = "512M"
+    machine: str = "q35"
+    icount: bool = False
+    smp: int = 1
+
+
+def qemu_argv(iso, m, serial, extra=()):
+    argv = ["qemu-system-x86_64",
+            "-machine", m.machine, "-cpu", m.cpu, "-m", m.mem, "-smp", str(m.smp),
+            "-display", "none", "-vga", "none", "-no-reboot",
+            "-serial", serial,
+            "-device", f"isa-debug-exit,iobase={KEEL_EXIT['PORT']:#x},iosize=0x04",
+            "-cdrom", str(iso), "-boot", "d"]
+    if m.icount:
+        argv += ["-icount", "shift=0,align=off,sleep=off", "-rtc", "clock=vm,base=2000-01-01"]
+    return argv + list(extra)
+
+
+@dataclasses.dataclass
+class BootResult:
+    status: int          # QEMU's exit status (None: killed at the timeout)
+    verdict: str         # success | failure | panic | timeout | died
+    log: str             # everything the kernel wrote to COM1
+    elapsed: float
+    argv: list
+
+    @property
+    def ktap(self):
+        """(ok, number, name, directive) for each KTAP result line."""
+        out = []
+        for m in re.finditer(r"^(ok|not ok) (\d+) (\S+)(?: # (.*))?$", self.log, re.M):
+            out.append((m.group(1) == "ok", int(m.group(2)), m.group(3), m.group(4)))
+        return out
+
+
+def verdict_of(status):
+    if status is None:
+        return "timeout"
+    return VERDICT_BY_STATUS.get(status, "died")
+
+
+def boot(builddir, cmdline="", machine=None, timeout=60.0, extra=(), log_path=None):
+    """Boot once, serial to a file (never a pipe: under icount a late reader
+    would shift the guest's instruction counts), and kill our QEMU -- and only
+    ours -- if it outlives the timeout."""
+    m = machine or Machine()
+    iso = cached_iso(builddir, cmdline)
+    own_log = log_path is None
+    if own_log:
+        fd, log_path = tempfile.mkstemp(prefix="keel-serial-", suffix=".log")
+        os.close(fd)
+    argv = qemu_argv(iso, m, f"file:{log_path}", extra)
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+        status = proc.returncode
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        status = None
+    elapsed = time.monotonic() - start
+    log = Path(log_path).read_text(errors="replace")
+    if own_log:
+        os.unlink(log_path)
+    if err and err.strip():
+        log += "\n[qemu stderr] " + err.decode(errors="replace")
+    return BootResult(status, verdict_of(status), log, elapsed, argv)
+
+
+# ---------------------------------------------------------------------- CLI
+def cmd_run(a):
+    m = Machine(cpu=a.cpu, mem=a.mem, machine=a.machine, icount=a.icount)
+    iso = cached_iso(a.builddir, a.cmdline)
+    extra = ["-s", "-S"] if a.gdb else []
+    argv = qemu_argv(iso, m, "stdio", extra)
+    print("+ " + " ".join(argv), file=sys.stderr)
+    if a.gdb:
+        # QEMU waits for gdb; the caller starts gdb and QEMU runs in the background.
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
+        Path(a.builddir, "qemu-gdb.pid").write_text(str(proc.pid))
+        return 0
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        status = proc.wait(timeout=a.timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        print(f"\nkeel: no verdict after {a.timeout:.0f} s: QEMU killed", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return 130
+    verdict = verdict_of(status)
+    print(f"\nkeel: QEMU exited with status {status}: {verdict}", file=sys.stderr)
+    return 0 if verdict == "success" else 1
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("syms")
+    s.add_argument("elf")
+    s.add_argument("out")
+    s = sub.add_parser("mkiso")
+    s.add_argument("--builddir", required=True)
+    s.add_argument("--cmdline", default="")
+    s.add_argument("-o", dest="out", required=True)
+    s = sub.add_parser("run")
+    s.add_argument("--builddir", required=True)
+    s.add_argument("--cpu", default="max")
+    s.add_argument("--mem", default="512M")
+    s.add_argument("--machine", default="q35")
+    s.add_argument("--icount", action="store_true")
+    s.add_argument("--cmdline", default="")
+    s.add_argument("--timeout", type=float, default=600.0)
+    s.add_argument("--gdb", action="store_true")
+    a = p.parse_args()
+    if a.cmd == "syms":
+        make_syms(a.elf, a.out)
+        return 0
+    if a.cmd == "mkiso":
+        make_iso(a.builddir, a.cmdline, a.out)
+        return 0
+    return cmd_run(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+/*
+ * The IDT: one gate per vector, all pointing at entry.S's 16-byte stubs.
+ * Interrupt gates (IF cleared on entry: the kernel is not preemptible).
+ * #DF, NMI and #MC switch to their own IST stacks. Only #BP and #OF are
+ * reachable with `int3`/`into` from Ring 3 (DPL 3); any other `int $N` from
+ * Ring 3 is #GP.
+ */
+#include "arch/x86_64/idt.h"
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/gdt.h"
+#include "arch/x86_64/vectors.h"
+
+struct __packed idt_gate {
+	u16 off_lo;
+	u16 sel;
+	u8 ist;
+	u8 type_attr; /* P | DPL | 0 | type (0xE: 64-bit interrupt gate) */
+	u16 off_mid;
+	u32 off_hi;
+	u32 reserved;
+};
+_Static_assert(sizeof(struct idt_gate) == 16, "IDT gate layout");
+
+extern const char vector_stubs[];
+static struct idt_gate idt[256] __aligned(4096);
+
+static void set_gate(unsigned v, unsigned dpl, unsigned ist)
+{
+	u64 off = (u64)vector_stubs + 16 * v;
+	idt[v] = (struct idt_gate){
+		.off_lo = (u16)off,
+		.sel = GDT_KCODE,
+		.ist = (u8)ist,
+		.type_attr = (u8)(0x80 | dpl << 5 | 0xE),
+		.off_mid = (u16)(off >> 16),
+		.off_hi = (u32)(off >> 32),
+	};
+}
+
+void idt_init(void)
+{
+	for (unsigned v = 0; v < 256; v++)
+		set_gate(v, 0, 0);
+	set_gate(VEC_BP, 3, 0);
+	set_gate(VEC_OF, 3, 0);
+	set_gate(VEC_DF, 0, IST_DF);
+	set_gate(VEC_NMI, 0, IST_NMI);
+	set_gate(VEC_MC, 0, IST_MC);
+}
+
+void idt_load(void)
+{
+	struct descriptor_ptr p = { sizeof(idt) - 1, (u64)idt };
+	lidt(&p);
+}

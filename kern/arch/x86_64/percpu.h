@@ -1,0 +1,47 @@
+/*
+ * Per-CPU data, reached through GS in the kernel (swapgs on entry from Ring 3).
+ * It lives in the kernel image's .bss (PML4 slot 511), as does everything the
+ * CPU itself reads on an interrupt: GDT, TSS, IDT.
+ */
+#ifndef KEEL_X86_PERCPU_H
+#define KEEL_X86_PERCPU_H
+
+/* Offsets the entry assembly uses; checked below. */
+#define PERCPU_SELF       0
+#define PERCPU_KSTACK_TOP 8
+#define PERCPU_USER_RSP   16
+
+#define MAX_CPUS 16
+
+#ifndef __ASSEMBLER__
+#include "types.h"
+#include "arch/x86_64/gdt.h"
+
+struct percpu {
+	struct percpu *self; /* %gs:0 */
+	u64 kstack_top;      /* %gs:8: this CPU's kernel stack, = tss.rsp[0] */
+	u64 user_rsp;        /* %gs:16: scratch for the syscall entry */
+	u32 id;
+	u32 apic_id;
+	u64 ist_top[3];      /* IST stacks (#DF, NMI, #MC); each top holds `self` */
+	u64 gdt[GDT_ENTRIES] __aligned(16);
+	struct tss tss __aligned(16);
+	u64 spurious_pic;    /* spurious IRQ 7/15 seen */
+	u64 spurious_lapic;  /* spurious LAPIC vector seen */
+};
+
+_Static_assert(__builtin_offsetof(struct percpu, self) == PERCPU_SELF, "percpu.self");
+_Static_assert(__builtin_offsetof(struct percpu, kstack_top) == PERCPU_KSTACK_TOP, "percpu.kstack_top");
+_Static_assert(__builtin_offsetof(struct percpu, user_rsp) == PERCPU_USER_RSP, "percpu.user_rsp");
+
+extern struct percpu cpus[MAX_CPUS];
+
+static inline struct percpu *this_cpu(void)
+{
+	struct percpu *p;
+	__asm__ volatile("mov %%gs:0, %0" : "=r"(p));
+	return p;
+}
+#endif
+
+#endif

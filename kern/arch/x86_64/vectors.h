@@ -1,0 +1,36 @@
+/* Interrupt vector assignment (docs/architecture.md keeps the table). */
+#ifndef KEEL_X86_VECTORS_H
+#define KEEL_X86_VECTORS_H
+
+/* 0x00-0x1F: CPU exceptions */
+#define VEC_DE 0
+#define VEC_DB 1
+#define VEC_NMI 2
+#define VEC_BP 3
+#define VEC_OF 4
+#define VEC_BR 5
+#define VEC_UD 6
+#define VEC_NM 7
+#define VEC_DF 8
+#define VEC_TS 10
+#define VEC_NP 11
+#define VEC_SS 12
+#define VEC_GP 13
+#define VEC_PF 14
+#define VEC_MF 16
+#define VEC_AC 17
+#define VEC_MC 18
+#define VEC_XM 19
+#define VEC_VE 20
+#define VEC_CP 21
+
+/* 0x20-0x2F: the legacy 8259 PICs, remapped here and fully masked; only
+ * their spurious IRQ 7 / IRQ 15 can still arrive. */
+#define VEC_PIC_BASE 0x20
+#define VEC_PIC_SPURIOUS_MASTER (VEC_PIC_BASE + 7)
+#define VEC_PIC_SPURIOUS_SLAVE (VEC_PIC_BASE + 15)
+
+/* 0xFF: the local APIC's spurious vector (never EOI'd). */
+#define VEC_LAPIC_SPURIOUS 0xFF
+
+#endif

@@ -1,0 +1,91 @@
+#include "cpu_features.h"
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/paging.h"
+#include "console.h"
+#include "lib/string.h"
+#include "slot.h"
+
+struct cpu_features cpu_has;
+
+void cpu_detect(void)
+{
+	u32 a, b, c, d;
+	cpuid(0, 0, &a, &b, &c, &d);
+	cpu_has.max_leaf = a;
+	memcpy(cpu_has.vendor + 0, &b, 4);
+	memcpy(cpu_has.vendor + 4, &d, 4);
+	memcpy(cpu_has.vendor + 8, &c, 4);
+	cpu_has.vendor[12] = 0;
+
+	cpuid(1, 0, &a, &b, &c, &d);
+	cpu_has.pge = d & (1u << 13);
+	cpu_has.pat = d & (1u << 16);
+	cpu_has.fxsr = d & (1u << 24);
+	cpu_has.apic = d & (1u << 9);
+	cpu_has.x2apic = c & (1u << 21);
+	cpu_has.tsc_deadline = c & (1u << 24);
+	cpu_has.xsave = c & (1u << 26);
+	cpu_has.avx = c & (1u << 28);
+
+	if (cpu_has.max_leaf >= 7) {
+		cpuid(7, 0, &a, &b, &c, &d);
+		cpu_has.fsgsbase = b & (1u << 0);
+		cpu_has.smep = b & (1u << 7);
+		cpu_has.smap = b & (1u << 20);
+		cpu_has.umip = c & (1u << 2);
+		cpu_has.pku = c & (1u << 3);
+	}
+
+	cpuid(0x80000000, 0, &a, &b, &c, &d);
+	cpu_has.max_ext_leaf = a;
+	if (a >= 0x80000001) {
+		cpuid(0x80000001, 0, &a, &b, &c, &d);
+		cpu_has.nx = d & (1u << 20);
+		cpu_has.page1g = d & (1u << 26);
+	}
+	if (cpu_has.max_ext_leaf >= 0x80000007) {
+		cpuid(0x80000007, 0, &a, &b, &c, &d);
+		cpu_has.invariant_tsc = d & (1u << 8);
+	}
+
+	kprintf("cpu: %s;%s%s%s%s%s%s%s%s%s%s%s%s\n", cpu_has.vendor, cpu_has.nx ? " nx" : "",
+		cpu_has.page1g ? " 1g-pages" : "", cpu_has.pge ? " pge" : "", cpu_has.smep ? " smep" : "",
+		cpu_has.smap ? " smap" : "", cpu_has.umip ? " umip" : "", cpu_has.fsgsbase ? " fsgsbase" : "",
+		cpu_has.xsave ? " xsave" : "", cpu_has.avx ? " avx" : "", cpu_has.pku ? " pku" : "",
+		cpu_has.x2apic ? " x2apic" : "", cpu_has.tsc_deadline ? " tsc-deadline" : "");
+}
+
+extern const u64 __smap_sites_start[], __smap_sites_end[];
+
+void smap_patch_sites(void)
+{
+	if (cpu_has.smap)
+		return;
+	static const u8 nop3[3] = { 0x0F, 0x1F, 0x00 }; /* nopl (%rax) */
+	for (const u64 *s = __smap_sites_start; s < __smap_sites_end; s++)
+		memcpy((void *)*s, nop3, 3);
+}
+
+void cpu_enable_protections(void)
+{
+	if (cpu_has.nx) {
+		wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_NXE);
+		pte_nx = PTE_NX;
+	}
+	u64 cr4 = read_cr4();
+	if (cpu_has.pge) {
+		cr4 |= CR4_PGE;
+		pte_g = PTE_G;
+	}
+	if (cpu_has.smep)
+		cr4 |= CR4_SMEP;
+	if (cpu_has.smap)
+		cr4 |= CR4_SMAP;
+	if (cpu_has.umip)
+		cr4 |= CR4_UMIP;
+	write_cr4(cr4);
+	write_cr0(read_cr0() | CR0_WP);
+	kprintf("cpu: protections on: write-protect%s%s%s%s%s\n", cpu_has.nx ? " nx" : "",
+		cpu_has.pge ? " global-pages" : "", cpu_has.smep ? " smep" : "", cpu_has.smap ? " smap" : "",
+		cpu_has.umip ? " umip" : "");
+}

@@ -1,0 +1,30 @@
+/* CPU features Keel uses, detected with CPUID (never assumed: -cpu qemu64 has
+ * almost none of them, -cpu max most). */
+#ifndef KEEL_CPU_FEATURES_H
+#define KEEL_CPU_FEATURES_H
+
+#include "types.h"
+
+struct cpu_features {
+	char vendor[13];
+	u32 max_leaf, max_ext_leaf;
+	bool nx, page1g, pge, pat;
+	bool smep, smap, umip, fsgsbase;
+	bool fxsr, xsave, avx, pku;
+	bool apic, x2apic, tsc_deadline, invariant_tsc;
+};
+
+extern struct cpu_features cpu_has;
+
+/* Read CPUID into cpu_has; print one line. */
+void cpu_detect(void);
+
+/* Patch `clac`/`stac` sites to NOPs when the CPU has no SMAP (they would be
+ * #UD). Runs while the early page tables still map the text writable. */
+void smap_patch_sites(void);
+
+/* Turn on NX, write protection, global pages and, when present, SMEP, SMAP
+ * and UMIP. Prints what is on. */
+void cpu_enable_protections(void);
+
+#endif

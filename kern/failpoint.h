@@ -1,0 +1,27 @@
+/*
+ * Fault injection, for tests only: `fail=frame:N` on the command line makes
+ * the Nth frame allocation fail; `fail=heap:N` the Nth kernel heap allocation.
+ * Several may be given, comma-separated (`fail=frame:3,heap:1`). Every caller
+ * of an allocator handles failure; these prove it.
+ */
+#ifndef KEEL_FAILPOINT_H
+#define KEEL_FAILPOINT_H
+
+#include "types.h"
+
+enum failpoint {
+	FAIL_FRAME,
+	FAIL_HEAP,
+	FAIL_KINDS,
+};
+
+/* Returns the number of malformed items (each reported). */
+int failpoint_configure(const char *spec);
+
+/* Count one call of this kind; true if it is the one chosen to fail. */
+bool failpoint_hit(enum failpoint kind);
+
+/* How many failures have been injected so far. */
+u64 failpoint_injected(void);
+
+#endif

@@ -1,0 +1,28 @@
+/*
+ * The kernel virtual area (KVA_BASE..KVA_END in slot 511): kernel stacks
+ * with unmapped guard pages, and windows onto device or firmware memory.
+ * Addresses are handed out by a bump pointer and never reused: 254 GiB of
+ * address space outlasts any boot, and a stale pointer into a freed window
+ * faults instead of aliasing something new.
+ */
+#ifndef KEEL_KVA_H
+#define KEEL_KVA_H
+
+#include "types.h"
+
+/* A kernel stack of `pages` pages above one unmapped guard page. On success
+ * *top is its (16-byte aligned) top. -ENOMEM leaves nothing allocated. */
+int kva_alloc_stack(size_t pages, const char *name, uptr *top);
+
+/* Map [pa, pa + len) read-only (writable if `writable`), with cache flags
+ * (PTE_PCD | PTE_PWT for MMIO, 0 for write-back). NULL on failure. */
+void *kva_map_phys(paddr_t pa, size_t len, bool writable, u64 cache);
+
+/* Remember that [start, end) is `name` (for fault reports); best effort. */
+void kva_note(uptr start, uptr end, const char *name);
+
+/* What a kernel address is, for diagnostics ("guard page below ...");
+ * NULL if unknown. */
+const char *kva_describe(uptr va);
+
+#endif

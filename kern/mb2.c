@@ -1,0 +1,183 @@
+#include "mb2.h"
+#include "keel/errno.h"
+#include "lib/string.h"
+
+struct tag {
+	u32 type, size;
+};
+
+static u32 rd32(const u8 *p)
+{
+	u32 v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static u64 rd64(const u8 *p)
+{
+	u64 v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/* A string field [p, end) is usable only if a NUL terminates it inside. */
+static const char *tag_string(const u8 *p, const u8 *end)
+{
+	for (const u8 *q = p; q < end; q++)
+		if (*q == 0)
+			return (const char *)p;
+	return NULL;
+}
+
+static void parse_mmap(const u8 *t, u32 size, u32 off, struct mb2_info *out, struct diag *d)
+{
+	if (size < 16) {
+		diag(d, "mb2: memory map tag at %u too short (%u bytes)", off, size);
+		return;
+	}
+	u32 esize = rd32(t + 8), ever = rd32(t + 12);
+	if (esize < 24 || esize % 8) {
+		diag(d, "mb2: memory map entry size %u invalid", esize);
+		return;
+	}
+	if (ever != 0)
+		diag(d, "mb2: memory map entry version %u (expected 0), reading anyway", ever);
+	if (out->nmmap)
+		diag(d, "mb2: second memory map tag at %u, merging", off);
+	u32 n = (size - 16) / esize;
+	if ((size - 16) % esize)
+		diag(d, "mb2: memory map tag has %u trailing bytes", (size - 16) % esize);
+	for (u32 i = 0; i < n; i++) {
+		const u8 *e = t + 16 + (size_t)i * esize;
+		u64 base = rd64(e), len = rd64(e + 8);
+		u32 type = rd32(e + 16);
+		if (len == 0) {
+			diag(d, "mb2: memory map entry %u has zero length, skipped", i);
+			continue;
+		}
+		if (base + len < base) {
+			diag(d, "mb2: memory map entry %u wraps (base %#llx len %#llx), clipped", i,
+			     (unsigned long long)base, (unsigned long long)len);
+			len = UINT64_MAX - base;
+		}
+		if (out->nmmap == MB2_MAX_MMAP) {
+			diag(d, "mb2: more than %u memory map entries, rest ignored", MB2_MAX_MMAP);
+			return;
+		}
+		out->mmap[out->nmmap++] = (struct mb2_mmap_entry){ base, len, type };
+	}
+}
+
+static void parse_module(const u8 *t, u32 size, u32 off, struct mb2_info *out, struct diag *d)
+{
+	if (size < 17) {
+		diag(d, "mb2: module tag at %u too short (%u bytes)", off, size);
+		return;
+	}
+	u32 start = rd32(t + 8), end = rd32(t + 12);
+	const char *cmd = tag_string(t + 16, t + size);
+	if (!cmd) {
+		diag(d, "mb2: module tag at %u has an unterminated command line", off);
+		return;
+	}
+	if (end < start) {
+		diag(d, "mb2: module '%s' ends (%#x) before it starts (%#x)", cmd, end, start);
+		return;
+	}
+	if (out->nmodules == MB2_MAX_MODULES) {
+		diag(d, "mb2: more than %u modules, '%s' ignored", MB2_MAX_MODULES, cmd);
+		return;
+	}
+	out->modules[out->nmodules++] = (struct mb2_module){ start, end, cmd };
+}
+
+static void parse_rsdp(const u8 *t, u32 size, u32 type, struct mb2_info *out, struct diag *d)
+{
+	size_t want = type == MB2_TAG_ACPI_OLD ? 20 : 36;
+	if (size < 8 + want) {
+		diag(d, "mb2: ACPI RSDP tag (type %u) too short (%u bytes)", type, size);
+		return;
+	}
+	if (out->rsdp_len >= want)
+		return; /* keep the newer (longer) one */
+	memcpy(out->rsdp, t + 8, want);
+	out->rsdp_len = want;
+}
+
+static void string_tag(const u8 *t, u32 size, u32 off, const char **slot, const char *what,
+		       struct diag *d)
+{
+	const char *s = tag_string(t + 8, t + size);
+	if (!s) {
+		diag(d, "mb2: %s tag at %u is unterminated, ignored", what, off);
+		return;
+	}
+	if (*slot) {
+		diag(d, "mb2: duplicate %s tag at %u, ignored", what, off);
+		return;
+	}
+	*slot = s;
+}
+
+int mb2_parse(const void *mbi, size_t avail, struct mb2_info *out, struct diag *d)
+{
+	memset(out, 0, sizeof *out);
+	const u8 *base = mbi;
+	if ((uptr)base % 8) {
+		diag(d, "mb2: boot information at %p is not 8-byte aligned", mbi);
+		return -EINVAL;
+	}
+	if (avail < 8) {
+		diag(d, "mb2: boot information unreadable");
+		return -EBADMSG;
+	}
+	u32 total = rd32(base);
+	if (total < 16 || total > avail || total > MB2_MAX_INFO_SIZE) {
+		diag(d, "mb2: boot information total size %u is impossible", total);
+		return -EBADMSG;
+	}
+	out->total_size = total;
+
+	u32 off = 8;
+	while (off + 8 <= total) {
+		const u8 *t = base + off;
+		u32 type = rd32(t), size = rd32(t + 4);
+		if (size < 8 || size > total - off) {
+			diag(d, "mb2: tag type %u at offset %u has bad size %u, stopping", type, off, size);
+			break;
+		}
+		if (type == MB2_TAG_END) {
+			out->have_end_tag = true;
+			break;
+		}
+		switch (type) {
+		case MB2_TAG_CMDLINE:
+			string_tag(t, size, off, &out->cmdline, "command line", d);
+			break;
+		case MB2_TAG_LOADER:
+			string_tag(t, size, off, &out->loader, "boot loader name", d);
+			break;
+		case MB2_TAG_MODULE:
+			parse_module(t, size, off, out, d);
+			break;
+		case MB2_TAG_MMAP:
+			parse_mmap(t, size, off, out, d);
+			break;
+		case MB2_TAG_ACPI_OLD:
+		case MB2_TAG_ACPI_NEW:
+			parse_rsdp(t, size, type, out, d);
+			break;
+		default:
+			break; /* tags Keel does not use */
+		}
+		u32 next = off + ((size + 7) & ~7u);
+		if (next < off)
+			break;
+		off = next;
+	}
+	if (!out->have_end_tag)
+		diag(d, "mb2: no end tag inside %u bytes", total);
+	if (!out->nmmap)
+		diag(d, "mb2: no memory map");
+	return 0;
+}

@@ -1,0 +1,63 @@
+/*
+ * Multiboot2 boot information: a pure, defensive parser. It reads only inside
+ * [mbi, mbi + avail), checks every tag's size, alignment and termination, and
+ * reports (through a diag) each tag it rejects instead of trusting it.
+ */
+#ifndef KEEL_MB2_H
+#define KEEL_MB2_H
+
+#include "types.h"
+#include "lib/diag.h"
+
+#define MB2_BOOT_MAGIC 0x36D76289u
+
+#define MB2_TAG_END 0
+#define MB2_TAG_CMDLINE 1
+#define MB2_TAG_LOADER 2
+#define MB2_TAG_MODULE 3
+#define MB2_TAG_BASIC_MEMINFO 4
+#define MB2_TAG_MMAP 6
+#define MB2_TAG_ACPI_OLD 14
+#define MB2_TAG_ACPI_NEW 15
+
+#define MB2_MEM_AVAILABLE 1
+#define MB2_MEM_RESERVED 2
+#define MB2_MEM_ACPI_RECLAIMABLE 3
+#define MB2_MEM_NVS 4
+#define MB2_MEM_BADRAM 5
+
+#define MB2_MAX_MMAP 128
+#define MB2_MAX_MODULES 32
+#define MB2_MAX_INFO_SIZE (1u << 20) /* a larger total_size is not believed */
+
+struct mb2_mmap_entry {
+	u64 base, len;
+	u32 type;
+};
+
+struct mb2_module {
+	u32 start, end;      /* physical, [start, end) */
+	const char *cmdline; /* NUL-terminated, inside the boot information */
+};
+
+struct mb2_info {
+	u32 total_size;
+	const char *cmdline; /* NULL if absent */
+	const char *loader;  /* NULL if absent */
+	struct mb2_mmap_entry mmap[MB2_MAX_MMAP];
+	size_t nmmap;
+	struct mb2_module modules[MB2_MAX_MODULES];
+	size_t nmodules;
+	u8 rsdp[36];     /* copy of the RSDP GRUB found */
+	size_t rsdp_len; /* 0: none; 20: ACPI 1.0; 36: ACPI 2.0+ */
+	bool have_end_tag;
+};
+
+/*
+ * Parse the boot information at mbi, of which avail bytes may be read.
+ * Returns 0, or -EINVAL (misaligned) / -EBADMSG (total size impossible): then
+ * nothing in *out is usable. Individual bad tags are skipped and reported.
+ */
+int mb2_parse(const void *mbi, size_t avail, struct mb2_info *out, struct diag *d);
+
+#endif

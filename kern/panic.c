@@ -1,0 +1,204 @@
+#include "panic.h"
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/paging.h"
+#include "arch/x86_64/trapframe.h"
+#include "arch/x86_64/vectors.h"
+#include "console.h"
+#include "image.h"
+#include "keel/exit.h"
+#include "ksyms.h"
+#include "kva.h"
+#include "layout.h"
+#include "slot.h"
+
+static const char *sym_text;
+static size_t sym_len;
+static int panicking;
+
+void panic_set_symbols(const char *text, size_t len)
+{
+	sym_text = text;
+	sym_len = len;
+}
+
+__noreturn void keel_exit(int code)
+{
+	outb(KEEL_EXIT_PORT, (u8)code);
+	for (;;) {
+		cli();
+		hlt();
+	}
+}
+
+void print_symbol(u64 addr)
+{
+	struct ksym s;
+	if (sym_text && ksyms_lookup(sym_text, sym_len, addr, &s) && addr - s.addr < 0x100000)
+		kprintf("%.*s+%#llx", (int)s.name_len, s.name, (unsigned long long)(addr - s.addr));
+	else
+		kprintf("?");
+}
+
+static const char *const exception_names[32] = {
+	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow", "#BR bound range",
+	"#UD invalid opcode", "#NM device not available", "#DF double fault", "coprocessor overrun",
+	"#TS invalid TSS", "#NP segment not present", "#SS stack fault", "#GP general protection",
+	"#PF page fault", "reserved (15)", "#MF x87 error", "#AC alignment check", "#MC machine check",
+	"#XM SIMD exception", "#VE virtualization", "#CP control protection",
+};
+
+static const char *exception_name(u64 v)
+{
+	return v < 32 && exception_names[v] ? exception_names[v] : "reserved exception";
+}
+
+static bool is_return_address(u64 a)
+{
+	/* In the kernel's text, just after a `call rel32` (E8 xx xx xx xx). */
+	return a >= (u64)__text_start + 5 && a < (u64)__text_end && *(const u8 *)(a - 5) == 0xE8;
+}
+
+/*
+ * Walk the frame-pointer chain, touching only mapped kernel stack memory.
+ * rsp (0 if unknown) is the stack pointer at rip: GCC sets up no frame in a
+ * leaf function that needs no stack, so when the word at rsp is a return
+ * address it is shown too -- the caller the rbp chain would skip.
+ */
+static void backtrace(u64 rip, u64 rbp, u64 rsp)
+{
+	int depth = 1;
+	kprintf("backtrace:\n  #0  %016llx ", (unsigned long long)rip);
+	print_symbol(rip);
+	kprintf("\n");
+	if (rsp >= KERNEL_SLOT_BASE && rsp % 8 == 0 && slot_range_mapped(rsp, 8)) {
+		u64 top = *(const u64 *)rsp;
+		bool chained = rbp >= KERNEL_SLOT_BASE && rbp % 8 == 0 && slot_range_mapped(rbp, 16) &&
+			       ((u64 *)rbp)[1] == top;
+		if (is_return_address(top) && !chained) {
+			kprintf("  #%-2d %016llx ", depth++, (unsigned long long)top);
+			print_symbol(top - 1);
+			kprintf("  (from the stack top: %#llx was a leaf)\n", (unsigned long long)rip);
+		}
+	}
+	for (; depth < 32; depth++) {
+		if (!rbp || rbp % 8 || rbp < KERNEL_SLOT_BASE || !slot_range_mapped(rbp, 16))
+			break;
+		u64 next = ((u64 *)rbp)[0], ret = ((u64 *)rbp)[1];
+		if (!ret)
+			break;
+		kprintf("  #%-2d %016llx ", depth, (unsigned long long)ret);
+		print_symbol(ret - 1); /* the call, not the instruction after it */
+		kprintf("\n");
+		if (next <= rbp)
+			break;
+		rbp = next;
+	}
+}
+
+static void enter_panic(void)
+{
+	cli();
+	if (panicking++) {
+		kprintf("\nPANIC while panicking: giving up\n");
+		keel_exit(KEEL_EXIT_PANIC);
+	}
+}
+
+__noreturn void panic(const char *fmt, ...)
+{
+	enter_panic();
+	va_list ap;
+	va_start(ap, fmt);
+	kprintf("\nPANIC: ");
+	kvprintf(fmt, ap);
+	kprintf("\n");
+	va_end(ap);
+	const u64 *fp = __builtin_frame_address(0); /* panic's frame: [0] caller's rbp, [1] return */
+	backtrace(fp[1], fp[0], 0);
+	keel_exit(KEEL_EXIT_PANIC);
+}
+
+static void decode_error(const struct trap_frame *tf)
+{
+	u64 e = tf->error;
+	if (tf->vector == VEC_PF) {
+		kprintf("error code %#llx: %s, %s, %s-mode%s%s%s\n", (unsigned long long)e,
+			e & PF_P ? "protection violation" : "page not present",
+			e & PF_I ? "instruction fetch" : e & PF_W ? "write" : "read", e & PF_U ? "user" : "supervisor",
+			e & PF_RSVD ? ", reserved bit set" : "", e & PF_PK ? ", protection key" : "",
+			e & PF_SS ? ", shadow stack" : "");
+		kprintf("CR2 (faulting address) = %#llx\n", (unsigned long long)read_cr2());
+	} else if (tf->vector == VEC_GP || tf->vector == VEC_TS || tf->vector == VEC_NP ||
+		   tf->vector == VEC_SS || tf->vector == VEC_AC) {
+		if (e == 0)
+			kprintf("error code 0\n");
+		else
+			kprintf("error code %#llx: %s selector index %llu%s\n", (unsigned long long)e,
+				e & 2 ? "IDT" : e & 4 ? "LDT" : "GDT", (unsigned long long)(e >> 3),
+				e & 1 ? " (external event)" : "");
+	} else {
+		kprintf("error code %#llx\n", (unsigned long long)e);
+	}
+}
+
+static void dump_registers(const struct trap_frame *tf)
+{
+	u64 f = tf->rflags;
+	kprintf("RAX=%016llx RBX=%016llx RCX=%016llx RDX=%016llx\n", (unsigned long long)tf->rax,
+		(unsigned long long)tf->rbx, (unsigned long long)tf->rcx, (unsigned long long)tf->rdx);
+	kprintf("RSI=%016llx RDI=%016llx RBP=%016llx RSP=%016llx\n", (unsigned long long)tf->rsi,
+		(unsigned long long)tf->rdi, (unsigned long long)tf->rbp, (unsigned long long)tf->rsp);
+	kprintf("R8 =%016llx R9 =%016llx R10=%016llx R11=%016llx\n", (unsigned long long)tf->r8,
+		(unsigned long long)tf->r9, (unsigned long long)tf->r10, (unsigned long long)tf->r11);
+	kprintf("R12=%016llx R13=%016llx R14=%016llx R15=%016llx\n", (unsigned long long)tf->r12,
+		(unsigned long long)tf->r13, (unsigned long long)tf->r14, (unsigned long long)tf->r15);
+	kprintf("RIP=%016llx <", (unsigned long long)tf->rip);
+	print_symbol(tf->rip);
+	kprintf(">  CS=%04llx SS=%04llx\n", (unsigned long long)tf->cs, (unsigned long long)tf->ss);
+	kprintf("RFLAGS=%016llx [%s%s%s%s%s%s%s%s%s%s IOPL=%llu]\n", (unsigned long long)f,
+		f & RFLAGS_CF ? "CF " : "", f & RFLAGS_PF ? "PF " : "", f & RFLAGS_ZF ? "ZF " : "",
+		f & RFLAGS_SF ? "SF " : "", f & RFLAGS_TF ? "TF " : "", f & RFLAGS_IF ? "IF " : "",
+		f & RFLAGS_DF ? "DF " : "", f & RFLAGS_OF ? "OF " : "", f & RFLAGS_RF ? "RF " : "",
+		f & RFLAGS_AC ? "AC" : "", (unsigned long long)((f >> 12) & 3));
+	kprintf("CR0=%016llx CR2=%016llx CR3=%016llx CR4=%016llx\n", (unsigned long long)read_cr0(),
+		(unsigned long long)read_cr2(), (unsigned long long)read_cr3(), (unsigned long long)read_cr4());
+	kprintf("EFER=%016llx GS.base=%016llx KERNEL_GS.base=%016llx\n", (unsigned long long)rdmsr(MSR_EFER),
+		(unsigned long long)rdmsr(MSR_GS_BASE), (unsigned long long)rdmsr(MSR_KERNEL_GS_BASE));
+}
+
+__noreturn void panic_trap(const struct trap_frame *tf)
+{
+	enter_panic();
+	kprintf("\nPANIC: %s (vector %llu) in %s mode at %#llx <", exception_name(tf->vector),
+		(unsigned long long)tf->vector, tf_from_user(tf) ? "user" : "kernel", (unsigned long long)tf->rip);
+	print_symbol(tf->rip);
+	kprintf(">\n");
+	decode_error(tf);
+	dump_registers(tf);
+	backtrace(tf->rip, tf->rbp, tf->rsp);
+	keel_exit(KEEL_EXIT_PANIC);
+}
+
+static void report_mapped(const char *what, u64 va)
+{
+	u64 cr3 = read_cr3() & PTE_ADDR;
+	bool mapped = pt_lookup(cr3, va, NULL, NULL);
+	const char *desc = kva_describe(va);
+	kprintf("  %s %#llx is %s in CR3 %#llx%s%s%s\n", what, (unsigned long long)va,
+		mapped ? "mapped" : "NOT mapped", (unsigned long long)cr3, desc ? " (" : "", desc ? desc : "",
+		desc ? ")" : "");
+}
+
+__noreturn void panic_double_fault(const struct trap_frame *tf)
+{
+	enter_panic();
+	kprintf("\nPANIC: #DF double fault (a fault while delivering a fault)\n");
+	kprintf("diagnosis (best effort: the SDM leaves the saved CS:RIP undefined):\n");
+	/* The classic cause: the stack the CPU pushed onto is not mapped here. */
+	report_mapped("saved RSP", tf->rsp);
+	report_mapped("saved RSP-8", tf->rsp - 8);
+	report_mapped("CR2", read_cr2());
+	dump_registers(tf);
+	backtrace(tf->rip, tf->rbp, tf->rsp);
+	keel_exit(KEEL_EXIT_PANIC);
+}
