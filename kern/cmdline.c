@@ -25,6 +25,10 @@ unsigned cmdline_parse(struct cmdline *c, const char *src, size_t srclen, struct
 		bool quoted = false;
 		while (i < len && (quoted || !is_space(src[i]))) {
 			char ch = src[i++];
+			if (ch == '\\' && i < len) { /* GRUB escapes " and \ this way */
+				c->buf[o++] = src[i++];
+				continue;
+			}
 			if (ch == '"') {
 				quoted = !quoted;
 				continue;

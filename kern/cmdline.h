@@ -1,6 +1,7 @@
 /*
  * The kernel command line: space-separated `key=value` or `key` words;
- * a value may be double-quoted to hold spaces. Pure; host-tested.
+ * a value may be double-quoted to hold spaces, and a backslash takes the next
+ * character literally (GRUB passes `"` as `\"`). Pure; host-tested.
  *
  * Keel's keys (docs/testing.md lists them all):
  *   test=NAME        run the in-kernel boot test NAME instead of the demo

@@ -60,4 +60,8 @@ bool failpoint_hit(enum failpoint kind)
 	return true;
 }
 
+void failpoint_arm(enum failpoint kind, u64 n) { points[kind].fail_at = points[kind].calls + n; }
+
+u64 failpoint_calls(enum failpoint kind) { return points[kind].calls; }
+
 u64 failpoint_injected(void) { return injected; }

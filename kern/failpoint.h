@@ -21,7 +21,11 @@ int failpoint_configure(const char *spec);
 /* Count one call of this kind; true if it is the one chosen to fail. */
 bool failpoint_hit(enum failpoint kind);
 
-/* How many failures have been injected so far. */
+/* Make the nth call of this kind from now fail (n >= 1). For boot tests. */
+void failpoint_arm(enum failpoint kind, u64 n);
+
+/* Calls of this kind so far, and failures injected so far (all kinds). */
+u64 failpoint_calls(enum failpoint kind);
 u64 failpoint_injected(void);
 
 #endif

@@ -101,7 +101,8 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 		panic("slot audit failed at boot");
 	sti();
 
-	kprintf("boot: %llu frames free\n", (unsigned long long)frames_free());
+	kprintf("boot: %llu frame allocations, %llu frames free\n",
+		(unsigned long long)failpoint_calls(FAIL_FRAME), (unsigned long long)frames_free());
 	const char *test = cmdline_get(&boot_cmdline, "test");
 	if (test)
 		ktest_run(test);

@@ -34,7 +34,7 @@ void print_symbol(u64 addr)
 {
 	struct ksym s;
 	if (sym_text && ksyms_lookup(sym_text, sym_len, addr, &s) && addr - s.addr < 0x100000)
-		kprintf("%.*s+%#llx", (int)s.name_len, s.name, (unsigned long long)(addr - s.addr));
+		kprintf("%.*s+0x%llx", (int)s.name_len, s.name, (unsigned long long)(addr - s.addr));
 	else
 		kprintf("?");
 }

@@ -1,0 +1,155 @@
+"""Boot into the shared kernel slot: each test is a real GRUB + QEMU boot."""
+
+import re
+
+import pytest
+
+# What QEMU 7.2 + SeaBIOS put in the e820 map as usable RAM (type 1), per
+# machine and -m size: 639 KiB of conventional memory; RAM from 1 MiB up to
+# the top of low memory, less what SeaBIOS keeps for itself (128 KiB on pc,
+# 132 KiB on q35); the rest above 4 GiB. Low memory ends at 3 GiB on pc when
+# -m >= 3.5 GiB, at 2 GiB on q35 when -m >= 2.75 GiB.
+E820_RAM = {
+    ("pc", "64M"): [(0x0, 0x9FC00), (0x100000, 0x3FE0000)],
+    ("pc", "512M"): [(0x0, 0x9FC00), (0x100000, 0x1FFE0000)],
+    ("pc", "4G"): [(0x0, 0x9FC00), (0x100000, 0xBFFE0000), (0x100000000, 0x140000000)],
+    ("pc", "8G"): [(0x0, 0x9FC00), (0x100000, 0xBFFE0000), (0x100000000, 0x240000000)],
+    ("q35", "64M"): [(0x0, 0x9FC00), (0x100000, 0x3FDF000)],
+    ("q35", "512M"): [(0x0, 0x9FC00), (0x100000, 0x1FFDF000)],
+    ("q35", "4G"): [(0x0, 0x9FC00), (0x100000, 0x7FFDF000), (0x100000000, 0x180000000)],
+    ("q35", "8G"): [(0x0, 0x9FC00), (0x100000, 0x7FFDF000), (0x100000000, 0x280000000)],
+}
+
+
+@pytest.mark.parametrize("machine", ["pc", "q35"])
+@pytest.mark.parametrize("cpu", ["qemu64", "max"])
+def test_boots_to_banner_and_exits_with_success_code(keel, cpu, machine):
+    b = keel.boot(cpu=cpu, machine=machine)
+    b.expect_verdict("success")
+    b.expect(r"^Keel \S+: an exokernel for x86_64$")
+    b.expect(r"^keel: boot ok$")
+    b.expect_not(r"PANIC|warning:")
+
+
+def test_cpu_features_are_detected_not_assumed(keel):
+    """-cpu qemu64 lacks SMEP/SMAP/UMIP and 1 GiB pages; -cpu max has them.
+    Each boot enables exactly what its CPU offers (and clac/stac are patched
+    out where SMAP is absent, or the entry path would #UD)."""
+    old = keel.boot(cpu="qemu64").expect_verdict("success")
+    new = keel.boot(cpu="max").expect_verdict("success")
+    on_old = old.expect(r"^cpu: protections on: (.*)$").group(1).split()
+    on_new = new.expect(r"^cpu: protections on: (.*)$").group(1).split()
+    assert not {"smep", "smap", "umip"} & set(on_old), on_old
+    assert {"nx", "smep", "smap", "umip", "write-protect"} <= set(on_new), on_new
+
+
+@pytest.mark.parametrize("mem", ["64M", "512M", "4G", "8G"])
+@pytest.mark.parametrize("machine", ["pc", "q35"])
+def test_usable_ram_matches_the_e820_map(keel, machine, mem):
+    ranges = E820_RAM[(machine, mem)]
+    high = any(end > 1 << 32 for _, end in ranges)
+    if high:
+        # Also allocate frames above 4 GiB and the very top one, and touch them.
+        b = keel.run_test("frames_above_4g", mem=mem, machine=machine)
+        b.expect(r"touched 256 frames from 0x1[0-9a-f]{8} ")
+    else:
+        b = keel.boot(mem=mem, machine=machine).expect_verdict("success")
+    usable = b.value(r"^mem: usable (\d+) bytes")
+    expected = sum(end - start for start, end in ranges)
+    assert usable == expected, f"kernel reports {usable} usable bytes, e820 holds {expected}"
+    seen = [(int(a, 16), int(b_, 16)) for a, b_ in
+            re.findall(r"^mem: e820 (0x[0-9a-f]+|0+)-(0x[0-9a-f]+) type 1$", b.log, re.M)]
+    assert seen == ranges, f"RAM ranges the kernel read: {seen}"
+
+
+def test_slot_audit_passes_at_boot(keel):
+    b = keel.boot().expect_verdict("success")
+    b.expect(r"^slot audit: ok \(boot\): PML4\[511\] -> shared PDPT")
+    b.expect(r"identity map gone")
+
+
+@pytest.mark.parametrize("plant, finding", [
+    ("slot288", r"PML4\[288\] = \S+: slots 256..510 must stay empty"),
+    ("identity", r"PML4\[0\] = \S+: the kernel's own address space must have an empty user half"),
+    ("idtr", r"IDTR base at 0xffff9000\S+ is outside slot 511"),
+])
+def test_slot_audit_fails_loudly_when_a_kernel_page_is_mapped_outside_slot_511(keel, plant, finding):
+    b = keel.boot(f"audit_plant={plant}").expect_verdict("panic")
+    b.expect(r"^slot audit: FAIL \(boot\): " + finding)
+    b.expect(r"^slot audit: FAILED \(boot\): \d+ problems?$")
+    b.expect(r"^PANIC: slot audit failed at boot$")
+
+
+def test_kernel_page_fault_gives_register_dump_backtrace_and_panic_code(keel):
+    b = keel.run_test("kernel_page_fault", expect="panic")
+    b.expect(r"^PANIC: #PF page fault \(vector 14\) in kernel mode at 0xffffffff8\S+ "
+             r"<fault_here_deliberately\+0x[0-9a-f]+>$")
+    b.expect(r"^error code 0x2: page not present, write, supervisor-mode$")
+    b.expect(r"^CR2 \(faulting address\) = 0xdead000$")
+    for reg in ["RAX", "RBX", "RCX", "RDX", "RSI", "RDI", "RBP", "RSP", "R8 ", "R9 ", "R10", "R11",
+                "R12", "R13", "R14", "R15", "RIP", "RFLAGS", "CR0", "CR2", "CR3", "CR4", "EFER"]:
+        b.expect(re.escape(reg) + r"=[0-9a-f]{16}")
+    trace = b.expect(r"^backtrace:\n((?:  #.*\n)+)").group(1)
+    assert re.search(r"#0 +ffffffff8\S+ fault_here_deliberately\+", trace), trace
+    assert re.search(r"#1 +ffffffff8\S+ ktest_kernel_page_fault\+", trace), trace
+    assert re.search(r"kmain\+", trace), trace
+
+
+def test_switch_to_unmapped_stack_gives_double_fault_report(keel):
+    b = keel.run_test("double_fault_unmapped_stack", expect="panic")
+    b.expect(r"^PANIC: #DF double fault")
+    b.expect(r"^  saved RSP-8 0xffffffff8\S+ is NOT mapped in CR3 0x[0-9a-f]+ "
+             r"\(guard page below the bootstrap stack\)$")
+    b.expect(r"^  CR2 0xffffffff8\S+ is NOT mapped in CR3")
+    b.expect(r"ktest_double_fault_unmapped_stack\+")
+
+
+def test_every_frame_allocation_failure_during_boot_is_reported_not_crashed_on(keel):
+    """Fail each frame allocation the boot makes, one boot per allocation:
+    each boot stops cleanly with the reason, or carries on and says what it
+    lost -- never a panic, a fault or a hang."""
+    n = keel.boot().expect_verdict("success").value(r"^boot: (\d+) frame allocations")
+    assert 5 <= n <= 200, n
+    for i in range(1, n + 1):
+        b = keel.boot(f"fail=frame:{i}")
+        b.expect(rf"^fail: injecting failure of frame allocation #{i}$")
+        b.expect_not(r"PANIC|double fault")
+        if b.verdict == "failure":
+            b.expect(r"^boot: .* failed: ENOMEM \(-12\)\nboot: stopped$")
+        else:
+            b.expect_verdict("success")
+            b.expect(r"\(ENOMEM\)")
+
+
+def test_heap_allocation_failure_is_reported_and_survived(keel):
+    b = keel.run_test("heap_failure_is_reported")
+    b.expect(r"^fail: injecting failure of heap allocation #\d+$")
+    b.expect(r"^# kmalloc #17 returned NULL \(injected\)$")
+
+
+def test_frame_allocation_failure_at_run_time_is_survived(keel):
+    b = keel.run_test("frame_failure_is_reported")
+    b.expect(r"^# frame_alloc #17 returned 0 \(injected\)$")
+
+
+def test_heap_round_trip_returns_everything(keel):
+    keel.run_test("heap_roundtrip")
+
+
+def test_spurious_interrupts_are_absorbed(keel):
+    keel.run_test("spurious_vectors_ignored")
+
+
+def test_unknown_test_name_is_a_failure_listing_the_tests(keel):
+    b = keel.boot("test=no_such_test").expect_verdict("failure")
+    b.expect(r"^# no test named 'no_such_test'; the tests are:$")
+    b.expect(r"^#   frames_above_4g$")
+    b.expect(r"^not ok 1 no_such_test$")
+
+
+def test_hostile_command_line_is_reported_and_boot_goes_on(keel):
+    words = " ".join(f"w{i}=x" for i in range(40))
+    b = keel.boot(f'fail=bogus:0 q="a\\b" {words}').expect_verdict("success")
+    b.expect(r"^fail: 'bogus:0' is not KIND:N")
+    b.expect(r"^warning: cmdline: more than 32 words, 'w30' and after ignored$")
+    b.expect(r"^keel: boot ok$")
