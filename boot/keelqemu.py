@@ -60,13 +60,15 @@ class Module:
     name: str  # what the kernel sees as the module's command line
 
 
-def iso_inputs(builddir):
-    """The files that go on every ISO: stripped kernel, symbols, apps."""
+def iso_inputs(builddir, extra_modules=()):
+    """The files that go on an ISO: stripped kernel, symbols, every app, and
+    any extra modules a test supplies as (path, name)."""
     b = Path(builddir)
     kernel = b / "kern" / "keel-stripped.elf"
     syms = b / "kern" / "keel.sym"
-    apps = sorted((b / "apps").glob("*/*.elf")) if (b / "apps").exists() else []
+    apps = sorted((b / "apps").glob("*.elf")) if (b / "apps").exists() else []
     modules = [Module(p, p.stem) for p in apps]
+    modules += [Module(Path(p), name) for p, name in extra_modules]
     return kernel, syms, modules
 
 
@@ -78,12 +80,12 @@ def grub_quote(word):
 def render_grub_cfg(cmdline, modules):
     template = (SRC / "boot" / "grub.cfg.in").read_text()
     words = " ".join(grub_quote(w) for w in cmdline.split())
-    mods = "\n".join(f"\tmodule2 /apps/{m.path.name} {grub_quote(m.name)}" for m in modules)
+    mods = "\n".join(f"\tmodule2 /apps/{m.name}.elf {grub_quote(m.name)}" for m in modules)
     return template.replace("@CMDLINE@", words).replace("@MODULES@", mods)
 
 
-def make_iso(builddir, cmdline, out):
-    kernel, syms, modules = iso_inputs(builddir)
+def make_iso(builddir, cmdline, out, extra_modules=()):
+    kernel, syms, modules = iso_inputs(builddir, extra_modules)
     for f in [kernel, syms] + [m.path for m in modules]:
         if not f.exists():
             raise FileNotFoundError(f"{f} is missing: build first (ninja -C {builddir})")
@@ -94,7 +96,7 @@ def make_iso(builddir, cmdline, out):
         shutil.copy(kernel, root / "boot" / "keel.elf")
         shutil.copy(syms, root / "boot" / "keel.sym")
         for m in modules:
-            shutil.copy(m.path, root / "apps" / m.path.name)
+            shutil.copy(m.path, root / "apps" / f"{m.name}.elf")
         (root / "boot" / "grub" / "grub.cfg").write_text(render_grub_cfg(cmdline, modules))
         tmp_out = Path(str(out) + ".tmp")
         res = subprocess.run(
@@ -107,9 +109,9 @@ def make_iso(builddir, cmdline, out):
         os.replace(tmp_out, out)
 
 
-def cached_iso(builddir, cmdline):
+def cached_iso(builddir, cmdline, extra_modules=()):
     """An ISO for this command line, rebuilt only when an input changed."""
-    kernel, syms, modules = iso_inputs(builddir)
+    kernel, syms, modules = iso_inputs(builddir, extra_modules)
     h = hashlib.sha256()
     h.update(render_grub_cfg(cmdline, modules).encode())
     for f in [kernel, syms] + [m.path for m in modules]:
@@ -119,7 +121,7 @@ def cached_iso(builddir, cmdline):
     cache.mkdir(exist_ok=True)
     iso = cache / f"{h.hexdigest()[:20]}.iso"
     if not iso.exists():
-        make_iso(builddir, cmdline, iso)
+        make_iso(builddir, cmdline, iso, extra_modules)
     return iso
 
 
@@ -168,12 +170,12 @@ def verdict_of(status):
     return VERDICT_BY_STATUS.get(status, "died")
 
 
-def boot(builddir, cmdline="", machine=None, timeout=60.0, extra=(), log_path=None):
+def boot(builddir, cmdline="", machine=None, timeout=60.0, extra=(), log_path=None, modules=()):
     """Boot once, serial to a file (never a pipe: under icount a late reader
     would shift the guest's instruction counts), and kill our QEMU -- and only
     ours -- if it outlives the timeout."""
     m = machine or Machine()
-    iso = cached_iso(builddir, cmdline)
+    iso = cached_iso(builddir, cmdline, modules)
     own_log = log_path is None
     if own_log:
         fd, log_path = tempfile.mkstemp(prefix="keel-serial-", suffix=".log")

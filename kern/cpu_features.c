@@ -84,7 +84,8 @@ void cpu_enable_protections(void)
 	if (cpu_has.umip)
 		cr4 |= CR4_UMIP;
 	write_cr4(cr4);
-	write_cr0(read_cr0() | CR0_WP);
+	/* AM: Ring 3 may turn on alignment checking (RFLAGS.AC) for itself. */
+	write_cr0(read_cr0() | CR0_WP | CR0_AM);
 	kprintf("cpu: protections on: write-protect%s%s%s%s%s\n", cpu_has.nx ? " nx" : "",
 		cpu_has.pge ? " global-pages" : "", cpu_has.smep ? " smep" : "", cpu_has.smap ? " smap" : "",
 		cpu_has.umip ? " umip" : "");

@@ -155,8 +155,9 @@ void kfree(void *p)
 	stats.live_bytes -= class_size(c);
 	if (h->nfree++ == 0)
 		list_push(h);
-	/* Give an empty page back unless it is the class's only one. */
-	if (h->nfree == objs_per_page(c) && (partial[c] != h || h->next)) {
+	/* Give an empty page back at once: the frame count then says exactly
+	 * what the kernel holds (tests compare it before and after). */
+	if (h->nfree == objs_per_page(c)) {
 		list_remove(h);
 		h->magic = 0;
 		frame_free(direct_va_to_pa(h));

@@ -6,12 +6,16 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/gdt.h"
 #include "arch/x86_64/idt.h"
+#include "arch/x86_64/lapic.h"
 #include "arch/x86_64/pic.h"
+#include "clock.h"
 #include "cmdline.h"
 #include "config.h"
 #include "console.h"
 #include "cpu_features.h"
 #include "failpoint.h"
+#include "env.h"
+#include "fpu.h"
 #include "frame.h"
 #include "image.h"
 #include "keel/errno.h"
@@ -23,7 +27,9 @@
 #include "mb2.h"
 #include "panic.h"
 #include "platform.h"
+#include "sched.h"
 #include "slot.h"
+#include "syscall.h"
 
 void audit_plant(const char *what); /* ktests/audit_plant.c: test-only */
 
@@ -43,6 +49,62 @@ static void boot_step(int err, const char *what)
 		return;
 	kprintf("boot: %s failed: %s (%d)\nboot: stopped\n", what, errname(err), err);
 	keel_exit(KEEL_EXIT_FAILURE);
+}
+
+static const struct mb2_module *find_module(const char *name)
+{
+	for (size_t i = 0; i < boot_info.nmodules; i++)
+		if (strcmp(boot_info.modules[i].cmdline, name) == 0)
+			return &boot_info.modules[i];
+	return NULL;
+}
+
+/*
+ * Start the programs named by `run=NAME[:ARG...],...`, each a module of that
+ * name. Returns how many could not be started.
+ */
+static u64 start_envs(const char *spec, u64 *started)
+{
+	u64 failed = 0;
+	*started = 0;
+	while (*spec) {
+		char item[64], *arg;
+		size_t n = 0;
+		while (spec[n] && spec[n] != ',')
+			n++;
+		if (n == 0 || n >= sizeof item) {
+			kprintf("env: bad run= item (empty or too long)\n");
+			failed++;
+		} else {
+			memcpy(item, spec, n);
+			item[n] = 0;
+			/* NAME:ARG1:ARG2 -> program NAME with arguments "ARG1 ARG2" */
+			arg = strchr(item, ':');
+			if (arg) {
+				*arg++ = 0;
+				for (char *c = arg; *c; c++)
+					if (*c == ':')
+						*c = ' ';
+			}
+			const struct mb2_module *m = find_module(item);
+			struct env *e;
+			int err = m ? env_create(item, pa_to_va(m->start), m->end - m->start, arg, &e) : -ENOENT;
+			if (err) {
+				kprintf("env: cannot start %s: %s\n", item, m ? errname(err) : "no such module");
+				failed++;
+			} else {
+				kprintf("env %u (%s): loaded at %#llx (%llu KiB), stack at %#llx\n", e->id, e->name,
+					(unsigned long long)e->image_base, (unsigned long long)(e->image_size >> 10),
+					(unsigned long long)e->stack_base);
+				sched_add(e);
+				(*started)++;
+			}
+		}
+		spec += n;
+		if (*spec == ',')
+			spec++;
+	}
+	return failed;
 }
 
 static void find_symbols(void)
@@ -94,12 +156,31 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	if (err)
 		kprintf("acpi: no usable MADT (%s): interrupt routing unknown\n", errname(err));
 
+	u64 tsc_rate;
+	boot_step(lapic_init(platform_have_madt ? platform_madt.lapic_pa : 0xFEE00000), "mapping the local APIC");
+	lapic_calibrate(10, &tsc_rate);
+	clock_init(tsc_rate);
+	kprintf("time: TSC %llu kHz, LAPIC timer %llu kHz (measured against the PIT)\n",
+		(unsigned long long)(tsc_rate / 1000), (unsigned long long)(lapic_timer_hz / 1000));
+	fpu_init();
+	syscall_init();
+	if (cpu_has.fsgsbase) /* Ring 3 may switch its own FS/GS bases (docs/architecture.md) */
+		write_cr4(read_cr4() | CR4_FSGSBASE);
+	u64 slice_us = KEEL_TIMESLICE_US;
+	const char *ts = cmdline_get(&boot_cmdline, "timeslice_us");
+	if (ts && (!parse_u64(ts, &slice_us) || slice_us < 10 || slice_us > 1000000)) {
+		kprintf("warning: timeslice_us=%s is not 10..1000000, using %u\n", ts, KEEL_TIMESLICE_US);
+		slice_us = KEEL_TIMESLICE_US;
+	}
+	sched_init(slice_us * 1000);
+
 	const char *plant = cmdline_get(&boot_cmdline, "audit_plant");
 	if (plant)
 		audit_plant(plant);
 	if (slot_audit(slot_kernel_pml4(), "boot", true))
 		panic("slot audit failed at boot");
-	sti();
+	/* Interrupts stay off in Ring 0: the kernel is not preemptible. They
+	 * arrive in Ring 3, or while the kernel idles (sti; hlt). */
 
 	kprintf("boot: %llu frame allocations, %llu frames free\n",
 		(unsigned long long)failpoint_calls(FAIL_FRAME), (unsigned long long)frames_free());
@@ -107,6 +188,15 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	if (test)
 		ktest_run(test);
 
-	kprintf("keel: boot ok\n");
-	keel_exit(KEEL_EXIT_SUCCESS);
+	const char *run = cmdline_get(&boot_cmdline, "run");
+	if (!run) {
+		kprintf("keel: boot ok\n");
+		keel_exit(KEEL_EXIT_SUCCESS);
+	}
+	u64 frames_before = frames_free();
+	u64 started, failed = start_envs(run, &started);
+	kprintf("keel: %llu env%s started (time slice %llu us)\n", (unsigned long long)started,
+		started == 1 ? "" : "s", (unsigned long long)slice_us);
+	sched_begin(started, failed, frames_before);
+	sched_next();
 }

@@ -47,7 +47,7 @@ static const char *const exception_names[32] = {
 	"#XM SIMD exception", "#VE virtualization", "#CP control protection",
 };
 
-static const char *exception_name(u64 v)
+const char *exception_name(u64 v)
 {
 	return v < 32 && exception_names[v] ? exception_names[v] : "reserved exception";
 }

@@ -22,6 +22,9 @@ __noreturn void panic_double_fault(const struct trap_frame *tf);
 /* Symbols for backtraces: the text of the "ksyms" boot module. */
 void panic_set_symbols(const char *text, size_t len);
 
+/* "#PF page fault", ... for an exception vector. */
+const char *exception_name(u64 vector);
+
 /* Print "name+0xoff" for addr (or just the address). */
 void print_symbol(u64 addr);
 

@@ -74,9 +74,10 @@ class Keel:
         self.boots = []
 
     def boot(self, cmdline="", cpu="max", mem="512M", machine="q35", icount=False, timeout=60.0,
-             extra=()):
+             extra=(), modules=()):
+        """modules: extra (path, name) multiboot2 modules for this boot."""
         machine_ = keelqemu.Machine(cpu=cpu, mem=mem, machine=machine, icount=icount)
-        r = keelqemu.boot(BUILD, cmdline, machine_, timeout=timeout, extra=extra)
+        r = keelqemu.boot(BUILD, cmdline, machine_, timeout=timeout, extra=extra, modules=modules)
         b = Boot(r, cmdline)
         self.boots.append(b)
         return b

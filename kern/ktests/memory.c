@@ -80,8 +80,7 @@ KTEST(heap_roundtrip)
 	KEXPECT(s1.live_objects == s0.live_objects, "live objects %llu -> %llu",
 		(unsigned long long)s0.live_objects, (unsigned long long)s1.live_objects);
 	KEXPECT(s1.live_bytes == s0.live_bytes, "live bytes back");
-	/* At most one cached page per class may stay. */
-	KEXPECT(frames0 - frames_free() <= 7, "heap kept %llu frames", (unsigned long long)(frames0 - frames_free()));
+	KEXPECT(frames_free() == frames0, "heap kept %lld frames", (long long)(frames0 - frames_free()));
 }
 
 /* The 17th kmalloc from now fails; the caller sees NULL, nothing else breaks. */

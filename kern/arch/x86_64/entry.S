@@ -15,9 +15,11 @@
  * the top of its IST stack, and restores the saved base on the way out.
  * That stays correct if Ring 3 is given FSGSBASE (docs/architecture.md).
  */
+#include "arch/x86_64/gdt.h"
 #include "arch/x86_64/percpu.h"
 #include "arch/x86_64/smap.h"
 #include "arch/x86_64/trapframe.h"
+#include "arch/x86_64/vectors.h"
 
 #define MSR_GS_BASE 0xC0000101
 
@@ -119,6 +121,51 @@ trap_exit:
 user_iretq:
 	iretq
 3:	iretq
+
+/*
+ * The one exit to Ring 3: user_return(frame, sysret) with a sanitised frame
+ * (env_run) at the top of the kernel stack. iretq goes through trap_exit's
+ * labelled user_iretq; sysretq is taken only when env_run decided it is safe
+ * (a context saved by `syscall`, RIP below the last user page; RCX = RIP,
+ * R11 = RFLAGS).
+ */
+	.global user_return, user_sysretq
+user_return:
+	movq %rdi, %rsp
+	testl %esi, %esi
+	jz trap_exit
+	POP_REGS
+	addq $16, %rsp          /* vector, error code */
+	movq 24(%rsp), %rsp     /* the user's RSP (frame: rip cs rflags rsp ss) */
+	swapgs                  /* an NMI from here on takes the paranoid path */
+user_sysretq:
+	sysretq
+
+/*
+ * `syscall`: RCX = user RIP, R11 = user RFLAGS, FMASK has cleared IF, DF, AC,
+ * TF, ... Build a trap frame on this CPU's kernel stack (vector VEC_SYSCALL)
+ * so the context is saved like any other, then go to C, which never returns
+ * here: it leaves through user_return.
+ */
+	.global syscall_entry
+syscall_entry:
+	swapgs
+	movq %rsp, %gs:PERCPU_USER_RSP
+	movq %gs:PERCPU_KSTACK_TOP, %rsp
+	pushq $USER_SS
+	pushq %gs:PERCPU_USER_RSP
+	pushq %r11
+	pushq $USER_CS
+	pushq %rcx
+	pushq $0                /* error code */
+	pushq $VEC_SYSCALL
+	cld
+	CLAC
+	PUSH_REGS
+	movq %rsp, %rdi
+	xorl %ebp, %ebp         /* the backtrace ends here */
+	call syscall_from_user
+	ud2
 
 /* ----------------------------------------------- IST (paranoid) path */
 paranoid_entry:

@@ -1,9 +1,9 @@
 /*
  * The IDT: one gate per vector, all pointing at entry.S's 16-byte stubs.
  * Interrupt gates (IF cleared on entry: the kernel is not preemptible).
- * #DF, NMI and #MC switch to their own IST stacks. Only #BP and #OF are
- * reachable with `int3`/`into` from Ring 3 (DPL 3); any other `int $N` from
- * Ring 3 is #GP.
+ * #DF, NMI and #MC switch to their own IST stacks. From Ring 3 only #BP and
+ * #OF (`int3`, `into`) and the syscall vector 0x80 are reachable with an
+ * `int` instruction (DPL 3); any other `int $N` from Ring 3 is #GP.
  */
 #include "arch/x86_64/idt.h"
 #include "arch/x86_64/cpu.h"
@@ -43,6 +43,7 @@ void idt_init(void)
 		set_gate(v, 0, 0);
 	set_gate(VEC_BP, 3, 0);
 	set_gate(VEC_OF, 3, 0);
+	set_gate(VEC_SYSCALL_INT, 3, 0);
 	set_gate(VEC_DF, 0, IST_DF);
 	set_gate(VEC_NMI, 0, IST_NMI);
 	set_gate(VEC_MC, 0, IST_MC);

@@ -17,6 +17,8 @@
 #include "types.h"
 #include "arch/x86_64/gdt.h"
 
+struct env;
+
 struct percpu {
 	struct percpu *self; /* %gs:0 */
 	u64 kstack_top;      /* %gs:8: this CPU's kernel stack, = tss.rsp[0] */
@@ -26,6 +28,7 @@ struct percpu {
 	u64 ist_top[3];      /* IST stacks (#DF, NMI, #MC); each top holds `self` */
 	u64 gdt[GDT_ENTRIES] __aligned(16);
 	struct tss tss __aligned(16);
+	struct env *env;     /* the environment this CPU runs (NULL: none) */
 	u64 spurious_pic;    /* spurious IRQ 7/15 seen */
 	u64 spurious_lapic;  /* spurious LAPIC vector seen */
 };

@@ -1,14 +1,67 @@
 /*
  * trap_dispatch: where every interrupt and exception is decided -- handled by
- * the kernel, or fatal. (Ring 3 exceptions and interrupts that become upcalls
- * are decided here too once environments exist.)
+ * the kernel, charged to the environment that caused it, or fatal.
+ *
+ * From Ring 3 the frame is first saved into the env (its registers live
+ * there, not on the kernel stack); whatever happens next leaves through
+ * env_run -> user_return, for this env or the next.
  */
-#include "arch/x86_64/trapframe.h"
+#include "arch/x86_64/lapic.h"
+#include "arch/x86_64/paging.h"
 #include "arch/x86_64/percpu.h"
 #include "arch/x86_64/pic.h"
+#include "arch/x86_64/trapframe.h"
+#include "arch/x86_64/cpu.h"
 #include "arch/x86_64/vectors.h"
 #include "console.h"
+#include "env.h"
 #include "panic.h"
+#include "sched.h"
+#include "syscall.h"
+#include "timer.h"
+#include "uaccess.h"
+
+extern const char user_iretq[];
+
+/* An exception in Ring 3 with nobody to hand it to: the env alone dies. */
+static __noreturn void user_exception(struct env *e, const struct trap_frame *tf)
+{
+	if (tf->vector == VEC_PF)
+		env_kill(e, "%s at rip %#llx (error %#llx, cr2 %#llx)", exception_name(tf->vector),
+			 (unsigned long long)tf->rip, (unsigned long long)tf->error,
+			 (unsigned long long)read_cr2());
+	env_kill(e, "%s at rip %#llx (error %#llx)", exception_name(tf->vector), (unsigned long long)tf->rip,
+		 (unsigned long long)tf->error);
+}
+
+static __noreturn void from_user(struct trap_frame *tf)
+{
+	struct env *e = env_current();
+	unsigned v = (unsigned)tf->vector;
+	env_save(e, tf, false);
+
+	if (v < 32)
+		user_exception(e, tf);
+	if (v == VEC_TIMER) {
+		timer_interrupt();
+		sched_tick(e);
+	}
+	if (v == VEC_SYSCALL_INT) {
+		e->ctx.rax = (u64)syscall_dispatch(e, tf->rax, tf->rdi, tf->rsi, tf->rdx);
+		env_run(e);
+	}
+	if (v == VEC_PIC_SPURIOUS_MASTER || v == VEC_PIC_SPURIOUS_SLAVE) {
+		if (pic_handle_spurious(v))
+			this_cpu()->spurious_pic++;
+	} else if (v == VEC_LAPIC_SPURIOUS) {
+		this_cpu()->spurious_lapic++;
+	} else {
+		kprintf("trap: unexpected vector %u from Ring 3 at %#llx, ignored\n", v, (unsigned long long)tf->rip);
+		if (v >= 0x30)
+			lapic_eoi();
+	}
+	env_run(e);
+}
 
 void trap_dispatch(struct trap_frame *tf)
 {
@@ -20,9 +73,25 @@ void trap_dispatch(struct trap_frame *tf)
 		kprintf("trap: NMI at %#llx (ignored)\n", (unsigned long long)tf->rip);
 		return;
 	}
-	if (v < 32)
-		panic_trap(tf); /* no Ring 3 yet: any exception is a kernel fault */
+	if (tf_from_user(tf))
+		from_user(tf);
 
+	/* From here on the kernel itself was interrupted. */
+	if (v < 32) {
+		if (tf->rip == (u64)user_iretq && env_current()) {
+			/* The return to Ring 3 faulted on the env's own frame
+			 * (e.g. a non-canonical RIP): the env's fault. */
+			env_kill(env_current(), "%s returning to Ring 3 at rip %#llx",
+				 exception_name(v), (unsigned long long)((u64 *)tf->rsp)[0]);
+		}
+		if (v == VEC_PF && extable_fixup(tf))
+			return; /* a user copy hit a bad page: it returns -EFAULT */
+		panic_trap(tf);
+	}
+	if (v == VEC_TIMER) {
+		timer_interrupt();
+		return;
+	}
 	if (v == VEC_PIC_SPURIOUS_MASTER || v == VEC_PIC_SPURIOUS_SLAVE) {
 		if (pic_handle_spurious(v)) {
 			this_cpu()->spurious_pic++;

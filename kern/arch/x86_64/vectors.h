@@ -30,6 +30,18 @@
 #define VEC_PIC_SPURIOUS_MASTER (VEC_PIC_BASE + 7)
 #define VEC_PIC_SPURIOUS_SLAVE (VEC_PIC_BASE + 15)
 
+/* 0x80: syscalls by `int $0x80` (DPL 3): the same ABI as `syscall`, returning
+ * through iretq; the entry used when a syscall must not use sysret paths. */
+#define VEC_SYSCALL_INT 0x80
+
+/* 0xF0: the local APIC timer (the kernel's timer queue). */
+#define VEC_TIMER 0xF0
+/* 0xFE: local APIC error. */
+#define VEC_LAPIC_ERROR 0xFE
+
+/* Not a vector: marks a trap frame built by the `syscall` entry. */
+#define VEC_SYSCALL 0x100
+
 /* 0xFF: the local APIC's spurious vector (never EOI'd). */
 #define VEC_LAPIC_SPURIOUS 0xFF
 

@@ -1,0 +1,72 @@
+/*
+ * `regcheck [PREEMPTIONS]`: the original failure, at scale. Loads this env's
+ * own values into every general register, XMM/YMM, MXCSR and the x87 control
+ * word and checks them in a loop while the kernel preempts it and runs other
+ * environments in other address spaces. Counts (through the kernel) how many
+ * preemptions landed inside the loop; any lost bit is a mismatch.
+ */
+#include "keel.h"
+
+extern uint64_t regcheck_expected[15 + 64 + 2];
+extern uint64_t regcheck_use_avx;
+extern char regcheck_loop_start[], regcheck_loop_end[];
+uint64_t regcheck_loop(uint64_t iterations);
+
+static int have_avx(void)
+{
+	uint32_t a, b, c, d;
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+	if (!(c & (1u << 27)) || !(c & (1u << 28))) /* OSXSAVE, AVX */
+		return 0;
+	uint32_t lo, hi;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return (lo & 6) == 6; /* the OS saves SSE and AVX state */
+}
+
+static const char *const check_names[] = {
+	"", "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10", "r11", "r12", "r13", "r14",
+	"r15", "xmm/ymm", "mxcsr", "x87 control word",
+};
+
+int main(int argc, char **argv)
+{
+	uint64_t target = 5000;
+	if (argc > 1) {
+		target = 0;
+		for (const char *p = argv[1]; *p >= '0' && *p <= '9'; p++)
+			target = target * 10 + (uint64_t)(*p - '0');
+	}
+	uint64_t id = (uint64_t)sys_env_id();
+	uint64_t seed = 0x9E3779B97F4A7C15ULL * (id + 1);
+	for (int i = 0; i < 15 + 64; i++) {
+		seed ^= seed << 13;
+		seed ^= seed >> 7;
+		seed ^= seed << 17;
+		regcheck_expected[i] = seed;
+	}
+	regcheck_expected[79] = 0x1F80 | ((id & 3) << 13); /* MXCSR: all masked, own rounding mode */
+	regcheck_expected[80] = 0x037F | ((id & 3) << 10); /* x87: all masked, own rounding mode */
+	regcheck_use_avx = have_avx();
+
+	sys_debug(DEBUG_WATCH_RANGE, (long)regcheck_loop_start, (long)regcheck_loop_end);
+	uint64_t rounds = 0, fails = 0, preempted = 0, t0 = sys_time();
+	while (preempted < target) {
+		uint64_t r = regcheck_loop(20000);
+		rounds++;
+		if (r) {
+			fails++;
+			printf("regcheck env %llu: MISMATCH in %s (round %llu)\n", (unsigned long long)id,
+			       check_names[r < ARRAY_SIZE(check_names) ? r : 0], (unsigned long long)rounds);
+		}
+		preempted = (uint64_t)sys_debug(DEBUG_PREEMPTIONS, 0, 0);
+		if (sys_time() - t0 > 120ULL * 1000000000ULL) {
+			printf("regcheck env %llu: only %llu preemptions in 120 s\n", (unsigned long long)id,
+			       (unsigned long long)preempted);
+			return 2;
+		}
+	}
+	printf("regcheck env %llu: %llu preemptions inside the check loop, %llu rounds of 20000, %llu mismatches, %s\n",
+	       (unsigned long long)id, (unsigned long long)preempted, (unsigned long long)rounds,
+	       (unsigned long long)fails, regcheck_use_avx ? "ymm" : "xmm");
+	return fails != 0;
+}

@@ -1,0 +1,23 @@
+/* The local APIC (xAPIC, memory-mapped): EOI, spurious vector, one-shot timer. */
+#ifndef KEEL_X86_LAPIC_H
+#define KEEL_X86_LAPIC_H
+
+#include "types.h"
+
+/* Map and enable this CPU's local APIC (spurious vector 0xFF, timer masked). */
+int lapic_init(paddr_t pa);
+void lapic_eoi(void);
+u32 lapic_id(void);
+
+/* One-shot timer: fire the timer vector after `ticks` timer ticks (>= 1). */
+void lapic_timer_oneshot(u32 ticks);
+void lapic_timer_stop(void);
+u32 lapic_timer_current(void);
+
+/* Timer ticks per second, measured against the PIT at boot. */
+extern u64 lapic_timer_hz;
+
+/* Measure the LAPIC timer and TSC rates against PIT channel 2 over `ms`. */
+void lapic_calibrate(unsigned ms, u64 *tsc_hz);
+
+#endif

@@ -1,0 +1,151 @@
+#include "env.h"
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/paging.h"
+#include "arch/x86_64/percpu.h"
+#include "config.h"
+#include "console.h"
+#include "context.h"
+#include "fpu.h"
+#include "heap.h"
+#include "keel/errno.h"
+#include "lib/fmt.h"
+#include "lib/string.h"
+#include "panic.h"
+#include "sched.h"
+#include "slot.h"
+#include "uvm.h"
+#include "vrange.h"
+
+void user_return(struct trap_frame *frame, bool sysret) __noreturn; /* entry.S */
+
+struct exit_stats exit_stats;
+static struct env *all_envs;
+static u32 next_id = 1;
+static u64 live;
+
+struct env *env_current(void) { return this_cpu()->env; }
+u64 env_live_count(void) { return live; }
+
+int env_create_empty(const char *name, struct env **out)
+{
+	struct env *e = kzalloc(sizeof *e);
+	if (!e)
+		return -ENOMEM;
+	e->id = next_id++;
+	fmt_snprintf(e->name, sizeof e->name, "%s", name);
+	e->fpu = fpu_state_alloc();
+	e->pml4 = e->fpu ? uvm_create() : 0;
+	if (!e->pml4) {
+		kfree(e->fpu);
+		kfree(e);
+		return -ENOMEM;
+	}
+	e->ctx.cs = USER_CS;
+	e->ctx.ss = USER_SS;
+	e->ctx.rflags = RFLAGS_IF_BIT | RFLAGS_RESERVED1;
+	e->state = ENV_RUNNABLE;
+	e->all_next = all_envs;
+	all_envs = e;
+	live++;
+	*out = e;
+	return 0;
+}
+
+void env_destroy(struct env *e)
+{
+	struct percpu *cpu = this_cpu();
+	sched_remove(e);
+	if (cpu->env == e) {
+		/* Leave its address space before freeing it: any CR3 reaches the kernel. */
+		write_cr3(slot_kernel_pml4());
+		cpu->env = NULL;
+	}
+	for (struct env **p = &all_envs; *p; p = &(*p)->all_next) {
+		if (*p == e) {
+			*p = e->all_next;
+			break;
+		}
+	}
+	e->state = ENV_DEAD;
+	uvm_destroy(e->pml4);
+	vrange_release_owner(e->id);
+	kfree(e->fpu);
+	kfree(e);
+	live--;
+}
+
+void env_save(struct env *e, const struct trap_frame *tf, bool from_syscall)
+{
+	e->ctx = *tf;
+	e->ctx_from_syscall = from_syscall;
+}
+
+__noreturn void env_run(struct env *e)
+{
+	struct percpu *cpu = this_cpu();
+	struct env *prev = cpu->env;
+	if (prev != e) {
+		if (prev) {
+			fpu_save(prev->fpu);
+			prev->fs_base = rdmsr(MSR_FS_BASE);
+			prev->gs_base = rdmsr(MSR_KERNEL_GS_BASE);
+			if (prev->state == ENV_RUNNING)
+				prev->state = ENV_RUNNABLE;
+		}
+		fpu_restore(e->fpu);
+		wrmsr(MSR_FS_BASE, e->fs_base);
+		wrmsr(MSR_KERNEL_GS_BASE, e->gs_base); /* becomes GS base at the swapgs on exit */
+		write_cr3(e->pml4);
+		cpu->env = e;
+		exit_stats.switches++;
+	}
+	e->state = ENV_RUNNING;
+
+	/* The frame goes at the top of this CPU's kernel stack, where the next
+	 * entry from Ring 3 will build its own; nothing below is live. */
+	struct trap_frame *f = (struct trap_frame *)(cpu->kstack_top - TF_SIZE);
+	ASSERT(read_rsp() < (u64)f);
+	*f = e->ctx;
+	if (context_sanitize(f, false))
+		env_kill(e, "cannot resume at rip %#llx: not a user address", (unsigned long long)f->rip);
+	bool sysret = exit_via_sysret(e->ctx_from_syscall, f->rip);
+	if (sysret) {
+		f->rcx = f->rip; /* sysretq takes RIP from RCX and RFLAGS from R11 */
+		f->r11 = f->rflags;
+		exit_stats.sysret++;
+	} else {
+		exit_stats.iret++;
+	}
+	if (KEEL_DEBUG)
+		ASSERT(f->cs == USER_CS && f->ss == USER_SS && (f->rflags & RFLAGS_IF_BIT) &&
+		       !(f->rflags & (3ULL << 12)) && (read_cr3() & PTE_ADDR) == e->pml4);
+	user_return(f, sysret);
+}
+
+static __noreturn void env_end(struct env *e)
+{
+	env_destroy(e);
+	sched_next();
+}
+
+__noreturn void env_exit(struct env *e, int code)
+{
+	kprintf("env %u (%s): exited with code %d\n", e->id, e->name, code);
+	if (code != 0)
+		sched_note_failure();
+	env_end(e);
+	__builtin_unreachable();
+}
+
+__noreturn void env_kill(struct env *e, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	kprintf("env %u (%s): killed: ", e->id, e->name);
+	kvprintf(fmt, ap);
+	kprintf("\n");
+	va_end(ap);
+	sched_note_failure();
+	env_end(e);
+	__builtin_unreachable();
+}

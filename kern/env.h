@@ -1,0 +1,65 @@
+/*
+ * Environments: Keel's protection domains. An env is a PML4 whose user half
+ * holds only its own mappings and whose slot 511 points to the kernel's one
+ * PDPT, plus the registers it left behind -- which live here, in the env,
+ * never on a kernel stack.
+ */
+#ifndef KEEL_ENV_H
+#define KEEL_ENV_H
+
+#include "arch/x86_64/trapframe.h"
+#include "types.h"
+
+enum env_state {
+	ENV_RUNNABLE, /* in the run queue */
+	ENV_RUNNING,  /* on a CPU */
+	ENV_DEAD,
+};
+
+struct env {
+	struct trap_frame ctx;  /* registers while not running */
+	bool ctx_from_syscall;  /* ctx saved at a `syscall` entry (RCX/R11 are scratch) */
+	u64 fs_base, gs_base;   /* the user's FS and GS bases */
+	void *fpu;              /* extended state save area */
+	paddr_t pml4;
+	u32 id;
+	enum env_state state;
+	char name[32];
+	struct env *rq_next;    /* run queue */
+	struct env *all_next;   /* every live env */
+	u64 image_base, image_size, stack_base, stack_size;
+	/* accounting and test hooks */
+	u64 syscalls, preemptions;
+	u64 watch_lo, watch_hi, preempt_in_watch;
+};
+
+/* Create an env from a static-PIE ELF image with the given arguments, ready
+ * to run (not yet queued). 0, -ENOEXEC (message printed), -ENOMEM, ... */
+int env_create(const char *name, const u8 *elf, size_t len, const char *args, struct env **out);
+
+/* An env with an empty user half (for tests that build their own). */
+int env_create_empty(const char *name, struct env **out);
+
+/* Free everything the env holds. If it is running, leave its address space first. */
+void env_destroy(struct env *e);
+
+/* Save the frame a Ring 3 entry built into the env. */
+void env_save(struct env *e, const struct trap_frame *tf, bool from_syscall);
+
+/* Switch to e (address space, FS/GS bases, extended state) and return to
+ * Ring 3 through the one exit. */
+__noreturn void env_run(struct env *e);
+
+/* End the env: "exited with code N" or "killed: why"; then schedule. */
+__noreturn void env_exit(struct env *e, int code);
+__noreturn void env_kill(struct env *e, const char *fmt, ...) __printf(2, 3);
+
+struct env *env_current(void);
+u64 env_live_count(void);
+
+struct exit_stats {
+	u64 sysret, iret, switches;
+};
+extern struct exit_stats exit_stats;
+
+#endif

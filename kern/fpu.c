@@ -1,0 +1,73 @@
+#include "fpu.h"
+#include "arch/x86_64/cpu.h"
+#include "console.h"
+#include "cpu_features.h"
+#include "heap.h"
+#include "lib/string.h"
+
+#define XCR0_X87 (1ULL << 0)
+#define XCR0_SSE (1ULL << 1)
+#define XCR0_AVX (1ULL << 2)
+#define FXSAVE_FCW 0    /* offsets in the legacy (FXSAVE) region */
+#define FXSAVE_MXCSR 24
+#define MXCSR_DEFAULT 0x1F80
+#define FCW_DEFAULT 0x037F
+
+size_t fpu_state_size = 512;
+u64 fpu_xcr0;
+
+static inline void xsetbv(u32 reg, u64 v)
+{
+	__asm__ volatile("xsetbv" ::"c"(reg), "a"((u32)v), "d"((u32)(v >> 32)));
+}
+
+void fpu_init(void)
+{
+	write_cr0((read_cr0() | CR0_MP | CR0_NE) & ~(CR0_EM | CR0_TS));
+	u64 cr4 = read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT;
+	if (cpu_has.xsave)
+		cr4 |= CR4_OSXSAVE;
+	write_cr4(cr4);
+	if (cpu_has.xsave) {
+		u32 a, b, c, d;
+		cpuid(0xD, 0, &a, &b, &c, &d);
+		u64 supported = ((u64)d << 32) | a;
+		fpu_xcr0 = supported & (XCR0_X87 | XCR0_SSE | XCR0_AVX);
+		xsetbv(0, fpu_xcr0);
+		cpuid(0xD, 0, &a, &b, &c, &d); /* EBX: size for the enabled components */
+		fpu_state_size = b;
+	}
+	kprintf("fpu: %s, %zu-byte save area%s\n", fpu_xcr0 ? "XSAVE" : "FXSAVE", fpu_state_size,
+		fpu_xcr0 & XCR0_AVX ? ", x87+SSE+AVX" : ", x87+SSE");
+}
+
+void *fpu_state_alloc(void)
+{
+	/* kmalloc gives 64-byte alignment for sizes >= 64 (XSAVE needs 64). */
+	u8 *a = kzalloc(fpu_state_size);
+	if (!a)
+		return NULL;
+	u16 fcw = FCW_DEFAULT;
+	u32 mxcsr = MXCSR_DEFAULT;
+	memcpy(a + FXSAVE_FCW, &fcw, 2);
+	memcpy(a + FXSAVE_MXCSR, &mxcsr, 4);
+	/* XSAVE header (XSTATE_BV) stays 0: XRSTOR loads the init state for
+	 * every component, except MXCSR, which it always reads from the area. */
+	return a;
+}
+
+void fpu_save(void *area)
+{
+	if (fpu_xcr0)
+		__asm__ volatile("xsave64 (%0)" ::"r"(area), "a"(0xFFFFFFFFu), "d"(0xFFFFFFFFu) : "memory");
+	else
+		__asm__ volatile("fxsave64 (%0)" ::"r"(area) : "memory");
+}
+
+void fpu_restore(const void *area)
+{
+	if (fpu_xcr0)
+		__asm__ volatile("xrstor64 (%0)" ::"r"(area), "a"(0xFFFFFFFFu), "d"(0xFFFFFFFFu) : "memory");
+	else
+		__asm__ volatile("fxrstor64 (%0)" ::"r"(area) : "memory");
+}

@@ -1,0 +1,74 @@
+/*
+ * The SYSRET hazard. An env is built by hand with code in the last page of
+ * the user half; its syscalls must return through iretq (sysretq to a
+ * non-canonical RCX faults in Ring 0 on Intel CPUs, which QEMU does not
+ * model, so the exit counters are the proof). The boot's final line reports
+ * the counts: this env never returns through sysretq.
+ */
+#include "arch/x86_64/paging.h"
+#include "context.h"
+#include "env.h"
+#include "frame.h"
+#include "keel/abi.h"
+#include "ktest.h"
+#include "lib/string.h"
+#include "sched.h"
+#include "slot.h"
+#include "uvm.h"
+#include "vrange.h"
+
+#define LAST_PAGE (USER_END - PAGE_SIZE)
+
+/* An env whose only memory is a code page at LAST_PAGE and a stack page. */
+static struct env *env_in_last_page(const char *name, const u8 *code, size_t len, u64 code_off)
+{
+	struct env *e;
+	if (!KEXPECT(env_create_empty(name, &e) == 0, "env"))
+		return NULL;
+	paddr_t text = frame_alloc_zeroed(), stack = frame_alloc_zeroed();
+	u64 stack_va = vrange_alloc(PAGE_SIZE, e->id);
+	KEXPECT(text && stack && stack_va, "memory");
+	KEXPECT(vrange_reserve(LAST_PAGE, PAGE_SIZE, e->id) == 0, "the last page is free");
+	memset(pa_to_va(text), 0xCC, PAGE_SIZE); /* int3 everywhere else */
+	memcpy((u8 *)pa_to_va(text) + code_off, code, len);
+	KEXPECT(uvm_map(e->pml4, LAST_PAGE, text, 0) == 0, "map code");
+	KEXPECT(uvm_map(e->pml4, stack_va, stack, PTE_W | pte_nx) == 0, "map stack");
+	e->ctx.rip = LAST_PAGE + code_off;
+	e->ctx.rsp = stack_va + PAGE_SIZE;
+	KEXPECT(slot_audit(e->pml4, name, false) == 0, "audit");
+	return e;
+}
+
+static __noreturn void run_alone(struct env *e, u64 frames_before)
+{
+	ktest_log("running env %u from %#llx; exit counts follow at the end", e->id, (unsigned long long)e->ctx.rip);
+	sched_add(e);
+	sched_begin(1, 0, frames_before);
+	sched_next();
+}
+
+/* mov $SYS_ENV_ID, %eax; syscall; mov $SYS_EXIT, %eax; xor %edi, %edi; syscall */
+static const u8 getid_then_exit[] = { 0xB8, SYS_ENV_ID, 0, 0, 0, 0x0F, 0x05,
+				      0xB8, SYS_EXIT,   0, 0, 0, 0x31, 0xFF, 0x0F, 0x05 };
+
+/* Syscalls from the last user page (return address canonical) exit through
+ * iretq, never sysretq; the env then exits normally. */
+KTEST(sysret_hazard_last_page)
+{
+	u64 before = frames_free();
+	KEXPECT(!exit_via_sysret(true, LAST_PAGE + 7), "the decision itself");
+	struct env *e = env_in_last_page("lastpage", getid_then_exit, sizeof getid_then_exit, 0);
+	if (e)
+		run_alone(e, before);
+}
+
+/* A syscall ending exactly at the top of the user half: its return address
+ * is 0x800000000000, not canonical. iretq faults on it (in Ring 0, at the
+ * labelled user_iretq); that is the env's fault -- it dies, the kernel lives. */
+KTEST(sysret_hazard_end_of_page)
+{
+	u64 before = frames_free();
+	struct env *e = env_in_last_page("endofpage", getid_then_exit, 7, PAGE_SIZE - 7);
+	if (e)
+		run_alone(e, before);
+}

@@ -1,0 +1,115 @@
+#include "sched.h"
+#include "arch/x86_64/percpu.h"
+#include "clock.h"
+#include "console.h"
+#include "env.h"
+#include "frame.h"
+#include "heap.h"
+#include "keel/exit.h"
+#include "panic.h"
+#include "timer.h"
+#include "vrange.h"
+
+u64 sched_slice_ns;
+static struct env *rq_head, *rq_tail;
+static struct timer slice_timer;
+static bool slice_over;
+static u64 started, failures, frames_before;
+
+static void slice_expired(struct timer *t)
+{
+	(void)t;
+	slice_over = true;
+}
+
+void sched_init(u64 slice_ns)
+{
+	sched_slice_ns = slice_ns;
+	slice_timer.fire = slice_expired;
+}
+
+void sched_add(struct env *e)
+{
+	e->rq_next = NULL;
+	if (rq_tail)
+		rq_tail->rq_next = e;
+	else
+		rq_head = e;
+	rq_tail = e;
+}
+
+void sched_remove(struct env *e)
+{
+	struct env *prev = NULL;
+	for (struct env *q = rq_head; q; prev = q, q = q->rq_next) {
+		if (q != e)
+			continue;
+		if (prev)
+			prev->rq_next = q->rq_next;
+		else
+			rq_head = q->rq_next;
+		if (rq_tail == q)
+			rq_tail = prev;
+		q->rq_next = NULL;
+		return;
+	}
+}
+
+void sched_start_slice(void)
+{
+	slice_over = false;
+	timer_arm(&slice_timer, clock_ns() + sched_slice_ns);
+}
+
+void sched_note_failure(void) { failures++; }
+
+void sched_begin(u64 n_started, u64 n_failed, u64 frames_free_before)
+{
+	started = n_started;
+	failures = n_failed;
+	frames_before = frames_free_before;
+}
+
+static __noreturn void all_done(void)
+{
+	timer_cancel(&slice_timer);
+	/* Everything the envs held must be back, to the frame. */
+	u64 after = frames_free();
+	kprintf("envs: all ended: %llu started, %llu failed; frames free before %llu, after %llu; "
+		"%llu vranges held\n",
+		(unsigned long long)started, (unsigned long long)failures, (unsigned long long)frames_before,
+		(unsigned long long)after, (unsigned long long)vrange_count());
+	kprintf("envs: %llu env switches; exits to Ring 3: %llu sysretq, %llu iretq; %llu timer interrupts\n",
+		(unsigned long long)exit_stats.switches, (unsigned long long)exit_stats.sysret,
+		(unsigned long long)exit_stats.iret, (unsigned long long)timer_interrupts);
+	bool leak = after != frames_before || vrange_count() != 0;
+	if (leak)
+		kprintf("envs: LEAK: %lld frames not returned\n", (long long)(frames_before - after));
+	keel_exit(failures || leak ? KEEL_EXIT_FAILURE : KEEL_EXIT_SUCCESS);
+}
+
+__noreturn void sched_next(void)
+{
+	struct env *cur = env_current();
+	if (cur && cur->state == ENV_RUNNING)
+		sched_add(cur); /* round robin: to the back */
+	struct env *next = rq_head;
+	if (!next)
+		all_done();
+	rq_head = next->rq_next;
+	if (!rq_head)
+		rq_tail = NULL;
+	next->rq_next = NULL;
+	sched_start_slice();
+	env_run(next);
+}
+
+__noreturn void sched_tick(struct env *e)
+{
+	if (!slice_over)
+		env_run(e);
+	e->preemptions++;
+	if (e->ctx.rip >= e->watch_lo && e->ctx.rip < e->watch_hi)
+		e->preempt_in_watch++;
+	sched_next();
+}

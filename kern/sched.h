@@ -1,0 +1,36 @@
+/*
+ * The kernel scheduler: round-robin over runnable environments in time
+ * slices (Meson option timeslice_us, command line timeslice_us=N). Yield
+ * gives up the rest of a slice. The kernel itself is never preempted.
+ */
+#ifndef KEEL_SCHED_H
+#define KEEL_SCHED_H
+
+#include "types.h"
+
+struct env;
+
+void sched_init(u64 slice_ns);
+void sched_add(struct env *e);    /* append to the run queue */
+void sched_remove(struct env *e); /* if queued */
+
+/* Run the next runnable env (the current one goes to the back if still
+ * runnable). With none left, report and end the boot. */
+__noreturn void sched_next(void);
+
+/* The timer interrupt came from Ring 3 while `e` ran: preempt if its slice is over. */
+__noreturn void sched_tick(struct env *e);
+
+/* A new slice starts for the env being dispatched. */
+void sched_start_slice(void);
+
+/* Called once all the boot's envs are created; frames_free_before is the
+ * count before the first was, which must be restored when all have ended. */
+void sched_begin(u64 started, u64 failed_to_start, u64 frames_free_before);
+
+/* An env ended badly (killed or non-zero exit): the boot's verdict is failure. */
+void sched_note_failure(void);
+
+extern u64 sched_slice_ns;
+
+#endif

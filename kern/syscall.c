@@ -1,0 +1,113 @@
+/*
+ * The syscall table. Entry: `syscall` (entry.S syscall_entry -> syscall_from_user)
+ * or `int $0x80` (trap_dispatch). Every pointer from Ring 3 goes through
+ * uaccess; every bad argument is a negative error, never a kernel fault.
+ */
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/percpu.h"
+#include "clock.h"
+#include "console.h"
+#include "cpu_features.h"
+#include "env.h"
+#include "keel/abi.h"
+#include "lib/string.h"
+#include "sched.h"
+#include "syscall.h"
+#include "timer.h"
+#include "uaccess.h"
+
+static i64 sys_console_write(u64 buf, u64 len)
+{
+	char chunk[256];
+	if (len > CONSOLE_WRITE_MAX)
+		len = CONSOLE_WRITE_MAX;
+	if (!user_range_ok(buf, len))
+		return -EFAULT;
+	for (u64 done = 0; done < len;) {
+		size_t n = MIN(len - done, sizeof chunk);
+		if (copy_from_user(chunk, buf + done, n))
+			return done ? (i64)done : -EFAULT;
+		console_write(chunk, n);
+		done += n;
+	}
+	return (i64)len;
+}
+
+static i64 sys_debug(struct env *e, u64 op, u64 a, u64 b)
+{
+	switch (op) {
+	case DEBUG_EXIT_COUNTS: {
+		struct keel_exit_counts c = { exit_stats.sysret, exit_stats.iret, exit_stats.switches,
+					      timer_interrupts };
+		return copy_to_user(a, &c, sizeof c);
+	}
+	case DEBUG_WATCH_RANGE:
+		e->watch_lo = a;
+		e->watch_hi = b;
+		e->preempt_in_watch = 0;
+		return 0;
+	case DEBUG_PREEMPTIONS:
+		return (i64)e->preempt_in_watch;
+	case DEBUG_SMAP_PROBE:
+		if (!cpu_has.smap)
+			return -ENOSYS;
+		if (!user_range_ok(a, 1))
+			return -EFAULT;
+		return uaccess_probe_nosmap((const u8 *)a);
+	case DEBUG_KERNEL_COPY: {
+		/* A kernel string copy (rep movsb) of a pattern, then out. */
+		u8 src[256], dst[256];
+		if (b > sizeof dst)
+			return -EINVAL;
+		for (unsigned i = 0; i < sizeof src; i++)
+			src[i] = (u8)i;
+		memcpy(dst, src, b);
+		return copy_to_user(a, dst, b);
+	}
+	default:
+		return -EINVAL;
+	}
+}
+
+i64 syscall_dispatch(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2)
+{
+	e->syscalls++;
+	switch (nr) {
+	case SYS_CONSOLE_WRITE:
+		return sys_console_write(a0, a1);
+	case SYS_EXIT:
+		env_exit(e, (int)a0);
+	case SYS_YIELD:
+		e->ctx.rax = 0;
+		sched_next();
+	case SYS_ENV_ID:
+		return e->id;
+	case SYS_TIME:
+		return (i64)clock_ns();
+	case SYS_DEBUG:
+		return sys_debug(e, a0, a1, a2);
+	default:
+		return -ENOSYS;
+	}
+}
+
+__noreturn void syscall_from_user(struct trap_frame *tf)
+{
+	struct env *e = env_current();
+	env_save(e, tf, true);
+	e->ctx.rax = (u64)syscall_dispatch(e, tf->rax, tf->rdi, tf->rsi, tf->rdx);
+	env_run(e);
+}
+
+void syscall_init(void)
+{
+	extern char syscall_entry[];
+	/* STAR: kernel CS/SS from GDT_KCODE; user SS = base + 8, CS = base + 16. */
+	wrmsr(MSR_STAR, ((u64)(GDT_UCODE32 | 3) << 48) | ((u64)GDT_KCODE << 32));
+	wrmsr(MSR_LSTAR, (u64)syscall_entry);
+	wrmsr(MSR_CSTAR, 0);
+	/* Cleared on entry: IF (the kernel is not preemptible), TF, DF, AC, NT,
+	 * RF, IOPL -- nothing Ring 3 set in RFLAGS survives into the kernel. */
+	wrmsr(MSR_FMASK, RFLAGS_IF | RFLAGS_TF | RFLAGS_DF | RFLAGS_AC | RFLAGS_NT | RFLAGS_RF | RFLAGS_IOPL);
+	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SCE);
+}

@@ -1,0 +1,26 @@
+/*
+ * The kernel timer queue: deadlines in kernel-clock nanoseconds, kept sorted,
+ * driving the one-shot local APIC timer for the earliest. Environments' time
+ * slices (and, later, their own deadlines) are timers here.
+ */
+#ifndef KEEL_TIMER_H
+#define KEEL_TIMER_H
+
+#include "types.h"
+
+struct timer {
+	u64 deadline;
+	void (*fire)(struct timer *t); /* runs in the interrupt, may re-arm */
+	struct timer *next;
+	bool armed;
+};
+
+void timer_arm(struct timer *t, u64 deadline_ns);
+void timer_cancel(struct timer *t);
+
+/* The timer vector: acknowledge, fire what is due, program the next. */
+void timer_interrupt(void);
+
+extern u64 timer_interrupts;
+
+#endif

@@ -1,0 +1,38 @@
+#include "uaccess.h"
+#include "arch/x86_64/trapframe.h"
+#include "keel/errno.h"
+#include "layout.h"
+
+long uaccess_copy(void *dst, const void *src, size_t n);
+
+struct extable_entry {
+	u64 insn, fixup;
+};
+extern const struct extable_entry __extable_start[], __extable_end[];
+
+bool user_range_ok(u64 p, u64 n) { return p >= USER_BASE && p <= USER_END && n <= USER_END - p; }
+
+int copy_from_user(void *dst, u64 usrc, size_t n)
+{
+	if (!user_range_ok(usrc, n))
+		return -EFAULT;
+	return (int)uaccess_copy(dst, (const void *)usrc, n);
+}
+
+int copy_to_user(u64 udst, const void *src, size_t n)
+{
+	if (!user_range_ok(udst, n))
+		return -EFAULT;
+	return (int)uaccess_copy((void *)udst, src, n);
+}
+
+bool extable_fixup(struct trap_frame *tf)
+{
+	for (const struct extable_entry *e = __extable_start; e < __extable_end; e++) {
+		if (e->insn == tf->rip) {
+			tf->rip = e->fixup;
+			return true;
+		}
+	}
+	return false;
+}

@@ -1,0 +1,98 @@
+#include "uvm.h"
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/paging.h"
+#include "frame.h"
+#include "keel/errno.h"
+#include "lib/string.h"
+#include "slot.h"
+
+paddr_t uvm_create(void)
+{
+	paddr_t pml4 = frame_alloc_zeroed();
+	if (!pml4)
+		return 0;
+	/* Invariant 2: the kernel half is shared by pointer, never copied. */
+	((u64 *)pa_to_va(pml4))[KERNEL_SLOT] = slot_pdpt() | PTE_P | PTE_W;
+	return pml4;
+}
+
+static u64 *leaf_entry(paddr_t pml4, u64 va, bool create)
+{
+	u64 *table = pa_to_va(pml4);
+	for (int l = 4; l > 1; l--) {
+		u64 *e = &table[pt_index(va, l)];
+		if (!(*e & PTE_P)) {
+			if (!create)
+				return NULL;
+			paddr_t t = frame_alloc_zeroed();
+			if (!t)
+				return NULL;
+			*e = t | PTE_P | PTE_W | PTE_U;
+		}
+		table = pa_to_va(*e & PTE_ADDR);
+	}
+	return &table[pt_index(va, 1)];
+}
+
+int uvm_map(paddr_t pml4, u64 va, paddr_t pa, u64 flags)
+{
+	if (va < USER_BASE || va >= USER_END || va % PAGE_SIZE)
+		return -EINVAL;
+	u64 *e = leaf_entry(pml4, va, true);
+	if (!e)
+		return -ENOMEM;
+	if (*e & PTE_P)
+		return -EEXIST;
+	*e = pa | PTE_P | PTE_U | (flags & (PTE_W | PTE_NX));
+	return 0;
+}
+
+int uvm_protect(paddr_t pml4, u64 va, u64 flags)
+{
+	u64 *e = leaf_entry(pml4, va, false);
+	if (!e || !(*e & PTE_P))
+		return -ENOENT;
+	*e = (*e & ~(PTE_W | PTE_NX)) | (flags & (PTE_W | PTE_NX));
+	if ((read_cr3() & PTE_ADDR) == pml4)
+		invlpg(va);
+	return 0;
+}
+
+int uvm_poke(paddr_t pml4, u64 va, const void *src, size_t n)
+{
+	const u8 *s = src;
+	while (n) {
+		paddr_t pa;
+		if (!pt_lookup(pml4, va, NULL, &pa))
+			return -EFAULT;
+		size_t chunk = MIN(n, PAGE_SIZE - va % PAGE_SIZE);
+		memcpy(pa_to_va(pa), s, chunk);
+		s += chunk;
+		va += chunk;
+		n -= chunk;
+	}
+	return 0;
+}
+
+static void free_table(paddr_t table, int level)
+{
+	u64 *t = pa_to_va(table);
+	for (unsigned i = 0; i < PT_ENTRIES; i++) {
+		if (!(t[i] & PTE_P))
+			continue;
+		if (level > 1)
+			free_table(t[i] & PTE_ADDR, level - 1);
+		else
+			frame_free(t[i] & PTE_ADDR);
+	}
+	frame_free(table);
+}
+
+void uvm_destroy(paddr_t pml4)
+{
+	u64 *t = pa_to_va(pml4);
+	for (unsigned i = 0; i < 256; i++)
+		if (t[i] & PTE_P)
+			free_table(t[i] & PTE_ADDR, 3);
+	frame_free(pml4);
+}

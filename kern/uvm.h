@@ -1,0 +1,28 @@
+/*
+ * An environment's user-half page tables (PML4 slots 0..255), as the kernel
+ * builds them for a loaded program. Every level carries U; leaves never G.
+ */
+#ifndef KEEL_UVM_H
+#define KEEL_UVM_H
+
+#include "types.h"
+
+/* A new PML4: empty user half, PML4[511] -> the shared kernel PDPT. 0 if no memory. */
+paddr_t uvm_create(void);
+
+/* Map the 4 KiB page at va (user half) to pa with PTE_W / pte_nx from flags.
+ * 0, -ENOMEM, -EEXIST, -EINVAL (not a user address). */
+int uvm_map(paddr_t pml4, u64 va, paddr_t pa, u64 flags);
+
+/* Change a mapped page's W/NX bits. */
+int uvm_protect(paddr_t pml4, u64 va, u64 flags);
+
+/* Copy bytes into the frames mapped at [va, va + n) through the direct map,
+ * whatever the page permissions (the loader relocates read-only pages). */
+int uvm_poke(paddr_t pml4, u64 va, const void *src, size_t n);
+
+/* Free every user-half table and every frame mapped there, then the PML4.
+ * (Environments own their mappings outright until capabilities exist.) */
+void uvm_destroy(paddr_t pml4);
+
+#endif

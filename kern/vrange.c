@@ -1,0 +1,91 @@
+#include "vrange.h"
+#include "context.h"
+#include "heap.h"
+#include "keel/errno.h"
+#include "layout.h"
+
+struct vrange {
+	u64 base, size; /* [base, base + size) plus one guard page after */
+	u32 owner;
+	struct vrange *next;
+};
+
+static struct vrange *ranges; /* sorted by base */
+static u64 cursor = VRANGE_START;
+static u64 nranges;
+/* General allocations stay below the last user page: only an exact
+ * reservation may take it (see SYSRET_RIP_LIMIT). */
+#define VRANGE_LIMIT SYSRET_RIP_LIMIT
+
+static int insert(u64 base, u64 size, u32 owner)
+{
+	struct vrange *v = kmalloc(sizeof *v);
+	if (!v)
+		return -ENOMEM;
+	*v = (struct vrange){ base, size, owner, NULL };
+	struct vrange **p = &ranges;
+	while (*p && (*p)->base < base)
+		p = &(*p)->next;
+	v->next = *p;
+	*p = v;
+	nranges++;
+	return 0;
+}
+
+/* First gap of size+guard at or after `from`, or 0. */
+static u64 find_from(u64 from, u64 size)
+{
+	u64 cand = from;
+	for (struct vrange *r = ranges; r; r = r->next) {
+		u64 r_end = r->base + r->size + PAGE_SIZE;
+		if (r_end <= cand)
+			continue;
+		if (cand + size + PAGE_SIZE <= r->base)
+			break;
+		cand = r_end;
+	}
+	if (cand > VRANGE_LIMIT || size + PAGE_SIZE > VRANGE_LIMIT - cand)
+		return 0;
+	return cand;
+}
+
+u64 vrange_alloc(u64 size, u32 owner)
+{
+	if (size == 0 || size > VRANGE_LIMIT - VRANGE_START)
+		return 0;
+	size = ALIGN_UP(size, PAGE_SIZE);
+	u64 base = find_from(cursor, size);
+	if (!base)
+		base = find_from(VRANGE_START, size);
+	if (!base || insert(base, size, owner))
+		return 0;
+	cursor = base + size + PAGE_SIZE;
+	return base;
+}
+
+int vrange_reserve(u64 base, u64 size, u32 owner)
+{
+	if (!IS_ALIGNED(base, PAGE_SIZE) || !IS_ALIGNED(size, PAGE_SIZE) || size == 0 || base < USER_BASE ||
+	    base > USER_END || size > USER_END - base)
+		return -EINVAL;
+	for (struct vrange *r = ranges; r; r = r->next)
+		if (base < r->base + r->size && r->base < base + size)
+			return -EEXIST;
+	return insert(base, size, owner);
+}
+
+void vrange_release_owner(u32 owner)
+{
+	for (struct vrange **p = &ranges; *p;) {
+		if ((*p)->owner == owner) {
+			struct vrange *dead = *p;
+			*p = dead->next;
+			kfree(dead);
+			nranges--;
+		} else {
+			p = &(*p)->next;
+		}
+	}
+}
+
+u64 vrange_count(void) { return nranges; }

@@ -1,0 +1,30 @@
+#include "keel.h"
+
+const struct keel_start *keel_start_info;
+
+#define MAX_ARGS 16
+
+__attribute__((noreturn)) void libos_start(const struct keel_start *si);
+
+__attribute__((noreturn)) void libos_start(const struct keel_start *si)
+{
+	static char args[KEEL_ARGS_MAX];
+	static char *argv[MAX_ARGS + 1];
+	int argc = 0;
+
+	keel_start_info = si;
+	argv[argc++] = (char *)si->name;
+	memcpy(args, si->args, sizeof args);
+	args[sizeof args - 1] = 0;
+	for (char *p = args; *p && argc < MAX_ARGS;) {
+		while (*p == ' ')
+			*p++ = 0;
+		if (!*p)
+			break;
+		argv[argc++] = p;
+		while (*p && *p != ' ')
+			p++;
+	}
+	argv[argc] = NULL;
+	sys_exit(main(argc, argv));
+}
