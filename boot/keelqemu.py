@@ -28,6 +28,10 @@ import time
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent
+
+# What `./keel run` boots by default, and build/keel.iso holds: several envs
+# preempting each other, one program twice at different addresses.
+DEMO_CMDLINE = "run=hello:from:the:demo,spin:A:6,spin:B:6,ptrtable,ptrtable timeslice_us=2000"
 EXIT_H = SRC / "kern" / "uapi" / "keel" / "exit.h"
 
 
@@ -237,7 +241,7 @@ def main():
     s.add_argument("out")
     s = sub.add_parser("mkiso")
     s.add_argument("--builddir", required=True)
-    s.add_argument("--cmdline", default="")
+    s.add_argument("--cmdline", default=DEMO_CMDLINE)
     s.add_argument("-o", dest="out", required=True)
     s = sub.add_parser("run")
     s.add_argument("--builddir", required=True)
@@ -245,7 +249,7 @@ def main():
     s.add_argument("--mem", default="512M")
     s.add_argument("--machine", default="q35")
     s.add_argument("--icount", action="store_true")
-    s.add_argument("--cmdline", default="")
+    s.add_argument("--cmdline", default=DEMO_CMDLINE)
     s.add_argument("--timeout", type=float, default=600.0)
     s.add_argument("--gdb", action="store_true")
     a = p.parse_args()

@@ -6,6 +6,17 @@
 
 extern const struct ktest __ktests_start[], __ktests_end[];
 static unsigned failures;
+static const char *running;
+
+const char *ktest_running(void) { return running; }
+
+__noreturn void ktest_finish(bool ok)
+{
+	if (!ok || failures)
+		failures++;
+	kprintf("%s 1 %s\n", failures ? "not ok" : "ok", running);
+	keel_exit(failures ? KEEL_EXIT_FAILURE : KEEL_EXIT_SUCCESS);
+}
 
 bool ktest_expect(bool ok, const char *expr, const char *file, int line, const char *fmt, ...)
 {
@@ -37,9 +48,9 @@ __noreturn void ktest_run(const char *name)
 	for (const struct ktest *t = __ktests_start; t < __ktests_end; t++) {
 		if (strcmp(t->name, name) != 0)
 			continue;
+		running = t->name;
 		t->fn();
-		kprintf("%s 1 %s\n", failures ? "not ok" : "ok", name);
-		keel_exit(failures ? KEEL_EXIT_FAILURE : KEEL_EXIT_SUCCESS);
+		ktest_finish(true);
 	}
 	kprintf("# no test named '%s'; the tests are:\n", name);
 	for (const struct ktest *t = __ktests_start; t < __ktests_end; t++)

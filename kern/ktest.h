@@ -42,4 +42,9 @@ void ktest_log(const char *fmt, ...) __printf(1, 2);
 /* Run the named test and exit QEMU with its verdict. */
 __noreturn void ktest_run(const char *name);
 
+/* A test may instead hand environments to the scheduler and never return;
+ * when they have all ended, the scheduler reports through ktest_finish. */
+const char *ktest_running(void);
+__noreturn void ktest_finish(bool ok);
+
 #endif

@@ -28,8 +28,11 @@ void sched_start_slice(void);
  * count before the first was, which must be restored when all have ended. */
 void sched_begin(u64 started, u64 failed_to_start, u64 frames_free_before);
 
-/* An env ended badly (killed or non-zero exit): the boot's verdict is failure. */
+/* An env ended badly (killed or non-zero exit). The boot's verdict is
+ * success only if the number of such endings is the expected one (0 unless a
+ * boot test says otherwise) and nothing leaked. */
 void sched_note_failure(void);
+void sched_expect_failures(u64 n);
 
 extern u64 sched_slice_ns;
 

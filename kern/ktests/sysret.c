@@ -6,7 +6,10 @@
  * the counts: this env never returns through sysretq.
  */
 #include "arch/x86_64/paging.h"
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/percpu.h"
 #include "context.h"
+#include "fpu.h"
 #include "env.h"
 #include "frame.h"
 #include "keel/abi.h"
@@ -39,8 +42,9 @@ static struct env *env_in_last_page(const char *name, const u8 *code, size_t len
 	return e;
 }
 
-static __noreturn void run_alone(struct env *e, u64 frames_before)
+static __noreturn void run_alone(struct env *e, u64 frames_before, u64 expected_kills)
 {
+	sched_expect_failures(expected_kills);
 	ktest_log("running env %u from %#llx; exit counts follow at the end", e->id, (unsigned long long)e->ctx.rip);
 	sched_add(e);
 	sched_begin(1, 0, frames_before);
@@ -59,7 +63,7 @@ KTEST(sysret_hazard_last_page)
 	KEXPECT(!exit_via_sysret(true, LAST_PAGE + 7), "the decision itself");
 	struct env *e = env_in_last_page("lastpage", getid_then_exit, sizeof getid_then_exit, 0);
 	if (e)
-		run_alone(e, before);
+		run_alone(e, before, 0);
 }
 
 /* A syscall ending exactly at the top of the user half: its return address
@@ -70,5 +74,41 @@ KTEST(sysret_hazard_end_of_page)
 	u64 before = frames_free();
 	struct env *e = env_in_last_page("endofpage", getid_then_exit, 7, PAGE_SIZE - 7);
 	if (e)
-		run_alone(e, before);
+		run_alone(e, before, 1);
 }
+
+void user_return(struct trap_frame *frame, bool sysret) __noreturn; /* entry.S */
+
+/*
+ * Defence in depth: return frames the sanitiser would never let through are
+ * handed straight to the exit. The env must die alone either way:
+ *   - a not-present CS (the 32-bit user code slot): iretq raises #NP in
+ *     Ring 0 at the labelled user_iretq, with GS already the user's; the
+ *     kernel recognises the RIP, swaps GS back and charges the env;
+ *   - a non-canonical RIP: #GP -- in Ring 0 at user_iretq on Intel CPUs, in
+ *     Ring 3 at the new RIP on AMD's and under QEMU.
+ */
+static void iret_with(u64 cs, u64 rip)
+{
+	u64 before = frames_free();
+	struct env *e = env_in_last_page("badframe", getid_then_exit, sizeof getid_then_exit, 0);
+	if (!e)
+		return;
+	struct percpu *cpu = this_cpu();
+	sched_begin(1, 0, before);
+	sched_expect_failures(1);
+	fpu_restore(e->fpu);
+	write_cr3(e->pml4);
+	cpu->env = e;
+	e->state = ENV_RUNNING;
+	struct trap_frame *f = (struct trap_frame *)(cpu->kstack_top - TF_SIZE);
+	*f = e->ctx;
+	f->cs = cs;
+	if (rip)
+		f->rip = rip;
+	ktest_log("iretq with cs %#llx rip %#llx", (unsigned long long)f->cs, (unsigned long long)f->rip);
+	user_return(f, false);
+}
+
+KTEST(iret_fault_not_present_cs) { iret_with(GDT_UCODE32 | 3, 0); }
+KTEST(iret_fault_noncanonical_rip) { iret_with(USER_CS, USER_END); }
