@@ -15,6 +15,11 @@
 
 size_t fpu_state_size = 512;
 u64 fpu_xcr0;
+/* AMD CPUs before Zen save the x87 last-instruction/operand pointers only
+ * when an exception is pending, so XRSTOR/FXRSTOR would leave the previous
+ * env's pointers for the next to read (fnstenv): a leak of where its data
+ * lives. CPUID 0x80000008 EBX[2] says the CPU always restores them. */
+static bool clear_x87_pointers;
 
 static inline void xsetbv(u32 reg, u64 v)
 {
@@ -37,8 +42,15 @@ void fpu_init(void)
 		cpuid(0xD, 0, &a, &b, &c, &d); /* EBX: size for the enabled components */
 		fpu_state_size = b;
 	}
-	kprintf("fpu: %s, %zu-byte save area%s\n", fpu_xcr0 ? "XSAVE" : "FXSAVE", fpu_state_size,
-		fpu_xcr0 & XCR0_AVX ? ", x87+SSE+AVX" : ", x87+SSE");
+	if (!memcmp(cpu_has.vendor, "AuthenticAMD", 12)) {
+		u32 a, b = 0, c, d;
+		if (cpu_has.max_ext_leaf >= 0x80000008)
+			cpuid(0x80000008, 0, &a, &b, &c, &d);
+		clear_x87_pointers = !(b & (1u << 2));
+	}
+	kprintf("fpu: %s, %zu-byte save area%s%s\n", fpu_xcr0 ? "XSAVE" : "FXSAVE", fpu_state_size,
+		fpu_xcr0 & XCR0_AVX ? ", x87+SSE+AVX" : ", x87+SSE",
+		clear_x87_pointers ? ", x87 error pointers cleared on switch" : "");
 }
 
 void *fpu_state_alloc(void)
@@ -66,6 +78,13 @@ void fpu_save(void *area)
 
 void fpu_restore(const void *area)
 {
+	if (clear_x87_pointers) {
+		/* Overwrite FIP/FDP/FOP with kernel values before the restore
+		 * (as Linux does): clear pending exceptions and the tags, then
+		 * load an integer from a fixed kernel address. */
+		static const u32 zero;
+		__asm__ volatile("fnclex\n\temms\n\tfildl %0" ::"m"(zero));
+	}
 	if (fpu_xcr0)
 		__asm__ volatile("xrstor64 (%0)" ::"r"(area), "a"(0xFFFFFFFFu), "d"(0xFFFFFFFFu) : "memory");
 	else

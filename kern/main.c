@@ -164,6 +164,10 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 		(unsigned long long)(tsc_rate / 1000), (unsigned long long)(lapic_timer_hz / 1000));
 	fpu_init();
 	syscall_init();
+	/* No hardware breakpoints or branch tracing: nothing may raise #DB in
+	 * the syscall entry window, where the stack is still the user's. */
+	__asm__ volatile("mov %0, %%dr7" ::"r"(0x400UL));
+	wrmsr(MSR_DEBUGCTL, 0);
 	if (cpu_has.fsgsbase) /* Ring 3 may switch its own FS/GS bases (docs/architecture.md) */
 		write_cr4(read_cr4() | CR4_FSGSBASE);
 	u64 slice_us = KEEL_TIMESLICE_US;

@@ -6,6 +6,7 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/percpu.h"
 #include "clock.h"
+#include "config.h"
 #include "console.h"
 #include "cpu_features.h"
 #include "env.h"
@@ -49,6 +50,8 @@ static i64 sys_debug(struct env *e, u64 op, u64 a, u64 b)
 	case DEBUG_PREEMPTIONS:
 		return (i64)e->preempt_in_watch;
 	case DEBUG_SMAP_PROBE:
+		if (!KEEL_DEBUG)
+			return -ENOSYS;
 		if (!cpu_has.smap)
 			return -ENOSYS;
 		if (!user_range_ok(a, 1))
@@ -99,13 +102,21 @@ __noreturn void syscall_from_user(struct trap_frame *tf)
 	env_run(e);
 }
 
+__noreturn void syscall_compat_from_user(struct trap_frame *tf)
+{
+	struct env *e = env_current();
+	env_save(e, tf, false);
+	env_kill(e, "syscall from compatibility mode at rip %#llx", (unsigned long long)tf->rip);
+}
+
 void syscall_init(void)
 {
-	extern char syscall_entry[];
+	extern char syscall_entry[], syscall_compat_entry[];
 	/* STAR: kernel CS/SS from GDT_KCODE; user SS = base + 8, CS = base + 16. */
 	wrmsr(MSR_STAR, ((u64)(GDT_UCODE32 | 3) << 48) | ((u64)GDT_KCODE << 32));
 	wrmsr(MSR_LSTAR, (u64)syscall_entry);
-	wrmsr(MSR_CSTAR, 0);
+	wrmsr(MSR_CSTAR, (u64)syscall_compat_entry);
+	wrmsr(MSR_SYSENTER_CS, 0); /* `sysenter` from Ring 3: #GP (Intel) or #UD (AMD) */
 	/* Cleared on entry: IF (the kernel is not preemptible), TF, DF, AC, NT,
 	 * RF, IOPL -- nothing Ring 3 set in RFLAGS survives into the kernel. */
 	wrmsr(MSR_FMASK, RFLAGS_IF | RFLAGS_TF | RFLAGS_DF | RFLAGS_AC | RFLAGS_NT | RFLAGS_RF | RFLAGS_IOPL);

@@ -1,4 +1,5 @@
 #include "uaccess.h"
+#include "arch/x86_64/cpu.h"
 #include "arch/x86_64/trapframe.h"
 #include "keel/errno.h"
 #include "layout.h"
@@ -28,6 +29,10 @@ int copy_to_user(u64 udst, const void *src, size_t n)
 
 bool extable_fixup(struct trap_frame *tf)
 {
+	/* Only a fault on the user side of a copy is the user's: a bad kernel
+	 * buffer stays a kernel bug (and a panic). */
+	if (read_cr2() >= USER_END)
+		return false;
 	for (const struct extable_entry *e = __extable_start; e < __extable_end; e++) {
 		if (e->insn == tf->rip) {
 			tf->rip = e->fixup;

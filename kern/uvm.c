@@ -61,9 +61,12 @@ int uvm_protect(paddr_t pml4, u64 va, u64 flags)
 int uvm_poke(paddr_t pml4, u64 va, const void *src, size_t n)
 {
 	const u8 *s = src;
+	if (va < USER_BASE || va > USER_END || n > USER_END - va)
+		return -EFAULT;
 	while (n) {
 		paddr_t pa;
-		if (!pt_lookup(pml4, va, NULL, &pa))
+		u64 leaf;
+		if (!pt_lookup(pml4, va, &leaf, &pa) || !(leaf & PTE_U))
 			return -EFAULT;
 		size_t chunk = MIN(n, PAGE_SIZE - va % PAGE_SIZE);
 		memcpy(pa_to_va(pa), s, chunk);

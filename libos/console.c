@@ -3,13 +3,25 @@
 #include "keel.h"
 #include "lib/fmt.h"
 
+/* The kernel writes at most CONSOLE_WRITE_MAX bytes a call. */
+static void write_all(const char *s, size_t n)
+{
+	while (n) {
+		long r = sys_console_write(s, n);
+		if (r <= 0)
+			return;
+		s += r;
+		n -= (size_t)r;
+	}
+}
+
 int vprintf(const char *fmt, va_list ap)
 {
 	char buf[512];
 	size_t n = fmt_vsnprintf(buf, sizeof buf, fmt, ap);
 	if (n >= sizeof buf)
 		n = sizeof buf - 1;
-	sys_console_write(buf, n);
+	write_all(buf, n);
 	return (int)n;
 }
 
@@ -34,7 +46,7 @@ int snprintf(char *buf, size_t size, const char *fmt, ...)
 int puts(const char *s)
 {
 	size_t n = strlen(s);
-	sys_console_write(s, n);
-	sys_console_write("\n", 1);
+	write_all(s, n);
+	write_all("\n", 1);
 	return (int)n + 1;
 }

@@ -33,6 +33,8 @@
 #define MSR_GS_BASE 0xC0000101
 #define MSR_KERNEL_GS_BASE 0xC0000102
 #define MSR_APIC_BASE 0x1B
+#define MSR_SYSENTER_CS 0x174
+#define MSR_DEBUGCTL 0x1D9
 #define MSR_PAT 0x277
 
 #define EFER_SCE (1UL << 0)

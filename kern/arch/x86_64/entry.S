@@ -20,8 +20,10 @@
 #include "arch/x86_64/smap.h"
 #include "arch/x86_64/trapframe.h"
 #include "arch/x86_64/vectors.h"
+#include "layout.h"
 
 #define MSR_GS_BASE 0xC0000101
+#define SYSRET_RIP_LIMIT (USER_END - PAGE_SIZE) /* context.h */
 
 .macro PUSH_REGS
 	pushq %rax
@@ -102,7 +104,10 @@ trap_entry:
 	cmpq %rax, TF_RIP(%rsp)
 	jne 2f
 1:	swapgs
-2:	movq %rsp, %rdi
+	/* lfence on both paths: no speculation past a mispredicted swapgs
+	 * decision with the user's GS base (CVE-2019-1125). */
+2:	lfence
+	movq %rsp, %rdi
 	call trap_dispatch
 	/* fall through */
 
@@ -134,6 +139,12 @@ user_return:
 	movq %rdi, %rsp
 	testl %esi, %esi
 	jz trap_exit
+	/* Second line of defence against the SYSRET hazard: sysretq only to a
+	 * RIP below the last user page, whatever the caller decided. */
+	movq TF_RIP(%rsp), %rax
+	movabsq $SYSRET_RIP_LIMIT, %rcx
+	cmpq %rcx, %rax
+	jae trap_exit
 	POP_REGS
 	addq $16, %rsp          /* vector, error code */
 	movq 24(%rsp), %rsp     /* the user's RSP (frame: rip cs rflags rsp ss) */
@@ -150,6 +161,7 @@ user_sysretq:
 	.global syscall_entry
 syscall_entry:
 	swapgs
+	lfence
 	movq %rsp, %gs:PERCPU_USER_RSP
 	movq %gs:PERCPU_KSTACK_TOP, %rsp
 	pushq $USER_SS
@@ -165,6 +177,32 @@ syscall_entry:
 	movq %rsp, %rdi
 	xorl %ebp, %ebp         /* the backtrace ends here */
 	call syscall_from_user
+	ud2
+
+/*
+ * `syscall` from compatibility mode lands here (MSR_CSTAR). Compatibility
+ * mode is unreachable -- the 32-bit user code descriptor is not present and
+ * there is no LDT -- but if it were reached, the env is killed, not served.
+ */
+	.global syscall_compat_entry
+syscall_compat_entry:
+	swapgs
+	lfence
+	movq %rsp, %gs:PERCPU_USER_RSP
+	movq %gs:PERCPU_KSTACK_TOP, %rsp
+	pushq $USER_SS
+	pushq %gs:PERCPU_USER_RSP
+	pushq %r11
+	pushq $USER_CS
+	pushq %rcx
+	pushq $0
+	pushq $VEC_SYSCALL
+	cld
+	CLAC
+	PUSH_REGS
+	movq %rsp, %rdi
+	xorl %ebp, %ebp
+	call syscall_compat_from_user
 	ud2
 
 /* ----------------------------------------------- IST (paranoid) path */

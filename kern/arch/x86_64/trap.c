@@ -73,14 +73,21 @@ void trap_dispatch(struct trap_frame *tf)
 		kprintf("trap: NMI at %#llx (ignored)\n", (unsigned long long)tf->rip);
 		return;
 	}
+	if (v == VEC_MC)
+		panic_trap(tf); /* a hardware error: never forwarded (the paranoid path
+				 * holds the user's GS base only in a register) */
 	if (tf_from_user(tf))
 		from_user(tf);
 
 	/* From here on the kernel itself was interrupted. */
 	if (v < 32) {
-		if (tf->rip == (u64)user_iretq && env_current()) {
-			/* The return to Ring 3 faulted on the env's own frame
-			 * (e.g. a non-canonical RIP): the env's fault. */
+		if (tf->rip == (u64)user_iretq) {
+			/* The return to Ring 3 faulted on the env's own frame:
+			 * the env's fault. GS was swapped back on entry; this
+			 * must not return, or trap_exit would leave with the
+			 * kernel's GS. */
+			if (!env_current())
+				panic_trap(tf);
 			env_kill(env_current(), "%s returning to Ring 3 at rip %#llx",
 				 exception_name(v), (unsigned long long)((u64 *)tf->rsp)[0]);
 		}

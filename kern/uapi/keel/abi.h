@@ -31,7 +31,8 @@
 
 #define KEEL_VEC_SYSCALL_INT 0x80 /* `int $0x80`: the same calls through an interrupt gate */
 
-#define CONSOLE_WRITE_MAX 4096 /* longer writes are cut (the count says so) */
+#define CONSOLE_WRITE_MAX 256 /* longer writes are cut (the count says so): the console
+                                * is polled with interrupts off, so a call is kept short */
 
 /* SYS_DEBUG operations. */
 #define DEBUG_EXIT_COUNTS   0 /* (struct keel_exit_counts *out) -> 0 */
