@@ -23,6 +23,15 @@ static int have_avx(void)
 	return (lo & 6) == 6; /* the OS saves SSE and AVX state */
 }
 
+/* FSGSBASE: where the CPU has it, Keel lets Ring 3 set its own FS and GS
+ * bases; they must survive preemption like any register. */
+static int have_fsgsbase(void)
+{
+	uint32_t a, b, c, d;
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+	return b & 1;
+}
+
 static const char *const check_names[] = {
 	"", "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10", "r11", "r12", "r13", "r14",
 	"r15", "xmm/ymm", "mxcsr", "x87 control word",
@@ -48,6 +57,11 @@ int main(int argc, char **argv)
 	regcheck_expected[80] = 0x037F | ((id & 3) << 10); /* x87: all masked, own rounding mode */
 	regcheck_use_avx = have_avx();
 
+	int fsgs = have_fsgsbase();
+	uint64_t fs_want = 0x0000100000000000ULL + (id << 12), gs_want = 0x0000200000000000ULL + (id << 12);
+	if (fsgs)
+		__asm__ volatile("wrfsbase %0\n\twrgsbase %1" ::"r"(fs_want), "r"(gs_want));
+
 	sys_debug(DEBUG_WATCH_RANGE, (long)regcheck_loop_start, (long)regcheck_loop_end);
 	uint64_t rounds = 0, fails = 0, preempted = 0, t0 = sys_time();
 	while (preempted < target) {
@@ -58,6 +72,15 @@ int main(int argc, char **argv)
 			printf("regcheck env %llu: MISMATCH in %s (round %llu)\n", (unsigned long long)id,
 			       check_names[r < ARRAY_SIZE(check_names) ? r : 0], (unsigned long long)rounds);
 		}
+		if (fsgs) {
+			uint64_t fs, gs;
+			__asm__ volatile("rdfsbase %0\n\trdgsbase %1" : "=r"(fs), "=r"(gs));
+			if (fs != fs_want || gs != gs_want) {
+				fails++;
+				printf("regcheck env %llu: MISMATCH in FS/GS base (%#llx %#llx)\n", (unsigned long long)id,
+				       (unsigned long long)fs, (unsigned long long)gs);
+			}
+		}
 		preempted = (uint64_t)sys_debug(DEBUG_PREEMPTIONS, 0, 0);
 		if (sys_time() - t0 > 120ULL * 1000000000ULL) {
 			printf("regcheck env %llu: only %llu preemptions in 120 s\n", (unsigned long long)id,
@@ -65,8 +88,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	printf("regcheck env %llu: %llu preemptions inside the check loop, %llu rounds of 20000, %llu mismatches, %s\n",
+	printf("regcheck env %llu: %llu preemptions inside the check loop, %llu rounds of 20000, %llu mismatches, %s%s\n",
 	       (unsigned long long)id, (unsigned long long)preempted, (unsigned long long)rounds,
-	       (unsigned long long)fails, regcheck_use_avx ? "ymm" : "xmm");
+	       (unsigned long long)fails, regcheck_use_avx ? "ymm" : "xmm", fsgs ? " fsgsbase" : "");
 	return fails != 0;
 }
