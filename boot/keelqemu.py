@@ -207,7 +207,8 @@ def boot(builddir, cmdline="", machine=None, timeout=60.0, extra=(), log_path=No
 # ---------------------------------------------------------------------- CLI
 def cmd_run(a):
     m = Machine(cpu=a.cpu, mem=a.mem, machine=a.machine, icount=a.icount)
-    iso = cached_iso(a.builddir, a.cmdline)
+    default_iso = Path(a.builddir) / "keel.iso"  # Meson's, made with the demo command line
+    iso = default_iso if a.cmdline == DEMO_CMDLINE and default_iso.exists() else cached_iso(a.builddir, a.cmdline)
     extra = ["-s", "-S"] if a.gdb else []
     argv = qemu_argv(iso, m, "stdio", extra)
     print("+ " + " ".join(argv), file=sys.stderr)
