@@ -19,3 +19,9 @@ void clock_init(u64 tsc_rate)
 }
 
 u64 clock_ns(void) { return mul_shift32(rdtsc() - tsc_boot, ns_per_tsc_mult); }
+
+void clock_params(u64 *tsc_base, u64 *mult)
+{
+	*tsc_base = tsc_boot;
+	*mult = ns_per_tsc_mult;
+}

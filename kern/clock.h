@@ -13,6 +13,9 @@ extern u64 tsc_hz;
 void clock_init(u64 tsc_rate);
 u64 clock_ns(void);
 
+/* The clock's definition, for Ring 3 (keel_upcall_area): ns = (rdtsc - base) * mult >> 32. */
+void clock_params(u64 *tsc_base, u64 *mult);
+
 /* (a << 32) / b without 128-bit division; a, b < 2^63, b != 0. */
 u64 mult_frac32(u64 a, u64 b);
 

@@ -12,6 +12,7 @@
 #include "lib/string.h"
 #include "panic.h"
 #include "sched.h"
+#include "upcall.h"
 #include "slot.h"
 #include "uvm.h"
 #include "vrange.h"
@@ -67,6 +68,7 @@ void env_destroy(struct env *e)
 		}
 	}
 	e->state = ENV_DEAD;
+	timer_cancel(&e->deadline);
 	uvm_destroy(e->pml4);
 	vrange_release_owner(e->id);
 	kfree(e->fpu);
@@ -100,6 +102,8 @@ __noreturn void env_run(struct env *e)
 		exit_stats.switches++;
 	}
 	e->state = ENV_RUNNING;
+	if (e->area)
+		upcall_before_resume(e); /* may redirect ctx to an upcall entry */
 
 	/* The frame goes at the top of this CPU's kernel stack, where the next
 	 * entry from Ring 3 will build its own; nothing below is live. */

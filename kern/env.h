@@ -8,7 +8,16 @@
 #define KEEL_ENV_H
 
 #include "arch/x86_64/trapframe.h"
+#include "timer.h"
 #include "types.h"
+
+/* How a descheduled env with an upcall area continues when dispatched again. */
+enum env_resume {
+	RESUME_CTX,      /* from ctx (the kernel holds its registers) */
+	RESUME_ACTIVATE, /* by upcall: its context is in the area's enabled save */
+	RESUME_DISABLED, /* from the area's disabled save (sanitised), event pending */
+	RESUME_WATCHDOG, /* disabled too long: ctx to the trap save, watchdog trap */
+};
 
 enum env_state {
 	ENV_RUNNABLE, /* in the run queue */
@@ -28,6 +37,14 @@ struct env {
 	struct env *rq_next;    /* run queue */
 	struct env *all_next;   /* every live env */
 	u64 image_base, image_size, stack_base, stack_size;
+	/* upcalls (upcall.c); area == 0: the env takes none, faults kill it */
+	u64 area;                /* user address of its struct keel_upcall_area */
+	u64 events;              /* KEEL_EV_* not yet written to the area */
+	enum env_resume resume;
+	struct timer deadline;   /* SYS_SET_DEADLINE */
+	u64 dispatched_at, descheduled_at, ran_ns;
+	u64 disabled_since;      /* first seen disabled at a deschedule (0: not) */
+	bool watchdog_fired;
 	/* accounting and test hooks */
 	u64 syscalls, preemptions;
 	u64 watch_lo, watch_hi, preempt_in_watch;

@@ -30,6 +30,7 @@
 #include "sched.h"
 #include "slot.h"
 #include "syscall.h"
+#include "upcall.h"
 
 void audit_plant(const char *what); /* ktests/audit_plant.c: test-only */
 
@@ -177,6 +178,13 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 		slice_us = KEEL_TIMESLICE_US;
 	}
 	sched_init(slice_us * 1000);
+	const char *wd = cmdline_get(&boot_cmdline, "watchdog_ms");
+	u64 wd_ms;
+	if (wd && parse_u64(wd, &wd_ms) && wd_ms >= 1 && wd_ms <= 100000)
+		upcall_watchdog_ns = wd_ms * 1000000;
+	else if (wd)
+		kprintf("warning: watchdog_ms=%s is not 1..100000, keeping %llu\n", wd,
+			(unsigned long long)(upcall_watchdog_ns / 1000000));
 
 	const char *plant = cmdline_get(&boot_cmdline, "audit_plant");
 	if (plant)

@@ -9,6 +9,7 @@
 #include "ktest.h"
 #include "panic.h"
 #include "timer.h"
+#include "upcall.h"
 #include "vrange.h"
 
 u64 sched_slice_ns;
@@ -106,6 +107,7 @@ __noreturn void sched_next(void)
 	if (!rq_head)
 		rq_tail = NULL;
 	next->rq_next = NULL;
+	next->dispatched_at = clock_ns();
 	sched_start_slice();
 	env_run(next);
 }
@@ -117,5 +119,6 @@ __noreturn void sched_tick(struct env *e)
 	e->preemptions++;
 	if (e->ctx.rip >= e->watch_lo && e->ctx.rip < e->watch_hi)
 		e->preempt_in_watch++;
+	upcall_deschedule(e, false);
 	sched_next();
 }

@@ -16,6 +16,7 @@
 #include "syscall.h"
 #include "timer.h"
 #include "uaccess.h"
+#include "upcall.h"
 
 static i64 sys_console_write(u64 buf, u64 len)
 {
@@ -82,6 +83,8 @@ i64 syscall_dispatch(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2)
 		env_exit(e, (int)a0);
 	case SYS_YIELD:
 		e->ctx.rax = 0;
+		if (upcall_deschedule(e, true))
+			return -EINVAL; /* a disabled yield with an unusable disabled save */
 		sched_next();
 	case SYS_ENV_ID:
 		return e->id;
@@ -89,6 +92,12 @@ i64 syscall_dispatch(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2)
 		return (i64)clock_ns();
 	case SYS_DEBUG:
 		return sys_debug(e, a0, a1, a2);
+	case SYS_UPCALL_SETUP:
+		return upcall_setup(e, a0);
+	case SYS_SET_DEADLINE:
+		return upcall_set_deadline(e, a0);
+	case SYS_RESUME:
+		return upcall_resume(e, a0, a1);
 	default:
 		return -ENOSYS;
 	}

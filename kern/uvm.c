@@ -58,24 +58,32 @@ int uvm_protect(paddr_t pml4, u64 va, u64 flags)
 	return 0;
 }
 
-int uvm_poke(paddr_t pml4, u64 va, const void *src, size_t n)
+static int uvm_copy(paddr_t pml4, u64 va, void *kbuf, size_t n, bool write)
 {
-	const u8 *s = src;
+	u8 *k = kbuf;
 	if (va < USER_BASE || va > USER_END || n > USER_END - va)
 		return -EFAULT;
+	u64 need = PTE_U | (write ? PTE_W : 0);
 	while (n) {
 		paddr_t pa;
 		u64 leaf;
-		if (!pt_lookup(pml4, va, &leaf, &pa) || !(leaf & PTE_U))
+		if (!pt_lookup(pml4, va, &leaf, &pa) || (leaf & need) != need)
 			return -EFAULT;
 		size_t chunk = MIN(n, PAGE_SIZE - va % PAGE_SIZE);
-		memcpy(pa_to_va(pa), s, chunk);
-		s += chunk;
+		if (write)
+			memcpy(pa_to_va(pa), k, chunk);
+		else
+			memcpy(k, pa_to_va(pa), chunk);
+		k += chunk;
 		va += chunk;
 		n -= chunk;
 	}
 	return 0;
 }
+
+int uvm_poke(paddr_t pml4, u64 va, const void *src, size_t n) { return uvm_copy(pml4, va, (void *)src, n, true); }
+
+int uvm_peek(paddr_t pml4, u64 va, void *dst, size_t n) { return uvm_copy(pml4, va, dst, n, false); }
 
 static void free_table(paddr_t table, int level)
 {

@@ -17,9 +17,12 @@ int uvm_map(paddr_t pml4, u64 va, paddr_t pa, u64 flags);
 /* Change a mapped page's W/NX bits. */
 int uvm_protect(paddr_t pml4, u64 va, u64 flags);
 
-/* Copy bytes into the frames mapped at [va, va + n) through the direct map,
- * whatever the page permissions (the loader relocates read-only pages). */
+/* Copy to / from the frames an env maps at [va, va + n), through the direct
+ * map, so any env's memory can be reached whatever CR3 is loaded. Every page
+ * must be mapped user-accessible, and writable for uvm_poke; else -EFAULT
+ * (nothing is copied past the first bad page). */
 int uvm_poke(paddr_t pml4, u64 va, const void *src, size_t n);
+int uvm_peek(paddr_t pml4, u64 va, void *dst, size_t n);
 
 /* Free every user-half table and every frame mapped there, then the PML4.
  * (Environments own their mappings outright until capabilities exist.) */

@@ -94,6 +94,7 @@ void lapic_calibrate(unsigned ms, u64 *tsc_hz)
 	u32 elapsed = 0xFFFFFFFF - rd(LAPIC_TIMER_CUR);
 	wr(LAPIC_TIMER_INIT, 0);
 
-	lapic_timer_hz = (u64)elapsed * 1000 / ms;
-	*tsc_hz = (t1 - t0) * 1000 / ms;
+	/* The PIT ran exactly `count` ticks of 1193182 Hz. */
+	lapic_timer_hz = (u64)elapsed * PIT_HZ / count;
+	*tsc_hz = (t1 - t0) * PIT_HZ / count;
 }

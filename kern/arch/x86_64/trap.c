@@ -20,19 +20,9 @@
 #include "syscall.h"
 #include "timer.h"
 #include "uaccess.h"
+#include "upcall.h"
 
 extern const char user_iretq[];
-
-/* An exception in Ring 3 with nobody to hand it to: the env alone dies. */
-static __noreturn void user_exception(struct env *e, const struct trap_frame *tf)
-{
-	if (tf->vector == VEC_PF)
-		env_kill(e, "%s at rip %#llx (error %#llx, cr2 %#llx)", exception_name(tf->vector),
-			 (unsigned long long)tf->rip, (unsigned long long)tf->error,
-			 (unsigned long long)read_cr2());
-	env_kill(e, "%s at rip %#llx (error %#llx)", exception_name(tf->vector), (unsigned long long)tf->rip,
-		 (unsigned long long)tf->error);
-}
 
 static __noreturn void from_user(struct trap_frame *tf)
 {
@@ -41,7 +31,7 @@ static __noreturn void from_user(struct trap_frame *tf)
 	env_save(e, tf, false);
 
 	if (v < 32)
-		user_exception(e, tf);
+		upcall_exception(e, tf); /* to its trap entry, or it dies alone */
 	if (v == VEC_TIMER) {
 		timer_interrupt();
 		sched_tick(e);

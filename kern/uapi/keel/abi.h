@@ -27,7 +27,11 @@
 #define SYS_ENV_ID        3 /* () -> this environment's id */
 #define SYS_TIME          4 /* () -> nanoseconds of the kernel clock since boot */
 #define SYS_DEBUG         5 /* (op, a, b) -> see DEBUG_*: diagnostics and tests */
-#define SYS_COUNT         6
+#define SYS_UPCALL_SETUP  6 /* (struct keel_upcall_area *area) -> 0: register for upcalls */
+#define SYS_SET_DEADLINE  7 /* (u64 ns) -> 0: a one-shot KEEL_EV_TIMER at that kernel-clock
+                             * time (0 cancels; a past time fires at once) */
+#define SYS_RESUME        8 /* (unsigned slot, unsigned flags) -> resume from a save area */
+#define SYS_COUNT         9
 
 #define KEEL_VEC_SYSCALL_INT 0x80 /* `int $0x80`: the same calls through an interrupt gate */
 
@@ -67,6 +71,109 @@ struct keel_start {
 	uint64_t stack_base, stack_size;
 	char name[32];                   /* the module's name, NUL-terminated */
 	char args[KEEL_ARGS_MAX];        /* arguments, space-separated, NUL-terminated */
+};
+#endif
+
+/* --------------------------------------------------------------- upcalls */
+/*
+ * A saved Ring 3 context. Its tail is exactly the frame `iretq` pops, so a
+ * libOS resumes one with RSP = &ctx->rip after loading the registers.
+ */
+#define KCTX_R15 0
+#define KCTX_R14 8
+#define KCTX_R13 16
+#define KCTX_R12 24
+#define KCTX_R11 32
+#define KCTX_R10 40
+#define KCTX_R9 48
+#define KCTX_R8 56
+#define KCTX_RBP 64
+#define KCTX_RDI 72
+#define KCTX_RSI 80
+#define KCTX_RDX 88
+#define KCTX_RCX 96
+#define KCTX_RBX 104
+#define KCTX_RAX 112
+#define KCTX_RIP 120
+#define KCTX_CS 128
+#define KCTX_RFLAGS 136
+#define KCTX_RSP 144
+#define KCTX_SS 152
+#define KCTX_SIZE 160
+
+/* Save-area slots (SYS_RESUME, and the trap entry's fifth argument). */
+#define KEEL_SAVE_ENABLED  0
+#define KEEL_SAVE_DISABLED 1
+#define KEEL_SAVE_TRAP     2
+#define KEEL_RESUME_ENABLE 1 /* SYS_RESUME flag: also clear `disabled` */
+
+/* Event bits in `pending`. Take them with an atomic exchange (xchg). */
+#define KEEL_EV_TIMER      (1ULL << 0) /* the deadline set with SYS_SET_DEADLINE passed */
+#define KEEL_EV_ACTIVATION (1ULL << 1) /* re-dispatched after being descheduled */
+
+/* The trap entry's vector argument beyond the CPU's 0..31. */
+#define KEEL_TRAP_WATCHDOG 32 /* disabled for longer than the first watchdog bound */
+
+/* Offsets into the upcall area (checked against the struct below). */
+#define KUA_DISABLED 0
+#define KUA_PENDING 8
+#define KUA_EVENT_ENTRY 16
+#define KUA_TRAP_ENTRY 24
+#define KUA_UPCALL_STACK 32
+#define KUA_TRAP_STACK 40
+#define KUA_TRAP_STACK_SIZE 48
+#define KUA_CRIT_START 56
+#define KUA_CRIT_END 64
+#define KUA_ENABLED_SAVE 512
+#define KUA_DISABLED_SAVE (512 + KCTX_SIZE)
+#define KUA_TRAP_SAVE (512 + 2 * KCTX_SIZE)
+#define KUA_SIZE 4096
+
+#ifndef __ASSEMBLER__
+struct keel_context {
+	uint64_t r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax;
+	uint64_t rip, cs, rflags, rsp, ss;
+};
+
+/*
+ * One page per environment, shared by the env and the kernel (docs/upcalls.md).
+ * The env writes the first block; the kernel writes the second and the save
+ * areas. Delivery:
+ *  - an event while enabled (disabled == 0, RIP outside [crit_start, crit_end)):
+ *    the interrupted context goes to enabled_save, disabled becomes 1, and the
+ *    env continues at event_entry on upcall_stack with RDI = the area;
+ *  - an event while disabled: its bit is set in pending and waits;
+ *  - an event while RIP is in the critical range: delivered at once, with the
+ *    context the resume routine was restoring (at RSP - KCTX_RIP) as the
+ *    interrupted one;
+ *  - an exception while enabled: context to enabled_save, disabled = 1, then
+ *    trap_entry on upcall_stack; while disabled: context to trap_save, then
+ *    trap_entry on trap_stack. Trap entry arguments: RDI area, RSI vector,
+ *    RDX error code, RCX CR2, R8 the slot holding the context. An exception
+ *    with RSP inside the trap stack is a fault on the trap path: the env dies.
+ */
+struct keel_upcall_area {
+	/* written by the env */
+	uint32_t disabled;
+	uint32_t reserved0;
+	uint64_t pending;
+	uint64_t event_entry, trap_entry;
+	uint64_t upcall_stack;           /* top of the stack for upcalls */
+	uint64_t trap_stack;             /* top of the trap stack ... */
+	uint64_t trap_stack_size;        /* ... and its size */
+	uint64_t crit_start, crit_end;   /* the resume routine's critical range */
+	/* written by the kernel */
+	uint64_t trap_vector, trap_error, trap_cr2;
+	uint64_t descheduled_at;         /* kernel clock when last descheduled */
+	uint64_t ran_ns;                 /* how long it had run before that */
+	uint64_t activations;            /* re-dispatches by upcall */
+	uint64_t deadline;               /* the timer deadline last delivered ... */
+	uint64_t delivered_at;           /* ... and when its upcall was built */
+	uint64_t clock_tsc_base, clock_mult; /* kernel ns = (rdtsc - base) * mult >> 32 */
+	uint64_t upcalls, traps;         /* counts of each kind of entry */
+	uint8_t reserved1[KUA_ENABLED_SAVE - 168];
+	struct keel_context enabled_save, disabled_save, trap_save;
+	uint8_t reserved2[KUA_SIZE - KUA_TRAP_SAVE - KCTX_SIZE];
 };
 #endif
 

@@ -1,0 +1,358 @@
+/*
+ * Upcalls (DESIGN.md "Upcalls, with three save areas", "Resume in Ring 3",
+ * "Activations"; docs/upcalls.md explains the protocol and its races).
+ *
+ * The area is the env's own memory, reached through its page tables
+ * (uvm_peek/uvm_poke): nothing the kernel reads there is trusted, and a
+ * context the kernel resumes from it is sanitised first. An area that cannot
+ * be read or written when the kernel needs it makes the env die alone.
+ */
+#include "upcall.h"
+#include "arch/x86_64/trapframe.h"
+#include "arch/x86_64/vectors.h"
+#include "arch/x86_64/cpu.h"
+#include "clock.h"
+#include "console.h"
+#include "context.h"
+#include "env.h"
+#include "keel/abi.h"
+#include "keel/abi_check.h"
+#include "keel/errno.h"
+#include "lib/string.h"
+#include "panic.h"
+#include "uvm.h"
+
+u64 upcall_watchdog_ns = 100000000; /* 100 ms; command line watchdog_ms= */
+
+/* The part of the area the env writes: read in one go. */
+struct area_head {
+	u32 disabled, reserved0;
+	u64 pending;
+	u64 event_entry, trap_entry;
+	u64 upcall_stack, trap_stack, trap_stack_size;
+	u64 crit_start, crit_end;
+};
+_Static_assert(sizeof(struct area_head) == KUA_CRIT_END + 8, "area head");
+
+#define AREA_FIELD(f) offsetof(struct keel_upcall_area, f)
+
+static bool head_read(struct env *e, struct area_head *h)
+{
+	return uvm_peek(e->pml4, e->area, h, sizeof *h) == 0;
+}
+
+static bool area_put(struct env *e, size_t off, const void *v, size_t n)
+{
+	return uvm_poke(e->pml4, e->area + off, v, n) == 0;
+}
+
+static bool area_put64(struct env *e, size_t off, u64 v) { return area_put(e, off, &v, 8); }
+
+static bool in_crit(const struct area_head *h, u64 rip) { return rip >= h->crit_start && rip < h->crit_end; }
+
+static void ctx_from_frame(struct keel_context *c, const struct trap_frame *f)
+{
+	memcpy(c, f, 15 * 8); /* r15 .. rax: same order */
+	c->rip = f->rip;
+	c->cs = f->cs;
+	c->rflags = f->rflags;
+	c->rsp = f->rsp;
+	c->ss = f->ss;
+}
+
+static void frame_from_ctx(struct trap_frame *f, const struct keel_context *c)
+{
+	memcpy(f, c, 15 * 8);
+	f->vector = f->error = 0;
+	f->rip = c->rip;
+	f->cs = c->cs;
+	f->rflags = c->rflags;
+	f->rsp = c->rsp;
+	f->ss = c->ss;
+}
+
+static bool put_ctx(struct env *e, unsigned slot, const struct keel_context *c)
+{
+	return area_put(e, KUA_ENABLED_SAVE + slot * KCTX_SIZE, c, KCTX_SIZE);
+}
+
+static bool get_ctx(struct env *e, unsigned slot, struct keel_context *c)
+{
+	return uvm_peek(e->pml4, e->area + KUA_ENABLED_SAVE + slot * KCTX_SIZE, c, KCTX_SIZE) == 0;
+}
+
+/* The context a Ring 3 interruption stands for. Inside the resume routine's
+ * critical range it is the one being resumed, whose iret frame RSP points at
+ * (Xen-style fixup); elsewhere, the registers themselves. */
+static bool interrupted_ctx(struct env *e, const struct area_head *h, struct keel_context *c)
+{
+	if (!in_crit(h, e->ctx.rip)) {
+		ctx_from_frame(c, &e->ctx);
+		return true;
+	}
+	return uvm_peek(e->pml4, e->ctx.rsp - KCTX_RIP, c, KCTX_SIZE) == 0;
+}
+
+static bool user_addr(u64 a) { return a >= USER_BASE && a < USER_END; }
+
+/* Point the env's registers at an entry on a stack (arguments set after). */
+static void enter(struct env *e, u64 entry, u64 stack)
+{
+	e->ctx.rip = entry;
+	e->ctx.rsp = stack & ~15ULL;
+	e->ctx.rflags = RFLAGS_IF_BIT | RFLAGS_RESERVED1;
+	e->ctx.rdi = e->area;
+	e->ctx_from_syscall = true; /* RCX and R11 are undefined at an entry */
+}
+
+/* Deliver pending events now: the interrupted context is already in the
+ * enabled save. */
+static void upcall_event(struct env *e, const struct area_head *h)
+{
+	if (!user_addr(h->event_entry) || !user_addr(h->upcall_stack))
+		env_kill(e, "upcall: event entry %#llx or upcall stack %#llx is not a user address",
+			 (unsigned long long)h->event_entry, (unsigned long long)h->upcall_stack);
+	u32 one = 1;
+	u64 pending = h->pending | e->events;
+	e->events = 0;
+	if (!area_put(e, KUA_DISABLED, &one, 4) || !area_put64(e, KUA_PENDING, pending))
+		env_kill(e, "upcall: area at %#llx is not writable", (unsigned long long)e->area);
+	if (pending & KEEL_EV_TIMER) {
+		area_put64(e, AREA_FIELD(deadline), e->deadline.deadline);
+		area_put64(e, AREA_FIELD(delivered_at), clock_ns());
+	}
+	u64 n;
+	if (!uvm_peek(e->pml4, e->area + AREA_FIELD(upcalls), &n, 8))
+		area_put64(e, AREA_FIELD(upcalls), n + 1);
+	enter(e, h->event_entry, h->upcall_stack);
+}
+
+static void write_activation(struct env *e)
+{
+	u64 n = 0;
+	area_put64(e, AREA_FIELD(descheduled_at), e->descheduled_at);
+	area_put64(e, AREA_FIELD(ran_ns), e->ran_ns);
+	uvm_peek(e->pml4, e->area + AREA_FIELD(activations), &n, 8);
+	area_put64(e, AREA_FIELD(activations), n + 1);
+	e->events |= KEEL_EV_ACTIVATION;
+}
+
+/* A context Ring 3 wrote, about to be resumed by the kernel: sanitised. */
+static bool take_user_ctx(struct env *e, unsigned slot)
+{
+	struct keel_context c;
+	if (!get_ctx(e, slot, &c))
+		return false;
+	frame_from_ctx(&e->ctx, &c);
+	e->ctx_from_syscall = false;
+	return context_sanitize(&e->ctx, true) == 0;
+}
+
+static __noreturn void trap_to_env(struct env *e, const struct area_head *h, unsigned slot, u64 stack, u64 vector,
+				   u64 error, u64 cr2)
+{
+	u64 n = 0;
+	area_put64(e, AREA_FIELD(trap_vector), vector);
+	area_put64(e, AREA_FIELD(trap_error), error);
+	area_put64(e, AREA_FIELD(trap_cr2), cr2);
+	uvm_peek(e->pml4, e->area + AREA_FIELD(traps), &n, 8);
+	area_put64(e, AREA_FIELD(traps), n + 1);
+	enter(e, h->trap_entry, stack);
+	e->ctx.rsi = vector;
+	e->ctx.rdx = error;
+	e->ctx.rcx = cr2;
+	e->ctx.r8 = slot;
+	env_run(e);
+}
+
+void upcall_before_resume(struct env *e)
+{
+	struct area_head h;
+	if (!head_read(e, &h))
+		env_kill(e, "upcall: area at %#llx is not readable", (unsigned long long)e->area);
+
+	switch (e->resume) {
+	case RESUME_CTX:
+		break;
+	case RESUME_ACTIVATE: /* its context waits in the enabled save */
+		e->resume = RESUME_CTX;
+		write_activation(e);
+		upcall_event(e, &h);
+		return;
+	case RESUME_DISABLED:
+		e->resume = RESUME_CTX;
+		if (!take_user_ctx(e, KEEL_SAVE_DISABLED))
+			env_kill(e, "upcall: cannot resume its disabled save (unreadable, or RIP/RSP not user addresses)");
+		write_activation(e);
+		break;
+	case RESUME_WATCHDOG: {
+		e->resume = RESUME_CTX;
+		struct keel_context c;
+		ctx_from_frame(&c, &e->ctx);
+		if (!user_addr(h.trap_entry) || !user_addr(h.trap_stack) || !put_ctx(e, KEEL_SAVE_TRAP, &c))
+			env_kill(e, "watchdog: disabled for too long, and no usable trap entry");
+		kprintf("env %u (%s): watchdog: disabled for more than %llu ms\n", e->id, e->name,
+			(unsigned long long)(upcall_watchdog_ns / 1000000));
+		trap_to_env(e, &h, KEEL_SAVE_TRAP, h.trap_stack, KEEL_TRAP_WATCHDOG, 0, 0);
+	}
+	}
+
+	if (!e->events && !(h.pending && !h.disabled))
+		return;
+	if (h.disabled && !in_crit(&h, e->ctx.rip)) {
+		/* It will see them when it enables itself. */
+		if (e->events) {
+			if (!area_put64(e, KUA_PENDING, h.pending | e->events))
+				env_kill(e, "upcall: area at %#llx is not writable", (unsigned long long)e->area);
+			e->events = 0;
+		}
+		return;
+	}
+	struct keel_context c;
+	if (!interrupted_ctx(e, &h, &c) || !put_ctx(e, KEEL_SAVE_ENABLED, &c))
+		env_kill(e, "upcall: cannot save the interrupted context (area %#llx, rsp %#llx)",
+			 (unsigned long long)e->area, (unsigned long long)e->ctx.rsp);
+	upcall_event(e, &h);
+}
+
+__noreturn void upcall_exception(struct env *e, const struct trap_frame *tf)
+{
+	u64 cr2 = tf->vector == VEC_PF ? read_cr2() : 0;
+	struct area_head h;
+	if (!e->area || !head_read(e, &h) || !h.trap_entry) {
+		if (tf->vector == VEC_PF)
+			env_kill(e, "%s at rip %#llx (error %#llx, cr2 %#llx)", exception_name(tf->vector),
+				 (unsigned long long)tf->rip, (unsigned long long)tf->error, (unsigned long long)cr2);
+		env_kill(e, "%s at rip %#llx (error %#llx)", exception_name(tf->vector), (unsigned long long)tf->rip,
+			 (unsigned long long)tf->error);
+	}
+	if (!user_addr(h.trap_entry))
+		env_kill(e, "%s at rip %#llx, and trap entry %#llx is not a user address", exception_name(tf->vector),
+			 (unsigned long long)tf->rip, (unsigned long long)h.trap_entry);
+	struct keel_context c;
+	ctx_from_frame(&c, tf);
+	if (h.disabled || in_crit(&h, tf->rip)) {
+		/* Disabled: the thread's context in the enabled save stays intact. */
+		if (tf->rsp - (h.trap_stack - h.trap_stack_size) < h.trap_stack_size)
+			env_kill(e, "%s at rip %#llx on the trap path (error %#llx, cr2 %#llx)",
+				 exception_name(tf->vector), (unsigned long long)tf->rip, (unsigned long long)tf->error,
+				 (unsigned long long)cr2);
+		if (!user_addr(h.trap_stack) || !put_ctx(e, KEEL_SAVE_TRAP, &c))
+			env_kill(e, "%s at rip %#llx while disabled: trap stack %#llx or area unusable",
+				 exception_name(tf->vector), (unsigned long long)tf->rip, (unsigned long long)h.trap_stack);
+		trap_to_env(e, &h, KEEL_SAVE_TRAP, h.trap_stack, tf->vector, tf->error, cr2);
+	}
+	u32 one = 1;
+	if (!user_addr(h.upcall_stack) || !put_ctx(e, KEEL_SAVE_ENABLED, &c) || !area_put(e, KUA_DISABLED, &one, 4))
+		env_kill(e, "%s at rip %#llx: upcall stack %#llx or area unusable", exception_name(tf->vector),
+			 (unsigned long long)tf->rip, (unsigned long long)h.upcall_stack);
+	trap_to_env(e, &h, KEEL_SAVE_ENABLED, h.upcall_stack, tf->vector, tf->error, cr2);
+}
+
+int upcall_deschedule(struct env *e, bool yielding)
+{
+	if (!e->area)
+		return 0;
+	u64 now = clock_ns();
+	struct area_head h;
+	if (!head_read(e, &h))
+		env_kill(e, "upcall: area at %#llx is not readable", (unsigned long long)e->area);
+
+	if (yielding && h.disabled) {
+		/* A disabled yield: "resume me from my disabled save" (the libOS
+		 * put there what it wants run). Refused now if it cannot be. */
+		struct keel_context c;
+		if (!get_ctx(e, KEEL_SAVE_DISABLED, &c) || !user_canonical(c.rip) || c.rip < USER_BASE ||
+		    !user_canonical(c.rsp))
+			return -EINVAL;
+		e->resume = RESUME_DISABLED;
+	} else if (!h.disabled || in_crit(&h, e->ctx.rip)) {
+		struct keel_context c;
+		if (!interrupted_ctx(e, &h, &c) || !put_ctx(e, KEEL_SAVE_ENABLED, &c))
+			env_kill(e, "upcall: cannot save its context at a deschedule");
+		e->resume = RESUME_ACTIVATE;
+	} else {
+		struct keel_context c;
+		ctx_from_frame(&c, &e->ctx);
+		if (!put_ctx(e, KEEL_SAVE_DISABLED, &c))
+			env_kill(e, "upcall: cannot save its disabled context");
+		e->resume = RESUME_DISABLED;
+	}
+	e->descheduled_at = now;
+	e->ran_ns = now - e->dispatched_at;
+
+	/* The watchdog: disabled across deschedules for too long. */
+	if (h.disabled && !in_crit(&h, e->ctx.rip)) {
+		if (!e->disabled_since) {
+			e->disabled_since = e->dispatched_at;
+		} else if (now - e->disabled_since > 2 * upcall_watchdog_ns) {
+			env_kill(e, "watchdog: disabled for more than %llu ms", (unsigned long long)(2 * upcall_watchdog_ns / 1000000));
+		} else if (now - e->disabled_since > upcall_watchdog_ns && !e->watchdog_fired &&
+			   e->resume == RESUME_DISABLED && !yielding &&
+			   e->ctx.rsp - (h.trap_stack - h.trap_stack_size) >= h.trap_stack_size) {
+			e->watchdog_fired = true;
+			e->resume = RESUME_WATCHDOG; /* its context is in ctx (and the disabled save) */
+		}
+	} else {
+		e->disabled_since = 0;
+		e->watchdog_fired = false;
+	}
+	return 0;
+}
+
+static void deadline_fired(struct timer *t)
+{
+	struct env *e = (struct env *)((u8 *)t - offsetof(struct env, deadline));
+	e->events |= KEEL_EV_TIMER;
+}
+
+int upcall_set_deadline(struct env *e, u64 deadline_ns)
+{
+	if (!e->area)
+		return -EINVAL;
+	e->deadline.fire = deadline_fired;
+	if (deadline_ns == 0) {
+		timer_cancel(&e->deadline);
+		return 0;
+	}
+	timer_arm(&e->deadline, deadline_ns);
+	if (deadline_ns <= clock_ns()) { /* already due: fire now */
+		timer_cancel(&e->deadline);
+		e->deadline.deadline = deadline_ns;
+		deadline_fired(&e->deadline);
+	}
+	return 0;
+}
+
+int upcall_setup(struct env *e, u64 area)
+{
+	if (area % PAGE_SIZE || !user_addr(area))
+		return -EINVAL;
+	struct keel_upcall_area probe;
+	/* The whole page must be the env's own, readable and writable. */
+	if (uvm_peek(e->pml4, area, &probe, sizeof probe) || uvm_poke(e->pml4, area, &probe, sizeof probe))
+		return -EFAULT;
+	e->area = area;
+	u64 base, mult;
+	clock_params(&base, &mult);
+	area_put64(e, AREA_FIELD(clock_tsc_base), base);
+	area_put64(e, AREA_FIELD(clock_mult), mult);
+	return 0;
+}
+
+i64 upcall_resume(struct env *e, u64 slot, u64 flags)
+{
+	if (!e->area || slot > KEEL_SAVE_TRAP || flags & ~(u64)KEEL_RESUME_ENABLE)
+		return -EINVAL;
+	struct trap_frame saved = e->ctx;
+	if (!take_user_ctx(e, (unsigned)slot)) {
+		e->ctx = saved; /* refused: the syscall returns an error */
+		e->ctx_from_syscall = true;
+		return -EINVAL;
+	}
+	if (flags & KEEL_RESUME_ENABLE) {
+		u32 zero = 0;
+		area_put(e, KUA_DISABLED, &zero, 4);
+	}
+	env_run(e);
+}

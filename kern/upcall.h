@@ -1,0 +1,36 @@
+/*
+ * Upcalls: how the kernel hands events, exceptions and CPU time to the
+ * environment's own code (its libOS), through the upcall area it registers
+ * (keel/abi.h, docs/upcalls.md). An env without an area is served as before:
+ * the kernel keeps its registers and an exception kills it.
+ */
+#ifndef KEEL_UPCALL_H
+#define KEEL_UPCALL_H
+
+#include "types.h"
+
+struct env;
+struct trap_frame;
+
+int upcall_setup(struct env *e, u64 area);
+int upcall_set_deadline(struct env *e, u64 deadline_ns);
+
+/* SYS_RESUME: continue from a save area (sanitised). Returns only an error. */
+i64 upcall_resume(struct env *e, u64 slot, u64 flags);
+
+/* A Ring 3 exception: to the env's trap entry, or the env dies. */
+__noreturn void upcall_exception(struct env *e, const struct trap_frame *tf);
+
+/* The env leaves the CPU (slice over, or yielding): put its context where its
+ * libOS expects it. A disabled yield returns -EINVAL if the disabled save
+ * cannot be resumed (the yield is refused), else 0. */
+int upcall_deschedule(struct env *e, bool yielding);
+
+/* On the way back to Ring 3 (env_run): finish a dispatch, deliver events. */
+void upcall_before_resume(struct env *e);
+
+/* The watchdog bound (ns): disabled longer gets a watchdog trap; twice as
+ * long, and the env is destroyed. */
+extern u64 upcall_watchdog_ns;
+
+#endif
