@@ -168,6 +168,42 @@ class BootResult:
         return out
 
 
+# QEMUs this process started and has not yet reaped: killed (by pid, nothing
+# else) if the harness itself is told to stop.
+_live = set()
+
+
+def _stop(signum, frame):
+    for pid in list(_live):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    raise SystemExit(128 + signum)
+
+
+def _install_stop_handlers():
+    import threading
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(sig) in (signal.SIG_DFL, None):
+                signal.signal(sig, _stop)
+
+
+def _start(argv, **kw):
+    _install_stop_handlers()
+    proc = subprocess.Popen(argv, start_new_session=True, **kw)
+    _live.add(proc.pid)
+    return proc
+
+
+def _reap(proc):
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    _live.discard(proc.pid)
+
+
 def verdict_of(status):
     if status is None:
         return "timeout"
@@ -186,8 +222,7 @@ def boot(builddir, cmdline="", machine=None, timeout=60.0, extra=(), log_path=No
         os.close(fd)
     argv = qemu_argv(iso, m, f"file:{log_path}", extra)
     start = time.monotonic()
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    proc = _start(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _, err = proc.communicate(timeout=timeout)
         status = proc.returncode
@@ -195,6 +230,8 @@ def boot(builddir, cmdline="", machine=None, timeout=60.0, extra=(), log_path=No
         proc.kill()
         _, err = proc.communicate()
         status = None
+    finally:
+        _reap(proc)
     elapsed = time.monotonic() - start
     log = Path(log_path).read_text(errors="replace")
     if own_log:
@@ -217,18 +254,16 @@ def cmd_run(a):
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
         Path(a.builddir, "qemu-gdb.pid").write_text(str(proc.pid))
         return 0
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = _start(argv, stdin=subprocess.DEVNULL)
     try:
         status = proc.wait(timeout=a.timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
         print(f"\nkeel: no verdict after {a.timeout:.0f} s: QEMU killed", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
         return 130
+    finally:
+        _reap(proc)
     verdict = verdict_of(status)
     print(f"\nkeel: QEMU exited with status {status}: {verdict}", file=sys.stderr)
     return 0 if verdict == "success" else 1

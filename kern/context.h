@@ -28,6 +28,8 @@
 
 static inline bool user_canonical(u64 va) { return va < USER_END; }
 
+_Static_assert(KEEL_USER_CS == USER_CS && KEEL_USER_SS == USER_SS, "ABI selectors");
+
 /*
  * Return through sysretq (faster) only for a context saved at a `syscall`
  * entry and not changed since, and only when its RIP is below the last user

@@ -76,7 +76,11 @@ u64 env_live_count(void);
 
 struct exit_stats {
 	u64 sysret, iret, switches;
+	u64 iret_emulated; /* Ring 3 iretqs completed for a buggy CPU (ring3_iret.c) */
 };
+
+/* ring3_iret.c: finish a Ring 3 iretq the CPU faulted on wrongly; true if done. */
+bool ring3_iret_complete(struct env *e, struct trap_frame *tf, u64 cr2);
 extern struct exit_stats exit_stats;
 
 #endif

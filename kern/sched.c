@@ -86,6 +86,9 @@ static __noreturn void all_done(void)
 	kprintf("envs: %llu env switches; exits to Ring 3: %llu sysretq, %llu iretq; %llu timer interrupts\n",
 		(unsigned long long)exit_stats.switches, (unsigned long long)exit_stats.sysret,
 		(unsigned long long)exit_stats.iret, (unsigned long long)timer_interrupts);
+	if (exit_stats.iret_emulated)
+		kprintf("envs: %llu Ring 3 iretqs completed by the kernel for the CPU (QEMU TCG with SMAP)\n",
+			(unsigned long long)exit_stats.iret_emulated);
 	bool leak = after != frames_before || vrange_count() != 0;
 	if (leak)
 		kprintf("envs: LEAK: %lld frames not returned\n", (long long)(frames_before - after));

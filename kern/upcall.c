@@ -90,6 +90,9 @@ static bool interrupted_ctx(struct env *e, const struct area_head *h, struct kee
 		ctx_from_frame(c, &e->ctx);
 		return true;
 	}
+	u64 n = 0;
+	uvm_peek(e->pml4, e->area + AREA_FIELD(crit_fixups), &n, 8);
+	area_put64(e, AREA_FIELD(crit_fixups), n + 1);
 	return uvm_peek(e->pml4, e->ctx.rsp - KCTX_RIP, c, KCTX_SIZE) == 0;
 }
 
@@ -162,6 +165,7 @@ static __noreturn void trap_to_env(struct env *e, const struct area_head *h, uns
 	e->ctx.rdx = error;
 	e->ctx.rcx = cr2;
 	e->ctx.r8 = slot;
+	e->ctx_from_syscall = false; /* RCX carries an argument: not through sysretq */
 	env_run(e);
 }
 
@@ -218,6 +222,8 @@ void upcall_before_resume(struct env *e)
 __noreturn void upcall_exception(struct env *e, const struct trap_frame *tf)
 {
 	u64 cr2 = tf->vector == VEC_PF ? read_cr2() : 0;
+	/* The context that trapped is e->ctx (saved on entry) but for the vector
+	 * and error code, which tf may have corrected (ring3_iret.c). */
 	struct area_head h;
 	if (!e->area || !head_read(e, &h) || !h.trap_entry) {
 		if (tf->vector == VEC_PF)

@@ -45,6 +45,35 @@ int vprintf(const char *fmt, va_list ap);
 int snprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int puts(const char *s);
 
+/* ---------------------------------------------------------------- upcalls */
+/* The event handler runs disabled, on the upcall stack; `events` were taken
+ * from the area; `interrupted` (the enabled save) is resumed when it returns
+ * -- it may be changed first. */
+typedef void (*keel_event_fn)(struct keel_upcall_area *a, uint64_t events, struct keel_context *interrupted);
+/* The trap handler: vector 0..31 or KEEL_TRAP_WATCHDOG; ctx is the context
+ * that trapped (in the enabled or the trap save, per slot). Return 0 to
+ * resume ctx (change its rip to skip the instruction), non-zero to exit. */
+typedef int (*keel_trap_fn)(struct keel_upcall_area *a, uint64_t vector, uint64_t error, uint64_t cr2,
+			    struct keel_context *ctx, int slot);
+
+/* Register this env's upcall area and entries. 0 or -errno. */
+int keel_upcalls_init(keel_event_fn on_event, keel_trap_fn on_trap);
+extern struct keel_upcall_area *keel_area;
+
+/* Resume a context in Ring 3, enabling upcalls (the critical range), or
+ * staying disabled. */
+__attribute__((noreturn)) void keel_resume(struct keel_context *ctx, struct keel_upcall_area *a);
+__attribute__((noreturn)) void keel_resume_disabled(struct keel_context *ctx);
+/* Save the caller's context in ctx and resume it through keel_resume: returns
+ * like a function call, having enabled upcalls on the way. */
+void keel_capture_resume(struct keel_context *ctx, struct keel_upcall_area *a);
+
+/* The kernel clock without a syscall. */
+uint64_t keel_now(void);
+
+static inline long sys_set_deadline(uint64_t ns) { return keel_syscall3(SYS_SET_DEADLINE, (long)ns, 0, 0); }
+static inline long sys_resume(unsigned slot, unsigned flags) { return keel_syscall3(SYS_RESUME, slot, flags, 0); }
+
 /* --------------------------------------------------------------- start-up */
 extern const struct keel_start *keel_start_info;
 int main(int argc, char **argv);

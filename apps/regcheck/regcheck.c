@@ -34,7 +34,7 @@ static int have_fsgsbase(void)
 
 static const char *const check_names[] = {
 	"", "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10", "r11", "r12", "r13", "r14",
-	"r15", "xmm/ymm", "mxcsr", "x87 control word",
+	"r15", "xmm/ymm", "mxcsr", "x87 control word", "DF",
 };
 
 int main(int argc, char **argv)

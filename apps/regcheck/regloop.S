@@ -10,7 +10,7 @@
  */
 	.data
 	.balign 32
-	.global regcheck_expected, regcheck_use_avx
+	.global regcheck_expected, regcheck_use_avx, regcheck_use_df
 regcheck_expected:
 	.skip 15 * 8           /* rax rbx rcx rdx rsi rdi rbp r8..r15 */
 	.skip 16 * 32          /* ymm0..ymm15 (xmm: the low 16 bytes) */
@@ -18,6 +18,8 @@ regcheck_expected:
 	.skip 8                /* x87 control word */
 regcheck_use_avx:
 	.quad 0
+regcheck_use_df:
+	.quad 0                /* set: run the loop with DF=1 and check it too */
 	.balign 32
 scratch:	.skip 32
 saved_rsp:	.quad 0
@@ -70,6 +72,9 @@ regcheck_loop:
 	movq EXP(12), %r13
 	movq EXP(13), %r14
 	movq EXP(14), %r15
+	cmpq $0, regcheck_use_df(%rip)
+	je regcheck_loop_start
+	std
 
 regcheck_loop_start:
 .Lagain:
@@ -118,6 +123,14 @@ regcheck_loop_start:
 	movzwl scratch(%rip), %esp
 	cmpw FCW_EXP, %sp
 	jne .Lbadfcw
+	cmpq $0, regcheck_use_df(%rip)
+	je 4f
+	leaq scratch + 16(%rip), %rsp  /* a stack just for pushfq */
+	pushfq
+	popq %rsp
+	testl $0x400, %esp
+	jz .Lbaddf
+4:
 	decq iters(%rip)
 	jnz .Lagain
 regcheck_loop_end:
@@ -129,8 +142,10 @@ regcheck_loop_end:
 .Lbadv:     movq $16, failed(%rip); jmp .Ldone
 .Lbadmxcsr: movq $17, failed(%rip); jmp .Ldone
 .Lbadfcw:   movq $18, failed(%rip); jmp .Ldone
+.Lbaddf:    movq $19, failed(%rip); jmp .Ldone
 
 .Ldone:
+	cld
 	movq saved_rsp(%rip), %rsp
 	movq failed(%rip), %rax
 	cmpq $0, regcheck_use_avx(%rip)

@@ -30,8 +30,11 @@ static __noreturn void from_user(struct trap_frame *tf)
 	unsigned v = (unsigned)tf->vector;
 	env_save(e, tf, false);
 
-	if (v < 32)
+	if (v < 32) {
+		if (v == VEC_PF && ring3_iret_complete(e, tf, read_cr2()))
+			env_run(e);
 		upcall_exception(e, tf); /* to its trap entry, or it dies alone */
+	}
 	if (v == VEC_TIMER) {
 		timer_interrupt();
 		sched_tick(e);

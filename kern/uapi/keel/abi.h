@@ -171,11 +171,16 @@ struct keel_upcall_area {
 	uint64_t delivered_at;           /* ... and when its upcall was built */
 	uint64_t clock_tsc_base, clock_mult; /* kernel ns = (rdtsc - base) * mult >> 32 */
 	uint64_t upcalls, traps;         /* counts of each kind of entry */
-	uint8_t reserved1[KUA_ENABLED_SAVE - 168];
+	uint64_t crit_fixups;            /* deliveries that took the resume routine's context */
+	uint8_t reserved1[KUA_ENABLED_SAVE - 176];
 	struct keel_context enabled_save, disabled_save, trap_save;
 	uint8_t reserved2[KUA_SIZE - KUA_TRAP_SAVE - KCTX_SIZE];
 };
 #endif
+
+/* Ring 3 selectors, for contexts a libOS builds itself. */
+#define KEEL_USER_CS 0x2B
+#define KEEL_USER_SS 0x23
 
 /* The single user address space (PML4 slots 0..255). */
 #define KEEL_USER_BASE KEEL_U64(0x1000)

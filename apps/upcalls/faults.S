@@ -1,0 +1,158 @@
+/* Deliberate faults with a known place to resume (fault_resume_at), and the
+ * planted-context probes, for apps/upcalls. */
+#include "keel/abi.h"
+
+	.data
+	.global fault_resume_at
+fault_resume_at: .quad 0
+
+	.text
+.macro RESUME_AT label
+	leaq \label(%rip), %rax
+	movq %rax, fault_resume_at(%rip)
+.endm
+
+	.global fault_pf_read, fault_pf_write, fault_jump, fault_ud, fault_de, fault_bp
+fault_pf_read:
+	RESUME_AT 1f
+	movb (%rdi), %al
+1:	ret
+fault_pf_write:
+	RESUME_AT 1f
+	movb $1, (%rdi)
+1:	ret
+fault_jump:
+	RESUME_AT 1f
+	jmp *%rdi
+1:	ret
+fault_ud:
+	RESUME_AT 1f
+	ud2
+1:	ret
+fault_de:
+	RESUME_AT 1f
+	xorl %ecx, %ecx
+	movl $1, %eax
+	xorl %edx, %edx
+	divl %ecx
+1:	ret
+fault_bp:
+	RESUME_AT 1f
+	int3
+1:	ret
+
+/*
+ * Write into ctx a context that continues at the label below (or at `rip`
+ * when non-zero) with IOPL 3, NT, IF clear, kernel CS and null SS, then ask
+ * the kernel to resume it (plant_resume: SYS_RESUME slot; plant_yield: a
+ * disabled SYS_YIELD). Returns the RFLAGS it resumed with and stores CS and
+ * SS in cs_ss[0..1]; or the syscall's error if the kernel refused.
+ */
+#define BAD_RFLAGS (0x3000 | 0x4000 | 0x2)
+
+.macro PLANT nr
+	pushq %rbx
+	pushq %rbp
+	pushq %r12
+	pushq %r13
+	pushq %r14
+	pushq %r15
+	movq %rdx, %r12                 /* cs_ss, kept in the planted context */
+	movq %r15, KCTX_R15(%rdi)
+	movq %r14, KCTX_R14(%rdi)
+	movq %r13, KCTX_R13(%rdi)
+	movq %r12, KCTX_R12(%rdi)
+	movq %rbp, KCTX_RBP(%rdi)
+	movq %rbx, KCTX_RBX(%rdi)
+	leaq 1f(%rip), %rax
+	testq %rcx, %rcx
+	cmovnzq %rcx, %rax
+	movq %rax, KCTX_RIP(%rdi)
+	movq %rsp, KCTX_RSP(%rdi)
+	movq $0x08, KCTX_CS(%rdi)       /* the kernel's code selector */
+	movq $0, KCTX_SS(%rdi)
+	movq $BAD_RFLAGS, KCTX_RFLAGS(%rdi)
+	movq %rsi, %rdi                 /* slot (ignored by SYS_YIELD) */
+	xorl %esi, %esi
+	movl $\nr, %eax
+	syscall
+	jmp 2f                          /* refused: RAX holds the error */
+1:	movl %cs, %eax
+	movq %rax, (%r12)
+	movl %ss, %eax
+	movq %rax, 8(%r12)
+	pushfq
+	popq %rax
+2:	popq %r15
+	popq %r14
+	popq %r13
+	popq %r12
+	popq %rbp
+	popq %rbx
+	ret
+.endm
+
+	.global planted_resume, planted_yield
+planted_resume:     /* (ctx, slot, cs_ss, rip) */
+	PLANT SYS_RESUME
+planted_yield:      /* (ctx, cs_ss, rip) -> shift to (ctx, -, cs_ss, rip) */
+	movq %rdx, %rcx
+	movq %rsi, %rdx
+	xorl %esi, %esi
+	PLANT SYS_YIELD
+
+	.section .note.GNU-stack, "", @progbits
+
+/* u64 crit_probe(struct keel_context *ctx, struct keel_upcall_area *a): put
+ * known values in every callee-saved register, pass through keel_resume
+ * (keel_capture_resume), and count the registers that came back changed. */
+	.text
+	.global crit_probe
+crit_probe:
+	pushq %rbx
+	pushq %rbp
+	pushq %r12
+	pushq %r13
+	pushq %r14
+	pushq %r15
+	movabsq $0x1111222233334444, %rbx
+	movabsq $0x5555666677778888, %rbp
+	movabsq $0x99990000aaaabbbb, %r12
+	movabsq $0xccccddddeeeeffff, %r13
+	movabsq $0x0123456789abcdef, %r14
+	movabsq $0xfedcba9876543210, %r15
+	call keel_capture_resume
+	xorl %eax, %eax
+	movabsq $0x1111222233334444, %rcx
+	cmpq %rcx, %rbx
+	setne %al
+	movzbl %al, %edx
+	movabsq $0x5555666677778888, %rcx
+	cmpq %rcx, %rbp
+	setne %al
+	addl %eax, %edx
+	movabsq $0x99990000aaaabbbb, %rcx
+	cmpq %rcx, %r12
+	setne %al
+	addl %eax, %edx
+	movabsq $0xccccddddeeeeffff, %rcx
+	cmpq %rcx, %r13
+	setne %al
+	addl %eax, %edx
+	movabsq $0x0123456789abcdef, %rcx
+	cmpq %rcx, %r14
+	setne %al
+	addl %eax, %edx
+	movabsq $0xfedcba9876543210, %rcx
+	cmpq %rcx, %r15
+	setne %al
+	addl %eax, %edx
+	movl %edx, %eax
+	popq %r15
+	popq %r14
+	popq %r13
+	popq %r12
+	popq %rbp
+	popq %rbx
+	ret
+	.section .note.GNU-stack, "", @progbits

@@ -1,0 +1,192 @@
+/*
+ * libos upcall entries and the Ring 3 resume routine (docs/upcalls.md).
+ *
+ * keel_event_entry / keel_trap_entry: the kernel enters here, disabled, on
+ * the upcall (or trap) stack. The extended state in the registers is the
+ * interrupted context's: save it (XSAVE or FXSAVE) before any C runs, and
+ * restore it before resuming.
+ *
+ * keel_resume(ctx, area): restore a saved context entirely in Ring 3. From
+ * clearing `disabled` to the iretq is the declared critical range; RSP points
+ * at ctx's iret frame throughout it, so the kernel finds the context being
+ * resumed at RSP - KCTX_RIP if an event arrives inside.
+ */
+#include "keel/abi.h"
+
+	.text
+
+/* Save the extended state below the current stack into a 64-byte aligned
+ * buffer left in %rbx; clobbers rax, rdx, rcx, rdi. */
+.macro SAVE_EXTENDED
+	subq libos_xsave_size(%rip), %rsp
+	andq $-64, %rsp
+	movq %rsp, %rbx
+	cmpq $0, libos_use_xsave(%rip)
+	je 1f
+	/* XRSTOR checks the XSAVE header: start from a clean one. */
+	xorl %eax, %eax
+	movq %rax, 512(%rbx)
+	movq %rax, 520(%rbx)
+	movq %rax, 528(%rbx)
+	movq %rax, 536(%rbx)
+	movq %rax, 544(%rbx)
+	movq %rax, 552(%rbx)
+	movq %rax, 560(%rbx)
+	movq %rax, 568(%rbx)
+	movl $-1, %eax
+	movl $-1, %edx
+	xsave64 (%rbx)
+	jmp 2f
+1:	fxsave64 (%rbx)
+2:
+.endm
+
+.macro RESTORE_EXTENDED
+	cmpq $0, libos_use_xsave(%rip)
+	je 1f
+	movl $-1, %eax
+	movl $-1, %edx
+	xrstor64 (%rbx)
+	jmp 2f
+1:	fxrstor64 (%rbx)
+2:
+.endm
+
+/* RDI = area. The interrupted context is in area->enabled_save. */
+	.global keel_event_entry
+	.type keel_event_entry, @function
+keel_event_entry:
+	cld
+	movq %rdi, %r12
+	SAVE_EXTENDED
+	movq %r12, %rdi
+	call libos_event
+	RESTORE_EXTENDED
+	leaq KUA_ENABLED_SAVE(%r12), %rdi
+	movq %r12, %rsi
+	jmp keel_resume
+	.size keel_event_entry, . - keel_event_entry
+
+/* RDI area, RSI vector, RDX error, RCX cr2, R8 slot holding the context. */
+	.global keel_trap_entry
+	.type keel_trap_entry, @function
+keel_trap_entry:
+	cld
+	movq %rdi, %r12          /* callee-saved across the C call */
+	movq %r8, %r13
+	movq %rsi, %r14
+	movq %rdx, %r15
+	movq %rcx, %rbp
+	SAVE_EXTENDED
+	movq %r12, %rdi
+	movq %r14, %rsi
+	movq %r15, %rdx
+	movq %rbp, %rcx
+	movq %r13, %r8
+	call libos_trap          /* returns only if the context may be resumed */
+	RESTORE_EXTENDED
+	cmpq $KEEL_SAVE_TRAP, %r13
+	je 1f
+	leaq KUA_ENABLED_SAVE(%r12), %rdi
+	movq %r12, %rsi
+	jmp keel_resume
+1:	leaq KUA_TRAP_SAVE(%r12), %rdi
+	jmp keel_resume_disabled
+	.size keel_trap_entry, . - keel_trap_entry
+
+/* noreturn void keel_resume(struct keel_context *ctx, struct keel_upcall_area *a) */
+	.global keel_resume, keel_resume_crit_start, keel_resume_crit_end
+	.type keel_resume, @function
+keel_resume:
+	leaq KCTX_RIP(%rdi), %rsp    /* RSP = ctx's iret frame, all through the range */
+keel_resume_crit_start:
+	movl $0, KUA_DISABLED(%rsi)
+	cmpq $0, KUA_PENDING(%rsi)
+	jne .Lpending
+	movq KCTX_R15(%rdi), %r15
+	movq KCTX_R14(%rdi), %r14
+	movq KCTX_R13(%rdi), %r13
+	movq KCTX_R12(%rdi), %r12
+	movq KCTX_R11(%rdi), %r11
+	movq KCTX_R10(%rdi), %r10
+	movq KCTX_R9(%rdi), %r9
+	movq KCTX_R8(%rdi), %r8
+	movq KCTX_RBP(%rdi), %rbp
+	movq KCTX_RDX(%rdi), %rdx
+	movq KCTX_RCX(%rdi), %rcx
+	movq KCTX_RBX(%rdi), %rbx
+	movq KCTX_RAX(%rdi), %rax
+	movq KCTX_RSI(%rdi), %rsi
+	movq KCTX_RDI(%rdi), %rdi
+	iretq                        /* Ring 3 to Ring 3 */
+keel_resume_crit_end:
+.Lpending:
+	/* Events arrived while disabled: take them now, with ctx as the
+	 * interrupted context (moved to the enabled save if it is not there). */
+	movl $1, KUA_DISABLED(%rsi)
+	leaq KUA_ENABLED_SAVE(%rsi), %rax
+	cmpq %rax, %rdi
+	je 2f
+	movq %rsi, %rdx
+	movq %rdi, %rsi
+	movq %rax, %rdi
+	movl $KCTX_SIZE / 8, %ecx
+	rep movsq
+	movq %rdx, %rsi
+2:	movq %rsi, %rdi
+	movq KUA_UPCALL_STACK(%rdi), %rsp
+	andq $-16, %rsp
+	jmp keel_event_entry
+	.size keel_resume, . - keel_resume
+
+/* noreturn void keel_resume_disabled(struct keel_context *ctx): stays
+ * disabled (e.g. back into an upcall handler after a trap). */
+	.global keel_resume_disabled
+	.type keel_resume_disabled, @function
+keel_resume_disabled:
+	leaq KCTX_RIP(%rdi), %rsp
+	movq KCTX_R15(%rdi), %r15
+	movq KCTX_R14(%rdi), %r14
+	movq KCTX_R13(%rdi), %r13
+	movq KCTX_R12(%rdi), %r12
+	movq KCTX_R11(%rdi), %r11
+	movq KCTX_R10(%rdi), %r10
+	movq KCTX_R9(%rdi), %r9
+	movq KCTX_R8(%rdi), %r8
+	movq KCTX_RBP(%rdi), %rbp
+	movq KCTX_RDX(%rdi), %rdx
+	movq KCTX_RCX(%rdi), %rcx
+	movq KCTX_RBX(%rdi), %rbx
+	movq KCTX_RAX(%rdi), %rax
+	movq KCTX_RSI(%rdi), %rsi
+	movq KCTX_RDI(%rdi), %rdi
+	iretq
+	.size keel_resume_disabled, . - keel_resume_disabled
+
+/* void keel_capture_resume(struct keel_context *ctx, struct keel_upcall_area *a):
+ * save the caller's context into ctx (continuing at this call's return) and
+ * resume it through keel_resume: a full trip through the critical range that
+ * returns like a function. Callee-saved registers and RSP are what matter. */
+	.global keel_capture_resume
+	.type keel_capture_resume, @function
+keel_capture_resume:
+	movq %r15, KCTX_R15(%rdi)
+	movq %r14, KCTX_R14(%rdi)
+	movq %r13, KCTX_R13(%rdi)
+	movq %r12, KCTX_R12(%rdi)
+	movq %rbp, KCTX_RBP(%rdi)
+	movq %rbx, KCTX_RBX(%rdi)
+	movq $0, KCTX_RAX(%rdi)
+	movq (%rsp), %rax
+	movq %rax, KCTX_RIP(%rdi)      /* continue at the return address ... */
+	leaq 8(%rsp), %rax
+	movq %rax, KCTX_RSP(%rdi)      /* ... with the call popped */
+	movq $KEEL_USER_CS, KCTX_CS(%rdi)
+	movq $KEEL_USER_SS, KCTX_SS(%rdi)
+	pushfq
+	popq %rax
+	movq %rax, KCTX_RFLAGS(%rdi)
+	jmp keel_resume
+	.size keel_capture_resume, . - keel_capture_resume
+
+	.section .note.GNU-stack, "", @progbits

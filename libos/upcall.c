@@ -1,0 +1,78 @@
+/* libos upcalls: the area, the stacks, the handlers; see upcall.S and
+ * docs/upcalls.md. */
+#include "keel.h"
+#include "keel/abi_check.h"
+
+struct keel_upcall_area keel_area_page __attribute__((aligned(4096)));
+struct keel_upcall_area *keel_area;
+
+#define STACK_SIZE (16 * 1024)
+static uint8_t upcall_stack[STACK_SIZE] __attribute__((aligned(64)));
+static uint8_t trap_stack[STACK_SIZE] __attribute__((aligned(64)));
+
+/* Read by upcall.S: how to save the extended state. */
+uint64_t libos_use_xsave, libos_xsave_size = 512 + 64;
+
+static keel_event_fn event_handler;
+static keel_trap_fn trap_handler;
+
+extern char keel_event_entry[], keel_trap_entry[], keel_resume_crit_start[], keel_resume_crit_end[];
+
+void libos_event(struct keel_upcall_area *a);
+void libos_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, uint64_t cr2, uint64_t slot);
+
+static void cpuid(uint32_t leaf, uint32_t sub, uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d)
+{
+	__asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(sub));
+}
+
+int keel_upcalls_init(keel_event_fn on_event, keel_trap_fn on_trap)
+{
+	struct keel_upcall_area *a = &keel_area_page;
+	uint32_t eax, ebx, ecx, edx;
+	cpuid(1, 0, &eax, &ebx, &ecx, &edx);
+	if (ecx & (1u << 27)) { /* OSXSAVE: the kernel enabled XSAVE */
+		cpuid(0xD, 0, &eax, &ebx, &ecx, &edx);
+		libos_use_xsave = 1;
+		libos_xsave_size = ebx + 64;
+	}
+	event_handler = on_event;
+	trap_handler = on_trap;
+	memset(a, 0, sizeof *a);
+	a->disabled = 0;
+	a->event_entry = (uint64_t)keel_event_entry;
+	a->trap_entry = (uint64_t)keel_trap_entry;
+	a->upcall_stack = (uint64_t)(upcall_stack + STACK_SIZE);
+	a->trap_stack = (uint64_t)(trap_stack + STACK_SIZE);
+	a->trap_stack_size = STACK_SIZE;
+	a->crit_start = (uint64_t)keel_resume_crit_start;
+	a->crit_end = (uint64_t)keel_resume_crit_end;
+	keel_area = a;
+	return (int)keel_syscall3(SYS_UPCALL_SETUP, (long)a, 0, 0);
+}
+
+void libos_event(struct keel_upcall_area *a)
+{
+	uint64_t events = __atomic_exchange_n(&a->pending, 0, __ATOMIC_SEQ_CST);
+	if (event_handler)
+		event_handler(a, events, &a->enabled_save);
+}
+
+void libos_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, uint64_t cr2, uint64_t slot)
+{
+	struct keel_context *ctx = slot == KEEL_SAVE_TRAP ? &a->trap_save : &a->enabled_save;
+	if (trap_handler && trap_handler(a, vector, error, cr2, ctx, (int)slot) == 0)
+		return;
+	printf("libos: env %ld: unhandled trap %llu at rip %#llx (error %#llx, cr2 %#llx)\n", sys_env_id(),
+	       (unsigned long long)vector, (unsigned long long)ctx->rip, (unsigned long long)error,
+	       (unsigned long long)cr2);
+	sys_exit(128 + (int)vector);
+}
+
+uint64_t keel_now(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	uint64_t t = ((uint64_t)hi << 32) | lo;
+	return (uint64_t)(((unsigned __int128)(t - keel_area->clock_tsc_base) * keel_area->clock_mult) >> 32);
+}
