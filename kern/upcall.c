@@ -243,7 +243,8 @@ __noreturn void upcall_exception(struct env *e, const struct trap_frame *tf)
 			env_kill(e, "%s at rip %#llx on the trap path (error %#llx, cr2 %#llx)",
 				 exception_name(tf->vector), (unsigned long long)tf->rip, (unsigned long long)tf->error,
 				 (unsigned long long)cr2);
-		if (!user_addr(h.trap_stack) || !put_ctx(e, KEEL_SAVE_TRAP, &c))
+		u32 one = 1; /* in the critical range `disabled` may already be clear */
+		if (!user_addr(h.trap_stack) || !put_ctx(e, KEEL_SAVE_TRAP, &c) || !area_put(e, KUA_DISABLED, &one, 4))
 			env_kill(e, "%s at rip %#llx while disabled: trap stack %#llx or area unusable",
 				 exception_name(tf->vector), (unsigned long long)tf->rip, (unsigned long long)h.trap_stack);
 		trap_to_env(e, &h, KEEL_SAVE_TRAP, h.trap_stack, tf->vector, tf->error, cr2);
