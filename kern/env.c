@@ -126,10 +126,12 @@ __noreturn void env_run(struct env *e)
 	user_return(f, sysret);
 }
 
+void kstack_restart(void (*fn)(void)) __noreturn; /* entry.S */
+
 static __noreturn void env_end(struct env *e)
 {
 	env_destroy(e);
-	sched_next();
+	kstack_restart(sched_next);
 }
 
 __noreturn void env_exit(struct env *e, int code)

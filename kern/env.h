@@ -42,7 +42,9 @@ struct env {
 	u64 events;              /* KEEL_EV_* not yet written to the area */
 	enum env_resume resume;
 	struct timer deadline;   /* SYS_SET_DEADLINE */
+	u64 fired_deadline;      /* the deadline whose KEEL_EV_TIMER is pending */
 	u64 dispatched_at, descheduled_at, ran_ns;
+	u64 ran_total_ns, waited_total_ns, activations;
 	u64 disabled_since;      /* first seen disabled at a deschedule (0: not) */
 	bool watchdog_fired;
 	/* accounting and test hooks */

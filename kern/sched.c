@@ -122,6 +122,6 @@ __noreturn void sched_tick(struct env *e)
 	e->preemptions++;
 	if (e->ctx.rip >= e->watch_lo && e->ctx.rip < e->watch_hi)
 		e->preempt_in_watch++;
-	upcall_deschedule(e, false);
+	upcall_deschedule(e);
 	sched_next();
 }

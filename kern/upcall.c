@@ -48,7 +48,25 @@ static bool area_put(struct env *e, size_t off, const void *v, size_t n)
 
 static bool area_put64(struct env *e, size_t off, u64 v) { return area_put(e, off, &v, 8); }
 
-static bool in_crit(const struct area_head *h, u64 rip) { return rip >= h->crit_start && rip < h->crit_end; }
+/* The resume routine's critical range. A declared range longer than a
+ * routine could be is ignored: otherwise an env could look enabled to the
+ * kernel (and to the watchdog) everywhere. */
+#define CRIT_MAX 256
+static bool in_crit(const struct area_head *h, u64 rip)
+{
+	return h->crit_end - h->crit_start <= CRIT_MAX && rip >= h->crit_start && rip < h->crit_end;
+}
+
+/* Running on the trap stack, top included (where a trap entry starts). */
+static bool on_trap_stack(const struct area_head *h, u64 rsp)
+{
+	u64 size = MIN(h->trap_stack_size, h->trap_stack);
+	return size && rsp <= h->trap_stack && rsp >= h->trap_stack - size;
+}
+
+/* RSP inside the area itself: a resume routine is restoring a save slot
+ * (its iret frame is there), which must not be overwritten now. */
+static bool restoring_from_area(struct env *e, u64 rsp) { return rsp - e->area < KUA_SIZE; }
 
 static void ctx_from_frame(struct keel_context *c, const struct trap_frame *f)
 {
@@ -121,7 +139,7 @@ static void upcall_event(struct env *e, const struct area_head *h)
 	if (!area_put(e, KUA_DISABLED, &one, 4) || !area_put64(e, KUA_PENDING, pending))
 		env_kill(e, "upcall: area at %#llx is not writable", (unsigned long long)e->area);
 	if (pending & KEEL_EV_TIMER) {
-		area_put64(e, AREA_FIELD(deadline), e->deadline.deadline);
+		area_put64(e, AREA_FIELD(deadline), e->fired_deadline);
 		area_put64(e, AREA_FIELD(delivered_at), clock_ns());
 	}
 	u64 n;
@@ -132,23 +150,31 @@ static void upcall_event(struct env *e, const struct area_head *h)
 
 static void write_activation(struct env *e)
 {
-	u64 n = 0;
+	u64 now = clock_ns();
+	e->waited_total_ns += now - e->descheduled_at;
+	e->activations++;
 	area_put64(e, AREA_FIELD(descheduled_at), e->descheduled_at);
 	area_put64(e, AREA_FIELD(ran_ns), e->ran_ns);
-	uvm_peek(e->pml4, e->area + AREA_FIELD(activations), &n, 8);
-	area_put64(e, AREA_FIELD(activations), n + 1);
+	area_put64(e, AREA_FIELD(activations), e->activations);
+	area_put64(e, AREA_FIELD(ran_total_ns), e->ran_total_ns);
+	area_put64(e, AREA_FIELD(waited_total_ns), e->waited_total_ns);
 	e->events |= KEEL_EV_ACTIVATION;
 }
 
-/* A context Ring 3 wrote, about to be resumed by the kernel: sanitised. */
-static bool take_user_ctx(struct env *e, unsigned slot)
+/*
+ * A context in the area, about to be resumed by the kernel: sanitised.
+ * `strict` (one Ring 3 chose, through SYS_RESUME) also requires a user RSP;
+ * the disabled save after a deschedule holds what the CPU had, and a CPU may
+ * hold any RSP (context.h).
+ */
+static bool take_user_ctx(struct env *e, unsigned slot, bool strict)
 {
 	struct keel_context c;
 	if (!get_ctx(e, slot, &c))
 		return false;
 	frame_from_ctx(&e->ctx, &c);
 	e->ctx_from_syscall = false;
-	return context_sanitize(&e->ctx, true) == 0;
+	return context_sanitize(&e->ctx, strict) == 0;
 }
 
 static __noreturn void trap_to_env(struct env *e, const struct area_head *h, unsigned slot, u64 stack, u64 vector,
@@ -174,6 +200,13 @@ void upcall_before_resume(struct env *e)
 	struct area_head h;
 	if (!head_read(e, &h))
 		env_kill(e, "upcall: area at %#llx is not readable", (unsigned long long)e->area);
+	/* Seen enabled at any kernel entry: not stuck (the watchdog samples
+	 * every entry, not only deschedules, which can phase-lock with the
+	 * env's own deadlines and always find it in its event handler). */
+	if (!h.disabled || in_crit(&h, e->ctx.rip)) {
+		e->disabled_since = 0;
+		e->watchdog_fired = false;
+	}
 
 	switch (e->resume) {
 	case RESUME_CTX:
@@ -185,8 +218,8 @@ void upcall_before_resume(struct env *e)
 		return;
 	case RESUME_DISABLED:
 		e->resume = RESUME_CTX;
-		if (!take_user_ctx(e, KEEL_SAVE_DISABLED))
-			env_kill(e, "upcall: cannot resume its disabled save (unreadable, or RIP/RSP not user addresses)");
+		if (!take_user_ctx(e, KEEL_SAVE_DISABLED, false))
+			env_kill(e, "upcall: cannot resume its disabled save (unreadable, or RIP not a user address)");
 		write_activation(e);
 		break;
 	case RESUME_WATCHDOG: {
@@ -197,6 +230,10 @@ void upcall_before_resume(struct env *e)
 			env_kill(e, "watchdog: disabled for too long, and no usable trap entry");
 		kprintf("env %u (%s): watchdog: disabled for more than %llu ms\n", e->id, e->name,
 			(unsigned long long)(upcall_watchdog_ns / 1000000));
+		write_activation(e);
+		u64 pending = h.pending | e->events;
+		e->events = 0;
+		area_put64(e, KUA_PENDING, pending);
 		trap_to_env(e, &h, KEEL_SAVE_TRAP, h.trap_stack, KEEL_TRAP_WATCHDOG, 0, 0);
 	}
 	}
@@ -239,7 +276,7 @@ __noreturn void upcall_exception(struct env *e, const struct trap_frame *tf)
 	ctx_from_frame(&c, tf);
 	if (h.disabled || in_crit(&h, tf->rip)) {
 		/* Disabled: the thread's context in the enabled save stays intact. */
-		if (tf->rsp - (h.trap_stack - h.trap_stack_size) < h.trap_stack_size)
+		if (on_trap_stack(&h, tf->rsp))
 			env_kill(e, "%s at rip %#llx on the trap path (error %#llx, cr2 %#llx)",
 				 exception_name(tf->vector), (unsigned long long)tf->rip, (unsigned long long)tf->error,
 				 (unsigned long long)cr2);
@@ -256,30 +293,25 @@ __noreturn void upcall_exception(struct env *e, const struct trap_frame *tf)
 	trap_to_env(e, &h, KEEL_SAVE_ENABLED, h.upcall_stack, tf->vector, tf->error, cr2);
 }
 
-int upcall_deschedule(struct env *e, bool yielding)
+void upcall_deschedule(struct env *e)
 {
 	if (!e->area)
-		return 0;
+		return;
 	u64 now = clock_ns();
 	struct area_head h;
 	if (!head_read(e, &h))
 		env_kill(e, "upcall: area at %#llx is not readable", (unsigned long long)e->area);
 
-	if (yielding && h.disabled) {
-		/* A disabled yield: "resume me from my disabled save" (the libOS
-		 * put there what it wants run). Refused now if it cannot be. */
-		struct keel_context c;
-		if (!get_ctx(e, KEEL_SAVE_DISABLED, &c) || !user_canonical(c.rip) || c.rip < USER_BASE ||
-		    !user_canonical(c.rsp))
-			return -EINVAL;
-		e->resume = RESUME_DISABLED;
-	} else if (!h.disabled || in_crit(&h, e->ctx.rip)) {
-		struct keel_context c;
+	/* Enabled (or resuming): re-dispatch by activation upcall. Disabled
+	 * (a preemption or a yield alike): the kernel resumes it from the
+	 * disabled save. */
+	struct keel_context c;
+	bool disabled = h.disabled && !in_crit(&h, e->ctx.rip);
+	if (!disabled) {
 		if (!interrupted_ctx(e, &h, &c) || !put_ctx(e, KEEL_SAVE_ENABLED, &c))
 			env_kill(e, "upcall: cannot save its context at a deschedule");
 		e->resume = RESUME_ACTIVATE;
 	} else {
-		struct keel_context c;
 		ctx_from_frame(&c, &e->ctx);
 		if (!put_ctx(e, KEEL_SAVE_DISABLED, &c))
 			env_kill(e, "upcall: cannot save its disabled context");
@@ -287,29 +319,32 @@ int upcall_deschedule(struct env *e, bool yielding)
 	}
 	e->descheduled_at = now;
 	e->ran_ns = now - e->dispatched_at;
+	e->ran_total_ns += e->ran_ns;
 
-	/* The watchdog: disabled across deschedules for too long. */
-	if (h.disabled && !in_crit(&h, e->ctx.rip)) {
-		if (!e->disabled_since) {
-			e->disabled_since = e->dispatched_at;
-		} else if (now - e->disabled_since > 2 * upcall_watchdog_ns) {
-			env_kill(e, "watchdog: disabled for more than %llu ms", (unsigned long long)(2 * upcall_watchdog_ns / 1000000));
-		} else if (now - e->disabled_since > upcall_watchdog_ns && !e->watchdog_fired &&
-			   e->resume == RESUME_DISABLED && !yielding &&
-			   e->ctx.rsp - (h.trap_stack - h.trap_stack_size) >= h.trap_stack_size) {
-			e->watchdog_fired = true;
-			e->resume = RESUME_WATCHDOG; /* its context is in ctx (and the disabled save) */
-		}
-	} else {
+	/* The watchdog: disabled at every kernel entry for too long. */
+	if (!disabled) {
 		e->disabled_since = 0;
 		e->watchdog_fired = false;
+		return;
 	}
-	return 0;
+	if (!e->disabled_since) {
+		e->disabled_since = e->dispatched_at;
+	} else if (now - e->disabled_since > 2 * upcall_watchdog_ns) {
+		env_kill(e, "watchdog: disabled for more than %llu ms",
+			 (unsigned long long)(2 * upcall_watchdog_ns / 1000000));
+	} else if (now - e->disabled_since > upcall_watchdog_ns && !e->watchdog_fired &&
+		   !on_trap_stack(&h, e->ctx.rsp) && !restoring_from_area(e, e->ctx.rsp)) {
+		/* Not while it runs its trap path, nor while it restores a
+		 * save slot (the trap save is about to be overwritten). */
+		e->watchdog_fired = true;
+		e->resume = RESUME_WATCHDOG; /* its context stays in ctx */
+	}
 }
 
 static void deadline_fired(struct timer *t)
 {
 	struct env *e = (struct env *)((u8 *)t - offsetof(struct env, deadline));
+	e->fired_deadline = t->deadline;
 	e->events |= KEEL_EV_TIMER;
 }
 
@@ -352,14 +387,14 @@ i64 upcall_resume(struct env *e, u64 slot, u64 flags)
 	if (!e->area || slot > KEEL_SAVE_TRAP || flags & ~(u64)KEEL_RESUME_ENABLE)
 		return -EINVAL;
 	struct trap_frame saved = e->ctx;
-	if (!take_user_ctx(e, (unsigned)slot)) {
-		e->ctx = saved; /* refused: the syscall returns an error */
-		e->ctx_from_syscall = true;
+	bool saved_by_syscall = e->ctx_from_syscall;
+	if (!take_user_ctx(e, (unsigned)slot, true)) {
+		e->ctx = saved; /* refused: the call returns an error, by the way it came */
+		e->ctx_from_syscall = saved_by_syscall;
 		return -EINVAL;
 	}
-	if (flags & KEEL_RESUME_ENABLE) {
-		u32 zero = 0;
-		area_put(e, KUA_DISABLED, &zero, 4);
-	}
+	u32 zero = 0;
+	if ((flags & KEEL_RESUME_ENABLE) && !area_put(e, KUA_DISABLED, &zero, 4))
+		env_kill(e, "upcall: area at %#llx is not writable", (unsigned long long)e->area);
 	env_run(e);
 }

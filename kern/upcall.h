@@ -22,9 +22,9 @@ i64 upcall_resume(struct env *e, u64 slot, u64 flags);
 __noreturn void upcall_exception(struct env *e, const struct trap_frame *tf);
 
 /* The env leaves the CPU (slice over, or yielding): put its context where its
- * libOS expects it. A disabled yield returns -EINVAL if the disabled save
- * cannot be resumed (the yield is refused), else 0. */
-int upcall_deschedule(struct env *e, bool yielding);
+ * libOS expects it -- the enabled save (then an activation), or the disabled
+ * save (then the kernel resumes it). */
+void upcall_deschedule(struct env *e);
 
 /* On the way back to Ring 3 (env_run): finish a dispatch, deliver events. */
 void upcall_before_resume(struct env *e);

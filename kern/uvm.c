@@ -58,6 +58,25 @@ int uvm_protect(paddr_t pml4, u64 va, u64 flags)
 	return 0;
 }
 
+/* Translate a user address as Ring 3 would: U (and W when asked) at every
+ * level, not just the leaf -- an upper level can take rights away. */
+static bool user_lookup(paddr_t pml4, u64 va, u64 need, paddr_t *pa)
+{
+	const u64 *table = pa_to_va(pml4);
+	for (int l = 4; l >= 1; l--) {
+		u64 e = table[pt_index(va, l)];
+		if (!(e & PTE_P) || (e & need) != need)
+			return false;
+		if (l == 1 || (l <= 3 && (e & PTE_PS))) {
+			u64 size = level_size(l);
+			*pa = (e & PTE_ADDR & ~(size - 1)) + (va & (size - 1));
+			return true;
+		}
+		table = pa_to_va(e & PTE_ADDR);
+	}
+	return false;
+}
+
 static int uvm_copy(paddr_t pml4, u64 va, void *kbuf, size_t n, bool write)
 {
 	u8 *k = kbuf;
@@ -66,8 +85,7 @@ static int uvm_copy(paddr_t pml4, u64 va, void *kbuf, size_t n, bool write)
 	u64 need = PTE_U | (write ? PTE_W : 0);
 	while (n) {
 		paddr_t pa;
-		u64 leaf;
-		if (!pt_lookup(pml4, va, &leaf, &pa) || (leaf & need) != need)
+		if (!user_lookup(pml4, va, need, &pa))
 			return -EFAULT;
 		size_t chunk = MIN(n, PAGE_SIZE - va % PAGE_SIZE);
 		if (write)

@@ -13,6 +13,9 @@
  */
 #include "keel/abi.h"
 
+	.section .rodata
+libos_mxcsr_default: .long 0x1F80
+
 	.text
 
 /* Save the extended state below the current stack into a 64-byte aligned
@@ -38,7 +41,10 @@
 	xsave64 (%rbx)
 	jmp 2f
 1:	fxsave64 (%rbx)
-2:
+2:	/* C starts from the default control state, whatever the interrupted
+	 * code had (unmasked exceptions, another rounding mode). */
+	fninit
+	ldmxcsr libos_mxcsr_default(%rip)
 .endm
 
 .macro RESTORE_EXTENDED
@@ -119,11 +125,14 @@ keel_resume_crit_start:
 	movq KCTX_RSI(%rdi), %rsi
 	movq KCTX_RDI(%rdi), %rdi
 	iretq                        /* Ring 3 to Ring 3 */
-keel_resume_crit_end:
 .Lpending:
 	/* Events arrived while disabled: take them now, with ctx as the
-	 * interrupted context (moved to the enabled save if it is not there). */
+	 * interrupted context (moved to the enabled save if it is not there).
+	 * Re-disabling is still inside the range: until it, an event must be
+	 * taken with ctx as the interrupted context too. */
 	movl $1, KUA_DISABLED(%rsi)
+keel_resume_crit_end:
+	cld
 	leaq KUA_ENABLED_SAVE(%rsi), %rax
 	cmpq %rax, %rdi
 	je 2f

@@ -97,12 +97,11 @@ def test_planted_state_in_every_save_area_is_sanitised_or_refused(keel):
     """IOPL=3, IF=0, NT, a kernel CS and a null SS written into each save area
     before the kernel resumes from it; non-canonical and kernel RIPs too."""
     b = keel.boot("run=upcalls:planted").expect_verdict("success")
-    for slot in ["enabled save", "disabled save", "trap save", "disabled save after a disabled yield"]:
-        b.expect(rf"^planted: {slot}: resumed with rflags 0x202 \(IOPL 0, IF 1\) cs 0x2b ss 0x23: sanitised$")
     for slot in ["enabled save", "disabled save", "trap save"]:
+        b.expect(rf"^planted: {slot}: resumed with rflags 0x202 \(IOPL 0, IF 1\) cs 0x2b ss 0x23: sanitised$")
         b.expect(rf"^planted: {slot} with a non-canonical rip: -22 \(refused\)$")
         b.expect(rf"^planted: {slot} with a kernel rip: -22 \(refused\)$")
-    b.expect(r"^planted: disabled yield with a non-canonical rip: -22 \(refused\)$")
+    b.expect(r"^planted: a disabled yield returned 0, disabled 1$")
     b.expect(r"^planted: every context sanitised or refused; now running with IOPL 0 IF 1$")
 
 
@@ -116,6 +115,30 @@ def test_an_env_spinning_disabled_gets_the_watchdog_then_is_destroyed(keel):
     # The other env kept running after the kill, and finished.
     assert b.log.index("killed: watchdog") < b.log.index("env 2 (spin): exited")
     assert expect_nothing_leaked(b)["failed"] == 1
+
+
+def test_yielding_while_disabled_does_not_escape_the_watchdog(keel):
+    b = keel.boot("run=upcalls:watchdogyield,spin:W:12 watchdog_ms=20 timeslice_us=2000", timeout=120)
+    b.expect_verdict("failure")
+    b.expect(r"^watchdog: env 1 got the watchdog upcall")
+    b.expect(r"^env 1 \(upcalls\): killed: watchdog: disabled for more than 40 ms$")
+    b.expect(r"^env 2 \(spin\): exited with code 0$")
+
+
+def test_a_trap_entry_that_faults_at_once_is_a_fault_on_the_trap_path(keel):
+    b = keel.boot("run=upcalls:badtrapentry,spin:S:2").expect_verdict("failure")
+    b.expect(r"^env 1 \(upcalls\): killed: #PF page fault at rip 0x3ffff000 on the trap path "
+             r"\(error 0x14, cr2 0x3ffff000\)$")
+    b.expect(r"^env 2 \(spin\): exited with code 0$")
+
+
+def test_preemption_while_disabled_resumes_every_register_even_a_scratch_rsp(keel):
+    """The register loop uses RSP as a scratch register; preempted while
+    disabled, it is saved to and resumed from the disabled save."""
+    b = keel.boot("run=upcalls:disabledregs:20,spin:S:10 timeslice_us=1000 watchdog_ms=20000", timeout=120)
+    b.expect_verdict("success")
+    n = b.value(r"^disabledregs: 20 rounds while disabled, 0 mismatches, (\d+) deschedules while disabled$")
+    assert n >= 5
 
 
 def test_redispatch_after_preemption_is_an_activation_with_its_timing(keel):

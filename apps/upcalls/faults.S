@@ -3,42 +3,48 @@
 #include "keel/abi.h"
 
 	.data
-	.global fault_resume_at
-fault_resume_at: .quad 0
+	.global fault_resume_at, fault_insn_at, fault_rsp
+fault_resume_at: .quad 0   /* where to continue */
+fault_insn_at:   .quad 0   /* the faulting instruction */
+fault_rsp:       .quad 0   /* RSP at it */
 
 	.text
-.macro RESUME_AT label
+.macro RESUME_AT label, insn
 	leaq \label(%rip), %rax
 	movq %rax, fault_resume_at(%rip)
+	leaq \insn(%rip), %rax
+	movq %rax, fault_insn_at(%rip)
+	movq %rsp, fault_rsp(%rip)
 .endm
 
 	.global fault_pf_read, fault_pf_write, fault_jump, fault_ud, fault_de, fault_bp
 fault_pf_read:
-	RESUME_AT 1f
-	movb (%rdi), %al
+	RESUME_AT 1f, 0f
+0:	movb (%rdi), %al
 1:	ret
 fault_pf_write:
-	RESUME_AT 1f
-	movb $1, (%rdi)
+	RESUME_AT 1f, 0f
+0:	movb $1, (%rdi)
 1:	ret
 fault_jump:
-	RESUME_AT 1f
-	jmp *%rdi
+	RESUME_AT 1f, 0f
+0:	jmp *%rdi
 1:	ret
 fault_ud:
-	RESUME_AT 1f
-	ud2
+	RESUME_AT 1f, 0f
+0:	ud2
 1:	ret
 fault_de:
-	RESUME_AT 1f
 	xorl %ecx, %ecx
 	movl $1, %eax
 	xorl %edx, %edx
-	divl %ecx
+	RESUME_AT 1f, 0f
+	movl $1, %eax
+0:	divl %ecx
 1:	ret
 fault_bp:
-	RESUME_AT 1f
-	int3
+	RESUME_AT 1f, 0f
+0:	int3
 1:	ret
 
 /*
@@ -92,14 +98,9 @@ fault_bp:
 	ret
 .endm
 
-	.global planted_resume, planted_yield
+	.global planted_resume
 planted_resume:     /* (ctx, slot, cs_ss, rip) */
 	PLANT SYS_RESUME
-planted_yield:      /* (ctx, cs_ss, rip) -> shift to (ctx, -, cs_ss, rip) */
-	movq %rdx, %rcx
-	movq %rsi, %rdx
-	xorl %esi, %esi
-	PLANT SYS_YIELD
 
 	.section .note.GNU-stack, "", @progbits
 

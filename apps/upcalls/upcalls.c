@@ -9,6 +9,9 @@
  *   traps       #PF (CR2, error code), #GP, #UD, #DE, #BP forwarded and resumed
  *   planted     hostile contexts in every save area are sanitised or refused
  *   watchdog    spin disabled: the watchdog trap, then destruction
+ *   watchdogyield  the same, yielding while disabled
+ *   badtrapentry   a trap entry that itself faults (on the trap stack's top)
+ *   disabledregs   register checks across preemptions while disabled
  *   activation  re-dispatch after preemption arrives as an activation
  */
 #include "keel.h"
@@ -20,7 +23,7 @@ extern char regcheck_loop_start[], regcheck_loop_end[];
 uint64_t regcheck_loop(uint64_t iterations);
 
 /* faults.S */
-extern uint64_t fault_resume_at;
+extern uint64_t fault_resume_at, fault_insn_at, fault_rsp;
 void fault_pf_read(uint64_t addr);
 void fault_pf_write(uint64_t addr);
 void fault_jump(uint64_t addr);
@@ -28,7 +31,6 @@ void fault_ud(void);
 void fault_de(void);
 void fault_bp(void);
 uint64_t planted_resume(struct keel_context *c, uint64_t slot, uint64_t *cs_ss, uint64_t rip);
-uint64_t planted_yield(struct keel_context *c, uint64_t *cs_ss, uint64_t rip);
 uint64_t crit_probe(struct keel_context *ctx, struct keel_upcall_area *a);
 
 static struct keel_upcall_area *A;
@@ -97,7 +99,7 @@ static void count_event(struct keel_upcall_area *a, uint64_t ev, struct keel_con
 
 static int mode_crit(uint64_t passes)
 {
-	uint64_t deliveries = 0, in_range = 0, lost = 0, dup = 0, max_late = 0, corrupted = 0;
+	uint64_t deliveries = 0, in_range = 0, lost = 0, dup = 0, max_late = 0, corrupted = 0, armed = 0;
 	uint64_t lo = 0, hi = 0, window = 6000;
 	/* Pass 0 finds the offsets whose deadline lands in the range; the
 	 * rest sweep a margin around them, one instruction apart. */
@@ -133,6 +135,7 @@ static int mode_crit(uint64_t passes)
 			uint64_t late = A->delivered_at - A->deadline;
 			if (late > max_late)
 				max_late = late;
+			armed++;
 		}
 		if (pass == 0 && !hi) {
 			printf("upcalls crit: no deadline landed in the critical range in %llu offsets\n",
@@ -140,12 +143,20 @@ static int mode_crit(uint64_t passes)
 			return 1;
 		}
 	}
+	/* Late duplicates would arrive after the sweep: wait and count. */
+	uint64_t t = keel_now(), before = timer_events;
+	while (keel_now() - t < 5000000)
+		;
+	dup += timer_events - before;
+	if (timer_events != armed)
+		printf("upcalls crit: %llu deadlines armed but %llu timer events\n", (unsigned long long)armed,
+		       (unsigned long long)timer_events);
 	printf("upcalls crit: %llu deliveries, %llu inside the critical range (offsets %llu..%llu), %llu lost, "
 	       "%llu duplicated, %llu resumes with registers changed, latest %llu ns after its deadline\n",
 	       (unsigned long long)deliveries, (unsigned long long)in_range, (unsigned long long)lo,
 	       (unsigned long long)hi, (unsigned long long)lost, (unsigned long long)dup,
 	       (unsigned long long)corrupted, (unsigned long long)max_late);
-	return lost || dup || corrupted;
+	return lost || dup || corrupted || timer_events != armed;
 }
 
 /* --------------------------------------------------------------- disabled */
@@ -219,18 +230,23 @@ static int mode_trapfault(int on_trap_path)
 }
 
 /* ------------------------------------------------------------------ traps */
+enum { AT_INSN, AT_TARGET, AFTER_INSN }; /* where the saved RIP must be */
 static struct {
 	uint64_t vector, error, cr2;
-	int checked;
+	int rip_at, checked;
 } want;
 
 static int traps_trap(struct keel_upcall_area *a, uint64_t vec, uint64_t err, uint64_t cr2,
 		      struct keel_context *ctx, int slot)
 {
-	want.checked = vec == want.vector && err == want.error && cr2 == want.cr2 && slot == KEEL_SAVE_ENABLED;
+	uint64_t rip = want.rip_at == AT_TARGET ? want.cr2 : want.rip_at == AFTER_INSN ? fault_resume_at : fault_insn_at;
+	want.checked = vec == want.vector && err == want.error && cr2 == want.cr2 && slot == KEEL_SAVE_ENABLED &&
+		       ctx->rip == rip && ctx->rsp == fault_rsp && ctx->cs == KEEL_USER_CS;
 	if (!want.checked)
-		printf("traps: got vector %llu error %#llx cr2 %#llx slot %d\n", (unsigned long long)vec,
-		       (unsigned long long)err, (unsigned long long)cr2, slot);
+		printf("traps: got vector %llu error %#llx cr2 %#llx slot %d rip %#llx (want %#llx) rsp %#llx (want %#llx)\n",
+		       (unsigned long long)vec, (unsigned long long)err, (unsigned long long)cr2, slot,
+		       (unsigned long long)ctx->rip, (unsigned long long)rip, (unsigned long long)ctx->rsp,
+		       (unsigned long long)fault_rsp);
 	ctx->rip = fault_resume_at; /* past the faulting instruction */
 	return 0;
 }
@@ -240,6 +256,7 @@ static uint8_t data_code[16] = { 0xC3 };
 
 static int one_trap(const char *what, uint64_t vector, uint64_t error, uint64_t cr2, void (*f)(uint64_t), uint64_t arg)
 {
+	want.rip_at = vector == 3 ? AFTER_INSN : (vector == 14 && (error & 0x10)) ? AT_TARGET : AT_INSN;
 	want.vector = vector;
 	want.error = error;
 	want.cr2 = cr2;
@@ -302,14 +319,12 @@ static int mode_planted(void)
 		printf("planted: %s with a kernel rip: %ld (%s)\n", names[s], e, e == -EINVAL ? "refused" : "NOT REFUSED");
 		bad += e != -EINVAL;
 	}
-	/* A disabled yield resumes the disabled save: planted, it is sanitised. */
+	/* A yield while disabled comes back after the syscall, still disabled
+	 * (the kernel resumed it from the disabled save it wrote itself). */
 	A->disabled = 1;
-	uint64_t r = planted_yield(&A->disabled_save, cs_ss, 0);
-	bad += check_sanitised("disabled save after a disabled yield", r, cs_ss);
-	A->disabled = 1;
-	long e = (long)planted_yield(&A->disabled_save, cs_ss, 0x800000000000ULL);
-	printf("planted: disabled yield with a non-canonical rip: %ld (%s)\n", e, e == -EINVAL ? "refused" : "NOT REFUSED");
-	bad += e != -EINVAL;
+	long y = sys_yield();
+	printf("planted: a disabled yield returned %ld, disabled %u\n", y, A->disabled);
+	bad += y != 0 || A->disabled != 1;
 	A->disabled = 0;
 	uint64_t fl;
 	__asm__ volatile("pushfq; popq %0" : "=r"(fl));
@@ -334,6 +349,43 @@ __attribute__((noreturn)) static int mode_watchdog(void)
 	A->disabled = 1;
 	for (;;)
 		__asm__ volatile("pause");
+}
+
+__attribute__((noreturn)) static int mode_watchdog_yield(void)
+{
+	printf("watchdog: env %ld yields with upcalls disabled\n", id);
+	A->disabled = 1;
+	for (;;)
+		sys_yield();
+}
+
+/* A trap entry that faults at once: the fault is on the trap stack's top. */
+static int mode_bad_trap_entry(void)
+{
+	A->trap_entry = 0x3FFFF000; /* a user address with nothing mapped */
+	fault_pf_read(0x10);
+	printf("badtrapentry: env %ld survived\n", id);
+	return 1;
+}
+
+/* The register loop (RSP used as scratch) preempted while disabled: the
+ * kernel saves and resumes it through the disabled save. */
+static int mode_disabled_regs(uint64_t rounds)
+{
+	for (int i = 0; i < 15 + 64; i++)
+		regcheck_expected[i] = 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 3 + id);
+	regcheck_expected[79] = 0x1F80;
+	regcheck_expected[80] = 0x037F;
+	uint64_t bad = 0, act0;
+	A->disabled = 1;
+	act0 = A->activations;
+	for (uint64_t r = 0; r < rounds; r++)
+		bad += regcheck_loop(20000) != 0;
+	uint64_t acts = A->activations - act0;
+	A->disabled = 0;
+	printf("disabledregs: %llu rounds while disabled, %llu mismatches, %llu deschedules while disabled\n",
+	       (unsigned long long)rounds, (unsigned long long)bad, (unsigned long long)acts);
+	return bad != 0 || acts == 0;
 }
 
 /* ------------------------------------------------------------- activation */
@@ -376,8 +428,10 @@ int main(int argc, char **argv)
 		ev = fault_event, tr = fault_trap;
 	else if (!strcmp(mode, "traps"))
 		tr = traps_trap;
-	else if (!strcmp(mode, "watchdog"))
+	else if (!strcmp(mode, "watchdog") || !strcmp(mode, "watchdogyield"))
 		tr = watchdog_trap;
+	else if (!strcmp(mode, "badtrapentry"))
+		tr = traps_trap;
 	else if (!strcmp(mode, "activation"))
 		ev = activation_event;
 	int err = keel_upcalls_init(ev, tr);
@@ -406,6 +460,12 @@ int main(int argc, char **argv)
 		return mode_watchdog();
 	if (!strcmp(mode, "activation"))
 		return mode_activation(parse(n, 20));
+	if (!strcmp(mode, "watchdogyield"))
+		return mode_watchdog_yield();
+	if (!strcmp(mode, "badtrapentry"))
+		return mode_bad_trap_entry();
+	if (!strcmp(mode, "disabledregs"))
+		return mode_disabled_regs(parse(n, 100));
 	printf("upcalls: unknown mode '%s'\n", mode);
 	return 2;
 }

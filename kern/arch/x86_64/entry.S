@@ -205,6 +205,20 @@ syscall_compat_entry:
 	call syscall_compat_from_user
 	ud2
 
+/*
+ * kstack_restart(fn): continue in fn(), which never returns, on this CPU's
+ * kernel stack from the top -- dropping whatever the current kernel path had
+ * on it. Nothing lives on a kernel stack between entries, so after an env
+ * dies the scheduler starts afresh instead of nesting (one level per death).
+ */
+	.global kstack_restart
+kstack_restart:
+	movq %gs:PERCPU_KSTACK_TOP, %rsp
+	subq $TF_SIZE + 16, %rsp   /* below where env_run builds the return frame */
+	xorl %ebp, %ebp
+	call *%rdi
+	ud2
+
 /* ----------------------------------------------- IST (paranoid) path */
 paranoid_entry:
 	cld

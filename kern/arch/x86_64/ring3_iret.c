@@ -25,7 +25,7 @@ bool ring3_iret_complete(struct env *e, struct trap_frame *tf, u64 cr2)
 	u64 frame[5]; /* rip cs rflags rsp ss */
 	if (tf->vector != VEC_PF || (tf->error & PF_U) || cr2 - tf->rsp >= sizeof frame)
 		return false;
-	if (uvm_peek(e->pml4, tf->rip, insn, 2) || insn[0] != 0x48 || insn[1] != 0xCF)
+	if (uvm_peek(e->pml4, tf->rip, insn, 2) || (insn[0] & 0xF8) != 0x48 || insn[1] != 0xCF) /* REX.W iret */
 		return false;
 	if (uvm_peek(e->pml4, tf->rsp, frame, sizeof frame))
 		return false; /* really not mapped: let it be the env's #PF */

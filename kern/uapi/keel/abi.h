@@ -166,13 +166,15 @@ struct keel_upcall_area {
 	uint64_t trap_vector, trap_error, trap_cr2;
 	uint64_t descheduled_at;         /* kernel clock when last descheduled */
 	uint64_t ran_ns;                 /* how long it had run before that */
-	uint64_t activations;            /* re-dispatches by upcall */
+	uint64_t activations;            /* re-dispatches after a deschedule */
 	uint64_t deadline;               /* the timer deadline last delivered ... */
 	uint64_t delivered_at;           /* ... and when its upcall was built */
 	uint64_t clock_tsc_base, clock_mult; /* kernel ns = (rdtsc - base) * mult >> 32 */
 	uint64_t upcalls, traps;         /* counts of each kind of entry */
 	uint64_t crit_fixups;            /* deliveries that took the resume routine's context */
-	uint8_t reserved1[KUA_ENABLED_SAVE - 176];
+	uint64_t ran_total_ns;           /* all time run, summed at each deschedule */
+	uint64_t waited_total_ns;        /* all time spent descheduled */
+	uint8_t reserved1[KUA_ENABLED_SAVE - 192];
 	struct keel_context enabled_save, disabled_save, trap_save;
 	uint8_t reserved2[KUA_SIZE - KUA_TRAP_SAVE - KCTX_SIZE];
 };
