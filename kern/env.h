@@ -8,6 +8,7 @@
 #define KEEL_ENV_H
 
 #include "arch/x86_64/trapframe.h"
+#include "keel/abi.h"
 #include "timer.h"
 #include "types.h"
 
@@ -39,6 +40,7 @@ struct env {
 	u64 image_base, image_size, stack_base, stack_size;
 	/* upcalls (upcall.c); area == 0: the env takes none, faults kill it */
 	u64 area;                /* user address of its struct keel_upcall_area */
+	struct keel_upcall_area *ka; /* the same page, in the direct map */
 	u64 events;              /* KEEL_EV_* not yet written to the area */
 	enum env_resume resume;
 	struct timer deadline;   /* SYS_SET_DEADLINE */

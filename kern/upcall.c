@@ -2,10 +2,10 @@
  * Upcalls (DESIGN.md "Upcalls, with three save areas", "Resume in Ring 3",
  * "Activations"; docs/upcalls.md explains the protocol and its races).
  *
- * The area is the env's own memory, reached through its page tables
- * (uvm_peek/uvm_poke): nothing the kernel reads there is trusted, and a
- * context the kernel resumes from it is sanitised first. An area that cannot
- * be read or written when the kernel needs it makes the env die alone.
+ * The area is the env's own memory (reached through e->ka, its frame in the
+ * direct map): nothing the kernel reads there is trusted, and a context the
+ * kernel resumes from it is sanitised first. Entries and stacks that are not
+ * user addresses make the env die alone.
  */
 #include "upcall.h"
 #include "arch/x86_64/trapframe.h"
@@ -20,6 +20,7 @@
 #include "keel/errno.h"
 #include "lib/string.h"
 #include "panic.h"
+#include "frame.h"
 #include "uvm.h"
 
 u64 upcall_watchdog_ns = 100000000; /* 100 ms; command line watchdog_ms= */
@@ -36,17 +37,31 @@ _Static_assert(sizeof(struct area_head) == KUA_CRIT_END + 8, "area head");
 
 #define AREA_FIELD(f) offsetof(struct keel_upcall_area, f)
 
+/*
+ * The area is reached through e->ka, its frame in the direct map, found at
+ * SYS_UPCALL_SETUP (mapped user and writable at every level). An env owns
+ * its frames until it dies, so the frame cannot change under it. (When
+ * envs can unmap their own pages -- raw page tables -- unmapping the area
+ * must clear e->ka and e->area.) The env cannot run while the kernel does,
+ * so a snapshot of its fields is stable.
+ */
 static bool head_read(struct env *e, struct area_head *h)
 {
-	return uvm_peek(e->pml4, e->area, h, sizeof *h) == 0;
+	memcpy(h, e->ka, sizeof *h);
+	return true;
 }
 
 static bool area_put(struct env *e, size_t off, const void *v, size_t n)
 {
-	return uvm_poke(e->pml4, e->area + off, v, n) == 0;
+	memcpy((u8 *)e->ka + off, v, n);
+	return true;
 }
 
-static bool area_put64(struct env *e, size_t off, u64 v) { return area_put(e, off, &v, 8); }
+static bool area_put64(struct env *e, size_t off, u64 v)
+{
+	*(u64 *)((u8 *)e->ka + off) = v;
+	return true;
+}
 
 /* The resume routine's critical range. A declared range longer than a
  * routine could be is ignored: otherwise an env could look enabled to the
@@ -96,7 +111,8 @@ static bool put_ctx(struct env *e, unsigned slot, const struct keel_context *c)
 
 static bool get_ctx(struct env *e, unsigned slot, struct keel_context *c)
 {
-	return uvm_peek(e->pml4, e->area + KUA_ENABLED_SAVE + slot * KCTX_SIZE, c, KCTX_SIZE) == 0;
+	memcpy(c, (u8 *)e->ka + KUA_ENABLED_SAVE + slot * KCTX_SIZE, KCTX_SIZE);
+	return true;
 }
 
 /* The context a Ring 3 interruption stands for. Inside the resume routine's
@@ -108,9 +124,7 @@ static bool interrupted_ctx(struct env *e, const struct area_head *h, struct kee
 		ctx_from_frame(c, &e->ctx);
 		return true;
 	}
-	u64 n = 0;
-	uvm_peek(e->pml4, e->area + AREA_FIELD(crit_fixups), &n, 8);
-	area_put64(e, AREA_FIELD(crit_fixups), n + 1);
+	e->ka->crit_fixups++;
 	return uvm_peek(e->pml4, e->ctx.rsp - KCTX_RIP, c, KCTX_SIZE) == 0;
 }
 
@@ -142,9 +156,7 @@ static void upcall_event(struct env *e, const struct area_head *h)
 		area_put64(e, AREA_FIELD(deadline), e->fired_deadline);
 		area_put64(e, AREA_FIELD(delivered_at), clock_ns());
 	}
-	u64 n;
-	if (!uvm_peek(e->pml4, e->area + AREA_FIELD(upcalls), &n, 8))
-		area_put64(e, AREA_FIELD(upcalls), n + 1);
+	e->ka->upcalls++;
 	enter(e, h->event_entry, h->upcall_stack);
 }
 
@@ -180,12 +192,10 @@ static bool take_user_ctx(struct env *e, unsigned slot, bool strict)
 static __noreturn void trap_to_env(struct env *e, const struct area_head *h, unsigned slot, u64 stack, u64 vector,
 				   u64 error, u64 cr2)
 {
-	u64 n = 0;
-	area_put64(e, AREA_FIELD(trap_vector), vector);
-	area_put64(e, AREA_FIELD(trap_error), error);
-	area_put64(e, AREA_FIELD(trap_cr2), cr2);
-	uvm_peek(e->pml4, e->area + AREA_FIELD(traps), &n, 8);
-	area_put64(e, AREA_FIELD(traps), n + 1);
+	e->ka->trap_vector = vector;
+	e->ka->trap_error = error;
+	e->ka->trap_cr2 = cr2;
+	e->ka->traps++;
 	enter(e, h->trap_entry, stack);
 	e->ctx.rsi = vector;
 	e->ctx.rdx = error;
@@ -370,10 +380,11 @@ int upcall_setup(struct env *e, u64 area)
 {
 	if (area % PAGE_SIZE || !user_addr(area))
 		return -EINVAL;
-	struct keel_upcall_area probe;
-	/* The whole page must be the env's own, readable and writable. */
-	if (uvm_peek(e->pml4, area, &probe, sizeof probe) || uvm_poke(e->pml4, area, &probe, sizeof probe))
+	paddr_t pa;
+	/* The page must be the env's own, user-accessible and writable. */
+	if (uvm_translate(e->pml4, area, true, &pa))
 		return -EFAULT;
+	e->ka = pa_to_va(pa);
 	e->area = area;
 	u64 base, mult;
 	clock_params(&base, &mult);

@@ -99,6 +99,13 @@ static int uvm_copy(paddr_t pml4, u64 va, void *kbuf, size_t n, bool write)
 	return 0;
 }
 
+int uvm_translate(paddr_t pml4, u64 va, bool write, paddr_t *pa)
+{
+	if (va < USER_BASE || va >= USER_END)
+		return -EFAULT;
+	return user_lookup(pml4, va, PTE_U | (write ? PTE_W : 0), pa) ? 0 : -EFAULT;
+}
+
 int uvm_poke(paddr_t pml4, u64 va, const void *src, size_t n) { return uvm_copy(pml4, va, (void *)src, n, true); }
 
 int uvm_peek(paddr_t pml4, u64 va, void *dst, size_t n) { return uvm_copy(pml4, va, dst, n, false); }

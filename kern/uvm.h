@@ -24,6 +24,10 @@ int uvm_protect(paddr_t pml4, u64 va, u64 flags);
 int uvm_poke(paddr_t pml4, u64 va, const void *src, size_t n);
 int uvm_peek(paddr_t pml4, u64 va, void *dst, size_t n);
 
+/* The frame behind a user page, checked as Ring 3 sees it (user, and
+ * writable if `write`, at every level). 0 or -EFAULT. */
+int uvm_translate(paddr_t pml4, u64 va, bool write, paddr_t *pa);
+
 /* Free every user-half table and every frame mapped there, then the PML4.
  * (Environments own their mappings outright until capabilities exist.) */
 void uvm_destroy(paddr_t pml4);
