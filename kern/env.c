@@ -76,6 +76,14 @@ void env_destroy(struct env *e)
 	live--;
 }
 
+void env_set_floor_syscall(struct env *e, bool on)
+{
+	extern char syscall_entry[], floor_sysretq[];
+	e->floor_syscall = on;
+	wrmsr(MSR_LSTAR, (u64)(on ? floor_sysretq : syscall_entry));
+	this_cpu()->lstar_floor = on;
+}
+
 void env_save(struct env *e, const struct trap_frame *tf, bool from_syscall)
 {
 	e->ctx = *tf;
@@ -100,6 +108,8 @@ __noreturn void env_run(struct env *e)
 		write_cr3(e->pml4);
 		cpu->env = e;
 		exit_stats.switches++;
+		if (e->floor_syscall != cpu->lstar_floor)
+			env_set_floor_syscall(e, e->floor_syscall);
 	}
 	e->state = ENV_RUNNING;
 	if (e->area)

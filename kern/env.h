@@ -49,6 +49,7 @@ struct env {
 	u64 ran_total_ns, waited_total_ns, activations;
 	u64 disabled_since;      /* first seen disabled at a deschedule (0: not) */
 	bool watchdog_fired;
+	bool floor_syscall;      /* benchmarks: `syscall` goes to floor_sysretq */
 	/* accounting and test hooks */
 	u64 syscalls, preemptions;
 	u64 watch_lo, watch_hi, preempt_in_watch;
@@ -63,6 +64,10 @@ int env_create_empty(const char *name, struct env **out);
 
 /* Free everything the env holds. If it is running, leave its address space first. */
 void env_destroy(struct env *e);
+
+/* Benchmarks: send this env's `syscall` to the bare floor_sysretq (it must
+ * be the running env), or back. */
+void env_set_floor_syscall(struct env *e, bool on);
 
 /* Save the frame a Ring 3 entry built into the env. */
 void env_save(struct env *e, const struct trap_frame *tf, bool from_syscall);

@@ -68,6 +68,9 @@ static i64 sys_debug(struct env *e, u64 op, u64 a, u64 b)
 		memcpy(dst, src, b);
 		return copy_to_user(a, dst, b);
 	}
+	case DEBUG_FLOOR_SYSCALL:
+		env_set_floor_syscall(e, a != 0);
+		return 0;
 	default:
 		return -EINVAL;
 	}

@@ -4,10 +4,19 @@
  */
 #include "lib/string.h"
 
+/* Quadwords, then the tail: an 8-byte move per step is what counts on real
+ * CPUs for the small structures the kernel copies, and under -icount each
+ * step of a rep is one instruction. */
 void *memcpy(void *dst, const void *src, size_t n)
 {
 	void *d = dst;
-	__asm__ volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(n) : : "memory");
+	size_t q = n / 8, r = n % 8;
+	__asm__ volatile("rep movsq\n\t"
+			 "movq %[r], %%rcx\n\t"
+			 "rep movsb"
+			 : "+D"(d), "+S"(src), "+c"(q)
+			 : [r] "r"(r)
+			 : "memory");
 	return dst;
 }
 

@@ -219,6 +219,21 @@ kstack_restart:
 	call *%rdi
 	ud2
 
+/*
+ * The hardware floor, for benchmarks: the least a kernel can do for an
+ * interrupt (floor_iretq, the gate of vector 0x81) and for a syscall
+ * (floor_sysretq, LSTAR for an env that asked for it). Neither touches
+ * memory or GS. The syscall one still refuses to sysretq into the last user
+ * page (the SYSRET hazard); that costs three instructions.
+ */
+	.global floor_iretq, floor_sysretq
+floor_iretq:
+	iretq
+floor_sysretq:
+	btq $47, %rcx            /* a non-canonical return address: the slow path */
+	jc syscall_entry         /* deals with it (the env is killed, not the kernel) */
+	sysretq
+
 /* ----------------------------------------------- IST (paranoid) path */
 paranoid_entry:
 	cld

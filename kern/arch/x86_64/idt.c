@@ -2,8 +2,9 @@
  * The IDT: one gate per vector, all pointing at entry.S's 16-byte stubs.
  * Interrupt gates (IF cleared on entry: the kernel is not preemptible).
  * #DF, NMI and #MC switch to their own IST stacks. From Ring 3 only #BP and
- * #OF (`int3`, `into`) and the syscall vector 0x80 are reachable with an
- * `int` instruction (DPL 3); any other `int $N` from Ring 3 is #GP.
+ * #OF (`int3`, `into`), the syscall vector 0x80, the floor 0x81 and the self
+ * event 0x82 are reachable with an `int` instruction (DPL 3); any other
+ * `int $N` from Ring 3 is #GP.
  */
 #include "arch/x86_64/idt.h"
 #include "arch/x86_64/cpu.h"
@@ -24,9 +25,8 @@ _Static_assert(sizeof(struct idt_gate) == 16, "IDT gate layout");
 extern const char vector_stubs[];
 static struct idt_gate idt[256] __aligned(4096);
 
-static void set_gate(unsigned v, unsigned dpl, unsigned ist)
+static void set_gate_to(unsigned v, unsigned dpl, unsigned ist, u64 off)
 {
-	u64 off = (u64)vector_stubs + 16 * v;
 	idt[v] = (struct idt_gate){
 		.off_lo = (u16)off,
 		.sel = GDT_KCODE,
@@ -37,6 +37,10 @@ static void set_gate(unsigned v, unsigned dpl, unsigned ist)
 	};
 }
 
+static void set_gate(unsigned v, unsigned dpl, unsigned ist) { set_gate_to(v, dpl, ist, (u64)vector_stubs + 16 * v); }
+
+extern const char floor_iretq[];
+
 void idt_init(void)
 {
 	for (unsigned v = 0; v < 256; v++)
@@ -44,6 +48,8 @@ void idt_init(void)
 	set_gate(VEC_BP, 3, 0);
 	set_gate(VEC_OF, 3, 0);
 	set_gate(VEC_SYSCALL_INT, 3, 0);
+	set_gate(VEC_SELF_EVENT, 3, 0);
+	set_gate_to(VEC_FLOOR_INT, 3, 0, (u64)floor_iretq); /* benchmarks: the bare iretq */
 	set_gate(VEC_DF, 0, IST_DF);
 	set_gate(VEC_NMI, 0, IST_NMI);
 	set_gate(VEC_MC, 0, IST_MC);

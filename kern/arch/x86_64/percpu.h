@@ -29,6 +29,7 @@ struct percpu {
 	u64 gdt[GDT_ENTRIES] __aligned(16);
 	struct tss tss __aligned(16);
 	struct env *env;     /* the environment this CPU runs (NULL: none) */
+	bool lstar_floor;    /* MSR_LSTAR points at floor_sysretq */
 	u64 spurious_pic;    /* spurious IRQ 7/15 seen */
 	u64 spurious_lapic;  /* spurious LAPIC vector seen */
 };

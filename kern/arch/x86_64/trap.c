@@ -39,6 +39,10 @@ static __noreturn void from_user(struct trap_frame *tf)
 		timer_interrupt();
 		sched_tick(e);
 	}
+	if (v == VEC_SELF_EVENT) {
+		e->events |= KEEL_EV_SELF;
+		env_run(e);
+	}
 	if (v == VEC_SYSCALL_INT) {
 		e->ctx.rax = (u64)syscall_dispatch(e, tf->rax, tf->rdi, tf->rsi, tf->rdx);
 		env_run(e);

@@ -34,6 +34,14 @@
  * through iretq; the entry used when a syscall must not use sysret paths. */
 #define VEC_SYSCALL_INT 0x80
 
+/* 0x81 (DPL 3): the benchmark's hardware floor -- a gate whose handler is a
+ * lone iretq (entry.S floor_iretq). */
+#define VEC_FLOOR_INT 0x81
+
+/* 0x82 (DPL 3): raise KEEL_EV_SELF on oneself: an interrupt delivered back as
+ * an upcall, the benchmark's interrupt round trip. */
+#define VEC_SELF_EVENT 0x82
+
 /* 0xF0: the local APIC timer (the kernel's timer queue). */
 #define VEC_TIMER 0xF0
 /* 0xFE: local APIC error. */

@@ -34,6 +34,8 @@
 #define SYS_COUNT         9
 
 #define KEEL_VEC_SYSCALL_INT 0x80 /* `int $0x80`: the same calls through an interrupt gate */
+#define KEEL_VEC_FLOOR       0x81 /* `int $0x81`: a handler that only iretqs (hardware floor) */
+#define KEEL_VEC_SELF        0x82 /* `int $0x82`: raise KEEL_EV_SELF on oneself */
 
 #define CONSOLE_WRITE_MAX 256 /* longer writes are cut (the count says so): the console
                                 * is polled with interrupts off, so a call is kept short */
@@ -46,6 +48,8 @@
                                * opening SMAP (-ENOSYS if the CPU has no SMAP), else the byte */
 #define DEBUG_KERNEL_COPY   4 /* (void *out, size_t n) -> 0: the kernel fills out with 0,1,2,..
                                * using its string copy (proves it runs forwards whatever DF was) */
+#define DEBUG_FLOOR_SYSCALL 5 /* (int on) -> 0: this env's `syscall` goes to a handler that only
+                               * sysretqs (hardware floor); turn off through `int $0x80` */
 
 #ifndef __ASSEMBLER__
 struct keel_exit_counts {
@@ -110,6 +114,7 @@ struct keel_start {
 /* Event bits in `pending`. Take them with an atomic exchange (xchg). */
 #define KEEL_EV_TIMER      (1ULL << 0) /* the deadline set with SYS_SET_DEADLINE passed */
 #define KEEL_EV_ACTIVATION (1ULL << 1) /* re-dispatched after being descheduled */
+#define KEEL_EV_SELF       (1ULL << 2) /* raised by the env itself with `int $0x82` */
 
 /* The trap entry's vector argument beyond the CPU's 0..31. */
 #define KEEL_TRAP_WATCHDOG 32 /* disabled for longer than the first watchdog bound */

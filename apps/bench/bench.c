@@ -1,0 +1,142 @@
+/*
+ * `bench [quick]`: Keel's microbenchmarks, run by bench/run.py. Each line
+ *   BENCH <op> n=<iterations> min=<> median=<> p99=<>
+ * is in TSC ticks after subtracting the empty measurement frame; under
+ * -icount a tick is a guest instruction: a path length, not a latency.
+ * `bench yieldpeer N` is the other side of the env-switch benchmark.
+ */
+#include "keel.h"
+
+uint64_t op_empty(void), op_floor_int(void), op_syscall(void), op_null_syscall(void), op_self_upcall(void),
+	op_trap(void);
+uint64_t timer_spin(volatile uint64_t *flag);
+extern char bench_event_entry[], bench_trap_entry[], keel_event_entry[];
+extern volatile uint64_t bench_events, bench_traps;
+
+#define MAXN 20000
+static uint64_t samples[MAXN];
+static uint64_t empty_min;
+
+static void sort(uint64_t *a, size_t n) /* shell sort: no libc here */
+{
+	for (size_t gap = n / 2; gap; gap /= 2)
+		for (size_t i = gap; i < n; i++)
+			for (size_t j = i; j >= gap && a[j - gap] > a[j]; j -= gap) {
+				uint64_t t = a[j];
+				a[j] = a[j - gap];
+				a[j - gap] = t;
+			}
+}
+
+static void report(const char *op, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		samples[i] = samples[i] > empty_min ? samples[i] - empty_min : 0;
+	sort(samples, n);
+	printf("BENCH %s n=%zu min=%llu median=%llu p99=%llu\n", op, n, (unsigned long long)samples[0],
+	       (unsigned long long)samples[n / 2], (unsigned long long)samples[n * 99 / 100]);
+}
+
+/* Run op warm + n times, keep the last n. */
+static void measure(const char *name, uint64_t (*op)(void), size_t warm, size_t n)
+{
+	for (size_t i = 0; i < warm; i++)
+		op();
+	for (size_t i = 0; i < n; i++)
+		samples[i] = op();
+	report(name, n);
+}
+
+static volatile uint64_t timer_flag;
+
+static void full_event(struct keel_upcall_area *a, uint64_t ev, struct keel_context *c)
+{
+	if (ev & KEEL_EV_TIMER)
+		timer_flag = 1;
+}
+
+static uint64_t timer_round_trip(void)
+{
+	timer_flag = 0;
+	sys_set_deadline(keel_now() + 3000);
+	return timer_spin(&timer_flag);
+}
+
+static uint64_t yield_once(void)
+{
+	uint64_t t0, t1;
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	t0 = ((uint64_t)hi << 32) | lo;
+	sys_yield();
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	t1 = ((uint64_t)hi << 32) | lo;
+	return t1 - t0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "all";
+	size_t n = !strcmp(mode, "quick") ? 1000 : 10000, warm = n / 10;
+	if (!strcmp(mode, "yieldpeer")) {
+		size_t k = argc > 2 ? (size_t)(argv[2][0] - '0') : 0;
+		size_t total = k ? 1100 : 11000;
+		for (size_t i = 0; i < total; i++)
+			sys_yield();
+		return 0;
+	}
+
+	/* The empty frame first: what every other figure subtracts. */
+	for (size_t i = 0; i < warm; i++)
+		op_empty();
+	for (size_t i = 0; i < n; i++)
+		samples[i] = op_empty();
+	sort(samples, n);
+	empty_min = samples[0];
+	printf("BENCH empty_frame n=%zu min=%llu median=%llu p99=%llu\n", n, (unsigned long long)samples[0],
+	       (unsigned long long)samples[n / 2], (unsigned long long)samples[n * 99 / 100]);
+
+	measure("floor_int_iretq", op_floor_int, warm, n);
+	/* The syscall floor: no printing (that is a syscall too) until the
+	 * real entry is back, restored through the interrupt gate. */
+	keel_syscall3(SYS_DEBUG, DEBUG_FLOOR_SYSCALL, 1, 0);
+	for (size_t i = 0; i < warm; i++)
+		op_syscall();
+	for (size_t i = 0; i < n; i++)
+		samples[i] = op_syscall();
+	{
+		long r;
+		__asm__ volatile("int $0x80" : "=a"(r) : "a"(SYS_DEBUG), "D"(DEBUG_FLOOR_SYSCALL), "S"(0), "d"(0) : "memory");
+	}
+	report("floor_syscall_sysretq", n);
+	measure("null_syscall", op_null_syscall, warm, n);
+
+	if (keel_upcalls_init(full_event, NULL)) {
+		printf("bench: no upcalls\n");
+		return 1;
+	}
+	struct keel_upcall_area *a = keel_area;
+	a->event_entry = (uint64_t)bench_event_entry;
+	a->trap_entry = (uint64_t)bench_trap_entry;
+	measure("upcall_roundtrip", op_self_upcall, warm, n);
+	measure("trap_upcall_roundtrip", op_trap, warm, n);
+	a->event_entry = (uint64_t)keel_event_entry; /* libos's: saves and restores extended state */
+	measure("upcall_roundtrip_xsave", op_self_upcall, warm, n);
+	size_t tn = n / 5;
+	for (size_t i = 0; i < tn / 10; i++)
+		timer_round_trip();
+	for (size_t i = 0; i < tn; i++)
+		samples[i] = timer_round_trip();
+	report("timer_upcall_roundtrip", tn);
+	if (argc > 2 || !strcmp(mode, "all") || !strcmp(mode, "quick")) {
+		size_t yn = n / 10;
+		for (size_t i = 0; i < yn / 10; i++)
+			yield_once();
+		for (size_t i = 0; i < yn; i++)
+			samples[i] = yield_once();
+		report("yield_roundtrip_2_switches", yn);
+	}
+	printf("BENCH done upcalls=%llu traps=%llu\n", (unsigned long long)bench_events,
+	       (unsigned long long)bench_traps);
+	return 0;
+}

@@ -1,0 +1,107 @@
+/*
+ * One timed operation each: u64 op_X(void) returns the TSC ticks between
+ * two rdtsc around the operation (under -icount: guest instructions). The
+ * same frame with nothing inside is op_empty; its minimum is subtracted.
+ */
+#include "keel/abi.h"
+
+.macro T0
+	pushq %rbx
+	pushq %rbp
+	rdtsc
+	shlq $32, %rdx
+	orq %rax, %rdx
+	movq %rdx, %rbx
+.endm
+.macro T1
+	rdtsc
+	shlq $32, %rdx
+	orq %rdx, %rax
+	subq %rbx, %rax
+	popq %rbp
+	popq %rbx
+	ret
+.endm
+
+	.text
+	.global op_empty, op_floor_int, op_syscall, op_null_syscall, op_self_upcall, op_trap
+op_empty:
+	T0
+	T1
+op_floor_int:           /* int $0x81: a gate whose handler is a bare iretq */
+	T0
+	int $KEEL_VEC_FLOOR
+	T1
+op_syscall:             /* syscall to the bare sysretq (floor mode on) */
+	T0
+	syscall
+	T1
+op_null_syscall:        /* a real syscall that does nothing: SYS_ENV_ID */
+	T0
+	movl $SYS_ENV_ID, %eax
+	syscall
+	T1
+op_self_upcall:         /* int $0x82 -> upcall -> handler -> Ring 3 resume */
+	T0
+	int $KEEL_VEC_SELF
+	T1
+op_trap:                /* #PF -> trap upcall -> handler skips it -> resume */
+	T0
+	.global op_trap_insn
+op_trap_insn:
+	movb 0x10, %al          /* 7 bytes: 8a 04 25 10 00 00 00 */
+	T1
+
+/* Lean entries: take the events, resume the enabled save. No extended
+ * state is saved: nothing here touches it. */
+	.data
+	.global bench_events, bench_traps
+bench_events: .quad 0
+bench_traps:  .quad 0
+	.text
+	.global bench_event_entry, bench_trap_entry
+bench_event_entry:      /* RDI = area */
+	xorl %eax, %eax
+	xchgq %rax, KUA_PENDING(%rdi)
+	incq bench_events(%rip)
+	movq %rdi, %rsi
+	leaq KUA_ENABLED_SAVE(%rdi), %rdi
+	jmp keel_resume
+bench_trap_entry:       /* RDI area; the trap was op_trap_insn's, while enabled */
+	incq bench_traps(%rip)
+	addq $7, KUA_ENABLED_SAVE + KCTX_RIP(%rdi)
+	movq %rdi, %rsi
+	leaq KUA_ENABLED_SAVE(%rdi), %rdi
+	jmp keel_resume
+
+/* u64 timer_spin(volatile u64 *flag): spin reading the TSC until *flag is
+ * set; return the largest gap between two consecutive readings (the loop
+ * body plus whatever interrupted it). */
+	.global timer_spin
+timer_spin:
+	pushq %rbx
+	rdtsc
+	shlq $32, %rdx
+	orq %rax, %rdx
+	movq %rdx, %r8          /* previous reading */
+	xorl %r9d, %r9d         /* largest gap */
+1:	rdtsc
+	shlq $32, %rdx
+	orq %rdx, %rax
+	movq %rax, %rcx
+	subq %r8, %rcx
+	movq %rax, %r8
+	cmpq %r9, %rcx
+	cmovaq %rcx, %r9
+	cmpq $0, (%rdi)
+	je 1b
+	rdtsc                   /* the interval the flag was set in counts too */
+	shlq $32, %rdx
+	orq %rdx, %rax
+	subq %r8, %rax
+	cmpq %r9, %rax
+	cmovbq %r9, %rax
+	popq %rbx
+	ret
+
+	.section .note.GNU-stack, "", @progbits
