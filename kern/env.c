@@ -20,6 +20,14 @@
 void user_return(struct trap_frame *frame, bool sysret) __noreturn; /* entry.S */
 
 struct exit_stats exit_stats;
+_Static_assert(offsetof(struct exit_stats, sysret) == 0, "entry.S increments exit_stats.sysret");
+_Static_assert(offsetof(struct exit_stats, iret) == 8, "entry.S increments exit_stats.iret");
+_Static_assert(offsetof(struct env, ka) == ENV_KA && offsetof(struct env, area) == ENV_AREA &&
+		       offsetof(struct env, events) == ENV_EVENTS && offsetof(struct env, resume) == ENV_RESUME &&
+		       offsetof(struct env, watchdog_fired) == ENV_WATCHDOG_FIRED &&
+		       offsetof(struct env, disabled_since) == ENV_DISABLED_SINCE && sizeof(enum env_resume) == 4 &&
+		       RESUME_CTX == 0,
+	       "struct env offsets used by entry.S");
 static struct env *all_envs;
 static u32 next_id = 1;
 static u64 live;

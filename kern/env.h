@@ -7,6 +7,15 @@
 #ifndef KEEL_ENV_H
 #define KEEL_ENV_H
 
+/* Offsets of the fields entry.S reads (its self-event fast path); checked in env.c. */
+#define ENV_KA 0
+#define ENV_AREA 8
+#define ENV_EVENTS 16
+#define ENV_RESUME 24
+#define ENV_WATCHDOG_FIRED 28
+#define ENV_DISABLED_SINCE 32
+
+#ifndef __ASSEMBLER__
 #include "arch/x86_64/trapframe.h"
 #include "keel/abi.h"
 #include "timer.h"
@@ -27,6 +36,14 @@ enum env_state {
 };
 
 struct env {
+	/* first, at fixed offsets: what the assembly fast path uses */
+	struct keel_upcall_area *ka; /* the upcall area, in the direct map (0: none) */
+	u64 area;                /* its user address (upcall.c); 0: the env takes no upcalls */
+	u64 events;              /* KEEL_EV_* not yet written to the area */
+	enum env_resume resume;
+	bool watchdog_fired;
+	u64 disabled_since;      /* first seen disabled at a deschedule (0: not) */
+
 	struct trap_frame ctx;  /* registers while not running */
 	bool ctx_from_syscall;  /* ctx saved at a `syscall` entry (RCX/R11 are scratch) */
 	u64 fs_base, gs_base;   /* the user's FS and GS bases */
@@ -38,17 +55,11 @@ struct env {
 	struct env *rq_next;    /* run queue */
 	struct env *all_next;   /* every live env */
 	u64 image_base, image_size, stack_base, stack_size;
-	/* upcalls (upcall.c); area == 0: the env takes none, faults kill it */
-	u64 area;                /* user address of its struct keel_upcall_area */
-	struct keel_upcall_area *ka; /* the same page, in the direct map */
-	u64 events;              /* KEEL_EV_* not yet written to the area */
-	enum env_resume resume;
+	/* upcalls (upcall.c) */
 	struct timer deadline;   /* SYS_SET_DEADLINE */
 	u64 fired_deadline;      /* the deadline whose KEEL_EV_TIMER is pending */
 	u64 dispatched_at, descheduled_at, ran_ns;
 	u64 ran_total_ns, waited_total_ns, activations;
-	u64 disabled_since;      /* first seen disabled at a deschedule (0: not) */
-	bool watchdog_fired;
 	bool floor_syscall;      /* benchmarks: `syscall` goes to floor_sysretq */
 	/* accounting and test hooks */
 	u64 syscalls, preemptions;
@@ -84,7 +95,8 @@ struct env *env_current(void);
 u64 env_live_count(void);
 
 struct exit_stats {
-	u64 sysret, iret, switches;
+	u64 sysret; /* first: entry.S increments it */
+	u64 iret, switches;
 	u64 iret_emulated; /* Ring 3 iretqs completed for a buggy CPU (ring3_iret.c) */
 };
 
@@ -92,4 +104,5 @@ struct exit_stats {
 bool ring3_iret_complete(struct env *e, struct trap_frame *tf, u64 cr2);
 extern struct exit_stats exit_stats;
 
+#endif /* __ASSEMBLER__ */
 #endif

@@ -65,6 +65,8 @@ void sched_start_slice(void)
 
 void sched_note_failure(void) { failures++; }
 
+bool sched_slice_over(void) { return slice_over; }
+
 void sched_expect_failures(u64 n) { expected_failures = n; }
 
 void sched_begin(u64 n_started, u64 n_failed, u64 frames_free_before)

@@ -21,6 +21,9 @@ __noreturn void sched_next(void);
 /* The timer interrupt came from Ring 3 while `e` ran: preempt if its slice is over. */
 __noreturn void sched_tick(struct env *e);
 
+/* Has the running env's slice ended? */
+bool sched_slice_over(void);
+
 /* A new slice starts for the env being dispatched. */
 void sched_start_slice(void);
 

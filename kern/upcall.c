@@ -205,6 +205,87 @@ static __noreturn void trap_to_env(struct env *e, const struct area_head *h, uns
 	env_run(e);
 }
 
+/*
+ * The fast deliveries, straight from the trap frame of an interruption: the
+ * env is enabled, outside its critical range, with usable entries and stack;
+ * its registers go from the frame to the enabled save and the frame is
+ * turned into the upcall's entry, which trap_exit then returns to -- no trip
+ * through env_save and env_run. Each returns false when any condition fails;
+ * the general path then does it all.
+ */
+static inline bool fast_ok(struct env *e, const struct trap_frame *tf, u64 entry, u64 stack)
+{
+	const struct keel_upcall_area *a = e->ka;
+	return e->resume == RESUME_CTX && !a->disabled && user_addr(entry) && user_addr(stack) &&
+	       !(a->crit_end - a->crit_start <= CRIT_MAX && tf->rip >= a->crit_start && tf->rip < a->crit_end);
+}
+
+static inline void copy_qwords(void *dst, const void *src, u64 n)
+{
+	__asm__ volatile("rep movsq" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
+}
+
+static inline void frame_to_enabled_save(struct keel_upcall_area *a, struct trap_frame *tf, u64 entry, u64 stack)
+{
+	struct keel_context *c = &a->enabled_save;
+	_Static_assert(TF_RAX == KCTX_RAX && TF_RIP == KCTX_RIP + 16, "a context is a trap frame without vector and error");
+	copy_qwords(c, tf, 15);              /* r15 .. rax */
+	copy_qwords(&c->rip, &tf->rip, 5);   /* rip cs rflags rsp ss */
+	a->disabled = 1;
+	tf->rip = entry;
+	tf->rsp = stack & ~15ULL;
+	tf->rflags = RFLAGS_IF_BIT | RFLAGS_RESERVED1;
+}
+
+__attribute__((optimize("omit-frame-pointer"))) bool upcall_event_fast(struct env *e, struct trap_frame *tf)
+{
+	struct keel_upcall_area *a = e->ka;
+	if (!a)
+		return false;
+	u64 entry = a->event_entry, stack = a->upcall_stack;
+	if (!fast_ok(e, tf, entry, stack))
+		return false;
+	frame_to_enabled_save(a, tf, entry, stack);
+	tf->rdi = e->area;
+	u64 ev = e->events;
+	e->events = 0;
+	a->pending |= ev;
+	if (ev & KEEL_EV_TIMER) {
+		a->deadline = e->fired_deadline;
+		a->delivered_at = clock_ns();
+	}
+	a->upcalls++;
+	e->disabled_since = 0; /* it was enabled */
+	e->watchdog_fired = false;
+	exit_stats.iret++;
+	return true;
+}
+
+__attribute__((optimize("omit-frame-pointer"))) bool upcall_trap_fast(struct env *e, struct trap_frame *tf, u64 cr2)
+{
+	struct keel_upcall_area *a = e->ka;
+	if (!a)
+		return false;
+	u64 entry = a->trap_entry, stack = a->upcall_stack;
+	if (!fast_ok(e, tf, entry, stack))
+		return false;
+	u64 vector = tf->vector, error = tf->error;
+	frame_to_enabled_save(a, tf, entry, stack);
+	tf->rdi = e->area;
+	tf->rsi = vector;
+	tf->rdx = error;
+	tf->rcx = cr2;
+	tf->r8 = KEEL_SAVE_ENABLED;
+	a->trap_vector = vector;
+	a->trap_error = error;
+	a->trap_cr2 = cr2;
+	a->traps++;
+	e->disabled_since = 0;
+	e->watchdog_fired = false;
+	exit_stats.iret++;
+	return true;
+}
+
 void upcall_before_resume(struct env *e)
 {
 	struct area_head h;

@@ -26,6 +26,12 @@ __noreturn void upcall_exception(struct env *e, const struct trap_frame *tf);
  * save (then the kernel resumes it). */
 void upcall_deschedule(struct env *e);
 
+/* Fast deliveries from a trap frame (trap.c): the env's pending events, or
+ * the exception in the frame, to its entry -- true if done (the frame now
+ * enters the upcall); false: use the general path. */
+bool upcall_event_fast(struct env *e, struct trap_frame *tf);
+bool upcall_trap_fast(struct env *e, struct trap_frame *tf, u64 cr2);
+
 /* On the way back to Ring 3 (env_run): finish a dispatch, deliver events. */
 void upcall_before_resume(struct env *e);
 

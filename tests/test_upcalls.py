@@ -149,3 +149,13 @@ def test_redispatch_after_preemption_is_an_activation_with_its_timing(keel):
         r"(\d+) us, kernel count (\d+)$").groups()
     assert int(n) >= 20 and mono == "yes" and int(kernel) >= int(n)
     assert 1500 <= int(mean_us) <= 2500, f"ran {mean_us} us per 2000 us slice"
+
+
+@pytest.mark.parametrize("cpu", CPUS)
+def test_a_self_raised_interrupt_is_delivered_by_either_kernel_path_keeping_every_register(keel, cpu):
+    """int $0x82 has an assembly fast path and the general C path; both
+    deliver exactly once and resume with all general registers intact."""
+    b = keel.boot("run=upcalls:self", cpu=cpu).expect_verdict("success")
+    b.expect(r"^self: 1000 int \$0x82 while enabled: 1000 delivered, 0 registers changed$")
+    b.expect(r"^self: while disabled: held, delivered once on resume; with a kernel event pending: "
+             r"delivered, 0 registers changed; ok$")

@@ -157,3 +157,69 @@ crit_probe:
 	popq %rbx
 	ret
 	.section .note.GNU-stack, "", @progbits
+
+/* u64 self_probe(void): every general register but RSP holds a known value
+ * across `int $0x82` (an upcall and a Ring 3 resume); returns how many came
+ * back changed. */
+	.text
+	.global self_probe
+self_probe:
+	pushq %rbx
+	pushq %rbp
+	pushq %r12
+	pushq %r13
+	pushq %r14
+	pushq %r15
+	movabsq $0x0101010101010101, %rax
+	movabsq $0x0202020202020202, %rbx
+	movabsq $0x0303030303030303, %rcx
+	movabsq $0x0404040404040404, %rdx
+	movabsq $0x0505050505050505, %rsi
+	movabsq $0x0606060606060606, %rdi
+	movabsq $0x0707070707070707, %rbp
+	movabsq $0x0808080808080808, %r8
+	movabsq $0x0909090909090909, %r9
+	movabsq $0x0a0a0a0a0a0a0a0a, %r10
+	movabsq $0x0b0b0b0b0b0b0b0b, %r11
+	movabsq $0x0c0c0c0c0c0c0c0c, %r12
+	movabsq $0x0d0d0d0d0d0d0d0d, %r13
+	movabsq $0x0e0e0e0e0e0e0e0e, %r14
+	movabsq $0x0f0f0f0f0f0f0f0f, %r15
+	int $KEEL_VEC_SELF
+	pushq %r15
+	xorl %r15d, %r15d
+.macro PROBE reg, val
+	movabsq $\val, %r14
+	cmpq %r14, \reg
+	setne %r14b
+	movzbq %r14b, %r14
+	addq %r14, %r15
+.endm
+	PROBE %rax, 0x0101010101010101
+	PROBE %rbx, 0x0202020202020202
+	PROBE %rcx, 0x0303030303030303
+	PROBE %rdx, 0x0404040404040404
+	PROBE %rsi, 0x0505050505050505
+	PROBE %rdi, 0x0606060606060606
+	PROBE %rbp, 0x0707070707070707
+	PROBE %r8, 0x0808080808080808
+	PROBE %r9, 0x0909090909090909
+	PROBE %r10, 0x0a0a0a0a0a0a0a0a
+	PROBE %r11, 0x0b0b0b0b0b0b0b0b
+	PROBE %r12, 0x0c0c0c0c0c0c0c0c
+	PROBE %r13, 0x0d0d0d0d0d0d0d0d
+	popq %rax                          /* the r15 that came back */
+	movabsq $0x0f0f0f0f0f0f0f0f, %r14
+	cmpq %r14, %rax
+	setne %r14b
+	movzbq %r14b, %r14
+	addq %r14, %r15
+	movq %r15, %rax
+	popq %r15
+	popq %r14
+	popq %r13
+	popq %r12
+	popq %rbp
+	popq %rbx
+	ret
+	.section .note.GNU-stack, "", @progbits

@@ -20,6 +20,8 @@
 #include "arch/x86_64/smap.h"
 #include "arch/x86_64/trapframe.h"
 #include "arch/x86_64/vectors.h"
+#include "env.h"
+#include "keel/abi.h"
 #include "layout.h"
 
 #define MSR_GS_BASE 0xC0000101
@@ -154,29 +156,79 @@ user_sysretq:
 
 /*
  * `syscall`: RCX = user RIP, R11 = user RFLAGS, FMASK has cleared IF, DF, AC,
- * TF, ... Build a trap frame on this CPU's kernel stack (vector VEC_SYSCALL)
- * so the context is saved like any other, then go to C, which never returns
- * here: it leaves through user_return.
+ * TF, ... (so no cld/clac here).
+ *
+ * Fast path: save what C may clobber -- the syscall number, the argument
+ * registers, RIP and RFLAGS -- and call syscall_fast(a0, a1, a2, nr) with the
+ * callee-saved registers still the user's (C preserves them). A simple call
+ * for the env that made it returns {result, 1} and leaves by sysretq.
+ * Otherwise ({_, 0}: not a fast call; {result, 2}: answered, but the env
+ * has events) the registers are put back as they were at the syscall and a
+ * full trap frame is built, which the general path saves into the env; it
+ * leaves through user_return like every other path.
  */
+#define FAST_RAX 64   /* the fast path's stack, from RSP: r10 r9 r8 rdx rsi rdi r11 rcx rax */
+#define FAST_RCX 56
 	.global syscall_entry
 syscall_entry:
 	swapgs
 	lfence
 	movq %rsp, %gs:PERCPU_USER_RSP
 	movq %gs:PERCPU_KSTACK_TOP, %rsp
+	pushq %rax
+	pushq %rcx
+	pushq %r11
+	pushq %rdi
+	pushq %rsi
+	pushq %rdx
+	pushq %r8
+	pushq %r9
+	pushq %r10
+	movq %rax, %rcx            /* syscall_fast(rdi, rsi, rdx, nr) */
+	call syscall_fast          /* -> rax value, rdx status */
+	cmpl $1, %edx
+	jne .Lsyscall_slow
+	movabsq $SYSRET_RIP_LIMIT, %rcx
+	cmpq %rcx, FAST_RCX(%rsp)  /* sysretq only below the last user page */
+	jae .Lsyscall_slow_answered
+	incq exit_stats(%rip)      /* exit_stats.sysret */
+	popq %r10
+	popq %r9
+	popq %r8
+	popq %rdx
+	popq %rsi
+	popq %rdi
+	popq %r11
+	popq %rcx
+	movq %gs:PERCPU_USER_RSP, %rsp
+	swapgs
+	sysretq
+
+.Lsyscall_slow_answered:
+	movl $2, %edx
+.Lsyscall_slow:
+	movq %rax, %gs:PERCPU_FAST_RESULT
+	movq %rdx, %gs:PERCPU_FAST_STATUS
+	popq %r10
+	popq %r9
+	popq %r8
+	popq %rdx
+	popq %rsi
+	popq %rdi
+	popq %r11
+	popq %rcx
+	popq %rax                  /* every register as it was at the syscall */
 	pushq $USER_SS
 	pushq %gs:PERCPU_USER_RSP
 	pushq %r11
 	pushq $USER_CS
 	pushq %rcx
-	pushq $0                /* error code */
+	pushq $0
 	pushq $VEC_SYSCALL
-	cld
-	CLAC
 	PUSH_REGS
 	movq %rsp, %rdi
-	xorl %ebp, %ebp         /* the backtrace ends here */
-	call syscall_from_user
+	xorl %ebp, %ebp            /* the backtrace ends here */
+	call syscall_from_user     /* reads the fast path's status; never returns */
 	ud2
 
 /*
@@ -204,6 +256,128 @@ syscall_compat_entry:
 	xorl %ebp, %ebp
 	call syscall_compat_from_user
 	ud2
+
+/*
+ * `int $0x82` from Ring 3: KEEL_EV_SELF for the env itself -- the software
+ * interrupt of the upcall benchmark. The common case (an enabled env with an
+ * upcall area, no kernel-side events, not in its critical range, a user
+ * entry and stack) is delivered right here: the registers go straight to
+ * the area's enabled save and the CPU's frame becomes the event entry's.
+ * Anything else takes the general path (trap_entry -> from_user ->
+ * upcall_event_fast / upcall.c), which does the same in C: keep the two in
+ * step. The only iretq used is the labelled user_iretq.
+ */
+#define SELF_RDX 0    /* the stack after the four scratch pushes */
+#define SELF_RCX 8
+#define SELF_RBX 16
+#define SELF_RAX 24
+#define SELF_RIP 32
+#define SELF_CS 40
+#define SELF_RFLAGS 48
+#define SELF_RSP 56
+#define SELF_SS 64
+#define SAVE(r) (KUA_ENABLED_SAVE + KCTX_##r)
+
+	.global self_event_entry
+self_event_entry:
+	testb $3, 8(%rsp)          /* CS: from Ring 3 (the gate is DPL 3; be sure) */
+	jz .Lself_general_gs_ok
+	swapgs
+	lfence
+	cld
+	CLAC
+	pushq %rax
+	pushq %rbx
+	pushq %rcx
+	pushq %rdx
+	movq %gs:PERCPU_ENV, %rbx
+	movq ENV_KA(%rbx), %rax
+	testq %rax, %rax
+	jz .Lself_general
+	cmpq $0, ENV_EVENTS(%rbx)  /* kernel-side events carry details: C writes them */
+	jne .Lself_general
+	cmpl $0, ENV_RESUME(%rbx)  /* RESUME_CTX */
+	jne .Lself_general
+	cmpl $0, KUA_DISABLED(%rax)
+	jne .Lself_general
+	movq SELF_RIP(%rsp), %rcx  /* inside a plausible critical range? */
+	subq KUA_CRIT_START(%rax), %rcx
+	movq KUA_CRIT_END(%rax), %rdx
+	subq KUA_CRIT_START(%rax), %rdx
+	cmpq $256, %rdx
+	ja 1f
+	cmpq %rdx, %rcx
+	jb .Lself_general
+1:	movabsq $(USER_END - USER_BASE), %rdx   /* entry and stack: user addresses */
+	movq KUA_EVENT_ENTRY(%rax), %rcx
+	subq $USER_BASE, %rcx
+	cmpq %rdx, %rcx
+	jae .Lself_general
+	movq KUA_UPCALL_STACK(%rax), %rcx
+	subq $USER_BASE, %rcx
+	cmpq %rdx, %rcx
+	jae .Lself_general
+
+	movq %r15, SAVE(R15)(%rax)
+	movq %r14, SAVE(R14)(%rax)
+	movq %r13, SAVE(R13)(%rax)
+	movq %r12, SAVE(R12)(%rax)
+	movq %r11, SAVE(R11)(%rax)
+	movq %r10, SAVE(R10)(%rax)
+	movq %r9, SAVE(R9)(%rax)
+	movq %r8, SAVE(R8)(%rax)
+	movq %rbp, SAVE(RBP)(%rax)
+	movq %rdi, SAVE(RDI)(%rax)
+	movq %rsi, SAVE(RSI)(%rax)
+	movq SELF_RDX(%rsp), %rcx
+	movq %rcx, SAVE(RDX)(%rax)
+	movq SELF_RCX(%rsp), %rcx
+	movq %rcx, SAVE(RCX)(%rax)
+	movq SELF_RBX(%rsp), %rcx
+	movq %rcx, SAVE(RBX)(%rax)
+	movq SELF_RAX(%rsp), %rcx
+	movq %rcx, SAVE(RAX)(%rax)
+	movq SELF_RIP(%rsp), %rcx
+	movq %rcx, SAVE(RIP)(%rax)
+	movq SELF_CS(%rsp), %rcx
+	movq %rcx, SAVE(CS)(%rax)
+	movq SELF_RFLAGS(%rsp), %rcx
+	movq %rcx, SAVE(RFLAGS)(%rax)
+	movq SELF_RSP(%rsp), %rcx
+	movq %rcx, SAVE(RSP)(%rax)
+	movq SELF_SS(%rsp), %rcx
+	movq %rcx, SAVE(SS)(%rax)
+
+	movl $1, KUA_DISABLED(%rax)
+	orq $KEEL_EV_SELF, KUA_PENDING(%rax)
+	incq KUA_UPCALLS(%rax)
+	movq $0, ENV_DISABLED_SINCE(%rbx) /* it was enabled: the watchdog starts over */
+	movb $0, ENV_WATCHDOG_FIRED(%rbx)
+	incq exit_stats+8(%rip)    /* exit_stats.iret */
+	movq KUA_EVENT_ENTRY(%rax), %rcx
+	movq %rcx, SELF_RIP(%rsp)
+	movq KUA_UPCALL_STACK(%rax), %rcx
+	andq $-16, %rcx
+	movq %rcx, SELF_RSP(%rsp)
+	movq $0x202, SELF_RFLAGS(%rsp) /* IF, nothing else */
+	movq ENV_AREA(%rbx), %rdi  /* the entry's argument */
+	popq %rdx
+	popq %rcx
+	popq %rbx
+	popq %rax
+	swapgs
+	jmp user_iretq
+
+.Lself_general:
+	popq %rdx
+	popq %rcx
+	popq %rbx
+	popq %rax
+	swapgs                     /* the user's GS again: trap_entry decides */
+.Lself_general_gs_ok:
+	pushq $0
+	pushq $VEC_SELF_EVENT
+	jmp trap_entry
 
 /*
  * kstack_restart(fn): continue in fn(), which never returns, on this CPU's

@@ -10,6 +10,9 @@
 #define PERCPU_SELF       0
 #define PERCPU_KSTACK_TOP 8
 #define PERCPU_USER_RSP   16
+#define PERCPU_FAST_RESULT 24
+#define PERCPU_FAST_STATUS 32
+#define PERCPU_ENV 40
 
 #define MAX_CPUS 16
 
@@ -23,12 +26,14 @@ struct percpu {
 	struct percpu *self; /* %gs:0 */
 	u64 kstack_top;      /* %gs:8: this CPU's kernel stack, = tss.rsp[0] */
 	u64 user_rsp;        /* %gs:16: scratch for the syscall entry */
+	u64 fast_result;     /* %gs:24: syscall_fast's answer when it ... */
+	u64 fast_status;     /* %gs:32: ... hands over to the general path */
+	struct env *env;     /* %gs:40: the environment this CPU runs (NULL: none) */
 	u32 id;
 	u32 apic_id;
 	u64 ist_top[3];      /* IST stacks (#DF, NMI, #MC); each top holds `self` */
 	u64 gdt[GDT_ENTRIES] __aligned(16);
 	struct tss tss __aligned(16);
-	struct env *env;     /* the environment this CPU runs (NULL: none) */
 	bool lstar_floor;    /* MSR_LSTAR points at floor_sysretq */
 	u64 spurious_pic;    /* spurious IRQ 7/15 seen */
 	u64 spurious_lapic;  /* spurious LAPIC vector seen */
@@ -37,6 +42,9 @@ struct percpu {
 _Static_assert(__builtin_offsetof(struct percpu, self) == PERCPU_SELF, "percpu.self");
 _Static_assert(__builtin_offsetof(struct percpu, kstack_top) == PERCPU_KSTACK_TOP, "percpu.kstack_top");
 _Static_assert(__builtin_offsetof(struct percpu, user_rsp) == PERCPU_USER_RSP, "percpu.user_rsp");
+_Static_assert(__builtin_offsetof(struct percpu, fast_result) == PERCPU_FAST_RESULT, "percpu.fast_result");
+_Static_assert(__builtin_offsetof(struct percpu, fast_status) == PERCPU_FAST_STATUS, "percpu.fast_status");
+_Static_assert(__builtin_offsetof(struct percpu, env) == PERCPU_ENV, "percpu.env");
 
 extern struct percpu cpus[MAX_CPUS];
 

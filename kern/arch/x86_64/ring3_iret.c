@@ -39,9 +39,11 @@ bool ring3_iret_complete(struct env *e, struct trap_frame *tf, u64 cr2)
 			    (frame[4] & 0xFFFF) != USER_SS ? (frame[4] & 0xFFFC) : 0;
 		return false;
 	}
-	e->ctx.rip = frame[0];
-	e->ctx.rflags = (frame[2] & USER_RFLAGS_MASK) | RFLAGS_IF_BIT | RFLAGS_RESERVED1;
-	e->ctx.rsp = frame[3];
-	e->ctx_from_syscall = false;
-	return true;
+	tf->rip = frame[0];
+	tf->rflags = (frame[2] & USER_RFLAGS_MASK) | RFLAGS_IF_BIT | RFLAGS_RESERVED1;
+	tf->rsp = frame[3];
+	tf->cs = USER_CS;
+	tf->ss = USER_SS;
+	exit_stats.iret++;
+	return true; /* the caller resumes the frame */
 }

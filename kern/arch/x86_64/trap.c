@@ -24,25 +24,42 @@
 
 extern const char user_iretq[];
 
-static __noreturn void from_user(struct trap_frame *tf)
+/*
+ * From Ring 3. The common cases finish right on the trap frame and return
+ * (trap_exit then resumes it): an interruption with nothing for the env, an
+ * event or exception delivered as an upcall to an enabled env. Everything
+ * else saves the frame into the env and leaves through env_run.
+ */
+__attribute__((optimize("omit-frame-pointer"))) static void from_user(struct trap_frame *tf)
 {
 	struct env *e = env_current();
 	unsigned v = (unsigned)tf->vector;
-	env_save(e, tf, false);
 
-	if (v < 32) {
-		if (v == VEC_PF && ring3_iret_complete(e, tf, read_cr2()))
-			env_run(e);
-		upcall_exception(e, tf); /* to its trap entry, or it dies alone */
-	}
-	if (v == VEC_TIMER) {
-		timer_interrupt();
-		sched_tick(e);
-	}
 	if (v == VEC_SELF_EVENT) {
 		e->events |= KEEL_EV_SELF;
-		env_run(e);
+		if (upcall_event_fast(e, tf))
+			return;
+	} else if (v == VEC_TIMER) {
+		timer_interrupt();
+		if (!sched_slice_over()) {
+			if (!e->events)
+				return; /* not this env's business: resume it */
+			if (upcall_event_fast(e, tf))
+				return;
+		}
+	} else if (v < 32) {
+		u64 cr2 = v == VEC_PF ? read_cr2() : 0;
+		if (v == VEC_PF && ring3_iret_complete(e, tf, cr2))
+			return;
+		if (upcall_trap_fast(e, tf, cr2))
+			return;
 	}
+
+	env_save(e, tf, false);
+	if (v < 32)
+		upcall_exception(e, tf); /* to its trap entry, or it dies alone */
+	if (v == VEC_TIMER)
+		sched_tick(e);
 	if (v == VEC_SYSCALL_INT) {
 		e->ctx.rax = (u64)syscall_dispatch(e, tf->rax, tf->rdi, tf->rsi, tf->rdx);
 		env_run(e);
@@ -52,7 +69,7 @@ static __noreturn void from_user(struct trap_frame *tf)
 			this_cpu()->spurious_pic++;
 	} else if (v == VEC_LAPIC_SPURIOUS) {
 		this_cpu()->spurious_lapic++;
-	} else {
+	} else if (v != VEC_SELF_EVENT) {
 		kprintf("trap: unexpected vector %u from Ring 3 at %#llx, ignored\n", v, (unsigned long long)tf->rip);
 		if (v >= 0x30)
 			lapic_eoi();
@@ -60,7 +77,19 @@ static __noreturn void from_user(struct trap_frame *tf)
 	env_run(e);
 }
 
-void trap_dispatch(struct trap_frame *tf)
+static void from_kernel(struct trap_frame *tf);
+
+__attribute__((optimize("omit-frame-pointer"))) void trap_dispatch(struct trap_frame *tf)
+{
+	unsigned v = (unsigned)tf->vector;
+	/* #DF, NMI and #MC come through the paranoid path, from anywhere. */
+	if (likely(tf_from_user(tf)) && v != VEC_NMI && v != VEC_DF && v != VEC_MC)
+		from_user(tf);
+	else
+		from_kernel(tf);
+}
+
+static void from_kernel(struct trap_frame *tf)
 {
 	unsigned v = (unsigned)tf->vector;
 
@@ -73,8 +102,6 @@ void trap_dispatch(struct trap_frame *tf)
 	if (v == VEC_MC)
 		panic_trap(tf); /* a hardware error: never forwarded (the paranoid path
 				 * holds the user's GS base only in a register) */
-	if (tf_from_user(tf))
-		from_user(tf);
 
 	/* From here on the kernel itself was interrupted. */
 	if (v < 32) {

@@ -7,7 +7,19 @@
 
 /* Offsets (bytes from the frame's start = %rsp after the stub pushed all). */
 #define TF_R15    0
+#define TF_R14    8
+#define TF_R13    16
+#define TF_R12    24
+#define TF_R11    32
+#define TF_R10    40
+#define TF_R9     48
+#define TF_R8     56
 #define TF_RBP    64
+#define TF_RDI    72
+#define TF_RSI    80
+#define TF_RDX    88
+#define TF_RCX    96
+#define TF_RBX    104
 #define TF_RAX    112
 #define TF_VECTOR 120
 #define TF_ERROR  128
@@ -35,7 +47,19 @@ struct trap_frame {
 
 #define TF_CHECK(field, off) _Static_assert(__builtin_offsetof(struct trap_frame, field) == off, #field)
 TF_CHECK(r15, TF_R15);
+TF_CHECK(r14, TF_R14);
+TF_CHECK(r13, TF_R13);
+TF_CHECK(r12, TF_R12);
+TF_CHECK(r11, TF_R11);
+TF_CHECK(r10, TF_R10);
+TF_CHECK(r9, TF_R9);
+TF_CHECK(r8, TF_R8);
 TF_CHECK(rbp, TF_RBP);
+TF_CHECK(rdi, TF_RDI);
+TF_CHECK(rsi, TF_RSI);
+TF_CHECK(rdx, TF_RDX);
+TF_CHECK(rcx, TF_RCX);
+TF_CHECK(rbx, TF_RBX);
 TF_CHECK(rax, TF_RAX);
 TF_CHECK(vector, TF_VECTOR);
 TF_CHECK(error, TF_ERROR);

@@ -129,6 +129,7 @@ struct keel_start {
 #define KUA_TRAP_STACK_SIZE 48
 #define KUA_CRIT_START 56
 #define KUA_CRIT_END 64
+#define KUA_UPCALLS 152
 #define KUA_ENABLED_SAVE 512
 #define KUA_DISABLED_SAVE (512 + KCTX_SIZE)
 #define KUA_TRAP_SAVE (512 + 2 * KCTX_SIZE)

@@ -32,6 +32,7 @@ KEEL_ABI_CHECK(struct keel_upcall_area, trap_stack, KUA_TRAP_STACK);
 KEEL_ABI_CHECK(struct keel_upcall_area, trap_stack_size, KUA_TRAP_STACK_SIZE);
 KEEL_ABI_CHECK(struct keel_upcall_area, crit_start, KUA_CRIT_START);
 KEEL_ABI_CHECK(struct keel_upcall_area, crit_end, KUA_CRIT_END);
+KEEL_ABI_CHECK(struct keel_upcall_area, upcalls, KUA_UPCALLS);
 KEEL_ABI_CHECK(struct keel_upcall_area, enabled_save, KUA_ENABLED_SAVE);
 KEEL_ABI_CHECK(struct keel_upcall_area, disabled_save, KUA_DISABLED_SAVE);
 KEEL_ABI_CHECK(struct keel_upcall_area, trap_save, KUA_TRAP_SAVE);
