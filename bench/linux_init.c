@@ -173,6 +173,19 @@ int main(int argc, char **argv)
 			waitpid(child, NULL, 0);
 	}
 
+	/* Two processes yielding to each other: an address-space switch each
+	 * way, like Keel's env switch. The child yields until told to stop. */
+	volatile int *stop = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	pid_t yc = fork();
+	if (yc == 0) {
+		while (!*stop)
+			sched_yield();
+		_exit(0);
+	}
+	MEASURE("sched_yield_2_processes", warm / 2, n / 5, sched_yield());
+	*stop = 1;
+	waitpid(yc, NULL, 0);
+
 	pthread_t th;
 	pthread_create(&th, NULL, yielder, NULL);
 	MEASURE("sched_yield_2_threads", warm / 2, n / 5, sched_yield());

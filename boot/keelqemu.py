@@ -137,17 +137,22 @@ class Machine:
     machine: str = "q35"
     icount: bool = False
     smp: int = 1
+    accel: str = ""  # "" = QEMU's default (TCG here); "kvm" where /dev/kvm exists
 
 
-def qemu_argv(iso, m, serial, extra=()):
+def qemu_argv(iso, m, serial, extra=(), media=None):
+    """The QEMU command line: `media` replaces the ISO (e.g. -kernel/-initrd
+    for the Linux baseline, which must run in the same configuration)."""
     argv = ["qemu-system-x86_64",
             "-machine", m.machine, "-cpu", m.cpu, "-m", m.mem, "-smp", str(m.smp),
             "-display", "none", "-vga", "none", "-no-reboot",
             "-serial", serial,
-            "-device", f"isa-debug-exit,iobase={KEEL_EXIT['PORT']:#x},iosize=0x04",
-            "-cdrom", str(iso), "-boot", "d"]
+            "-device", f"isa-debug-exit,iobase={KEEL_EXIT['PORT']:#x},iosize=0x04"]
+    argv += list(media) if media is not None else ["-cdrom", str(iso), "-boot", "d"]
     if m.icount:
         argv += ["-icount", "shift=0,align=off,sleep=off", "-rtc", "clock=vm,base=2000-01-01"]
+    if m.accel:
+        argv += ["-accel", m.accel]
     return argv + list(extra)
 
 
@@ -210,17 +215,18 @@ def verdict_of(status):
     return VERDICT_BY_STATUS.get(status, "died")
 
 
-def boot(builddir, cmdline="", machine=None, timeout=60.0, extra=(), log_path=None, modules=()):
+def boot(builddir, cmdline="", machine=None, timeout=60.0, extra=(), log_path=None, modules=(), media=None):
     """Boot once, serial to a file (never a pipe: under icount a late reader
     would shift the guest's instruction counts), and kill our QEMU -- and only
-    ours -- if it outlives the timeout."""
+    ours -- if it outlives the timeout. `media` boots something else than
+    Keel's ISO in the same configuration (the Linux baseline)."""
     m = machine or Machine()
-    iso = cached_iso(builddir, cmdline, modules)
+    iso = cached_iso(builddir, cmdline, modules) if media is None else None
     own_log = log_path is None
     if own_log:
         fd, log_path = tempfile.mkstemp(prefix="keel-serial-", suffix=".log")
         os.close(fd)
-    argv = qemu_argv(iso, m, f"file:{log_path}", extra)
+    argv = qemu_argv(iso, m, f"file:{log_path}", extra, media)
     start = time.monotonic()
     proc = _start(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

@@ -23,7 +23,7 @@ SRC = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(SRC / "boot"))
 import keelqemu  # noqa: E402
 
-BUILD = Path(os.environ.get("KEEL_BUILDDIR", SRC / "build"))
+BUILD = Path(os.environ.get("KEEL_BUILDDIR", SRC / "build")).resolve()
 LOGDIR = BUILD / "test-logs"
 
 

@@ -1,0 +1,289 @@
+#!/usr/bin/python3
+"""./keel bench: Keel's microbenchmarks beside the hardware floor and Linux.
+
+Every figure comes from one QEMU boot per system and mode, in the same QEMU
+configuration (machine, CPU model, memory, icount mode):
+
+  keel   apps/bench on Keel (run=bench:all,bench:yieldpeer)
+  floor  the same program's hardware-floor operations (int -> bare iretq,
+         syscall -> bare sysretq)
+  linux  Debian's packaged kernel (apt-get download, extracted under
+         build/bench/linux/, never committed) booting an initramfs whose
+         /init is bench/linux_init.c, built here with gcc -static; once as
+         shipped and once with mitigations=off
+
+Modes: `icount` (-icount shift=0: a tick is a guest instruction, so a
+figure is a path length, not a latency -- an iretq, a CR3 load or an XSAVE
+each count one) is the headline; `wall` (plain TCG, noisy) is reported as
+ratios against Linux measured in the same invocation.
+
+Writes build/bench/results.json (schema: docs/benchmarks.md),
+build/bench/results.md and build/bench/results.png.
+"""
+
+import argparse
+import datetime
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(SRC / "boot"))
+import keelqemu  # noqa: E402
+
+SCHEMA_VERSION = 1
+
+# Keel operation -> (the Linux operation doing equivalent work, target ratio or None)
+EQUIVALENT = {
+    "null_syscall": ("getpid", 5),
+    "upcall_roundtrip": ("signal_roundtrip", 30),
+    "upcall_roundtrip_xsave": ("signal_roundtrip", None),
+    "trap_upcall_roundtrip": ("segv_mprotect_roundtrip", 10),
+    "yield_roundtrip_2_switches": ("sched_yield_2_processes", None),
+}
+FLOOR_OPS = {"floor_int_iretq", "floor_syscall_sysretq"}
+DESCRIPTION = {
+    "floor_int_iretq": "int $0x81 to a handler that only iretqs",
+    "floor_syscall_sysretq": "syscall to a handler that only sysretqs",
+    "null_syscall": "a syscall that does nothing (SYS_ENV_ID)",
+    "upcall_roundtrip": "int $0x82 -> kernel -> event upcall -> Ring 3 iretq back",
+    "upcall_roundtrip_xsave": "the same, the upcall entry saving and restoring XSAVE state",
+    "trap_upcall_roundtrip": "#PF -> trap upcall -> handler skips the access -> Ring 3 resume",
+    "timer_upcall_roundtrip": "deadline interrupt -> event upcall -> resume (incl. the spin loop)",
+    "yield_roundtrip_2_switches": "yield to another env and back (2 env switches, 2 CR3 loads)",
+    "getpid": "syscall(SYS_getpid)",
+    "signal_roundtrip": "kill(self, SIGUSR1) -> handler -> sigreturn",
+    "segv_mprotect_roundtrip": "write to PROT_NONE page -> SIGSEGV handler mprotects -> retried",
+    "pipe_pingpong_2_processes": "1-byte write/read round trip between two processes",
+    "sched_yield_2_threads": "sched_yield between two threads (no address-space switch)",
+    "sched_yield_2_processes": "sched_yield between two processes (an address-space switch each way)",
+    "mmap_munmap_1_page": "mmap(MAP_POPULATE) + munmap of 1 page",
+    "mmap_munmap_512_pages": "mmap(MAP_POPULATE) + munmap of 512 pages",
+}
+
+BENCH_RE = re.compile(r"^BENCH (\S+) n=(\d+) min=(\d+) median=(\d+) p99=(\d+)$", re.M)
+INFO_RE = re.compile(r"^INFO (\S+) (.*)$", re.M)
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def parse(text):
+    out = {}
+    for m in BENCH_RE.finditer(text):
+        op, n, lo, med, p99 = m.group(1), *map(int, m.groups()[1:])
+        out[op] = dict(iterations=n, min=lo, median=med, p99=p99)
+    return out
+
+
+# ------------------------------------------------------------------- Linux
+def linux_kernel(cache):
+    """Debian's packaged kernel image, downloaded once into the cache."""
+    dep = subprocess.run(["apt-cache", "depends", "linux-image-amd64"], capture_output=True, text=True,
+                         check=True).stdout
+    pkg = next(l.split()[-1] for l in dep.splitlines() if "Depends: linux-image-" in l and "amd64" in l)
+    root = cache / pkg
+    images = sorted(root.glob("boot/vmlinuz-*")) if root.exists() else []
+    if not images:
+        root.mkdir(parents=True, exist_ok=True)
+        log(f"fetching {pkg} from the Debian archive (apt-get download)")
+        subprocess.run(["apt-get", "download", pkg], cwd=root, check=True, capture_output=True)
+        deb = next(root.glob("*.deb"))
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+        deb.unlink()
+        images = sorted(root.glob("boot/vmlinuz-*"))
+    return pkg, images[-1]
+
+
+def cpio_newc(entries, out):
+    """A newc cpio archive (what the kernel unpacks as an initramfs)."""
+    data = bytearray()
+    for ino, (name, mode, content) in enumerate(entries + [("TRAILER!!!", 0, b"")], 1):
+        nb = name.encode() + b"\0"
+        fields = [ino, mode, 0, 0, 1, 0, len(content), 0, 0, 0, 0, len(nb), 0]
+        rec = b"070701" + b"".join(b"%08X" % v for v in fields) + nb
+        rec += b"\0" * (-len(rec) % 4) + content
+        rec += b"\0" * (-len(rec) % 4)
+        data += rec
+    Path(out).write_bytes(bytes(data))
+
+
+def linux_initramfs(cache):
+    init = cache / "init"
+    src = SRC / "bench" / "linux_init.c"
+    if not init.exists() or init.stat().st_mtime < src.stat().st_mtime:
+        subprocess.run(["gcc", "-static", "-O2", "-o", str(init), str(src), "-lpthread"], check=True)
+    initrd = cache / "initramfs.cpio"
+    cpio_newc([("init", 0o100755, init.read_bytes()), ("dev", 0o40755, b""), ("proc", 0o40755, b""),
+               ("sys", 0o40755, b"")], initrd)
+    return initrd
+
+
+# ----------------------------------------------------------------- running
+def run_keel(builddir, machine, quick, timeout):
+    cmdline = "run=bench:quick,bench:yieldpeer:1" if quick else "run=bench:all,bench:yieldpeer"
+    r = keelqemu.boot(builddir, cmdline, machine, timeout=timeout)
+    if r.verdict != "success":
+        raise RuntimeError(f"Keel bench boot ended in {r.verdict}:\n{r.log[-3000:]}")
+    return parse(r.log), r.log
+
+
+def run_linux(builddir, machine, vmlinuz, initrd, quick, mitigations_off, timeout):
+    append = "console=ttyS0 quiet panic=-1" + (" bench=quick" if quick else "") + \
+        (" mitigations=off" if mitigations_off else "")
+    media = ["-kernel", str(vmlinuz), "-initrd", str(initrd), "-append", append]
+    r = keelqemu.boot(builddir, "", machine, timeout=timeout, media=media)
+    res = parse(r.log)
+    if "done" not in res and not re.search(r"^BENCH done$", r.log, re.M):
+        raise RuntimeError(f"Linux bench boot did not finish ({r.verdict}):\n{r.log[-3000:]}")
+    info = {m.group(1): m.group(2).strip() for m in INFO_RE.finditer(r.log)}
+    return res, info
+
+
+def records_for(system, mode, results, unit):
+    recs = []
+    for op, v in sorted(results.items()):
+        if op in ("done", "empty_frame"):
+            continue
+        sysname = "floor" if op in FLOOR_OPS else system
+        recs.append(dict(system=sysname, op=op, mode=mode, unit=unit, **v))
+    return recs
+
+
+# ----------------------------------------------------------------- reports
+def ratio_rows(records, mode):
+    by = {(r["system"], r["op"]): r for r in records if r["mode"] == mode}
+    rows = []
+    for op, (lop, target) in EQUIVALENT.items():
+        k, l = by.get(("keel", op)), by.get(("linux", lop))
+        if not k or not l or not k["median"]:
+            continue
+        ratio = l["median"] / k["median"]
+        rows.append((op, lop, k["median"], l["median"], ratio, target))
+    return rows
+
+
+def markdown(results, meta):
+    recs = results["records"]
+    lines = [f"# Keel benchmarks", "",
+             f"Command: `{meta['command']}`  ",
+             f"QEMU: `-machine {meta['machine']} -cpu {meta['cpu']} -m {meta['mem']}`; "
+             f"Linux {meta.get('linux_version', '?')}  ",
+             f"Date: {meta['date']}", ""]
+    for mode in meta["modes"]:
+        unit = "guest instructions (path length)" if mode == "icount" else "TSC ticks (wall clock, noisy)"
+        lines += [f"## {mode}: {unit}", "",
+                  "| system | operation | min | median | p99 | n | what |",
+                  "|---|---|---:|---:|---:|---:|---|"]
+        for r in sorted((r for r in recs if r["mode"] == mode), key=lambda r: (r["system"], r["op"])):
+            lines.append(f"| {r['system']} | {r['op']} | {r['min']} | {r['median']} | {r['p99']} | "
+                         f"{r['iterations']} | {DESCRIPTION.get(r['op'], '')} |")
+        lines += ["", f"Linux / Keel, medians ({mode}):", "",
+                  "| Keel operation | Linux operation | Keel | Linux | Linux/Keel | target |",
+                  "|---|---|---:|---:|---:|---|"]
+        for op, lop, k, l, ratio, target in ratio_rows(recs, mode):
+            t = "" if target is None or mode != "icount" else \
+                (f">= {target}x: {'met' if ratio >= target else 'MISSED'}")
+            lines.append(f"| {op} | {lop} | {k} | {l} | {ratio:.1f}x | {t} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(results, out, mode):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    recs = [r for r in results["records"] if r["mode"] == mode and r["system"] in ("keel", "floor", "linux")]
+    pairs = [("floor", "floor_int_iretq", "int+iretq"), ("floor", "floor_syscall_sysretq", "syscall+sysretq")]
+    for op, (lop, _) in EQUIVALENT.items():
+        pairs.append(("keel", op, op))
+    by = {(r["system"], r["op"]): r["median"] for r in recs}
+    labels, keel, linux, floor = [], [], [], []
+    for system, op, label in pairs:
+        if (system, op) not in by:
+            continue
+        labels.append(label.replace("_", "\n", 1))
+        v = by[(system, op)]
+        (floor if system == "floor" else keel).append(v)
+        (keel if system == "floor" else floor).append(0)
+        lop = EQUIVALENT.get(op, (None,))[0]
+        linux.append(by.get(("linux", lop), 0))
+    fig, ax = plt.subplots(figsize=(11, 5))
+    x = range(len(labels))
+    w = 0.28
+    ax.bar([i - w for i in x], floor, w, label="hardware floor")
+    ax.bar(list(x), keel, w, label="Keel")
+    ax.bar([i + w for i in x], linux, w, label="Linux (equivalent operation)")
+    ax.set_yscale("log")
+    ax.set_xticks(list(x))
+    ax.set_xticklabels(labels, fontsize=8)
+    ax.set_ylabel("median guest instructions (log)" if mode == "icount" else "median TSC ticks (log)")
+    ax.set_title(f"Keel vs Linux vs the hardware floor ({mode})")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--builddir", default=str(SRC / "build"))
+    p.add_argument("--quick", action="store_true", help="fewer iterations of everything, Linux included")
+    p.add_argument("--modes", default="icount,wall")
+    p.add_argument("--cpu", default="max,-smap",
+                   help="QEMU CPU model for every system (default max,-smap: QEMU 7.2's TCG faults a "
+                        "Ring 3 iretq under SMAP, see docs/benchmarks.md)")
+    p.add_argument("--mem", default="512M")
+    p.add_argument("--machine", default="q35")
+    p.add_argument("--accel", default="", help="kvm where /dev/kvm exists (untested here)")
+    p.add_argument("--no-linux", action="store_true")
+    p.add_argument("--timeout", type=float, default=900.0)
+    a = p.parse_args()
+
+    builddir = Path(a.builddir)
+    outdir = builddir / "bench"
+    outdir.mkdir(parents=True, exist_ok=True)
+    cache = outdir / "linux"
+    cache.mkdir(exist_ok=True)
+    modes = [m for m in a.modes.split(",") if m]
+    meta = dict(schema=SCHEMA_VERSION, command="./keel bench" + (" --quick" if a.quick else ""),
+                machine=a.machine, cpu=a.cpu, mem=a.mem, accel=a.accel or "tcg", modes=modes,
+                date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    records = []
+    vmlinuz = initrd = None
+    if not a.no_linux:
+        meta["linux_package"], vmlinuz = linux_kernel(cache)
+        initrd = linux_initramfs(cache)
+    for mode in modes:
+        m = keelqemu.Machine(cpu=a.cpu, mem=a.mem, machine=a.machine, icount=(mode == "icount"), accel=a.accel)
+        unit = "instructions" if mode == "icount" else "tsc"
+        log(f"{mode}: Keel")
+        res, _ = run_keel(builddir, m, a.quick, a.timeout)
+        records += records_for("keel", mode, res, unit)
+        if a.no_linux:
+            continue
+        for off in (False, True):
+            log(f"{mode}: Linux{' mitigations=off' if off else ''}")
+            res, info = run_linux(builddir, m, vmlinuz, initrd, a.quick, off, a.timeout)
+            records += records_for("linux-mitigations-off" if off else "linux", mode, res, unit)
+            meta["linux_version"] = info.get("version", "?").split(" (")[0]
+            meta["linux_mitigations" + ("_off" if off else "")] = {
+                k.split(".", 1)[1]: v for k, v in info.items() if k.startswith("vulnerability.")}
+    results = dict(meta=meta, records=records)
+    (outdir / "results.json").write_text(json.dumps(results, indent=1))
+    md = markdown(results, meta)
+    (outdir / "results.md").write_text(md + "\n")
+    try:
+        plot(results, outdir / "results.png", "icount" if "icount" in modes else modes[0])
+    except ImportError:
+        log("matplotlib missing: no plot (Debian package python3-matplotlib)")
+    print(md)
+    print(f"\nresults: {outdir / 'results.json'}, {outdir / 'results.md'}, {outdir / 'results.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

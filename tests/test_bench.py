@@ -1,0 +1,41 @@
+"""The benchmark smoke test: ./keel bench --quick runs, and its results file is
+well-formed. No timing assertions (those live in the benchmark's own report)."""
+
+import json
+import subprocess
+import sys
+
+from conftest import BUILD, SRC
+
+KEEL_OPS = {"null_syscall", "upcall_roundtrip", "upcall_roundtrip_xsave", "trap_upcall_roundtrip",
+            "timer_upcall_roundtrip", "yield_roundtrip_2_switches"}
+FLOOR_OPS = {"floor_int_iretq", "floor_syscall_sysretq"}
+LINUX_OPS = {"getpid", "signal_roundtrip", "segv_mprotect_roundtrip", "pipe_pingpong_2_processes",
+             "sched_yield_2_threads", "sched_yield_2_processes", "mmap_munmap_1_page", "mmap_munmap_512_pages"}
+SYSTEMS = {"keel": KEEL_OPS, "floor": FLOOR_OPS, "linux": LINUX_OPS, "linux-mitigations-off": LINUX_OPS}
+RECORD_KEYS = {"system", "op", "mode", "unit", "iterations", "min", "median", "p99"}
+
+
+def test_bench_quick_writes_a_complete_well_formed_results_file():
+    out = BUILD / "bench" / "results.json"
+    if out.exists():
+        out.unlink()
+    r = subprocess.run(["/usr/bin/python3", str(SRC / "bench" / "run.py"), "--builddir", str(BUILD), "--quick"],
+                       capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, r.stderr[-3000:] + r.stdout[-2000:]
+    res = json.loads(out.read_text())
+    meta = res["meta"]
+    assert meta["schema"] == 1 and meta["modes"] == ["icount", "wall"]
+    assert meta["linux_version"].startswith("Linux version 6.")
+    assert meta["linux_mitigations"] and meta["linux_mitigations_off"]
+    for mode in meta["modes"]:
+        for system, ops in SYSTEMS.items():
+            got = {rec["op"] for rec in res["records"] if rec["system"] == system and rec["mode"] == mode}
+            assert ops <= got, f"{system}/{mode} lacks {sorted(ops - got)}"
+    for rec in res["records"]:
+        assert set(rec) == RECORD_KEYS, rec
+        assert rec["unit"] == ("instructions" if rec["mode"] == "icount" else "tsc")
+        assert rec["iterations"] > 0
+        assert 0 < rec["min"] <= rec["median"] <= rec["p99"], rec
+    assert (BUILD / "bench" / "results.md").read_text().startswith("# Keel benchmarks")
+    assert (BUILD / "bench" / "results.png").stat().st_size > 10000
