@@ -14,8 +14,9 @@
 #include "sched.h"
 #include "upcall.h"
 #include "slot.h"
+#include "frame.h"
+#include "pt.h"
 #include "uvm.h"
-#include "vrange.h"
 
 void user_return(struct trap_frame *frame, bool sysret) __noreturn; /* entry.S */
 
@@ -33,6 +34,36 @@ static u32 next_id = 1;
 static u64 live;
 
 struct env *env_current(void) { return this_cpu()->env; }
+
+struct env *env_by_id(u32 id)
+{
+	for (struct env *e = all_envs; e; e = e->all_next)
+		if (e->id == id && e->state != ENV_DEAD)
+			return e;
+	return NULL;
+}
+
+void env_note_revoked(struct env *e)
+{
+	if (e->state == ENV_DEAD || !e->ka)
+		return;
+	e->ka->revoked++;
+	e->events |= KEEL_EV_REVOKED;
+}
+
+void env_upcall_area_unmapped(paddr_t pa)
+{
+	/* An env that unmapped the page its upcall area is on takes no more
+	 * upcalls (the kernel reached it through that frame). */
+	for (struct env *e = all_envs; e; e = e->all_next) {
+		paddr_t now;
+		if (e->ka && direct_va_to_pa(e->ka) == pa &&
+		    (uvm_translate(e->pml4, e->area, true, &now) || now != pa)) {
+			e->area = 0;
+			e->ka = NULL;
+		}
+	}
+}
 u64 env_live_count(void) { return live; }
 
 int env_create_empty(const char *name, struct env **out)
@@ -44,7 +75,10 @@ int env_create_empty(const char *name, struct env **out)
 	fmt_snprintf(e->name, sizeof e->name, "%s", name);
 	e->fpu = fpu_state_alloc();
 	e->pml4 = e->fpu ? uvm_create() : 0;
-	if (!e->pml4) {
+	if (!e->pml4 || cspace_init(e) || pt_env_init(e)) {
+		kfree(e->cs.slot);
+		if (e->pml4)
+			frame_free(e->pml4);
 		kfree(e->fpu);
 		kfree(e);
 		return -ENOMEM;
@@ -77,8 +111,13 @@ void env_destroy(struct env *e)
 	}
 	e->state = ENV_DEAD;
 	timer_cancel(&e->deadline);
+	/* Everything it holds is a capability: deleting them unmaps its memory,
+	 * frees what it made and revokes what it gave away. */
+	e->area = 0;
+	e->ka = NULL;
+	cspace_destroy(e);
+	pt_env_fini(e);
 	uvm_destroy(e->pml4);
-	vrange_release_owner(e->id);
 	kfree(e->fpu);
 	kfree(e);
 	live--;

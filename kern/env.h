@@ -17,6 +17,7 @@
 
 #ifndef __ASSEMBLER__
 #include "arch/x86_64/trapframe.h"
+#include "cap.h"
 #include "keel/abi.h"
 #include "timer.h"
 #include "types.h"
@@ -61,6 +62,12 @@ struct env {
 	u64 dispatched_at, descheduled_at, ran_ns;
 	u64 ran_total_ns, waited_total_ns, activations;
 	bool floor_syscall;      /* benchmarks: `syscall` goes to floor_sysretq */
+	/* capabilities (cap.c) and page tables (pt.c) */
+	struct cspace cs;
+	struct cap *vranges;     /* the VRANGE capabilities it holds */
+	struct cap **pml4_recs;  /* per user PML4 entry: the capability installed there */
+	u32 quota_caps, caps_charged;
+	u32 quota_frames, frames_charged;
 	/* accounting and test hooks */
 	u64 syscalls, preemptions;
 	u64 watch_lo, watch_hi, preempt_in_watch;
@@ -92,6 +99,11 @@ __noreturn void env_exit(struct env *e, int code);
 __noreturn void env_kill(struct env *e, const char *fmt, ...) __printf(2, 3);
 
 struct env *env_current(void);
+struct env *env_by_id(u32 id);
+/* Some of e's capabilities were revoked: count it, and tell e by upcall. */
+void env_note_revoked(struct env *e);
+/* A mapping of frame pa went away: an upcall area on it is no longer one. */
+void env_upcall_area_unmapped(paddr_t pa);
 u64 env_live_count(void);
 
 struct exit_stats {

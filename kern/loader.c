@@ -14,6 +14,7 @@
 #include "lib/fmt.h"
 #include "lib/string.h"
 #include "panic.h"
+#include "pt.h"
 #include "slot.h"
 #include "uvm.h"
 #include "vrange.h"
@@ -22,21 +23,17 @@
 
 static void print_diag(void *ctx, const char *line) { kprintf("env: cannot load %s: %s\n", (const char *)ctx, line); }
 
-/* Map [va, va + len) of fresh zeroed frames, copying in file bytes where the
- * segment has them. */
+/* Map the segment's pages with fresh zeroed frames -- capabilities in the
+ * env's own space, like everything it holds -- and copy in the file bytes. */
 static int map_segment(struct env *e, u64 base, const struct elf_segment *s, const u8 *file)
 {
 	u64 first = ALIGN_DOWN(s->vaddr, PAGE_SIZE), end = ALIGN_UP(s->vaddr + s->memsz, PAGE_SIZE);
 	u64 flags = (s->flags & ELF_PF_W ? PTE_W : 0) | (s->flags & ELF_PF_X ? 0 : pte_nx);
 	for (u64 p = first; p < end; p += PAGE_SIZE) {
-		paddr_t pa = frame_alloc_zeroed();
-		if (!pa)
-			return -ENOMEM;
-		int err = uvm_map(e->pml4, base + p, pa, flags);
-		if (err) {
-			frame_free(pa);
+		paddr_t pa;
+		int err = pt_kmap(e, base + p, flags, &pa);
+		if (err)
 			return err;
-		}
 		/* The file-backed bytes of [p, p + PAGE_SIZE). */
 		u64 lo = MAX(p, s->vaddr), hi = MIN(p + PAGE_SIZE, s->vaddr + s->filesz);
 		if (lo < hi)
@@ -61,10 +58,10 @@ static void put_reloc(void *vctx, u64 vaddr, u64 value)
 static int build(struct env *e, const u8 *file, size_t len, const struct elf_image *img, const char *args)
 {
 	/* The image, relocated to a range of the single address space. */
-	u64 base = vrange_alloc(img->span, e->id);
-	if (!base)
-		return -ENOMEM;
-	int err;
+	u64 base;
+	int err = pt_kvrange(e, 0, img->span, &base);
+	if (err < 0)
+		return err;
 	for (size_t i = 0; i < img->nseg; i++)
 		if ((err = map_segment(e, base, &img->seg[i], file)))
 			return err;
@@ -78,18 +75,12 @@ static int build(struct env *e, const u8 *file, size_t len, const struct elf_ima
 	e->image_size = img->span;
 
 	/* The stack, with the start-up information at its top. */
-	u64 stack = vrange_alloc(STACK_SIZE, e->id);
-	if (!stack)
-		return -ENOMEM;
-	for (u64 p = stack; p < stack + STACK_SIZE; p += PAGE_SIZE) {
-		paddr_t pa = frame_alloc_zeroed();
-		if (!pa)
-			return -ENOMEM;
-		if ((err = uvm_map(e->pml4, p, pa, PTE_W | pte_nx))) {
-			frame_free(pa);
+	u64 stack;
+	if ((err = pt_kvrange(e, 0, STACK_SIZE, &stack)) < 0)
+		return err;
+	for (u64 p = stack; p < stack + STACK_SIZE; p += PAGE_SIZE)
+		if ((err = pt_kmap(e, p, PTE_W | pte_nx, NULL)))
 			return err;
-		}
-	}
 	e->stack_base = stack;
 	e->stack_size = STACK_SIZE;
 	struct keel_start si = {

@@ -9,6 +9,7 @@
 #include "arch/x86_64/lapic.h"
 #include "arch/x86_64/pic.h"
 #include "clock.h"
+#include "cap.h"
 #include "cmdline.h"
 #include "config.h"
 #include "console.h"
@@ -27,6 +28,7 @@
 #include "mb2.h"
 #include "panic.h"
 #include "platform.h"
+#include "pt.h"
 #include "sched.h"
 #include "slot.h"
 #include "syscall.h"
@@ -66,6 +68,7 @@ static const struct mb2_module *find_module(const char *name)
  */
 static u64 start_envs(const char *spec, u64 *started)
 {
+	static struct env *set[64];
 	u64 failed = 0;
 	*started = 0;
 	while (*spec) {
@@ -98,6 +101,8 @@ static u64 start_envs(const char *spec, u64 *started)
 					(unsigned long long)e->image_base, (unsigned long long)(e->image_size >> 10),
 					(unsigned long long)e->stack_base);
 				sched_add(e);
+				if (*started < ARRAY_SIZE(set))
+					set[*started] = e;
 				(*started)++;
 			}
 		}
@@ -105,6 +110,8 @@ static u64 start_envs(const char *spec, u64 *started)
 		if (*spec == ',')
 			spec++;
 	}
+	/* The programs of one boot may grant each other capabilities. */
+	cap_introduce(set, MIN(*started, (u64)ARRAY_SIZE(set)));
 	return failed;
 }
 
@@ -171,6 +178,13 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	wrmsr(MSR_DEBUGCTL, 0);
 	if (cpu_has.fsgsbase) /* Ring 3 may switch its own FS/GS bases (docs/architecture.md) */
 		write_cr4(read_cr4() | CR4_FSGSBASE);
+	boot_step(pt_init(), "setting up frame types");
+	u64 q;
+	const char *qs;
+	if ((qs = cmdline_get(&boot_cmdline, "quota_caps")) && parse_u64(qs, &q) && q >= 16 && q <= (1u << 24))
+		quota_caps_default = (u32)q;
+	if ((qs = cmdline_get(&boot_cmdline, "quota_frames")) && parse_u64(qs, &q) && q >= 64 && q <= (1u << 26))
+		quota_frames_default = (u32)q;
 	u64 slice_us = KEEL_TIMESLICE_US;
 	const char *ts = cmdline_get(&boot_cmdline, "timeslice_us");
 	if (ts && (!parse_u64(ts, &slice_us) || slice_us < 10 || slice_us > 1000000)) {

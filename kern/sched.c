@@ -1,5 +1,6 @@
 #include "sched.h"
 #include "arch/x86_64/percpu.h"
+#include "cap.h"
 #include "clock.h"
 #include "console.h"
 #include "env.h"
@@ -82,16 +83,16 @@ static __noreturn void all_done(void)
 	/* Everything the envs held must be back, to the frame. */
 	u64 after = frames_free();
 	kprintf("envs: all ended: %llu started, %llu failed; frames free before %llu, after %llu; "
-		"%llu vranges held\n",
+		"%llu vranges held; %llu capabilities alive\n",
 		(unsigned long long)started, (unsigned long long)failures, (unsigned long long)frames_before,
-		(unsigned long long)after, (unsigned long long)vrange_count());
+		(unsigned long long)after, (unsigned long long)vrange_count(), (unsigned long long)caps_live);
 	kprintf("envs: %llu env switches; exits to Ring 3: %llu sysretq, %llu iretq; %llu timer interrupts\n",
 		(unsigned long long)exit_stats.switches, (unsigned long long)exit_stats.sysret,
 		(unsigned long long)exit_stats.iret, (unsigned long long)timer_interrupts);
 	if (exit_stats.iret_emulated)
 		kprintf("envs: %llu Ring 3 iretqs completed by the kernel for the CPU (QEMU TCG with SMAP)\n",
 			(unsigned long long)exit_stats.iret_emulated);
-	bool leak = after != frames_before || vrange_count() != 0;
+	bool leak = after != frames_before || vrange_count() != 0 || caps_live != 0;
 	if (leak)
 		kprintf("envs: LEAK: %lld frames not returned\n", (long long)(frames_before - after));
 	bool ok = failures == expected_failures && !leak;

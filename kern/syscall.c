@@ -5,6 +5,7 @@
  */
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/percpu.h"
+#include "cap.h"
 #include "clock.h"
 #include "config.h"
 #include "context.h"
@@ -13,6 +14,7 @@
 #include "env.h"
 #include "keel/abi.h"
 #include "lib/string.h"
+#include "pt.h"
 #include "sched.h"
 #include "syscall.h"
 #include "timer.h"
@@ -77,6 +79,24 @@ static i64 sys_debug(struct env *e, u64 op, u64 a, u64 b)
 	}
 }
 
+static i64 sys_cap_info(struct env *e, u64 slot, u64 out)
+{
+	int err;
+	struct cap *c = cap_lookup(e, slot, 0, 0, &err);
+	if (!c)
+		return err;
+	struct keel_cap_info info = {
+		.type = c->type,
+		.rights = c->rights,
+		.level = c->level,
+		.mapped = c->map_pte != NULL,
+		.base = c->base,
+		.size = c->size,
+		.vbase = c->vbase,
+	};
+	return copy_to_user(out, &info, sizeof info);
+}
+
 i64 syscall_dispatch(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2)
 {
 	e->syscalls++;
@@ -101,6 +121,22 @@ i64 syscall_dispatch(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2)
 		return upcall_set_deadline(e, a0);
 	case SYS_RESUME:
 		return upcall_resume(e, a0, a1);
+	case SYS_CAP_INFO:
+		return sys_cap_info(e, a0, a1);
+	case SYS_FRAME_ALLOC:
+		return pt_frame_alloc(e);
+	case SYS_VRANGE_ALLOC:
+		return pt_vrange_alloc(e, a0);
+	case SYS_PT_RETYPE:
+		return pt_retype(e, a0, a1, a2);
+	case SYS_MMU_UPDATE:
+		return pt_mmu_update(e, a0, a1, a2);
+	case SYS_CAP_DERIVE:
+		return cap_derive(e, a0, a1, a2);
+	case SYS_CAP_REVOKE:
+		return cap_revoke(e, a0);
+	case SYS_CAP_DELETE:
+		return cap_delete(e, a0);
 	default:
 		return -ENOSYS;
 	}

@@ -4,6 +4,8 @@
 #include "frame.h"
 #include "keel/errno.h"
 #include "lib/string.h"
+#include "keel/abi.h"
+#include "panic.h"
 #include "slot.h"
 
 paddr_t uvm_create(void)
@@ -13,44 +15,23 @@ paddr_t uvm_create(void)
 		return 0;
 	/* Invariant 2: the kernel half is shared by pointer, never copied. */
 	((u64 *)pa_to_va(pml4))[KERNEL_SLOT] = slot_pdpt() | PTE_P | PTE_W;
+	/* The read-only page-table window: the PML4 maps itself, user-readable,
+	 * never writable (W clear at the top, so at every level below). */
+	((u64 *)pa_to_va(pml4))[KEEL_PT_WINDOW_SLOT] = pml4 | PTE_P | PTE_U | pte_nx;
 	return pml4;
-}
-
-static u64 *leaf_entry(paddr_t pml4, u64 va, bool create)
-{
-	u64 *table = pa_to_va(pml4);
-	for (int l = 4; l > 1; l--) {
-		u64 *e = &table[pt_index(va, l)];
-		if (!(*e & PTE_P)) {
-			if (!create)
-				return NULL;
-			paddr_t t = frame_alloc_zeroed();
-			if (!t)
-				return NULL;
-			*e = t | PTE_P | PTE_W | PTE_U;
-		}
-		table = pa_to_va(*e & PTE_ADDR);
-	}
-	return &table[pt_index(va, 1)];
-}
-
-int uvm_map(paddr_t pml4, u64 va, paddr_t pa, u64 flags)
-{
-	if (va < USER_BASE || va >= USER_END || va % PAGE_SIZE)
-		return -EINVAL;
-	u64 *e = leaf_entry(pml4, va, true);
-	if (!e)
-		return -ENOMEM;
-	if (*e & PTE_P)
-		return -EEXIST;
-	*e = pa | PTE_P | PTE_U | (flags & (PTE_W | PTE_NX));
-	return 0;
 }
 
 int uvm_protect(paddr_t pml4, u64 va, u64 flags)
 {
-	u64 *e = leaf_entry(pml4, va, false);
-	if (!e || !(*e & PTE_P))
+	u64 *table = pa_to_va(pml4);
+	for (int l = 4; l > 1; l--) {
+		u64 e = table[pt_index(va, l)];
+		if (!(e & PTE_P) || (e & PTE_PS))
+			return -ENOENT;
+		table = pa_to_va(e & PTE_ADDR);
+	}
+	u64 *e = &table[pt_index(va, 1)];
+	if (!(*e & PTE_P))
 		return -ENOENT;
 	*e = (*e & ~(PTE_W | PTE_NX)) | (flags & (PTE_W | PTE_NX));
 	if ((read_cr3() & PTE_ADDR) == pml4)
@@ -110,25 +91,10 @@ int uvm_poke(paddr_t pml4, u64 va, const void *src, size_t n) { return uvm_copy(
 
 int uvm_peek(paddr_t pml4, u64 va, void *dst, size_t n) { return uvm_copy(pml4, va, dst, n, false); }
 
-static void free_table(paddr_t table, int level)
-{
-	u64 *t = pa_to_va(table);
-	for (unsigned i = 0; i < PT_ENTRIES; i++) {
-		if (!(t[i] & PTE_P))
-			continue;
-		if (level > 1)
-			free_table(t[i] & PTE_ADDR, level - 1);
-		else
-			frame_free(t[i] & PTE_ADDR);
-	}
-	frame_free(table);
-}
-
 void uvm_destroy(paddr_t pml4)
 {
 	u64 *t = pa_to_va(pml4);
 	for (unsigned i = 0; i < 256; i++)
-		if (t[i] & PTE_P)
-			free_table(t[i] & PTE_ADDR, 3);
+		ASSERT(i == KEEL_PT_WINDOW_SLOT || !(t[i] & PTE_P)); /* removed with its capabilities */
 	frame_free(pml4);
 }

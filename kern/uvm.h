@@ -1,6 +1,8 @@
 /*
- * An environment's user-half page tables (PML4 slots 0..255), as the kernel
- * builds them for a loaded program. Every level carries U; leaves never G.
+ * Helpers on an environment's page tables: its PML4 (with the kernel slot
+ * and the read-only page-table window), reading and writing its memory as
+ * Ring 3 may, changing a leaf's permissions. Its mappings themselves are
+ * capabilities: pt.c.
  */
 #ifndef KEEL_UVM_H
 #define KEEL_UVM_H
@@ -9,10 +11,6 @@
 
 /* A new PML4: empty user half, PML4[511] -> the shared kernel PDPT. 0 if no memory. */
 paddr_t uvm_create(void);
-
-/* Map the 4 KiB page at va (user half) to pa with PTE_W / pte_nx from flags.
- * 0, -ENOMEM, -EEXIST, -EINVAL (not a user address). */
-int uvm_map(paddr_t pml4, u64 va, paddr_t pa, u64 flags);
 
 /* Change a mapped page's W/NX bits. */
 int uvm_protect(paddr_t pml4, u64 va, u64 flags);
@@ -28,8 +26,8 @@ int uvm_peek(paddr_t pml4, u64 va, void *dst, size_t n);
  * writable if `write`, at every level). 0 or -EFAULT. */
 int uvm_translate(paddr_t pml4, u64 va, bool write, paddr_t *pa);
 
-/* Free every user-half table and every frame mapped there, then the PML4.
- * (Environments own their mappings outright until capabilities exist.) */
+/* Free the PML4 itself; its user half must already be empty (an env's
+ * mappings go with its capabilities, pt.c). */
 void uvm_destroy(paddr_t pml4);
 
 #endif

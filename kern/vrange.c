@@ -2,6 +2,7 @@
 #include "context.h"
 #include "heap.h"
 #include "keel/errno.h"
+#include "keel/abi.h"
 #include "layout.h"
 
 struct vrange {
@@ -13,9 +14,10 @@ struct vrange {
 static struct vrange *ranges; /* sorted by base */
 static u64 cursor = VRANGE_START;
 static u64 nranges;
-/* General allocations stay below the last user page: only an exact
- * reservation may take it (see SYSRET_RIP_LIMIT). */
-#define VRANGE_LIMIT SYSRET_RIP_LIMIT
+/* General allocations stay below the page-table window (PML4 slot 254);
+ * above it, only an exact reservation may take a range (the last user
+ * page, see SYSRET_RIP_LIMIT, is up there). */
+#define VRANGE_LIMIT ((u64)KEEL_PT_WINDOW_SLOT << 39)
 
 static int insert(u64 base, u64 size, u32 owner)
 {
@@ -68,22 +70,24 @@ int vrange_reserve(u64 base, u64 size, u32 owner)
 	if (!IS_ALIGNED(base, PAGE_SIZE) || !IS_ALIGNED(size, PAGE_SIZE) || size == 0 || base < USER_BASE ||
 	    base > USER_END || size > USER_END - base)
 		return -EINVAL;
+	u64 w0 = (u64)KEEL_PT_WINDOW_SLOT << 39, w1 = w0 + (1ULL << 39);
+	if (base < w1 && w0 < base + size)
+		return -EWINDOW;
 	for (struct vrange *r = ranges; r; r = r->next)
 		if (base < r->base + r->size && r->base < base + size)
 			return -EEXIST;
 	return insert(base, size, owner);
 }
 
-void vrange_release_owner(u32 owner)
+void vrange_free(u64 base)
 {
-	for (struct vrange **p = &ranges; *p;) {
-		if ((*p)->owner == owner) {
+	for (struct vrange **p = &ranges; *p; p = &(*p)->next) {
+		if ((*p)->base == base) {
 			struct vrange *dead = *p;
 			*p = dead->next;
 			kfree(dead);
 			nranges--;
-		} else {
-			p = &(*p)->next;
+			return;
 		}
 	}
 }

@@ -20,8 +20,8 @@ u64 vrange_alloc(u64 size, u32 owner);
  * -EINVAL if it is not page-aligned user space, -ENOMEM if no memory. */
 int vrange_reserve(u64 base, u64 size, u32 owner);
 
-/* Release every range `owner` holds. */
-void vrange_release_owner(u32 owner);
+/* Release the range starting at base. */
+void vrange_free(u64 base);
 
 /* How many ranges are held (all owners). */
 u64 vrange_count(void);

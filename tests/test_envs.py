@@ -13,14 +13,14 @@ import pytest
 
 from conftest import BUILD
 
-SUMMARY = r"^envs: all ended: (\d+) started, (\d+) failed; frames free before (\d+), after (\d+); (\d+) vranges held$"
+SUMMARY = r"^envs: all ended: (\d+) started, (\d+) failed; frames free before (\d+), after (\d+); (\d+) vranges held; (\d+) capabilities alive$"
 EXITS = r"^envs: (\d+) env switches; exits to Ring 3: (\d+) sysretq, (\d+) iretq; (\d+) timer interrupts$"
 
 
 def summary(b):
-    started, failed, before, after, vranges = map(int, b.expect(SUMMARY).groups())
+    started, failed, before, after, vranges, caps = map(int, b.expect(SUMMARY).groups())
     switches, sysret, iret, timer = map(int, b.expect(EXITS).groups())
-    return dict(started=started, failed=failed, before=before, after=after, vranges=vranges,
+    return dict(started=started, failed=failed, before=before, after=after, vranges=vranges, caps=caps,
                 switches=switches, sysret=sysret, iret=iret, timer=timer)
 
 
@@ -28,6 +28,7 @@ def expect_nothing_leaked(b):
     s = summary(b)
     assert s["after"] == s["before"], f"frames free before {s['before']}, after {s['after']}"
     assert s["vranges"] == 0
+    assert s["caps"] == 0, f"{s['caps']} capabilities still alive"
     return s
 
 

@@ -17,8 +17,7 @@
 #include "lib/string.h"
 #include "sched.h"
 #include "slot.h"
-#include "uvm.h"
-#include "vrange.h"
+#include "pt.h"
 
 #define LAST_PAGE (USER_END - PAGE_SIZE)
 
@@ -28,14 +27,16 @@ static struct env *env_in_last_page(const char *name, const u8 *code, size_t len
 	struct env *e;
 	if (!KEXPECT(env_create_empty(name, &e) == 0, "env"))
 		return NULL;
-	paddr_t text = frame_alloc_zeroed(), stack = frame_alloc_zeroed();
-	u64 stack_va = vrange_alloc(PAGE_SIZE, e->id);
-	KEXPECT(text && stack && stack_va, "memory");
-	KEXPECT(vrange_reserve(LAST_PAGE, PAGE_SIZE, e->id) == 0, "the last page is free");
+	paddr_t text = 0;
+	u64 stack_va = 0, last = 0;
+	KEXPECT(pt_kvrange(e, LAST_PAGE, PAGE_SIZE, &last) >= 0, "the last page is free");
+	KEXPECT(pt_kvrange(e, 0, PAGE_SIZE, &stack_va) >= 0, "a stack range");
+	KEXPECT(pt_kmap(e, LAST_PAGE, 0, &text) == 0, "map code");
+	KEXPECT(pt_kmap(e, stack_va, PTE_W | pte_nx, NULL) == 0, "map stack");
+	if (!text)
+		return NULL;
 	memset(pa_to_va(text), 0xCC, PAGE_SIZE); /* int3 everywhere else */
 	memcpy((u8 *)pa_to_va(text) + code_off, code, len);
-	KEXPECT(uvm_map(e->pml4, LAST_PAGE, text, 0) == 0, "map code");
-	KEXPECT(uvm_map(e->pml4, stack_va, stack, PTE_W | pte_nx) == 0, "map stack");
 	e->ctx.rip = LAST_PAGE + code_off;
 	e->ctx.rsp = stack_va + PAGE_SIZE;
 	KEXPECT(slot_audit(e->pml4, name, false) == 0, "audit");

@@ -31,7 +31,16 @@
 #define SYS_SET_DEADLINE  7 /* (u64 ns) -> 0: a one-shot KEEL_EV_TIMER at that kernel-clock
                              * time (0 cancels; a past time fires at once) */
 #define SYS_RESUME        8 /* (unsigned slot, unsigned flags) -> resume from a save area */
-#define SYS_COUNT         9
+/* Capabilities and raw page tables (docs/abi.md) */
+#define SYS_CAP_INFO      9 /* (slot, struct keel_cap_info *out) -> 0 */
+#define SYS_FRAME_ALLOC  10 /* () -> slot of a new zeroed 4 KiB frame (rights RWXG) */
+#define SYS_VRANGE_ALLOC 11 /* (u64 size) -> slot of a new range of the single address space */
+#define SYS_PT_RETYPE    12 /* (frame slot, level 1..3, u64 vbase) -> 0: the frame becomes a page table */
+#define SYS_MMU_UPDATE   13 /* (const struct keel_mmu_op *ops, u64 n, u64 *done) -> 0 or the first error */
+#define SYS_CAP_DERIVE   14 /* (slot, rights, env slot or KEEL_SELF) -> the new slot (in that env) */
+#define SYS_CAP_REVOKE   15 /* (slot) -> how many derived capabilities were removed */
+#define SYS_CAP_DELETE   16 /* (slot) -> 0: the capability and all derived from it are gone */
+#define SYS_COUNT        17
 
 #define KEEL_VEC_SYSCALL_INT 0x80 /* `int $0x80`: the same calls through an interrupt gate */
 #define KEEL_VEC_FLOOR       0x81 /* `int $0x81`: a handler that only iretqs (hardware floor) */
@@ -180,11 +189,79 @@ struct keel_upcall_area {
 	uint64_t crit_fixups;            /* deliveries that took the resume routine's context */
 	uint64_t ran_total_ns;           /* all time run, summed at each deschedule */
 	uint64_t waited_total_ns;        /* all time spent descheduled */
-	uint8_t reserved1[KUA_ENABLED_SAVE - 192];
+	uint64_t revoked;                /* capabilities taken away by revocation */
+	uint8_t reserved1[KUA_ENABLED_SAVE - 200];
 	struct keel_context enabled_save, disabled_save, trap_save;
 	uint8_t reserved2[KUA_SIZE - KUA_TRAP_SAVE - KCTX_SIZE];
 };
 #endif
+
+/* ------------------------------------------------- capabilities, page tables */
+/* Capability types and rights. */
+#define KEEL_CAP_NULL   0
+#define KEEL_CAP_FRAME  1 /* a 4 KiB physical frame of data */
+#define KEEL_CAP_PT     2 /* a page-table page: its level and the virtual base it covers */
+#define KEEL_CAP_VRANGE 3 /* a range of the single address space */
+#define KEEL_CAP_ENV    4 /* another environment (to grant it capabilities) */
+
+#define KEEL_R_READ  1
+#define KEEL_R_WRITE 2
+#define KEEL_R_EXEC  4
+#define KEEL_R_GRANT 8
+#define KEEL_R_ALL   15
+
+#define KEEL_SELF 0xFFFFFFFFu /* SYS_CAP_DERIVE: into the caller's own space */
+
+#ifndef __ASSEMBLER__
+struct keel_cap_info {
+	uint32_t type, rights;
+	uint32_t level;   /* KEEL_CAP_PT: 1 (page table) .. 3 (PDPT) */
+	uint32_t mapped;  /* installed in a page table (one mapping per capability) */
+	uint64_t base;    /* FRAME/PT: physical address; VRANGE: virtual base; ENV: env id */
+	uint64_t size;    /* bytes (FRAME, PT: 4096; VRANGE: its size) */
+	uint64_t vbase;   /* PT: the virtual address its first entry maps */
+};
+
+/*
+ * One page-table update. `table` is a KEEL_CAP_PT slot, or KEEL_TABLE_PML4
+ * for the env's own PML4; `index` its entry; `cap` what to install there
+ * (a frame in a level-1 table, a page table one level down elsewhere) or
+ * KEEL_CAP_NONE to clear the entry. Flags are the requested rights.
+ */
+struct keel_mmu_op {
+	uint32_t table;
+	uint16_t index;
+	uint16_t flags;
+	uint32_t cap;
+	uint32_t reserved;
+};
+#endif
+#define KEEL_TABLE_PML4 0xFFFFFFFFu
+#define KEEL_CAP_NONE   0xFFFFFFFFu
+#define KEEL_MAP_WRITE   0x01
+#define KEEL_MAP_EXEC    0x02
+#define KEEL_MAP_NOUSER  0x04 /* refused (EUSER): U is forced at every level */
+#define KEEL_MAP_GLOBAL  0x08 /* refused (EGLOBAL) */
+#define KEEL_MAP_PCD     0x10 /* refused (EMEMTYPE): write-back only */
+#define KEEL_MAP_PWT     0x20 /* refused (EMEMTYPE) */
+#define KEEL_MMU_BATCH_MAX 512
+
+/* The read-only page-table window: PML4 slot 254 maps the env's own PML4
+ * (a self-map, user-readable, never writable), so the entry that maps va at
+ * `level` (1 = PTE .. 4 = PML4E) can be read at KEEL_PT_WINDOW_ENTRY(va, level). */
+#define KEEL_PT_WINDOW_SLOT 254
+#define KEEL_PT_WINDOW_BASE (KEEL_U64(254) << 39)
+#define KEEL_PT_WINDOW_ENTRY(va, level)                                                                \
+	((level) == 1 ? KEEL_PT_WINDOW_BASE | (((uint64_t)(va) >> 9) & KEEL_U64(0x7FFFFFFFF8)) :       \
+	 (level) == 2 ? KEEL_PT_WINDOW_BASE | (KEEL_U64(254) << 30) | (((uint64_t)(va) >> 18) & KEEL_U64(0x3FFFFFF8)) : \
+	 (level) == 3 ? KEEL_PT_WINDOW_BASE | (KEEL_U64(254) << 30) | (KEEL_U64(254) << 21) |            \
+			    (((uint64_t)(va) >> 27) & KEEL_U64(0x1FFFF8)) :                                \
+			KEEL_PT_WINDOW_BASE | (KEEL_U64(254) << 30) | (KEEL_U64(254) << 21) | (KEEL_U64(254) << 12) | \
+			    (((uint64_t)(va) >> 36) & KEEL_U64(0xFF8)))
+
+/* Event bit: some of this env's capabilities were revoked (SYS_CAP_REVOKE
+ * by the env they derive from); area->revoked counts them. */
+#define KEEL_EV_REVOKED (1ULL << 3)
 
 /* Ring 3 selectors, for contexts a libOS builds itself. */
 #define KEEL_USER_CS 0x2B

@@ -23,4 +23,23 @@
 #define EOVERFLOW 75 /* value too large for its type */
 #define EBADMSG 74  /* malformed data (bad checksum, truncated table) */
 
+/* Capabilities and page tables: one code per rule (docs/abi.md). */
+#define EBADSLOT 80 /* no capability in that slot */
+#define ETYPE    81 /* a capability of the wrong type */
+#define ERIGHTS  82 /* the capability lacks a right the operation needs */
+#define EVRANGE  83 /* the address is outside the caller's virtual ranges */
+#define EKHALF   84 /* the kernel half of the address space (PML4 slots 256..510) */
+#define ESLOT511 85 /* PML4 slot 511: the kernel's own */
+#define EPTPAGE  86 /* a page-table page cannot be mapped as data */
+#define EGLOBAL  87 /* the G bit is refused */
+#define EUSER    88 /* U cannot be cleared */
+#define EMEMTYPE 89 /* only write-back memory may be mapped */
+#define EREFS    90 /* still referenced (mapped, installed or derived from) */
+#define ELEVEL   91 /* a page table of the wrong level */
+#define EINDEX   92 /* an entry index out of range */
+#define EBINDING 93 /* a page table bound to another virtual address */
+#define EMAPPED  94 /* already mapped: one mapping per capability (derive another) */
+#define EWINDOW  95 /* the read-only page-table window's slot */
+#define EDQUOT  122 /* a quota is exhausted */
+
 #endif

@@ -1,0 +1,459 @@
+#include "pt.h"
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/paging.h"
+#include "cap.h"
+#include "console.h"
+#include "env.h"
+#include "frame.h"
+#include "heap.h"
+#include "keel/abi.h"
+#include "keel/errno.h"
+#include "lib/string.h"
+#include "panic.h"
+#include "slot.h"
+#include "uaccess.h"
+#include "vrange.h"
+
+/* ---------------------------------------------------------- frame types */
+/*
+ * Type and reference count per frame, one u32 each (0.1% of RAM), made at
+ * boot so that the kernel's own bookkeeping never changes the free-frame
+ * count tests compare: type in the low 4 bits, references (page-table
+ * entries pointing at the frame) above.
+ */
+static u32 *frame_meta;
+static u64 frame_meta_n;
+
+int pt_init(void)
+{
+	frame_meta_n = kernel_frames.nframes;
+	frame_meta = kzalloc(frame_meta_n * sizeof *frame_meta);
+	return frame_meta ? 0 : -ENOMEM;
+}
+
+static u32 *meta(paddr_t pa)
+{
+	u64 f = pa / PAGE_SIZE;
+	return f < frame_meta_n ? &frame_meta[f] : NULL;
+}
+
+enum frame_type pt_frame_type(paddr_t pa)
+{
+	u32 *m = meta(pa);
+	return m ? (enum frame_type)(*m & 15) : FRAME_UNTYPED;
+}
+
+u32 pt_frame_refs(paddr_t pa)
+{
+	u32 *m = meta(pa);
+	return m ? *m >> 4 : 0;
+}
+
+static bool set_type(paddr_t pa, enum frame_type t)
+{
+	u32 *m = meta(pa);
+	if (!m)
+		return false;
+	*m = (*m & ~15u) | t;
+	return true;
+}
+
+static void ref(paddr_t pa, int d)
+{
+	u32 *m = meta(pa);
+	ASSERT(m && (d > 0 || *m >> 4));
+	*m += (u32)(d * 16);
+}
+
+/* ----------------------------------------------------- objects and caps */
+
+/* A fresh zeroed frame charged to e, typed `t`. */
+static paddr_t new_frame(struct env *e, enum frame_type t)
+{
+	if (quota_charge_frames(e, 1))
+		return 0;
+	paddr_t pa = frame_alloc_zeroed();
+	if (!pa || !set_type(pa, t)) {
+		if (pa)
+			frame_free(pa);
+		quota_release_frames(e, 1);
+		return 0;
+	}
+	return pa;
+}
+
+static void free_frame(struct env *e, paddr_t pa)
+{
+	set_type(pa, FRAME_UNTYPED);
+	frame_free(pa);
+	if (e)
+		quota_release_frames(e, 1);
+}
+
+static struct cap *new_cap(u8 type, u8 rights)
+{
+	struct cap *c = kzalloc(sizeof *c);
+	if (c) {
+		c->type = type;
+		c->rights = rights;
+	}
+	return c;
+}
+
+/* Make c's object a page table of `level` bound to vbase: records page. */
+static int make_table(struct env *e, struct cap *c, u64 level, u64 vbase)
+{
+	if (quota_charge_frames(e, 1))
+		return -EDQUOT;
+	paddr_t recs = frame_alloc_zeroed();
+	if (!recs) {
+		quota_release_frames(e, 1);
+		return -ENOMEM;
+	}
+	memset(pa_to_va(c->base), 0, PAGE_SIZE);
+	set_type(c->base, (enum frame_type)(FRAME_PT1 + level - 1));
+	c->type = KEEL_CAP_PT;
+	c->level = (u8)level;
+	c->vbase = vbase;
+	c->pt_recs = pa_to_va(recs);
+	return 0;
+}
+
+i64 pt_frame_alloc(struct env *e)
+{
+	if (e->frames_charged >= e->quota_frames)
+		return -EDQUOT;
+	paddr_t pa = new_frame(e, FRAME_DATA);
+	if (!pa)
+		return -ENOMEM;
+	struct cap *c = new_cap(KEEL_CAP_FRAME, KEEL_R_ALL);
+	if (!c) {
+		free_frame(e, pa);
+		return -ENOMEM;
+	}
+	c->base = pa;
+	c->size = PAGE_SIZE;
+	int slot = cap_insert_root(e, c);
+	if (slot < 0) {
+		free_frame(e, pa);
+		kfree(c);
+	}
+	return slot;
+}
+
+int pt_kvrange(struct env *e, u64 fixed_base, u64 size, u64 *base)
+{
+	size = ALIGN_UP(size, PAGE_SIZE);
+	u64 b = fixed_base;
+	if (fixed_base) {
+		int err = vrange_reserve(fixed_base, size, e->id);
+		if (err)
+			return err;
+	} else if (!(b = vrange_alloc(size, e->id))) {
+		return -ENOMEM;
+	}
+	struct cap *c = new_cap(KEEL_CAP_VRANGE, KEEL_R_ALL);
+	if (!c) {
+		vrange_free(b);
+		return -ENOMEM;
+	}
+	c->base = b;
+	c->size = size;
+	int slot = cap_insert_root(e, c);
+	if (slot < 0) {
+		vrange_free(b);
+		kfree(c);
+		return slot;
+	}
+	*base = b;
+	return slot;
+}
+
+i64 pt_vrange_alloc(struct env *e, u64 size)
+{
+	if (size == 0 || size > (1ULL << 40))
+		return -EINVAL;
+	u64 base;
+	return pt_kvrange(e, 0, size, &base);
+}
+
+i64 pt_retype(struct env *e, u64 slot, u64 level, u64 vbase)
+{
+	int err;
+	struct cap *c = cap_lookup(e, slot, 0, KEEL_R_READ | KEEL_R_WRITE, &err);
+	if (!c)
+		return err;
+	if (c->type == KEEL_CAP_PT)
+		return -ETYPE;
+	if (c->type != KEEL_CAP_FRAME)
+		return -ETYPE;
+	if (!c->root || c->children || c->map_pte || pt_frame_refs(c->base))
+		return -EREFS; /* only an unshared, unmapped frame changes type */
+	if (level < 1 || level > 3)
+		return -ELEVEL;
+	u64 span = level_size((int)level + 1); /* what one table of this level covers */
+	if (vbase % span || vbase >= USER_END || vbase + span > USER_END)
+		return -EINVAL;
+	if (pt_index(vbase, 4) == KEEL_PT_WINDOW_SLOT)
+		return -EWINDOW;
+	return make_table(e, c, level, vbase);
+}
+
+/* --------------------------------------------------------------- ranges */
+
+bool pt_vrange_held(struct env *e, u64 va, u64 len)
+{
+	for (struct cap *c = e->vranges; c; c = c->next_vrange)
+		if (va >= c->base && len <= c->size && va - c->base <= c->size - len)
+			return true;
+	return false;
+}
+
+/* ---------------------------------------------------- install / remove */
+
+static void install(struct cap *c, u64 *table, struct cap **recs, unsigned index, u64 entry, u64 va)
+{
+	table[index] = entry;
+	recs[index] = c;
+	c->map_pte = &table[index];
+	c->map_rec = &recs[index];
+	c->map_va = va;
+	ref(c->base, +1);
+	/* A not-present entry is never cached in a TLB: nothing to flush. */
+}
+
+void pt_uninstall(struct cap *c)
+{
+	u64 old = *c->map_pte;
+	*c->map_pte = 0;
+	*c->map_rec = NULL;
+	c->map_pte = NULL;
+	c->map_rec = NULL;
+	ref(c->base, -1);
+	/* One CPU: only the loaded address space can hold stale entries (a
+	 * CR3 load flushes the rest). A leaf: that page; a table: everything
+	 * under it -- reload CR3 (kernel mappings are global and stay). */
+	if (c->type == KEEL_CAP_FRAME)
+		invlpg(c->map_va);
+	else
+		write_cr3(read_cr3());
+	if (c->type == KEEL_CAP_FRAME && (old & PTE_P))
+		env_upcall_area_unmapped(c->base);
+}
+
+void pt_release(struct cap *c)
+{
+	struct env *payer = c->payer;
+	switch (c->type) {
+	case KEEL_CAP_FRAME:
+		ASSERT(!pt_frame_refs(c->base));
+		free_frame(payer, c->base);
+		break;
+	case KEEL_CAP_PT:
+		for (unsigned i = 0; i < PT_ENTRIES; i++)
+			if (c->pt_recs[i])
+				pt_uninstall(c->pt_recs[i]);
+		ASSERT(!pt_frame_refs(c->base));
+		free_frame(payer, direct_va_to_pa(c->pt_recs));
+		free_frame(payer, c->base);
+		break;
+	case KEEL_CAP_VRANGE:
+		vrange_free(c->base);
+		break;
+	default:
+		break;
+	}
+}
+
+/* One update, validated in full before anything changes. */
+static int mmu_one(struct env *e, const struct keel_mmu_op *op)
+{
+	int err;
+	u64 *table;
+	struct cap **recs;
+	u64 tvbase;
+	int level;
+	if (op->table == KEEL_TABLE_PML4) {
+		table = pa_to_va(e->pml4);
+		recs = e->pml4_recs;
+		tvbase = 0;
+		level = 4;
+	} else {
+		struct cap *t = cap_lookup(e, op->table, 0, 0, &err);
+		if (!t)
+			return err;
+		if (t->type != KEEL_CAP_PT)
+			return -ETYPE;
+		if (!(t->rights & KEEL_R_WRITE))
+			return -ERIGHTS; /* changing a table's entries needs write on it */
+		table = pa_to_va(t->base);
+		recs = t->pt_recs;
+		tvbase = t->vbase;
+		level = t->level;
+	}
+	if (op->index >= PT_ENTRIES)
+		return -EINDEX;
+	if (level == 4) {
+		if (op->index == KERNEL_SLOT)
+			return -ESLOT511;
+		if (op->index >= 256)
+			return -EKHALF;
+		if (op->index == KEEL_PT_WINDOW_SLOT)
+			return -EWINDOW;
+	}
+	u64 va = tvbase + (u64)op->index * level_size(level);
+
+	if (op->cap == KEEL_CAP_NONE) {
+		if (!recs[op->index])
+			return -ENOENT;
+		pt_uninstall(recs[op->index]);
+		return 0;
+	}
+	if (op->flags & KEEL_MAP_NOUSER)
+		return -EUSER;
+	if (op->flags & KEEL_MAP_GLOBAL)
+		return -EGLOBAL;
+	if (op->flags & (KEEL_MAP_PCD | KEEL_MAP_PWT))
+		return -EMEMTYPE;
+	if (op->flags & ~(KEEL_MAP_WRITE | KEEL_MAP_EXEC))
+		return -EINVAL;
+	struct cap *c = cap_lookup(e, op->cap, 0, 0, &err);
+	if (!c)
+		return err;
+	u64 entry;
+	if (level == 1) {
+		if (c->type == KEEL_CAP_PT)
+			return -EPTPAGE; /* never mapped as data, writable or not */
+		if (c->type != KEEL_CAP_FRAME)
+			return -ETYPE;
+		u8 need = KEEL_R_READ | (op->flags & KEEL_MAP_WRITE ? KEEL_R_WRITE : 0) |
+			  (op->flags & KEEL_MAP_EXEC ? KEEL_R_EXEC : 0);
+		if ((c->rights & need) != need)
+			return -ERIGHTS;
+		if (!pt_vrange_held(e, va, PAGE_SIZE))
+			return -EVRANGE;
+		ASSERT(pt_frame_type(c->base) == FRAME_DATA);
+		entry = c->base | PTE_P | PTE_U | (op->flags & KEEL_MAP_WRITE ? PTE_W : 0) |
+			(op->flags & KEEL_MAP_EXEC ? 0 : pte_nx);
+	} else {
+		if (c->type != KEEL_CAP_PT)
+			return -ETYPE; /* large pages are not offered */
+		if (c->level != level - 1)
+			return -ELEVEL;
+		if (c->vbase != va)
+			return -EBINDING;
+		if (!(c->rights & KEEL_R_READ))
+			return -ERIGHTS;
+		ASSERT(pt_frame_type(c->base) == (enum frame_type)(FRAME_PT1 + c->level - 1));
+		/* U at every level; the leaves decide W and NX. */
+		entry = c->base | PTE_P | PTE_U | PTE_W;
+	}
+	if (recs[op->index] || (table[op->index] & PTE_P))
+		return -EEXIST;
+	if (c->map_pte)
+		return -EMAPPED;
+	install(c, table, recs, op->index, entry, va);
+	return 0;
+}
+
+i64 pt_mmu_update(struct env *e, u64 uops, u64 n, u64 udone)
+{
+	if (n > KEEL_MMU_BATCH_MAX)
+		return -E2BIG;
+	struct keel_mmu_op ops[32];
+	u64 done = 0;
+	int err = 0;
+	while (done < n && !err) {
+		u64 chunk = MIN(n - done, ARRAY_SIZE(ops));
+		if (copy_from_user(ops, uops + done * sizeof ops[0], chunk * sizeof ops[0])) {
+			err = -EFAULT;
+			break;
+		}
+		for (u64 i = 0; i < chunk; i++) {
+			if ((err = mmu_one(e, &ops[i])))
+				break;
+			done++;
+		}
+	}
+	if (udone && copy_to_user(udone, &done, sizeof done))
+		return -EFAULT;
+	return err;
+}
+
+/* ------------------------------------------------ per env, and loading */
+
+int pt_env_init(struct env *e)
+{
+	if (quota_charge_frames(e, 1))
+		return -EDQUOT;
+	paddr_t recs = frame_alloc_zeroed();
+	if (!recs) {
+		quota_release_frames(e, 1);
+		return -ENOMEM;
+	}
+	e->pml4_recs = pa_to_va(recs);
+	return 0;
+}
+
+void pt_env_fini(struct env *e)
+{
+	if (!e->pml4_recs)
+		return;
+	for (unsigned i = 0; i < 256; i++)
+		ASSERT(!e->pml4_recs[i]); /* its capabilities are gone, and their mappings */
+	free_frame(e, direct_va_to_pa(e->pml4_recs));
+	e->pml4_recs = NULL;
+}
+
+int pt_kmap(struct env *e, u64 va, u64 flags, paddr_t *pa_out)
+{
+	u64 *table = pa_to_va(e->pml4);
+	struct cap **recs = e->pml4_recs;
+	for (int level = 4; level > 1; level--) {
+		unsigned i = pt_index(va, level);
+		struct cap *t = recs[i];
+		if (!t) {
+			u64 vbase = ALIGN_DOWN(va, level_size(level));
+			paddr_t pa = new_frame(e, FRAME_DATA);
+			if (!pa)
+				return -ENOMEM;
+			struct cap *c = new_cap(KEEL_CAP_FRAME, KEEL_R_ALL);
+			if (!c) {
+				free_frame(e, pa);
+				return -ENOMEM;
+			}
+			c->base = pa;
+			int err = make_table(e, c, (u64)level - 1, vbase);
+			if (!err && (err = cap_insert_root(e, c)) >= 0)
+				err = 0;
+			if (err) {
+				if (c->pt_recs)
+					free_frame(e, direct_va_to_pa(c->pt_recs));
+				free_frame(e, pa);
+				kfree(c);
+				return err;
+			}
+			install(c, table, recs, i, c->base | PTE_P | PTE_U | PTE_W, vbase);
+			t = c;
+		}
+		table = pa_to_va(t->base);
+		recs = t->pt_recs;
+	}
+	unsigned i = pt_index(va, 1);
+	if (recs[i])
+		return -EEXIST;
+	paddr_t pa = new_frame(e, FRAME_DATA);
+	if (!pa)
+		return -ENOMEM;
+	struct cap *c = new_cap(KEEL_CAP_FRAME, KEEL_R_ALL);
+	int slot = c ? (c->base = pa, c->size = PAGE_SIZE, cap_insert_root(e, c)) : -ENOMEM;
+	if (slot < 0) {
+		free_frame(e, pa);
+		kfree(c);
+		return slot;
+	}
+	install(c, table, recs, i, pa | PTE_P | PTE_U | (flags & (PTE_W | PTE_NX)), va);
+	if (pa_out)
+		*pa_out = pa;
+	return 0;
+}

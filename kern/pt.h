@@ -1,0 +1,49 @@
+/*
+ * Raw page tables (DESIGN.md "Raw page tables"). An env's user half is built
+ * from capabilities: frames installed in level-1 tables, page tables
+ * installed one level up, up to its PML4 -- by the env itself through
+ * SYS_MMU_UPDATE, validated entry by entry as Xen validates mmu_update, or
+ * by the kernel on its behalf when it loads a program. Each frame has a type
+ * (data, page table of level N) and a reference count (the entries pointing
+ * at it); each table keeps, per entry, the capability installed there, so
+ * the reverse map is exact and revocation can unmap precisely.
+ */
+#ifndef KEEL_PT_H
+#define KEEL_PT_H
+
+#include "types.h"
+
+struct cap;
+struct env;
+
+enum frame_type { FRAME_UNTYPED, FRAME_DATA, FRAME_PT1, FRAME_PT2, FRAME_PT3 };
+
+int pt_init(void);
+enum frame_type pt_frame_type(paddr_t pa);
+u32 pt_frame_refs(paddr_t pa);
+
+/* Syscalls. */
+i64 pt_frame_alloc(struct env *e);
+i64 pt_vrange_alloc(struct env *e, u64 size);
+i64 pt_retype(struct env *e, u64 slot, u64 level, u64 vbase);
+i64 pt_mmu_update(struct env *e, u64 uops, u64 n, u64 udone);
+
+/* Called by cap.c: remove c's one mapping; release a root's object. */
+void pt_uninstall(struct cap *c);
+void pt_release(struct cap *c);
+
+/* Per-env tables: the PML4's records (uvm_create/destroy). */
+int pt_env_init(struct env *e);
+void pt_env_fini(struct env *e);
+
+/* The kernel building an env's memory for it (program loading, tests):
+ * a range of the single address space held as a capability ... */
+int pt_kvrange(struct env *e, u64 fixed_base, u64 size, u64 *base);
+/* ... and a fresh frame mapped at va, with the tables it needs, all as
+ * capabilities in e's space. flags: PTE_W, pte_nx. Returns the frame. */
+int pt_kmap(struct env *e, u64 va, u64 flags, paddr_t *pa);
+
+/* Is [va, va + len) inside a range e holds? */
+bool pt_vrange_held(struct env *e, u64 va, u64 len);
+
+#endif
