@@ -6,45 +6,92 @@
 #include "lib/string.h"
 #include "panic.h"
 #include "pt.h"
+#include "frame.h"
+#include "uaccess.h"
 
-u32 quota_caps_default = 8192;
+u32 quota_caps_default = 65536;
 u32 quota_frames_default = 65536;
 u64 caps_live;
 
-#define CSPACE_INITIAL 64
+#define CSPACE_INITIAL_LEAVES 64 /* 32768 slots before leaf[] itself grows */
 
 int cspace_init(struct env *e)
 {
-	e->cs.slot = kzalloc(CSPACE_INITIAL * sizeof(struct cap *));
-	if (!e->cs.slot)
+	e->cs.leaf = kzalloc(CSPACE_INITIAL_LEAVES * sizeof *e->cs.leaf);
+	if (!e->cs.leaf)
 		return -ENOMEM;
-	e->cs.nslots = CSPACE_INITIAL;
+	e->cs.nleaves = CSPACE_INITIAL_LEAVES;
 	e->quota_caps = quota_caps_default;
 	e->quota_frames = quota_frames_default;
 	return 0;
 }
 
-/* A free slot in e's space, growing it (by doubling) when full. */
+u32 cspace_extent(const struct cspace *cs)
+{
+	u32 n = cs->nleaves;
+	while (n && !cs->leaf[n - 1].slot)
+		n--;
+	return n * CSPACE_LEAF_SLOTS;
+}
+
+static struct cap **slot_ref(struct cspace *cs, u64 slot)
+{
+	u64 l = slot / CSPACE_LEAF_SLOTS;
+	if (l >= cs->nleaves || !cs->leaf[l].slot)
+		return NULL;
+	return &cs->leaf[l].slot[slot % CSPACE_LEAF_SLOTS];
+}
+
+/* The lowest free slot of e's space, making a leaf (and growing leaf[])
+ * when needed; -ENOMEM. */
 static int slot_alloc(struct env *e)
 {
 	struct cspace *cs = &e->cs;
-	for (u32 k = 0; k < cs->nslots; k++) {
-		u32 i = (cs->hint + k) % cs->nslots;
-		if (!cs->slot[i]) {
-			cs->hint = i + 1;
-			return (int)i;
-		}
+	u32 l = cs->low;
+	while (l < cs->nleaves && cs->leaf[l].slot && cs->leaf[l].used == CSPACE_LEAF_SLOTS)
+		l++;
+	cs->low = l;
+	if (l == cs->nleaves) {
+		if ((u64)cs->nleaves * 2 * CSPACE_LEAF_SLOTS > INT32_MAX)
+			return -ENOMEM;
+		struct cspace_leaf *grown = kzalloc(cs->nleaves * 2 * sizeof *grown);
+		if (!grown)
+			return -ENOMEM;
+		memcpy(grown, cs->leaf, cs->nleaves * sizeof *grown);
+		kfree(cs->leaf);
+		cs->leaf = grown;
+		cs->nleaves *= 2;
 	}
-	u32 n = cs->nslots * 2;
-	struct cap **grown = kzalloc(n * sizeof *grown);
-	if (!grown)
-		return -ENOMEM;
-	memcpy(grown, cs->slot, cs->nslots * sizeof *grown);
-	kfree(cs->slot);
-	cs->slot = grown;
-	cs->hint = cs->nslots + 1;
-	cs->nslots = n;
-	return (int)(cs->hint - 1);
+	struct cspace_leaf *leaf = &cs->leaf[l];
+	if (!leaf->slot) {
+		paddr_t pa = frame_alloc_zeroed();
+		if (!pa)
+			return -ENOMEM;
+		leaf->slot = pa_to_va(pa);
+	}
+	for (u32 i = 0; i < CSPACE_LEAF_SLOTS; i++)
+		if (!leaf->slot[i])
+			return (int)(l * CSPACE_LEAF_SLOTS + i);
+	panic("cspace: leaf %u counts %u used but has no free slot", l, leaf->used);
+}
+
+static void slot_set(struct env *e, u32 slot, struct cap *c)
+{
+	struct cspace *cs = &e->cs;
+	struct cspace_leaf *leaf = &cs->leaf[slot / CSPACE_LEAF_SLOTS];
+	leaf->slot[slot % CSPACE_LEAF_SLOTS] = c;
+	if (c) {
+		leaf->used++;
+		cs->used++;
+		return;
+	}
+	cs->used--;
+	if (slot / CSPACE_LEAF_SLOTS < cs->low)
+		cs->low = slot / CSPACE_LEAF_SLOTS;
+	if (--leaf->used == 0) {
+		frame_free(direct_va_to_pa(leaf->slot));
+		leaf->slot = NULL;
+	}
 }
 
 /* Put c into e's space; `payer` is charged a capability (NULL: the kernel). */
@@ -55,8 +102,7 @@ static int place(struct env *e, struct cap *c, struct env *payer)
 	int slot = slot_alloc(e);
 	if (slot < 0)
 		return slot;
-	e->cs.slot[slot] = c;
-	e->cs.used++;
+	slot_set(e, (u32)slot, c);
 	c->owner = e;
 	c->slot = (u32)slot;
 	c->payer = payer;
@@ -78,7 +124,8 @@ int cap_insert_root(struct env *e, struct cap *c)
 
 struct cap *cap_lookup(struct env *e, u64 slot, u8 type, u8 rights, int *err)
 {
-	struct cap *c = slot < e->cs.nslots ? e->cs.slot[slot] : NULL;
+	struct cap **ref = slot_ref(&e->cs, slot);
+	struct cap *c = ref ? *ref : NULL;
 	if (!c) {
 		*err = -EBADSLOT;
 		return NULL;
@@ -108,8 +155,7 @@ static void destroy_leaf(struct cap *c, bool revoked)
 		*p = c->sibling;
 	}
 	struct env *e = c->owner;
-	e->cs.slot[c->slot] = NULL;
-	e->cs.used--;
+	slot_set(e, c->slot, NULL);
 	if (c->type == KEEL_CAP_VRANGE) {
 		struct cap **p = &e->vranges;
 		while (*p != c)
@@ -144,6 +190,40 @@ static u64 destroy_subtree(struct cap *top, bool revoked)
 	}
 }
 
+i64 cap_info(struct env *e, u64 slot, u64 out)
+{
+	int err;
+	struct cap *c = cap_lookup(e, slot, 0, 0, &err);
+	if (!c)
+		return err;
+	struct keel_cap_info info = {
+		.type = c->type,
+		.rights = c->rights,
+		.level = c->level,
+		.flags = (c->root ? KEEL_CAPF_ROOT : 0) | (c->map_pte ? KEEL_CAPF_MAPPED : 0) |
+			 (c->type == KEEL_CAP_ENV && !env_by_id((u32)c->base) ? KEEL_CAPF_GONE : 0),
+		.base = c->base,
+		.size = c->size,
+		.vbase = c->vbase,
+		.map_va = c->map_pte ? c->map_va : 0,
+		.from = c->parent ? c->parent->owner->id : 0,
+	};
+	return copy_to_user(out, &info, sizeof info);
+}
+
+i64 quota_info(struct env *e, u64 out)
+{
+	struct keel_quota_info q = {
+		.caps_used = e->caps_charged,
+		.caps_quota = e->quota_caps,
+		.frames_used = e->frames_charged,
+		.frames_quota = e->quota_frames,
+		.cap_slots = cspace_extent(&e->cs),
+		.frames_free = frames_free(),
+	};
+	return copy_to_user(out, &q, sizeof q);
+}
+
 int cap_derive(struct env *e, u64 slot, u64 rights, u64 env_slot)
 {
 	int err;
@@ -174,7 +254,7 @@ int cap_derive(struct env *e, u64 slot, u64 rights, u64 env_slot)
 	d->base = c->base;
 	d->size = c->size;
 	d->vbase = c->vbase;
-	d->target = c->target;
+	d->pt_recs = c->pt_recs; /* a table's entries are the table's, whichever capability names it */
 	int s = place(to, d, e); /* the deriving env pays for the slot */
 	if (s < 0) {
 		kfree(d);
@@ -212,12 +292,13 @@ void cspace_destroy(struct env *e)
 {
 	/* Roots first would also do; slot order is fine: deleting a root takes
 	 * its descendants with it, wherever they are, and empties their slots. */
-	for (u32 i = 0; i < e->cs.nslots; i++)
-		if (e->cs.slot[i])
-			destroy_subtree(e->cs.slot[i], false);
-	kfree(e->cs.slot);
-	e->cs.slot = NULL;
-	e->cs.nslots = 0;
+	for (u32 l = 0; l < e->cs.nleaves; l++)
+		for (u32 i = 0; e->cs.leaf[l].slot && i < CSPACE_LEAF_SLOTS; i++)
+			if (e->cs.leaf[l].slot[i])
+				destroy_subtree(e->cs.leaf[l].slot[i], false);
+	kfree(e->cs.leaf);
+	e->cs.leaf = NULL;
+	e->cs.nleaves = 0;
 }
 
 int quota_charge_frames(struct env *e, u32 n)

@@ -29,7 +29,6 @@ struct cap {
 	struct env *owner; /* the env whose space holds it */
 	u32 slot;
 	struct env *payer;   /* whose capability quota pays for the slot (NULL: the kernel) */
-	struct env *target;  /* unused: an ENV capability names its env by id (base) */
 	struct cap *next_vrange; /* VRANGE: the owner's list of ranges it holds */
 	struct cap *parent, *children, *sibling; /* derivation tree */
 	/* where it is installed (pt.c): the entry, its record, what it maps */
@@ -39,10 +38,23 @@ struct cap {
 	struct cap **pt_recs; /* PT: one record per entry (a page of its own) */
 };
 
-struct cspace {
+/* A capability space: slot n is entry n % 512 of leaf n / 512, a frame of
+ * 512 pointers made when first needed and freed when it empties again, so
+ * the space costs what it holds (charged by capability, per env) and gives
+ * every frame back. The first free slot is always the one handed out. */
+#define CSPACE_LEAF_SLOTS 512
+struct cspace_leaf {
 	struct cap **slot;
-	u32 nslots, used, hint;
+	u32 used;
 };
+struct cspace {
+	struct cspace_leaf *leaf;
+	u32 nleaves;   /* entries in leaf[] */
+	u32 used;      /* capabilities held */
+	u32 low;       /* no free slot below leaf `low` */
+};
+/* One past the highest slot that can hold a capability now. */
+u32 cspace_extent(const struct cspace *cs);
 
 /* Per-env limits (command line quota_caps=, quota_frames=). */
 extern u32 quota_caps_default, quota_frames_default;
@@ -60,6 +72,9 @@ struct cap *cap_lookup(struct env *e, u64 slot, u8 type, u8 rights, int *err);
 /* Put a new root capability into e's space: its slot, or -EDQUOT. */
 int cap_insert_root(struct env *e, struct cap *c);
 
+/* Syscalls. */
+i64 cap_info(struct env *e, u64 slot, u64 out);
+i64 quota_info(struct env *e, u64 out);
 int cap_derive(struct env *e, u64 slot, u64 rights, u64 env_slot);
 int cap_revoke(struct env *e, u64 slot);
 int cap_delete(struct env *e, u64 slot);

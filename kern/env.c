@@ -76,7 +76,7 @@ int env_create_empty(const char *name, struct env **out)
 	e->fpu = fpu_state_alloc();
 	e->pml4 = e->fpu ? uvm_create() : 0;
 	if (!e->pml4 || cspace_init(e) || pt_env_init(e)) {
-		kfree(e->cs.slot);
+		kfree(e->cs.leaf);
 		if (e->pml4)
 			frame_free(e->pml4);
 		kfree(e->fpu);

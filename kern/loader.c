@@ -59,7 +59,7 @@ static int build(struct env *e, const u8 *file, size_t len, const struct elf_ima
 {
 	/* The image, relocated to a range of the single address space. */
 	u64 base;
-	int err = pt_kvrange(e, 0, img->span, &base);
+	int err = pt_kvrange(e, 0, img->span, 0, &base);
 	if (err < 0)
 		return err;
 	for (size_t i = 0; i < img->nseg; i++)
@@ -76,7 +76,7 @@ static int build(struct env *e, const u8 *file, size_t len, const struct elf_ima
 
 	/* The stack, with the start-up information at its top. */
 	u64 stack;
-	if ((err = pt_kvrange(e, 0, STACK_SIZE, &stack)) < 0)
+	if ((err = pt_kvrange(e, 0, STACK_SIZE, 0, &stack)) < 0)
 		return err;
 	for (u64 p = stack; p < stack + STACK_SIZE; p += PAGE_SIZE)
 		if ((err = pt_kmap(e, p, PTE_W | pte_nx, NULL)))

@@ -141,7 +141,7 @@ i64 pt_frame_alloc(struct env *e)
 	return slot;
 }
 
-int pt_kvrange(struct env *e, u64 fixed_base, u64 size, u64 *base)
+int pt_kvrange(struct env *e, u64 fixed_base, u64 size, u64 align, u64 *base)
 {
 	size = ALIGN_UP(size, PAGE_SIZE);
 	u64 b = fixed_base;
@@ -149,7 +149,7 @@ int pt_kvrange(struct env *e, u64 fixed_base, u64 size, u64 *base)
 		int err = vrange_reserve(fixed_base, size, e->id);
 		if (err)
 			return err;
-	} else if (!(b = vrange_alloc(size, e->id))) {
+	} else if (!(b = vrange_alloc(size, align, e->id))) {
 		return -ENOMEM;
 	}
 	struct cap *c = new_cap(KEEL_CAP_VRANGE, KEEL_R_ALL);
@@ -169,12 +169,12 @@ int pt_kvrange(struct env *e, u64 fixed_base, u64 size, u64 *base)
 	return slot;
 }
 
-i64 pt_vrange_alloc(struct env *e, u64 size)
+i64 pt_vrange_alloc(struct env *e, u64 size, u64 align)
 {
-	if (size == 0 || size > (1ULL << 40))
+	if (size == 0 || size > (1ULL << 40) || (align & (align - 1)) || align > (1ULL << 30))
 		return -EINVAL;
 	u64 base;
-	return pt_kvrange(e, 0, size, &base);
+	return pt_kvrange(e, 0, size, align, &base);
 }
 
 i64 pt_retype(struct env *e, u64 slot, u64 level, u64 vbase)
@@ -281,7 +281,7 @@ static int mmu_one(struct env *e, const struct keel_mmu_op *op)
 	} else {
 		struct cap *t = cap_lookup(e, op->table, 0, 0, &err);
 		if (!t)
-			return err;
+			return -EBADTABLE;
 		if (t->type != KEEL_CAP_PT)
 			return -ETYPE;
 		if (!(t->rights & KEEL_R_WRITE))
@@ -347,6 +347,14 @@ static int mmu_one(struct env *e, const struct keel_mmu_op *op)
 		ASSERT(pt_frame_type(c->base) == (enum frame_type)(FRAME_PT1 + c->level - 1));
 		/* U at every level; the leaves decide W and NX. */
 		entry = c->base | PTE_P | PTE_U | PTE_W;
+	}
+	if (recs[op->index] == c) {
+		/* The same capability again: a remap with new rights. */
+		u64 old = table[op->index];
+		table[op->index] = entry | (old & (PTE_A | PTE_D));
+		if (level == 1)
+			invlpg(va);
+		return 0;
 	}
 	if (recs[op->index] || (table[op->index] & PTE_P))
 		return -EEXIST;

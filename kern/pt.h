@@ -24,7 +24,7 @@ u32 pt_frame_refs(paddr_t pa);
 
 /* Syscalls. */
 i64 pt_frame_alloc(struct env *e);
-i64 pt_vrange_alloc(struct env *e, u64 size);
+i64 pt_vrange_alloc(struct env *e, u64 size, u64 align);
 i64 pt_retype(struct env *e, u64 slot, u64 level, u64 vbase);
 i64 pt_mmu_update(struct env *e, u64 uops, u64 n, u64 udone);
 
@@ -38,7 +38,7 @@ void pt_env_fini(struct env *e);
 
 /* The kernel building an env's memory for it (program loading, tests):
  * a range of the single address space held as a capability ... */
-int pt_kvrange(struct env *e, u64 fixed_base, u64 size, u64 *base);
+int pt_kvrange(struct env *e, u64 fixed_base, u64 size, u64 align, u64 *base);
 /* ... and a fresh frame mapped at va, with the tables it needs, all as
  * capabilities in e's space. flags: PTE_W, pte_nx. Returns the frame. */
 int pt_kmap(struct env *e, u64 va, u64 flags, paddr_t *pa);

@@ -79,24 +79,6 @@ static i64 sys_debug(struct env *e, u64 op, u64 a, u64 b)
 	}
 }
 
-static i64 sys_cap_info(struct env *e, u64 slot, u64 out)
-{
-	int err;
-	struct cap *c = cap_lookup(e, slot, 0, 0, &err);
-	if (!c)
-		return err;
-	struct keel_cap_info info = {
-		.type = c->type,
-		.rights = c->rights,
-		.level = c->level,
-		.mapped = c->map_pte != NULL,
-		.base = c->base,
-		.size = c->size,
-		.vbase = c->vbase,
-	};
-	return copy_to_user(out, &info, sizeof info);
-}
-
 i64 syscall_dispatch(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2)
 {
 	e->syscalls++;
@@ -122,11 +104,11 @@ i64 syscall_dispatch(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2)
 	case SYS_RESUME:
 		return upcall_resume(e, a0, a1);
 	case SYS_CAP_INFO:
-		return sys_cap_info(e, a0, a1);
+		return cap_info(e, a0, a1);
 	case SYS_FRAME_ALLOC:
 		return pt_frame_alloc(e);
 	case SYS_VRANGE_ALLOC:
-		return pt_vrange_alloc(e, a0);
+		return pt_vrange_alloc(e, a0, a1);
 	case SYS_PT_RETYPE:
 		return pt_retype(e, a0, a1, a2);
 	case SYS_MMU_UPDATE:
@@ -137,6 +119,8 @@ i64 syscall_dispatch(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2)
 		return cap_revoke(e, a0);
 	case SYS_CAP_DELETE:
 		return cap_delete(e, a0);
+	case SYS_QUOTA_INFO:
+		return quota_info(e, a0);
 	default:
 		return -ENOSYS;
 	}

@@ -34,31 +34,32 @@ static int insert(u64 base, u64 size, u32 owner)
 	return 0;
 }
 
-/* First gap of size+guard at or after `from`, or 0. */
-static u64 find_from(u64 from, u64 size)
+/* First `align`-aligned gap of size+guard at or after `from`, or 0. */
+static u64 find_from(u64 from, u64 size, u64 align)
 {
-	u64 cand = from;
+	u64 cand = ALIGN_UP(from, align);
 	for (struct vrange *r = ranges; r; r = r->next) {
 		u64 r_end = r->base + r->size + PAGE_SIZE;
 		if (r_end <= cand)
 			continue;
 		if (cand + size + PAGE_SIZE <= r->base)
 			break;
-		cand = r_end;
+		cand = ALIGN_UP(r_end, align);
 	}
 	if (cand > VRANGE_LIMIT || size + PAGE_SIZE > VRANGE_LIMIT - cand)
 		return 0;
 	return cand;
 }
 
-u64 vrange_alloc(u64 size, u32 owner)
+u64 vrange_alloc(u64 size, u64 align, u32 owner)
 {
 	if (size == 0 || size > VRANGE_LIMIT - VRANGE_START)
 		return 0;
 	size = ALIGN_UP(size, PAGE_SIZE);
-	u64 base = find_from(cursor, size);
+	align = MAX(align, PAGE_SIZE);
+	u64 base = find_from(cursor, size, align);
 	if (!base)
-		base = find_from(VRANGE_START, size);
+		base = find_from(VRANGE_START, size, align);
 	if (!base || insert(base, size, owner))
 		return 0;
 	cursor = base + size + PAGE_SIZE;

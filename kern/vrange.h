@@ -13,8 +13,9 @@
 
 #define VRANGE_START 0x0000000040000000ULL /* 1 GiB: the low gigabyte stays empty */
 
-/* A range of `size` bytes (rounded up to pages) for `owner`; 0 if none. */
-u64 vrange_alloc(u64 size, u32 owner);
+/* A range of `size` bytes (rounded up to pages) starting at a multiple of
+ * `align` (a power of two; 0 = a page) for `owner`; 0 if none. */
+u64 vrange_alloc(u64 size, u64 align, u32 owner);
 
 /* Claim [base, base + size) exactly; -EEXIST if any of it is taken,
  * -EINVAL if it is not page-aligned user space, -ENOMEM if no memory. */

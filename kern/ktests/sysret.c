@@ -29,8 +29,8 @@ static struct env *env_in_last_page(const char *name, const u8 *code, size_t len
 		return NULL;
 	paddr_t text = 0;
 	u64 stack_va = 0, last = 0;
-	KEXPECT(pt_kvrange(e, LAST_PAGE, PAGE_SIZE, &last) >= 0, "the last page is free");
-	KEXPECT(pt_kvrange(e, 0, PAGE_SIZE, &stack_va) >= 0, "a stack range");
+	KEXPECT(pt_kvrange(e, LAST_PAGE, PAGE_SIZE, 0, &last) >= 0, "the last page is free");
+	KEXPECT(pt_kvrange(e, 0, PAGE_SIZE, 0, &stack_va) >= 0, "a stack range");
 	KEXPECT(pt_kmap(e, LAST_PAGE, 0, &text) == 0, "map code");
 	KEXPECT(pt_kmap(e, stack_va, PTE_W | pte_nx, NULL) == 0, "map stack");
 	if (!text)

@@ -34,13 +34,15 @@
 /* Capabilities and raw page tables (docs/abi.md) */
 #define SYS_CAP_INFO      9 /* (slot, struct keel_cap_info *out) -> 0 */
 #define SYS_FRAME_ALLOC  10 /* () -> slot of a new zeroed 4 KiB frame (rights RWXG) */
-#define SYS_VRANGE_ALLOC 11 /* (u64 size) -> slot of a new range of the single address space */
+#define SYS_VRANGE_ALLOC 11 /* (u64 size, u64 align) -> slot of a new range of the single address
+                            * space (align: a power of two, 0 = a page; at most 1 GiB) */
 #define SYS_PT_RETYPE    12 /* (frame slot, level 1..3, u64 vbase) -> 0: the frame becomes a page table */
 #define SYS_MMU_UPDATE   13 /* (const struct keel_mmu_op *ops, u64 n, u64 *done) -> 0 or the first error */
 #define SYS_CAP_DERIVE   14 /* (slot, rights, env slot or KEEL_SELF) -> the new slot (in that env) */
 #define SYS_CAP_REVOKE   15 /* (slot) -> how many derived capabilities were removed */
 #define SYS_CAP_DELETE   16 /* (slot) -> 0: the capability and all derived from it are gone */
-#define SYS_COUNT        17
+#define SYS_QUOTA_INFO   17 /* (struct keel_quota_info *out) -> 0 */
+#define SYS_COUNT        18
 
 #define KEEL_VEC_SYSCALL_INT 0x80 /* `int $0x80`: the same calls through an interrupt gate */
 #define KEEL_VEC_FLOOR       0x81 /* `int $0x81`: a handler that only iretqs (hardware floor) */
@@ -212,14 +214,30 @@ struct keel_upcall_area {
 
 #define KEEL_SELF 0xFFFFFFFFu /* SYS_CAP_DERIVE: into the caller's own space */
 
+#define KEEL_CAPF_ROOT   1 /* made for its object: deleting it releases the object */
+#define KEEL_CAPF_MAPPED 2 /* installed in a page table (one mapping per capability) */
+#define KEEL_CAPF_GONE   4 /* KEEL_CAP_ENV: that env has ended */
+
 #ifndef __ASSEMBLER__
 struct keel_cap_info {
 	uint32_t type, rights;
 	uint32_t level;   /* KEEL_CAP_PT: 1 (page table) .. 3 (PDPT) */
-	uint32_t mapped;  /* installed in a page table (one mapping per capability) */
+	uint32_t flags;   /* KEEL_CAPF_* */
 	uint64_t base;    /* FRAME/PT: physical address; VRANGE: virtual base; ENV: env id */
 	uint64_t size;    /* bytes (FRAME, PT: 4096; VRANGE: its size) */
 	uint64_t vbase;   /* PT: the virtual address its first entry maps */
+	uint64_t map_va;  /* KEEL_CAPF_MAPPED: the address its one mapping covers */
+	uint32_t from;    /* derived: the id of the env holding its parent (0: made for its object) */
+	uint32_t reserved;
+};
+
+/* An env's use of its quotas, and the kernel's free memory. */
+struct keel_quota_info {
+	uint32_t caps_used, caps_quota;     /* capability slots charged to this env */
+	uint32_t frames_used, frames_quota; /* frames: data, page tables and their records */
+	uint32_t cap_slots;                 /* size of its capability space: slots 0 .. cap_slots-1 */
+	uint32_t reserved;
+	uint64_t frames_free;               /* free frames in the whole machine */
 };
 
 /*

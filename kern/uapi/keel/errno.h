@@ -40,6 +40,7 @@
 #define EBINDING 93 /* a page table bound to another virtual address */
 #define EMAPPED  94 /* already mapped: one mapping per capability (derive another) */
 #define EWINDOW  95 /* the read-only page-table window's slot */
+#define EBADTABLE 96 /* SYS_MMU_UPDATE: no capability in the table slot */
 #define EDQUOT  122 /* a quota is exhausted */
 
 #endif

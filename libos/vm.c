@@ -1,0 +1,177 @@
+/* libos virtual memory over raw page tables: see vm.h. */
+#include "vm.h"
+#include "keel/errno.h"
+
+/* The page tables installed in this env's tree, by level and virtual base. */
+#define VM_TABLES_MAX 1024
+static struct {
+	uint64_t vbase;
+	uint32_t slot;
+	uint32_t level;
+} tables[VM_TABLES_MAX];
+static unsigned ntables;
+
+static uint64_t span(unsigned level) { return 1ULL << (12 + 9 * level); } /* what a table covers */
+static unsigned index_of(uint64_t va, unsigned level) { return (unsigned)(va >> (12 + 9 * (level - 1))) & 511; }
+
+static int lookup(unsigned level, uint64_t vbase)
+{
+	for (unsigned i = 0; i < ntables; i++)
+		if (tables[i].level == level && tables[i].vbase == vbase)
+			return (int)i;
+	return -1;
+}
+
+int vm_note_table(uint32_t slot, unsigned level, uint64_t vbase)
+{
+	int i = lookup(level, vbase);
+	if (i >= 0) {
+		tables[i].slot = slot;
+		return 0;
+	}
+	if (ntables == VM_TABLES_MAX)
+		return -ENOSPC;
+	tables[ntables].vbase = vbase;
+	tables[ntables].slot = slot;
+	tables[ntables].level = level;
+	ntables++;
+	return 0;
+}
+
+static void forget(int i) { tables[i] = tables[--ntables]; }
+
+long vm_find_cap(uint32_t from, uint32_t type, int (*match)(const struct keel_cap_info *, uint64_t),
+		 uint64_t arg, struct keel_cap_info *out)
+{
+	struct keel_quota_info q;
+	long err = sys_quota_info(&q);
+	if (err)
+		return err;
+	for (uint32_t s = from; s < q.cap_slots; s++) {
+		struct keel_cap_info info;
+		if (sys_cap_info(s, &info) == 0 && (!type || info.type == type) && (!match || match(&info, arg))) {
+			if (out)
+				*out = info;
+			return s;
+		}
+	}
+	return -ENOENT;
+}
+
+int vm_init(void)
+{
+	struct keel_quota_info q;
+	long err = sys_quota_info(&q);
+	if (err)
+		return (int)err;
+	ntables = 0;
+	for (uint32_t s = 0; s < q.cap_slots; s++) {
+		struct keel_cap_info info;
+		if (sys_cap_info(s, &info) == 0 && info.type == KEEL_CAP_PT && (info.flags & KEEL_CAPF_MAPPED))
+			if ((err = vm_note_table(s, info.level, info.vbase)))
+				return (int)err;
+	}
+	return 0;
+}
+
+static long update1(uint32_t table, unsigned index, uint32_t cap, unsigned flags)
+{
+	struct keel_mmu_op op = { .table = table, .index = (uint16_t)index, .flags = (uint16_t)flags, .cap = cap };
+	return sys_mmu_update(&op, 1, NULL);
+}
+
+long vm_table(unsigned level, uint64_t va, int create)
+{
+	if (level == 4)
+		return KEEL_TABLE_PML4;
+	if (level < 1 || level > 4)
+		return -EINVAL;
+	uint64_t vbase = va & ~(span(level) - 1);
+	int i = lookup(level, vbase);
+	if (i >= 0)
+		return tables[i].slot;
+	if (!create)
+		return -ENOENT;
+	long parent = vm_table(level + 1, va, 1);
+	if (parent < 0)
+		return parent;
+	long f = sys_frame_alloc();
+	if (f < 0)
+		return f;
+	long err = sys_pt_retype((uint32_t)f, level, vbase);
+	if (!err)
+		err = update1((uint32_t)parent, index_of(va, level + 1), (uint32_t)f, 0);
+	if (!err)
+		err = vm_note_table((uint32_t)f, level, vbase);
+	if (err) {
+		sys_cap_delete((uint32_t)f); /* unmaps it too, if it got that far */
+		return err;
+	}
+	return f;
+}
+
+long vm_map(uint64_t va, uint32_t frame, unsigned flags)
+{
+	long t = vm_table(1, va, 1);
+	if (t < 0)
+		return t;
+	return update1((uint32_t)t, index_of(va, 1), frame, flags);
+}
+
+long vm_unmap(uint64_t va)
+{
+	long t = vm_table(1, va, 0);
+	if (t < 0)
+		return t;
+	return update1((uint32_t)t, index_of(va, 1), KEEL_CAP_NONE, 0);
+}
+
+long vm_map_new(uint64_t va, unsigned flags)
+{
+	long f = sys_frame_alloc();
+	if (f < 0)
+		return f;
+	long err = vm_map(va, (uint32_t)f, flags);
+	if (err) {
+		sys_cap_delete((uint32_t)f);
+		return err;
+	}
+	return f;
+}
+
+uint64_t vm_entry(uint64_t va, unsigned level)
+{
+	for (unsigned l = 4;; l--) {
+		uint64_t e = *(volatile const uint64_t *)KEEL_PT_WINDOW_ENTRY(va, l);
+		if (!(e & VM_P) || l == level)
+			return e & VM_P ? e : 0;
+	}
+}
+
+static int table_empty(uint64_t vbase, unsigned level)
+{
+	if (!(vm_entry(vbase, level + 1) & VM_P))
+		return 1;
+	const volatile uint64_t *t = (const volatile uint64_t *)KEEL_PT_WINDOW_ENTRY(vbase, level);
+	for (unsigned i = 0; i < 512; i++)
+		if (t[i] & VM_P)
+			return 0;
+	return 1;
+}
+
+void vm_trim(uint64_t va, uint64_t len)
+{
+	for (unsigned level = 1; level <= 3; level++)
+		for (int i = (int)ntables - 1; i >= 0; i--) {
+			uint64_t b = tables[i].vbase;
+			if (tables[i].level != level || b < va || b - va >= len || span(level) > len - (b - va))
+				continue;
+			if (!table_empty(b, level))
+				continue;
+			long parent = vm_table(level + 1, b, 0);
+			if (parent >= 0)
+				update1((uint32_t)parent, index_of(b, level + 1), KEEL_CAP_NONE, 0);
+			sys_cap_delete(tables[i].slot);
+			forget(i);
+		}
+}
