@@ -45,10 +45,14 @@ struct env *env_by_id(u32 id)
 
 void env_note_revoked(struct env *e)
 {
-	if (e->state == ENV_DEAD || !e->ka)
+	if (e->state == ENV_DEAD)
 		return;
-	e->ka->revoked++;
+	/* Counted even before the env has an upcall area: the count is copied
+	 * in when it registers one, and the event waits for it. */
+	e->revoked++;
 	e->events |= KEEL_EV_REVOKED;
+	if (e->ka)
+		e->ka->revoked = e->revoked;
 }
 
 void env_upcall_area_unmapped(paddr_t pa)

@@ -68,6 +68,7 @@ struct env {
 	struct cap **pml4_recs;  /* per user PML4 entry: the capability installed there */
 	u32 quota_caps, caps_charged;
 	u32 quota_frames, frames_charged;
+	u64 revoked;             /* capabilities taken from it by revocation */
 	/* accounting and test hooks */
 	u64 syscalls, preemptions;
 	u64 watch_lo, watch_hi, preempt_in_watch;

@@ -471,6 +471,7 @@ int upcall_setup(struct env *e, u64 area)
 	clock_params(&base, &mult);
 	area_put64(e, AREA_FIELD(clock_tsc_base), base);
 	area_put64(e, AREA_FIELD(clock_mult), mult);
+	area_put64(e, AREA_FIELD(revoked), e->revoked);
 	return 0;
 }
 

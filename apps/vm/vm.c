@@ -173,12 +173,13 @@ static int mode_basic(void)
 
 	/* Unmap: the entry is gone, the next access faults, the frame keeps its data. */
 	CHECK(vm_unmap(v) == 0, "unmap");
-	CHECK(vm_pte(v) == 0, "the PTE is clear after unmapping");
+	pte = vm_pte(v);
+	CHECK(pte == 0, "the PTE is clear after unmapping");
 	expect_fault("read after unmap", probe_read(v), 0x4, v);
 	CHECK(sys_cap_info((uint32_t)f, &fi) == 0 && !(fi.flags & KEEL_CAPF_MAPPED), "the capability is unmapped");
 	CHECK(vm_map(v, (uint32_t)f, KEEL_MAP_WRITE) == 0 && probe_read(v) == 42, "mapped again: the data is there");
 	printf("vm basic: unmapped: pte %#llx, a read faults (error %#llx); mapped again, the data is kept\n",
-	       (unsigned long long)vm_pte(v), (unsigned long long)fault_err);
+	       (unsigned long long)pte, (unsigned long long)fault_err);
 
 	/* The window is read-only, and shows nothing of the kernel half. */
 	uint64_t w = KEEL_PT_WINDOW_ENTRY(v, 1);
@@ -198,6 +199,7 @@ static int mode_basic(void)
 	       (unsigned long long)q1.frames_free);
 	CHECK(q1.frames_used == q0.frames_used && q1.caps_used == q0.caps_used && q1.frames_free == q0.frames_free,
 	      "every frame and capability back");
+	printf("vm basic: %s\n", failures ? "FAILED" : "ok");
 	return failures;
 }
 
