@@ -43,6 +43,9 @@ EQUIVALENT = {
     "upcall_roundtrip_xsave": ("signal_roundtrip", None),
     "trap_upcall_roundtrip": ("segv_mprotect_roundtrip", 10),
     "yield_roundtrip_2_switches": ("sched_yield_2_processes", None),
+    "map_unmap_1_page": ("mmap_munmap_1_page", None),
+    "map_unmap_512_pages": ("mmap_munmap_512_pages", None),
+    "demand_zero_fault_upcall": ("demand_zero_fault", None),
 }
 FLOOR_OPS = {"floor_int_iretq", "floor_syscall_sysretq"}
 DESCRIPTION = {
@@ -54,6 +57,10 @@ DESCRIPTION = {
     "trap_upcall_roundtrip": "#PF -> trap upcall -> handler skips the access -> Ring 3 resume",
     "timer_upcall_roundtrip": "deadline interrupt -> event upcall -> resume (incl. the spin loop)",
     "yield_roundtrip_2_switches": "yield to another env and back (2 env switches, 2 CR3 loads)",
+    "map_unmap_1_page": "frame alloc + map (SYS_MMU_UPDATE) + unmap + delete, 1 page",
+    "map_unmap_512_pages": "512 frame allocs, one 512-entry map batch, one unmap batch, 512 deletes",
+    "demand_zero_fault_upcall": "touch an unmapped page -> #PF trap upcall (libos entry) -> frame + map -> resumed",
+    "demand_zero_fault": "first touch of an anonymous page (the kernel's demand-zero fault)",
     "getpid": "syscall(SYS_getpid)",
     "signal_roundtrip": "kill(self, SIGUSR1) -> handler -> sigreturn",
     "segv_mprotect_roundtrip": "write to PROT_NONE page -> SIGSEGV handler mprotects -> retried",

@@ -47,10 +47,9 @@ static struct cap **slot_ref(struct cspace *cs, u64 slot)
 static int slot_alloc(struct env *e)
 {
 	struct cspace *cs = &e->cs;
-	u32 l = cs->low;
+	u32 l = cs->low / CSPACE_LEAF_SLOTS;
 	while (l < cs->nleaves && cs->leaf[l].slot && cs->leaf[l].used == CSPACE_LEAF_SLOTS)
 		l++;
-	cs->low = l;
 	if (l == cs->nleaves) {
 		if ((u64)cs->nleaves * 2 * CSPACE_LEAF_SLOTS > INT32_MAX)
 			return -ENOMEM;
@@ -69,9 +68,12 @@ static int slot_alloc(struct env *e)
 			return -ENOMEM;
 		leaf->slot = pa_to_va(pa);
 	}
-	for (u32 i = 0; i < CSPACE_LEAF_SLOTS; i++)
-		if (!leaf->slot[i])
-			return (int)(l * CSPACE_LEAF_SLOTS + i);
+	u32 first = cs->low / CSPACE_LEAF_SLOTS == l ? cs->low % CSPACE_LEAF_SLOTS : 0;
+	for (u32 i = first; i < CSPACE_LEAF_SLOTS; i++)
+		if (!leaf->slot[i]) {
+			cs->low = l * CSPACE_LEAF_SLOTS + i; /* taken by the caller: the next search starts here */
+			return (int)cs->low;
+		}
 	panic("cspace: leaf %u counts %u used but has no free slot", l, leaf->used);
 }
 
@@ -86,8 +88,8 @@ static void slot_set(struct env *e, u32 slot, struct cap *c)
 		return;
 	}
 	cs->used--;
-	if (slot / CSPACE_LEAF_SLOTS < cs->low)
-		cs->low = slot / CSPACE_LEAF_SLOTS;
+	if (slot < cs->low)
+		cs->low = slot;
 	if (--leaf->used == 0) {
 		frame_free(direct_va_to_pa(leaf->slot));
 		leaf->slot = NULL;

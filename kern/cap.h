@@ -51,7 +51,7 @@ struct cspace {
 	struct cspace_leaf *leaf;
 	u32 nleaves;   /* entries in leaf[] */
 	u32 used;      /* capabilities held */
-	u32 low;       /* no free slot below leaf `low` */
+	u32 low;       /* no free slot below slot `low` */
 };
 /* One past the highest slot that can hold a capability now. */
 u32 cspace_extent(const struct cspace *cs);

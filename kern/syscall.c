@@ -139,8 +139,6 @@ struct fast_ret {
 
 __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64 a0, u64 a1, u64 a2, u64 nr)
 {
-	(void)a1;
-	(void)a2;
 	struct env *e = this_cpu()->env;
 	u64 r;
 	switch (nr) {
@@ -153,6 +151,11 @@ __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64
 	case SYS_SET_DEADLINE:
 		r = (u64)upcall_set_deadline(e, a0);
 		break;
+	case SYS_CAP_INFO ... SYS_QUOTA_INFO:
+		/* Capabilities and page tables never block, switch or kill the
+		 * caller; what they do to other envs waits in their events. */
+		return (struct fast_ret){ (u64)syscall_dispatch(e, nr, a0, a1, a2),
+					  e->events || (e->ka && e->ka->pending && !e->ka->disabled) ? 2 : 1 };
 	default:
 		return (struct fast_ret){ 0, 0 };
 	}

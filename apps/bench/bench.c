@@ -6,6 +6,7 @@
  * `bench yieldpeer N` is the other side of the env-switch benchmark.
  */
 #include "keel.h"
+#include "vm.h"
 
 uint64_t op_empty(void), op_floor_int(void), op_syscall(void), op_null_syscall(void), op_self_upcall(void),
 	op_trap(void);
@@ -74,6 +75,76 @@ static uint64_t yield_once(void)
 	return t1 - t0;
 }
 
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+/* ------------------------------------------------------ page tables */
+static uint64_t vm_base;
+static long fault_frame;
+
+/* The libOS's demand-zero fault: a frame, mapped where it faulted. */
+static int demand_trap(struct keel_upcall_area *a, uint64_t vec, uint64_t err, uint64_t cr2,
+		       struct keel_context *ctx, int slot)
+{
+	if (vec != 14 || cr2 - vm_base >= (2 << 20))
+		return 1;
+	fault_frame = sys_frame_alloc();
+	return fault_frame < 0 || vm_map(cr2 & ~4095ULL, (uint32_t)fault_frame, KEEL_MAP_WRITE) != 0;
+}
+
+static uint64_t demand_fault(void)
+{
+	uint64_t t0 = rdtsc();
+	*(volatile char *)vm_base = 1; /* #PF -> trap upcall -> frame + map -> resumed */
+	uint64_t dt = rdtsc() - t0;
+	vm_unmap(vm_base);
+	sys_cap_delete((uint32_t)fault_frame);
+	return dt;
+}
+
+/* Like Linux's mmap(MAP_POPULATE) + munmap: zeroed frames allocated and
+ * mapped, then unmapped and freed -- npages in one batch each way. */
+static uint64_t map_unmap(size_t npages)
+{
+	static uint32_t frames[KEEL_MMU_BATCH_MAX];
+	static struct keel_mmu_op ops[KEEL_MMU_BATCH_MAX];
+	long table = vm_table(1, vm_base, 1);
+	uint64_t t0 = rdtsc();
+	for (size_t i = 0; i < npages; i++) {
+		frames[i] = (uint32_t)sys_frame_alloc();
+		ops[i] = (struct keel_mmu_op){ .table = (uint32_t)table, .index = (uint16_t)i, .flags = KEEL_MAP_WRITE,
+					       .cap = frames[i] };
+	}
+	sys_mmu_update(ops, npages, NULL);
+	for (size_t i = 0; i < npages; i++)
+		ops[i].cap = KEEL_CAP_NONE;
+	sys_mmu_update(ops, npages, NULL);
+	for (size_t i = 0; i < npages; i++)
+		sys_cap_delete(frames[i]);
+	return rdtsc() - t0;
+}
+static uint64_t map_unmap_1(void) { return map_unmap(1); }
+static uint64_t map_unmap_512(void) { return map_unmap(512); }
+
+static void vm_rows(size_t n, size_t warm)
+{
+	long vr = sys_vrange_alloc(2 << 20, 2 << 20);
+	struct keel_cap_info info;
+	if (vm_init() || vr < 0 || sys_cap_info((uint32_t)vr, &info) || vm_table(1, info.base, 1) < 0) {
+		printf("bench: no page tables\n");
+		return;
+	}
+	vm_base = info.base;
+	measure("map_unmap_1_page", map_unmap_1, warm, n / 5);
+	measure("map_unmap_512_pages", map_unmap_512, warm / 10, n / 50);
+	keel_upcalls_init(full_event, demand_trap); /* libos's own entries, XSAVE and all */
+	measure("demand_zero_fault_upcall", demand_fault, warm, n / 5);
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "all";
@@ -140,6 +211,7 @@ int main(int argc, char **argv)
 			samples[i] = yield_once();
 		report("yield_roundtrip_2_switches", yn);
 	}
+	vm_rows(n, warm);
 	printf("BENCH done upcalls=%llu traps=%llu\n", (unsigned long long)bench_events,
 	       (unsigned long long)bench_traps);
 	return 0;

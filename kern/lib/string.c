@@ -33,10 +33,18 @@ void *memmove(void *dst, const void *src, size_t n)
 	return dst;
 }
 
+/* Quadwords, then the tail, as memcpy: zeroing a frame is 512 steps. */
 void *memset(void *dst, int c, size_t n)
 {
 	void *d = dst;
-	__asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
+	size_t q = n / 8, r = n % 8;
+	unsigned long long v = 0x0101010101010101ULL * (unsigned char)c;
+	__asm__ volatile("rep stosq\n\t"
+			 "movq %[r], %%rcx\n\t"
+			 "rep stosb"
+			 : "+D"(d), "+c"(q)
+			 : "a"(v), [r] "r"(r)
+			 : "memory");
 	return dst;
 }
 
