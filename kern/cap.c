@@ -11,6 +11,7 @@
 
 u32 quota_caps_default = 65536;
 u32 quota_frames_default = 65536;
+u64 quota_vspace_default = 1ULL << 40;
 u64 caps_live;
 
 #define CSPACE_INITIAL_LEAVES 64 /* 32768 slots before leaf[] itself grows */
@@ -23,6 +24,7 @@ int cspace_init(struct env *e)
 	e->cs.nleaves = CSPACE_INITIAL_LEAVES;
 	e->quota_caps = quota_caps_default;
 	e->quota_frames = quota_frames_default;
+	e->quota_vspace = quota_vspace_default;
 	return 0;
 }
 
@@ -110,10 +112,8 @@ static int place(struct env *e, struct cap *c, struct env *payer)
 	c->payer = payer;
 	if (payer)
 		payer->caps_charged++;
-	if (c->type == KEEL_CAP_VRANGE) {
-		c->next_vrange = e->vranges;
-		e->vranges = c;
-	}
+	if (c->type == KEEL_CAP_VRANGE)
+		hnode_add(&e->vranges, &c->in_vranges);
 	caps_live++;
 	return slot;
 }
@@ -148,22 +148,16 @@ static void destroy_leaf(struct cap *c, bool revoked)
 {
 	if (c->map_pte)
 		pt_uninstall(c);
+	if (c->type == KEEL_CAP_VRANGE)
+		pt_vrange_drop(c); /* what was mapped under it goes with it */
 	if (c->root)
 		pt_release(c); /* its object: frame, page table, range */
-	if (c->parent) {
-		struct cap **p = &c->parent->children;
-		while (*p != c)
-			p = &(*p)->sibling;
-		*p = c->sibling;
-	}
+	if (c->parent)
+		hnode_del(&c->in_parent);
 	struct env *e = c->owner;
 	slot_set(e, c->slot, NULL);
-	if (c->type == KEEL_CAP_VRANGE) {
-		struct cap **p = &e->vranges;
-		while (*p != c)
-			p = &(*p)->next_vrange;
-		*p = c->next_vrange;
-	}
+	if (c->type == KEEL_CAP_VRANGE)
+		hnode_del(&c->in_vranges);
 	if (c->payer)
 		c->payer->caps_charged--;
 	if (revoked)
@@ -181,7 +175,7 @@ static u64 destroy_subtree(struct cap *top, bool revoked)
 	struct cap *c = top;
 	for (;;) {
 		while (c->children)
-			c = c->children;
+			c = hnode_entry(c->children, struct cap, in_parent);
 		struct cap *parent = c->parent;
 		bool last = c == top;
 		destroy_leaf(c, last ? revoked : true);
@@ -216,6 +210,8 @@ i64 cap_info(struct env *e, u64 slot, u64 out)
 i64 quota_info(struct env *e, u64 out)
 {
 	struct keel_quota_info q = {
+		.vspace_used = e->vspace_charged,
+		.vspace_quota = e->quota_vspace,
 		.caps_used = e->caps_charged,
 		.caps_quota = e->quota_caps,
 		.frames_used = e->frames_charged,
@@ -263,8 +259,7 @@ int cap_derive(struct env *e, u64 slot, u64 rights, u64 env_slot)
 		return s;
 	}
 	d->parent = c;
-	d->sibling = c->children;
-	c->children = d;
+	hnode_add(&c->children, &d->in_parent);
 	return s;
 }
 
@@ -276,7 +271,7 @@ int cap_revoke(struct env *e, u64 slot)
 		return err;
 	u64 n = 0;
 	while (c->children)
-		n += destroy_subtree(c->children, true);
+		n += destroy_subtree(hnode_entry(c->children, struct cap, in_parent), true);
 	return (int)MIN(n, (u64)INT32_MAX);
 }
 

@@ -14,6 +14,7 @@
 #define KEEL_CAP_H
 
 #include "keel/abi.h"
+#include "lib/list.h"
 #include "types.h"
 
 struct env;
@@ -29,13 +30,19 @@ struct cap {
 	struct env *owner; /* the env whose space holds it */
 	u32 slot;
 	struct env *payer;   /* whose capability quota pays for the slot (NULL: the kernel) */
-	struct cap *next_vrange; /* VRANGE: the owner's list of ranges it holds */
-	struct cap *parent, *children, *sibling; /* derivation tree */
+	struct hnode in_vranges; /* VRANGE: in its holder's list of ranges */
+	/* the derivation tree */
+	struct cap *parent;
+	struct hnode *children;  /* of struct cap, by in_parent */
+	struct hnode in_parent;
 	/* where it is installed (pt.c): the entry, its record, what it maps */
 	u64 *map_pte;
 	struct cap **map_rec;
 	u64 map_va;
-	struct cap **pt_recs; /* PT: one record per entry (a page of its own) */
+	struct cap *map_range;   /* FRAME: the VRANGE capability its mapping was made under */
+	struct hnode in_range;   /* ... in that range's list */
+	struct hnode *range_maps; /* VRANGE: the frames mapped under it */
+	struct cap **pt_recs;    /* PT: one record per entry (a page of its own) */
 };
 
 /* A capability space: slot n is entry n % 512 of leaf n / 512, a frame of
@@ -58,6 +65,7 @@ u32 cspace_extent(const struct cspace *cs);
 
 /* Per-env limits (command line quota_caps=, quota_frames=). */
 extern u32 quota_caps_default, quota_frames_default;
+extern u64 quota_vspace_default; /* bytes (quota_vspace_gib=) */
 /* Capabilities alive, all envs (tests compare it before and after). */
 extern u64 caps_live;
 

@@ -47,25 +47,26 @@ void env_note_revoked(struct env *e)
 {
 	if (e->state == ENV_DEAD)
 		return;
-	/* Counted even before the env has an upcall area: the count is copied
-	 * in when it registers one, and the event waits for it. */
+	/* Counted even before the env has an upcall area (the count is copied
+	 * in when it registers one); the event only for an env that takes them. */
 	e->revoked++;
-	e->events |= KEEL_EV_REVOKED;
-	if (e->ka)
+	if (e->ka) {
 		e->ka->revoked = e->revoked;
+		e->events |= KEEL_EV_REVOKED;
+	}
 }
 
-void env_upcall_area_unmapped(paddr_t pa)
+void env_upcall_areas_check(paddr_t pa)
 {
-	/* An env that unmapped the page its upcall area is on takes no more
-	 * upcalls (the kernel reached it through that frame). */
+	/* An env whose upcall area is no longer its own writable page at that
+	 * address -- it, or a table above it, was unmapped, revoked, shared
+	 * read-only -- takes no more upcalls: the kernel reached the area
+	 * through that frame, and must not write there for it any more. */
 	for (struct env *e = all_envs; e; e = e->all_next) {
 		paddr_t now;
-		if (e->ka && direct_va_to_pa(e->ka) == pa &&
-		    (uvm_translate(e->pml4, e->area, true, &now) || now != pa)) {
-			e->area = 0;
-			e->ka = NULL;
-		}
+		if (e->ka && (!pa || direct_va_to_pa(e->ka) == pa) &&
+		    (uvm_translate(e->pml4, e->area, true, &now) || now != direct_va_to_pa(e->ka)))
+			upcall_area_lost(e);
 	}
 }
 u64 env_live_count(void) { return live; }
@@ -117,8 +118,7 @@ void env_destroy(struct env *e)
 	timer_cancel(&e->deadline);
 	/* Everything it holds is a capability: deleting them unmaps its memory,
 	 * frees what it made and revokes what it gave away. */
-	e->area = 0;
-	e->ka = NULL;
+	upcall_area_lost(e);
 	cspace_destroy(e);
 	pt_env_fini(e);
 	uvm_destroy(e->pml4);

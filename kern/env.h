@@ -64,10 +64,12 @@ struct env {
 	bool floor_syscall;      /* benchmarks: `syscall` goes to floor_sysretq */
 	/* capabilities (cap.c) and page tables (pt.c) */
 	struct cspace cs;
-	struct cap *vranges;     /* the VRANGE capabilities it holds */
+	struct hnode *vranges;   /* the VRANGE capabilities it holds (struct cap, in_vranges) */
+	struct cap *vrange_hint; /* the range the last mapping was found in */
 	struct cap **pml4_recs;  /* per user PML4 entry: the capability installed there */
 	u32 quota_caps, caps_charged;
 	u32 quota_frames, frames_charged;
+	u64 quota_vspace, vspace_charged; /* bytes of the single address space */
 	u64 revoked;             /* capabilities taken from it by revocation */
 	/* accounting and test hooks */
 	u64 syscalls, preemptions;
@@ -103,8 +105,9 @@ struct env *env_current(void);
 struct env *env_by_id(u32 id);
 /* Some of e's capabilities were revoked: count it, and tell e by upcall. */
 void env_note_revoked(struct env *e);
-/* A mapping of frame pa went away: an upcall area on it is no longer one. */
-void env_upcall_area_unmapped(paddr_t pa);
+/* A mapping of frame pa (0: of a page table) went away: an upcall area
+ * reached through it is no longer one. */
+void env_upcall_areas_check(paddr_t pa);
 u64 env_live_count(void);
 
 struct exit_stats {

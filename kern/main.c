@@ -185,6 +185,8 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 		quota_caps_default = (u32)q;
 	if ((qs = cmdline_get(&boot_cmdline, "quota_frames")) && parse_u64(qs, &q) && q >= 64 && q <= (1u << 26))
 		quota_frames_default = (u32)q;
+	if ((qs = cmdline_get(&boot_cmdline, "quota_vspace_gib")) && parse_u64(qs, &q) && q >= 1 && q <= (1u << 17))
+		quota_vspace_default = q << 30;
 	u64 slice_us = KEEL_TIMESLICE_US;
 	const char *ts = cmdline_get(&boot_cmdline, "timeslice_us");
 	if (ts && (!parse_u64(ts, &slice_us) || slice_us < 10 || slice_us > 1000000)) {

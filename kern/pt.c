@@ -144,6 +144,8 @@ i64 pt_frame_alloc(struct env *e)
 int pt_kvrange(struct env *e, u64 fixed_base, u64 size, u64 align, u64 *base)
 {
 	size = ALIGN_UP(size, PAGE_SIZE);
+	if (size > e->quota_vspace - e->vspace_charged)
+		return -EDQUOT;
 	u64 b = fixed_base;
 	if (fixed_base) {
 		int err = vrange_reserve(fixed_base, size, e->id);
@@ -165,6 +167,7 @@ int pt_kvrange(struct env *e, u64 fixed_base, u64 size, u64 align, u64 *base)
 		kfree(c);
 		return slot;
 	}
+	e->vspace_charged += size;
 	*base = b;
 	return slot;
 }
@@ -201,23 +204,50 @@ i64 pt_retype(struct env *e, u64 slot, u64 level, u64 vbase)
 
 /* --------------------------------------------------------------- ranges */
 
-bool pt_vrange_held(struct env *e, u64 va, u64 len)
+static bool covers(const struct cap *c, u64 va, u64 len)
 {
-	for (struct cap *c = e->vranges; c; c = c->next_vrange)
-		if (va >= c->base && len <= c->size && va - c->base <= c->size - len)
-			return true;
-	return false;
+	return va >= c->base && len <= c->size && va - c->base <= c->size - len;
+}
+
+struct cap *pt_vrange_find(struct env *e, u64 va, u64 len, int *err)
+{
+	struct cap *h = e->vrange_hint; /* mappings come in runs: try the last range first */
+	if (h && covers(h, va, len) && (h->rights & KEEL_R_WRITE))
+		return h;
+	*err = -EVRANGE;
+	for (struct hnode *n = e->vranges; n; n = n->next) {
+		struct cap *c = hnode_entry(n, struct cap, in_vranges);
+		if (!covers(c, va, len))
+			continue;
+		if (c->rights & KEEL_R_WRITE)
+			return e->vrange_hint = c;
+		*err = -ERIGHTS; /* held, but without the right to map into it */
+	}
+	return NULL;
+}
+
+void pt_vrange_drop(struct cap *r)
+{
+	while (r->range_maps)
+		pt_uninstall(hnode_entry(r->range_maps, struct cap, in_range));
+	if (r->owner->vrange_hint == r)
+		r->owner->vrange_hint = NULL;
 }
 
 /* ---------------------------------------------------- install / remove */
 
-static void install(struct cap *c, u64 *table, struct cap **recs, unsigned index, u64 entry, u64 va)
+static void install(struct cap *c, u64 *table, struct cap **recs, unsigned index, u64 entry, u64 va,
+		    struct cap *range)
 {
 	table[index] = entry;
 	recs[index] = c;
 	c->map_pte = &table[index];
 	c->map_rec = &recs[index];
 	c->map_va = va;
+	if (range) {
+		c->map_range = range;
+		hnode_add(&range->range_maps, &c->in_range);
+	}
 	ref(c->base, +1);
 	/* A not-present entry is never cached in a TLB: nothing to flush. */
 }
@@ -229,16 +259,23 @@ void pt_uninstall(struct cap *c)
 	*c->map_rec = NULL;
 	c->map_pte = NULL;
 	c->map_rec = NULL;
+	if (c->map_range) {
+		hnode_del(&c->in_range);
+		c->map_range = NULL;
+	}
 	ref(c->base, -1);
 	/* One CPU: only the loaded address space can hold stale entries (a
 	 * CR3 load flushes the rest). A leaf: that page; a table: everything
-	 * under it -- reload CR3 (kernel mappings are global and stay). */
-	if (c->type == KEEL_CAP_FRAME)
+	 * under it -- reload CR3 (kernel mappings are global and stay). Then
+	 * an upcall area that was reached through it is one no longer. */
+	if (c->type == KEEL_CAP_FRAME) {
 		invlpg(c->map_va);
-	else
+		if (old & PTE_P)
+			env_upcall_areas_check(c->base);
+	} else {
 		write_cr3(read_cr3());
-	if (c->type == KEEL_CAP_FRAME && (old & PTE_P))
-		env_upcall_area_unmapped(c->base);
+		env_upcall_areas_check(0);
+	}
 }
 
 void pt_release(struct cap *c)
@@ -259,10 +296,19 @@ void pt_release(struct cap *c)
 		break;
 	case KEEL_CAP_VRANGE:
 		vrange_free(c->base);
+		if (payer)
+			payer->vspace_charged -= c->size;
 		break;
 	default:
 		break;
 	}
+}
+
+/* The entry pointing at table capability c: what its rights allow below. */
+static u64 table_entry(const struct cap *c)
+{
+	return c->base | PTE_P | PTE_U | (c->rights & KEEL_R_WRITE ? PTE_W : 0) |
+	       (c->rights & KEEL_R_EXEC ? 0 : pte_nx);
 }
 
 /* One update, validated in full before anything changes. */
@@ -302,6 +348,7 @@ static int mmu_one(struct env *e, const struct keel_mmu_op *op)
 			return -EWINDOW;
 	}
 	u64 va = tvbase + (u64)op->index * level_size(level);
+	struct cap *range = NULL;
 
 	if (op->cap == KEEL_CAP_NONE) {
 		if (!recs[op->index])
@@ -330,8 +377,8 @@ static int mmu_one(struct env *e, const struct keel_mmu_op *op)
 			  (op->flags & KEEL_MAP_EXEC ? KEEL_R_EXEC : 0);
 		if ((c->rights & need) != need)
 			return -ERIGHTS;
-		if (!pt_vrange_held(e, va, PAGE_SIZE))
-			return -EVRANGE;
+		if (!(range = pt_vrange_find(e, va, PAGE_SIZE, &err)))
+			return err;
 		ASSERT(pt_frame_type(c->base) == FRAME_DATA);
 		entry = c->base | PTE_P | PTE_U | (op->flags & KEEL_MAP_WRITE ? PTE_W : 0) |
 			(op->flags & KEEL_MAP_EXEC ? 0 : pte_nx);
@@ -345,8 +392,9 @@ static int mmu_one(struct env *e, const struct keel_mmu_op *op)
 		if (!(c->rights & KEEL_R_READ))
 			return -ERIGHTS;
 		ASSERT(pt_frame_type(c->base) == (enum frame_type)(FRAME_PT1 + c->level - 1));
-		/* U at every level; the leaves decide W and NX. */
-		entry = c->base | PTE_P | PTE_U | PTE_W;
+		/* U at every level; W and NX as the installed capability's rights
+		 * allow -- a table shared read-only is read-only below. */
+		entry = table_entry(c);
 	}
 	if (recs[op->index] == c) {
 		/* The same capability again: a remap with new rights. */
@@ -360,7 +408,7 @@ static int mmu_one(struct env *e, const struct keel_mmu_op *op)
 		return -EEXIST;
 	if (c->map_pte)
 		return -EMAPPED;
-	install(c, table, recs, op->index, entry, va);
+	install(c, table, recs, op->index, entry, va, range);
 	return 0;
 }
 
@@ -441,7 +489,7 @@ int pt_kmap(struct env *e, u64 va, u64 flags, paddr_t *pa_out)
 				kfree(c);
 				return err;
 			}
-			install(c, table, recs, i, c->base | PTE_P | PTE_U | PTE_W, vbase);
+			install(c, table, recs, i, table_entry(c), vbase, NULL);
 			t = c;
 		}
 		table = pa_to_va(t->base);
@@ -450,6 +498,10 @@ int pt_kmap(struct env *e, u64 va, u64 flags, paddr_t *pa_out)
 	unsigned i = pt_index(va, 1);
 	if (recs[i])
 		return -EEXIST;
+	int err;
+	struct cap *range = pt_vrange_find(e, va, PAGE_SIZE, &err);
+	if (!range)
+		return err;
 	paddr_t pa = new_frame(e, FRAME_DATA);
 	if (!pa)
 		return -ENOMEM;
@@ -460,7 +512,7 @@ int pt_kmap(struct env *e, u64 va, u64 flags, paddr_t *pa_out)
 		kfree(c);
 		return slot;
 	}
-	install(c, table, recs, i, pa | PTE_P | PTE_U | (flags & (PTE_W | PTE_NX)), va);
+	install(c, table, recs, i, pa | PTE_P | PTE_U | (flags & (PTE_W | PTE_NX)), va, range);
 	if (pa_out)
 		*pa_out = pa;
 	return 0;

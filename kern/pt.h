@@ -43,7 +43,10 @@ int pt_kvrange(struct env *e, u64 fixed_base, u64 size, u64 align, u64 *base);
  * capabilities in e's space. flags: PTE_W, pte_nx. Returns the frame. */
 int pt_kmap(struct env *e, u64 va, u64 flags, paddr_t *pa);
 
-/* Is [va, va + len) inside a range e holds? */
-bool pt_vrange_held(struct env *e, u64 va, u64 len);
+/* The range capability e holds, with the write right, covering
+ * [va, va + len); NULL and *err = -EVRANGE (none) or -ERIGHTS. */
+struct cap *pt_vrange_find(struct env *e, u64 va, u64 len, int *err);
+/* A range capability is going: unmap what was mapped under it. */
+void pt_vrange_drop(struct cap *r);
 
 #endif

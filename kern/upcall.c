@@ -457,6 +457,19 @@ int upcall_set_deadline(struct env *e, u64 deadline_ns)
 	return 0;
 }
 
+void upcall_area_lost(struct env *e)
+{
+	/* Whatever was parked in the area, ctx still holds a context that
+	 * continues the env: resume from it, as an env without upcalls. */
+	e->area = 0;
+	e->ka = NULL;
+	e->events = 0;
+	timer_cancel(&e->deadline);
+	e->resume = RESUME_CTX;
+	e->disabled_since = 0;
+	e->watchdog_fired = false;
+}
+
 int upcall_setup(struct env *e, u64 area)
 {
 	if (area % PAGE_SIZE || !user_addr(area))

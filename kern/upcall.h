@@ -17,6 +17,8 @@ int upcall_set_deadline(struct env *e, u64 deadline_ns);
 
 /* SYS_RESUME: continue from a save area (sanitised). Returns only an error. */
 i64 upcall_resume(struct env *e, u64 slot, u64 flags);
+/* The area is gone (unmapped by a revocation, or the env is ending). */
+void upcall_area_lost(struct env *e);
 
 /* A Ring 3 exception: to the env's trap entry, or the env dies. */
 __noreturn void upcall_exception(struct env *e, const struct trap_frame *tf);

@@ -58,6 +58,8 @@ typedef int (*keel_trap_fn)(struct keel_upcall_area *a, uint64_t vector, uint64_
 
 /* Register this env's upcall area and entries. 0 or -errno. */
 int keel_upcalls_init(keel_event_fn on_event, keel_trap_fn on_trap);
+/* ... with the area on a page of the caller's choosing (mapped writable). */
+int keel_upcalls_init_at(struct keel_upcall_area *a, keel_event_fn on_event, keel_trap_fn on_trap);
 extern struct keel_upcall_area *keel_area;
 
 /* Resume a context in Ring 3, enabling upcalls (the critical range), or

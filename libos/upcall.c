@@ -28,7 +28,11 @@ static void cpuid(uint32_t leaf, uint32_t sub, uint32_t *a, uint32_t *b, uint32_
 
 int keel_upcalls_init(keel_event_fn on_event, keel_trap_fn on_trap)
 {
-	struct keel_upcall_area *a = &keel_area_page;
+	return keel_upcalls_init_at(&keel_area_page, on_event, on_trap);
+}
+
+int keel_upcalls_init_at(struct keel_upcall_area *a, keel_event_fn on_event, keel_trap_fn on_trap)
+{
 	uint32_t eax, ebx, ecx, edx;
 	cpuid(1, 0, &eax, &ebx, &ecx, &edx);
 	if (ecx & (1u << 27)) { /* OSXSAVE: the kernel enabled XSAVE */

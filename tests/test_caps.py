@@ -42,12 +42,32 @@ def test_map_unmap_remap_and_accessed_dirty_bits_through_the_window(keel, cpu):
 
 def test_a_shared_subtree_shows_each_envs_writes_and_unmaps_to_the_other(keel):
     b = keel.boot("run=vm:share:a,vm:share:b").expect_verdict("success")
-    va = b.value(r"^vm share a: level-1 table for (0x[0-9a-f]+) granted", lambda s: int(s, 16))
+    va = b.value(r"^vm share a: level-1 tables for (0x[0-9a-f]+) \(read-write\)", lambda s: int(s, 16))
+    ro = va + (2 << 20)
     b.expect(rf"^vm share b: installed a's table at {va:#x}; read 0xa11ce there$")
     b.expect(rf"^vm share a: read b's write 0xb0b at {va + 8:#x} and b's own page 0xb2 at {va + 4096:#x}$")
     b.expect(rf"^vm share b: a's unmapping seen: a read of {va:#x} faults$")
     b.expect(rf"^vm share a: b's unmapping seen: a read of {va + 4096:#x} faults$")
+    # A table shared read-only is read-only below, whatever its leaves say.
+    b.expect(rf"^vm share b: read-only table at {ro:#x}: read 0xc0ffee, a write faults \(error 0x7\), "
+             r"mapping into it: ERIGHTS$")
+    # Revoking the range takes every mapping made under it.
+    b.expect(rf"^vm share a: revoked b's range \(1 capability\): b's page at {va + 3 * 4096:#x} is gone, a's stay$")
+    b.expect(r"^vm share b: its range revoked \(told: 1\), its page there unmapped$")
     vm_ok(b, "share a", "share b")
+    expect_nothing_leaked(b)
+
+
+def test_an_upcall_area_on_a_revoked_shared_page_stops_being_used_at_once(keel):
+    """b registers its upcall area on a page of a's, through a shared table;
+    when a revokes the table, the kernel must not write b's upcall state into
+    a's page again (nor read b's entry points from it)."""
+    b = keel.boot("run=vm:areashare:a,vm:areashare:b").expect_verdict("success")
+    b.expect(r"^vm areashare b: after the revocation: 1 self event\(s\) delivered, set_deadline: EINVAL; "
+             r"still running$")
+    b.expect(r"^vm areashare a: b's upcall area was on a's page \([1-9]\d* upcalls counted there\); revoked "
+             r"the table \(1\); since then the kernel wrote nothing there$")
+    vm_ok(b, "areashare a", "areashare b")
     expect_nothing_leaked(b)
 
 
@@ -99,6 +119,7 @@ MORE = {
     "rights escalation: derive": "ERIGHTS",
     "non-write-back type (PWT)": "EMEMTYPE",
     "quota exhausted (capabilities)": "EDQUOT",
+    "quota exhausted (address space)": "EDQUOT",
     "wrong type (a range as a frame)": "ETYPE",
     "table bound elsewhere": "EBINDING",
     "entry in use": "EEXIST",
@@ -114,7 +135,7 @@ MORE = {
 
 
 def test_each_page_table_rule_refuses_with_its_own_code_and_quotas_bind_only_their_env(keel):
-    b = keel.boot("run=vm:neg,vm:guard quota_frames=1024 quota_caps=2048").expect_verdict("success")
+    b = keel.boot("run=vm:neg,vm:guard quota_frames=1024 quota_caps=2048 quota_vspace_gib=1").expect_verdict("success")
     got = dict(re.findall(r"^vm neg: (.+?)\s+(E[A-Z0-9]+)$", b.log, re.M))
     for rule, code in {**RULES, **MORE}.items():
         assert got.get(rule) == code, f"{rule}: expected {code}, got {got.get(rule)}"

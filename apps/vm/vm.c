@@ -5,6 +5,8 @@
  *               read through the read-only window; the window refuses writes
  *   share a|b   two envs share a level-1 table: writes and unmaps by either
  *               are seen by both at the same addresses
+ *   areashare a|b  b's upcall area on a page of a's shared table; a revokes
+ *               the table: the kernel stops using the page for b at once
  *   revoke a|b  a grants a frame, b maps it and derives from it; a revokes:
  *               b is told by upcall, its accesses fault, its derived caps are gone
  *   demand      a 64 MiB region paged in by the #PF handler; checksum; every
@@ -27,7 +29,7 @@ uint64_t probe_write(uint64_t addr, uint64_t v);
 static long id;
 static int failures;
 static volatile uint64_t fault_vec, fault_err, fault_cr2, faults;
-static volatile uint64_t revoked_events;
+static volatile uint64_t revoked_events, self_events;
 /* Demand paging: 0 when the fault was made good (retry the access). */
 static long (*pf_hook)(uint64_t cr2, uint64_t err);
 
@@ -52,6 +54,8 @@ static void on_event(struct keel_upcall_area *a, uint64_t ev, struct keel_contex
 {
 	if (ev & KEEL_EV_REVOKED)
 		revoked_events++;
+	if (ev & KEEL_EV_SELF)
+		self_events++;
 }
 
 #define CHECK(cond, ...)                                        \
@@ -204,26 +208,36 @@ static int mode_basic(void)
 }
 
 /* ------------------------------------------------------------------ share */
-/* The shared 2 MiB: page 0 a's data, page 1 b's data, page 2 a mailbox. */
+/*
+ * a's 4 MiB range, two level-1 tables. The first (V) is shared read-write:
+ * page 0 a's data, page 1 b's, page 2 a mailbox, page 3 b's later page.
+ * The second (V2 = V + 2 MiB) is shared read-only: a's data there.
+ */
 enum { SHARE_READY = 1, SHARE_B_WROTE, SHARE_A_UNMAPPED, SHARE_B_UNMAPPED, SHARE_DONE };
 
 static int from_other(const struct keel_cap_info *i, uint64_t unused) { return i->from != 0; }
+static int from_other_at(const struct keel_cap_info *i, uint64_t vbase) { return i->from && i->vbase == vbase; }
 
 static int mode_share_a(void)
 {
 	long eslot = other_env(), vr;
-	uint64_t v = vrange(2 << 20, 2 << 20, &vr);
+	uint64_t v = vrange(4 << 20, 2 << 20, &vr), v2 = v + (2 << 20);
 	volatile uint64_t *mine = (void *)v, *theirs = (void *)(v + PAGE), *box = (void *)(v + 2 * PAGE);
-	long t = vm_table(1, v, 1);
-	CHECK(t >= 0, "a level-1 table for %#llx: %s", (unsigned long long)v, errname((int)t));
-	CHECK(vm_map_new(v, KEEL_MAP_WRITE) >= 0 && vm_map_new(v + 2 * PAGE, KEEL_MAP_WRITE) >= 0, "map");
+	long t = vm_table(1, v, 1), t2 = vm_table(1, v2, 1);
+	CHECK(t >= 0 && t2 >= 0, "level-1 tables for %#llx: %s %s", (unsigned long long)v, errname((int)t),
+	      errname((int)t2));
+	CHECK(vm_map_new(v, KEEL_MAP_WRITE) >= 0 && vm_map_new(v + 2 * PAGE, KEEL_MAP_WRITE) >= 0 &&
+	      vm_map_new(v2, KEEL_MAP_WRITE) >= 0, "map");
 	mine[0] = 0xA11CE;
+	*(volatile uint64_t *)v2 = 0xC0FFEE;
 	box[0] = SHARE_READY;
-	/* Give b the table and the range: it installs the table in its own tree. */
+	/* Give b the tables and the range: it installs the tables in its own tree. */
 	long bt = sys_cap_derive((uint32_t)t, KEEL_R_READ | KEEL_R_WRITE, (uint32_t)eslot);
+	long bt2 = sys_cap_derive((uint32_t)t2, KEEL_R_READ, (uint32_t)eslot);
 	long bv = sys_cap_derive((uint32_t)vr, KEEL_R_READ | KEEL_R_WRITE, (uint32_t)eslot);
-	CHECK(bt >= 0 && bv >= 0, "grant: %s %s", errname((int)bt), errname((int)bv));
-	printf("vm share a: level-1 table for %#llx granted (slot %ld in env b)\n", (unsigned long long)v, bt);
+	CHECK(bt >= 0 && bt2 >= 0 && bv >= 0, "grant: %s %s %s", errname((int)bt), errname((int)bt2), errname((int)bv));
+	printf("vm share a: level-1 tables for %#llx (read-write) and %#llx (read-only) granted to env b\n",
+	       (unsigned long long)v, (unsigned long long)v2);
 	if (await(box, SHARE_B_WROTE) == 0) {
 		CHECK(mine[1] == 0xB0B, "b's write into a's page: %#llx", (unsigned long long)mine[1]);
 		CHECK(probe_read((uint64_t)theirs) == 0xB2, "the page b mapped is seen by a");
@@ -238,6 +252,13 @@ static int mode_share_a(void)
 		expect_fault("a reads the page b unmapped", probe_read(v + PAGE), 0x4, v + PAGE);
 		CHECK(vm_pte(v + PAGE) == 0, "and sees its entry clear through the window");
 		printf("vm share a: b's unmapping seen: a read of %#llx faults\n", (unsigned long long)(v + PAGE));
+		/* Taking the range back takes what b mapped under it. */
+		CHECK(probe_read(v + 3 * PAGE) == 0xB3, "b's second page");
+		long n = sys_cap_revoke((uint32_t)vr);
+		expect_fault("a reads b's page after revoking b's range", probe_read(v + 3 * PAGE), 0x4, v + 3 * PAGE);
+		CHECK(n == 1 && probe_read(v + 2 * PAGE) == SHARE_B_UNMAPPED, "a's own pages stay");
+		printf("vm share a: revoked b's range (%ld capability): b's page at %#llx is gone, a's stay\n", n,
+		       (unsigned long long)(v + 3 * PAGE));
 		box[0] = SHARE_DONE;
 	}
 	while (!env_gone(eslot))
@@ -248,26 +269,28 @@ static int mode_share_a(void)
 
 static int mode_share_b(void)
 {
-	struct keel_cap_info ti, vi;
-	long t = -1, vr = -1;
+	struct keel_cap_info ti, vi, t2i;
+	long t = -1, vr = -1, t2 = -1;
 	for (long i = 0; i < 100000 && (t < 0 || vr < 0); i++) {
-		t = vm_find_cap(0, KEEL_CAP_PT, from_other, 0, &ti);
 		vr = vm_find_cap(0, KEEL_CAP_VRANGE, from_other, 0, &vi);
-		if (t < 0 || vr < 0)
+		t = vr >= 0 ? vm_find_cap(0, KEEL_CAP_PT, from_other_at, vi.base, &ti) : -1;
+		t2 = vr >= 0 ? vm_find_cap(0, KEEL_CAP_PT, from_other_at, vi.base + (2 << 20), &t2i) : -1;
+		if (t < 0 || vr < 0 || t2 < 0)
 			sys_yield();
 	}
-	if (t < 0 || vr < 0) {
+	if (t < 0 || vr < 0 || t2 < 0) {
 		printf("vm share b: FAILED: nothing granted\n");
 		return 1;
 	}
-	uint64_t v = ti.vbase;
+	uint64_t v = ti.vbase, v2 = t2i.vbase;
 	volatile uint64_t *theirs = (void *)v, *mine = (void *)(v + PAGE), *box = (void *)(v + 2 * PAGE);
-	/* Install a's table in b's own level-2 table, at its bound address. */
+	/* Install a's tables in b's own level-2 table, at their bound addresses. */
 	long pd = vm_table(2, v, 1);
-	struct keel_mmu_op o = op((uint32_t)pd, (unsigned)(v >> 21) & 511, (uint32_t)t, 0);
-	long err = update1(o);
-	CHECK(err == 0, "install the shared table: %s", errname((int)err));
+	long err = update1(op((uint32_t)pd, (unsigned)(v >> 21) & 511, (uint32_t)t, 0));
+	long err2 = update1(op((uint32_t)pd, (unsigned)(v2 >> 21) & 511, (uint32_t)t2, 0));
+	CHECK(err == 0 && err2 == 0, "install the shared tables: %s %s", errname((int)err), errname((int)err2));
 	vm_note_table((uint32_t)t, 1, v);
+	vm_note_table((uint32_t)t2, 1, v2);
 	printf("vm share b: installed a's table at %#llx; read %#llx there\n", (unsigned long long)v,
 	       (unsigned long long)theirs[0]);
 	CHECK(theirs[0] == 0xA11CE, "a's write read by b at the same address");
@@ -276,15 +299,93 @@ static int mode_share_b(void)
 	long f = vm_map_new(v + PAGE, KEEL_MAP_WRITE);
 	CHECK(f >= 0, "b maps its own frame into the shared table: %s", errname((int)f));
 	mine[0] = 0xB2;
+	/* The read-only share: readable, never writable, not b's to change. */
+	uint64_t ro = probe_read(v2);
+	expect_fault("b writes the read-only share", probe_write(v2, 1), 0x7, v2);
+	long g = vm_map_new(v2 + PAGE, KEEL_MAP_WRITE);
+	printf("vm share b: read-only table at %#llx: read %#llx, a write faults (error %#llx), mapping into it: %s\n",
+	       (unsigned long long)v2, (unsigned long long)ro, (unsigned long long)fault_err, errname((int)g));
+	CHECK(ro == 0xC0FFEE && g == -ERIGHTS, "read-only share");
 	box[0] = SHARE_B_WROTE;
 	if (await(box, SHARE_A_UNMAPPED) == 0) {
 		expect_fault("b reads the page a unmapped", probe_read(v), 0x4, v);
 		printf("vm share b: a's unmapping seen: a read of %#llx faults\n", (unsigned long long)v);
 		CHECK(vm_unmap(v + PAGE) == 0, "b unmaps its page");
+		CHECK(vm_map_new(v + 3 * PAGE, KEEL_MAP_WRITE) >= 0, "b maps another page");
+		*(volatile uint64_t *)(v + 3 * PAGE) = 0xB3;
 		box[0] = SHARE_B_UNMAPPED;
 	}
-	await(box, SHARE_DONE);
+	if (await(box, SHARE_DONE) == 0) {
+		struct keel_cap_info info;
+		expect_fault("b reads its page under the revoked range", probe_read(v + 3 * PAGE), 0x4, v + 3 * PAGE);
+		CHECK(sys_cap_info((uint32_t)vr, &info) == -EBADSLOT && keel_area->revoked == 1, "the range is gone");
+		printf("vm share b: its range revoked (told: %llu), its page there unmapped\n",
+		       (unsigned long long)keel_area->revoked);
+	}
 	printf("vm share b: %s\n", failures ? "FAILED" : "ok");
+	return failures;
+}
+
+/* -------------------------------------------------------------- areashare */
+/* b puts its upcall area on a page of a's, through a table a shares; a
+ * revokes the table: the kernel must stop using that page for b at once. */
+static int mode_areashare_a(void)
+{
+	long eslot = other_env();
+	uint64_t v = vrange(2 << 20, 2 << 20, NULL);
+	long t = vm_table(1, v, 1);
+	CHECK(t >= 0 && vm_map_new(v, KEEL_MAP_WRITE) >= 0 && vm_map_new(v + PAGE, KEEL_MAP_WRITE) >= 0, "set-up");
+	volatile uint64_t *box = (void *)(v + PAGE);
+	box[0] = 1;
+	CHECK(sys_cap_derive((uint32_t)t, KEEL_R_READ | KEEL_R_WRITE, (uint32_t)eslot) >= 0, "grant the table");
+	if (await(box, 2) == 0) {
+		volatile struct keel_upcall_area *ba = (void *)v;
+		uint64_t upcalls = ba->upcalls;
+		long n = sys_cap_revoke((uint32_t)t);
+		static uint8_t snap[PAGE];
+		memcpy(snap, (const void *)v, PAGE);
+		while (!env_gone(eslot))
+			sys_yield();
+		int same = memcmp(snap, (const void *)v, PAGE) == 0;
+		printf("vm areashare a: b's upcall area was on a's page (%llu upcalls counted there); revoked the table "
+		       "(%ld); since then the kernel wrote %s there\n",
+		       (unsigned long long)upcalls, n, same ? "nothing" : "SOMETHING");
+		CHECK(upcalls >= 1 && n == 1 && same, "area dropped with the table");
+	}
+	printf("vm areashare a: %s\n", failures ? "FAILED" : "ok");
+	return failures;
+}
+
+static int mode_areashare_b(void)
+{
+	struct keel_cap_info ti;
+	long t = -1;
+	for (long i = 0; i < 100000 && t < 0; i++)
+		if ((t = vm_find_cap(0, KEEL_CAP_PT, from_other, 0, &ti)) < 0)
+			sys_yield();
+	if (t < 0) {
+		printf("vm areashare b: FAILED: nothing granted\n");
+		return 1;
+	}
+	uint64_t v = ti.vbase;
+	long pd = vm_table(2, v, 1);
+	CHECK(update1(op((uint32_t)pd, (unsigned)(v >> 21) & 511, (uint32_t)t, 0)) == 0, "install");
+	CHECK(keel_upcalls_init_at((struct keel_upcall_area *)v, on_event, on_trap) == 0, "area on a's page");
+	__asm__ volatile("int $0x82" ::: "memory");
+	CHECK(self_events == 1, "an upcall through the area");
+	*(volatile uint64_t *)(v + PAGE) = 2;
+	struct keel_cap_info info;
+	while (sys_cap_info((uint32_t)t, &info) != -EBADSLOT)
+		sys_yield();
+	/* No area now: nothing is delivered, deadlines are refused. */
+	__asm__ volatile("int $0x82" ::: "memory");
+	long r = sys_set_deadline(1);
+	for (int i = 0; i < 10; i++)
+		sys_yield();
+	printf("vm areashare b: after the revocation: %llu self event(s) delivered, set_deadline: %s; still running\n",
+	       (unsigned long long)self_events, errname((int)r));
+	CHECK(self_events == 1 && r == -EINVAL, "no area any more");
+	printf("vm areashare b: %s\n", failures ? "FAILED" : "ok");
 	return failures;
 }
 
@@ -515,6 +616,7 @@ static int mode_neg(void)
 	while ((last = sys_cap_derive((uint32_t)h, KEEL_R_READ, KEEL_SELF)) >= 0)
 		m++;
 	expect("quota exhausted (capabilities)", last, EDQUOT);
+	expect("quota exhausted (address space)", sys_vrange_alloc(1ULL << 30, 0), EDQUOT);
 	long back = sys_cap_revoke((uint32_t)h);
 	printf("vm neg: %ld capabilities derived before the quota ran out; revoke removed %ld\n", m, back);
 	CHECK(back == m, "revoke takes them all");
@@ -755,6 +857,8 @@ int main(int argc, char **argv)
 		return mode_basic();
 	if (!strcmp(mode, "share"))
 		return !strcmp(role, "b") ? mode_share_b() : mode_share_a();
+	if (!strcmp(mode, "areashare"))
+		return !strcmp(role, "b") ? mode_areashare_b() : mode_areashare_a();
 	if (!strcmp(mode, "revoke"))
 		return !strcmp(role, "b") ? mode_revoke_b() : mode_revoke_a();
 	if (!strcmp(mode, "demand"))

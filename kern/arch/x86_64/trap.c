@@ -36,6 +36,8 @@ __attribute__((optimize("omit-frame-pointer"))) static void from_user(struct tra
 	unsigned v = (unsigned)tf->vector;
 
 	if (v == VEC_SELF_EVENT) {
+		if (!e->area)
+			return; /* no upcalls taken: nothing to raise */
 		e->events |= KEEL_EV_SELF;
 		if (upcall_event_fast(e, tf))
 			return;

@@ -238,6 +238,7 @@ struct keel_quota_info {
 	uint32_t cap_slots;                 /* size of its capability space: slots 0 .. cap_slots-1 */
 	uint32_t reserved;
 	uint64_t frames_free;               /* free frames in the whole machine */
+	uint64_t vspace_used, vspace_quota; /* bytes of the single address space held in ranges */
 };
 
 /*
