@@ -103,13 +103,11 @@ static struct cap *new_cap(u8 type, u8 rights)
 /* Make c's object a page table of `level` bound to vbase: records page. */
 static int make_table(struct env *e, struct cap *c, u64 level, u64 vbase)
 {
-	if (quota_charge_frames(e, 1))
+	if (e->frames_charged >= e->quota_frames)
 		return -EDQUOT;
-	paddr_t recs = frame_alloc_zeroed();
-	if (!recs) {
-		quota_release_frames(e, 1);
+	paddr_t recs = new_frame(e, FRAME_KERNEL);
+	if (!recs)
 		return -ENOMEM;
-	}
 	memset(pa_to_va(c->base), 0, PAGE_SIZE);
 	set_type(c->base, (enum frame_type)(FRAME_PT1 + level - 1));
 	c->type = KEEL_CAP_PT;
@@ -440,14 +438,11 @@ i64 pt_mmu_update(struct env *e, u64 uops, u64 n, u64 udone)
 
 int pt_env_init(struct env *e)
 {
-	if (quota_charge_frames(e, 1))
-		return -EDQUOT;
-	paddr_t recs = frame_alloc_zeroed();
-	if (!recs) {
-		quota_release_frames(e, 1);
+	paddr_t recs = new_frame(e, FRAME_KERNEL);
+	if (!recs)
 		return -ENOMEM;
-	}
 	e->pml4_recs = pa_to_va(recs);
+	set_type(e->pml4, FRAME_PT4);
 	return 0;
 }
 
@@ -459,6 +454,7 @@ void pt_env_fini(struct env *e)
 		ASSERT(!e->pml4_recs[i]); /* its capabilities are gone, and their mappings */
 	free_frame(e, direct_va_to_pa(e->pml4_recs));
 	e->pml4_recs = NULL;
+	set_type(e->pml4, FRAME_UNTYPED); /* uvm_destroy frees it */
 }
 
 int pt_kmap(struct env *e, u64 va, u64 flags, paddr_t *pa_out)

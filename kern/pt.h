@@ -16,7 +16,9 @@
 struct cap;
 struct env;
 
-enum frame_type { FRAME_UNTYPED, FRAME_DATA, FRAME_PT1, FRAME_PT2, FRAME_PT3 };
+/* Untyped: free, or the kernel's own and never an env's; KERNEL: the
+ * kernel's bookkeeping for an env (a table's records). */
+enum frame_type { FRAME_UNTYPED, FRAME_DATA, FRAME_PT1, FRAME_PT2, FRAME_PT3, FRAME_PT4, FRAME_KERNEL };
 
 int pt_init(void);
 enum frame_type pt_frame_type(paddr_t pa);
