@@ -513,3 +513,60 @@ int pt_kmap(struct env *e, u64 va, u64 flags, paddr_t *pa_out)
 		*pa_out = pa;
 	return 0;
 }
+
+/* ---------------------------------------------------------------- audit */
+
+static u64 audit_problems;
+
+static void audit_bad(struct env *e, u64 va, int level, const char *what)
+{
+	if (audit_problems++ < 5)
+		kprintf("pt audit: env %u: level %d entry for %#llx: %s\n", e->id, level, (unsigned long long)va, what);
+}
+
+static void audit_table(struct env *e, u64 *table, struct cap **recs, int level, u64 vbase)
+{
+	for (unsigned i = 0; i < (level == 4 ? 256u : PT_ENTRIES); i++) {
+		u64 ent = table[i], va = vbase + (u64)i * level_size(level);
+		struct cap *c = recs[i];
+		if (level == 4 && i == KEEL_PT_WINDOW_SLOT)
+			continue;
+		if (!c) {
+			if (ent & PTE_P)
+				audit_bad(e, va, level, "present without a record");
+			continue;
+		}
+		if (!(ent & PTE_P) || (ent & PTE_ADDR) != c->base || c->map_pte != &table[i] || c->map_rec != &recs[i])
+			audit_bad(e, va, level, "entry and record disagree");
+		if ((ent & (PTE_G | PTE_PCD | PTE_PWT | PTE_PS)) || !(ent & PTE_U))
+			audit_bad(e, va, level, "G, PCD, PWT or PS set, or U clear");
+		if (!pt_frame_refs(c->base))
+			audit_bad(e, va, level, "a referenced frame counts no references");
+		if ((ent & PTE_W) && !(c->rights & KEEL_R_WRITE))
+			audit_bad(e, va, level, "writable beyond the capability's rights");
+		if (level == 1) {
+			if (c->type != KEEL_CAP_FRAME || pt_frame_type(c->base) != FRAME_DATA)
+				audit_bad(e, va, level, "a leaf that is not a data frame");
+			if (!c->map_range || !covers(c->map_range, va, PAGE_SIZE))
+				audit_bad(e, va, level, "a leaf outside the range it was mapped under");
+			continue;
+		}
+		if (c->type != KEEL_CAP_PT || c->level != level - 1 || c->vbase != va ||
+		    pt_frame_type(c->base) != (enum frame_type)(FRAME_PT1 + level - 2)) {
+			audit_bad(e, va, level, "a table of the wrong type, level or binding");
+			continue;
+		}
+		audit_table(e, pa_to_va(c->base), c->pt_recs, level - 1, va);
+	}
+}
+
+u64 pt_audit(struct env *e)
+{
+	audit_problems = 0;
+	u64 *pml4 = pa_to_va(e->pml4);
+	if (pt_frame_type(e->pml4) != FRAME_PT4 || (pml4[KERNEL_SLOT] & ~PTE_A) != (slot_pdpt() | PTE_P | PTE_W) ||
+	    (pml4[KEEL_PT_WINDOW_SLOT] & (PTE_ADDR | PTE_P | PTE_W | PTE_U)) != (e->pml4 | PTE_P | PTE_U))
+		audit_bad(e, 0, 4, "the PML4 itself: type, kernel slot or window");
+	audit_table(e, pml4, e->pml4_recs, 4, 0);
+	return audit_problems;
+}

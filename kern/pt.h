@@ -48,6 +48,11 @@ int pt_kmap(struct env *e, u64 va, u64 flags, paddr_t *pa);
 /* The range capability e holds, with the write right, covering
  * [va, va + len); NULL and *err = -EVRANGE (none) or -ERIGHTS. */
 struct cap *pt_vrange_find(struct env *e, u64 va, u64 len, int *err);
+/* Check every entry of e's tree against its record, the frame types and
+ * references and the rules SYS_MMU_UPDATE enforces; the count of problems
+ * (the first few are printed). */
+u64 pt_audit(struct env *e);
+
 /* A range capability is going: unmap what was mapped under it. */
 void pt_vrange_drop(struct cap *r);
 

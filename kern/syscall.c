@@ -74,6 +74,8 @@ static i64 sys_debug(struct env *e, u64 op, u64 a, u64 b)
 	case DEBUG_FLOOR_SYSCALL:
 		env_set_floor_syscall(e, a != 0);
 		return 0;
+	case DEBUG_PT_AUDIT:
+		return (i64)pt_audit(e);
 	default:
 		return -EINVAL;
 	}

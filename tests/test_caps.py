@@ -157,6 +157,9 @@ def test_100k_random_operations_leave_no_trace_and_do_not_touch_another_env(keel
     m = b.expect(r"^vm churn: 100000 operations: (\d+) accepted, (\d+) refused with a known code, (\d+) unexpected$")
     ok, refused, unexpected = map(int, m.groups())
     assert unexpected == 0 and ok > 20000 and refused > 20000
+    audits, problems = map(int, b.expect(
+        r"^vm churn: (\d+) kernel audits of its page tables on the way: (\d+) problems$").groups())
+    assert audits == 100 and problems == 0
     refusals = dict((k, int(v)) for k, v in re.findall(r" (E[A-Z0-9]+) (\d+)",
                                                       b.expect(r"^vm churn: refusals:.*$").group(0)))
     assert len(refusals) >= 15, f"the churn reached only {sorted(refusals)}"

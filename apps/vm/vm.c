@@ -101,6 +101,9 @@ static void expect_fault(const char *what, uint64_t r, uint64_t err, uint64_t cr
 
 static void quota(struct keel_quota_info *q) { CHECK(sys_quota_info(q) == 0, "quota info"); }
 
+/* The kernel's consistency check of this env's page tables: 0 problems. */
+static long audit(void) { return sys_debug(DEBUG_PT_AUDIT, 0, 0); }
+
 static int match_env(const struct keel_cap_info *i, uint64_t not_id) { return i->base != not_id; }
 static long other_env(void)
 {
@@ -203,6 +206,7 @@ static int mode_basic(void)
 	       (unsigned long long)q1.frames_free);
 	CHECK(q1.frames_used == q0.frames_used && q1.caps_used == q0.caps_used && q1.frames_free == q0.frames_free,
 	      "every frame and capability back");
+	CHECK(audit() == 0, "page-table audit");
 	printf("vm basic: %s\n", failures ? "FAILED" : "ok");
 	return failures;
 }
@@ -263,6 +267,7 @@ static int mode_share_a(void)
 	}
 	while (!env_gone(eslot))
 		sys_yield();
+	CHECK(audit() == 0, "page-table audit");
 	printf("vm share a: %s\n", failures ? "FAILED" : "ok");
 	return failures;
 }
@@ -322,6 +327,7 @@ static int mode_share_b(void)
 		printf("vm share b: its range revoked (told: %llu), its page there unmapped\n",
 		       (unsigned long long)keel_area->revoked);
 	}
+	CHECK(audit() == 0, "page-table audit");
 	printf("vm share b: %s\n", failures ? "FAILED" : "ok");
 	return failures;
 }
@@ -456,6 +462,7 @@ static int mode_revoke_b(void)
 	printf("vm revoke b: next accesses fault; the granted and derived slots: %s %s %s\n", errname((int)e0),
 	       errname((int)e1), errname((int)e2));
 	CHECK(e0 == -EBADSLOT && e1 == -EBADSLOT && e2 == -EBADSLOT, "every derived capability gone");
+	CHECK(audit() == 0, "page-table audit");
 	printf("vm revoke b: %s\n", failures ? "FAILED" : "ok");
 	return failures;
 }
@@ -515,6 +522,7 @@ static int mode_demand(void)
 	       (unsigned long long)((t1 - t0) / 1000000), (unsigned long long)sum, (unsigned long long)want,
 	       (unsigned long long)dirty);
 	CHECK(demand_faults == DEMAND_PAGES && nonzero == 0 && sum == want && dirty == DEMAND_PAGES, "demand paging");
+	CHECK(audit() == 0, "page-table audit with 64 MiB mapped");
 	printf("vm demand: while mapped: %u frames used (%u before), %llu free\n", q1.frames_used, q0.frames_used,
 	       (unsigned long long)q1.frames_free);
 
@@ -641,6 +649,7 @@ static int mode_neg(void)
 	expect("batch: second op invalid", sys_mmu_update(three, 3, &done), ETYPE);
 	printf("vm neg: the batch applied %llu operation(s)\n", (unsigned long long)done);
 	CHECK(done == 1 && (vm_pte(v + 3 * PAGE) & VM_P) && !(vm_pte(v + 5 * PAGE) & VM_P), "applied up to it");
+	CHECK(audit() == 0, "page-table audit");
 	printf("vm neg: %s\n", failures ? "FAILED" : "ok");
 	return failures;
 }
@@ -742,7 +751,7 @@ static int mode_churn(uint64_t n)
 	long vr;
 	churn_base = vrange(churn_size, 2 << 20, &vr);
 	keep(vr);
-	uint64_t ok = 0, refused = 0, unknown = 0, granted = 0, by_code[128] = { 0 };
+	uint64_t ok = 0, refused = 0, unknown = 0, granted = 0, audits = 0, problems = 0, by_code[128] = { 0 };
 	static struct keel_mmu_op batch[KEEL_MMU_BATCH_MAX + 8];
 	for (uint64_t k = 0; k < n; k++) {
 		long r = 0;
@@ -814,6 +823,10 @@ static int mode_churn(uint64_t n)
 			r = (long)probe_read(va) == (long)PROBE_FAULTED ? -EFAULT : 0;
 			break;
 		}
+		if (k % 1000 == 999) {
+			problems += (uint64_t)audit();
+			audits++;
+		}
 		if (r >= 0) {
 			ok++;
 		} else if (known_code(r)) {
@@ -828,6 +841,9 @@ static int mode_churn(uint64_t n)
 	quota(&q1);
 	printf("vm churn: %llu operations: %llu accepted, %llu refused with a known code, %llu unexpected\n",
 	       (unsigned long long)n, (unsigned long long)ok, (unsigned long long)refused, (unsigned long long)unknown);
+	printf("vm churn: %llu kernel audits of its page tables on the way: %llu problems\n", (unsigned long long)audits,
+	       (unsigned long long)problems);
+	CHECK(problems == 0, "the tables stayed consistent");
 	printf("vm churn: refusals:");
 	for (int c = 0; c < 128; c++)
 		if (by_code[c])

@@ -61,6 +61,8 @@
                                * using its string copy (proves it runs forwards whatever DF was) */
 #define DEBUG_FLOOR_SYSCALL 5 /* (int on) -> 0: this env's `syscall` goes to a handler that only
                                * sysretqs (hardware floor); turn off through `int $0x80` */
+#define DEBUG_PT_AUDIT      6 /* () -> how many entries of this env's page tables disagree with
+                               * the kernel's records, types, references or rules (0: none) */
 
 #ifndef __ASSEMBLER__
 struct keel_exit_counts {
