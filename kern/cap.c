@@ -6,6 +6,8 @@
 #include "lib/string.h"
 #include "panic.h"
 #include "pt.h"
+#include "ioport.h"
+#include "irq.h"
 #include "frame.h"
 #include "uaccess.h"
 
@@ -103,6 +105,8 @@ static int place(struct env *e, struct cap *c, struct env *payer)
 {
 	if (payer && payer->caps_charged >= payer->quota_caps)
 		return -EDQUOT;
+	if (c->type == KEEL_CAP_IOPORT && ioport_prepare(e))
+		return -ENOMEM;
 	int slot = slot_alloc(e);
 	if (slot < 0)
 		return slot;
@@ -113,7 +117,11 @@ static int place(struct env *e, struct cap *c, struct env *payer)
 	if (payer)
 		payer->caps_charged++;
 	if (c->type == KEEL_CAP_VRANGE)
-		hnode_add(&e->vranges, &c->in_vranges);
+		hnode_add(&e->vranges, &c->in_holder);
+	else if (c->type == KEEL_CAP_IOPORT)
+		ioport_cap_placed(c);
+	else if (c->type == KEEL_CAP_SWVEC)
+		irq_cap_placed(c);
 	caps_live++;
 	return slot;
 }
@@ -150,6 +158,10 @@ static void destroy_leaf(struct cap *c, bool revoked)
 		pt_uninstall(c);
 	if (c->type == KEEL_CAP_VRANGE)
 		pt_vrange_drop(c); /* what was mapped under it goes with it */
+	else if (c->type == KEEL_CAP_IOPORT)
+		ioport_cap_gone(c); /* its ports are forbidden again */
+	else if (c->type == KEEL_CAP_IRQ || c->type == KEEL_CAP_SWVEC)
+		irq_cap_gone(c); /* unbound and masked; not raisable */
 	if (c->root)
 		pt_release(c); /* its object: frame, page table, range */
 	if (c->parent)
@@ -157,7 +169,7 @@ static void destroy_leaf(struct cap *c, bool revoked)
 	struct env *e = c->owner;
 	slot_set(e, c->slot, NULL);
 	if (c->type == KEEL_CAP_VRANGE)
-		hnode_del(&c->in_vranges);
+		hnode_del(&c->in_holder);
 	if (c->payer)
 		c->payer->caps_charged--;
 	if (revoked)

@@ -16,6 +16,8 @@
 #include "slot.h"
 #include "frame.h"
 #include "pt.h"
+#include "ioport.h"
+#include "pct.h"
 #include "uvm.h"
 
 void user_return(struct trap_frame *frame, bool sysret) __noreturn; /* entry.S */
@@ -43,6 +45,30 @@ struct env *env_by_id(u32 id)
 	return NULL;
 }
 
+void env_post(struct env *e, u64 events)
+{
+	e->events |= events;
+	if (e->state == ENV_BLOCKED && e->waiting_events) {
+		e->waiting_events = false;
+		e->state = ENV_RUNNABLE;
+		sched_add(e);
+	}
+}
+
+void env_kill_waiting(void)
+{
+	for (struct env *e = all_envs; e;) {
+		if (e->state != ENV_BLOCKED || !e->waiting_events) {
+			e = e->all_next;
+			continue;
+		}
+		kprintf("env %u (%s): killed: waits for an event that nothing can send\n", e->id, e->name);
+		sched_note_failure();
+		env_destroy(e);
+		e = all_envs; /* the list changed */
+	}
+}
+
 void env_note_revoked(struct env *e)
 {
 	if (e->state == ENV_DEAD)
@@ -52,7 +78,7 @@ void env_note_revoked(struct env *e)
 	e->revoked++;
 	if (e->ka) {
 		e->ka->revoked = e->revoked;
-		e->events |= KEEL_EV_REVOKED;
+		env_post(e, KEEL_EV_REVOKED);
 	}
 }
 
@@ -103,6 +129,7 @@ void env_destroy(struct env *e)
 {
 	struct percpu *cpu = this_cpu();
 	sched_remove(e);
+	pct_env_fini(e);
 	if (cpu->env == e) {
 		/* Leave its address space before freeing it: any CR3 reaches the kernel. */
 		write_cr3(slot_kernel_pml4());
@@ -120,6 +147,7 @@ void env_destroy(struct env *e)
 	 * frees what it made and revokes what it gave away. */
 	upcall_area_lost(e);
 	cspace_destroy(e);
+	ioport_env_fini(e);
 	pt_env_fini(e);
 	uvm_destroy(e->pml4);
 	kfree(e->fpu);
@@ -157,6 +185,8 @@ __noreturn void env_run(struct env *e)
 		wrmsr(MSR_FS_BASE, e->fs_base);
 		wrmsr(MSR_KERNEL_GS_BASE, e->gs_base); /* becomes GS base at the swapgs on exit */
 		write_cr3(e->pml4);
+		if (cpu->iomap_open || e->iobm_bytes)
+			ioport_switch(cpu, e);
 		cpu->env = e;
 		exit_stats.switches++;
 		if (e->floor_syscall != cpu->lstar_floor)

@@ -33,6 +33,7 @@ enum env_resume {
 enum env_state {
 	ENV_RUNNABLE, /* in the run queue */
 	ENV_RUNNING,  /* on a CPU */
+	ENV_BLOCKED,  /* waiting for an event (SYS_EVENT_WAIT) or a reply (SYS_PCT_CALL) */
 	ENV_DEAD,
 };
 
@@ -62,6 +63,17 @@ struct env {
 	u64 dispatched_at, descheduled_at, ran_ns;
 	u64 ran_total_ns, waited_total_ns, activations;
 	bool floor_syscall;      /* benchmarks: `syscall` goes to floor_sysretq */
+	bool waiting_events;     /* ENV_BLOCKED in SYS_EVENT_WAIT */
+	/* devices (irq.c, ioport.c) */
+	u16 swvec_held[32];      /* software-vector capabilities held, per vector */
+	struct hnode *io_caps;   /* port capabilities held (struct cap, in_holder) */
+	u8 *iobm;                /* its I/O permission bitmap (8 KiB once it holds ports) */
+	u32 iobm_bytes;          /* the part of it that allows anything */
+	/* protected control transfer (pct.c) */
+	bool pct_serving;        /* entered by a call not yet replied to */
+	bool pct_was_waiting;    /* ... while it waited for events (and waits again after) */
+	struct env *pct_caller;  /* serving a call from it (NULL once that caller ended) */
+	struct env *pct_callee;  /* blocked in a call to it */
 	/* capabilities (cap.c) and page tables (pt.c) */
 	struct cspace cs;
 	struct hnode *vranges;   /* the VRANGE capabilities it holds (struct cap, in_vranges) */
@@ -103,6 +115,12 @@ __noreturn void env_kill(struct env *e, const char *fmt, ...) __printf(2, 3);
 
 struct env *env_current(void);
 struct env *env_by_id(u32 id);
+/* Post events to e (KEEL_EV_*): they reach it by upcall; a blocked env
+ * waiting for events becomes runnable. */
+void env_post(struct env *e, u64 events);
+/* Every env waits and nothing can wake one (the idle loop knows): end
+ * those waiting for events, as failures; calls blocked on them fail. */
+void env_kill_waiting(void);
 /* Some of e's capabilities were revoked: count it, and tell e by upcall. */
 void env_note_revoked(struct env *e);
 /* A mapping of frame pa (0: of a page table) went away: an upcall area

@@ -17,6 +17,8 @@
 #include "failpoint.h"
 #include "env.h"
 #include "fpu.h"
+#include "grant.h"
+#include "irq.h"
 #include "frame.h"
 #include "image.h"
 #include "keel/errno.h"
@@ -66,7 +68,7 @@ static const struct mb2_module *find_module(const char *name)
  * Start the programs named by `run=NAME[:ARG...],...`, each a module of that
  * name. Returns how many could not be started.
  */
-static u64 start_envs(const char *spec, u64 *started)
+static u64 start_envs(const char *spec, const char *grants, u64 *started)
 {
 	static struct env *set[64];
 	u64 failed = 0;
@@ -112,6 +114,8 @@ static u64 start_envs(const char *spec, u64 *started)
 	}
 	/* The programs of one boot may grant each other capabilities. */
 	cap_introduce(set, MIN(*started, (u64)ARRAY_SIZE(set)));
+	if (grants)
+		failed += grant_apply(grants, set, MIN(*started, (u64)ARRAY_SIZE(set)));
 	return failed;
 }
 
@@ -179,6 +183,7 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	if (cpu_has.fsgsbase) /* Ring 3 may switch its own FS/GS bases (docs/architecture.md) */
 		write_cr4(read_cr4() | CR4_FSGSBASE);
 	boot_step(pt_init(), "setting up frame types");
+	boot_step(irq_init(), "setting up the IOAPIC");
 	u64 q;
 	const char *qs;
 	if ((qs = cmdline_get(&boot_cmdline, "quota_caps")) && parse_u64(qs, &q) && q >= 16 && q <= (1u << 24))
@@ -222,7 +227,7 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 		keel_exit(KEEL_EXIT_SUCCESS);
 	}
 	u64 frames_before = frames_free();
-	u64 started, failed = start_envs(run, &started);
+	u64 started, failed = start_envs(run, cmdline_get(&boot_cmdline, "grant"), &started);
 	kprintf("keel: %llu env%s started (time slice %llu us)\n", (unsigned long long)started,
 		started == 1 ? "" : "s", (unsigned long long)slice_us);
 	sched_begin(started, failed, frames_before);

@@ -214,7 +214,7 @@ struct cap *pt_vrange_find(struct env *e, u64 va, u64 len, int *err)
 		return h;
 	*err = -EVRANGE;
 	for (struct hnode *n = e->vranges; n; n = n->next) {
-		struct cap *c = hnode_entry(n, struct cap, in_vranges);
+		struct cap *c = hnode_entry(n, struct cap, in_holder);
 		if (!covers(c, va, len))
 			continue;
 		if (c->rights & KEEL_R_WRITE)

@@ -12,6 +12,9 @@
 #include "timer.h"
 #include "upcall.h"
 #include "vrange.h"
+#include "irq.h"
+
+void kstack_restart(void (*fn)(void)) __noreturn; /* entry.S */
 
 u64 sched_slice_ns;
 static struct env *rq_head, *rq_tail;
@@ -39,6 +42,14 @@ void sched_add(struct env *e)
 	else
 		rq_head = e;
 	rq_tail = e;
+}
+
+void sched_add_front(struct env *e)
+{
+	e->rq_next = rq_head;
+	rq_head = e;
+	if (!rq_tail)
+		rq_tail = e;
 }
 
 void sched_remove(struct env *e)
@@ -101,14 +112,44 @@ static __noreturn void all_done(void)
 	keel_exit(ok ? KEEL_EXIT_SUCCESS : KEEL_EXIT_FAILURE);
 }
 
+u64 sched_idle_entries;
+
+/*
+ * Nothing to run, but envs wait for events: halt with interrupts on until
+ * one arrives (the timer queue and the interrupt path post events, which
+ * make their envs runnable), then schedule. The only place the kernel runs
+ * with IF = 1 is the `sti; hlt` pair, so an interrupt is handled either
+ * before the hlt (and the check runs again) or wakes it.
+ */
+static __noreturn void idle(void)
+{
+	timer_cancel(&slice_timer);
+	sched_idle_entries++;
+	for (;;) {
+		if (rq_head)
+			sched_next();
+		if (!env_live_count())
+			all_done();
+		if (!timer_next_deadline() && !irq_bound_count()) {
+			kprintf("sched: every env waits for an event and nothing can send one (no deadline, no "
+				"interrupt bound): ending them\n");
+			env_kill_waiting();
+		}
+		__asm__ volatile("sti; hlt; cli" ::: "memory");
+	}
+}
+
 __noreturn void sched_next(void)
 {
 	struct env *cur = env_current();
 	if (cur && cur->state == ENV_RUNNING)
 		sched_add(cur); /* round robin: to the back */
 	struct env *next = rq_head;
-	if (!next)
-		all_done();
+	if (!next) {
+		if (!env_live_count())
+			all_done();
+		kstack_restart(idle); /* every live env waits */
+	}
 	rq_head = next->rq_next;
 	if (!rq_head)
 		rq_tail = NULL;
@@ -116,6 +157,19 @@ __noreturn void sched_next(void)
 	next->dispatched_at = clock_ns();
 	sched_start_slice();
 	env_run(next);
+}
+
+/* A donated slice shorter than this is renewed: the env it goes to must
+ * get to run, not be preempted on arrival. */
+#define DONATION_MIN_NS 20000
+
+__noreturn void sched_run_donated(struct env *e)
+{
+	u64 now = clock_ns();
+	e->dispatched_at = now;
+	if (slice_over || !slice_timer.armed || slice_timer.deadline < now + DONATION_MIN_NS)
+		sched_start_slice();
+	env_run(e);
 }
 
 __noreturn void sched_tick(struct env *e)

@@ -13,6 +13,11 @@ struct env;
 void sched_init(u64 slice_ns);
 void sched_add(struct env *e);    /* append to the run queue */
 void sched_remove(struct env *e); /* if queued */
+void sched_add_front(struct env *e); /* to run next */
+
+/* Run e now for the rest of the current slice, given up by the env that
+ * leaves the CPU (directed yield, protected control transfer). */
+__noreturn void sched_run_donated(struct env *e);
 
 /* Run the next runnable env (the current one goes to the back if still
  * runnable). With none left, report and end the boot. */

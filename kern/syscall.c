@@ -15,6 +15,8 @@
 #include "keel/abi.h"
 #include "lib/string.h"
 #include "pt.h"
+#include "irq.h"
+#include "pct.h"
 #include "sched.h"
 #include "syscall.h"
 #include "timer.h"
@@ -123,6 +125,18 @@ i64 syscall_dispatch(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2)
 		return cap_delete(e, a0);
 	case SYS_QUOTA_INFO:
 		return quota_info(e, a0);
+	case SYS_EVENT_WAIT:
+		return pct_event_wait(e);
+	case SYS_IRQ_BIND:
+		return irq_bind(e, a0);
+	case SYS_IRQ_ACK:
+		return irq_ack(e, a0);
+	case SYS_YIELD_TO:
+		return pct_yield_to(e, a0);
+	case SYS_PCT_CALL:
+		return pct_call(e);
+	case SYS_PCT_REPLY:
+		return pct_reply(e);
 	default:
 		return -ENOSYS;
 	}
@@ -154,8 +168,10 @@ __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64
 		r = (u64)upcall_set_deadline(e, a0);
 		break;
 	case SYS_CAP_INFO ... SYS_QUOTA_INFO:
-		/* Capabilities and page tables never block, switch or kill the
-		 * caller; what they do to other envs waits in their events. */
+	case SYS_IRQ_BIND ... SYS_IRQ_ACK:
+		/* Capabilities, page tables and interrupt bindings never block,
+		 * switch or kill the caller; what they do to other envs waits
+		 * in their events. */
 		return (struct fast_ret){ (u64)syscall_dispatch(e, nr, a0, a1, a2),
 					  e->events || (e->ka && e->ka->pending && !e->ka->disabled) ? 2 : 1 };
 	default:

@@ -71,3 +71,5 @@ void timer_interrupt(void)
 	}
 	program();
 }
+
+u64 timer_next_deadline(void) { return queue ? queue->deadline : 0; }

@@ -21,6 +21,9 @@ void timer_cancel(struct timer *t);
 /* The timer vector: acknowledge, fire what is due, program the next. */
 void timer_interrupt(void);
 
+/* The earliest armed deadline (0: none). */
+u64 timer_next_deadline(void);
+
 extern u64 timer_interrupts;
 
 #endif

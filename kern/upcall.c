@@ -436,7 +436,7 @@ static void deadline_fired(struct timer *t)
 {
 	struct env *e = (struct env *)((u8 *)t - offsetof(struct env, deadline));
 	e->fired_deadline = t->deadline;
-	e->events |= KEEL_EV_TIMER;
+	env_post(e, KEEL_EV_TIMER);
 }
 
 int upcall_set_deadline(struct env *e, u64 deadline_ns)
@@ -503,4 +503,56 @@ i64 upcall_resume(struct env *e, u64 slot, u64 flags)
 	if ((flags & KEEL_RESUME_ENABLE) && !area_put(e, KUA_DISABLED, &zero, 4))
 		env_kill(e, "upcall: area at %#llx is not writable", (unsigned long long)e->area);
 	env_run(e);
+}
+
+int upcall_pct_enter(struct env *r, u64 caller_id, const u64 arg[4])
+{
+	struct area_head h;
+	head_read(r, &h);
+	u64 entry = r->ka->pct_entry, stack = r->ka->pct_stack;
+	if (!user_addr(entry) || !user_addr(stack))
+		return -ENOENT; /* takes no calls */
+	switch (r->resume) {
+	case RESUME_ACTIVATE: /* its context already waits in the enabled save */
+		break;
+	case RESUME_CTX: {
+		/* Enabled (or resuming): its context goes to the enabled save,
+		 * as an event upcall would put it. */
+		struct keel_context c;
+		if (h.disabled && !in_crit(&h, r->ctx.rip))
+			return -EAGAIN;
+		if (!interrupted_ctx(r, &h, &c) || !put_ctx(r, KEEL_SAVE_ENABLED, &c))
+			return -EAGAIN;
+		r->descheduled_at = clock_ns();
+		r->ran_ns = 0;
+		break;
+	}
+	default: /* disabled: its context is in the disabled save */
+		return -EAGAIN;
+	}
+	u32 one = 1;
+	area_put(r, KUA_DISABLED, &one, 4);
+	r->resume = RESUME_CTX;
+	enter(r, entry, stack);
+	r->ctx.rsi = caller_id;
+	r->ctx.rdx = arg[0];
+	r->ctx.rcx = arg[1];
+	r->ctx.r8 = arg[2];
+	r->ctx.r9 = arg[3];
+	r->ctx_from_syscall = false; /* RCX carries an argument */
+	r->ka->pct_calls++;
+	return 0;
+}
+
+void upcall_pct_leave(struct env *r)
+{
+	u32 zero = 0;
+	u64 now = clock_ns();
+	area_put(r, KUA_DISABLED, &zero, 4);
+	r->resume = RESUME_ACTIVATE;
+	r->descheduled_at = now;
+	r->ran_ns = now - r->dispatched_at;
+	r->ran_total_ns += r->ran_ns;
+	r->disabled_since = 0;
+	r->watchdog_fired = false;
 }

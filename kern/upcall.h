@@ -37,6 +37,16 @@ bool upcall_trap_fast(struct env *e, struct trap_frame *tf, u64 cr2);
 /* On the way back to Ring 3 (env_run): finish a dispatch, deliver events. */
 void upcall_before_resume(struct env *e);
 
+/* Protected control transfer (pct.c). Enter r's registered call entry
+ * (pct_entry on pct_stack, disabled) with the caller's id and four
+ * arguments; r's own context goes to its enabled save as for an event
+ * upcall. 0, -ENOENT (r registered no entry) or -EAGAIN (r is disabled:
+ * its context is not one an upcall may interrupt). */
+int upcall_pct_enter(struct env *r, u64 caller_id, const u64 arg[4]);
+/* The call is over: r leaves its handler, enabled again, and continues
+ * from its enabled save by activation when next dispatched. */
+void upcall_pct_leave(struct env *r);
+
 /* The watchdog bound (ns): disabled longer gets a watchdog trap; twice as
  * long, and the env is destroyed. */
 extern u64 upcall_watchdog_ns;

@@ -12,7 +12,8 @@
 void gdt_init(struct percpu *cpu)
 {
 	u64 *g = cpu->gdt;
-	u64 base = (u64)&cpu->tss, limit = sizeof(struct tss) - 1;
+	/* The limit takes in the I/O bitmap and its terminating byte. */
+	u64 base = (u64)&cpu->tss, limit = sizeof(struct tss) + sizeof(cpu->iomap) - 1;
 
 	g[GDT_NULL / 8] = 0;
 	g[GDT_KCODE / 8] = DESC_KCODE;
@@ -24,7 +25,11 @@ void gdt_init(struct percpu *cpu)
 			 ((limit >> 16) & 0xF) << 48 | ((base >> 24) & 0xFF) << 56;
 	g[GDT_TSS / 8 + 1] = base >> 32;
 
-	cpu->tss.iomap_base = sizeof(struct tss); /* no I/O bitmap: all ports #GP in Ring 3 */
+	/* Every port forbidden until an env holding a port capability runs. */
+	cpu->tss.iomap_base = sizeof(struct tss);
+	for (size_t i = 0; i < sizeof(cpu->iomap); i++)
+		cpu->iomap[i] = 0xFF;
+	cpu->iomap_open = 0;
 
 	struct descriptor_ptr p = { sizeof(cpu->gdt) - 1, (u64)g };
 	lgdt(&p);

@@ -42,7 +42,7 @@ struct __packed tss {
 	u64 ist[7]; /* ist[n-1]: the stack for IDT gates with IST n */
 	u64 reserved2;
 	u16 reserved3;
-	u16 iomap_base; /* beyond the limit: no I/O permission bitmap yet */
+	u16 iomap_base; /* the I/O permission bitmap follows (percpu.iomap) */
 };
 _Static_assert(sizeof(struct tss) == 104, "TSS layout");
 

@@ -2,9 +2,11 @@
  * The IDT: one gate per vector, all pointing at entry.S's 16-byte stubs.
  * Interrupt gates (IF cleared on entry: the kernel is not preemptible).
  * #DF, NMI and #MC switch to their own IST stacks. From Ring 3 only #BP and
- * #OF (`int3`, `into`), the syscall vector 0x80, the floor 0x81 and the self
- * event 0x82 are reachable with an `int` instruction (DPL 3); any other
- * `int $N` from Ring 3 is #GP.
+ * #OF (`int3`, `into`), the syscall vector 0x80, the floor 0x81, the self
+ * event 0x82 and the software vectors 0xA0..0xBF are reachable with an `int`
+ * instruction (DPL 3); any other `int $N` from Ring 3 is #GP. A software
+ * vector's DPL is global, so trap.c gives #GP to an env that does not hold
+ * its capability, as the CPU would have.
  */
 #include "arch/x86_64/idt.h"
 #include "arch/x86_64/cpu.h"
@@ -48,6 +50,8 @@ void idt_init(void)
 	set_gate(VEC_BP, 3, 0);
 	set_gate(VEC_OF, 3, 0);
 	set_gate(VEC_SYSCALL_INT, 3, 0);
+	for (unsigned v = VEC_SOFT_BASE; v < VEC_SOFT_BASE + VEC_SOFT_COUNT; v++)
+		set_gate(v, 3, 0);
 	set_gate_to(VEC_SELF_EVENT, 3, 0, (u64)self_event_entry); /* with its own fast path */
 	set_gate_to(VEC_FLOOR_INT, 3, 0, (u64)floor_iretq); /* benchmarks: the bare iretq */
 	set_gate(VEC_DF, 0, IST_DF);

@@ -34,6 +34,10 @@ struct percpu {
 	u64 ist_top[3];      /* IST stacks (#DF, NMI, #MC); each top holds `self` */
 	u64 gdt[GDT_ENTRIES] __aligned(16);
 	struct tss tss __aligned(16);
+	/* The TSS's I/O permission bitmap, right after it (iomap_base), for
+	 * all 65,536 ports, and the 0xFF byte the CPU reads past its end. */
+	u8 iomap[65536 / 8 + 1];
+	u32 iomap_open;      /* leading bytes that now allow something (ioport.c) */
 	bool lstar_floor;    /* MSR_LSTAR points at floor_sysretq */
 	u64 spurious_pic;    /* spurious IRQ 7/15 seen */
 	u64 spurious_lapic;  /* spurious LAPIC vector seen */
@@ -45,6 +49,8 @@ _Static_assert(__builtin_offsetof(struct percpu, user_rsp) == PERCPU_USER_RSP, "
 _Static_assert(__builtin_offsetof(struct percpu, fast_result) == PERCPU_FAST_RESULT, "percpu.fast_result");
 _Static_assert(__builtin_offsetof(struct percpu, fast_status) == PERCPU_FAST_STATUS, "percpu.fast_status");
 _Static_assert(__builtin_offsetof(struct percpu, env) == PERCPU_ENV, "percpu.env");
+_Static_assert(__builtin_offsetof(struct percpu, iomap) == __builtin_offsetof(struct percpu, tss) + sizeof(struct tss),
+	       "the I/O bitmap follows the TSS");
 
 extern struct percpu cpus[MAX_CPUS];
 

@@ -15,6 +15,7 @@
 #include "arch/x86_64/vectors.h"
 #include "console.h"
 #include "env.h"
+#include "irq.h"
 #include "panic.h"
 #include "sched.h"
 #include "syscall.h"
@@ -23,6 +24,21 @@
 #include "upcall.h"
 
 extern const char user_iretq[];
+
+/*
+ * `int $N` on a software vector the env holds no capability for: the #GP
+ * the CPU gives for a gate of lower privilege -- error code N * 8 + 2 (an
+ * IDT index), RIP at the instruction (CD ib: two bytes back, checked).
+ */
+static void soft_vector_gp(struct trap_frame *tf)
+{
+	u8 insn[2];
+	unsigned v = (unsigned)tf->vector;
+	if (tf->rip >= 2 && !copy_from_user(insn, tf->rip - 2, 2) && insn[0] == 0xCD && insn[1] == v)
+		tf->rip -= 2;
+	tf->vector = VEC_GP;
+	tf->error = v * 8 + 2;
+}
 
 /*
  * From Ring 3. The common cases finish right on the trap frame and return
@@ -49,6 +65,23 @@ __attribute__((optimize("omit-frame-pointer"))) static void from_user(struct tra
 			if (upcall_event_fast(e, tf))
 				return;
 		}
+	} else if (v - VEC_IRQ_BASE < VEC_IRQ_COUNT) {
+		irq_interrupt(v); /* for this env or another: it is posted */
+		if (!e->events)
+			return;
+		if (upcall_event_fast(e, tf))
+			return;
+	} else if (v - VEC_SOFT_BASE < VEC_SOFT_COUNT) {
+		if (swvec_raise(e, v)) {
+			if (upcall_event_fast(e, tf))
+				return;
+		} else {
+			soft_vector_gp(tf);
+			if (upcall_trap_fast(e, tf, 0))
+				return;
+			env_save(e, tf, false);
+			upcall_exception(e, tf);
+		}
 	} else if (v < 32) {
 		u64 cr2 = v == VEC_PF ? read_cr2() : 0;
 		if (v == VEC_PF && ring3_iret_complete(e, tf, cr2))
@@ -60,6 +93,8 @@ __attribute__((optimize("omit-frame-pointer"))) static void from_user(struct tra
 	env_save(e, tf, false);
 	if (v < 32)
 		upcall_exception(e, tf); /* to its trap entry, or it dies alone */
+	if (v - VEC_IRQ_BASE < VEC_IRQ_COUNT || v - VEC_SOFT_BASE < VEC_SOFT_COUNT)
+		env_run(e); /* its events go out on the way */
 	if (v == VEC_TIMER)
 		sched_tick(e);
 	if (v == VEC_SYSCALL_INT) {
@@ -123,6 +158,10 @@ static void from_kernel(struct trap_frame *tf)
 	}
 	if (v == VEC_TIMER) {
 		timer_interrupt();
+		return;
+	}
+	if (v - VEC_IRQ_BASE < VEC_IRQ_COUNT) {
+		irq_interrupt(v); /* in the idle loop: it wakes the holder */
 		return;
 	}
 	if (v == VEC_PIC_SPURIOUS_MASTER || v == VEC_PIC_SPURIOUS_SLAVE) {

@@ -30,6 +30,15 @@
 #define VEC_PIC_SPURIOUS_MASTER (VEC_PIC_BASE + 7)
 #define VEC_PIC_SPURIOUS_SLAVE (VEC_PIC_BASE + 15)
 
+/* 0x30..0x6F: device interrupts, GSI n on vector 0x30 + n (IOAPIC). */
+#define VEC_IRQ_BASE 0x30
+#define VEC_IRQ_COUNT 64
+
+/* 0xA0..0xBF (DPL 3): software vectors (KEEL_VEC_SOFT_BASE): delivered to a
+ * holder of their capability, #GP (as the CPU would give) to anyone else. */
+#define VEC_SOFT_BASE 0xA0
+#define VEC_SOFT_COUNT 32
+
 /* 0x80: syscalls by `int $0x80` (DPL 3): the same ABI as `syscall`, returning
  * through iretq; the entry used when a syscall must not use sysret paths. */
 #define VEC_SYSCALL_INT 0x80

@@ -42,11 +42,21 @@
 #define SYS_CAP_REVOKE   15 /* (slot) -> how many derived capabilities were removed */
 #define SYS_CAP_DELETE   16 /* (slot) -> 0: the capability and all derived from it are gone */
 #define SYS_QUOTA_INFO   17 /* (struct keel_quota_info *out) -> 0 */
-#define SYS_COUNT        18
+/* Interrupts, I/O, control transfer (docs/abi.md) */
+#define SYS_EVENT_WAIT   18 /* () -> 0 once an event is pending: blocks until one is */
+#define SYS_IRQ_BIND     19 /* (irq slot) -> 0: the interrupt comes to this env (KEEL_EV_IRQ) */
+#define SYS_IRQ_ACK      20 /* (irq slot) -> 0: serviced: the pin is unmasked again */
+#define SYS_YIELD_TO     21 /* (env slot) -> 0 when this env runs again: that env ran first */
+#define SYS_PCT_CALL     22 /* (env slot, a0, a1, a2, a3 in RSI RDX R10 R8) -> 0 and the reply's
+                             * r0..r3 in RDI RSI RDX R10, or an error */
+#define SYS_PCT_REPLY    23 /* (r0, r1, r2, r3 in RDI RSI RDX R10) -> 0: the caller has them */
+#define SYS_COUNT        24
 
 #define KEEL_VEC_SYSCALL_INT 0x80 /* `int $0x80`: the same calls through an interrupt gate */
 #define KEEL_VEC_FLOOR       0x81 /* `int $0x81`: a handler that only iretqs (hardware floor) */
 #define KEEL_VEC_SELF        0x82 /* `int $0x82`: raise KEEL_EV_SELF on oneself */
+#define KEEL_VEC_SOFT_BASE   0xA0 /* software vectors 0xA0..0xBF: `int $N` by a holder of */
+#define KEEL_VEC_SOFT_COUNT  32   /* a KEEL_CAP_SWVEC for N raises KEEL_EV_SWVEC; others get #GP */
 
 #define CONSOLE_WRITE_MAX 256 /* longer writes are cut (the count says so): the console
                                 * is polled with interrupts off, so a call is kept short */
@@ -128,6 +138,9 @@ struct keel_start {
 #define KEEL_EV_TIMER      (1ULL << 0) /* the deadline set with SYS_SET_DEADLINE passed */
 #define KEEL_EV_ACTIVATION (1ULL << 1) /* re-dispatched after being descheduled */
 #define KEEL_EV_SELF       (1ULL << 2) /* raised by the env itself with `int $0x82` */
+/* (1 << 3) is KEEL_EV_REVOKED, below */
+#define KEEL_EV_IRQ        (1ULL << 4) /* a bound interrupt arrived: see irq_pending */
+#define KEEL_EV_SWVEC      (1ULL << 5) /* a held software vector was raised: see swvec_pending */
 
 /* The trap entry's vector argument beyond the CPU's 0..31. */
 #define KEEL_TRAP_WATCHDOG 32 /* disabled for longer than the first watchdog bound */
@@ -143,6 +156,10 @@ struct keel_start {
 #define KUA_CRIT_START 56
 #define KUA_CRIT_END 64
 #define KUA_UPCALLS 152
+#define KUA_IRQ_PENDING 200
+#define KUA_SWVEC_PENDING 208
+#define KUA_PCT_ENTRY 216
+#define KUA_PCT_STACK 224
 #define KUA_ENABLED_SAVE 512
 #define KUA_DISABLED_SAVE (512 + KCTX_SIZE)
 #define KUA_TRAP_SAVE (512 + 2 * KCTX_SIZE)
@@ -194,7 +211,12 @@ struct keel_upcall_area {
 	uint64_t ran_total_ns;           /* all time run, summed at each deschedule */
 	uint64_t waited_total_ns;        /* all time spent descheduled */
 	uint64_t revoked;                /* capabilities taken away by revocation */
-	uint8_t reserved1[KUA_ENABLED_SAVE - 200];
+	uint64_t irq_pending;            /* bit g: GSI g arrived (take with xchg) */
+	uint64_t swvec_pending;          /* bit n: vector KEEL_VEC_SOFT_BASE + n raised (take with xchg) */
+	/* written by the env: where protected control transfers enter (docs/abi.md) */
+	uint64_t pct_entry, pct_stack;
+	uint64_t pct_calls;              /* protected control transfers it has been entered by */
+	uint8_t reserved1[KUA_ENABLED_SAVE - 240];
 	struct keel_context enabled_save, disabled_save, trap_save;
 	uint8_t reserved2[KUA_SIZE - KUA_TRAP_SAVE - KCTX_SIZE];
 };
@@ -206,7 +228,10 @@ struct keel_upcall_area {
 #define KEEL_CAP_FRAME  1 /* a 4 KiB physical frame of data */
 #define KEEL_CAP_PT     2 /* a page-table page: its level and the virtual base it covers */
 #define KEEL_CAP_VRANGE 3 /* a range of the single address space */
-#define KEEL_CAP_ENV    4 /* another environment (to grant it capabilities) */
+#define KEEL_CAP_ENV    4 /* another environment (to grant it capabilities, call it, yield to it) */
+#define KEEL_CAP_IRQ    5 /* a device interrupt: base = its GSI */
+#define KEEL_CAP_IOPORT 6 /* I/O ports [base, base + size) */
+#define KEEL_CAP_SWVEC  7 /* a software vector: base = the vector */
 
 #define KEEL_R_READ  1
 #define KEEL_R_WRITE 2

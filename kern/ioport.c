@@ -1,0 +1,98 @@
+#include "ioport.h"
+#include "arch/x86_64/percpu.h"
+#include "cap.h"
+#include "env.h"
+#include "heap.h"
+#include "keel/errno.h"
+#include "keel/exit.h"
+#include "lib/string.h"
+
+/* The kernel's ports: the PICs, the PIT and its gate, the keyboard
+ * controller (a reset line), the RTC/NMI mask, fast A20/reset, the ELCR,
+ * COM1 (the console), PCI configuration, the QEMU exit device. */
+static const struct {
+	u32 lo, hi; /* inclusive */
+} reserved[] = {
+	{ 0x20, 0x21 }, { 0x40, 0x43 }, { 0x60, 0x64 }, { 0x70, 0x71 }, { 0x92, 0x92 }, { 0xA0, 0xA1 },
+	{ 0x3F8, 0x3FF }, { 0x4D0, 0x4D1 }, { 0xCF8, 0xCFF }, { KEEL_EXIT_PORT, KEEL_EXIT_PORT + 3 },
+};
+
+int ioport_grant(struct env *e, u32 base, u32 count)
+{
+	if (count == 0 || base >= IOPORTS || count > IOPORTS - base)
+		return -EINVAL;
+	for (size_t i = 0; i < ARRAY_SIZE(reserved); i++)
+		if (base <= reserved[i].hi && reserved[i].lo <= base + count - 1)
+			return -EPERM;
+	struct cap *c = kzalloc(sizeof *c);
+	if (!c)
+		return -ENOMEM;
+	c->type = KEEL_CAP_IOPORT;
+	c->rights = KEEL_R_ALL;
+	c->base = base;
+	c->size = count;
+	int slot = cap_insert_root(e, c);
+	if (slot < 0)
+		kfree(c);
+	return slot;
+}
+
+int ioport_prepare(struct env *e)
+{
+	if (!e->iobm && !(e->iobm = kmalloc(IOPORTS / 8)))
+		return -ENOMEM;
+	return 0;
+}
+
+/* Rebuild e's bitmap (a set bit forbids) from the port capabilities it
+ * holds; only its first iobm_bytes bytes are ever copied into a TSS. */
+static void rebuild(struct env *e)
+{
+	u32 top = 0;
+	for (struct hnode *n = e->io_caps; n; n = n->next) {
+		struct cap *c = hnode_entry(n, struct cap, in_holder);
+		top = MAX(top, (u32)(c->base + c->size));
+	}
+	u32 bytes = (top + 7) / 8;
+	memset(e->iobm, 0xFF, MAX(bytes, e->iobm_bytes));
+	for (struct hnode *n = e->io_caps; n; n = n->next) {
+		struct cap *c = hnode_entry(n, struct cap, in_holder);
+		for (u64 p = c->base; p < c->base + c->size; p++)
+			e->iobm[p / 8] &= (u8)~(1u << (p % 8));
+	}
+	e->iobm_bytes = bytes;
+	struct percpu *cpu = this_cpu();
+	if (cpu->env == e)
+		ioport_switch(cpu, e);
+}
+
+void ioport_cap_placed(struct cap *c)
+{
+	hnode_add(&c->owner->io_caps, &c->in_holder);
+	rebuild(c->owner);
+}
+
+void ioport_cap_gone(struct cap *c)
+{
+	hnode_del(&c->in_holder);
+	rebuild(c->owner);
+}
+
+void ioport_switch(struct percpu *cpu, struct env *next)
+{
+	/* Forbid again what the last env was allowed, then allow next's. */
+	if (cpu->iomap_open)
+		memset(cpu->iomap, 0xFF, cpu->iomap_open);
+	cpu->iomap_open = 0;
+	if (next && next->iobm_bytes) {
+		memcpy(cpu->iomap, next->iobm, next->iobm_bytes);
+		cpu->iomap_open = next->iobm_bytes;
+	}
+}
+
+void ioport_env_fini(struct env *e)
+{
+	kfree(e->iobm);
+	e->iobm = NULL;
+	e->iobm_bytes = 0;
+}

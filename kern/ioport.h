@@ -1,0 +1,37 @@
+/*
+ * I/O-port capabilities. A KEEL_CAP_IOPORT names ports [base, base + size);
+ * every env holding one may use `in`/`out` on them from Ring 3, through its
+ * own I/O permission bitmap, which env_run copies into this CPU's TSS when
+ * it switches to the env (IOPL stays 0: any other port is #GP). The
+ * kernel's own ports are never granted.
+ */
+#ifndef KEEL_IOPORT_H
+#define KEEL_IOPORT_H
+
+#include "types.h"
+
+struct cap;
+struct env;
+struct percpu;
+
+/* A capability for ports [base, base + count), made at boot (grant.c):
+ * its slot in e, or -errno (-EPERM for the kernel's own ports). */
+int ioport_grant(struct env *e, u32 base, u32 count);
+
+#define IOPORTS 65536
+
+/* Before a port capability is placed in e's space: its bitmap (8 KiB, made
+ * once). 0 or -ENOMEM. */
+int ioport_prepare(struct env *e);
+
+/* Capability bookkeeping (cap.c): the holder's bitmap follows its caps. */
+void ioport_cap_placed(struct cap *c);
+void ioport_cap_gone(struct cap *c);
+
+/* env_run, switching from prev to next on this CPU. */
+void ioport_switch(struct percpu *cpu, struct env *next);
+
+/* The env is going: free its bitmap. */
+void ioport_env_fini(struct env *e);
+
+#endif

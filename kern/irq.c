@@ -1,0 +1,164 @@
+#include "irq.h"
+#include "arch/x86_64/ioapic.h"
+#include "arch/x86_64/lapic.h"
+#include "arch/x86_64/vectors.h"
+#include "cap.h"
+#include "console.h"
+#include "env.h"
+#include "heap.h"
+#include "keel/errno.h"
+#include "platform.h"
+
+/* Per GSI: how its line is driven, and who has it bound through which cap. */
+static struct {
+	bool known, level, active_low, kernel;
+	struct cap *bound; /* the capability it was bound through (its owner gets it) */
+	u64 count;
+} gsi_state[VEC_IRQ_COUNT];
+static u64 nbound;
+
+int irq_init(void)
+{
+	int err = ioapic_init();
+	if (err)
+		return err;
+	/* ISA IRQs: edge-triggered, active high unless an override says not
+	 * (MPS INTI flags: polarity bits 0-1, 3 = low; trigger bits 2-3, 3 = level). */
+	for (u8 isa = 0; isa < 16; isa++) {
+		u16 flags = 0;
+		u32 g = platform_have_madt ? madt_isa_gsi(&platform_madt, isa, &flags) : isa;
+		if (g >= VEC_IRQ_COUNT)
+			continue;
+		gsi_state[g].known = true;
+		gsi_state[g].active_low = (flags & 3) == 3;
+		gsi_state[g].level = ((flags >> 2) & 3) == 3;
+		/* The kernel's own lines, never granted: the PIT (ISA 0), the
+		 * cascade (2), COM1, its console (4). */
+		gsi_state[g].kernel = isa == 0 || isa == 2 || isa == 4;
+	}
+	return 0;
+}
+
+static struct cap *new_root(struct env *e, u8 type, u64 base, u64 size, int *slot)
+{
+	struct cap *c = kzalloc(sizeof *c);
+	if (!c) {
+		*slot = -ENOMEM;
+		return NULL;
+	}
+	c->type = type;
+	c->rights = KEEL_R_ALL;
+	c->base = base;
+	c->size = size;
+	*slot = cap_insert_root(e, c);
+	if (*slot < 0) {
+		kfree(c);
+		return NULL;
+	}
+	return c;
+}
+
+int irq_grant(struct env *e, u32 n, bool isa)
+{
+	u32 gsi = n;
+	if (isa) {
+		if (n >= 16)
+			return -ENOENT;
+		u16 flags;
+		gsi = platform_have_madt ? madt_isa_gsi(&platform_madt, (u8)n, &flags) : n;
+	}
+	if (gsi >= VEC_IRQ_COUNT || gsi >= ioapic_gsi_count())
+		return -ENOENT;
+	if (gsi_state[gsi].kernel)
+		return -EPERM;
+	if (!gsi_state[gsi].known) { /* not an ISA line: PCI's convention */
+		gsi_state[gsi].known = true;
+		gsi_state[gsi].level = gsi_state[gsi].active_low = true;
+	}
+	int slot;
+	new_root(e, KEEL_CAP_IRQ, gsi, 1, &slot);
+	return slot;
+}
+
+int swvec_grant(struct env *e, u32 vector)
+{
+	if (vector < VEC_SOFT_BASE || vector >= VEC_SOFT_BASE + VEC_SOFT_COUNT)
+		return -EINVAL;
+	int slot;
+	new_root(e, KEEL_CAP_SWVEC, vector, 1, &slot);
+	return slot;
+}
+
+i64 irq_bind(struct env *e, u64 slot)
+{
+	int err;
+	struct cap *c = cap_lookup(e, slot, KEEL_CAP_IRQ, KEEL_R_READ, &err);
+	if (!c)
+		return err;
+	if (!e->area)
+		return -EINVAL; /* it would arrive as an upcall */
+	u32 g = (u32)c->base;
+	if (gsi_state[g].bound)
+		return gsi_state[g].bound == c ? 0 : -EBUSY;
+	if ((err = ioapic_route(g, (u8)(VEC_IRQ_BASE + g), gsi_state[g].level, gsi_state[g].active_low)))
+		return err;
+	gsi_state[g].bound = c;
+	nbound++;
+	ioapic_set_masked(g, false);
+	return 0;
+}
+
+i64 irq_ack(struct env *e, u64 slot)
+{
+	int err;
+	struct cap *c = cap_lookup(e, slot, KEEL_CAP_IRQ, KEEL_R_READ, &err);
+	if (!c)
+		return err;
+	if (gsi_state[c->base].bound != c)
+		return -EINVAL; /* not bound through this capability */
+	ioapic_set_masked((u32)c->base, false);
+	return 0;
+}
+
+void irq_interrupt(unsigned vector)
+{
+	u32 g = vector - VEC_IRQ_BASE;
+	ioapic_set_masked(g, true); /* until the holder acknowledges */
+	lapic_eoi();
+	gsi_state[g].count++;
+	struct cap *c = gsi_state[g].bound;
+	if (!c || !c->owner->ka)
+		return; /* unbound (or its holder took no upcalls any more): stays masked */
+	struct env *e = c->owner;
+	e->ka->irq_pending |= 1ULL << g;
+	env_post(e, KEEL_EV_IRQ);
+}
+
+bool swvec_raise(struct env *e, unsigned vector)
+{
+	unsigned n = vector - VEC_SOFT_BASE;
+	if (!e->swvec_held[n] || !e->ka)
+		return false;
+	e->ka->swvec_pending |= 1ULL << n;
+	env_post(e, KEEL_EV_SWVEC);
+	return true;
+}
+
+void irq_cap_placed(struct cap *c)
+{
+	if (c->type == KEEL_CAP_SWVEC)
+		c->owner->swvec_held[c->base - VEC_SOFT_BASE]++;
+}
+
+void irq_cap_gone(struct cap *c)
+{
+	if (c->type == KEEL_CAP_SWVEC) {
+		c->owner->swvec_held[c->base - VEC_SOFT_BASE]--;
+	} else if (c->type == KEEL_CAP_IRQ && gsi_state[c->base].bound == c) {
+		ioapic_set_masked((u32)c->base, true);
+		gsi_state[c->base].bound = NULL;
+		nbound--;
+	}
+}
+
+u64 irq_bound_count(void) { return nbound; }

@@ -1,0 +1,137 @@
+#include "pct.h"
+#include "cap.h"
+#include "clock.h"
+#include "env.h"
+#include "keel/errno.h"
+#include "sched.h"
+#include "upcall.h"
+
+/* The env an ENV capability in e's space names, alive and not e. */
+static struct env *named_env(struct env *e, u64 slot, i64 *err)
+{
+	int lerr;
+	struct cap *c = cap_lookup(e, slot, KEEL_CAP_ENV, 0, &lerr);
+	if (!c) {
+		*err = lerr;
+		return NULL;
+	}
+	struct env *t = env_by_id((u32)c->base);
+	*err = !t ? -ENOENT : t == e ? -EINVAL : 0;
+	return *err ? NULL : t;
+}
+
+i64 pct_call(struct env *e)
+{
+	i64 err;
+	struct env *r = named_env(e, e->ctx.rdi, &err);
+	if (!r)
+		return err;
+	if (!r->area)
+		return -ENOENT; /* takes no upcalls, so no calls */
+	/* One call at a time per receiver, and none into an env blocked in a
+	 * call of its own: a chain of calls never closes into a cycle. */
+	if (r->pct_serving || r->pct_callee)
+		return -EBUSY;
+	if (r->state != ENV_RUNNABLE && !(r->state == ENV_BLOCKED && r->waiting_events))
+		return -EBUSY;
+	u64 arg[4] = { e->ctx.rsi, e->ctx.rdx, e->ctx.r10, e->ctx.r8 };
+	struct trap_frame saved = r->ctx;
+	bool saved_sys = r->ctx_from_syscall;
+	if ((err = upcall_pct_enter(r, e->id, arg))) {
+		r->ctx = saved;
+		r->ctx_from_syscall = saved_sys;
+		return err;
+	}
+	r->pct_was_waiting = r->state == ENV_BLOCKED;
+	if (r->state == ENV_BLOCKED)
+		r->waiting_events = false;
+	else
+		sched_remove(r);
+	r->pct_serving = true;
+	r->pct_caller = e;
+	e->pct_callee = r;
+	e->state = ENV_BLOCKED; /* until the reply, or r's end */
+	sched_run_donated(r);
+}
+
+i64 pct_reply(struct env *e)
+{
+	if (!e->pct_serving)
+		return -EINVAL;
+	struct env *c = e->pct_caller;
+	e->pct_serving = false;
+	e->pct_caller = NULL;
+	if (!c)
+		return -EPIPE; /* the caller ended: the handler resumes itself */
+	c->pct_callee = NULL;
+	c->ctx.rax = 0;
+	c->ctx.rdi = e->ctx.rdi;
+	c->ctx.rsi = e->ctx.rsi;
+	c->ctx.rdx = e->ctx.rdx;
+	c->ctx.r10 = e->ctx.r10;
+	c->state = ENV_RUNNABLE;
+
+	/* The receiver leaves its handler; it waits again if it was waiting
+	 * and nothing arrived meanwhile, else it is runnable. */
+	upcall_pct_leave(e);
+	if (e->pct_was_waiting && !e->events && !(e->ka && e->ka->pending)) {
+		e->state = ENV_BLOCKED;
+		e->waiting_events = true;
+	} else {
+		e->state = ENV_RUNNABLE;
+		sched_add(e);
+	}
+	e->pct_was_waiting = false;
+	sched_run_donated(c); /* the rest of the slice goes back */
+}
+
+i64 pct_yield_to(struct env *e, u64 env_slot)
+{
+	i64 err;
+	struct env *t = named_env(e, env_slot, &err);
+	if (!t)
+		return err;
+	if (t->state != ENV_RUNNABLE)
+		return -EAGAIN; /* blocked: it could not run */
+	e->ctx.rax = 0;
+	upcall_deschedule(e);
+	sched_remove(t);
+	sched_add(e);
+	e->state = ENV_RUNNABLE;
+	sched_run_donated(t);
+}
+
+i64 pct_event_wait(struct env *e)
+{
+	if (!e->area)
+		return -EINVAL; /* events arrive by upcall */
+	if (e->events || e->ka->pending)
+		return 0;
+	e->ctx.rax = 0;
+	/* Waiting gives the CPU up: it is not time spent disabled (the
+	 * watchdog bounds how long an env holds the CPU with upcalls off). */
+	e->disabled_since = 0;
+	e->watchdog_fired = false;
+	upcall_deschedule(e);
+	e->disabled_since = 0;
+	e->state = ENV_BLOCKED;
+	e->waiting_events = true;
+	sched_next();
+}
+
+void pct_env_fini(struct env *e)
+{
+	if (e->pct_caller) {
+		struct env *c = e->pct_caller;
+		c->pct_callee = NULL;
+		c->ctx.rax = (u64)-EPIPE;
+		c->state = ENV_RUNNABLE;
+		sched_add_front(c); /* it gets the CPU back first */
+		e->pct_caller = NULL;
+	}
+	if (e->pct_callee) {
+		e->pct_callee->pct_caller = NULL; /* its reply will find no one */
+		e->pct_callee = NULL;
+	}
+	e->pct_serving = false;
+}

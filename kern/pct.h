@@ -1,0 +1,34 @@
+/*
+ * CPU time between envs: waiting for events, directed yield and protected
+ * control transfer (DESIGN.md "CPU time"; docs/abi.md "Control transfer").
+ *
+ * A protected control transfer is a synchronous call into another env's
+ * registered entry, with four register arguments each way. It is a
+ * continuation, not a kernel thread: the caller's registers stay in its env
+ * (blocked, the reply writes its results there), the receiver is entered
+ * like an upcall, and no kernel stack survives the switch. The caller's time
+ * slice is donated: the receiver runs for the rest of it.
+ */
+#ifndef KEEL_PCT_H
+#define KEEL_PCT_H
+
+#include "types.h"
+
+struct env;
+
+/* SYS_PCT_CALL (arguments in e->ctx): returns only an error; success
+ * switches to the receiver. */
+i64 pct_call(struct env *e);
+/* SYS_PCT_REPLY (results in e->ctx): returns only an error; success
+ * switches back to the caller. */
+i64 pct_reply(struct env *e);
+/* SYS_YIELD_TO: returns only an error; success runs the target now. */
+i64 pct_yield_to(struct env *e, u64 env_slot);
+/* SYS_EVENT_WAIT: 0 at once if an event is pending; else blocks. */
+i64 pct_event_wait(struct env *e);
+
+/* e is ending: a caller blocked on it gets -EPIPE, a receiver serving it
+ * learns at its reply. */
+void pct_env_fini(struct env *e);
+
+#endif
