@@ -134,6 +134,8 @@ void env_destroy(struct env *e)
 		/* Leave its address space before freeing it: any CR3 reaches the kernel. */
 		write_cr3(slot_kernel_pml4());
 		cpu->env = NULL;
+		if (cpu->iomap_open) /* its ports close with it */
+			ioport_switch(cpu, NULL);
 	}
 	for (struct env **p = &all_envs; *p; p = &(*p)->all_next) {
 		if (*p == e) {

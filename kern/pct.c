@@ -74,7 +74,7 @@ i64 pct_reply(struct env *e)
 	/* The receiver leaves its handler; it waits again if it was waiting
 	 * and nothing arrived meanwhile, else it is runnable. */
 	upcall_pct_leave(e);
-	if (e->pct_was_waiting && !e->events && !(e->ka && e->ka->pending)) {
+	if (e->pct_was_waiting && !e->events && !(e->ka && (e->ka->pending || e->ka->irq_pending || e->ka->swvec_pending))) {
 		e->state = ENV_BLOCKED;
 		e->waiting_events = true;
 	} else {
@@ -105,7 +105,9 @@ i64 pct_event_wait(struct env *e)
 {
 	if (!e->area)
 		return -EINVAL; /* events arrive by upcall */
-	if (e->events || e->ka->pending)
+	/* The device words count too: a driver that took an event but not yet
+	 * its interrupt bits must not sleep on them. */
+	if (e->events || e->ka->pending || e->ka->irq_pending || e->ka->swvec_pending)
 		return 0;
 	e->ctx.rax = 0;
 	/* Waiting gives the CPU up: it is not time spent disabled (the

@@ -134,6 +134,7 @@ static __noreturn void idle(void)
 			kprintf("sched: every env waits for an event and nothing can send one (no deadline, no "
 				"interrupt bound): ending them\n");
 			env_kill_waiting();
+			continue; /* callers blocked on them are runnable now */
 		}
 		__asm__ volatile("sti; hlt; cli" ::: "memory");
 	}

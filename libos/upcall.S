@@ -100,6 +100,40 @@ keel_trap_entry:
 	jmp keel_resume_disabled
 	.size keel_trap_entry, . - keel_trap_entry
 
+/* A protected control transfer (ipc.c): RDI area, RSI caller id, RDX RCX R8
+ * R9 the arguments; disabled, on the pct stack, the env's own context in
+ * the enabled save. The message (arguments in, results out) lives on this
+ * stack; the reply ends the handler. Should it return (the caller is gone),
+ * the env resumes its context itself. */
+	.global keel_pct_entry
+	.type keel_pct_entry, @function
+keel_pct_entry:
+	cld
+	subq $32, %rsp
+	movq %rdx, 0(%rsp)
+	movq %rcx, 8(%rsp)
+	movq %r8, 16(%rsp)
+	movq %r9, 24(%rsp)
+	movq %rdi, %r12
+	movq %rsi, %r14
+	movq %rsp, %r13
+	SAVE_EXTENDED
+	movq %r12, %rdi
+	movq %r14, %rsi
+	movq %r13, %rdx
+	call libos_pct
+	RESTORE_EXTENDED
+	movq 0(%r13), %rdi
+	movq 8(%r13), %rsi
+	movq 16(%r13), %rdx
+	movq 24(%r13), %r10
+	movl $SYS_PCT_REPLY, %eax
+	syscall
+	leaq KUA_ENABLED_SAVE(%r12), %rdi
+	movq %r12, %rsi
+	jmp keel_resume
+	.size keel_pct_entry, . - keel_pct_entry
+
 /* noreturn void keel_resume(struct keel_context *ctx, struct keel_upcall_area *a) */
 	.global keel_resume, keel_resume_crit_start, keel_resume_crit_end
 	.type keel_resume, @function

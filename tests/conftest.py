@@ -74,10 +74,12 @@ class Keel:
         self.boots = []
 
     def boot(self, cmdline="", cpu="max", mem="512M", machine="q35", icount=False, timeout=60.0,
-             extra=(), modules=()):
-        """modules: extra (path, name) multiboot2 modules for this boot."""
+             extra=(), modules=(), log_path=None):
+        """modules: extra (path, name) multiboot2 modules for this boot.
+        log_path: where the serial log goes while it runs (to watch it)."""
         machine_ = keelqemu.Machine(cpu=cpu, mem=mem, machine=machine, icount=icount)
-        r = keelqemu.boot(BUILD, cmdline, machine_, timeout=timeout, extra=extra, modules=modules)
+        r = keelqemu.boot(BUILD, cmdline, machine_, timeout=timeout, extra=extra, modules=modules,
+                          log_path=log_path)
         b = Boot(r, cmdline)
         self.boots.append(b)
         return b
