@@ -67,3 +67,19 @@ def test_waiting_for_nothing_ends_the_waiters(keel):
     b.expect(r"^sched: every env waits for an event and nothing can send one")
     b.expect(r"^env 1 \(ipc\): killed: waits for an event that nothing can send$")
     b.expect(r"^envs: all ended: 1 started, 1 failed; frames free before (\d+), after \1")
+
+
+@pytest.mark.parametrize("cpu", ["max", "qemu64"])
+def test_pct_into_a_busy_receiver(keel, cpu):
+    """The server never waits: it computes, mostly with upcalls disabled,
+    beside a CPU-bound bystander, with 200 us slices. Calls that find it
+    disabled get -EAGAIN and are retried after yielding to it; calls longer
+    than a slice are preempted inside the handler and still reply to the
+    right caller; the server's own xmm15, clobbered by every handler,
+    survives (the entry saves and restores the extended state)."""
+    b = keel.boot("run=ipc:server:busy,ipc:client:1000:busy,spin:x:3 timeslice_us=200", cpu=cpu,
+                  timeout=120).expect_verdict("success")
+    m = b.expect(r"^ipc client: busy: 1000 calls, 0 wrong, (\d+) refused with EAGAIN and retried; stop: ok$")
+    assert int(m.group(1)) > 0, "the -EAGAIN path was never taken"
+    m = b.expect(r"^ipc server: busy: 1002 calls, \d+ loops, (\d+) slow calls preempted, xmm15 kept$")
+    assert int(m.group(1)) > 0, "no call was preempted inside its handler"

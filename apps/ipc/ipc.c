@@ -1,10 +1,13 @@
 /*
  * `ipc MODE [ARGS]`: control transfer between envs (tests/test_ipc.py).
- *   server           takes protected control transfers until told to stop
+ *   server [busy]    takes protected control transfers until told to stop,
+ *                    waiting for events meanwhile (busy: computing, mostly
+ *                    with upcalls disabled)
  *   client N [END]   N calls to the server, every argument and result
  *                    checked; END: stop (default) | die (the server is killed
  *                    mid-call: the call fails with -EPIPE) | exit (it exits
- *                    mid-call: the same)
+ *                    mid-call: the same) | busy (for a busy server: -EAGAIN
+ *                    retried, some calls longer than a time slice)
  *   yielder R [plain]  R rounds of "yield to the env two after me" (or a plain
  *                    yield); spinner and target log every run, so the log
  *                    shows who ran next
@@ -14,7 +17,16 @@
 #include "ipc.h"
 #include "vm.h"
 
-enum { OP_ECHO = 1, OP_STOP, OP_DIE, OP_EXIT };
+enum { OP_ECHO = 1, OP_STOP, OP_DIE, OP_EXIT, OP_SLOW };
+
+#define XMM_PATTERN 0x5EC0DE5EC0DEULL
+static inline void xmm15_set(uint64_t v) { __asm__ volatile("movq %0, %%xmm15" : : "r"(v)); }
+static inline uint64_t xmm15_get(void)
+{
+	uint64_t v;
+	__asm__ volatile("movq %%xmm15, %0" : "=r"(v));
+	return v;
+}
 
 static uint64_t parse(const char *s)
 {
@@ -30,7 +42,7 @@ static long env_slot(uint64_t id) { return vm_find_cap(0, KEEL_CAP_ENV, env_is, 
 
 /* ----------------------------------------------------------------- server */
 static volatile int stop;
-static uint64_t served;
+static uint64_t served, slow_preempted;
 
 static void expect_f(uint64_t a, uint64_t b, uint64_t c, uint64_t caller, uint64_t out[4])
 {
@@ -43,10 +55,21 @@ static void expect_f(uint64_t a, uint64_t b, uint64_t c, uint64_t caller, uint64
 static void handler(struct keel_upcall_area *a, uint64_t caller, uint64_t msg[4])
 {
 	served++;
+	/* The handler's extended state is its own: the entry saved the
+	 * interrupted context's, and restores it after. */
+	xmm15_set(~XMM_PATTERN);
 	switch (msg[0]) {
 	case OP_ECHO:
 		expect_f(msg[1], msg[2], msg[3], caller, msg);
 		return;
+	case OP_SLOW: { /* longer than a time slice: preempted inside */
+		uint64_t act = __atomic_load_n(&a->activations, __ATOMIC_SEQ_CST);
+		for (volatile uint64_t i = 0; i < msg[1]; i++)
+			;
+		slow_preempted += __atomic_load_n(&a->activations, __ATOMIC_SEQ_CST) - act;
+		expect_f(msg[1], msg[2], msg[3], caller, msg);
+		return;
+	}
 	case OP_STOP:
 		stop = 1;
 		msg[0] = served;
@@ -68,11 +91,35 @@ static void handler(struct keel_upcall_area *a, uint64_t caller, uint64_t msg[4]
 	}
 }
 
-static int mode_server(void)
+/* Never waits: runs in stretches with upcalls disabled (calls then get
+ * -EAGAIN), enabling between them; a value in xmm15 must survive every
+ * handler, which clobbers it. */
+static int mode_server_busy(void)
+{
+	uint64_t loops = 0, xmm_bad = 0;
+	struct keel_context c;
+	xmm15_set(XMM_PATTERN);
+	while (!stop) {
+		keel_area->disabled = 1;
+		for (volatile int i = 0; i < 500; i++)
+			;
+		keel_capture_resume(&c, keel_area); /* enabled: calls come in now */
+		xmm_bad += xmm15_get() != XMM_PATTERN;
+		loops++;
+	}
+	printf("ipc server: busy: %llu calls, %llu loops, %llu slow calls preempted, xmm15 %s\n",
+	       (unsigned long long)served, (unsigned long long)loops, (unsigned long long)slow_preempted,
+	       xmm_bad ? "CLOBBERED" : "kept");
+	return xmm_bad != 0;
+}
+
+static int mode_server(int busy)
 {
 	keel_upcalls_init(NULL, NULL);
 	keel_pct_serve(handler);
 	printf("ipc server: env %ld takes calls\n", sys_env_id());
+	if (busy)
+		return mode_server_busy();
 	uint64_t wakeups = 0;
 	while (!stop) {
 		sys_event_wait();
@@ -90,6 +137,37 @@ static long call(long slot, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, 
 	return keel_pct_call((uint32_t)slot, a, r);
 }
 
+/* Calls into a server that is often disabled: -EAGAIN is retried by
+ * yielding to it; every 64th call is slower than a time slice. */
+static int client_busy(long slot, uint64_t n, long me)
+{
+	uint64_t eagain = 0, bad = 0, r[4] = { 0 };
+	for (uint64_t i = 0; i < n; i++) {
+		int slow = i % 64 == 63;
+		uint64_t a[4] = { slow ? OP_SLOW : OP_ECHO, slow ? 3000000 : i * 7, ~i, i << 3 }, want[4];
+		long err;
+		while ((err = sys_pct_call((uint32_t)slot, a, r)) == -EAGAIN) {
+			eagain++;
+			if (sys_yield_to((uint32_t)slot) < 0)
+				sys_yield();
+		}
+		served = r[3];
+		expect_f(a[1], a[2], a[3], (uint64_t)me, want);
+		if (i % 16 == 15)
+			sys_yield(); /* the server's own loop runs too */
+		bad += err || r[0] != want[0] || r[1] != want[1] || r[2] != want[2];
+	}
+	uint64_t stop_r[4];
+	long err;
+	while ((err = sys_pct_call((uint32_t)slot, (uint64_t[4]){ OP_STOP }, stop_r)) == -EAGAIN)
+		sys_yield();
+	printf("ipc client: busy: %llu calls, %llu wrong, %llu refused with EAGAIN and retried; stop: %s\n",
+	       (unsigned long long)n, (unsigned long long)bad, (unsigned long long)eagain,
+	       err ? errname((int)err) : "ok");
+	printf("ipc client: %s\n", bad || err ? "FAILED" : "ok");
+	return bad || err;
+}
+
 static int mode_client(uint64_t n, const char *end)
 {
 	long me = sys_env_id();
@@ -104,6 +182,8 @@ static int mode_client(uint64_t n, const char *end)
 		printf("ipc client: FAILED: no server (slot %ld, %s)\n", slot, errname((int)err));
 		return 1;
 	}
+	if (!strcmp(end, "busy"))
+		return client_busy(slot, n, me);
 	/* The server now waits for events: it cannot be yielded to. */
 	long y = sys_yield_to((uint32_t)slot);
 	printf("ipc client: yield to the waiting server: %s\n", errname((int)y));
@@ -180,7 +260,7 @@ int main(int argc, char **argv)
 	const char *mode = argc > 1 ? argv[1] : "";
 	uint64_t n = argc > 2 ? parse(argv[2]) : 10000;
 	if (!strcmp(mode, "server"))
-		return mode_server();
+		return mode_server(argc > 2 && !strcmp(argv[2], "busy"));
 	if (!strcmp(mode, "client"))
 		return mode_client(n, argc > 3 ? argv[3] : "stop");
 	if (!strcmp(mode, "yielder"))
