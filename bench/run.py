@@ -43,6 +43,8 @@ EQUIVALENT = {
     "upcall_roundtrip_xsave": ("signal_roundtrip", None),
     "trap_upcall_roundtrip": ("segv_mprotect_roundtrip", 10),
     "yield_roundtrip_2_switches": ("sched_yield_2_processes", None),
+    "pct_roundtrip": ("pipe_pingpong_2_processes", None),
+    "swvec_upcall_roundtrip": ("signal_roundtrip", None),
     "map_unmap_1_page": ("mmap_munmap_1_page", None),
     "map_unmap_512_pages": ("mmap_munmap_512_pages", None),
     "demand_zero_fault_upcall": ("demand_zero_fault", None),
@@ -54,6 +56,8 @@ DESCRIPTION = {
     "null_syscall": "a syscall that does nothing (SYS_ENV_ID)",
     "upcall_roundtrip": "int $0x82 -> kernel -> event upcall -> Ring 3 iretq back",
     "upcall_roundtrip_xsave": "the same, the upcall entry saving and restoring XSAVE state",
+    "swvec_upcall_roundtrip": "int $0xA0 (a held software vector) -> kernel -> event upcall -> Ring 3 iretq back",
+    "pct_roundtrip": "protected control transfer into another env's entry (libos, XSAVE) and its reply",
     "trap_upcall_roundtrip": "#PF -> trap upcall -> handler skips the access -> Ring 3 resume",
     "timer_upcall_roundtrip": "deadline interrupt -> event upcall -> resume (incl. the spin loop)",
     "yield_roundtrip_2_switches": "yield to another env and back (2 env switches, 2 CR3 loads)",
@@ -132,7 +136,8 @@ def linux_initramfs(cache):
 
 # ----------------------------------------------------------------- running
 def run_keel(builddir, machine, quick, timeout):
-    cmdline = "run=bench:quick,bench:yieldpeer:1" if quick else "run=bench:all,bench:yieldpeer"
+    cmdline = ("run=bench:quick,bench:yieldpeer:1" if quick else "run=bench:all,bench:yieldpeer") + \
+        " grant=0:swvec0xa0"
     r = keelqemu.boot(builddir, cmdline, machine, timeout=timeout)
     if r.verdict != "success":
         raise RuntimeError(f"Keel bench boot ended in {r.verdict}:\n{r.log[-3000:]}")

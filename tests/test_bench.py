@@ -9,7 +9,7 @@ from conftest import BUILD, SRC
 
 KEEL_OPS = {"null_syscall", "upcall_roundtrip", "upcall_roundtrip_xsave", "trap_upcall_roundtrip",
             "timer_upcall_roundtrip", "yield_roundtrip_2_switches", "map_unmap_1_page", "map_unmap_512_pages",
-            "demand_zero_fault_upcall"}
+            "demand_zero_fault_upcall", "swvec_upcall_roundtrip", "pct_roundtrip"}
 FLOOR_OPS = {"floor_int_iretq", "floor_syscall_sysretq"}
 LINUX_OPS = {"getpid", "signal_roundtrip", "segv_mprotect_roundtrip", "pipe_pingpong_2_processes",
              "sched_yield_2_threads", "sched_yield_2_processes", "mmap_munmap_1_page", "mmap_munmap_512_pages",

@@ -3,13 +3,16 @@
  *   BENCH <op> n=<iterations> min=<> median=<> p99=<>
  * is in TSC ticks after subtracting the empty measurement frame; under
  * -icount a tick is a guest instruction: a path length, not a latency.
- * `bench yieldpeer N` is the other side of the env-switch benchmark.
+ * `bench yieldpeer N` is the other side of the env-switch benchmark, and
+ * then the receiver of the protected-control-transfer one. The boot grants
+ * the bench software vector 0xA0 (bench/run.py).
  */
 #include "keel.h"
 #include "vm.h"
+#include "ipc.h"
 
 uint64_t op_empty(void), op_floor_int(void), op_syscall(void), op_null_syscall(void), op_self_upcall(void),
-	op_trap(void);
+	op_swvec(void), op_trap(void);
 uint64_t timer_spin(volatile uint64_t *flag);
 extern char bench_event_entry[], bench_trap_entry[], keel_event_entry[];
 extern volatile uint64_t bench_events, bench_traps;
@@ -80,6 +83,54 @@ static inline uint64_t rdtsc(void)
 	uint32_t lo, hi;
 	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
 	return ((uint64_t)hi << 32) | lo;
+}
+
+/* ------------------------------------------- protected control transfer */
+enum { PEER_ECHO = 1, PEER_STOP };
+static volatile int peer_stop;
+static long peer_slot;
+
+static void peer_handler(struct keel_upcall_area *a, uint64_t caller, uint64_t msg[4])
+{
+	if (msg[0] == PEER_STOP) {
+		peer_stop = 1;
+		__asm__ volatile("int $0x82" ::: "memory"); /* wakes its main loop after the reply */
+	}
+	msg[1]++;
+}
+
+/* The peer, once its yields are done: serve calls until told to stop. */
+static int peer_serve(void)
+{
+	if (keel_upcalls_init(NULL, NULL) || keel_pct_serve(peer_handler))
+		return 1;
+	while (!peer_stop)
+		sys_event_wait();
+	return 0;
+}
+
+static uint64_t pct_round_trip(void)
+{
+	uint64_t a[4] = { PEER_ECHO, 1, 2, 3 }, r[4];
+	uint64_t t0 = rdtsc();
+	sys_pct_call((uint32_t)peer_slot, a, r);
+	return rdtsc() - t0;
+}
+
+static void pct_rows(size_t n, size_t warm)
+{
+	uint64_t a[4] = { PEER_ECHO, 1, 2, 3 }, r[4];
+	long err = -ENOENT;
+	peer_slot = vm_find_cap(0, KEEL_CAP_ENV, NULL, 0, NULL);
+	for (int i = 0; i < 100000 && peer_slot >= 0 && (err = sys_pct_call((uint32_t)peer_slot, a, r)); i++)
+		sys_yield(); /* until the peer has done its yields and serves */
+	if (err || r[1] != 2) {
+		printf("bench: no protected control transfer peer (%s)\n", errname((int)err));
+		return;
+	}
+	measure("pct_roundtrip", pct_round_trip, warm, n);
+	a[0] = PEER_STOP;
+	sys_pct_call((uint32_t)peer_slot, a, r);
 }
 
 /* ------------------------------------------------------ page tables */
@@ -154,7 +205,7 @@ int main(int argc, char **argv)
 		size_t total = k ? 1100 : 11000;
 		for (size_t i = 0; i < total; i++)
 			sys_yield();
-		return 0;
+		return peer_serve();
 	}
 
 	/* The empty frame first: what every other figure subtracts. */
@@ -190,6 +241,8 @@ int main(int argc, char **argv)
 	a->event_entry = (uint64_t)bench_event_entry;
 	a->trap_entry = (uint64_t)bench_trap_entry;
 	measure("upcall_roundtrip", op_self_upcall, warm, n);
+	if (vm_find_cap(0, KEEL_CAP_SWVEC, NULL, 0, NULL) >= 0)
+		measure("swvec_upcall_roundtrip", op_swvec, warm, n);
 	measure("trap_upcall_roundtrip", op_trap, warm, n);
 	a->event_entry = (uint64_t)keel_event_entry; /* libos's: saves and restores extended state */
 	measure("upcall_roundtrip_xsave", op_self_upcall, warm, n);
@@ -210,6 +263,8 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < yn; i++)
 			samples[i] = yield_once();
 		report("yield_roundtrip_2_switches", yn);
+		a->event_entry = (uint64_t)keel_event_entry;
+		pct_rows(n, warm);
 	}
 	vm_rows(n, warm);
 	printf("BENCH done upcalls=%llu traps=%llu\n", (unsigned long long)bench_events,

@@ -24,7 +24,7 @@
 .endm
 
 	.text
-	.global op_empty, op_floor_int, op_syscall, op_null_syscall, op_self_upcall, op_trap
+	.global op_empty, op_floor_int, op_syscall, op_null_syscall, op_self_upcall, op_swvec, op_trap
 op_empty:
 	T0
 	T1
@@ -45,6 +45,10 @@ op_self_upcall:         /* int $0x82 -> upcall -> handler -> Ring 3 resume */
 	T0
 	int $KEEL_VEC_SELF
 	T1
+op_swvec:               /* int $0xA0 (held: a software-vector capability) -> upcall -> resume */
+	T0
+	int $KEEL_VEC_SOFT_BASE
+	T1
 op_trap:                /* #PF -> trap upcall -> handler skips it -> resume */
 	T0
 	.global op_trap_insn
@@ -63,6 +67,8 @@ bench_traps:  .quad 0
 bench_event_entry:      /* RDI = area */
 	xorl %eax, %eax
 	xchgq %rax, KUA_PENDING(%rdi)
+	xorl %eax, %eax
+	xchgq %rax, KUA_SWVEC_PENDING(%rdi)
 	incq bench_events(%rip)
 	movq %rdi, %rsi
 	leaq KUA_ENABLED_SAVE(%rdi), %rdi
