@@ -28,7 +28,8 @@ _Static_assert(offsetof(struct exit_stats, iret) == 8, "entry.S increments exit_
 _Static_assert(offsetof(struct env, ka) == ENV_KA && offsetof(struct env, area) == ENV_AREA &&
 		       offsetof(struct env, events) == ENV_EVENTS && offsetof(struct env, resume) == ENV_RESUME &&
 		       offsetof(struct env, watchdog_fired) == ENV_WATCHDOG_FIRED &&
-		       offsetof(struct env, disabled_since) == ENV_DISABLED_SINCE && sizeof(enum env_resume) == 4 &&
+		       offsetof(struct env, disabled_since) == ENV_DISABLED_SINCE &&
+		       offsetof(struct env, swvec_held) == ENV_SWVEC_HELD && sizeof(enum env_resume) == 4 &&
 		       RESUME_CTX == 0,
 	       "struct env offsets used by entry.S");
 static struct env *all_envs;

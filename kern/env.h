@@ -14,6 +14,7 @@
 #define ENV_RESUME 24
 #define ENV_WATCHDOG_FIRED 28
 #define ENV_DISABLED_SINCE 32
+#define ENV_SWVEC_HELD 40
 
 #ifndef __ASSEMBLER__
 #include "arch/x86_64/trapframe.h"
@@ -45,6 +46,7 @@ struct env {
 	enum env_resume resume;
 	bool watchdog_fired;
 	u64 disabled_since;      /* first seen disabled at a deschedule (0: not) */
+	u16 swvec_held[32];      /* software-vector capabilities held, per vector (irq.c) */
 
 	struct trap_frame ctx;  /* registers while not running */
 	bool ctx_from_syscall;  /* ctx saved at a `syscall` entry (RCX/R11 are scratch) */
@@ -65,7 +67,6 @@ struct env {
 	bool floor_syscall;      /* benchmarks: `syscall` goes to floor_sysretq */
 	bool waiting_events;     /* ENV_BLOCKED in SYS_EVENT_WAIT */
 	/* devices (irq.c, ioport.c) */
-	u16 swvec_held[32];      /* software-vector capabilities held, per vector */
 	struct hnode *io_caps;   /* port capabilities held (struct cap, in_holder) */
 	u8 *iobm;                /* its I/O permission bitmap (8 KiB once it holds ports) */
 	u32 iobm_bytes;          /* the part of it that allows anything */

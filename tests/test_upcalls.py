@@ -153,9 +153,12 @@ def test_redispatch_after_preemption_is_an_activation_with_its_timing(keel):
 
 @pytest.mark.parametrize("cpu", CPUS)
 def test_a_self_raised_interrupt_is_delivered_by_either_kernel_path_keeping_every_register(keel, cpu):
-    """int $0x82 has an assembly fast path and the general C path; both
-    deliver exactly once and resume with all general registers intact."""
-    b = keel.boot("run=upcalls:self", cpu=cpu).expect_verdict("success")
+    """int $0x82 and a held software vector (int $0xA0) have an assembly fast
+    path and the general C path; both deliver exactly once and resume with
+    all general registers intact."""
+    b = keel.boot("run=upcalls:self grant=0:swvec0xa0", cpu=cpu).expect_verdict("success")
     b.expect(r"^self: 1000 int \$0x82 while enabled: 1000 delivered, 0 registers changed$")
     b.expect(r"^self: while disabled: held, delivered once on resume; with a kernel event pending: "
              r"delivered, 0 registers changed; ok$")
+    b.expect(r"^self: 1000 int \$0xa0 \(held\) while enabled: 1000 delivered, 0 registers changed; "
+             r"by the general path: 1 delivered, 0 registers changed; ok$")

@@ -158,12 +158,20 @@ crit_probe:
 	ret
 	.section .note.GNU-stack, "", @progbits
 
-/* u64 self_probe(void): every general register but RSP holds a known value
- * across `int $0x82` (an upcall and a Ring 3 resume); returns how many came
- * back changed. */
-	.text
-	.global self_probe
-self_probe:
+/* u64 self_probe(void), swvec_probe(void): every general register but RSP
+ * (and R14, the probe's scratch) holds a known value across `int $0x82` /
+ * `int $0xA0` (an upcall and a Ring 3 resume); returns how many came back
+ * changed. */
+.macro PROBE reg, val
+	movabsq $\val, %r14
+	cmpq %r14, \reg
+	setne %r14b
+	movzbq %r14b, %r14
+	addq %r14, %r15
+.endm
+.macro REGPROBE name, vec
+	.global \name
+\name:
 	pushq %rbx
 	pushq %rbp
 	pushq %r12
@@ -185,16 +193,9 @@ self_probe:
 	movabsq $0x0d0d0d0d0d0d0d0d, %r13
 	movabsq $0x0e0e0e0e0e0e0e0e, %r14
 	movabsq $0x0f0f0f0f0f0f0f0f, %r15
-	int $KEEL_VEC_SELF
+	int $\vec
 	pushq %r15
 	xorl %r15d, %r15d
-.macro PROBE reg, val
-	movabsq $\val, %r14
-	cmpq %r14, \reg
-	setne %r14b
-	movzbq %r14b, %r14
-	addq %r14, %r15
-.endm
 	PROBE %rax, 0x0101010101010101
 	PROBE %rbx, 0x0202020202020202
 	PROBE %rcx, 0x0303030303030303
@@ -222,4 +223,8 @@ self_probe:
 	popq %rbp
 	popq %rbx
 	ret
+.endm
+	.text
+	REGPROBE self_probe, KEEL_VEC_SELF
+	REGPROBE swvec_probe, KEEL_VEC_SOFT_BASE
 	.section .note.GNU-stack, "", @progbits

@@ -17,6 +17,7 @@
  *               kept), held while disabled, through both kernel paths
  */
 #include "keel.h"
+#include "vm.h"
 
 /* regloop.S (apps/regcheck) */
 extern uint64_t regcheck_expected[15 + 64 + 2];
@@ -34,7 +35,7 @@ void fault_de(void);
 void fault_bp(void);
 uint64_t planted_resume(struct keel_context *c, uint64_t slot, uint64_t *cs_ss, uint64_t rip);
 uint64_t crit_probe(struct keel_context *ctx, struct keel_upcall_area *a);
-uint64_t self_probe(void);
+uint64_t self_probe(void), swvec_probe(void);
 
 static struct keel_upcall_area *A;
 static volatile uint64_t timer_events, activation_events, hits;
@@ -392,12 +393,35 @@ static int mode_disabled_regs(uint64_t rounds)
 }
 
 /* ------------------------------------------------------------------ self */
-static volatile uint64_t self_events;
+static volatile uint64_t self_events, swvec_events;
 
 static void self_event(struct keel_upcall_area *a, uint64_t ev, struct keel_context *ctx)
 {
 	if (ev & KEEL_EV_SELF)
 		self_events++;
+	if ((ev & KEEL_EV_SWVEC) && __atomic_exchange_n(&a->swvec_pending, 0, __ATOMIC_SEQ_CST) == 1)
+		swvec_events++;
+}
+
+/* The same for a held software vector (the boot grants 0xA0), when held. */
+static int self_swvec(void)
+{
+	if (vm_find_cap(0, KEEL_CAP_SWVEC, NULL, 0, NULL) < 0)
+		return 0;
+	uint64_t changed = 0;
+	for (int i = 0; i < 1000; i++)
+		changed += swvec_probe();
+	int bad = changed != 0 || swvec_events != 1000;
+	A->disabled = 1;
+	sys_set_deadline(keel_now()); /* a kernel-side event: the general path */
+	A->disabled = 0;
+	uint64_t before = swvec_events, changed2 = swvec_probe();
+	bad += changed2 != 0 || swvec_events != before + 1;
+	printf("self: 1000 int $0xa0 (held) while enabled: %llu delivered, %llu registers changed; "
+	       "by the general path: %llu delivered, %llu registers changed; %s\n",
+	       (unsigned long long)before, (unsigned long long)changed, (unsigned long long)(swvec_events - before),
+	       (unsigned long long)changed2, bad ? "FAILED" : "ok");
+	return bad;
 }
 
 static int mode_self(void)
@@ -428,7 +452,7 @@ static int mode_self(void)
 	printf("self: while disabled: %s, delivered once on resume; with a kernel event pending: delivered, "
 	       "%llu registers changed; %s\n",
 	       held ? "held" : "NOT HELD", (unsigned long long)changed, bad ? "FAILED" : "ok");
-	return bad;
+	return bad + self_swvec();
 }
 
 /* ------------------------------------------------------------- activation */

@@ -76,6 +76,8 @@
 	pushq $\n
 	.if (\n == 2 || \n == 8 || \n == 18)
 	jmp paranoid_entry
+	.elseif ((\n >= VEC_SOFT_BASE) && (\n < (VEC_SOFT_BASE + VEC_SOFT_COUNT)))
+	jmp swvec_entry            /* its fast path, with trap_entry behind */
 	.else
 	jmp trap_entry
 	.endif
@@ -258,30 +260,36 @@ syscall_compat_entry:
 	ud2
 
 /*
- * `int $0x82` from Ring 3: KEEL_EV_SELF for the env itself -- the software
- * interrupt of the upcall benchmark. The common case (an enabled env with an
- * upcall area, no kernel-side events, not in its critical range, a user
- * entry and stack) is delivered right here: the registers go straight to
- * the area's enabled save and the CPU's frame becomes the event entry's.
- * Anything else takes the general path (trap_entry -> from_user ->
- * upcall_event_fast / upcall.c), which does the same in C: keep the two in
- * step. The only iretq used is the labelled user_iretq.
+ * Software interrupts delivered as events, on an assembly fast path:
+ * `int $0x82` (KEEL_EV_SELF for the env itself -- the upcall benchmark) and
+ * `int $N` on a software vector 0xA0..0xBF that the env holds
+ * (KEEL_EV_SWVEC, bit N - 0xA0 of swvec_pending). The common case (an
+ * enabled env with an upcall area, no kernel-side events, not in its
+ * critical range, a user entry and stack) is delivered right here: the
+ * registers go straight to the area's enabled save and the CPU's frame
+ * becomes the event entry's. Anything else -- a vector not held (#GP) too --
+ * takes the general path (trap_entry -> from_user -> upcall_event_fast /
+ * upcall.c), which does the same in C: keep the two in step. The only iretq
+ * used is the labelled user_iretq.
+ *
+ * The stack after the four scratch pushes, B = 0 for `int $0x82` (its gate
+ * comes here directly) or 16 for a software vector (its stub pushed an
+ * error code and the vector, ready for trap_entry):
  */
-#define SELF_RDX 0    /* the stack after the four scratch pushes */
+#define SELF_RDX 0
 #define SELF_RCX 8
 #define SELF_RBX 16
 #define SELF_RAX 24
-#define SELF_RIP 32
+#define SELF_RIP 32   /* + B from here on */
 #define SELF_CS 40
 #define SELF_RFLAGS 48
 #define SELF_RSP 56
 #define SELF_SS 64
+#define SWVEC_VECTOR 32 /* B = 16: the vector the stub pushed */
 #define SAVE(r) (KUA_ENABLED_SAVE + KCTX_##r)
 
-	.global self_event_entry
-self_event_entry:
-	testb $3, 8(%rsp)          /* CS: from Ring 3 (the gate is DPL 3; be sure) */
-	jz .Lself_general_gs_ok
+/* Enter, with the four scratch registers pushed and RBX = the env. */
+.macro EVENT_ENTER
 	swapgs
 	lfence
 	cld
@@ -291,33 +299,40 @@ self_event_entry:
 	pushq %rcx
 	pushq %rdx
 	movq %gs:PERCPU_ENV, %rbx
+.endm
+
+/* Can the event be delivered here? Else to \general. Leaves RAX = the area. */
+.macro EVENT_CHECKS B, general
 	movq ENV_KA(%rbx), %rax
 	testq %rax, %rax
-	jz .Lself_general
+	jz \general
 	cmpq $0, ENV_EVENTS(%rbx)  /* kernel-side events carry details: C writes them */
-	jne .Lself_general
+	jne \general
 	cmpl $0, ENV_RESUME(%rbx)  /* RESUME_CTX */
-	jne .Lself_general
+	jne \general
 	cmpl $0, KUA_DISABLED(%rax)
-	jne .Lself_general
-	movq SELF_RIP(%rsp), %rcx  /* inside a plausible critical range? */
+	jne \general
+	movq SELF_RIP+\B(%rsp), %rcx  /* inside a plausible critical range? */
 	subq KUA_CRIT_START(%rax), %rcx
 	movq KUA_CRIT_END(%rax), %rdx
 	subq KUA_CRIT_START(%rax), %rdx
 	cmpq $256, %rdx
 	ja 1f
 	cmpq %rdx, %rcx
-	jb .Lself_general
+	jb \general
 1:	movabsq $(USER_END - USER_BASE), %rdx   /* entry and stack: user addresses */
 	movq KUA_EVENT_ENTRY(%rax), %rcx
 	subq $USER_BASE, %rcx
 	cmpq %rdx, %rcx
-	jae .Lself_general
+	jae \general
 	movq KUA_UPCALL_STACK(%rax), %rcx
 	subq $USER_BASE, %rcx
 	cmpq %rdx, %rcx
-	jae .Lself_general
+	jae \general
+.endm
 
+/* Every register of the interrupted context into the area's enabled save. */
+.macro EVENT_SAVE B
 	movq %r15, SAVE(R15)(%rax)
 	movq %r14, SAVE(R14)(%rax)
 	movq %r13, SAVE(R13)(%rax)
@@ -337,46 +352,85 @@ self_event_entry:
 	movq %rcx, SAVE(RBX)(%rax)
 	movq SELF_RAX(%rsp), %rcx
 	movq %rcx, SAVE(RAX)(%rax)
-	movq SELF_RIP(%rsp), %rcx
+	movq SELF_RIP+\B(%rsp), %rcx
 	movq %rcx, SAVE(RIP)(%rax)
-	movq SELF_CS(%rsp), %rcx
+	movq SELF_CS+\B(%rsp), %rcx
 	movq %rcx, SAVE(CS)(%rax)
-	movq SELF_RFLAGS(%rsp), %rcx
+	movq SELF_RFLAGS+\B(%rsp), %rcx
 	movq %rcx, SAVE(RFLAGS)(%rax)
-	movq SELF_RSP(%rsp), %rcx
+	movq SELF_RSP+\B(%rsp), %rcx
 	movq %rcx, SAVE(RSP)(%rax)
-	movq SELF_SS(%rsp), %rcx
+	movq SELF_SS+\B(%rsp), %rcx
 	movq %rcx, SAVE(SS)(%rax)
+.endm
 
+/* Disable, count, and turn the CPU's frame into the event entry's; out. */
+.macro EVENT_DELIVER B
 	movl $1, KUA_DISABLED(%rax)
-	orq $KEEL_EV_SELF, KUA_PENDING(%rax)
 	incq KUA_UPCALLS(%rax)
 	movq $0, ENV_DISABLED_SINCE(%rbx) /* it was enabled: the watchdog starts over */
 	movb $0, ENV_WATCHDOG_FIRED(%rbx)
 	incq exit_stats+8(%rip)    /* exit_stats.iret */
 	movq KUA_EVENT_ENTRY(%rax), %rcx
-	movq %rcx, SELF_RIP(%rsp)
+	movq %rcx, SELF_RIP+\B(%rsp)
 	movq KUA_UPCALL_STACK(%rax), %rcx
 	andq $-16, %rcx
-	movq %rcx, SELF_RSP(%rsp)
-	movq $0x202, SELF_RFLAGS(%rsp) /* IF, nothing else */
+	movq %rcx, SELF_RSP+\B(%rsp)
+	movq $0x202, SELF_RFLAGS+\B(%rsp) /* IF, nothing else */
 	movq ENV_AREA(%rbx), %rdi  /* the entry's argument */
 	popq %rdx
 	popq %rcx
 	popq %rbx
 	popq %rax
+	.if \B
+	addq $\B, %rsp             /* the stub's error code and vector */
+	.endif
 	swapgs
 	jmp user_iretq
+.endm
 
-.Lself_general:
+.macro EVENT_GENERAL
 	popq %rdx
 	popq %rcx
 	popq %rbx
 	popq %rax
 	swapgs                     /* the user's GS again: trap_entry decides */
+.endm
+
+	.global self_event_entry
+self_event_entry:
+	testb $3, 8(%rsp)          /* CS: from Ring 3 (the gate is DPL 3; be sure) */
+	jz .Lself_general_gs_ok
+	EVENT_ENTER
+	EVENT_CHECKS 0, .Lself_general
+	EVENT_SAVE 0
+	orq $KEEL_EV_SELF, KUA_PENDING(%rax)
+	EVENT_DELIVER 0
+.Lself_general:
+	EVENT_GENERAL
 .Lself_general_gs_ok:
 	pushq $0
 	pushq $VEC_SELF_EVENT
+	jmp trap_entry
+
+/* Software vectors: their stubs pushed 0 and the vector, and come here. */
+swvec_entry:
+	testb $3, SELF_CS+16-32(%rsp) /* CS (before the pushes): from Ring 3 */
+	jz trap_entry
+	EVENT_ENTER
+	movq SWVEC_VECTOR(%rsp), %rcx
+	subq $VEC_SOFT_BASE, %rcx
+	cmpw $0, ENV_SWVEC_HELD(%rbx,%rcx,2)
+	je .Lswvec_general         /* not held: #GP, from C */
+	EVENT_CHECKS 16, .Lswvec_general
+	EVENT_SAVE 16
+	orq $KEEL_EV_SWVEC, KUA_PENDING(%rax)
+	movq SWVEC_VECTOR(%rsp), %rcx
+	subq $VEC_SOFT_BASE, %rcx
+	btsq %rcx, KUA_SWVEC_PENDING(%rax)
+	EVENT_DELIVER 16
+.Lswvec_general:
+	EVENT_GENERAL
 	jmp trap_entry
 
 /*
