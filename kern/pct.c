@@ -73,8 +73,10 @@ i64 pct_reply(struct env *e)
 
 	/* The receiver leaves its handler; it waits again if it was waiting
 	 * and nothing arrived meanwhile, else it is runnable. */
+	e->ctx.rax = 0;
 	upcall_pct_leave(e);
-	if (e->pct_was_waiting && !e->events && !(e->ka && (e->ka->pending || e->ka->irq_pending || e->ka->swvec_pending))) {
+	if (e->pct_was_waiting && e->ka && !e->events &&
+	    !(e->ka->pending || e->ka->irq_pending || e->ka->swvec_pending)) {
 		e->state = ENV_BLOCKED;
 		e->waiting_events = true;
 	} else {

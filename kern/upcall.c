@@ -20,6 +20,7 @@
 #include "keel/errno.h"
 #include "lib/string.h"
 #include "panic.h"
+#include "sched.h"
 #include "frame.h"
 #include "uvm.h"
 
@@ -468,6 +469,12 @@ void upcall_area_lost(struct env *e)
 	e->resume = RESUME_CTX;
 	e->disabled_since = 0;
 	e->watchdog_fired = false;
+	if (e->state == ENV_BLOCKED && e->waiting_events) {
+		/* Nothing can be posted to it any more: its wait returns. */
+		e->waiting_events = false;
+		e->state = ENV_RUNNABLE;
+		sched_add(e);
+	}
 }
 
 int upcall_setup(struct env *e, u64 area)
@@ -548,6 +555,9 @@ void upcall_pct_leave(struct env *r)
 {
 	u32 zero = 0;
 	u64 now = clock_ns();
+	if (!r->ka)
+		return; /* it dropped its area inside the handler: it goes on from
+			 * its reply call, as an env without upcalls */
 	area_put(r, KUA_DISABLED, &zero, 4);
 	r->resume = RESUME_ACTIVATE;
 	r->descheduled_at = now;

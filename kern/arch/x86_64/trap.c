@@ -65,6 +65,12 @@ __attribute__((optimize("omit-frame-pointer"))) static void from_user(struct tra
 			if (upcall_event_fast(e, tf))
 				return;
 		}
+	} else if (v < 32) {
+		u64 cr2 = v == VEC_PF ? read_cr2() : 0;
+		if (v == VEC_PF && ring3_iret_complete(e, tf, cr2))
+			return;
+		if (upcall_trap_fast(e, tf, cr2))
+			return;
 	} else if (v - VEC_IRQ_BASE < VEC_IRQ_COUNT) {
 		irq_interrupt(v); /* for this env or another: it is posted */
 		if (!e->events)
@@ -82,12 +88,6 @@ __attribute__((optimize("omit-frame-pointer"))) static void from_user(struct tra
 			env_save(e, tf, false);
 			upcall_exception(e, tf);
 		}
-	} else if (v < 32) {
-		u64 cr2 = v == VEC_PF ? read_cr2() : 0;
-		if (v == VEC_PF && ring3_iret_complete(e, tf, cr2))
-			return;
-		if (upcall_trap_fast(e, tf, cr2))
-			return;
 	}
 
 	env_save(e, tf, false);
