@@ -105,8 +105,9 @@ static int place(struct env *e, struct cap *c, struct env *payer)
 {
 	if (payer && payer->caps_charged >= payer->quota_caps)
 		return -EDQUOT;
-	if (c->type == KEEL_CAP_IOPORT && ioport_prepare(e))
-		return -ENOMEM;
+	int err;
+	if (c->type == KEEL_CAP_IOPORT && (err = ioport_prepare(e)))
+		return err;
 	int slot = slot_alloc(e);
 	if (slot < 0)
 		return slot;

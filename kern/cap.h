@@ -30,7 +30,7 @@ struct cap {
 	struct env *owner; /* the env whose space holds it */
 	u32 slot;
 	struct env *payer;   /* whose capability quota pays for the slot (NULL: the kernel) */
-	struct hnode in_holder;  /* VRANGE, IOPORT: in its holder's list of that type */
+	struct hnode in_holder;  /* VRANGE: in its holder's list of ranges */
 	/* the derivation tree */
 	struct cap *parent;
 	struct hnode *children;  /* of struct cap, by in_parent */

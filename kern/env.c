@@ -2,6 +2,7 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/paging.h"
 #include "arch/x86_64/percpu.h"
+#include "clock.h"
 #include "config.h"
 #include "console.h"
 #include "context.h"
@@ -46,11 +47,25 @@ struct env *env_by_id(u32 id)
 	return NULL;
 }
 
+void env_block(struct env *e, bool waiting)
+{
+	e->state = ENV_BLOCKED;
+	e->waiting_events = waiting;
+	e->blocked_at = clock_ns();
+}
+
+void env_unblocked(struct env *e)
+{
+	e->waiting_events = false;
+	if (e->disabled_since)
+		e->disabled_since += clock_ns() - e->blocked_at;
+}
+
 void env_post(struct env *e, u64 events)
 {
 	e->events |= events;
 	if (e->state == ENV_BLOCKED && e->waiting_events) {
-		e->waiting_events = false;
+		env_unblocked(e);
 		e->state = ENV_RUNNABLE;
 		sched_add(e);
 	}

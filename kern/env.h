@@ -46,7 +46,7 @@ struct env {
 	enum env_resume resume;
 	bool watchdog_fired;
 	u64 disabled_since;      /* first seen disabled at a deschedule (0: not) */
-	u16 swvec_held[32];      /* software-vector capabilities held, per vector (irq.c) */
+	u32 swvec_held[32];      /* software-vector capabilities held, per vector (irq.c) */
 
 	struct trap_frame ctx;  /* registers while not running */
 	bool ctx_from_syscall;  /* ctx saved at a `syscall` entry (RCX/R11 are scratch) */
@@ -66,10 +66,12 @@ struct env {
 	u64 ran_total_ns, waited_total_ns, activations;
 	bool floor_syscall;      /* benchmarks: `syscall` goes to floor_sysretq */
 	bool waiting_events;     /* ENV_BLOCKED in SYS_EVENT_WAIT */
+	u64 blocked_at;          /* when it last blocked (waiting, or in a call) */
 	/* devices (irq.c, ioport.c) */
-	struct hnode *io_caps;   /* port capabilities held (struct cap, in_holder) */
 	u8 *iobm;                /* its I/O permission bitmap (8 KiB once it holds ports) */
-	u32 iobm_bytes;          /* the part of it that allows anything */
+	u8 *iocnt;               /* per port: how many of its capabilities allow it */
+	u32 iobm_bytes;          /* the part of the bitmap that allows anything */
+	u32 io_ncaps;            /* port capabilities held (at most IOPORT_CAPS_MAX) */
 	/* protected control transfer (pct.c) */
 	bool pct_serving;        /* entered by a call not yet replied to */
 	bool pct_was_waiting;    /* ... while it waited for events (and waits again after) */
@@ -119,6 +121,11 @@ struct env *env_by_id(u32 id);
 /* Post events to e (KEEL_EV_*): they reach it by upcall; a blocked env
  * waiting for events becomes runnable. */
 void env_post(struct env *e, u64 events);
+/* e blocks now (in SYS_EVENT_WAIT if `waiting`, else in a call); and e is
+ * no longer blocked (wait over, call answered): blocked time is not time
+ * spent disabled, so the watchdog's clock moves past it. */
+void env_block(struct env *e, bool waiting);
+void env_unblocked(struct env *e);
 /* Every env waits and nothing can wake one (the idle loop knows): end
  * those waiting for events, as failures; calls blocked on them fail. */
 void env_kill_waiting(void);

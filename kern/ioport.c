@@ -7,13 +7,14 @@
 #include "keel/exit.h"
 #include "lib/string.h"
 
-/* The kernel's ports: the PICs, the PIT and its gate, the keyboard
- * controller (a reset line), the RTC/NMI mask, fast A20/reset, the ELCR,
- * COM1 (the console), PCI configuration, the QEMU exit device. */
+/* The kernel's ports: the ISA DMA controllers and page registers (DMA
+ * reaches any low physical memory), the PICs, the PIT and its gate, the
+ * keyboard controller (a reset line), the RTC/NMI mask, fast A20/reset, the
+ * ELCR, COM1 (the console), PCI configuration, the QEMU exit device. */
 static const struct {
 	u32 lo, hi; /* inclusive */
 } reserved[] = {
-	{ 0x20, 0x21 }, { 0x40, 0x43 }, { 0x60, 0x64 }, { 0x70, 0x71 }, { 0x92, 0x92 }, { 0xA0, 0xA1 },
+	{ 0x00, 0x1F }, { 0x20, 0x21 }, { 0x40, 0x43 }, { 0x81, 0x8F }, { 0xC0, 0xDF }, { 0x60, 0x64 }, { 0x70, 0x71 }, { 0x92, 0x92 }, { 0xA0, 0xA1 },
 	{ 0x3F8, 0x3FF }, { 0x4D0, 0x4D1 }, { 0xCF8, 0xCFF }, { KEEL_EXIT_PORT, KEEL_EXIT_PORT + 3 },
 };
 
@@ -39,28 +40,29 @@ int ioport_grant(struct env *e, u32 base, u32 count)
 
 int ioport_prepare(struct env *e)
 {
-	if (!e->iobm && !(e->iobm = kmalloc(IOPORTS / 8)))
-		return -ENOMEM;
+	if (e->io_ncaps >= IOPORT_CAPS_MAX)
+		return -EDQUOT;
+	if (!e->iobm) {
+		e->iobm = kmalloc(IOPORTS / 8);
+		e->iocnt = kzalloc(IOPORTS);
+		if (!e->iobm || !e->iocnt) {
+			kfree(e->iobm);
+			kfree(e->iocnt);
+			e->iobm = NULL;
+			e->iocnt = NULL;
+			return -ENOMEM;
+		}
+		memset(e->iobm, 0xFF, IOPORTS / 8);
+	}
 	return 0;
 }
 
-/* Rebuild e's bitmap (a set bit forbids) from the port capabilities it
- * holds; only its first iobm_bytes bytes are ever copied into a TSS. */
-static void rebuild(struct env *e)
+/* The holder's bitmap follows its capabilities port by port (a count per
+ * port of the capabilities allowing it): each change costs its own range,
+ * never a rebuild of everything. Only the first iobm_bytes bytes of the
+ * bitmap allow anything; only they are ever copied into a TSS. */
+static void refresh(struct env *e)
 {
-	u32 top = 0;
-	for (struct hnode *n = e->io_caps; n; n = n->next) {
-		struct cap *c = hnode_entry(n, struct cap, in_holder);
-		top = MAX(top, (u32)(c->base + c->size));
-	}
-	u32 bytes = (top + 7) / 8;
-	memset(e->iobm, 0xFF, MAX(bytes, e->iobm_bytes));
-	for (struct hnode *n = e->io_caps; n; n = n->next) {
-		struct cap *c = hnode_entry(n, struct cap, in_holder);
-		for (u64 p = c->base; p < c->base + c->size; p++)
-			e->iobm[p / 8] &= (u8)~(1u << (p % 8));
-	}
-	e->iobm_bytes = bytes;
 	struct percpu *cpu = this_cpu();
 	if (cpu->env == e)
 		ioport_switch(cpu, e);
@@ -68,14 +70,25 @@ static void rebuild(struct env *e)
 
 void ioport_cap_placed(struct cap *c)
 {
-	hnode_add(&c->owner->io_caps, &c->in_holder);
-	rebuild(c->owner);
+	struct env *e = c->owner;
+	e->io_ncaps++;
+	for (u64 p = c->base; p < c->base + c->size; p++)
+		if (e->iocnt[p]++ == 0)
+			e->iobm[p / 8] &= (u8)~(1u << (p % 8));
+	e->iobm_bytes = MAX(e->iobm_bytes, (u32)((c->base + c->size + 7) / 8));
+	refresh(e);
 }
 
 void ioport_cap_gone(struct cap *c)
 {
-	hnode_del(&c->in_holder);
-	rebuild(c->owner);
+	struct env *e = c->owner;
+	e->io_ncaps--;
+	for (u64 p = c->base; p < c->base + c->size; p++)
+		if (--e->iocnt[p] == 0)
+			e->iobm[p / 8] |= (u8)(1u << (p % 8));
+	while (e->iobm_bytes && e->iobm[e->iobm_bytes - 1] == 0xFF)
+		e->iobm_bytes--;
+	refresh(e);
 }
 
 void ioport_switch(struct percpu *cpu, struct env *next)
@@ -93,6 +106,8 @@ void ioport_switch(struct percpu *cpu, struct env *next)
 void ioport_env_fini(struct env *e)
 {
 	kfree(e->iobm);
+	kfree(e->iocnt);
+	e->iocnt = NULL;
 	e->iobm = NULL;
 	e->iobm_bytes = 0;
 }

@@ -19,9 +19,12 @@ struct percpu;
 int ioport_grant(struct env *e, u32 base, u32 count);
 
 #define IOPORTS 65536
+/* Port capabilities one env may hold (derive more: -EDQUOT). A driver needs
+ * a few; the bound keeps every revocation's work small. */
+#define IOPORT_CAPS_MAX 16
 
-/* Before a port capability is placed in e's space: its bitmap (8 KiB, made
- * once). 0 or -ENOMEM. */
+/* Before a port capability is placed in e's space: its bitmap (8 KiB) and
+ * per-port counts (64 KiB), made once. 0, -EDQUOT or -ENOMEM. */
 int ioport_prepare(struct env *e);
 
 /* Capability bookkeeping (cap.c): the holder's bitmap follows its caps. */

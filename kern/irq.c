@@ -12,6 +12,7 @@
 /* Per GSI: how its line is driven, and who has it bound through which cap. */
 static struct {
 	bool known, level, active_low, kernel;
+	bool masked; /* bound, and waiting for its holder's acknowledgement */
 	struct cap *bound; /* the capability it was bound through (its owner gets it) */
 	u64 count;
 } gsi_state[VEC_IRQ_COUNT];
@@ -103,6 +104,7 @@ i64 irq_bind(struct env *e, u64 slot)
 	if ((err = ioapic_route(g, (u8)(VEC_IRQ_BASE + g), gsi_state[g].level, gsi_state[g].active_low)))
 		return err;
 	gsi_state[g].bound = c;
+	gsi_state[g].masked = false;
 	nbound++;
 	ioapic_set_masked(g, false);
 	return 0;
@@ -116,6 +118,7 @@ i64 irq_ack(struct env *e, u64 slot)
 		return err;
 	if (gsi_state[c->base].bound != c)
 		return -EINVAL; /* not bound through this capability */
+	gsi_state[c->base].masked = false;
 	ioapic_set_masked((u32)c->base, false);
 	return 0;
 }
@@ -124,6 +127,7 @@ void irq_interrupt(unsigned vector)
 {
 	u32 g = vector - VEC_IRQ_BASE;
 	ioapic_set_masked(g, true); /* until the holder acknowledges */
+	gsi_state[g].masked = true;
 	lapic_eoi();
 	gsi_state[g].count++;
 	struct cap *c = gsi_state[g].bound;
@@ -161,4 +165,14 @@ void irq_cap_gone(struct cap *c)
 	}
 }
 
-u64 irq_bound_count(void) { return nbound; }
+bool irq_can_wake(void)
+{
+	if (!nbound)
+		return false;
+	for (u32 g = 0; g < VEC_IRQ_COUNT; g++) {
+		struct cap *c = gsi_state[g].bound;
+		if (c && !gsi_state[g].masked && c->owner->ka)
+			return true; /* it can fire, and be posted */
+	}
+	return false;
+}

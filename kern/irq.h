@@ -43,7 +43,9 @@ bool swvec_raise(struct env *e, unsigned vector);
 void irq_cap_placed(struct cap *c);
 void irq_cap_gone(struct cap *c);
 
-/* Interrupts bound to some env: the idle loop may wait for them. */
-u64 irq_bound_count(void);
+/* Could a device interrupt still post an event: a line bound, unmasked
+ * (not waiting for an acknowledgement), its holder taking upcalls? The
+ * idle loop waits for one only then. */
+bool irq_can_wake(void);
 
 #endif

@@ -44,13 +44,13 @@ i64 pct_call(struct env *e)
 	}
 	r->pct_was_waiting = r->state == ENV_BLOCKED;
 	if (r->state == ENV_BLOCKED)
-		r->waiting_events = false;
+		env_unblocked(r);
 	else
 		sched_remove(r);
 	r->pct_serving = true;
 	r->pct_caller = e;
 	e->pct_callee = r;
-	e->state = ENV_BLOCKED; /* until the reply, or r's end */
+	env_block(e, false); /* until the reply, or r's end */
 	sched_run_donated(r);
 }
 
@@ -64,6 +64,7 @@ i64 pct_reply(struct env *e)
 	if (!c)
 		return -EPIPE; /* the caller ended: the handler resumes itself */
 	c->pct_callee = NULL;
+	env_unblocked(c);
 	c->ctx.rax = 0;
 	c->ctx.rdi = e->ctx.rdi;
 	c->ctx.rsi = e->ctx.rsi;
@@ -77,8 +78,7 @@ i64 pct_reply(struct env *e)
 	upcall_pct_leave(e);
 	if (e->pct_was_waiting && e->ka && !e->events &&
 	    !(e->ka->pending || e->ka->irq_pending || e->ka->swvec_pending)) {
-		e->state = ENV_BLOCKED;
-		e->waiting_events = true;
+		env_block(e, true);
 	} else {
 		e->state = ENV_RUNNABLE;
 		sched_add(e);
@@ -112,14 +112,11 @@ i64 pct_event_wait(struct env *e)
 	if (e->events || e->ka->pending || e->ka->irq_pending || e->ka->swvec_pending)
 		return 0;
 	e->ctx.rax = 0;
-	/* Waiting gives the CPU up: it is not time spent disabled (the
-	 * watchdog bounds how long an env holds the CPU with upcalls off). */
-	e->disabled_since = 0;
-	e->watchdog_fired = false;
+	/* Waiting gives the CPU up: the time blocked is not time spent
+	 * disabled (the watchdog bounds how long an env holds the CPU with
+	 * upcalls off; env_unblocked moves its clock past the wait). */
 	upcall_deschedule(e);
-	e->disabled_since = 0;
-	e->state = ENV_BLOCKED;
-	e->waiting_events = true;
+	env_block(e, true);
 	sched_next();
 }
 
@@ -128,6 +125,7 @@ void pct_env_fini(struct env *e)
 	if (e->pct_caller) {
 		struct env *c = e->pct_caller;
 		c->pct_callee = NULL;
+		env_unblocked(c);
 		c->ctx.rax = (u64)-EPIPE;
 		c->state = ENV_RUNNABLE;
 		sched_add_front(c); /* it gets the CPU back first */

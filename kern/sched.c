@@ -20,6 +20,7 @@ u64 sched_slice_ns;
 static struct env *rq_head, *rq_tail;
 static struct timer slice_timer;
 static bool slice_over;
+static bool slice_extended; /* a donation already lengthened this slice */
 static u64 started, failures, expected_failures, frames_before;
 
 static void slice_expired(struct timer *t)
@@ -72,6 +73,7 @@ void sched_remove(struct env *e)
 void sched_start_slice(void)
 {
 	slice_over = false;
+	slice_extended = false;
 	timer_arm(&slice_timer, clock_ns() + sched_slice_ns);
 }
 
@@ -130,9 +132,9 @@ static __noreturn void idle(void)
 			sched_next();
 		if (!env_live_count())
 			all_done();
-		if (!timer_next_deadline() && !irq_bound_count()) {
+		if (!timer_next_deadline() && !irq_can_wake()) {
 			kprintf("sched: every env waits for an event and nothing can send one (no deadline, no "
-				"interrupt bound): ending them\n");
+				"interrupt that can fire): ending them\n");
 			env_kill_waiting();
 			continue; /* callers blocked on them are runnable now */
 		}
@@ -160,16 +162,21 @@ __noreturn void sched_next(void)
 	env_run(next);
 }
 
-/* A donated slice shorter than this is renewed: the env it goes to must
- * get to run, not be preempted on arrival. */
+/* A donated slice with less than this left is lengthened to it, once per
+ * slice: the env it goes to gets to run rather than being preempted on
+ * arrival, and envs handing the CPU back and forth cannot keep one slice
+ * alive for ever (the others would starve). */
 #define DONATION_MIN_NS 20000
 
 __noreturn void sched_run_donated(struct env *e)
 {
 	u64 now = clock_ns();
 	e->dispatched_at = now;
-	if (slice_over || !slice_timer.armed || slice_timer.deadline < now + DONATION_MIN_NS)
-		sched_start_slice();
+	if (!slice_extended && (slice_over || !slice_timer.armed || slice_timer.deadline < now + DONATION_MIN_NS)) {
+		slice_extended = true;
+		slice_over = false;
+		timer_arm(&slice_timer, now + DONATION_MIN_NS);
+	}
 	env_run(e);
 }
 

@@ -460,8 +460,18 @@ int upcall_set_deadline(struct env *e, u64 deadline_ns)
 
 void upcall_area_lost(struct env *e)
 {
-	/* Whatever was parked in the area, ctx still holds a context that
-	 * continues the env: resume from it, as an env without upcalls. */
+	/* It continues from ctx, as an env without upcalls. Parked for an
+	 * activation, its context is the enabled save (ctx may be older: a
+	 * call's handler that has replied): take it while the frame is still
+	 * readable, sanitised; if it cannot be, ctx stays. */
+	if (e->ka && e->resume == RESUME_ACTIVATE && e->state != ENV_DEAD) {
+		struct trap_frame saved = e->ctx;
+		bool saved_sys = e->ctx_from_syscall;
+		if (!take_user_ctx(e, KEEL_SAVE_ENABLED, false)) {
+			e->ctx = saved;
+			e->ctx_from_syscall = saved_sys;
+		}
+	}
 	e->area = 0;
 	e->ka = NULL;
 	e->events = 0;
@@ -471,7 +481,7 @@ void upcall_area_lost(struct env *e)
 	e->watchdog_fired = false;
 	if (e->state == ENV_BLOCKED && e->waiting_events) {
 		/* Nothing can be posted to it any more: its wait returns. */
-		e->waiting_events = false;
+		env_unblocked(e);
 		e->state = ENV_RUNNABLE;
 		sched_add(e);
 	}

@@ -10,12 +10,15 @@ import pytest
 def test_pct_ping_pong(keel, cpu):
     """10,000 calls into the server's entry, four arguments each way, every
     result checked by the client; the server's main loop sleeps in
-    SYS_EVENT_WAIT throughout and is woken once, by the stop call."""
+    SYS_EVENT_WAIT throughout: between calls it goes back to waiting, and
+    is woken only by the stop call and by the activations of the few calls
+    whose handler was preempted at a slice end -- not once per call."""
     b = keel.boot("run=ipc:server,ipc:client:10000", cpu=cpu, timeout=120).expect_verdict("success")
     b.expect(r"^ipc client: yield to the waiting server: EAGAIN$")
     b.expect(r"^ipc client: 10000 round trips, 0 wrong; \d+ ns each$")
     b.expect(r"^ipc client: stop: ok \(the server counted 10002 calls\)$")
-    b.expect(r"^ipc server: stopped after 10002 calls, 1 wake-ups of its main loop$")
+    wakeups = b.value(r"^ipc server: stopped after 10002 calls, (\d+) wake-ups of its main loop$")
+    assert 1 <= wakeups <= 100, wakeups
     b.expect(r"^ipc client: ok$")
     b.expect(r"^envs: all ended: 2 started, 0 failed; frames free before (\d+), after \1; 0 vranges held; "
              r"0 capabilities alive$")
@@ -83,3 +86,16 @@ def test_pct_into_a_busy_receiver(keel, cpu):
     assert int(m.group(1)) > 0, "the -EAGAIN path was never taken"
     m = b.expect(r"^ipc server: busy: 1002 calls, \d+ loops, (\d+) slow calls preempted, xmm15 kept$")
     assert int(m.group(1)) > 0, "no call was preempted inside its handler"
+
+
+def test_envs_yielding_to_each_other_cannot_starve_a_third(keel):
+    """Two envs hand the CPU back and forth with SYS_YIELD_TO as fast as they
+    can while a third computes. A donation lengthens a nearly spent slice at
+    most once, so the slice still ends and the bystander gets its turns.
+    (When every short donation renewed the slice, the hogs needed about
+    220,000 yields each before the bystander finished; now about 29,000.)"""
+    b = keel.boot("run=ipc:hog:+,ipc:hog:-,spin:x:2", icount=True, timeout=120).expect_verdict("success")
+    b.expect(r"^spin x: round 2/2 \(env 3\)$")
+    for m in re.finditer(r"^hog \d: the bystander ended after (\d+) directed yields$", b.log, re.M):
+        assert int(m.group(1)) <= 60000, m.group(0)
+    assert len(re.findall(r"^hog \d: the bystander ended", b.log, re.M)) == 2

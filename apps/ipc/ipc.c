@@ -12,6 +12,7 @@
  *                    yield); spinner and target log every run, so the log
  *                    shows who ran next
  *   spinner R / target R  log each run, yield; R runs
+ *   hog +|-          yield to the next (+) or previous (-) env until env 3 ends
  */
 #include "keel.h"
 #include "ipc.h"
@@ -246,6 +247,29 @@ static int mode_yielder(uint64_t rounds, int plain)
 	return 0;
 }
 
+/* Two hogs yield to each other (partner: the env id after or before mine)
+ * until the bystander (env id 3) has ended: if donations could keep one
+ * slice alive for ever, it never would. */
+static int gone(const struct keel_cap_info *i, uint64_t id) { return i->base == id && (i->flags & KEEL_CAPF_GONE); }
+
+static int mode_hog(const char *partner)
+{
+	long me = sys_env_id();
+	long slot = env_slot((uint64_t)(me + (partner[0] == '-' ? -1 : 1)));
+	uint64_t n = 0;
+	while (vm_find_cap(0, KEEL_CAP_ENV, gone, 3, NULL) < 0) {
+		for (int i = 0; i < 1000; i++, n++) { /* a tight loop: most of the time in yields */
+			long err = sys_yield_to((uint32_t)slot);
+			if (err && err != -ENOENT) {
+				printf("hog: FAILED: %s\n", errname((int)err));
+				return 1;
+			}
+		}
+	}
+	printf("hog %ld: the bystander ended after %llu directed yields\n", me, (unsigned long long)n);
+	return 0;
+}
+
 static int mode_runs(const char *who, uint64_t runs)
 {
 	for (uint64_t i = 0; i < runs; i++) {
@@ -265,6 +289,8 @@ int main(int argc, char **argv)
 		return mode_client(n, argc > 3 ? argv[3] : "stop");
 	if (!strcmp(mode, "yielder"))
 		return mode_yielder(n, argc > 3 && !strcmp(argv[3], "plain"));
+	if (!strcmp(mode, "hog"))
+		return mode_hog(argc > 2 ? argv[2] : "+");
 	if (!strcmp(mode, "spinner") || !strcmp(mode, "target"))
 		return mode_runs(mode, n);
 	printf("ipc: unknown mode %s\n", mode);

@@ -420,7 +420,7 @@ swvec_entry:
 	EVENT_ENTER
 	movq SWVEC_VECTOR(%rsp), %rcx
 	subq $VEC_SOFT_BASE, %rcx
-	cmpw $0, ENV_SWVEC_HELD(%rbx,%rcx,2)
+	cmpl $0, ENV_SWVEC_HELD(%rbx,%rcx,4)
 	je .Lswvec_general         /* not held: #GP, from C */
 	EVENT_CHECKS 16, .Lswvec_general
 	EVENT_SAVE 16
