@@ -51,7 +51,8 @@ void env_block(struct env *e, bool waiting)
 {
 	e->state = ENV_BLOCKED;
 	e->waiting_events = waiting;
-	e->blocked_at = clock_ns();
+	if (e->disabled_since) /* only then does the watchdog need it */
+		e->blocked_at = clock_ns();
 }
 
 void env_unblocked(struct env *e)
