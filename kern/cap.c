@@ -133,6 +133,21 @@ int cap_insert_root(struct env *e, struct cap *c)
 	return place(e, c, e);
 }
 
+int cap_new_root(struct env *e, u8 type, u64 base, u64 size)
+{
+	struct cap *c = kzalloc(sizeof *c);
+	if (!c)
+		return -ENOMEM;
+	c->type = type;
+	c->rights = KEEL_R_ALL;
+	c->base = base;
+	c->size = size;
+	int slot = cap_insert_root(e, c);
+	if (slot < 0)
+		kfree(c);
+	return slot;
+}
+
 struct cap *cap_lookup(struct env *e, u64 slot, u8 type, u8 rights, int *err)
 {
 	struct cap **ref = slot_ref(&e->cs, slot);

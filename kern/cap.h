@@ -79,6 +79,9 @@ struct cap *cap_lookup(struct env *e, u64 slot, u8 type, u8 rights, int *err);
 
 /* Put a new root capability into e's space: its slot, or -EDQUOT. */
 int cap_insert_root(struct env *e, struct cap *c);
+/* Make one (rights RWXG) for an object the kernel hands out whole -- an
+ * interrupt, ports, a software vector: its slot, or -ENOMEM / -EDQUOT. */
+int cap_new_root(struct env *e, u8 type, u64 base, u64 size);
 
 /* Syscalls. */
 i64 cap_info(struct env *e, u64 slot, u64 out);

@@ -25,17 +25,7 @@ int ioport_grant(struct env *e, u32 base, u32 count)
 	for (size_t i = 0; i < ARRAY_SIZE(reserved); i++)
 		if (base <= reserved[i].hi && reserved[i].lo <= base + count - 1)
 			return -EPERM;
-	struct cap *c = kzalloc(sizeof *c);
-	if (!c)
-		return -ENOMEM;
-	c->type = KEEL_CAP_IOPORT;
-	c->rights = KEEL_R_ALL;
-	c->base = base;
-	c->size = count;
-	int slot = cap_insert_root(e, c);
-	if (slot < 0)
-		kfree(c);
-	return slot;
+	return cap_new_root(e, KEEL_CAP_IOPORT, base, count);
 }
 
 int ioport_prepare(struct env *e)

@@ -14,9 +14,7 @@ static struct {
 	bool known, level, active_low, kernel;
 	bool masked; /* bound, and waiting for its holder's acknowledgement */
 	struct cap *bound; /* the capability it was bound through (its owner gets it) */
-	u64 count;
 } gsi_state[VEC_IRQ_COUNT];
-static u64 nbound;
 
 int irq_init(void)
 {
@@ -40,25 +38,6 @@ int irq_init(void)
 	return 0;
 }
 
-static struct cap *new_root(struct env *e, u8 type, u64 base, u64 size, int *slot)
-{
-	struct cap *c = kzalloc(sizeof *c);
-	if (!c) {
-		*slot = -ENOMEM;
-		return NULL;
-	}
-	c->type = type;
-	c->rights = KEEL_R_ALL;
-	c->base = base;
-	c->size = size;
-	*slot = cap_insert_root(e, c);
-	if (*slot < 0) {
-		kfree(c);
-		return NULL;
-	}
-	return c;
-}
-
 int irq_grant(struct env *e, u32 n, bool isa)
 {
 	u32 gsi = n;
@@ -76,18 +55,14 @@ int irq_grant(struct env *e, u32 n, bool isa)
 		gsi_state[gsi].known = true;
 		gsi_state[gsi].level = gsi_state[gsi].active_low = true;
 	}
-	int slot;
-	new_root(e, KEEL_CAP_IRQ, gsi, 1, &slot);
-	return slot;
+	return cap_new_root(e, KEEL_CAP_IRQ, gsi, 1);
 }
 
 int swvec_grant(struct env *e, u32 vector)
 {
 	if (vector < VEC_SOFT_BASE || vector >= VEC_SOFT_BASE + VEC_SOFT_COUNT)
 		return -EINVAL;
-	int slot;
-	new_root(e, KEEL_CAP_SWVEC, vector, 1, &slot);
-	return slot;
+	return cap_new_root(e, KEEL_CAP_SWVEC, vector, 1);
 }
 
 i64 irq_bind(struct env *e, u64 slot)
@@ -105,7 +80,6 @@ i64 irq_bind(struct env *e, u64 slot)
 		return err;
 	gsi_state[g].bound = c;
 	gsi_state[g].masked = false;
-	nbound++;
 	ioapic_set_masked(g, false);
 	return 0;
 }
@@ -129,7 +103,6 @@ void irq_interrupt(unsigned vector)
 	ioapic_set_masked(g, true); /* until the holder acknowledges */
 	gsi_state[g].masked = true;
 	lapic_eoi();
-	gsi_state[g].count++;
 	struct cap *c = gsi_state[g].bound;
 	if (!c || !c->owner->ka)
 		return; /* unbound (or its holder took no upcalls any more): stays masked */
@@ -161,14 +134,11 @@ void irq_cap_gone(struct cap *c)
 	} else if (c->type == KEEL_CAP_IRQ && gsi_state[c->base].bound == c) {
 		ioapic_set_masked((u32)c->base, true);
 		gsi_state[c->base].bound = NULL;
-		nbound--;
 	}
 }
 
 bool irq_can_wake(void)
 {
-	if (!nbound)
-		return false;
 	for (u32 g = 0; g < VEC_IRQ_COUNT; g++) {
 		struct cap *c = gsi_state[g].bound;
 		if (c && !gsi_state[g].masked && c->owner->ka)

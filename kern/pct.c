@@ -35,13 +35,8 @@ i64 pct_call(struct env *e)
 	if (r->state != ENV_RUNNABLE && !(r->state == ENV_BLOCKED && r->waiting_events))
 		return -EBUSY;
 	u64 arg[4] = { e->ctx.rsi, e->ctx.rdx, e->ctx.r10, e->ctx.r8 };
-	struct trap_frame saved = r->ctx;
-	bool saved_sys = r->ctx_from_syscall;
-	if ((err = upcall_pct_enter(r, e->id, arg))) {
-		r->ctx = saved;
-		r->ctx_from_syscall = saved_sys;
-		return err;
-	}
+	if ((err = upcall_pct_enter(r, e->id, arg)))
+		return err; /* r untouched */
 	r->pct_was_waiting = r->state == ENV_BLOCKED;
 	if (r->state == ENV_BLOCKED)
 		env_unblocked(r);

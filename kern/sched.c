@@ -114,8 +114,6 @@ static __noreturn void all_done(void)
 	keel_exit(ok ? KEEL_EXIT_SUCCESS : KEEL_EXIT_FAILURE);
 }
 
-u64 sched_idle_entries;
-
 /*
  * Nothing to run, but envs wait for events: halt with interrupts on until
  * one arrives (the timer queue and the interrupt path post events, which
@@ -126,7 +124,6 @@ u64 sched_idle_entries;
 static __noreturn void idle(void)
 {
 	timer_cancel(&slice_timer);
-	sched_idle_entries++;
 	for (;;) {
 		if (rq_head)
 			sched_next();

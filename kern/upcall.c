@@ -524,8 +524,6 @@ i64 upcall_resume(struct env *e, u64 slot, u64 flags)
 
 int upcall_pct_enter(struct env *r, u64 caller_id, const u64 arg[4])
 {
-	struct area_head h;
-	head_read(r, &h);
 	u64 entry = r->ka->pct_entry, stack = r->ka->pct_stack;
 	if (!user_addr(entry) || !user_addr(stack))
 		return -ENOENT; /* takes no calls */
@@ -535,7 +533,9 @@ int upcall_pct_enter(struct env *r, u64 caller_id, const u64 arg[4])
 	case RESUME_CTX: {
 		/* Enabled (or resuming): its context goes to the enabled save,
 		 * as an event upcall would put it. */
+		struct area_head h;
 		struct keel_context c;
+		head_read(r, &h);
 		if (h.disabled && !in_crit(&h, r->ctx.rip))
 			return -EAGAIN;
 		if (!interrupted_ctx(r, &h, &c) || !put_ctx(r, KEEL_SAVE_ENABLED, &c))

@@ -41,7 +41,8 @@ void upcall_before_resume(struct env *e);
  * (pct_entry on pct_stack, disabled) with the caller's id and four
  * arguments; r's own context goes to its enabled save as for an event
  * upcall. 0, -ENOENT (r registered no entry) or -EAGAIN (r is disabled:
- * its context is not one an upcall may interrupt). */
+ * its context is not one an upcall may interrupt); on an error r's
+ * registers are untouched. */
 int upcall_pct_enter(struct env *r, u64 caller_id, const u64 arg[4]);
 /* The call is over: r leaves its handler, enabled again, and continues
  * from its enabled save by activation when next dispatched. */

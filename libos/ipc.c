@@ -1,8 +1,6 @@
 /* libos control transfer: see ipc.h; the entry is in upcall.S. */
 #include "ipc.h"
 #include "keel/errno.h"
-#include "dev.h"
-#include "vm.h"
 
 #define PCT_STACK_SIZE (16 * 1024)
 static uint8_t pct_stack[PCT_STACK_SIZE] __attribute__((aligned(64)));
@@ -32,7 +30,3 @@ long keel_pct_call(uint32_t env_slot, const uint64_t a[4], uint64_t r[4])
 			sys_yield();
 	return ret;
 }
-
-static int base_is(const struct keel_cap_info *c, uint64_t base) { return c->base == base; }
-
-long keel_dev_cap(uint32_t type, uint64_t base) { return vm_find_cap(0, type, base_is, base, NULL); }

@@ -78,6 +78,8 @@ static inline long sys_resume(unsigned slot, unsigned flags) { return keel_sysca
 
 /* --------------------------------------------------------------- start-up */
 extern const struct keel_start *keel_start_info;
+/* The decimal number a string starts with (0 for none or NULL): arguments. */
+uint64_t keel_atou(const char *s);
 int main(int argc, char **argv);
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

@@ -28,3 +28,11 @@ __attribute__((noreturn)) void libos_start(const struct keel_start *si)
 	argv[argc] = NULL;
 	sys_exit(main(argc, argv));
 }
+
+uint64_t keel_atou(const char *s)
+{
+	uint64_t v = 0;
+	for (; s && *s >= '0' && *s <= '9'; s++)
+		v = v * 10 + (uint64_t)(*s - '0');
+	return v;
+}

@@ -47,6 +47,25 @@ libos_mxcsr_default: .long 0x1F80
 	ldmxcsr libos_mxcsr_default(%rip)
 .endm
 
+/* Every general register from the context at RDI (RDI last). */
+.macro LOAD_GPRS
+	movq KCTX_R15(%rdi), %r15
+	movq KCTX_R14(%rdi), %r14
+	movq KCTX_R13(%rdi), %r13
+	movq KCTX_R12(%rdi), %r12
+	movq KCTX_R11(%rdi), %r11
+	movq KCTX_R10(%rdi), %r10
+	movq KCTX_R9(%rdi), %r9
+	movq KCTX_R8(%rdi), %r8
+	movq KCTX_RBP(%rdi), %rbp
+	movq KCTX_RDX(%rdi), %rdx
+	movq KCTX_RCX(%rdi), %rcx
+	movq KCTX_RBX(%rdi), %rbx
+	movq KCTX_RAX(%rdi), %rax
+	movq KCTX_RSI(%rdi), %rsi
+	movq KCTX_RDI(%rdi), %rdi
+.endm
+
 .macro RESTORE_EXTENDED
 	cmpq $0, libos_use_xsave(%rip)
 	je 1f
@@ -143,21 +162,7 @@ keel_resume_crit_start:
 	movl $0, KUA_DISABLED(%rsi)
 	cmpq $0, KUA_PENDING(%rsi)
 	jne .Lpending
-	movq KCTX_R15(%rdi), %r15
-	movq KCTX_R14(%rdi), %r14
-	movq KCTX_R13(%rdi), %r13
-	movq KCTX_R12(%rdi), %r12
-	movq KCTX_R11(%rdi), %r11
-	movq KCTX_R10(%rdi), %r10
-	movq KCTX_R9(%rdi), %r9
-	movq KCTX_R8(%rdi), %r8
-	movq KCTX_RBP(%rdi), %rbp
-	movq KCTX_RDX(%rdi), %rdx
-	movq KCTX_RCX(%rdi), %rcx
-	movq KCTX_RBX(%rdi), %rbx
-	movq KCTX_RAX(%rdi), %rax
-	movq KCTX_RSI(%rdi), %rsi
-	movq KCTX_RDI(%rdi), %rdi
+	LOAD_GPRS
 	iretq                        /* Ring 3 to Ring 3 */
 .Lpending:
 	/* Events arrived while disabled: take them now, with ctx as the
@@ -188,21 +193,7 @@ keel_resume_crit_end:
 	.type keel_resume_disabled, @function
 keel_resume_disabled:
 	leaq KCTX_RIP(%rdi), %rsp
-	movq KCTX_R15(%rdi), %r15
-	movq KCTX_R14(%rdi), %r14
-	movq KCTX_R13(%rdi), %r13
-	movq KCTX_R12(%rdi), %r12
-	movq KCTX_R11(%rdi), %r11
-	movq KCTX_R10(%rdi), %r10
-	movq KCTX_R9(%rdi), %r9
-	movq KCTX_R8(%rdi), %r8
-	movq KCTX_RBP(%rdi), %rbp
-	movq KCTX_RDX(%rdi), %rdx
-	movq KCTX_RCX(%rdi), %rcx
-	movq KCTX_RBX(%rdi), %rbx
-	movq KCTX_RAX(%rdi), %rax
-	movq KCTX_RSI(%rdi), %rsi
-	movq KCTX_RDI(%rdi), %rdi
+	LOAD_GPRS
 	iretq
 	.size keel_resume_disabled, . - keel_resume_disabled
 

@@ -83,14 +83,6 @@ static uint64_t drain(void)
 	return n;
 }
 
-static uint64_t parse(const char *s)
-{
-	uint64_t v = 0;
-	for (; s && *s >= '0' && *s <= '9'; s++)
-		v = v * 10 + (uint64_t)(*s - '0');
-	return v;
-}
-
 static int mode_echo(uint64_t want)
 {
 	struct keel_cap_info irq;
@@ -184,7 +176,7 @@ static int mode_noport(void)
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "echo";
-	uint64_t n = argc > 2 ? parse(argv[2]) : 64;
+	uint64_t n = argc > 2 ? keel_atou(argv[2]) : 64;
 	if (!strcmp(mode, "echo"))
 		return mode_echo(n);
 	if (!strcmp(mode, "noirq"))

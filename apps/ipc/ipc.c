@@ -29,14 +29,6 @@ static inline uint64_t xmm15_get(void)
 	return v;
 }
 
-static uint64_t parse(const char *s)
-{
-	uint64_t v = 0;
-	for (; s && *s >= '0' && *s <= '9'; s++)
-		v = v * 10 + (uint64_t)(*s - '0');
-	return v;
-}
-
 static int env_is(const struct keel_cap_info *i, uint64_t id) { return i->base == id; }
 /* The slot of the ENV capability for env `id`. */
 static long env_slot(uint64_t id) { return vm_find_cap(0, KEEL_CAP_ENV, env_is, id, NULL); }
@@ -282,7 +274,7 @@ static int mode_runs(const char *who, uint64_t runs)
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
-	uint64_t n = argc > 2 ? parse(argv[2]) : 10000;
+	uint64_t n = argc > 2 ? keel_atou(argv[2]) : 10000;
 	if (!strcmp(mode, "server"))
 		return mode_server(argc > 2 && !strcmp(argv[2], "busy"));
 	if (!strcmp(mode, "client"))

@@ -39,12 +39,7 @@ static const char *const check_names[] = {
 
 int main(int argc, char **argv)
 {
-	uint64_t target = 5000;
-	if (argc > 1) {
-		target = 0;
-		for (const char *p = argv[1]; *p >= '0' && *p <= '9'; p++)
-			target = target * 10 + (uint64_t)(*p - '0');
-	}
+	uint64_t target = argc > 1 ? keel_atou(argv[1]) : 5000;
 	uint64_t id = (uint64_t)sys_env_id();
 	uint64_t seed = 0x9E3779B97F4A7C15ULL * (id + 1);
 	for (int i = 0; i < 15 + 64; i++) {

@@ -15,12 +15,7 @@ static uint64_t work(uint64_t x, unsigned n)
 int main(int argc, char **argv)
 {
 	const char *label = argc > 1 ? argv[1] : "?";
-	unsigned rounds = 8;
-	if (argc > 2) {
-		rounds = 0;
-		for (const char *p = argv[2]; *p >= '0' && *p <= '9'; p++)
-			rounds = rounds * 10 + (unsigned)(*p - '0');
-	}
+	unsigned rounds = argc > 2 ? (unsigned)keel_atou(argv[2]) : 8;
 	uint64_t x = (uint64_t)sys_env_id();
 	for (unsigned r = 1; r <= rounds; r++) {
 		x = work(x, 3000000);

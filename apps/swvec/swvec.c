@@ -58,14 +58,6 @@ static int others_gp(const char *who, int held)
 	return bad;
 }
 
-static uint64_t parse(const char *s)
-{
-	uint64_t v = 0;
-	for (; s && *s >= '0' && *s <= '9'; s++)
-		v = v * 10 + (uint64_t)(*s - '0');
-	return v;
-}
-
 static int mode_held(uint64_t n)
 {
 	long slot = keel_dev_cap(KEEL_CAP_SWVEC, KEEL_VEC_SOFT_BASE);
@@ -111,7 +103,7 @@ int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "held";
 	if (!strcmp(mode, "held"))
-		return mode_held(argc > 2 ? parse(argv[2]) : 1000);
+		return mode_held(argc > 2 ? keel_atou(argv[2]) : 1000);
 	if (!strcmp(mode, "none"))
 		return mode_none();
 	printf("swvec: unknown mode %s\n", mode);

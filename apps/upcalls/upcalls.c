@@ -42,15 +42,7 @@ static volatile uint64_t timer_events, activation_events, hits;
 static uint64_t target, period = 10000;
 static long id;
 
-static uint64_t parse(const char *s, uint64_t dflt)
-{
-	if (!s)
-		return dflt;
-	uint64_t v = 0;
-	for (; *s >= '0' && *s <= '9'; s++)
-		v = v * 10 + (uint64_t)(*s - '0');
-	return v;
-}
+static uint64_t parse(const char *s, uint64_t dflt) { return s ? keel_atou(s) : dflt; }
 
 /* ------------------------------------------------------------------ timer */
 static void timer_event(struct keel_upcall_area *a, uint64_t ev, struct keel_context *ctx)

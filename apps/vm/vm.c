@@ -884,11 +884,7 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "guard"))
 		return mode_guard();
 	if (!strcmp(mode, "churn")) {
-		uint64_t n = 0, seed = 0;
-		for (const char *s = *role ? role : "100000"; *s >= '0' && *s <= '9'; s++)
-			n = n * 10 + (uint64_t)(*s - '0');
-		for (const char *s = argc > 3 ? argv[3] : ""; *s >= '0' && *s <= '9'; s++)
-			seed = seed * 10 + (uint64_t)(*s - '0');
+		uint64_t n = keel_atou(*role ? role : "100000"), seed = argc > 3 ? keel_atou(argv[3]) : 0;
 		rng ^= seed * 0xD1B54A32D192ED03ULL;
 		return mode_churn(n);
 	}

@@ -156,6 +156,18 @@ user_return:
 user_sysretq:
 	sysretq
 
+/* The syscall fast path's saves (pushed in the reverse order), back. */
+.macro POP_FAST_SCRATCH
+	popq %r10
+	popq %r9
+	popq %r8
+	popq %rdx
+	popq %rsi
+	popq %rdi
+	popq %r11
+	popq %rcx
+.endm
+
 /*
  * `syscall`: RCX = user RIP, R11 = user RFLAGS, FMASK has cleared IF, DF, AC,
  * TF, ... (so no cld/clac here).
@@ -194,14 +206,7 @@ syscall_entry:
 	cmpq %rcx, FAST_RCX(%rsp)  /* sysretq only below the last user page */
 	jae .Lsyscall_slow_answered
 	incq exit_stats(%rip)      /* exit_stats.sysret */
-	popq %r10
-	popq %r9
-	popq %r8
-	popq %rdx
-	popq %rsi
-	popq %rdi
-	popq %r11
-	popq %rcx
+	POP_FAST_SCRATCH
 	movq %gs:PERCPU_USER_RSP, %rsp
 	swapgs
 	sysretq
@@ -211,14 +216,7 @@ syscall_entry:
 .Lsyscall_slow:
 	movq %rax, %gs:PERCPU_FAST_RESULT
 	movq %rdx, %gs:PERCPU_FAST_STATUS
-	popq %r10
-	popq %r9
-	popq %r8
-	popq %rdx
-	popq %rsi
-	popq %rdi
-	popq %r11
-	popq %rcx
+	POP_FAST_SCRATCH
 	popq %rax                  /* every register as it was at the syscall */
 	pushq $USER_SS
 	pushq %gs:PERCPU_USER_RSP
