@@ -70,6 +70,13 @@ __attribute__((noreturn)) void keel_resume_disabled(struct keel_context *ctx);
  * like a function call, having enabled upcalls on the way. */
 void keel_capture_resume(struct keel_context *ctx, struct keel_upcall_area *a);
 
+/* Inside an event or trap handler: the interrupted context's extended state
+ * (an XSAVE image; FXSAVE's without XSAVE), restored into the registers when
+ * the handler returns. A handler that resumes another context instead (a
+ * thread switch) swaps this image too. keel_xstate_size() bytes, 64-aligned. */
+extern void *keel_upcall_xstate;
+size_t keel_xstate_size(void);
+
 /* The kernel clock without a syscall. */
 uint64_t keel_now(void);
 

@@ -77,7 +77,9 @@ libos_mxcsr_default: .long 0x1F80
 2:
 .endm
 
-/* RDI = area. The interrupted context is in area->enabled_save. */
+/* RDI = area. The interrupted context is in area->enabled_save; its
+ * extended state in the buffer handed to C (a handler that switches threads
+ * swaps both). */
 	.global keel_event_entry
 	.type keel_event_entry, @function
 keel_event_entry:
@@ -85,6 +87,7 @@ keel_event_entry:
 	movq %rdi, %r12
 	SAVE_EXTENDED
 	movq %r12, %rdi
+	movq %rbx, %rsi          /* where the extended state is */
 	call libos_event
 	RESTORE_EXTENDED
 	leaq KUA_ENABLED_SAVE(%r12), %rdi
@@ -108,6 +111,7 @@ keel_trap_entry:
 	movq %r15, %rdx
 	movq %rbp, %rcx
 	movq %r13, %r8
+	movq %rbx, %r9
 	call libos_trap          /* returns only if the context may be resumed */
 	RESTORE_EXTENDED
 	cmpq $KEEL_SAVE_TRAP, %r13

@@ -18,8 +18,11 @@ static keel_trap_fn trap_handler;
 
 extern char keel_event_entry[], keel_trap_entry[], keel_resume_crit_start[], keel_resume_crit_end[];
 
-void libos_event(struct keel_upcall_area *a);
-void libos_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, uint64_t cr2, uint64_t slot);
+void *keel_upcall_xstate;
+
+void libos_event(struct keel_upcall_area *a, void *xstate);
+void libos_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, uint64_t cr2, uint64_t slot,
+		void *xstate);
 
 static void cpuid(uint32_t leaf, uint32_t sub, uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d)
 {
@@ -31,15 +34,25 @@ int keel_upcalls_init(keel_event_fn on_event, keel_trap_fn on_trap)
 	return keel_upcalls_init_at(&keel_area_page, on_event, on_trap);
 }
 
-int keel_upcalls_init_at(struct keel_upcall_area *a, keel_event_fn on_event, keel_trap_fn on_trap)
+/* How big the extended state is, and how to save it (CPUID, once). */
+static void detect_xsave(void)
 {
+	static int done;
 	uint32_t eax, ebx, ecx, edx;
+	if (done)
+		return;
+	done = 1;
 	cpuid(1, 0, &eax, &ebx, &ecx, &edx);
 	if (ecx & (1u << 27)) { /* OSXSAVE: the kernel enabled XSAVE */
 		cpuid(0xD, 0, &eax, &ebx, &ecx, &edx);
 		libos_use_xsave = 1;
 		libos_xsave_size = ebx + 64;
 	}
+}
+
+int keel_upcalls_init_at(struct keel_upcall_area *a, keel_event_fn on_event, keel_trap_fn on_trap)
+{
+	detect_xsave();
 	event_handler = on_event;
 	trap_handler = on_trap;
 	memset(a, 0, sizeof *a);
@@ -55,22 +68,34 @@ int keel_upcalls_init_at(struct keel_upcall_area *a, keel_event_fn on_event, kee
 	return (int)keel_syscall3(SYS_UPCALL_SETUP, (long)a, 0, 0);
 }
 
-void libos_event(struct keel_upcall_area *a)
+void libos_event(struct keel_upcall_area *a, void *xstate)
 {
+	keel_upcall_xstate = xstate;
 	uint64_t events = __atomic_exchange_n(&a->pending, 0, __ATOMIC_SEQ_CST);
 	if (event_handler)
 		event_handler(a, events, &a->enabled_save);
 }
 
-void libos_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, uint64_t cr2, uint64_t slot)
+void libos_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, uint64_t cr2, uint64_t slot,
+		void *xstate)
 {
 	struct keel_context *ctx = slot == KEEL_SAVE_TRAP ? &a->trap_save : &a->enabled_save;
-	if (trap_handler && trap_handler(a, vector, error, cr2, ctx, (int)slot) == 0)
+	void *outer = keel_upcall_xstate; /* a trap may come inside an event handler */
+	keel_upcall_xstate = xstate;
+	int resume = trap_handler && trap_handler(a, vector, error, cr2, ctx, (int)slot) == 0;
+	keel_upcall_xstate = outer;
+	if (resume)
 		return;
 	printf("libos: env %ld: unhandled trap %llu at rip %#llx (error %#llx, cr2 %#llx)\n", sys_env_id(),
 	       (unsigned long long)vector, (unsigned long long)ctx->rip, (unsigned long long)error,
 	       (unsigned long long)cr2);
 	sys_exit(128 + (int)vector);
+}
+
+size_t keel_xstate_size(void)
+{
+	detect_xsave();
+	return libos_xsave_size - 64;
 }
 
 uint64_t keel_now(void)

@@ -164,8 +164,8 @@ void vm_trim(uint64_t va, uint64_t len)
 	for (unsigned level = 1; level <= 3; level++)
 		for (int i = (int)ntables - 1; i >= 0; i--) {
 			uint64_t b = tables[i].vbase;
-			if (tables[i].level != level || b < va || b - va >= len || span(level) > len - (b - va))
-				continue;
+			if (tables[i].level != level || b + span(level) <= va || b >= va + len)
+				continue; /* does not cover any of the range */
 			if (!table_empty(b, level))
 				continue;
 			long parent = vm_table(level + 1, b, 0);

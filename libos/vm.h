@@ -61,7 +61,9 @@ long vm_map_new(uint64_t va, unsigned flags);
 /* Take note of a page table installed by someone else's hand (a shared one,
  * installed with sys_mmu_update): vm_table finds it from now on. */
 int vm_note_table(uint32_t slot, unsigned level, uint64_t vbase);
-/* Forget the tables under [va, va + len) that are empty, deleting them. */
+/* Forget the tables covering any of [va, va + len) that are empty (no
+ * entry present), deleting them: lowest level first, so a table emptied by
+ * deleting the ones below it goes too. */
 void vm_trim(uint64_t va, uint64_t len);
 
 /* The entry mapping va at `level` (1 = the PTE), read through the window

@@ -1,0 +1,378 @@
+/*
+ * threads: the libos thread library at work (tests/test_libos.py).
+ *
+ *   threads                 the demo: a bounded buffer between producers and
+ *                           consumers (mutex + condition variables), a
+ *                           semaphore-limited pool, and register checks
+ *   threads:many:N          N threads created, run and joined
+ *   threads:mutex:T:N[:nolock]  T threads add 1 to a shared counter N times
+ *                           each, a slow read-modify-write under a mutex
+ *                           (nolock: without it, which loses updates)
+ *   threads:regs:T:N        T threads hold their own registers and FPU/SSE
+ *                           state through N spins with preemption
+ *   threads:spin            a thread that never yields beside three that finish
+ *   threads:overflow        a thread recursing off its stack is killed alone
+ *   threads:memory          regions: demand paging, unmapping, out of memory
+ */
+#include "keel.h"
+#include "mem.h"
+#include "rand.h"
+#include "sched.h"
+#include "vm.h"
+
+uint64_t regs_hold(const uint64_t v[28], uint64_t n);
+
+static void check(int ok, const char *what)
+{
+	if (!ok) {
+		printf("threads: FAILED: %s\n", what);
+		sys_exit(1);
+	}
+}
+
+static uint64_t frames_used(void)
+{
+	struct keel_quota_info q;
+	sys_quota_info(&q);
+	return q.frames_used;
+}
+
+/* ------------------------------------------------ bounded buffer (demo) */
+#define SLOTS 8
+static struct mutex buf_lock = MUTEX_INIT;
+static struct cond not_full = COND_INIT, not_empty = COND_INIT;
+static uint64_t buf[SLOTS], buf_in, buf_out;
+static uint64_t consumed_sum, consumed_n;
+
+static void *producer(void *arg)
+{
+	uint64_t base = (uint64_t)arg;
+	for (uint64_t i = 1; i <= 500; i++) {
+		mutex_lock(&buf_lock);
+		while (buf_in - buf_out == SLOTS)
+			cond_wait(&not_full, &buf_lock);
+		buf[buf_in++ % SLOTS] = base + i;
+		cond_signal(&not_empty);
+		mutex_unlock(&buf_lock);
+		if (i % 50 == 0)
+			thread_yield();
+	}
+	return NULL;
+}
+
+static void *consumer(void *arg)
+{
+	for (;;) {
+		mutex_lock(&buf_lock);
+		while (buf_in == buf_out)
+			cond_wait(&not_empty, &buf_lock);
+		uint64_t v = buf[buf_out++ % SLOTS];
+		cond_signal(&not_full);
+		if (v) {
+			consumed_sum += v;
+			consumed_n++;
+		}
+		mutex_unlock(&buf_lock);
+		if (!v)
+			return NULL; /* the end marker */
+		thread_burn(2000);
+	}
+}
+
+static struct sem pool = SEM_INIT(2);
+static int in_pool, max_in_pool;
+
+static void *pooled(void *arg)
+{
+	for (int i = 0; i < 5; i++) {
+		sem_wait(&pool);
+		in_pool++;
+		if (in_pool > max_in_pool)
+			max_in_pool = in_pool;
+		thread_sleep(200000);
+		in_pool--;
+		sem_post(&pool);
+	}
+	return NULL;
+}
+
+static int demo(void)
+{
+	struct thread *p[3], *c[2], *s[5];
+	for (int i = 0; i < 3; i++)
+		p[i] = thread_create("producer", producer, (void *)(uint64_t)(i * 1000));
+	for (int i = 0; i < 2; i++)
+		c[i] = thread_create("consumer", consumer, NULL);
+	for (int i = 0; i < 3; i++)
+		thread_join(p[i], NULL);
+	for (int i = 0; i < 2; i++) { /* one end marker per consumer */
+		mutex_lock(&buf_lock);
+		while (buf_in - buf_out == SLOTS)
+			cond_wait(&not_full, &buf_lock);
+		buf[buf_in++ % SLOTS] = 0;
+		cond_signal(&not_empty);
+		mutex_unlock(&buf_lock);
+	}
+	for (int i = 0; i < 2; i++)
+		thread_join(c[i], NULL);
+	uint64_t want = 0;
+	for (uint64_t i = 0; i < 3; i++)
+		want += 500 * i * 1000 + 500 * 501 / 2;
+	printf("threads: bounded buffer: 3 producers, 2 consumers, %llu items, sum %llu (expected %llu), "
+	       "%llu contended locks\n",
+	       (unsigned long long)consumed_n, (unsigned long long)consumed_sum, (unsigned long long)want,
+	       (unsigned long long)buf_lock.contended);
+	check(consumed_n == 1500 && consumed_sum == want, "the bounded buffer lost or duplicated items");
+
+	for (int i = 0; i < 5; i++)
+		s[i] = thread_create("pooled", pooled, NULL);
+	for (int i = 0; i < 5; i++)
+		thread_join(s[i], NULL);
+	printf("threads: semaphore of 2: 5 threads, at most %d inside at once\n", max_in_pool);
+	check(max_in_pool == 2, "the semaphore let the wrong number in");
+	return 0;
+}
+
+/* ---------------------------------------------------------- many threads */
+static void *square(void *arg)
+{
+	uint64_t i = (uint64_t)arg;
+	thread_yield();
+	return (void *)(i * i);
+}
+
+static int many(unsigned n)
+{
+	uint64_t frames0 = frames_used();
+	struct thread **t = malloc(n * sizeof *t);
+	check(t != NULL, "malloc");
+	for (unsigned i = 0; i < n; i++) {
+		t[i] = thread_create("square", square, (void *)(uint64_t)i);
+		if (!t[i]) {
+			printf("threads: create %u: %s\n", i, errname(thread_errno()));
+			return 1;
+		}
+	}
+	unsigned alive = thread_count();
+	uint64_t frames_peak = frames_used();
+	uint64_t sum = 0, want = 0;
+	for (unsigned i = 0; i < n; i++) {
+		void *r;
+		check(thread_join(t[i], &r) == 0, "join");
+		sum += (uint64_t)r;
+		want += (uint64_t)i * i;
+	}
+	free(t);
+	printf("threads: %u threads created (%u alive at once), run and joined; sum of squares %llu (expected %llu)\n", n,
+	       alive, (unsigned long long)sum, (unsigned long long)want);
+	printf("threads: frames in use: %llu before, %llu with all alive, %llu after\n", (unsigned long long)frames0,
+	       (unsigned long long)frames_peak, (unsigned long long)frames_used());
+	check(sum == want && thread_count() == 1, "results");
+	return 0;
+}
+
+/* ---------------------------------------------------------- mutex stress */
+static struct mutex counter_lock = MUTEX_INIT;
+static volatile uint64_t counter;
+static uint64_t per_thread, use_lock;
+
+static void *adder(void *arg)
+{
+	for (uint64_t i = 0; i < per_thread; i++) {
+		if (use_lock)
+			mutex_lock(&counter_lock);
+		uint64_t v = counter;
+		thread_burn(1000); /* a slow critical section: ticks land inside it */
+		counter = v + 1;
+		if (use_lock)
+			mutex_unlock(&counter_lock);
+	}
+	return NULL;
+}
+
+static int mutex_stress(unsigned nthreads, uint64_t n, int lock)
+{
+	struct thread *t[64];
+	per_thread = n;
+	use_lock = lock;
+	check(nthreads <= 64, "at most 64 threads");
+	for (unsigned i = 0; i < nthreads; i++)
+		t[i] = thread_create("adder", adder, NULL);
+	for (unsigned i = 0; i < nthreads; i++)
+		thread_join(t[i], NULL);
+	printf("threads: mutex%s: %u threads x %llu increments: counter %llu (expected %llu), %llu lost; "
+	       "%llu lock calls waited\n",
+	       lock ? "" : " (none)", nthreads, (unsigned long long)n, (unsigned long long)counter,
+	       (unsigned long long)(nthreads * n), (unsigned long long)(nthreads * n - counter),
+	       (unsigned long long)counter_lock.contended);
+	return 0;
+}
+
+/* -------------------------------------------------------- register state */
+static uint64_t regs_rounds;
+
+static void *holder(void *arg)
+{
+	struct keel_rand r;
+	uint64_t v[28];
+	rand_seed(&r, (uint64_t)arg);
+	for (int i = 0; i < 28; i++)
+		v[i] = rand_next(&r);
+	for (uint64_t i = 0; i < regs_rounds; i++) {
+		uint64_t bad = regs_hold(v, 200000);
+		if (bad) {
+			printf("threads: thread %d: register %llu changed in round %llu\n", thread_self()->tid,
+			       (unsigned long long)bad - 1, (unsigned long long)i);
+			return (void *)1;
+		}
+	}
+	return (void *)(thread_self()->preemptions << 1);
+}
+
+static int regs(unsigned nthreads, uint64_t rounds)
+{
+	struct thread *t[32];
+	regs_rounds = rounds;
+	check(nthreads <= 32, "at most 32 threads");
+	for (unsigned i = 0; i < nthreads; i++)
+		t[i] = thread_create("holder", holder, (void *)(uint64_t)(i + 1));
+	unsigned bad = 0;
+	uint64_t preemptions = 0;
+	for (unsigned i = 0; i < nthreads; i++) {
+		void *r;
+		thread_join(t[i], &r);
+		bad += (uint64_t)r & 1;
+		preemptions += (uint64_t)r >> 1;
+	}
+	printf("threads: registers: %u threads x %llu rounds, %llu preemptions inside, %u threads saw a change\n",
+	       nthreads, (unsigned long long)rounds, (unsigned long long)preemptions, bad);
+	return bad != 0;
+}
+
+/* ------------------------------------------------------------- spinning */
+static volatile int done_work;
+
+static void *spinner(void *arg)
+{
+	for (;;)
+		__asm__ volatile("");
+	return NULL;
+}
+
+static void *worker(void *arg)
+{
+	for (int i = 0; i < 20; i++)
+		thread_burn(500000);
+	__atomic_add_fetch(&done_work, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static int spin(void)
+{
+	struct thread *s = thread_create("spinner", spinner, NULL);
+	struct thread *w[3];
+	for (int i = 0; i < 3; i++)
+		w[i] = thread_create("worker", worker, NULL);
+	for (int i = 0; i < 3; i++)
+		thread_join(w[i], NULL);
+	printf("threads: spin: %d workers finished beside a thread that never yields (preempted %llu times)\n",
+	       done_work, (unsigned long long)s->preemptions);
+	return 0; /* main's return ends the app, the spinner with it */
+}
+
+/* ------------------------------------------------------- stack overflow */
+static volatile int depth_limit = 1 << 30; /* never reached: the stack ends first */
+
+static int recurse(int depth)
+{
+	volatile char pad[512];
+	pad[0] = (char)depth;
+	return depth < depth_limit ? recurse(depth + 1) + pad[0] : 0;
+}
+
+static void *overflow(void *arg) { return (void *)(uint64_t)recurse(0); }
+
+static int stack_overflow(void)
+{
+	struct thread *o = thread_create("deep", overflow, NULL);
+	struct thread *w = thread_create("worker", worker, NULL);
+	void *r;
+	thread_join(o, &r);
+	thread_join(w, NULL);
+	printf("threads: overflow: the deep thread ended with %lld; the worker finished: %d\n", (long long)(intptr_t)r,
+	       done_work);
+	return done_work == 1 && (intptr_t)r == -1 ? 0 : 1;
+}
+
+/* -------------------------------------------------------------- regions */
+static int memory(void)
+{
+	static uint32_t frames[256];
+	struct vm_region r;
+	uint64_t f0 = frames_used();
+	check(vm_region_reserve(&r, 256 * 4096, 0, 4096, 0, VMR_WRITE | VMR_DEMAND, frames) == 0, "reserve");
+	for (uint64_t i = 1; i < 256; i += 3)
+		((volatile uint8_t *)r.base)[i * 4096 + 7] = (uint8_t)i; /* faults; mapped on demand */
+	uint64_t f1 = frames_used();
+	int ok = 1;
+	for (uint64_t i = 1; i < 256; i += 3)
+		ok &= ((volatile uint8_t *)r.base)[i * 4096 + 7] == (uint8_t)i;
+	printf("threads: region: %llu pages touched, %llu mapped on demand, data %s\n", 85ULL,
+	       (unsigned long long)r.mapped, ok ? "intact" : "WRONG");
+	vm_region_release(&r);
+	uint64_t f2 = frames_used();
+	printf("threads: region: frames in use %llu before, %llu touched, %llu released\n", (unsigned long long)f0,
+	       (unsigned long long)f1, (unsigned long long)f2);
+
+	/* The heap until the frame quota runs out: NULL, not a fault. */
+	static void *blocks[4096];
+	unsigned n = 0;
+	while (n < ARRAY_SIZE(blocks) && (blocks[n] = malloc(64 * 1024)))
+		memset(blocks[n++], 0xAB, 64 * 1024);
+	struct heap_stats hs;
+	heap_stats(&hs);
+	printf("threads: heap: %u blocks of 64 KiB before malloc returned NULL (%llu failures)\n", n,
+	       (unsigned long long)hs.failures);
+	for (unsigned i = 0; i < n; i++)
+		free(blocks[i]);
+	struct thread *t = thread_create("late", square, (void *)3);
+	void *sq = NULL;
+	if (t)
+		thread_join(t, &sq);
+	printf("threads: heap: all freed: %llu pages still mapped; a thread after it: %s (%llu)\n",
+	       (unsigned long long)(heap_stats(&hs), hs.pages_mapped), t ? "ran" : "FAILED",
+	       (unsigned long long)(uint64_t)sq);
+	return ok && f2 == f0 && t && (uint64_t)sq == 9 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "demo";
+	const struct sched_policy *p = &sched_rr;
+	int err = threads_init(p);
+	if (err) {
+		printf("threads: threads_init: %s\n", errname(err));
+		return 1;
+	}
+	int rc;
+	if (!strcmp(mode, "demo"))
+		rc = demo() || regs(4, 20);
+	else if (!strcmp(mode, "many"))
+		rc = many(argc > 2 ? (unsigned)keel_atou(argv[2]) : 1000);
+	else if (!strcmp(mode, "mutex"))
+		rc = mutex_stress((unsigned)keel_atou(argv[2]), keel_atou(argv[3]), !(argc > 4 && !strcmp(argv[4], "nolock")));
+	else if (!strcmp(mode, "regs"))
+		rc = regs((unsigned)keel_atou(argv[2]), keel_atou(argv[3]));
+	else if (!strcmp(mode, "spin"))
+		rc = spin();
+	else if (!strcmp(mode, "overflow"))
+		rc = stack_overflow();
+	else if (!strcmp(mode, "memory"))
+		rc = memory();
+	else {
+		printf("threads: unknown mode %s\n", mode);
+		return 2;
+	}
+	printf("threads: %s\n", rc ? "FAILED" : "ok");
+	return rc;
+}

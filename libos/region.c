@@ -1,0 +1,94 @@
+/* libos regions: reserved ranges mapped eagerly or on demand (mem.h). */
+#include "mem.h"
+#include "vm.h"
+
+#define PAGE 4096ULL
+
+static struct vm_region *demand_regions;
+
+static uint64_t page_of(const struct vm_region *r, uint64_t va) { return (va - r->base) / PAGE; }
+
+static int in_guard(const struct vm_region *r, uint64_t va) { return (va - r->base) % r->chunk < r->guard; }
+
+long vm_region_reserve(struct vm_region *r, uint64_t size, uint64_t align, uint64_t guard, uint64_t chunk,
+		       unsigned flags, uint32_t *frames)
+{
+	size = (size + PAGE - 1) & ~(PAGE - 1);
+	if (!chunk)
+		chunk = size;
+	if (!size || guard >= chunk || chunk % PAGE || size % chunk || !frames)
+		return -EINVAL;
+	long slot = sys_vrange_alloc(size, align);
+	if (slot < 0)
+		return slot;
+	struct keel_cap_info info;
+	long err = sys_cap_info((uint32_t)slot, &info);
+	if (err) {
+		sys_cap_delete((uint32_t)slot);
+		return err;
+	}
+	*r = (struct vm_region){ .base = info.base, .size = size, .guard = guard, .chunk = chunk, .flags = flags,
+				 .vrange = (uint32_t)slot, .frames = frames };
+	for (uint64_t i = 0; i < size / PAGE; i++)
+		frames[i] = KEEL_CAP_NONE;
+	if (flags & VMR_DEMAND) {
+		r->next = demand_regions;
+		demand_regions = r;
+	}
+	return 0;
+}
+
+long vm_region_map(struct vm_region *r, uint64_t va)
+{
+	if (!vm_region_contains(r, va) || in_guard(r, va))
+		return -EINVAL;
+	uint64_t i = page_of(r, va);
+	if (r->frames[i] != KEEL_CAP_NONE)
+		return 0;
+	long f = vm_map_new(r->base + i * PAGE, r->flags & VMR_WRITE ? KEEL_MAP_WRITE : 0);
+	if (f < 0)
+		return f;
+	r->frames[i] = (uint32_t)f;
+	r->mapped++;
+	return 0;
+}
+
+void vm_region_unmap(struct vm_region *r, uint64_t va, uint64_t len)
+{
+	for (uint64_t p = va & ~(PAGE - 1); p < va + len && vm_region_contains(r, p); p += PAGE) {
+		uint64_t i = page_of(r, p);
+		if (r->frames[i] == KEEL_CAP_NONE)
+			continue;
+		sys_cap_delete(r->frames[i]); /* unmaps it, and the frame is free */
+		r->frames[i] = KEEL_CAP_NONE;
+		r->mapped--;
+	}
+}
+
+void vm_region_release(struct vm_region *r)
+{
+	vm_region_unmap(r, r->base, r->size);
+	vm_trim(r->base, r->size);
+	for (struct vm_region **p = &demand_regions; *p; p = &(*p)->next)
+		if (*p == r) {
+			*p = r->next;
+			break;
+		}
+	sys_cap_delete(r->vrange);
+	r->size = 0;
+}
+
+long vm_region_fault(uint64_t cr2, uint64_t error)
+{
+	for (struct vm_region *r = demand_regions; r; r = r->next) {
+		if (!vm_region_contains(r, cr2))
+			continue;
+		if (in_guard(r, cr2))
+			return VMF_GUARD;
+		/* Present already (a protection fault), or a write to a read-only region. */
+		if ((error & 1) || ((error & 2) && !(r->flags & VMR_WRITE)))
+			return VMF_NOT_MINE;
+		return vm_region_map(r, cr2);
+	}
+	return VMF_NOT_MINE;
+}

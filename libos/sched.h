@@ -1,0 +1,109 @@
+/*
+ * libos scheduling policies: one struct of callbacks, one small C file per
+ * policy (libos/sched/), chosen at start-up (threads_init) and switchable
+ * while the app runs (sched_set_policy). docs/schedulers.md shows how to
+ * write one.
+ *
+ * The dispatcher (dispatch.c) owns every thread's state and does the
+ * mechanism: saving and restoring threads, the timer, sleeping, blocking,
+ * accounting, the trace. A policy only queues runnable threads and picks
+ * the next. Its callbacks run with upcalls disabled, one at a time, on
+ * whatever stack the dispatcher runs on; they must not block, sleep, print
+ * much or call thread_* functions. A policy that faults, spins (the
+ * kernel's watchdog trap), returns a thread that is not runnable, or
+ * leaves a runnable thread unrun for longer than sched_watchdog_ns is
+ * ejected: the dispatcher prints why and its state, and moves every thread
+ * to round-robin.
+ */
+#ifndef LIBOS_SCHED_H
+#define LIBOS_SCHED_H
+
+#include "thread.h"
+
+/* Why a thread is handed to `ready`. */
+enum sched_why {
+	SCHED_NEW,       /* created */
+	SCHED_WOKEN,     /* was blocked or sleeping */
+	SCHED_PREEMPTED, /* its turn was cut: a tick, or a woken thread preempted it */
+	SCHED_YIELDED,   /* it called thread_yield */
+	SCHED_MOVED,     /* a policy switch brought it here */
+};
+
+struct sched_policy {
+	const char *name;
+	/* The tick: the running thread's turn ends after this long (0: no
+	 * tick; it runs until it blocks, yields or a woken thread preempts it). */
+	uint64_t quantum_ns;
+	/* Required. */
+	void (*init)(void);                                  /* start empty */
+	void (*ready)(struct thread *t, enum sched_why why); /* t is runnable: queue it */
+	struct thread *(*pick)(void);                        /* take the next off the queue; NULL: none */
+	/* Optional. */
+	void (*blocked)(struct thread *t);                   /* the running t blocks, sleeps or exits */
+	bool (*preempt)(struct thread *cur, struct thread *woken); /* should woken run at once? (NULL: no) */
+	bool (*tick)(struct thread *cur);                    /* quantum over: end cur's turn? (NULL: yes) */
+	void (*dump)(void);                                  /* print its state (on ejection) */
+};
+
+extern const struct sched_policy sched_rr, sched_prio, sched_stride, sched_edf;
+
+/* Switch the running app to another policy: every runnable thread moves to
+ * it (SCHED_MOVED). Returns the old one. */
+const struct sched_policy *sched_set_policy(const struct sched_policy *p);
+const struct sched_policy *sched_policy(void);
+/* A policy by name ("rr", "prio", "stride", "edf"), or NULL. */
+const struct sched_policy *sched_policy_named(const char *name);
+
+/* The dispatcher's watchdog: the longest a runnable thread may wait
+ * (default 1 s). */
+extern uint64_t sched_watchdog_ns;
+/* Policies ejected so far. */
+extern unsigned sched_ejections;
+
+/* ---------------------------------------- a FIFO queue for policies */
+static inline void tq_push(struct thread_queue *q, struct thread *t)
+{
+	t->q_next = NULL;
+	if (q->tail)
+		q->tail->q_next = t;
+	else
+		q->head = t;
+	q->tail = t;
+}
+static inline struct thread *tq_pop(struct thread_queue *q)
+{
+	struct thread *t = q->head;
+	if (t && !(q->head = t->q_next))
+		q->tail = NULL;
+	return t;
+}
+/* Insert before the first thread u with before(t, u); after equals (FIFO). */
+void tq_insert(struct thread_queue *q, struct thread *t, bool (*before)(const struct thread *, const struct thread *));
+
+/* ---------------------------------------------------------- the trace */
+enum trace_event {
+	TR_SWITCH,     /* tid: the thread now running; a: the one before (0: none) */
+	TR_PREEMPT,    /* tid: a running thread whose turn was cut */
+	TR_WAKE,       /* tid */
+	TR_BLOCK,      /* tid */
+	TR_SLEEP,      /* tid; a: until */
+	TR_TICK,       /* tid: running at the tick */
+	TR_RELEASE,    /* tid; a: job; b: its release time */
+	TR_COMPLETE,   /* tid; a: job; b: its absolute deadline */
+	TR_MISS,       /* tid; a: job; b: lateness ns */
+	TR_CREATE,     /* tid */
+	TR_EXIT,       /* tid */
+	TR_POLICY,     /* a policy switch: a: 1 if an ejection */
+	TR_ACTIVATION, /* the env was descheduled: a: ns lost */
+	TR_EVENTS
+};
+/* Record an event (the dispatcher does; a policy may too). */
+void trace(enum trace_event ev, int tid, uint64_t a, uint64_t b);
+/* Name a thread id in dumps (the dispatcher does, at creation). */
+void trace_thread(int tid, const char *name);
+/* Print the trace on the console as CSV lines "sched-trace: ...",
+ * oldest first, framed by a begin and an end line. */
+void trace_dump(void);
+void trace_clear(void);
+
+#endif

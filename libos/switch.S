@@ -1,0 +1,99 @@
+/*
+ * The thread switch, entirely in Ring 3 (dispatch.c calls it with upcalls
+ * disabled):
+ *
+ *   void libos_switch(struct keel_context *from, void *from_xstate,
+ *                     struct keel_context *to, const void *to_xstate,
+ *                     struct keel_upcall_area *area);
+ *
+ * Saves the caller as `from` -- callee-saved registers, RSP and RIP of this
+ * call's return, RFLAGS, and the whole extended state -- then loads `to`'s
+ * extended state and resumes `to` through keel_resume, which enables
+ * upcalls and iretqs (taking any event that came in the meantime). `from`
+ * continues, enabled, when some later switch or upcall resumes it: the call
+ * then returns. Caller-saved registers need not survive a call, but `to`
+ * may be a thread preempted anywhere: keel_resume restores all sixteen.
+ */
+#include "keel/abi.h"
+
+	.text
+	.global libos_switch
+	.type libos_switch, @function
+libos_switch:
+	movq %r15, KCTX_R15(%rdi)
+	movq %r14, KCTX_R14(%rdi)
+	movq %r13, KCTX_R13(%rdi)
+	movq %r12, KCTX_R12(%rdi)
+	movq %rbp, KCTX_RBP(%rdi)
+	movq %rbx, KCTX_RBX(%rdi)
+	movq $0, KCTX_RAX(%rdi)
+	movq (%rsp), %rax
+	movq %rax, KCTX_RIP(%rdi)        /* continue at the return address ... */
+	leaq 8(%rsp), %rax
+	movq %rax, KCTX_RSP(%rdi)        /* ... with the call popped */
+	movq $KEEL_USER_CS, KCTX_CS(%rdi)
+	movq $KEEL_USER_SS, KCTX_SS(%rdi)
+	pushfq
+	popq KCTX_RFLAGS(%rdi)
+	movq %rdx, %r9                   /* to */
+	movq %rcx, %r10                  /* to_xstate */
+	cmpq $0, libos_use_xsave(%rip)
+	je 1f
+	movl $-1, %eax
+	movl $-1, %edx
+	xsave64 (%rsi)
+	xrstor64 (%r10)
+	jmp 2f
+1:	fxsave64 (%rsi)
+	fxrstor64 (%r10)
+2:	movq %r9, %rdi
+	movq %r8, %rsi
+	jmp keel_resume
+	.size libos_switch, . - libos_switch
+
+/* int libos_setjmp(uint64_t j[8]): saves rbx rbp r12 r13 r14 r15, RSP and
+ * RIP after the call; returns 0. dispatch.c resumes a trapped context at
+ * it (rax = 1) to abandon a policy callback that faulted or spun. */
+	.global libos_setjmp
+	.type libos_setjmp, @function
+libos_setjmp:
+	movq %rbx, 0(%rdi)
+	movq %rbp, 8(%rdi)
+	movq %r12, 16(%rdi)
+	movq %r13, 24(%rdi)
+	movq %r14, 32(%rdi)
+	movq %r15, 40(%rdi)
+	leaq 8(%rsp), %rax
+	movq %rax, 48(%rdi)
+	movq (%rsp), %rax
+	movq %rax, 56(%rdi)
+	xorl %eax, %eax
+	ret
+	.size libos_setjmp, . - libos_setjmp
+
+/* Where a new thread starts (its context's RIP): R12 the function, R13
+ * its argument, RSP 16-byte aligned. */
+	.global libos_thread_start
+	.type libos_thread_start, @function
+libos_thread_start:
+	xorl %ebp, %ebp                  /* ends backtraces */
+	movq %r13, %rdi
+	call *%r12
+	movq %rax, %rdi
+	call thread_exit
+	ud2
+	.size libos_thread_start, . - libos_thread_start
+
+/* void thread_burn(uint64_t n): n guest instructions, two per turn. */
+	.global thread_burn
+	.type thread_burn, @function
+thread_burn:
+	movq %rdi, %rcx
+	shrq $1, %rcx
+	jz 2f
+1:	subq $1, %rcx
+	jnz 1b
+2:	ret
+	.size thread_burn, . - thread_burn
+
+	.section .note.GNU-stack, "", @progbits

@@ -1,0 +1,200 @@
+/* libos threads: creation, exit, join, periodic jobs (thread.h). The
+ * scheduling itself is the dispatcher's (dispatch.c). */
+#include "dispatch.h"
+#include "mem.h"
+#include "vm.h"
+
+#define STACK_SIZE (32 * 1024)  /* each thread's, its lowest page a guard */
+#define THREADS_MAX 4096
+#define PAGE 4096
+
+static struct thread main_thread = { .tid = 1, .name = "main", .stack_index = -1, .magic = THREAD_MAGIC };
+static struct vm_region stacks;
+static int *free_stacks;        /* a stack of free stack indices */
+static int nfree_stacks;
+static int next_tid = 2;
+static unsigned nthreads = 1;
+static long last_error;
+static uint8_t *xstate_template;
+
+static void *xstate_new(void)
+{
+	uint8_t *x = aligned_alloc(64, keel_xstate_size());
+	if (x)
+		memcpy(x, xstate_template, keel_xstate_size());
+	return x;
+}
+
+int threads_init(const struct sched_policy *policy)
+{
+	/* A new thread's extended state: x87 and SSE in their initial state
+	 * (XSTATE_BV 0), with the control words every C program starts with. */
+	xstate_template = aligned_alloc(64, keel_xstate_size());
+	uint32_t *frames = malloc(sizeof(uint32_t) * (THREADS_MAX * STACK_SIZE / PAGE));
+	free_stacks = malloc(sizeof(int) * THREADS_MAX);
+	if (!xstate_template || !frames || !free_stacks)
+		return -ENOMEM;
+	memset(xstate_template, 0, keel_xstate_size());
+	*(uint16_t *)(xstate_template + 0) = 0x037F;  /* FCW */
+	*(uint32_t *)(xstate_template + 24) = 0x1F80; /* MXCSR */
+	main_thread.xstate = xstate_new();
+	if (!main_thread.xstate)
+		return -ENOMEM;
+	long r = vm_region_reserve(&stacks, (uint64_t)THREADS_MAX * STACK_SIZE, 0, PAGE, STACK_SIZE,
+				   VMR_WRITE | VMR_DEMAND, frames);
+	if (r)
+		return (int)r;
+	for (int i = THREADS_MAX - 1; i >= 0; i--)
+		free_stacks[nfree_stacks++] = i;
+	main_thread.abs_deadline = UINT64_MAX;
+	return dispatch_init(policy, &main_thread);
+}
+
+long thread_errno(void) { return last_error; }
+struct thread *thread_self(void) { return dispatch_cur; }
+unsigned thread_count(void) { return nthreads; }
+
+void libos_thread_start(void);
+
+struct thread *thread_create_with(const char *name, void *(*fn)(void *), void *arg, int priority,
+				  uint32_t tickets)
+{
+	struct thread *t = calloc(1, sizeof *t);
+	if (!t || !(t->xstate = xstate_new())) {
+		free(t);
+		last_error = -ENOMEM;
+		return NULL;
+	}
+	if (!nfree_stacks) {
+		free(t->xstate);
+		free(t);
+		last_error = -ENOSPC;
+		return NULL;
+	}
+	t->stack_index = free_stacks[--nfree_stacks];
+	uint64_t top = stacks.base + (uint64_t)(t->stack_index + 1) * STACK_SIZE;
+	t->ctx = (struct keel_context){ .rip = (uint64_t)libos_thread_start, .cs = KEEL_USER_CS, .rflags = 0x202,
+					.rsp = top, .ss = KEEL_USER_SS, .r12 = (uint64_t)fn, .r13 = (uint64_t)arg };
+	size_t n = strnlen(name, sizeof t->name - 1);
+	memcpy(t->name, name, n);
+	t->fn = fn;
+	t->arg = arg;
+	t->priority = priority;
+	t->tickets = tickets ? tickets : 100;
+	t->abs_deadline = UINT64_MAX;
+	t->magic = THREAD_MAGIC;
+
+	dispatch_lock();
+	t->tid = next_tid++;
+	t->all_next = dispatch_all;
+	dispatch_all = t;
+	nthreads++;
+	dispatch_unlock_after_wake(dispatch_add(t));
+	return t;
+}
+
+struct thread *thread_create(const char *name, void *(*fn)(void *), void *arg)
+{
+	return thread_create_with(name, fn, arg, 0, 100);
+}
+
+void thread_exit(void *ret)
+{
+	dispatch_lock();
+	struct thread *self = dispatch_cur;
+	self->ret = ret;
+	self->state = THREAD_DONE;
+	trace(TR_EXIT, self->tid, 0, 0);
+	bool preempt = false;
+	if (self->joiner)
+		preempt = dispatch_wake(self->joiner);
+	(void)preempt; /* it stops anyway */
+	dispatch_stop(SCHED_YIELDED);
+	__builtin_unreachable();
+}
+
+int thread_join(struct thread *t, void **ret)
+{
+	dispatch_lock();
+	struct thread *self = dispatch_cur;
+	int known = 0;
+	for (struct thread *u = dispatch_all; u; u = u->all_next)
+		known |= u == t;
+	if (!known || t == self || t->joiner || t == &main_thread) {
+		dispatch_unlock();
+		return -EINVAL;
+	}
+	if (t->state != THREAD_DONE) {
+		t->joiner = self;
+		self->state = THREAD_BLOCKED;
+		trace(TR_BLOCK, self->tid, (uint64_t)t->tid, 0);
+		dispatch_stop(SCHED_WOKEN);
+		dispatch_lock();
+	}
+	for (struct thread **p = &dispatch_all; *p; p = &(*p)->all_next)
+		if (*p == t) {
+			*p = t->all_next;
+			break;
+		}
+	nthreads--;
+	free_stacks[nfree_stacks++] = t->stack_index;
+	dispatch_unlock();
+	/* Its stack pages go back to the kernel; the addresses stay for the next thread. */
+	vm_region_unmap(&stacks, stacks.base + (uint64_t)t->stack_index * STACK_SIZE, STACK_SIZE);
+	if (ret)
+		*ret = t->ret;
+	t->magic = 0;
+	free(t->xstate);
+	free(t);
+	return 0;
+}
+
+void thread_yield(void)
+{
+	dispatch_lock();
+	dispatch_stop(SCHED_YIELDED);
+}
+
+void thread_sleep(uint64_t ns) { thread_sleep_until(keel_now() + ns); }
+
+/* ------------------------------------------------------- periodic jobs */
+void thread_set_period(uint64_t period, uint64_t rel_deadline)
+{
+	dispatch_lock();
+	struct thread *t = dispatch_cur;
+	t->period = period;
+	t->rel_deadline = rel_deadline ? rel_deadline : period;
+	t->job = 1;
+	t->release = keel_now();
+	t->abs_deadline = t->release + t->rel_deadline;
+	trace(TR_RELEASE, t->tid, t->job, t->release);
+	dispatch_stop(SCHED_YIELDED); /* the policy sees its deadline */
+}
+
+uint64_t thread_next_job(void)
+{
+	struct thread *t = dispatch_cur;
+	dispatch_lock();
+	uint64_t now = keel_now();
+	trace(TR_COMPLETE, t->tid, t->job, t->abs_deadline);
+	t->jobs_done++;
+	int64_t lateness = (int64_t)(now - t->abs_deadline);
+	if (t->jobs_done == 1 || lateness > t->max_lateness)
+		t->max_lateness = lateness;
+	if (lateness > 0) {
+		t->misses++;
+		trace(TR_MISS, t->tid, t->job, (uint64_t)lateness);
+	}
+	t->job++;
+	t->release += t->period;
+	t->abs_deadline = t->release + t->rel_deadline;
+	dispatch_unlock();
+	thread_sleep_until(t->release); /* at once if the release has passed */
+	dispatch_lock();
+	trace(TR_RELEASE, t->tid, t->job, t->release);
+	if (t->release < now) /* late: let the policy weigh the new deadline */
+		dispatch_stop(SCHED_YIELDED);
+	else
+		dispatch_unlock();
+	return t->job;
+}
