@@ -198,10 +198,12 @@ static void dump_threads(void)
 	uint64_t v = dispatch_vnow();
 	static const char *const states[] = { "runnable", "running", "blocked", "sleeping", "done" };
 	for (struct thread *t = dispatch_all; t; t = t->all_next)
-		printf("sched:   thread %d (%s): %s, ran %llu us%s%llu us\n", t->tid, t->name, states[t->state],
-		       (unsigned long long)(t->ran_ns / 1000),
-		       t->state == THREAD_RUNNABLE ? ", runnable for " : "",
-		       t->state == THREAD_RUNNABLE ? (unsigned long long)((v - t->runnable_since) / 1000) : 0ULL);
+		if (t->state == THREAD_RUNNABLE)
+			printf("sched:   thread %d (%s): runnable for %llu us, ran %llu us\n", t->tid, t->name,
+			       (unsigned long long)((v - t->runnable_since) / 1000), (unsigned long long)(t->ran_ns / 1000));
+		else
+			printf("sched:   thread %d (%s): %s, ran %llu us\n", t->tid, t->name, states[t->state],
+			       (unsigned long long)(t->ran_ns / 1000));
 }
 
 /* Nothing is runnable: wait for the first sleeper, with upcalls still
@@ -277,19 +279,21 @@ static struct thread *pick_next(void)
 void dispatch_stop(enum sched_why why)
 {
 	struct thread *prev = cur;
+	bool stopped = prev->state != THREAD_RUNNING; /* blocked, sleeping or done */
 	account_out(prev);
-	if (prev->state == THREAD_RUNNING)
-		policy_ready(prev, why);
-	else
+	if (stopped)
 		policy_blocked(prev);
+	else
+		policy_ready(prev, why);
 	struct thread *next = pick_next();
 	account_in(next);
 	arm_timer();
+	if (next != prev || stopped) /* it ran again after a stop: the trace says so */
+		trace(TR_SWITCH, next->tid, (uint64_t)prev->tid, 0);
 	if (next == prev) {
 		dispatch_unlock();
 		return;
 	}
-	trace(TR_SWITCH, next->tid, (uint64_t)prev->tid, 0);
 	cur = next;
 	libos_switch(&prev->ctx, prev->xstate, &next->ctx, next->xstate, keel_area);
 }
@@ -417,7 +421,7 @@ static void install(const struct sched_policy *p, int ejecting)
 	for (struct thread *t = dispatch_all; t; t = t->all_next)
 		if (t->state == THREAD_RUNNABLE) {
 			uint64_t w = SCHED_MOVED;
-			t->state = THREAD_RUNNABLE;
+			t->runnable_since = dispatch_vnow(); /* the new policy's watch starts now */
 			nrunnable++;
 			if (guarded(P_READY, t, NULL, &w))
 				goto broken;

@@ -54,6 +54,15 @@ long thread_errno(void) { return last_error; }
 struct thread *thread_self(void) { return dispatch_cur; }
 unsigned thread_count(void) { return nthreads; }
 
+uint64_t thread_cpu_ns(void)
+{
+	dispatch_lock();
+	struct thread *t = dispatch_cur;
+	uint64_t ns = t->ran_ns + (dispatch_vnow() - t->dispatched_at);
+	dispatch_unlock();
+	return ns;
+}
+
 void libos_thread_start(void);
 
 struct thread *thread_create_with(const char *name, void *(*fn)(void *), void *arg, int priority,

@@ -87,6 +87,8 @@ void thread_yield(void);
 void thread_sleep_until(uint64_t deadline);
 void thread_sleep(uint64_t ns);
 struct thread *thread_self(void);
+/* The calling thread's CPU time so far (its current turn included). */
+uint64_t thread_cpu_ns(void);
 /* Threads not yet joined (main included). */
 unsigned thread_count(void);
 
