@@ -17,7 +17,7 @@ regs_hold:
 	pushq %r13
 	pushq %r14
 	pushq %r15
-	subq $32, %rsp
+	subq $48, %rsp
 	stmxcsr 0(%rsp)              /* the caller's, restored at the end */
 	fnstcw 4(%rsp)
 	movq %rsi, 8(%rsp)           /* n */
@@ -67,11 +67,12 @@ regs_hold:
 	movl $100, %eax
 	jne 9f
 	.irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14
-	movq %xmm\n, %rcx
+	movdqu %xmm\n, 32(%rsp)      /* SSE2 only: qemu64 has no pextrq */
+	movq 32(%rsp), %rcx
 	movl $(1 + \n), %eax
 	cmpq \n*8(%rdi), %rcx
 	jne 9f
-	pextrq $1, %xmm\n, %rcx
+	movq 40(%rsp), %rcx
 	xorq 27*8(%rdi), %rcx
 	cmpq \n*8(%rdi), %rcx
 	jne 9f
@@ -136,7 +137,7 @@ regs_hold:
 	xorl %eax, %eax
 9:	ldmxcsr 0(%rsp)
 	fldcw 4(%rsp)
-	addq $32, %rsp
+	addq $48, %rsp
 	popq %r15
 	popq %r14
 	popq %r13
