@@ -97,8 +97,8 @@ enum trace_event {
 	TR_ACTIVATION, /* the env was descheduled: a: ns lost */
 	TR_EVENTS
 };
-/* Record an event (the dispatcher does; a policy may too). */
-void trace(enum trace_event ev, int tid, uint64_t a, uint64_t b);
+/* Record an event (the dispatcher does; a policy may too); returns its timestamp. */
+uint64_t trace(enum trace_event ev, int tid, uint64_t a, uint64_t b);
 /* Name a thread id in dumps (the dispatcher does, at creation). */
 void trace_thread(int tid, const char *name);
 /* Print the trace on the console as CSV lines "sched-trace: ...",

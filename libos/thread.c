@@ -8,7 +8,7 @@
 #define THREADS_MAX 4096
 #define PAGE 4096
 
-static struct thread main_thread = { .tid = 1, .name = "main", .stack_index = -1, .magic = THREAD_MAGIC };
+static struct thread main_thread = { .tid = 1, .name = "main", .tickets = 100, .stack_index = -1, .magic = THREAD_MAGIC };
 static struct vm_region stacks;
 static int *free_stacks;        /* a stack of free stack indices */
 static int nfree_stacks;
@@ -184,8 +184,7 @@ uint64_t thread_next_job(void)
 {
 	struct thread *t = dispatch_cur;
 	dispatch_lock();
-	uint64_t now = keel_now();
-	trace(TR_COMPLETE, t->tid, t->job, t->abs_deadline);
+	uint64_t now = trace(TR_COMPLETE, t->tid, t->job, t->abs_deadline); /* the trace's time is the job's */
 	t->jobs_done++;
 	int64_t lateness = (int64_t)(now - t->abs_deadline);
 	if (t->jobs_done == 1 || lateness > t->max_lateness)

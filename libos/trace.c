@@ -33,10 +33,11 @@ void trace_thread(int tid, const char *name)
 	names[tid][n] = 0;
 }
 
-void trace(enum trace_event ev, int tid, uint64_t a, uint64_t b)
+uint64_t trace(enum trace_event ev, int tid, uint64_t a, uint64_t b)
 {
 	struct trace_rec *r = &ring[head++ & (TRACE_EVENTS - 1)];
 	*r = (struct trace_rec){ .t = keel_now(), .ev = ev, .tid = (uint32_t)tid, .a = a, .b = b };
+	return r->t;
 }
 
 void trace_clear(void) { head = 0; }
