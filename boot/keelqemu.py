@@ -31,7 +31,8 @@ SRC = Path(__file__).resolve().parent.parent
 
 # What `./keel run` boots by default, and build/keel.iso holds: several envs
 # preempting each other, one program twice at different addresses.
-DEMO_CMDLINE = "run=hello:from:the:demo,spin:A:6,spin:B:6,ptrtable,ptrtable,ipc:server,ipc:client:1000 timeslice_us=2000"
+DEMO_CMDLINE = ("run=hello:from:the:demo,spin:A:6,spin:B:6,ptrtable,ptrtable,ipc:server,ipc:client:1000,"
+                "threads,sched:showcase timeslice_us=2000")
 EXIT_H = SRC / "kern" / "uapi" / "keel" / "exit.h"
 
 

@@ -68,6 +68,7 @@ int demo_edf(int argc, char **argv)
 		       (long long)k->max_lateness / 1000);
 	}
 	printf("sched edf: %llu jobs, %llu deadline misses\n", (unsigned long long)jobs, (unsigned long long)misses);
-	trace_dump();
-	return 0;
+	if (!demo_quiet)
+		trace_dump();
+	return misses && feasible;
 }

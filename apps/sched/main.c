@@ -11,8 +11,42 @@
  *   sched:switch                 the policy changed under running threads
  *   sched:broken:lose|spin|fault|bogus   a broken policy, ejected
  *   sched:trace:SEED             a seeded random workload, its trace dumped
+ *   sched:showcase               rr, stride and prio in turn, then edf once
+ *                                every other env has ended (./keel run)
  */
 #include "demo.h"
+#include "vm.h"
+
+int demo_quiet;
+
+/* Are all the other envs of the boot gone? (Each boot env holds an ENV
+ * capability to every other; KEEL_CAPF_GONE marks those that ended.) */
+static int others_alive(void)
+{
+	int alive = 0;
+	struct keel_cap_info info;
+	for (long s = 0; (s = vm_find_cap((uint32_t)s, KEEL_CAP_ENV, NULL, 0, &info)) >= 0; s++)
+		alive += !(info.flags & KEEL_CAPF_GONE);
+	return alive;
+}
+
+static int showcase(void)
+{
+	static char *rr[] = { "rr", "4", "100" }, *stride[] = { "stride", "300" }, *prio[] = { "prio" };
+	static char *edf[] = { "edf", "feasible", "200" };
+	demo_quiet = 1;
+	int rc = demo_fair(&sched_rr, 3, rr);
+	sched_set_policy(&sched_stride);
+	rc |= demo_fair(&sched_stride, 2, stride);
+	rc |= demo_prio(1, prio);
+	printf("sched showcase: waiting for the other envs to end, so EDF has the CPU to itself\n");
+	sched_set_policy(&sched_rr);
+	while (others_alive())
+		thread_sleep(5000000);
+	sched_set_policy(&sched_edf);
+	rc |= demo_edf(3, edf);
+	return rc;
+}
 
 void *spin_until_stopped(void *arg)
 {
@@ -45,6 +79,8 @@ int main(int argc, char **argv)
 		rc = demo_switch(argc - 1, argv + 1);
 	else if (!strcmp(mode, "broken"))
 		rc = demo_broken(argc - 1, argv + 1);
+	else if (!strcmp(mode, "showcase"))
+		rc = showcase();
 	else if (!strcmp(mode, "trace"))
 		rc = demo_trace(argc - 1, argv + 1);
 	else {
