@@ -139,8 +139,8 @@ static bool policy_preempt(struct thread *woken)
 }
 
 /* ------------------------------------------------------------- the timer */
-/* Keep the kernel deadline at the earlier of the turn's end and the first
- * wake-up (SYS_SET_DEADLINE is one-shot; re-armed only when it changes). */
+/* Keep the kernel deadline no later than the earlier of the turn's end and
+ * the first wake-up (SYS_SET_DEADLINE is one-shot). */
 static void arm_timer(void)
 {
 	uint64_t want = sleepers ? sleepers->wake_at : 0;
@@ -150,6 +150,11 @@ static void arm_timer(void)
 		if (!want || end < want)
 			want = end;
 	}
+	/* An earlier deadline already armed is kept: when it fires, the event
+	 * re-arms for what is due then. That saves a syscall per switch, where
+	 * each new turn pushes the turn's end later. */
+	if (armed && (!want || armed <= want) && armed > keel_now())
+		return;
 	if (want != armed) {
 		sys_set_deadline(want);
 		armed = want;

@@ -13,6 +13,9 @@
  *   threads:spin            a thread that never yields beside three that finish
  *   threads:overflow        a thread recursing off its stack is killed alone
  *   threads:memory          regions: demand paging, unmapping, out of memory
+ *   threads:switch:N        two threads yield to each other N times: the cost
+ *                           of a Ring 3 thread switch (guest instructions under
+ *                           -icount)
  */
 #include "keel.h"
 #include "mem.h"
@@ -345,6 +348,31 @@ static int memory(void)
 	return ok && f2 == f0 && t && (uint64_t)sq == 9 ? 0 : 1;
 }
 
+/* ---------------------------------------------------------- switch cost */
+static uint64_t switch_n;
+
+static void *yielder(void *arg)
+{
+	for (uint64_t i = 0; i < switch_n; i++)
+		thread_yield();
+	return NULL;
+}
+
+static int switch_cost(uint64_t n)
+{
+	switch_n = n;
+	struct thread *a = thread_create("yielder", yielder, NULL);
+	struct thread *b = thread_create("yielder", yielder, NULL);
+	thread_sleep(1); /* main steps aside: a and b alternate */
+	uint64_t t0 = keel_now();
+	thread_join(a, NULL);
+	thread_join(b, NULL);
+	uint64_t ns = keel_now() - t0;
+	printf("threads: %llu yields between two threads: %llu ns per switch\n", (unsigned long long)(2 * n),
+	       (unsigned long long)(ns / (2 * n)));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "demo";
@@ -367,6 +395,8 @@ int main(int argc, char **argv)
 		rc = spin();
 	else if (!strcmp(mode, "overflow"))
 		rc = stack_overflow();
+	else if (!strcmp(mode, "switch"))
+		rc = switch_cost(argc > 2 ? keel_atou(argv[2]) : 10000);
 	else if (!strcmp(mode, "memory"))
 		rc = memory();
 	else {
