@@ -15,26 +15,13 @@
  * may be a thread preempted anywhere: keel_resume restores all sixteen.
  */
 #include "keel/abi.h"
+#include "capture.inc"
 
 	.text
 	.global libos_switch
 	.type libos_switch, @function
 libos_switch:
-	movq %r15, KCTX_R15(%rdi)
-	movq %r14, KCTX_R14(%rdi)
-	movq %r13, KCTX_R13(%rdi)
-	movq %r12, KCTX_R12(%rdi)
-	movq %rbp, KCTX_RBP(%rdi)
-	movq %rbx, KCTX_RBX(%rdi)
-	movq $0, KCTX_RAX(%rdi)
-	movq (%rsp), %rax
-	movq %rax, KCTX_RIP(%rdi)        /* continue at the return address ... */
-	leaq 8(%rsp), %rax
-	movq %rax, KCTX_RSP(%rdi)        /* ... with the call popped */
-	movq $KEEL_USER_CS, KCTX_CS(%rdi)
-	movq $KEEL_USER_SS, KCTX_SS(%rdi)
-	pushfq
-	popq KCTX_RFLAGS(%rdi)
+	CAPTURE_CALLER                   /* from: continues at our return */
 	movq %rdx, %r9                   /* to */
 	movq %rcx, %r10                  /* to_xstate */
 	cmpq $0, libos_use_xsave(%rip)

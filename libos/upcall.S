@@ -12,6 +12,7 @@
  * resumed at RSP - KCTX_RIP if an event arrives inside.
  */
 #include "keel/abi.h"
+#include "capture.inc"
 
 	.section .rodata
 libos_mxcsr_default: .long 0x1F80
@@ -208,22 +209,7 @@ keel_resume_disabled:
 	.global keel_capture_resume
 	.type keel_capture_resume, @function
 keel_capture_resume:
-	movq %r15, KCTX_R15(%rdi)
-	movq %r14, KCTX_R14(%rdi)
-	movq %r13, KCTX_R13(%rdi)
-	movq %r12, KCTX_R12(%rdi)
-	movq %rbp, KCTX_RBP(%rdi)
-	movq %rbx, KCTX_RBX(%rdi)
-	movq $0, KCTX_RAX(%rdi)
-	movq (%rsp), %rax
-	movq %rax, KCTX_RIP(%rdi)      /* continue at the return address ... */
-	leaq 8(%rsp), %rax
-	movq %rax, KCTX_RSP(%rdi)      /* ... with the call popped */
-	movq $KEEL_USER_CS, KCTX_CS(%rdi)
-	movq $KEEL_USER_SS, KCTX_SS(%rdi)
-	pushfq
-	popq %rax
-	movq %rax, KCTX_RFLAGS(%rdi)
+	CAPTURE_CALLER
 	jmp keel_resume
 	.size keel_capture_resume, . - keel_capture_resume
 
