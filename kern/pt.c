@@ -100,6 +100,22 @@ static struct cap *new_cap(u8 type, u8 rights)
 	return c;
 }
 
+/* A root capability for a fresh zeroed data frame charged to e, or NULL. */
+static struct cap *new_frame_cap(struct env *e)
+{
+	paddr_t pa = new_frame(e, FRAME_DATA);
+	if (!pa)
+		return NULL;
+	struct cap *c = new_cap(KEEL_CAP_FRAME, KEEL_R_ALL);
+	if (!c) {
+		free_frame(e, pa);
+		return NULL;
+	}
+	c->base = pa;
+	c->size = PAGE_SIZE;
+	return c;
+}
+
 /* Make c's object a page table of `level` bound to vbase: records page. */
 static int make_table(struct env *e, struct cap *c, u64 level, u64 vbase)
 {
@@ -121,19 +137,12 @@ i64 pt_frame_alloc(struct env *e)
 {
 	if (e->frames_charged >= e->quota_frames)
 		return -EDQUOT;
-	paddr_t pa = new_frame(e, FRAME_DATA);
-	if (!pa)
+	struct cap *c = new_frame_cap(e);
+	if (!c)
 		return -ENOMEM;
-	struct cap *c = new_cap(KEEL_CAP_FRAME, KEEL_R_ALL);
-	if (!c) {
-		free_frame(e, pa);
-		return -ENOMEM;
-	}
-	c->base = pa;
-	c->size = PAGE_SIZE;
 	int slot = cap_insert_root(e, c);
 	if (slot < 0) {
-		free_frame(e, pa);
+		free_frame(e, c->base);
 		kfree(c);
 	}
 	return slot;
@@ -466,15 +475,10 @@ int pt_kmap(struct env *e, u64 va, u64 flags, paddr_t *pa_out)
 		struct cap *t = recs[i];
 		if (!t) {
 			u64 vbase = ALIGN_DOWN(va, level_size(level));
-			paddr_t pa = new_frame(e, FRAME_DATA);
-			if (!pa)
+			struct cap *c = new_frame_cap(e);
+			if (!c)
 				return -ENOMEM;
-			struct cap *c = new_cap(KEEL_CAP_FRAME, KEEL_R_ALL);
-			if (!c) {
-				free_frame(e, pa);
-				return -ENOMEM;
-			}
-			c->base = pa;
+			paddr_t pa = c->base;
 			int err = make_table(e, c, (u64)level - 1, vbase);
 			if (!err && (err = cap_insert_root(e, c)) >= 0)
 				err = 0;
@@ -498,11 +502,11 @@ int pt_kmap(struct env *e, u64 va, u64 flags, paddr_t *pa_out)
 	struct cap *range = pt_vrange_find(e, va, PAGE_SIZE, &err);
 	if (!range)
 		return err;
-	paddr_t pa = new_frame(e, FRAME_DATA);
-	if (!pa)
+	struct cap *c = new_frame_cap(e);
+	if (!c)
 		return -ENOMEM;
-	struct cap *c = new_cap(KEEL_CAP_FRAME, KEEL_R_ALL);
-	int slot = c ? (c->base = pa, c->size = PAGE_SIZE, cap_insert_root(e, c)) : -ENOMEM;
+	paddr_t pa = c->base;
+	int slot = cap_insert_root(e, c);
 	if (slot < 0) {
 		free_frame(e, pa);
 		kfree(c);
