@@ -78,14 +78,6 @@ static char guard_why[96];
 enum pcall { P_INIT, P_READY, P_PICK, P_BLOCKED, P_PREEMPT, P_TICK, P_DUMP };
 static const char *const pcall_names[] = { "init", "ready", "pick", "blocked", "preempt", "tick", "dump" };
 
-static int is_thread(const struct thread *t)
-{
-	for (const struct thread *u = dispatch_all; u; u = u->all_next)
-		if (u == t)
-			return 1;
-	return 0;
-}
-
 /* Call one callback; 0, or -1 if it faulted or spun (guard_why says how). */
 static int guarded(enum pcall what, struct thread *t, struct thread *u, uint64_t *out)
 {
@@ -259,7 +251,7 @@ static struct thread *pick_next(void)
 			continue;
 		}
 		struct thread *t = (struct thread *)r;
-		if (t && (!is_thread(t) || t->state != THREAD_RUNNABLE)) {
+		if (t && (!thread_valid(t) || t->state != THREAD_RUNNABLE)) {
 			snprintf(guard_why, sizeof guard_why, "pick returned %p, which is not a runnable thread", t);
 			eject(guard_why);
 			continue;
@@ -330,6 +322,18 @@ void dispatch_unlock_after_wake(bool preempt)
 }
 
 /* --------------------------------------------------------------- upcalls */
+/* Inside an upcall, prev's turn is over (its registers saved, if it is to
+ * run again): the entry's exit is to resume next instead -- its registers
+ * into the context the entry resumes, its extended state into the buffer
+ * the entry restores. */
+static void upcall_resume(struct thread *prev, struct thread *next, struct keel_context *ctx)
+{
+	trace(TR_SWITCH, next->tid, (uint64_t)prev->tid, 0);
+	*ctx = next->ctx;
+	memcpy(keel_upcall_xstate, next->xstate, keel_xstate_size());
+	cur = next;
+}
+
 static void on_event(struct keel_upcall_area *a, uint64_t events, struct keel_context *interrupted)
 {
 	note_events(events);
@@ -354,12 +358,9 @@ static void on_event(struct keel_upcall_area *a, uint64_t events, struct keel_co
 		struct thread *next = pick_next();
 		account_in(next);
 		if (next != prev) {
-			trace(TR_SWITCH, next->tid, (uint64_t)prev->tid, 0);
 			prev->ctx = *interrupted;
 			memcpy(prev->xstate, keel_upcall_xstate, keel_xstate_size());
-			*interrupted = next->ctx;
-			memcpy(keel_upcall_xstate, next->xstate, keel_xstate_size());
-			cur = next;
+			upcall_resume(prev, next, interrupted);
 		}
 	}
 	arm_timer();
@@ -406,11 +407,9 @@ static int on_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, 
 	policy_blocked(dead);
 	if (dead->joiner)
 		dispatch_wake(dead->joiner);
-	cur = pick_next();
-	account_in(cur);
-	trace(TR_SWITCH, cur->tid, (uint64_t)dead->tid, 0);
-	*ctx = cur->ctx;
-	memcpy(keel_upcall_xstate, cur->xstate, keel_xstate_size());
+	struct thread *next = pick_next();
+	account_in(next);
+	upcall_resume(dead, next, ctx);
 	arm_timer();
 	return 0;
 }

@@ -27,6 +27,8 @@ bool dispatch_add(struct thread *t);
 void dispatch_unlock_after_wake(bool preempt);
 /* The env's own CPU clock: the kernel clock minus the time it was descheduled. */
 uint64_t dispatch_vnow(void);
+/* Is t a thread not yet joined? Any pointer may be asked: no fault. */
+bool thread_valid(const struct thread *t);
 /* Set up the upcall handlers and the main thread. */
 int dispatch_init(const struct sched_policy *policy, struct thread *main);
 

@@ -119,14 +119,21 @@ static void run_free(struct run_hdr *h)
 	/* else its addresses are lost to the heap; its memory is not */
 }
 
-static struct run_hdr *header_of(void *p)
+/* The header of the run holding block p (p in a run's first page), or NULL
+ * -- also when p's page is not mapped (the region's frame record says so),
+ * so no pointer makes this fault. */
+static struct run_hdr *header_of(const void *p)
 {
 	uint64_t a = (uint64_t)p;
 	if (heap_ready != 0 || !vm_region_contains(&heap, a) || (a & (PAGE - 1)) < HDR)
 		return NULL;
+	if (heap.frames[(a - heap.base) / PAGE] == KEEL_CAP_NONE)
+		return NULL; /* not mapped */
 	struct run_hdr *h = (struct run_hdr *)(a & ~(PAGE - 1));
 	return h->magic == MAGIC ? h : NULL;
 }
+
+int heap_owns(const void *p) { return header_of(p) != NULL; }
 
 void *malloc(size_t n)
 {

@@ -64,6 +64,9 @@ void free(void *p);
 /* Aligned to `align` (a power of two, at most a page). */
 void *aligned_alloc(size_t align, size_t n);
 
+/* Is p inside a live heap page (safe to read, whatever it points at)? */
+int heap_owns(const void *p);
+
 struct heap_stats {
 	uint64_t pages_mapped;  /* frames the heap holds now */
 	uint64_t bytes_in_use;  /* in live allocations (rounded to their size class) */

@@ -15,7 +15,7 @@
  * may be a thread preempted anywhere: keel_resume restores all sixteen.
  */
 #include "keel/abi.h"
-#include "capture.inc"
+#include "context.inc"
 
 	.text
 	.global libos_switch
@@ -24,16 +24,9 @@ libos_switch:
 	CAPTURE_CALLER                   /* from: continues at our return */
 	movq %rdx, %r9                   /* to */
 	movq %rcx, %r10                  /* to_xstate */
-	cmpq $0, libos_use_xsave(%rip)
-	je 1f
-	movl $-1, %eax
-	movl $-1, %edx
-	xsave64 (%rsi)
-	xrstor64 (%r10)
-	jmp 2f
-1:	fxsave64 (%rsi)
-	fxrstor64 (%r10)
-2:	movq %r9, %rdi
+	XSTATE_SAVE %rsi
+	XSTATE_LOAD %r10
+	movq %r9, %rdi
 	movq %r8, %rsi
 	jmp keel_resume
 	.size libos_switch, . - libos_switch

@@ -51,6 +51,11 @@ int threads_init(const struct sched_policy *policy)
 }
 
 long thread_errno(void) { return last_error; }
+
+bool thread_valid(const struct thread *t)
+{
+	return t == &main_thread || (heap_owns(t) && t->magic == THREAD_MAGIC);
+}
 struct thread *thread_self(void) { return dispatch_cur; }
 unsigned thread_count(void) { return nthreads; }
 
@@ -86,8 +91,6 @@ struct thread *thread_create_with(const char *name, void *(*fn)(void *), void *a
 					.rsp = top, .ss = KEEL_USER_SS, .r12 = (uint64_t)fn, .r13 = (uint64_t)arg };
 	size_t n = strnlen(name, sizeof t->name - 1);
 	memcpy(t->name, name, n);
-	t->fn = fn;
-	t->arg = arg;
 	t->priority = priority;
 	t->tickets = tickets ? tickets : 100;
 	t->abs_deadline = UINT64_MAX;
@@ -114,10 +117,8 @@ void thread_exit(void *ret)
 	self->ret = ret;
 	self->state = THREAD_DONE;
 	trace(TR_EXIT, self->tid, 0, 0);
-	bool preempt = false;
 	if (self->joiner)
-		preempt = dispatch_wake(self->joiner);
-	(void)preempt; /* it stops anyway */
+		dispatch_wake(self->joiner); /* no preemption to ask for: this thread stops anyway */
 	dispatch_stop(SCHED_YIELDED);
 	__builtin_unreachable();
 }
@@ -126,10 +127,7 @@ int thread_join(struct thread *t, void **ret)
 {
 	dispatch_lock();
 	struct thread *self = dispatch_cur;
-	int known = 0;
-	for (struct thread *u = dispatch_all; u; u = u->all_next)
-		known |= u == t;
-	if (!known || t == self || t->joiner || t == &main_thread) {
+	if (!thread_valid(t) || t == self || t->joiner || t == &main_thread) {
 		dispatch_unlock();
 		return -EINVAL;
 	}

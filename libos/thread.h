@@ -60,8 +60,7 @@ struct thread {
 	uint64_t dispatched_at, lost_at;
 	struct thread *all_next, *sleep_next, *wait_next;
 	struct thread *joiner;
-	void *(*fn)(void *);
-	void *arg, *ret;
+	void *ret;
 	int stack_index;         /* in the stack arena; -1 for main */
 	uint32_t magic;
 };

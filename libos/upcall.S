@@ -12,7 +12,7 @@
  * resumed at RSP - KCTX_RIP if an event arrives inside.
  */
 #include "keel/abi.h"
-#include "capture.inc"
+#include "context.inc"
 
 	.section .rodata
 libos_mxcsr_default: .long 0x1F80
@@ -25,9 +25,8 @@ libos_mxcsr_default: .long 0x1F80
 	subq libos_xsave_size(%rip), %rsp
 	andq $-64, %rsp
 	movq %rsp, %rbx
-	cmpq $0, libos_use_xsave(%rip)
-	je 1f
-	/* XRSTOR checks the XSAVE header: start from a clean one. */
+	/* XRSTOR checks the XSAVE header: start from a clean one (FXSAVE's
+	 * buffer has the room and ignores it). */
 	xorl %eax, %eax
 	movq %rax, 512(%rbx)
 	movq %rax, 520(%rbx)
@@ -37,12 +36,8 @@ libos_mxcsr_default: .long 0x1F80
 	movq %rax, 552(%rbx)
 	movq %rax, 560(%rbx)
 	movq %rax, 568(%rbx)
-	movl $-1, %eax
-	movl $-1, %edx
-	xsave64 (%rbx)
-	jmp 2f
-1:	fxsave64 (%rbx)
-2:	/* C starts from the default control state, whatever the interrupted
+	XSTATE_SAVE %rbx
+	/* C starts from the default control state, whatever the interrupted
 	 * code had (unmasked exceptions, another rounding mode). */
 	fninit
 	ldmxcsr libos_mxcsr_default(%rip)
@@ -68,14 +63,7 @@ libos_mxcsr_default: .long 0x1F80
 .endm
 
 .macro RESTORE_EXTENDED
-	cmpq $0, libos_use_xsave(%rip)
-	je 1f
-	movl $-1, %eax
-	movl $-1, %edx
-	xrstor64 (%rbx)
-	jmp 2f
-1:	fxrstor64 (%rbx)
-2:
+	XSTATE_LOAD %rbx
 .endm
 
 /* RDI = area. The interrupted context is in area->enabled_save; its
