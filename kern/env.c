@@ -29,7 +29,7 @@ _Static_assert(offsetof(struct exit_stats, iret) == 8, "entry.S increments exit_
 _Static_assert(offsetof(struct env, ka) == ENV_KA && offsetof(struct env, area) == ENV_AREA &&
 		       offsetof(struct env, events) == ENV_EVENTS && offsetof(struct env, resume) == ENV_RESUME &&
 		       offsetof(struct env, watchdog_fired) == ENV_WATCHDOG_FIRED &&
-		       offsetof(struct env, disabled_since) == ENV_DISABLED_SINCE &&
+		       offsetof(struct env, disabled_ns) == ENV_DISABLED_NS &&
 		       offsetof(struct env, swvec_held) == ENV_SWVEC_HELD && sizeof(enum env_resume) == 4 &&
 		       RESUME_CTX == 0,
 	       "struct env offsets used by entry.S");
@@ -51,15 +51,11 @@ void env_block(struct env *e, bool waiting)
 {
 	e->state = ENV_BLOCKED;
 	e->waiting_events = waiting;
-	if (e->disabled_since) /* only then does the watchdog need it */
-		e->blocked_at = clock_ns();
 }
 
 void env_unblocked(struct env *e)
 {
 	e->waiting_events = false;
-	if (e->disabled_since)
-		e->disabled_since += clock_ns() - e->blocked_at;
 }
 
 void env_post(struct env *e, u64 events)

@@ -13,7 +13,7 @@
 #define ENV_EVENTS 16
 #define ENV_RESUME 24
 #define ENV_WATCHDOG_FIRED 28
-#define ENV_DISABLED_SINCE 32
+#define ENV_DISABLED_NS 32
 #define ENV_SWVEC_HELD 40
 
 #ifndef __ASSEMBLER__
@@ -45,7 +45,7 @@ struct env {
 	u64 events;              /* KEEL_EV_* not yet written to the area */
 	enum env_resume resume;
 	bool watchdog_fired;
-	u64 disabled_since;      /* first seen disabled at a deschedule (0: not) */
+	u64 disabled_ns;         /* CPU time run while disabled since last seen enabled (0: not) */
 	u32 swvec_held[32];      /* software-vector capabilities held, per vector (irq.c) */
 
 	struct trap_frame ctx;  /* registers while not running */
@@ -66,7 +66,6 @@ struct env {
 	u64 ran_total_ns, waited_total_ns, activations;
 	bool floor_syscall;      /* benchmarks: `syscall` goes to floor_sysretq */
 	bool waiting_events;     /* ENV_BLOCKED in SYS_EVENT_WAIT */
-	u64 blocked_at;          /* when it last blocked (waiting, or in a call) */
 	/* devices (irq.c, ioport.c) */
 	u8 *iobm;                /* its I/O permission bitmap (8 KiB once it holds ports) */
 	u8 *iocnt;               /* per port: how many of its capabilities allow it */

@@ -226,10 +226,11 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 		kprintf("keel: boot ok\n");
 		keel_exit(KEEL_EXIT_SUCCESS);
 	}
-	u64 frames_before = frames_free();
+	struct sched_baseline before;
+	sched_baseline_take(&before);
 	u64 started, failed = start_envs(run, cmdline_get(&boot_cmdline, "grant"), &started);
 	kprintf("keel: %llu env%s started (time slice %llu us)\n", (unsigned long long)started,
 		started == 1 ? "" : "s", (unsigned long long)slice_us);
-	sched_begin(started, failed, frames_before);
+	sched_begin(started, failed, &before);
 	sched_next();
 }

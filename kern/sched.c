@@ -21,7 +21,8 @@ static struct env *rq_head, *rq_tail;
 static struct timer slice_timer;
 static bool slice_over;
 static bool slice_extended; /* a donation already lengthened this slice */
-static u64 started, failures, expected_failures, frames_before;
+static u64 started, failures, expected_failures;
+static struct sched_baseline before;
 
 static void slice_expired(struct timer *t)
 {
@@ -83,11 +84,17 @@ bool sched_slice_over(void) { return slice_over; }
 
 void sched_expect_failures(u64 n) { expected_failures = n; }
 
-void sched_begin(u64 n_started, u64 n_failed, u64 frames_free_before)
+void sched_baseline_take(struct sched_baseline *b)
+{
+	b->frames_free = frames_free();
+	heap_stats(&b->heap);
+}
+
+void sched_begin(u64 n_started, u64 n_failed, const struct sched_baseline *b)
 {
 	started = n_started;
 	failures = n_failed;
-	frames_before = frames_free_before;
+	before = *b;
 }
 
 static __noreturn void all_done(void)
@@ -95,19 +102,26 @@ static __noreturn void all_done(void)
 	timer_cancel(&slice_timer);
 	/* Everything the envs held must be back, to the frame. */
 	u64 after = frames_free();
+	struct heap_stats heap;
+	heap_stats(&heap);
 	kprintf("envs: all ended: %llu started, %llu failed; frames free before %llu, after %llu; "
 		"%llu vranges held; %llu capabilities alive\n",
-		(unsigned long long)started, (unsigned long long)failures, (unsigned long long)frames_before,
+		(unsigned long long)started, (unsigned long long)failures, (unsigned long long)before.frames_free,
 		(unsigned long long)after, (unsigned long long)vrange_count(), (unsigned long long)caps_live);
+	kprintf("envs: kernel heap objects live before %llu, after %llu (%llu bytes before, %llu after)\n",
+		(unsigned long long)before.heap.live_objects, (unsigned long long)heap.live_objects,
+		(unsigned long long)before.heap.live_bytes, (unsigned long long)heap.live_bytes);
 	kprintf("envs: %llu env switches; exits to Ring 3: %llu sysretq, %llu iretq; %llu timer interrupts\n",
 		(unsigned long long)exit_stats.switches, (unsigned long long)exit_stats.sysret,
 		(unsigned long long)exit_stats.iret, (unsigned long long)timer_interrupts);
 	if (exit_stats.iret_emulated)
 		kprintf("envs: %llu Ring 3 iretqs completed by the kernel for the CPU (QEMU TCG with SMAP)\n",
 			(unsigned long long)exit_stats.iret_emulated);
-	bool leak = after != frames_before || vrange_count() != 0 || caps_live != 0;
+	bool heap_leak = heap.live_objects != before.heap.live_objects || heap.live_bytes != before.heap.live_bytes;
+	bool leak = after != before.frames_free || vrange_count() != 0 || caps_live != 0 || heap_leak;
 	if (leak)
-		kprintf("envs: LEAK: %lld frames not returned\n", (long long)(frames_before - after));
+		kprintf("envs: LEAK: %lld frames, %lld kernel heap objects not returned\n",
+			(long long)(before.frames_free - after), (long long)(heap.live_objects - before.heap.live_objects));
 	bool ok = failures == expected_failures && !leak;
 	if (ktest_running())
 		ktest_finish(ok); /* a boot test that handed its envs to the scheduler */

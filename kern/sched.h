@@ -6,6 +6,7 @@
 #ifndef KEEL_SCHED_H
 #define KEEL_SCHED_H
 
+#include "heap.h"
 #include "types.h"
 
 struct env;
@@ -32,9 +33,17 @@ bool sched_slice_over(void);
 /* A new slice starts for the env being dispatched. */
 void sched_start_slice(void);
 
-/* Called once all the boot's envs are created; frames_free_before is the
- * count before the first was, which must be restored when all have ended. */
-void sched_begin(u64 started, u64 failed_to_start, u64 frames_free_before);
+/* What must be back when every env has ended: the free frames and the
+ * kernel heap's live objects, taken before the first env is created. */
+struct sched_baseline {
+	u64 frames_free;
+	struct heap_stats heap;
+};
+void sched_baseline_take(struct sched_baseline *b);
+
+/* Called once all the boot's envs are created, with the baseline taken
+ * before the first was. */
+void sched_begin(u64 started, u64 failed_to_start, const struct sched_baseline *before);
 
 /* An env ended badly (killed or non-zero exit). The boot's verdict is
  * success only if the number of such endings is the expected one (0 unless a

@@ -256,7 +256,7 @@ __attribute__((optimize("omit-frame-pointer"))) bool upcall_event_fast(struct en
 		a->delivered_at = clock_ns();
 	}
 	a->upcalls++;
-	e->disabled_since = 0; /* it was enabled */
+	e->disabled_ns = 0; /* it was enabled */
 	e->watchdog_fired = false;
 	exit_stats.iret++;
 	return true;
@@ -281,7 +281,7 @@ __attribute__((optimize("omit-frame-pointer"))) bool upcall_trap_fast(struct env
 	a->trap_error = error;
 	a->trap_cr2 = cr2;
 	a->traps++;
-	e->disabled_since = 0;
+	e->disabled_ns = 0;
 	e->watchdog_fired = false;
 	exit_stats.iret++;
 	return true;
@@ -296,7 +296,7 @@ void upcall_before_resume(struct env *e)
 	 * every entry, not only deschedules, which can phase-lock with the
 	 * env's own deadlines and always find it in its event handler). */
 	if (!h.disabled || in_crit(&h, e->ctx.rip)) {
-		e->disabled_since = 0;
+		e->disabled_ns = 0;
 		e->watchdog_fired = false;
 	}
 
@@ -413,18 +413,21 @@ void upcall_deschedule(struct env *e)
 	e->ran_ns = now - e->dispatched_at;
 	e->ran_total_ns += e->ran_ns;
 
-	/* The watchdog: disabled at every kernel entry for too long. */
+	/* The watchdog: disabled at every kernel entry for too long -- too
+	 * long of its own CPU time, so an env idling disabled in
+	 * SYS_EVENT_WAIT or waiting its turn behind others is not stuck. A
+	 * dispatch that ends disabled is charged whole (it may have disabled
+	 * only at its end: the bound errs late by at most one time slice). */
 	if (!disabled) {
-		e->disabled_since = 0;
+		e->disabled_ns = 0;
 		e->watchdog_fired = false;
 		return;
 	}
-	if (!e->disabled_since) {
-		e->disabled_since = e->dispatched_at;
-	} else if (now - e->disabled_since > 2 * upcall_watchdog_ns) {
+	e->disabled_ns += MAX(e->ran_ns, 1);
+	if (e->disabled_ns > 2 * upcall_watchdog_ns) {
 		env_kill(e, "watchdog: disabled for more than %llu ms",
 			 (unsigned long long)(2 * upcall_watchdog_ns / 1000000));
-	} else if (now - e->disabled_since > upcall_watchdog_ns && !e->watchdog_fired &&
+	} else if (e->disabled_ns > upcall_watchdog_ns && !e->watchdog_fired &&
 		   !on_trap_stack(&h, e->ctx.rsp) && !restoring_from_area(e, e->ctx.rsp)) {
 		/* Not while it runs its trap path, nor while it restores a
 		 * save slot (the trap save is about to be overwritten). */
@@ -477,7 +480,7 @@ void upcall_area_lost(struct env *e)
 	e->events = 0;
 	timer_cancel(&e->deadline);
 	e->resume = RESUME_CTX;
-	e->disabled_since = 0;
+	e->disabled_ns = 0;
 	e->watchdog_fired = false;
 	if (e->state == ENV_BLOCKED && e->waiting_events) {
 		/* Nothing can be posted to it any more: its wait returns. */
@@ -573,6 +576,6 @@ void upcall_pct_leave(struct env *r)
 	r->descheduled_at = now;
 	r->ran_ns = now - r->dispatched_at;
 	r->ran_total_ns += r->ran_ns;
-	r->disabled_since = 0;
+	r->disabled_ns = 0;
 	r->watchdog_fired = false;
 }

@@ -20,6 +20,18 @@ def test_threads_demo_producers_consumers_semaphore_registers(keel):
     b.expect(CLEAN)
 
 
+def test_a_libos_idling_disabled_beside_cpu_bound_envs_is_not_taken_for_stuck(keel):
+    """The dispatcher idles in SYS_EVENT_WAIT with upcalls disabled. Beside
+    CPU-bound envs each wake-up waits up to a time slice for the CPU; the
+    watchdog counts only the env's own CPU time while disabled, so ten such
+    waits (100 ms of wall time) are not a stuck env. (Found by the hostile
+    suite: the wall-clock watchdog killed the threads demo here.)"""
+    b = keel.boot("run=threads,sched:rr,spin:a:40", icount=True).expect_verdict("success")
+    b.expect(r"^threads: ok$")
+    b.expect_not(r"watchdog")
+    b.expect(r"^envs: all ended: 3 started, 0 failed; frames free before (\d+), after \1;")
+
+
 @pytest.mark.parametrize("cpu", ["max", "qemu64"])
 def test_preempted_threads_keep_every_register_and_the_fpu_state(keel, cpu):
     """Eight threads hold their own values in the general registers, all

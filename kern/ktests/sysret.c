@@ -43,12 +43,12 @@ static struct env *env_in_last_page(const char *name, const u8 *code, size_t len
 	return e;
 }
 
-static __noreturn void run_alone(struct env *e, u64 frames_before, u64 expected_kills)
+static __noreturn void run_alone(struct env *e, const struct sched_baseline *before, u64 expected_kills)
 {
 	sched_expect_failures(expected_kills);
 	ktest_log("running env %u from %#llx; exit counts follow at the end", e->id, (unsigned long long)e->ctx.rip);
 	sched_add(e);
-	sched_begin(1, 0, frames_before);
+	sched_begin(1, 0, before);
 	sched_next();
 }
 
@@ -60,11 +60,12 @@ static const u8 getid_then_exit[] = { 0xB8, SYS_ENV_ID, 0, 0, 0, 0x0F, 0x05,
  * iretq, never sysretq; the env then exits normally. */
 KTEST(sysret_hazard_last_page)
 {
-	u64 before = frames_free();
+	struct sched_baseline before;
+	sched_baseline_take(&before);
 	KEXPECT(!exit_via_sysret(true, LAST_PAGE + 7), "the decision itself");
 	struct env *e = env_in_last_page("lastpage", getid_then_exit, sizeof getid_then_exit, 0);
 	if (e)
-		run_alone(e, before, 0);
+		run_alone(e, &before, 0);
 }
 
 /* A syscall ending exactly at the top of the user half: its return address
@@ -72,10 +73,11 @@ KTEST(sysret_hazard_last_page)
  * labelled user_iretq); that is the env's fault -- it dies, the kernel lives. */
 KTEST(sysret_hazard_end_of_page)
 {
-	u64 before = frames_free();
+	struct sched_baseline before;
+	sched_baseline_take(&before);
 	struct env *e = env_in_last_page("endofpage", getid_then_exit, 7, PAGE_SIZE - 7);
 	if (e)
-		run_alone(e, before, 1);
+		run_alone(e, &before, 1);
 }
 
 void user_return(struct trap_frame *frame, bool sysret) __noreturn; /* entry.S */
@@ -91,12 +93,13 @@ void user_return(struct trap_frame *frame, bool sysret) __noreturn; /* entry.S *
  */
 static void iret_with(u64 cs, u64 rip)
 {
-	u64 before = frames_free();
+	struct sched_baseline before;
+	sched_baseline_take(&before);
 	struct env *e = env_in_last_page("badframe", getid_then_exit, sizeof getid_then_exit, 0);
 	if (!e)
 		return;
 	struct percpu *cpu = this_cpu();
-	sched_begin(1, 0, before);
+	sched_begin(1, 0, &before);
 	sched_expect_failures(1);
 	fpu_restore(e->fpu);
 	write_cr3(e->pml4);

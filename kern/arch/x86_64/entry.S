@@ -366,7 +366,7 @@ syscall_compat_entry:
 .macro EVENT_DELIVER B
 	movl $1, KUA_DISABLED(%rax)
 	incq KUA_UPCALLS(%rax)
-	movq $0, ENV_DISABLED_SINCE(%rbx) /* it was enabled: the watchdog starts over */
+	movq $0, ENV_DISABLED_NS(%rbx) /* it was enabled: the watchdog starts over */
 	movb $0, ENV_WATCHDOG_FIRED(%rbx)
 	incq exit_stats+8(%rip)    /* exit_stats.iret */
 	movq KUA_EVENT_ENTRY(%rax), %rcx
