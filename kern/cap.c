@@ -9,6 +9,7 @@
 #include "ioport.h"
 #include "irq.h"
 #include "frame.h"
+#include "spawn.h"
 #include "uaccess.h"
 
 u32 quota_caps_default = 65536;
@@ -27,6 +28,7 @@ int cspace_init(struct env *e)
 	e->quota_caps = quota_caps_default;
 	e->quota_frames = quota_frames_default;
 	e->quota_vspace = quota_vspace_default;
+	e->quota_envs = quota_envs_default;
 	return 0;
 }
 
@@ -245,6 +247,8 @@ i64 quota_info(struct env *e, u64 out)
 		.frames_used = e->frames_charged,
 		.frames_quota = e->quota_frames,
 		.cap_slots = cspace_extent(&e->cs),
+		.envs_used = e->envs_charged,
+		.envs_quota = e->quota_envs,
 		.frames_free = frames_free(),
 	};
 	return copy_to_user(out, &q, sizeof q);

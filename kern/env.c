@@ -13,6 +13,7 @@
 #include "lib/string.h"
 #include "panic.h"
 #include "sched.h"
+#include "spawn.h"
 #include "upcall.h"
 #include "slot.h"
 #include "frame.h"
@@ -43,6 +44,14 @@ struct env *env_by_id(u32 id)
 {
 	for (struct env *e = all_envs; e; e = e->all_next)
 		if (e->id == id && e->state != ENV_DEAD)
+			return e;
+	return NULL;
+}
+
+struct env *env_first_child(const struct env *parent)
+{
+	for (struct env *e = all_envs; e; e = e->all_next)
+		if (e->parent == parent)
 			return e;
 	return NULL;
 }
@@ -141,6 +150,7 @@ int env_create_empty(const char *name, struct env **out)
 void env_destroy(struct env *e)
 {
 	struct percpu *cpu = this_cpu();
+	spawn_env_fini(e); /* its children first: they end with it */
 	sched_remove(e);
 	pct_env_fini(e);
 	if (cpu->env == e) {

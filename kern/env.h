@@ -85,6 +85,9 @@ struct env {
 	u32 quota_frames, frames_charged;
 	u64 quota_vspace, vspace_charged; /* bytes of the single address space */
 	u64 revoked;             /* capabilities taken from it by revocation */
+	/* spawning (spawn.c) */
+	struct env *parent;      /* the env that spawned it (NULL: started at boot) */
+	u32 quota_envs, envs_charged; /* descendants: allowed, and spawned or passed on */
 	/* accounting and test hooks */
 	u64 syscalls, preemptions;
 	u64 watch_lo, watch_hi, preempt_in_watch;
@@ -117,6 +120,7 @@ __noreturn void env_kill(struct env *e, const char *fmt, ...) __printf(2, 3);
 
 struct env *env_current(void);
 struct env *env_by_id(u32 id);
+struct env *env_first_child(const struct env *parent);
 /* Post events to e (KEEL_EV_*): they reach it by upcall; a blocked env
  * waiting for events becomes runnable. */
 void env_post(struct env *e, u64 events);

@@ -21,6 +21,7 @@
 #include "irq.h"
 #include "frame.h"
 #include "image.h"
+#include "spawn.h"
 #include "keel/errno.h"
 #include "keel/exit.h"
 #include "ktest.h"
@@ -56,14 +57,6 @@ static void boot_step(int err, const char *what)
 	keel_exit(KEEL_EXIT_FAILURE);
 }
 
-static const struct mb2_module *find_module(const char *name)
-{
-	for (size_t i = 0; i < boot_info.nmodules; i++)
-		if (strcmp(boot_info.modules[i].cmdline, name) == 0)
-			return &boot_info.modules[i];
-	return NULL;
-}
-
 /*
  * Start the programs named by `run=NAME[:ARG...],...`, each a module of that
  * name. Returns how many could not be started.
@@ -92,7 +85,7 @@ static u64 start_envs(const char *spec, const char *grants, u64 *started)
 					if (*c == ':')
 						*c = ' ';
 			}
-			const struct mb2_module *m = find_module(item);
+			const struct mb2_module *m = spawn_image(item);
 			struct env *e;
 			int err = m ? env_create(item, pa_to_va(m->start), m->end - m->start, arg, &e) : -ENOENT;
 			if (err) {
@@ -150,6 +143,7 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 		boot_info.loader ? boot_info.loader : "?", boot_info.cmdline ? boot_info.cmdline : "",
 		boot_info.nmodules, boot_info.nmodules == 1 ? "" : "s");
 	cmdline_parse(&boot_cmdline, boot_info.cmdline, CMDLINE_MAX * 2, &warn);
+	spawn_init(&boot_info);
 	const char *fail = cmdline_get(&boot_cmdline, "fail");
 	if (fail)
 		failpoint_configure(fail);
@@ -192,6 +186,8 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 		quota_frames_default = (u32)q;
 	if ((qs = cmdline_get(&boot_cmdline, "quota_vspace_gib")) && parse_u64(qs, &q) && q >= 1 && q <= (1u << 17))
 		quota_vspace_default = q << 30;
+	if ((qs = cmdline_get(&boot_cmdline, "quota_envs")) && parse_u64(qs, &q) && q <= 64)
+		quota_envs_default = (u32)q;
 	u64 slice_us = KEEL_TIMESLICE_US;
 	const char *ts = cmdline_get(&boot_cmdline, "timeslice_us");
 	if (ts && (!parse_u64(ts, &slice_us) || slice_us < 10 || slice_us > 1000000)) {

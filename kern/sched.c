@@ -80,6 +80,8 @@ void sched_start_slice(void)
 
 void sched_note_failure(void) { failures++; }
 
+void sched_note_started(void) { started++; }
+
 bool sched_slice_over(void) { return slice_over; }
 
 void sched_expect_failures(u64 n) { expected_failures = n; }

@@ -49,6 +49,7 @@ void sched_begin(u64 started, u64 failed_to_start, const struct sched_baseline *
  * success only if the number of such endings is the expected one (0 unless a
  * boot test says otherwise) and nothing leaked. */
 void sched_note_failure(void);
+void sched_note_started(void); /* an env spawned at run time */
 void sched_expect_failures(u64 n);
 
 extern u64 sched_slice_ns;

@@ -19,6 +19,7 @@
 #include "pct.h"
 #include "sched.h"
 #include "syscall.h"
+#include "spawn.h"
 #include "timer.h"
 #include "uaccess.h"
 #include "upcall.h"
@@ -78,6 +79,8 @@ static i64 sys_debug(struct env *e, u64 op, u64 a, u64 b)
 		return 0;
 	case DEBUG_PT_AUDIT:
 		return (i64)pt_audit(e);
+	case DEBUG_TIMERS:
+		return (i64)timer_queue_length();
 	default:
 		return -EINVAL;
 	}
@@ -137,6 +140,8 @@ i64 syscall_dispatch(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2)
 		return pct_call(e);
 	case SYS_PCT_REPLY:
 		return pct_reply(e);
+	case SYS_ENV_SPAWN:
+		return sys_env_spawn(e, a0);
 	default:
 		return -ENOSYS;
 	}

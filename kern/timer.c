@@ -73,3 +73,11 @@ void timer_interrupt(void)
 }
 
 u64 timer_next_deadline(void) { return queue ? queue->deadline : 0; }
+
+u64 timer_queue_length(void)
+{
+	u64 n = 0;
+	for (struct timer *t = queue; t; t = t->next)
+		n++;
+	return n;
+}

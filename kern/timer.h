@@ -24,6 +24,10 @@ void timer_interrupt(void);
 /* The earliest armed deadline (0: none). */
 u64 timer_next_deadline(void);
 
+/* Timers armed now. Each env owns one (its deadline) and the scheduler one:
+ * the queue never holds more than that, however often they are re-armed. */
+u64 timer_queue_length(void);
+
 extern u64 timer_interrupts;
 
 #endif

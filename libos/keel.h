@@ -83,6 +83,9 @@ uint64_t keel_now(void);
 static inline long sys_set_deadline(uint64_t ns) { return keel_syscall3(SYS_SET_DEADLINE, (long)ns, 0, 0); }
 static inline long sys_resume(unsigned slot, unsigned flags) { return keel_syscall3(SYS_RESUME, slot, flags, 0); }
 
+/* A boot module as a child env; returns the slot of an ENV capability to it. */
+static inline long sys_env_spawn(const struct keel_spawn *req) { return keel_syscall3(SYS_ENV_SPAWN, (long)req, 0, 0); }
+
 /* --------------------------------------------------------------- start-up */
 extern const struct keel_start *keel_start_info;
 /* The decimal number a string starts with (0 for none or NULL): arguments. */

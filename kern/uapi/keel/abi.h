@@ -50,7 +50,9 @@
 #define SYS_PCT_CALL     22 /* (env slot, a0, a1, a2, a3 in RSI RDX R10 R8) -> 0 and the reply's
                              * r0..r3 in RDI RSI RDX R10, or an error */
 #define SYS_PCT_REPLY    23 /* (r0, r1, r2, r3 in RDI RSI RDX R10) -> 0: the caller has them */
-#define SYS_COUNT        24
+/* Environments (docs/abi.md) */
+#define SYS_ENV_SPAWN    24 /* (const struct keel_spawn *req) -> slot of an ENV capability to the new env */
+#define SYS_COUNT        25
 
 #define KEEL_VEC_SYSCALL_INT 0x80 /* `int $0x80`: the same calls through an interrupt gate */
 #define KEEL_VEC_FLOOR       0x81 /* `int $0x81`: a handler that only iretqs (hardware floor) */
@@ -73,6 +75,7 @@
                                * sysretqs (hardware floor); turn off through `int $0x80` */
 #define DEBUG_PT_AUDIT      6 /* () -> how many entries of this env's page tables disagree with
                                * the kernel's records, types, references or rules (0: none) */
+#define DEBUG_TIMERS        7 /* () -> timers in the kernel's queue now (at most one per env + 1) */
 
 #ifndef __ASSEMBLER__
 struct keel_exit_counts {
@@ -263,9 +266,28 @@ struct keel_quota_info {
 	uint32_t caps_used, caps_quota;     /* capability slots charged to this env */
 	uint32_t frames_used, frames_quota; /* frames: data, page tables and their records */
 	uint32_t cap_slots;                 /* size of its capability space: slots 0 .. cap_slots-1 */
-	uint32_t reserved;
+	uint32_t envs_used;                 /* envs it spawned, and what it passed on to them */
 	uint64_t frames_free;               /* free frames in the whole machine */
 	uint64_t vspace_used, vspace_quota; /* bytes of the single address space held in ranges */
+	uint32_t envs_quota;                /* how many descendants it may have alive at once */
+	uint32_t reserved;
+};
+
+/*
+ * SYS_ENV_SPAWN: start a boot module as a new env. The child's quotas are
+ * carved out of the caller's (frames, capability slots, descendants) and
+ * given back when it ends; the child ends with its parent. The caller gets
+ * an ENV capability to it (charged to the caller), the child one to its
+ * parent (charged to the child).
+ */
+struct keel_spawn {
+	const char *image;   /* the module's name, image_len bytes (no NUL needed) */
+	uint64_t image_len;  /* 1 .. 31 */
+	const char *args;    /* space-separated arguments, args_len bytes */
+	uint64_t args_len;   /* 0 .. KEEL_ARGS_MAX - 1 */
+	uint32_t quota_frames, quota_caps; /* the child's quotas (frames >= 64, caps >= 16) */
+	uint32_t quota_envs;               /* descendants the child may have */
+	uint32_t reserved;                 /* 0 */
 };
 
 /*

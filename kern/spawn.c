@@ -1,0 +1,97 @@
+#include "spawn.h"
+#include "cap.h"
+#include "console.h"
+#include "env.h"
+#include "keel/errno.h"
+#include "lib/string.h"
+#include "sched.h"
+#include "uaccess.h"
+#include "frame.h"
+
+u32 quota_envs_default = 16;
+static const struct mb2_info *boot_info;
+
+void spawn_init(const struct mb2_info *boot) { boot_info = boot; }
+
+const struct mb2_module *spawn_image(const char *name)
+{
+	for (size_t i = 0; boot_info && i < boot_info->nmodules; i++)
+		if (strcmp(boot_info->modules[i].cmdline, name) == 0)
+			return &boot_info->modules[i];
+	return NULL;
+}
+
+/* A user string of exactly len bytes, NUL-terminated into buf[cap]. */
+static int copy_string(char *buf, size_t cap, u64 usrc, u64 len)
+{
+	if (len >= cap)
+		return -E2BIG;
+	int err = len ? copy_from_user(buf, usrc, len) : 0;
+	if (err)
+		return err;
+	buf[len] = 0;
+	return strlen(buf) == len ? 0 : -EINVAL; /* no NUL inside */
+}
+
+i64 sys_env_spawn(struct env *e, u64 ureq)
+{
+	struct keel_spawn req;
+	char image[32], args[KEEL_ARGS_MAX];
+	int err = copy_from_user(&req, ureq, sizeof req);
+	if (err)
+		return err;
+	if (req.reserved || req.image_len == 0 || req.quota_frames < 64 || req.quota_caps < 16)
+		return -EINVAL;
+	if ((err = copy_string(image, sizeof image, (u64)req.image, req.image_len)) ||
+	    (err = copy_string(args, sizeof args, (u64)req.args, req.args_len)))
+		return err;
+	/* The child's share, and the ENV capability the caller gets, come out
+	 * of the caller's own quotas (u64 sums: no wrap-around). */
+	if ((u64)e->frames_charged + req.quota_frames > e->quota_frames ||
+	    (u64)e->caps_charged + req.quota_caps + 1 > e->quota_caps ||
+	    (u64)e->envs_charged + 1 + req.quota_envs > e->quota_envs)
+		return -EDQUOT;
+	const struct mb2_module *m = spawn_image(image);
+	if (!m)
+		return -ENOENT;
+	struct env *c;
+	if ((err = env_create(image, pa_to_va(m->start), m->end - m->start, args, &c)))
+		return err;
+	int slot = cap_new_root(e, KEEL_CAP_ENV, c->id, 0);
+	if (slot < 0) {
+		env_destroy(c);
+		return slot;
+	}
+	c->quota_frames = req.quota_frames;
+	c->quota_caps = req.quota_caps;
+	c->quota_envs = req.quota_envs;
+	c->parent = e;
+	e->frames_charged += req.quota_frames;
+	e->caps_charged += req.quota_caps;
+	e->envs_charged += 1 + req.quota_envs;
+	/* Best effort: a child too poor for it simply has no way to call back. */
+	(void)cap_new_root(c, KEEL_CAP_ENV, e->id, 0);
+	kprintf("env %u (%s): spawned by env %u, loaded at %#llx, quotas %u frames %u caps %u envs\n", c->id,
+		c->name, e->id, (unsigned long long)c->image_base, req.quota_frames, req.quota_caps, req.quota_envs);
+	sched_note_started();
+	sched_add(c);
+	return slot;
+}
+
+void spawn_env_fini(struct env *e)
+{
+	for (;;) {
+		struct env *c = env_first_child(e);
+		if (!c)
+			break;
+		kprintf("env %u (%s): ended with its parent env %u\n", c->id, c->name, e->id);
+		env_destroy(c); /* depth: bounded by the root's quota_envs */
+	}
+	struct env *p = e->parent;
+	if (p) {
+		p->frames_charged -= e->quota_frames;
+		p->caps_charged -= e->quota_caps;
+		p->envs_charged -= 1 + e->quota_envs;
+		e->parent = NULL;
+	}
+}
