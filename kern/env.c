@@ -85,7 +85,7 @@ void env_kill_waiting(void)
 			continue;
 		}
 		kprintf("env %u (%s): killed: waits for an event that nothing can send\n", e->id, e->name);
-		sched_note_failure();
+		sched_note_failure(e);
 		env_destroy(e);
 		e = all_envs; /* the list changed */
 	}
@@ -254,7 +254,7 @@ __noreturn void env_exit(struct env *e, int code)
 {
 	kprintf("env %u (%s): exited with code %d\n", e->id, e->name, code);
 	if (code != 0)
-		sched_note_failure();
+		sched_note_failure(e);
 	env_end(e);
 	__builtin_unreachable();
 }
@@ -267,7 +267,7 @@ __noreturn void env_kill(struct env *e, const char *fmt, ...)
 	kvprintf(fmt, ap);
 	kprintf("\n");
 	va_end(ap);
-	sched_note_failure();
+	sched_note_failure(e);
 	env_end(e);
 	__builtin_unreachable();
 }

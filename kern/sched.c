@@ -78,7 +78,13 @@ void sched_start_slice(void)
 	timer_arm(&slice_timer, clock_ns() + sched_slice_ns);
 }
 
-void sched_note_failure(void) { failures++; }
+void sched_note_failure(const struct env *e)
+{
+	/* A spawned env's end is its parent's business (the parent sees its
+	 * ENV capability go GONE); the boot's verdict counts the boot's envs. */
+	if (!e->parent)
+		failures++;
+}
 
 void sched_note_started(void) { started++; }
 

@@ -48,7 +48,8 @@ void sched_begin(u64 started, u64 failed_to_start, const struct sched_baseline *
 /* An env ended badly (killed or non-zero exit). The boot's verdict is
  * success only if the number of such endings is the expected one (0 unless a
  * boot test says otherwise) and nothing leaked. */
-void sched_note_failure(void);
+struct env;
+void sched_note_failure(const struct env *e); /* a boot env failed (spawned ones do not count) */
 void sched_note_started(void); /* an env spawned at run time */
 void sched_expect_failures(u64 n);
 
