@@ -1,8 +1,11 @@
 /*
  * Fault injection, for tests only: `fail=frame:N` on the command line makes
  * the Nth frame allocation fail; `fail=heap:N` the Nth kernel heap allocation.
- * Several may be given, comma-separated (`fail=frame:3,heap:1`). Every caller
- * of an allocator handles failure; these prove it.
+ * Several may be given, comma-separated (`fail=frame:3,heap:1`).
+ * `fail=frame:rand:SEED:PM` makes each frame allocation fail with chance
+ * PM/1000 from a PRNG seeded with SEED, once the boot's envs are made (heap
+ * likewise).
+ * Every caller of an allocator handles failure; these prove it.
  */
 #ifndef KEEL_FAILPOINT_H
 #define KEEL_FAILPOINT_H
@@ -20,6 +23,11 @@ int failpoint_configure(const char *spec);
 
 /* Count one call of this kind; true if it is the one chosen to fail. */
 bool failpoint_hit(enum failpoint kind);
+
+/* Random failures (KIND:rand:...) begin now: once the boot's envs are made. */
+void failpoint_arm_random(void);
+/* How many random failures were injected, of how many calls (if any armed). */
+void failpoint_report(void);
 
 /* Make the nth call of this kind from now fail (n >= 1). For boot tests. */
 void failpoint_arm(enum failpoint kind, u64 n);

@@ -228,5 +228,6 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	kprintf("keel: %llu env%s started (time slice %llu us)\n", (unsigned long long)started,
 		started == 1 ? "" : "s", (unsigned long long)slice_us);
 	sched_begin(started, failed, &before);
+	failpoint_arm_random(); /* after the boot's envs are made: they get to run */
 	sched_next();
 }

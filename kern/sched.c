@@ -4,6 +4,7 @@
 #include "clock.h"
 #include "console.h"
 #include "env.h"
+#include "failpoint.h"
 #include "frame.h"
 #include "heap.h"
 #include "keel/exit.h"
@@ -125,6 +126,7 @@ static __noreturn void all_done(void)
 	if (exit_stats.iret_emulated)
 		kprintf("envs: %llu Ring 3 iretqs completed by the kernel for the CPU (QEMU TCG with SMAP)\n",
 			(unsigned long long)exit_stats.iret_emulated);
+	failpoint_report();
 	bool heap_leak = heap.live_objects != before.heap.live_objects || heap.live_bytes != before.heap.live_bytes;
 	bool leak = after != before.frames_free || vrange_count() != 0 || caps_live != 0 || heap_leak;
 	if (leak)

@@ -1,0 +1,170 @@
+"""Hostile Ring 3 (issue 9): a seeded syscall fuzzer beside a victim,
+resource exhaustion, env spawning without end, and kernel allocations
+failing at seeded random points -- each in a real boot, and after each the
+kernel's own count of frames, capabilities and heap objects must be back
+where it was. The entry/exit hazards are in test_hazards.py; docs/security.md
+lists every case."""
+
+import re
+
+import pytest
+
+NO_LEAK = (r"^envs: all ended: (\d+) started, (\d+) failed; frames free before (\d+), after \3; "
+           r"0 vranges held; 0 capabilities alive$")
+HEAP_BACK = r"^envs: kernel heap objects live before (\d+), after \1 \((\d+) bytes before, \2 after\)$"
+
+
+def nothing_leaked(b):
+    b.expect(NO_LEAK)
+    b.expect(HEAP_BACK)
+    b.expect_not(r"LEAK|panic|PANIC")
+
+
+def fuzz_iterations(b):
+    """Per fuzz child: the iterations it reached (its last progress or its
+    final line; a child killed by the kernel counts what it had reported)."""
+    reached = {}
+    for env, n in re.findall(r"fuzz child env (\d+)(?: seed \d+)?: (\d+) iterations", b.log):
+        reached[env] = max(reached.get(env, 0), int(n))
+    return reached
+
+
+def victim_intact(b):
+    b.expect(r"^victim env \d+: \d+ rounds, memory checksum 0x[0-9a-f]+ intact, computation intact$")
+    b.expect(r"^env \d+ \(victim\): exited with code 0$")
+
+
+@pytest.mark.parametrize("cpu", ["max", "qemu64"])
+def test_fuzzer_beside_a_victim_leaves_it_intact_and_the_kernel_whole(keel, cpu):
+    """20,000 random calls from 10 fuzz children (seeds 1..10): no panic,
+    the victim's memory and computation intact, and every frame,
+    capability and heap object back."""
+    b = keel.boot("run=victim:7,fuzz:1:10:2000", cpu=cpu, icount=True, timeout=240).expect_verdict("success")
+    victim_intact(b)
+    b.expect(r"^fuzz: seed 1: 10 children x 2000 iterations done$")
+    reached = fuzz_iterations(b)
+    assert len(reached) >= 8, reached
+    total = sum(reached.values())
+    finished = len(re.findall(r"^fuzz child env \d+ seed \d+: 2000 iterations, (\d+) accepted", b.log, re.M))
+    assert finished >= 5 and total >= 12000, (finished, total)
+    # The calls were not all refused at the door: some were accepted.
+    accepted = sum(map(int, re.findall(r"2000 iterations, (\d+) accepted", b.log)))
+    assert accepted > 1000
+    nothing_leaked(b)
+
+
+def test_the_same_seed_makes_the_same_calls(keel):
+    """Under -icount a seed replays exactly: the children's summaries match."""
+    logs = [keel.boot("run=fuzz:3:2:1000", icount=True).expect_verdict("success") for _ in range(2)]
+    lines = [re.findall(r"^fuzz child env \d+ seed \d+: .*$", b.log, re.M) for b in logs]
+    assert lines[0] and lines[0] == lines[1]
+
+
+@pytest.mark.slow
+def test_long_fuzz_run(keel):
+    """./keel test --slow: 200 children x 5,000 calls = 1,000,000 calls."""
+    b = keel.boot("run=victim:11,fuzz:1000:200:5000", icount=True, timeout=3600).expect_verdict("success")
+    victim_intact(b)
+    print(f"fuzz iterations reached: {sum(fuzz_iterations(b).values())}")
+    nothing_leaked(b)
+
+
+def test_frames_run_out_machine_wide_with_an_error_and_come_back(keel):
+    b = keel.boot("run=exhaust:frames,victim:5:40 quota_frames=1000000 quota_caps=1000000", mem="128M",
+                  timeout=120).expect_verdict("success")
+    m = b.expect(r"^exhaust frames: (\d+) frames allocated, then ENOMEM \(0 frames free in the machine\)$")
+    assert int(m.group(1)) > 20000
+    b.expect(r"^exhaust frames: deleted: .* allocating again: ok$")
+    victim_intact(b)
+    nothing_leaked(b)
+
+
+def test_page_tables_run_out_with_an_error_and_are_given_back(keel):
+    b = keel.boot("run=exhaust:pt,victim:5 quota_frames=4096").expect_verdict("success")
+    n = b.value(r"^exhaust pt: (\d+) page tables made, then EDQUOT$")
+    # Each table costs two frames of the quota: itself and the kernel's record of its entries.
+    assert 1900 < n < 2048
+    b.expect(r"^exhaust pt: ok$")
+    victim_intact(b)
+    nothing_leaked(b)
+
+
+def test_timer_entries_cannot_be_exhausted(keel):
+    """One deadline per env, re-armed in place: 100,000 arms leave at most
+    one queue entry per env plus the scheduler's."""
+    b = keel.boot("run=exhaust:timers,victim:5").expect_verdict("success")
+    most = b.value(r"^exhaust timers: 100000 deadlines set; the kernel's timer queue held at most (\d+) entries; "
+                   r"1 timer event\(s\) delivered$")
+    assert 1 <= most <= 3
+    nothing_leaked(b)
+
+
+def test_spawn_refuses_each_bad_request_and_the_env_quota_binds(keel):
+    b = keel.boot("run=exhaust:spawn,victim:5").expect_verdict("success")
+    want = {
+        "image pointer in the kernel half": "EFAULT", "image pointer not canonical": "EFAULT",
+        "empty image name": "EINVAL", "image name of 32 bytes": "E2BIG", "image name with a NUL inside": "EINVAL",
+        "no such module": "ENOENT", "a module that is not a program": "ENOEXEC", "arguments too long": "E2BIG",
+        "frame quota below 64": "EINVAL", "capability quota below 16": "EINVAL", "more frames than it has": "EDQUOT",
+        "more capabilities than it has": "EDQUOT", "more envs than it may have": "EDQUOT",
+        "reserved field set": "EINVAL",
+    }
+    got = dict(re.findall(r"^exhaust spawn: (.+?): (E[A-Z0-9]+|accepted)$", b.log, re.M))
+    assert got == want
+    b.expect(r"^exhaust spawn: \d+ children \(quota 16 envs\), then EDQUOT with 16 alive;")
+    b.expect(r"^exhaust spawn: all ended: envs used 0,")
+    b.expect(r"^exhaust spawn: ok$")
+    victim_intact(b)
+    nothing_leaked(b)
+
+
+def test_an_env_spawning_without_end_is_stopped_by_its_quota(keel):
+    """A spawn bomb: every copy spawns copies until refused. The tree never
+    exceeds the root's quota of 4 descendants; each copy is refused with
+    EDQUOT; the victim and the kernel notice nothing."""
+    b = keel.boot("run=exhaust:bomb,victim:5 quota_envs=4").expect_verdict("success")
+    spawned = re.findall(r"^env \d+ \(exhaust\): spawned by env (\d+)", b.log, re.M)
+    assert len(spawned) == 4
+    stops = re.findall(r"^exhaust bomb: env \d+ depth \d+: spawned \d+, then (\w+)$", b.log, re.M)
+    assert len(stops) == 5 and set(stops) == {"EDQUOT"}
+    b.expect(r"^envs: all ended: 6 started, 0 failed;")
+    victim_intact(b)
+    nothing_leaked(b)
+
+
+def test_children_end_with_their_parent(keel):
+    b = keel.boot("run=exhaust:orphan").expect_verdict("success")
+    assert len(re.findall(r"^env \d+ \(spin\): ended with its parent env 1$", b.log, re.M)) == 3
+    nothing_leaked(b)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_frame_and_heap_allocations_failing_at_random_leak_nothing(keel, seed):
+    """fail=frame:rand:SEED:20,heap:rand:SEED:20: 2% of the kernel's frame
+    and heap allocations fail once the envs run. Envs see errors (some
+    give up, which is the boot's failure verdict), the kernel neither
+    panics nor leaks, and the victim is intact."""
+    b = keel.boot(f"run=victim:3,vm:churn:3000,exhaust:spawn,threads,fuzz:{seed}:3:1000 "
+                  f"fail=frame:rand:{seed}:20,heap:rand:{seed}:20", icount=True, timeout=240)
+    assert b.verdict in ("success", "failure"), b.verdict
+    frames = b.expect(r"^fail: (\d+) of (\d+) frame allocations failed at random$")
+    heap = b.expect(r"^fail: (\d+) of (\d+) heap allocations failed at random$")
+    assert int(frames.group(1)) > 0 and int(heap.group(1)) > 0
+    victim_intact(b)
+    nothing_leaked(b)
+
+
+@pytest.mark.slow
+def test_soak_ten_envs_mixing_everything(keel):
+    """./keel test --slow: ten envs for minutes of guest time under
+    -icount: two victims, two fuzzers, churn, threads, a spawn bomb, the
+    scheduler showcase, frames and timers exhaustion, random allocation
+    failures at 0.5%."""
+    b = keel.boot("run=victim:1:200,victim:2:200,fuzz:100:60:5000,fuzz:200:60:5000,vm:churn:100000,"
+                  "threads,exhaust:bomb,sched:showcase,exhaust:timers,exhaust:spawn "
+                  "fail=frame:rand:9:5,heap:rand:9:5", icount=True, timeout=3600)
+    assert b.verdict in ("success", "failure"), b.verdict
+    assert len(re.findall(r"^victim env \d+: \d+ rounds, memory checksum 0x[0-9a-f]+ intact, computation intact$",
+                          b.log, re.M)) == 2
+    print(f"fuzz iterations reached: {sum(fuzz_iterations(b).values())}")
+    nothing_leaked(b)
