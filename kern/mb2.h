@@ -27,7 +27,7 @@
 #define MB2_MEM_BADRAM 5
 
 #define MB2_MAX_MMAP 128
-#define MB2_MAX_MODULES 32
+#define MB2_MAX_MODULES 64
 #define MB2_MAX_INFO_SIZE (1u << 20) /* a larger total_size is not believed */
 
 struct mb2_mmap_entry {
