@@ -69,6 +69,9 @@ __attribute__((optimize("omit-frame-pointer"))) static void from_user(struct tra
 		u64 cr2 = v == VEC_PF ? read_cr2() : 0;
 		if (v == VEC_PF && ring3_iret_complete(e, tf, cr2))
 			return;
+		/* ring3_iret.c may have made it the #GP/#NP/#SS the CPU would
+		 * raise, or moved CR2 to the page a user-mode pop faults on. */
+		cr2 = tf->vector == VEC_PF ? read_cr2() : 0;
 		if (upcall_trap_fast(e, tf, cr2))
 			return;
 	} else if (v - VEC_IRQ_BASE < VEC_IRQ_COUNT) {
