@@ -9,6 +9,7 @@
 #include "ksyms.h"
 #include "kva.h"
 #include "layout.h"
+#include "lib/string.h"
 #include "slot.h"
 
 static const char *sym_text;
@@ -189,6 +190,26 @@ static void report_mapped(const char *what, u64 va)
 		desc ? ")" : "");
 }
 
+/* A kernel stack pointer in, or a push about to land in, the guard page
+ * below a kernel stack (kva.c names them "guard page below ..."): the stack
+ * overflowed, and the #PF could not be delivered on it. */
+static void report_stack_overflow(u64 rsp, u64 cr2)
+{
+	static const char guard[] = "guard page below ";
+	const struct {
+		const char *what;
+		u64 va;
+	} at[] = { { "RSP", rsp }, { "RSP-8", rsp - 8 }, { "CR2", cr2 } };
+	for (size_t i = 0; i < ARRAY_SIZE(at); i++) {
+		const char *desc = kva_describe(at[i].va);
+		if (desc && !strncmp(desc, guard, sizeof guard - 1)) {
+			kprintf("  => kernel stack overflow: %s %#llx is in the guard page of %s\n", at[i].what,
+				(unsigned long long)at[i].va, desc + sizeof guard - 1);
+			return;
+		}
+	}
+}
+
 __noreturn void panic_double_fault(const struct trap_frame *tf)
 {
 	enter_panic();
@@ -198,6 +219,7 @@ __noreturn void panic_double_fault(const struct trap_frame *tf)
 	report_mapped("saved RSP", tf->rsp);
 	report_mapped("saved RSP-8", tf->rsp - 8);
 	report_mapped("CR2", read_cr2());
+	report_stack_overflow(tf->rsp, read_cr2());
 	dump_registers(tf);
 	backtrace(tf->rip, tf->rbp, tf->rsp);
 	keel_exit(KEEL_EXIT_PANIC);

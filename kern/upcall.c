@@ -80,6 +80,15 @@ static bool on_trap_stack(const struct area_head *h, u64 rsp)
 	return size && rsp <= h->trap_stack && rsp >= h->trap_stack - size;
 }
 
+/* A trap stack the kernel may enter: a user address, with a size. Without
+ * one on_trap_stack could not tell a fault on the trap path from a first
+ * fault, and a trap entry that faults at once would fault for ever (until
+ * the watchdog). */
+static bool trap_stack_ok(const struct area_head *h)
+{
+	return h->trap_stack >= USER_BASE && h->trap_stack < USER_END && h->trap_stack_size;
+}
+
 /* RSP inside the area itself: a resume routine is restoring a save slot
  * (its iret frame is there), which must not be overwritten now. */
 static bool restoring_from_area(struct env *e, u64 rsp) { return rsp - e->area < KUA_SIZE; }
@@ -318,7 +327,7 @@ void upcall_before_resume(struct env *e)
 		e->resume = RESUME_CTX;
 		struct keel_context c;
 		ctx_from_frame(&c, &e->ctx);
-		if (!user_addr(h.trap_entry) || !user_addr(h.trap_stack) || !put_ctx(e, KEEL_SAVE_TRAP, &c))
+		if (!user_addr(h.trap_entry) || !trap_stack_ok(&h) || !put_ctx(e, KEEL_SAVE_TRAP, &c))
 			env_kill(e, "watchdog: disabled for too long, and no usable trap entry");
 		kprintf("env %u (%s): watchdog: disabled for more than %llu ms\n", e->id, e->name,
 			(unsigned long long)(upcall_watchdog_ns / 1000000));
@@ -373,9 +382,10 @@ __noreturn void upcall_exception(struct env *e, const struct trap_frame *tf)
 				 exception_name(tf->vector), (unsigned long long)tf->rip, (unsigned long long)tf->error,
 				 (unsigned long long)cr2);
 		u32 one = 1; /* in the critical range `disabled` may already be clear */
-		if (!user_addr(h.trap_stack) || !put_ctx(e, KEEL_SAVE_TRAP, &c) || !area_put(e, KUA_DISABLED, &one, 4))
-			env_kill(e, "%s at rip %#llx while disabled: trap stack %#llx or area unusable",
-				 exception_name(tf->vector), (unsigned long long)tf->rip, (unsigned long long)h.trap_stack);
+		if (!trap_stack_ok(&h) || !put_ctx(e, KEEL_SAVE_TRAP, &c) || !area_put(e, KUA_DISABLED, &one, 4))
+			env_kill(e, "%s at rip %#llx while disabled: trap stack %#llx (size %#llx) or area unusable",
+				 exception_name(tf->vector), (unsigned long long)tf->rip, (unsigned long long)h.trap_stack,
+				 (unsigned long long)h.trap_stack_size);
 		trap_to_env(e, &h, KEEL_SAVE_TRAP, h.trap_stack, tf->vector, tf->error, cr2);
 	}
 	u32 one = 1;

@@ -96,7 +96,7 @@ FAULTS = {
     "bp": r"#BP breakpoint",
     "mf": r"#MF x87 error",
     "hlt": r"#GP general protection",
-    "int": r"#GP general protection at rip 0x[0-9a-f]+ \(error 0x302\)",  # IDT entry 0x30
+    "int": r"#GP general protection at rip 0x[0-9a-f]+ \(error 0x182\)",  # IDT index 0x30: 0x30 * 8 + 2
     "io": r"#GP general protection",
     # A non-canonical stack access is #SS on hardware; QEMU's TCG raises #GP.
     "ss": r"#(SS stack fault|GP general protection)",

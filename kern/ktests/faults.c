@@ -31,6 +31,29 @@ KTEST(double_fault_unmapped_stack)
 	KEXPECT(false, "the push returned");
 }
 
+/* Recurse until the kernel stack runs into the guard page below it: the #PF
+ * cannot be delivered on that stack, so the CPU raises #DF on its IST stack,
+ * whose report must say it was a kernel stack overflow. Does not return. */
+static volatile u64 overflow_depth;
+
+__attribute__((noinline)) static u64 overflow_recurse(u64 n)
+{
+	volatile u64 frame[32]; /* 256 bytes a call */
+	frame[0] = n;
+	overflow_depth = n;
+	if (n == ~0ULL) /* never: keeps the recursion finite to the compiler */
+		return 0;
+	return overflow_recurse(n + 1) + frame[0]; /* not a tail call */
+}
+
+KTEST(kernel_stack_overflow)
+{
+	ktest_log("recursing on the kernel stack (%p..%p) until it reaches its guard page",
+		  (void *)__boot_stack_bottom, (void *)__boot_stack_top);
+	overflow_recurse(0);
+	KEXPECT(false, "the recursion returned after %llu calls", (unsigned long long)overflow_depth);
+}
+
 /* Spurious PIC (IRQ 7, 15) and local APIC vectors are absorbed. */
 KTEST(spurious_vectors_ignored)
 {
