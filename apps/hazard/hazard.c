@@ -29,6 +29,8 @@ extern char int_table[];
 uint64_t int_call(uint64_t n, uint64_t rax);
 uint64_t tf_syscall(uint64_t nr, uint64_t a0), tf_int80(uint64_t nr), tf_int82(void), tf_loop(volatile uint64_t *flag);
 extern char tf_syscall_after[], tf_int80_after[], tf_int82_after[], tf_loop_start[], tf_loop_end[];
+uint64_t tf_movss_syscall(uint64_t nr), tf_movss_int80(uint64_t nr);
+extern char tf_movss_syscall_after[], tf_movss_int80_after[];
 uint64_t rsp_syscall(uint64_t rsp, uint64_t nr), rsp_int80(uint64_t rsp, uint64_t nr);
 uint64_t rsp_spin(uint64_t rsp, uint64_t ticks), rsp_wait(uint64_t rsp, volatile uint64_t *flag);
 void rsp_int82(uint64_t rsp), rsp_ud2(uint64_t rsp), rsp_push(uint64_t rsp);
@@ -407,6 +409,20 @@ static int mode_tf_syscall(void)
 	      (unsigned long long)(db_count - n0),
 	      db_rip == (uint64_t)tf_int80_after ? "right after the int" :
 	      db_rip == (uint64_t)tf_int80_after + 1 ? "after the instruction following the int" : "ELSEWHERE");
+	/* The same with MOV SS just before: on hardware its deferred #DB fires
+	 * in Ring 0 (ignored there, on the #DB IST stack); Ring 3's is the same. */
+	n0 = db_count;
+	r = tf_movss_syscall(SYS_ENV_ID);
+	check(db_count == n0 + 1 && db_rip == (uint64_t)tf_movss_syscall_after && r == (uint64_t)id,
+	      "TF set, MOV SS, syscall SYS_ENV_ID: returned %lld, %llu #DB in Ring 3 %s", (long long)r,
+	      (unsigned long long)(db_count - n0),
+	      db_rip == (uint64_t)tf_movss_syscall_after ? "right after the syscall" : "ELSEWHERE");
+	n0 = db_count;
+	r = tf_movss_int80(SYS_ENV_ID);
+	check(db_count == n0 + 1 && db_rip == (uint64_t)tf_movss_int80_after + 1 && r == (uint64_t)id,
+	      "TF set, MOV SS, int $0x80 SYS_ENV_ID: returned %lld, %llu #DB in Ring 3 %s", (long long)r,
+	      (unsigned long long)(db_count - n0),
+	      db_rip == (uint64_t)tf_movss_int80_after + 1 ? "after the instruction following the int" : "ELSEWHERE");
 	return 0;
 }
 

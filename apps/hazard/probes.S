@@ -205,6 +205,33 @@ tf_int80_after:
 	CLEAR_TF
 	ret
 
+/* u64 tf_movss_syscall(u64 nr), tf_movss_int80(u64 nr): TF set, then MOV SS
+ * -- which defers its single-step trap past the next instruction, the
+ * syscall: on hardware it fires on the kernel's first instruction (entry.S
+ * db_entry); QEMU's TCG drops it. Ring 3 then gets its usual #DB. */
+	.global tf_movss_syscall, tf_movss_syscall_after, tf_movss_int80, tf_movss_int80_after
+tf_movss_syscall:
+	movq %rdi, %rax
+	movl %ss, %ecx
+	SET_TF
+	movl %ecx, %ss
+	syscall
+tf_movss_syscall_after:
+	nop
+	CLEAR_TF
+	ret
+tf_movss_int80:
+	movq %rdi, %rax
+	movl %ss, %ecx
+	SET_TF
+	movl %ecx, %ss
+	int $0x80
+tf_movss_int80_after:
+	nop
+	nop
+	CLEAR_TF
+	ret
+
 /* u64 tf_int82(void): TF set across `int $0x82` (an event upcall to
  * itself, the kernel's assembly fast path). */
 	.global tf_int82, tf_int82_after
