@@ -225,6 +225,9 @@ static int mode_nt(void)
 	uint64_t f = nt_syscall(SYS_ENV_ID), r = probe_out[0];
 	check(r == (uint64_t)id, "NT set across syscall SYS_ENV_ID (sysretq): returned %lld, NT %s after", (long long)r,
 	      f & 0x4000 ? "kept" : "cleared");
+	f = nt_syscall(SYS_CONSOLE_WRITE), r = probe_out[0]; /* buf = RDI = 0: -EFAULT, the general path */
+	check(r == (uint64_t)-EFAULT, "NT set across syscall SYS_CONSOLE_WRITE (the general path: a sanitised context, "
+	      "sysretq): returned %lld, NT %s after", (long long)r, f & 0x4000 ? "kept" : "cleared");
 	f = nt_syscall(SYS_YIELD), r = probe_out[0];
 	check(r == 0, "NT set across syscall SYS_YIELD (resumed by the libOS's iretq): returned %lld, NT %s after",
 	      (long long)r, f & 0x4000 ? "kept" : "cleared");
