@@ -404,11 +404,17 @@ static int mmu_one(struct env *e, const struct keel_mmu_op *op)
 		entry = table_entry(c);
 	}
 	if (recs[op->index] == c) {
-		/* The same capability again: a remap with new rights. */
+		/* The same capability again: a remap with new rights. A leaf:
+		 * flush that page; a table: everything under it. An upcall area
+		 * that lost its write right there is one no longer. */
 		u64 old = table[op->index];
 		table[op->index] = entry | (old & (PTE_A | PTE_D));
 		if (level == 1)
 			invlpg(va);
+		else
+			write_cr3(read_cr3());
+		if ((old & PTE_W) && !(entry & PTE_W))
+			env_upcall_areas_check(level == 1 ? c->base : 0);
 		return 0;
 	}
 	if (recs[op->index] || (table[op->index] & PTE_P))

@@ -1,4 +1,5 @@
 /* Boot tests of the kernel's crash paths and interrupt plumbing. */
+#include "arch/x86_64/cpu.h"
 #include "arch/x86_64/percpu.h"
 #include "image.h"
 #include "ktest.h"
@@ -52,6 +53,42 @@ KTEST(kernel_stack_overflow)
 		  (void *)__boot_stack_bottom, (void *)__boot_stack_top);
 	overflow_recurse(0);
 	KEXPECT(false, "the recursion returned after %llu calls", (unsigned long long)overflow_depth);
+}
+
+/*
+ * A #DB in Ring 0 on a hostile stack. On hardware Ring 3 can make one: TF
+ * (or a breakpoint) with MOV SS / POP SS defers the debug trap past the next
+ * instruction, and if that is `syscall` the trap fires on the kernel's first
+ * instruction -- in Ring 0, with the user's RSP and GS still loaded. (QEMU's
+ * TCG drops such a deferred trap, so no Ring 3 program can show it here.)
+ * This test does the same from the kernel: user GS (swapgs), TF set, RSP in
+ * a guard page. #DB must run on its own IST stack, and ignore it.
+ */
+KTEST(debug_trap_in_ring0_on_a_hostile_stack)
+{
+	u64 before = this_cpu()->db_in_kernel, after, flags;
+	ktest_log("TF set in Ring 0 with RSP = %p (a guard page) and the user's GS", (void *)__boot_stack_guard);
+	__asm__ volatile("pushfq\n\t"
+			 "cli\n\t"
+			 "movq %%rsp, %%rbx\n\t"
+			 "swapgs\n\t"
+			 "pushfq\n\t"
+			 "orq $0x100, (%%rsp)\n\t"
+			 "popfq\n\t"                /* TF: a #DB after the next instruction */
+			 "movq %[bad], %%rsp\n\t"  /* ... which is this one */
+			 "movq %%rbx, %%rsp\n\t"
+			 "swapgs\n\t"
+			 "pushfq\n\t"
+			 "popq %[flags]\n\t"
+			 "popfq"
+			 : [flags] "=r"(flags)
+			 : [bad] "r"(__boot_stack_guard + 2048)
+			 : "rbx", "memory", "cc");
+	after = this_cpu()->db_in_kernel;
+	KEXPECT(after == before + 1, "one #DB in Ring 0 counted, got %llu", (unsigned long long)(after - before));
+	KEXPECT(!(flags & RFLAGS_TF), "TF cleared by the #DB handler, rflags %#llx", (unsigned long long)flags);
+	ktest_log("%llu #DB in Ring 0, ignored; TF %s after", (unsigned long long)(after - before),
+		  flags & RFLAGS_TF ? "still set" : "cleared");
 }
 
 /* Spurious PIC (IRQ 7, 15) and local APIC vectors are absorbed. */

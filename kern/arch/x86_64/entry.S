@@ -14,6 +14,14 @@
  * "paranoid" path saves the GS base MSR, loads the per-CPU pointer stored at
  * the top of its IST stack, and restores the saved base on the way out.
  * That stays correct if Ring 3 is given FSGSBASE (docs/architecture.md).
+ *
+ * #DB has an IST stack too, for the one from Ring 0: MOV SS / POP SS defers
+ * a debug trap (TF, or a breakpoint) past the next instruction, so Ring 3
+ * can have it fire on the first instruction of `syscall_entry` -- in Ring 0,
+ * with its own RSP and GS still loaded -- or of an interrupt stub. Without
+ * IST the CPU would push that #DB's frame wherever the user's RSP points.
+ * db_entry sends a #DB from Ring 3 down the ordinary path on the kernel stack,
+ * and one from Ring 0 down the paranoid path (trap.c ignores it).
  */
 #include "arch/x86_64/gdt.h"
 #include "arch/x86_64/percpu.h"
@@ -76,6 +84,8 @@
 	pushq $\n
 	.if (\n == 2 || \n == 8 || \n == 18)
 	jmp paranoid_entry
+	.elseif (\n == 1)
+	jmp db_entry
 	.elseif ((\n >= VEC_SOFT_BASE) && (\n < (VEC_SOFT_BASE + VEC_SOFT_COUNT)))
 	jmp swvec_entry            /* its fast path, with trap_entry behind */
 	.else
@@ -459,6 +469,30 @@ floor_sysretq:
 	btq $47, %rcx            /* a non-canonical return address: the slow path */
 	jc syscall_entry         /* deals with it (the env is killed, not the kernel) */
 	sysretq
+
+/* ---------------------------------------------------------------- #DB */
+/*
+ * Its stub pushed 0 and the vector on the #DB IST stack. From Ring 3 (single
+ * step, icebp) it is an ordinary exception: the frame moves to the top of
+ * the kernel stack -- empty, as at every entry from Ring 3 -- and goes the
+ * ordinary way. From Ring 0: paranoid, whatever GS and RSP were.
+ */
+#define DB_FRAME 56 /* vector, error code, rip cs rflags rsp ss */
+db_entry:
+	testb $3, 24(%rsp)           /* the saved CS */
+	jz paranoid_entry
+	swapgs
+	movq %rax, %gs:PERCPU_USER_RSP /* scratch: no syscall entry is in flight */
+	movq %gs:PERCPU_KSTACK_TOP, %rax
+	subq $DB_FRAME, %rax
+	.irp off, 0, 8, 16, 24, 32, 40, 48
+	pushq \off(%rsp)              /* (the address is taken before the push) */
+	popq \off(%rax)
+	.endr
+	movq %rax, %rsp
+	movq %gs:PERCPU_USER_RSP, %rax
+	swapgs                       /* the user's GS: trap_entry swaps by CS */
+	jmp trap_entry
 
 /* ----------------------------------------------- IST (paranoid) path */
 paranoid_entry:

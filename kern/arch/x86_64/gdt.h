@@ -26,6 +26,7 @@
 #define IST_DF  1
 #define IST_NMI 2
 #define IST_MC  3
+#define IST_DB  4 /* a #DB in Ring 0 may come with the user's RSP (entry.S db_entry) */
 
 #ifndef __ASSEMBLER__
 #include "types.h"

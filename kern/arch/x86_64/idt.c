@@ -1,7 +1,9 @@
 /*
  * The IDT: one gate per vector, all pointing at entry.S's 16-byte stubs.
  * Interrupt gates (IF cleared on entry: the kernel is not preemptible).
- * #DF, NMI and #MC switch to their own IST stacks. From Ring 3 only #BP and
+ * #DF, NMI and #MC switch to their own IST stacks, and so does #DB: one can
+ * arrive on a kernel entry's first instruction with the user's RSP still
+ * loaded (entry.S, db_entry). From Ring 3 only #BP and
  * #OF (`int3`, `into`), the syscall vector 0x80, the floor 0x81, the self
  * event 0x82 and the software vectors 0xA0..0xBF are reachable with an `int`
  * instruction (DPL 3); any other `int $N` from Ring 3 is #GP. A software
@@ -57,6 +59,7 @@ void idt_init(void)
 	set_gate(VEC_DF, 0, IST_DF);
 	set_gate(VEC_NMI, 0, IST_NMI);
 	set_gate(VEC_MC, 0, IST_MC);
+	set_gate(VEC_DB, 0, IST_DB);
 }
 
 void idt_load(void)

@@ -14,7 +14,7 @@ struct percpu cpus[MAX_CPUS];
 int percpu_init(unsigned id)
 {
 	struct percpu *cpu = &cpus[id];
-	static const char *const ist_names[3] = { "#DF", "NMI", "#MC" };
+	static const char *const ist_names[4] = { "#DF", "NMI", "#MC", "#DB" };
 
 	cpu->self = cpu;
 	cpu->id = id;
@@ -23,7 +23,7 @@ int percpu_init(unsigned id)
 	cpu->kstack_top = (u64)__boot_stack_top;
 	cpu->tss.rsp[0] = cpu->kstack_top;
 
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		char name[32];
 		uptr top;
 		fmt_snprintf(name, sizeof name, "cpu%u %s IST stack", id, ist_names[i]);
@@ -35,9 +35,9 @@ int percpu_init(unsigned id)
 		top -= 16;
 		*(struct percpu **)top = cpu;
 		cpu->ist_top[i] = top;
-		cpu->tss.ist[i] = top; /* IST_DF, IST_NMI, IST_MC are 1, 2, 3 */
+		cpu->tss.ist[i] = top; /* IST_DF, IST_NMI, IST_MC, IST_DB are 1, 2, 3, 4 */
 	}
-	_Static_assert(IST_DF == 1 && IST_NMI == 2 && IST_MC == 3, "IST slots");
+	_Static_assert(IST_DF == 1 && IST_NMI == 2 && IST_MC == 3 && IST_DB == 4, "IST slots");
 
 	gdt_init(cpu);
 	idt_load();

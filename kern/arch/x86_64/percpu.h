@@ -31,7 +31,7 @@ struct percpu {
 	struct env *env;     /* %gs:40: the environment this CPU runs (NULL: none) */
 	u32 id;
 	u32 apic_id;
-	u64 ist_top[3];      /* IST stacks (#DF, NMI, #MC); each top holds `self` */
+	u64 ist_top[4];      /* IST stacks (#DF, NMI, #MC, #DB); each top holds `self` */
 	u64 gdt[GDT_ENTRIES] __aligned(16);
 	struct tss tss __aligned(16);
 	/* The TSS's I/O permission bitmap, right after it (iomap_base), for
@@ -41,6 +41,7 @@ struct percpu {
 	bool lstar_floor;    /* MSR_LSTAR points at floor_sysretq */
 	u64 spurious_pic;    /* spurious IRQ 7/15 seen */
 	u64 spurious_lapic;  /* spurious LAPIC vector seen */
+	u64 db_in_kernel;    /* #DB taken in Ring 0 (trap.c), ignored */
 };
 
 _Static_assert(__builtin_offsetof(struct percpu, self) == PERCPU_SELF, "percpu.self");

@@ -167,6 +167,24 @@ static void from_kernel(struct trap_frame *tf)
 	if (v == VEC_MC)
 		panic_trap(tf); /* a hardware error: never forwarded (the paranoid path
 				 * holds the user's GS base only in a register) */
+	if (v == VEC_DB) {
+		/* A #DB in Ring 0 (on its IST stack, entry.S db_entry): the kernel
+		 * never sets TF or a breakpoint, so this is Ring 3's single-step
+		 * or breakpoint deferred by MOV SS / POP SS onto a kernel entry's
+		 * first instruction. Nothing of the kernel's to debug: clear TF and
+		 * DR6, and carry on (Ring 3 gets its own #DB when it resumes). */
+		static bool announced;
+		if (!announced) {
+			announced = true;
+			kprintf("trap: #DB in Ring 0 at %#llx <", (unsigned long long)tf->rip);
+			print_symbol(tf->rip);
+			kprintf("> (a debug trap deferred past a kernel entry): ignored\n");
+		}
+		this_cpu()->db_in_kernel++;
+		tf->rflags &= ~RFLAGS_TF;
+		__asm__ volatile("mov %0, %%db6" ::"r"(0xFFFF0FF0ULL));
+		return;
+	}
 
 	/* From here on the kernel itself was interrupted. */
 	if (v < 32) {
