@@ -13,6 +13,7 @@
  *            same: stopped by the quota, nobody else's
  *   orphan   spawn three long spinners and exit: they end with it
  */
+#include "env.h"
 #include "keel.h"
 #include "lib/errname.h"
 #include "lib/string.h"
@@ -173,21 +174,11 @@ static void timers(void)
 	       "%llu timer event(s) delivered\n", most, (unsigned long long)timer_events);
 }
 
-static long spawn(const char *image, const char *args, uint32_t frames, uint32_t caps, uint32_t envs)
-{
-	struct keel_spawn r = { .image = image, .image_len = strlen(image), .args = args,
-				.args_len = args ? strlen(args) : 0, .quota_frames = frames, .quota_caps = caps,
-				.quota_envs = envs };
-	return sys_env_spawn(&r);
-}
-
 /* Until every child (ENV capability) in slots[0..n) has ended. */
 static void wait_children(uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
-		struct keel_cap_info info;
-		while (sys_cap_info(slots[i], &info) == 0 && !(info.flags & KEEL_CAPF_GONE))
-			sys_yield();
+		keel_env_wait(slots[i]);
 		check(sys_cap_delete(slots[i]) == 0, "delete a child's capability");
 	}
 }
@@ -225,7 +216,7 @@ static void spawn_mode(void)
 	check(sys_env_spawn((const struct keel_spawn *)0x10) == -EFAULT, "request at an unmapped address");
 	uint32_t n = 0;
 	long err;
-	while ((err = spawn("hello", "child", 64, 16, 0)) >= 0)
+	while ((err = keel_spawn("hello", "child", 64, 16, 0)) >= 0)
 		slot_store(n++, (uint32_t)err);
 	struct keel_quota_info full = quota();
 	printf("exhaust spawn: %u children (quota %u envs), then %s with %u alive; frames used %u -> %u\n", n,
@@ -252,7 +243,7 @@ static void bomb(int depth)
 		uint32_t caps = (q.caps_quota - q.caps_used) / 4;
 		char args[32];
 		snprintf(args, sizeof args, "bomb %d", depth + 1);
-		err = spawn("exhaust", args, frames < 64 ? 64 : frames, caps < 16 ? 16 : caps,
+		err = keel_spawn("exhaust", args, frames < 64 ? 64 : frames, caps < 16 ? 16 : caps,
 			    envs_left ? (envs_left - 1) / 2 : 0);
 		if (err < 0)
 			break;
@@ -285,7 +276,7 @@ int main(int argc, char **argv)
 		spawn_mode();
 	else if (!strcmp(mode, "orphan")) {
 		for (int i = 0; i < 3; i++)
-			check(spawn("spin", "orphan 1000000", 64, 16, 0) >= 0, "spawn a spinner");
+			check(keel_spawn("spin", "orphan 1000000", 64, 16, 0) >= 0, "spawn a spinner");
 		sys_yield();
 		printf("exhaust orphan: exiting with 3 children running\n");
 	} else if (!strcmp(mode, "bomb"))

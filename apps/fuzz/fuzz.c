@@ -11,6 +11,7 @@
  * victim's memory and the kernel's counts afterwards (tests/test_hostile.py).
  * Same seed, same calls.
  */
+#include "env.h"
 #include "keel.h"
 #include "lib/errname.h"
 #include "lib/string.h"
@@ -315,16 +316,12 @@ int main(int argc, char **argv)
 	for (uint64_t k = 0; k < children; k++) {
 		char args[64];
 		snprintf(args, sizeof args, "child %llu %llu", (unsigned long long)(seed + k), (unsigned long long)n);
-		struct keel_spawn r = { .image = "fuzz", .image_len = 4, .args = args, .args_len = strlen(args),
-					.quota_frames = 4096, .quota_caps = 2048, .quota_envs = 2 };
-		long s = sys_env_spawn(&r);
+		long s = keel_spawn("fuzz", args, 4096, 2048, 2);
 		if (s < 0) {
 			printf("fuzz: cannot spawn child %llu: %s\n", (unsigned long long)k, errname((int)s));
 			return 1;
 		}
-		struct keel_cap_info info;
-		while (sys_cap_info((uint32_t)s, &info) == 0 && !(info.flags & KEEL_CAPF_GONE))
-			sys_yield();
+		keel_env_wait((uint32_t)s);
 		sys_cap_delete((uint32_t)s);
 	}
 	printf("fuzz: seed %llu: %llu children x %llu iterations done\n", (unsigned long long)seed,

@@ -15,20 +15,10 @@
  *                                every other env has ended (./keel run)
  */
 #include "demo.h"
+#include "env.h"
 #include "vm.h"
 
 int demo_quiet;
-
-/* Are all the other envs of the boot gone? (Each boot env holds an ENV
- * capability to every other; KEEL_CAPF_GONE marks those that ended.) */
-static int others_alive(void)
-{
-	int alive = 0;
-	struct keel_cap_info info;
-	for (long s = 0; (s = vm_find_cap((uint32_t)s, KEEL_CAP_ENV, NULL, 0, &info)) >= 0; s++)
-		alive += !(info.flags & KEEL_CAPF_GONE);
-	return alive;
-}
 
 static int showcase(void)
 {
@@ -41,7 +31,7 @@ static int showcase(void)
 	rc |= demo_prio(1, prio);
 	printf("sched showcase: waiting for the other envs to end, so EDF has the CPU to itself\n");
 	sched_set_policy(&sched_rr);
-	while (others_alive())
+	while (keel_envs_alive())
 		thread_sleep(5000000);
 	sched_set_policy(&sched_edf);
 	rc |= demo_edf(3, edf);

@@ -6,6 +6,7 @@
  * watches their ENV capabilities' GONE flag) and it has done MIN_ROUNDS.
  * Exits 0 only if nothing changed under it.
  */
+#include "env.h"
 #include "keel.h"
 #include "rand.h"
 #include "vm.h"
@@ -29,20 +30,6 @@ static uint64_t chain(uint64_t x, int n)
 	return x;
 }
 
-/* Are all the other envs this one holds a capability to gone? */
-static int others_gone(void)
-{
-	struct keel_quota_info q;
-	if (sys_quota_info(&q))
-		return 1;
-	for (uint32_t s = 0; s < q.cap_slots; s++) {
-		struct keel_cap_info info;
-		if (sys_cap_info(s, &info) == 0 && info.type == KEEL_CAP_ENV && !(info.flags & KEEL_CAPF_GONE))
-			return 0;
-	}
-	return 1;
-}
-
 int main(int argc, char **argv)
 {
 	uint64_t seed = argc > 1 ? keel_atou(argv[1]) : 1;
@@ -53,7 +40,7 @@ int main(int argc, char **argv)
 		mem[i] = rand_next(&r);
 	uint64_t sum = checksum(), expect = chain(seed, 100000);
 	uint64_t rounds = 0, bad = 0;
-	while (rounds < min_rounds || !others_gone()) {
+	while (rounds < min_rounds || keel_envs_alive()) {
 		if (checksum() != sum || chain(seed, 100000) != expect)
 			bad++;
 		rounds++;

@@ -17,6 +17,7 @@
  *   guard       keeps a pattern in its memory until the other env has ended
  */
 #include "keel/errno.h"
+#include "env.h"
 #include "vm.h"
 
 #define PROBE_FAULTED 0xFA17FA17FA17FA17ULL
@@ -113,11 +114,6 @@ static long other_env(void)
 		sys_exit(2);
 	}
 	return s;
-}
-static int env_gone(long eslot)
-{
-	struct keel_cap_info info;
-	return sys_cap_info((uint32_t)eslot, &info) == 0 && (info.flags & KEEL_CAPF_GONE);
 }
 
 /* Wait (yielding) until *p == v; 0, or -1 after too long. */
@@ -265,7 +261,7 @@ static int mode_share_a(void)
 		       (unsigned long long)(v + 3 * PAGE));
 		box[0] = SHARE_DONE;
 	}
-	while (!env_gone(eslot))
+	while (!keel_env_gone((uint32_t)eslot))
 		sys_yield();
 	CHECK(audit() == 0, "page-table audit");
 	printf("vm share a: %s\n", failures ? "FAILED" : "ok");
@@ -350,7 +346,7 @@ static int mode_areashare_a(void)
 		long n = sys_cap_revoke((uint32_t)t);
 		static uint8_t snap[PAGE];
 		memcpy(snap, (const void *)v, PAGE);
-		while (!env_gone(eslot))
+		while (!keel_env_gone((uint32_t)eslot))
 			sys_yield();
 		int same = memcmp(snap, (const void *)v, PAGE) == 0;
 		printf("vm areashare a: b's upcall area was on a's page (%llu upcalls counted there); revoked the table "
@@ -417,7 +413,7 @@ static int mode_revoke_a(void)
 		struct keel_cap_info fi;
 		CHECK(sys_cap_info((uint32_t)f, &fi) == 0 && (fi.flags & KEEL_CAPF_MAPPED), "a's own capability kept");
 	}
-	while (!env_gone(eslot))
+	while (!keel_env_gone((uint32_t)eslot))
 		sys_yield();
 	printf("vm revoke a: %s\n", failures ? "FAILED" : "ok");
 	return failures;
@@ -666,7 +662,7 @@ static int mode_guard(void)
 		*(uint64_t *)a = pattern(a ^ (uint64_t)id);
 	uint64_t checks = 0, bad = 0;
 	for (;;) {
-		int gone = env_gone(eslot);
+		int gone = keel_env_gone((uint32_t)eslot);
 		for (uint64_t a = v; a < v + PAGES * PAGE; a += 8)
 			bad += probe_read(a) != pattern(a ^ (uint64_t)id);
 		checks++;
