@@ -158,6 +158,24 @@ struct fast_ret {
 	u64 value, status;
 };
 
+/* 2 if events wait for delivery (the general path), else 1. An env seen
+ * enabled here is not stuck: the watchdog starts over, as at every other
+ * return to Ring 3 (upcall_before_resume) -- else a libOS whose only kernel
+ * entries while enabled are fast calls, and which blocks disabled, would
+ * be charged all its CPU time as disabled. */
+static inline u64 fast_status(struct env *e)
+{
+	const struct keel_upcall_area *ka = e->ka;
+	if (!ka)
+		return e->events ? 2 : 1;
+	u32 disabled = ka->disabled, pending = ka->pending != 0;
+	if (!disabled) {
+		e->disabled_ns = 0;
+		e->watchdog_fired = false;
+	}
+	return e->events || (pending && !disabled) ? 2 : 1;
+}
+
 __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64 a0, u64 a1, u64 a2, u64 nr)
 {
 	struct env *e = this_cpu()->env;
@@ -177,15 +195,13 @@ __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64
 		/* Capabilities, page tables and interrupt bindings never block,
 		 * switch or kill the caller; what they do to other envs waits
 		 * in their events. */
-		return (struct fast_ret){ (u64)syscall_dispatch(e, nr, a0, a1, a2),
-					  e->events || (e->ka && e->ka->pending && !e->ka->disabled) ? 2 : 1 };
+		r = (u64)syscall_dispatch(e, nr, a0, a1, a2);
+		return (struct fast_ret){ r, fast_status(e) };
 	default:
 		return (struct fast_ret){ 0, 0 };
 	}
 	e->syscalls++;
-	if (unlikely(e->events || (e->ka && e->ka->pending && !e->ka->disabled)))
-		return (struct fast_ret){ r, 2 };
-	return (struct fast_ret){ r, 1 }; /* entry.S counts the sysretq */
+	return (struct fast_ret){ r, fast_status(e) }; /* entry.S counts the sysretq */
 }
 
 __noreturn void syscall_from_user(struct trap_frame *tf)

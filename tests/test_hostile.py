@@ -157,10 +157,10 @@ def test_frame_and_heap_allocations_failing_at_random_leak_nothing(keel, seed):
 @pytest.mark.slow
 def test_soak_ten_envs_mixing_everything(keel):
     """./keel test --slow: ten envs for minutes of guest time under
-    -icount: two victims, two fuzzers, churn, threads, a spawn bomb, the
+    -icount: two victims (each told the other is a peer that waits too), two fuzzers, churn, threads, a spawn bomb, the
     scheduler showcase, frames and timers exhaustion, random allocation
     failures at 0.5%."""
-    b = keel.boot("run=victim:1:200,victim:2:200,fuzz:100:60:5000,fuzz:200:60:5000,vm:churn:100000,"
+    b = keel.boot("run=victim:1:200:1,victim:2:200:1,fuzz:100:60:5000,fuzz:200:60:5000,vm:churn:100000,"
                   "threads,exhaust:bomb,sched:showcase,exhaust:timers,exhaust:spawn "
                   "fail=frame:rand:9:5,heap:rand:9:5", icount=True, timeout=3600)
     assert b.verdict in ("success", "failure"), b.verdict

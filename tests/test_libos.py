@@ -32,6 +32,18 @@ def test_a_libos_idling_disabled_beside_cpu_bound_envs_is_not_taken_for_stuck(ke
     b.expect(r"^envs: all ended: 3 started, 0 failed; frames free before (\d+), after \1;")
 
 
+def test_a_libos_whose_only_enabled_kernel_entries_are_fast_calls_is_not_taken_for_stuck(keel):
+    """The showcase waits for the other envs with a thread that polls its
+    ENV capabilities (fast-path calls, enabled) and sleeps (the dispatcher
+    blocks disabled). Seen enabled at a fast call, the watchdog starts over;
+    else every dispatch would be charged as disabled and 5 ms (above the 1 ms
+    slice) would kill it. (Found by the soak.)"""
+    b = keel.boot("run=sched:showcase,spin:a:60 watchdog_ms=5 timeslice_us=1000", icount=True)
+    b.expect_verdict("success")
+    b.expect_not(r"watchdog:")
+    b.expect(r"^sched showcase: ok$")
+
+
 @pytest.mark.parametrize("cpu", ["max", "qemu64"])
 def test_preempted_threads_keep_every_register_and_the_fpu_state(keel, cpu):
     """Eight threads hold their own values in the general registers, all

@@ -1,9 +1,11 @@
 /*
- * `victim [SEED [MIN_ROUNDS]]`: the env a hostile one must not touch. Fills
- * 1 MiB of its memory from a seeded PRNG, remembers the checksum, then keeps
- * computing -- re-checking the whole megabyte and a long dependent
+ * `victim [SEED [MIN_ROUNDS [PEERS]]]`: the env a hostile one must not touch.
+ * Fills 1 MiB of its memory from a seeded PRNG, remembers the checksum, then
+ * keeps computing -- re-checking the whole megabyte and a long dependent
  * computation each round -- until every other env of the boot has ended (it
  * watches their ENV capabilities' GONE flag) and it has done MIN_ROUNDS.
+ * PEERS: how many other victims run beside it; they wait the same way, so it
+ * stops once no more than that many others are alive.
  * Exits 0 only if nothing changed under it.
  */
 #include "env.h"
@@ -34,13 +36,14 @@ int main(int argc, char **argv)
 {
 	uint64_t seed = argc > 1 ? keel_atou(argv[1]) : 1;
 	uint64_t min_rounds = argc > 2 ? keel_atou(argv[2]) : 20;
+	int peers = argc > 3 ? (int)keel_atou(argv[3]) : 0;
 	struct keel_rand r;
 	rand_seed(&r, seed);
 	for (uint32_t i = 0; i < WORDS; i++)
 		mem[i] = rand_next(&r);
 	uint64_t sum = checksum(), expect = chain(seed, 100000);
 	uint64_t rounds = 0, bad = 0;
-	while (rounds < min_rounds || keel_envs_alive()) {
+	while (rounds < min_rounds || keel_envs_alive() > peers) {
 		if (checksum() != sum || chain(seed, 100000) != expect)
 			bad++;
 		rounds++;
