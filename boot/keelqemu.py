@@ -106,7 +106,7 @@ def make_iso(builddir, cmdline, out, extra_modules=()):
         tmp_out = Path(str(out) + ".tmp")
         res = subprocess.run(
             ["grub-mkrescue", "-o", str(tmp_out),
-             "--install-modules=multiboot2 normal iso9660 biosdisk part_msdos configfile",
+             "--install-modules=multiboot2 normal iso9660 part_msdos configfile",
              "--locales=", "--fonts=", "--themes=", str(root)],
             capture_output=True, text=True)
         if res.returncode != 0:
