@@ -104,9 +104,14 @@ def make_iso(builddir, cmdline, out, extra_modules=()):
             shutil.copy(m.path, root / "apps" / f"{m.name}.elf")
         (root / "boot" / "grub" / "grub.cfg").write_text(render_grub_cfg(cmdline, modules))
         tmp_out = Path(str(out) + ".tmp")
+        # --install-modules names what every GRUB platform installed here (i386-pc,
+        # and x86_64-efi where grub-efi-amd64-bin is present) copies to the ISO, so
+        # it may name only modules that all of them have. The BIOS El Torito image
+        # needs biosdisk to read the CD, but grub-mkrescue builds that one in itself
+        # (with iso9660), whatever the list says; x86_64-efi has no biosdisk.
         res = subprocess.run(
             ["grub-mkrescue", "-o", str(tmp_out),
-             "--install-modules=multiboot2 normal iso9660 biosdisk part_msdos configfile",
+             "--install-modules=multiboot2 normal iso9660 part_msdos configfile",
              "--locales=", "--fonts=", "--themes=", str(root)],
             capture_output=True, text=True)
         if res.returncode != 0:
