@@ -89,6 +89,20 @@ def render_grub_cfg(cmdline, modules):
     return template.replace("@CMDLINE@", words).replace("@MODULES@", mods)
 
 
+# What grub-mkrescue copies to the ISO for each GRUB platform installed here:
+# i386-pc (BIOS), and x86_64-efi where grub-efi-amd64-bin is present (it is in
+# the keel script's package list, so every machine builds both). The list may
+# name only modules that every platform has: x86_64-efi has no biosdisk, which
+# the BIOS El Torito image needs to read the CD -- but grub-mkrescue builds that
+# one into the image itself (with iso9660), whatever the list says. The image's
+# built-in start-up script loads every partition map GRUB knows (its
+# partmap.lst): without them each boot prints "file not found" once per map,
+# which OVMF shows on the serial console.
+GRUB_MODULES = ("multiboot2", "normal", "iso9660", "configfile",
+                "part_acorn", "part_amiga", "part_apple", "part_bsd", "part_dfly", "part_dvh",
+                "part_gpt", "part_msdos", "part_plan", "part_sun", "part_sunpc")
+
+
 def make_iso(builddir, cmdline, out, extra_modules=()):
     kernel, syms, modules = iso_inputs(builddir, extra_modules)
     for f in [kernel, syms] + [m.path for m in modules]:
@@ -104,14 +118,8 @@ def make_iso(builddir, cmdline, out, extra_modules=()):
             shutil.copy(m.path, root / "apps" / f"{m.name}.elf")
         (root / "boot" / "grub" / "grub.cfg").write_text(render_grub_cfg(cmdline, modules))
         tmp_out = Path(str(out) + ".tmp")
-        # --install-modules names what every GRUB platform installed here (i386-pc,
-        # and x86_64-efi where grub-efi-amd64-bin is present) copies to the ISO, so
-        # it may name only modules that all of them have. The BIOS El Torito image
-        # needs biosdisk to read the CD, but grub-mkrescue builds that one in itself
-        # (with iso9660), whatever the list says; x86_64-efi has no biosdisk.
         res = subprocess.run(
-            ["grub-mkrescue", "-o", str(tmp_out),
-             "--install-modules=multiboot2 normal iso9660 part_msdos configfile",
+            ["grub-mkrescue", "-o", str(tmp_out), "--install-modules=" + " ".join(GRUB_MODULES),
              "--locales=", "--fonts=", "--themes=", str(root)],
             capture_output=True, text=True)
         if res.returncode != 0:
