@@ -37,6 +37,7 @@ struct cap {
 	struct hnode in_parent;
 	/* where it is installed (pt.c): the entry, its record, what it maps */
 	u64 *map_pte;
+	u64 *map_mirror;         /* a PML4 entry: its copy in the window's top (pt.c) */
 	struct cap **map_rec;
 	u64 map_va;
 	struct cap *map_range;   /* FRAME: the VRANGE capability its mapping was made under */

@@ -127,11 +127,11 @@ int env_create_empty(const char *name, struct env **out)
 	e->id = next_id++;
 	fmt_snprintf(e->name, sizeof e->name, "%s", name);
 	e->fpu = fpu_state_alloc();
-	e->pml4 = e->fpu ? uvm_create() : 0;
+	e->pml4 = e->fpu ? uvm_create(&e->pt_window) : 0;
 	if (!e->pml4 || cspace_init(e) || pt_env_init(e)) {
 		kfree(e->cs.leaf);
 		if (e->pml4)
-			frame_free(e->pml4);
+			uvm_destroy(e->pml4, e->pt_window);
 		kfree(e->fpu);
 		kfree(e);
 		return -ENOMEM;
@@ -174,7 +174,7 @@ void env_destroy(struct env *e)
 	cspace_destroy(e);
 	ioport_env_fini(e);
 	pt_env_fini(e);
-	uvm_destroy(e->pml4);
+	uvm_destroy(e->pml4, e->pt_window);
 	kfree(e->fpu);
 	kfree(e);
 	live--;
@@ -228,17 +228,18 @@ __noreturn void env_run(struct env *e)
 	*f = e->ctx;
 	if (context_sanitize(f, false))
 		env_kill(e, "cannot resume at rip %#llx: not a user address", (unsigned long long)f->rip);
+	/* sysretq takes RIP from RCX and RFLAGS from R11: user_return sets
+	 * both from the frame, the values it checks. */
 	bool sysret = exit_via_sysret(e->ctx_from_syscall, f->rip);
-	if (sysret) {
-		f->rcx = f->rip; /* sysretq takes RIP from RCX and RFLAGS from R11 */
-		f->r11 = f->rflags;
+	if (sysret)
 		exit_stats.sysret++;
-	} else {
+	else
 		exit_stats.iret++;
-	}
+	/* An env that takes upcalls leaves with none undelivered: events went
+	 * out by upcall, or into its area while it is disabled. */
 	if (KEEL_DEBUG)
 		ASSERT(f->cs == USER_CS && f->ss == USER_SS && (f->rflags & RFLAGS_IF_BIT) &&
-		       !(f->rflags & (3ULL << 12)) && (read_cr3() & PTE_ADDR) == e->pml4);
+		       !(f->rflags & (3ULL << 12)) && (read_cr3() & PTE_ADDR) == e->pml4 && (!e->area || !e->events));
 	user_return(f, sysret);
 }
 

@@ -53,6 +53,7 @@ struct env {
 	u64 fs_base, gs_base;   /* the user's FS and GS bases */
 	void *fpu;              /* extended state save area */
 	paddr_t pml4;
+	paddr_t pt_window;      /* the top of its read-only page-table window (uvm.c, pt.c) */
 	u32 id;
 	enum env_state state;
 	char name[32];

@@ -35,6 +35,7 @@
 #include "sched.h"
 #include "slot.h"
 #include "syscall.h"
+#include "uaccess.h"
 #include "upcall.h"
 
 void audit_plant(const char *what); /* ktests/audit_plant.c: test-only */
@@ -92,9 +93,10 @@ static u64 start_envs(const char *spec, const char *grants, u64 *started)
 				kprintf("env: cannot start %s: %s\n", item, m ? errname(err) : "no such module");
 				failed++;
 			} else {
-				kprintf("env %u (%s): loaded at %#llx (%llu KiB), stack at %#llx\n", e->id, e->name,
-					(unsigned long long)e->image_base, (unsigned long long)(e->image_size >> 10),
-					(unsigned long long)e->stack_base);
+				kprintf("env %u (%s): loaded at %#llx (%llu KiB), stack at %#llx, PML4 %#llx\n", e->id,
+					e->name, (unsigned long long)e->image_base,
+					(unsigned long long)(e->image_size >> 10), (unsigned long long)e->stack_base,
+					(unsigned long long)e->pml4);
 				sched_add(e);
 				if (*started < ARRAY_SIZE(set))
 					set[*started] = e;
@@ -203,6 +205,14 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 		kprintf("warning: watchdog_ms=%s is not 1..100000, keeping %llu\n", wd,
 			(unsigned long long)(upcall_watchdog_ns / 1000000));
 
+	const char *uw = cmdline_get(&boot_cmdline, "uaccess_window");
+	if (uw && KEEL_DEBUG && !strcmp(uw, "open")) {
+		uaccess_window_open = true;
+		kprintf("warning: uaccess_window=open: user copies may go through the page-table window (test "
+			"only)\n");
+	} else if (uw) {
+		kprintf("warning: uaccess_window=%s ignored (only 'open', in debug builds)\n", uw);
+	}
 	const char *plant = cmdline_get(&boot_cmdline, "audit_plant");
 	if (plant)
 		audit_plant(plant);

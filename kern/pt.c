@@ -243,12 +243,33 @@ void pt_vrange_drop(struct cap *r)
 
 /* ---------------------------------------------------- install / remove */
 
-static void install(struct cap *c, u64 *table, struct cap **recs, unsigned index, u64 entry, u64 va,
-		    struct cap *range)
+/*
+ * Every store to an installed entry goes through here: an entry of a PML4's
+ * user half has a copy in the window's top (uvm.c), which must show exactly
+ * what the PML4 holds -- its accessed bit aside, which the MMU sets in the
+ * PML4 only.
+ */
+static void set_entry(struct cap *c, u64 entry)
 {
-	table[index] = entry;
+	*c->map_pte = entry;
+	if (c->map_mirror)
+		*c->map_mirror = entry;
+}
+
+/* The window's copy of PML4 entry `index` of e. */
+static u64 *window_entry(struct env *e, unsigned index)
+{
+	ASSERT(index < 256 && index != KEEL_PT_WINDOW_SLOT);
+	return &((u64 *)pa_to_va(e->pt_window))[index];
+}
+
+static void install(struct cap *c, u64 *table, struct cap **recs, unsigned index, u64 entry, u64 va,
+		    struct cap *range, u64 *mirror)
+{
 	recs[index] = c;
 	c->map_pte = &table[index];
+	c->map_mirror = mirror;
+	set_entry(c, entry);
 	c->map_rec = &recs[index];
 	c->map_va = va;
 	if (range) {
@@ -262,9 +283,10 @@ static void install(struct cap *c, u64 *table, struct cap **recs, unsigned index
 void pt_uninstall(struct cap *c)
 {
 	u64 old = *c->map_pte;
-	*c->map_pte = 0;
+	set_entry(c, 0);
 	*c->map_rec = NULL;
 	c->map_pte = NULL;
+	c->map_mirror = NULL;
 	c->map_rec = NULL;
 	if (c->map_range) {
 		hnode_del(&c->in_range);
@@ -408,7 +430,7 @@ static int mmu_one(struct env *e, const struct keel_mmu_op *op)
 		 * flush that page; a table: everything under it. An upcall area
 		 * that lost its write right there is one no longer. */
 		u64 old = table[op->index];
-		table[op->index] = entry | (old & (PTE_A | PTE_D));
+		set_entry(c, entry | (old & (PTE_A | PTE_D)));
 		if (level == 1)
 			invlpg(va);
 		else
@@ -421,7 +443,7 @@ static int mmu_one(struct env *e, const struct keel_mmu_op *op)
 		return -EEXIST;
 	if (c->map_pte)
 		return -EMAPPED;
-	install(c, table, recs, op->index, entry, va, range);
+	install(c, table, recs, op->index, entry, va, range, level == 4 ? window_entry(e, op->index) : NULL);
 	return 0;
 }
 
@@ -458,6 +480,7 @@ int pt_env_init(struct env *e)
 		return -ENOMEM;
 	e->pml4_recs = pa_to_va(recs);
 	set_type(e->pml4, FRAME_PT4);
+	set_type(e->pt_window, FRAME_WINDOW);
 	return 0;
 }
 
@@ -469,7 +492,8 @@ void pt_env_fini(struct env *e)
 		ASSERT(!e->pml4_recs[i]); /* its capabilities are gone, and their mappings */
 	free_frame(e, direct_va_to_pa(e->pml4_recs));
 	e->pml4_recs = NULL;
-	set_type(e->pml4, FRAME_UNTYPED); /* uvm_destroy frees it */
+	set_type(e->pml4, FRAME_UNTYPED); /* uvm_destroy frees them */
+	set_type(e->pt_window, FRAME_UNTYPED);
 }
 
 int pt_kmap(struct env *e, u64 va, u64 flags, paddr_t *pa_out)
@@ -495,7 +519,7 @@ int pt_kmap(struct env *e, u64 va, u64 flags, paddr_t *pa_out)
 				kfree(c);
 				return err;
 			}
-			install(c, table, recs, i, table_entry(c), vbase, NULL);
+			install(c, table, recs, i, table_entry(c), vbase, NULL, level == 4 ? window_entry(e, i) : NULL);
 			t = c;
 		}
 		table = pa_to_va(t->base);
@@ -518,7 +542,7 @@ int pt_kmap(struct env *e, u64 va, u64 flags, paddr_t *pa_out)
 		kfree(c);
 		return slot;
 	}
-	install(c, table, recs, i, pa | PTE_P | PTE_U | (flags & (PTE_W | PTE_NX)), va, range);
+	install(c, table, recs, i, pa | PTE_P | PTE_U | (flags & (PTE_W | PTE_NX)), va, range, NULL);
 	if (pa_out)
 		*pa_out = pa;
 	return 0;
@@ -541,12 +565,16 @@ static void audit_table(struct env *e, u64 *table, struct cap **recs, int level,
 		struct cap *c = recs[i];
 		if (level == 4 && i == KEEL_PT_WINDOW_SLOT)
 			continue;
+		u64 *copy = level == 4 ? window_entry(e, i) : NULL;
+		if (copy && (*copy & ~PTE_A) != (ent & ~PTE_A))
+			audit_bad(e, va, level, "the window's copy differs from the PML4 entry");
 		if (!c) {
 			if (ent & PTE_P)
 				audit_bad(e, va, level, "present without a record");
 			continue;
 		}
-		if (!(ent & PTE_P) || (ent & PTE_ADDR) != c->base || c->map_pte != &table[i] || c->map_rec != &recs[i])
+		if (!(ent & PTE_P) || (ent & PTE_ADDR) != c->base || c->map_pte != &table[i] || c->map_rec != &recs[i] ||
+		    c->map_mirror != copy)
 			audit_bad(e, va, level, "entry and record disagree");
 		if ((ent & (PTE_G | PTE_PCD | PTE_PWT | PTE_PS)) || !(ent & PTE_U))
 			audit_bad(e, va, level, "G, PCD, PWT or PS set, or U clear");
@@ -573,10 +601,18 @@ static void audit_table(struct env *e, u64 *table, struct cap **recs, int level,
 u64 pt_audit(struct env *e)
 {
 	audit_problems = 0;
-	u64 *pml4 = pa_to_va(e->pml4);
+	u64 *pml4 = pa_to_va(e->pml4), *win = pa_to_va(e->pt_window);
+	u64 window = e->pt_window | PTE_P | PTE_U | pte_nx; /* read-only, not executable */
 	if (pt_frame_type(e->pml4) != FRAME_PT4 || (pml4[KERNEL_SLOT] & ~PTE_A) != (slot_pdpt() | PTE_P | PTE_W) ||
-	    (pml4[KEEL_PT_WINDOW_SLOT] & (PTE_ADDR | PTE_P | PTE_W | PTE_U)) != (e->pml4 | PTE_P | PTE_U))
+	    (pml4[KEEL_PT_WINDOW_SLOT] & ~PTE_A) != window)
 		audit_bad(e, 0, 4, "the PML4 itself: type, kernel slot or window");
+	if (pt_frame_type(e->pt_window) != FRAME_WINDOW || (win[KEEL_PT_WINDOW_SLOT] & ~PTE_A) != window)
+		audit_bad(e, 0, 4, "the window's top: type, or its slot 254 not itself");
+	for (unsigned i = 256; i < PT_ENTRIES; i++)
+		if (win[i])
+			audit_bad(e, (u64)i << 39, 4, "the window's top maps the kernel half");
 	audit_table(e, pml4, e->pml4_recs, 4, 0);
+	/* And what the MMU reaches from the user half, window and all. */
+	audit_problems += (u64)slot_audit_user_half(e->pml4, e->name, NULL);
 	return audit_problems;
 }

@@ -17,8 +17,18 @@ struct cap;
 struct env;
 
 /* Untyped: free, or the kernel's own and never an env's; KERNEL: the
- * kernel's bookkeeping for an env (a table's records). */
-enum frame_type { FRAME_UNTYPED, FRAME_DATA, FRAME_PT1, FRAME_PT2, FRAME_PT3, FRAME_PT4, FRAME_KERNEL };
+ * kernel's bookkeeping for an env (a table's records); WINDOW: the top of an
+ * env's page-table window (copies of its PML4's user half, uvm.c). */
+enum frame_type {
+	FRAME_UNTYPED,
+	FRAME_DATA,
+	FRAME_PT1,
+	FRAME_PT2,
+	FRAME_PT3,
+	FRAME_PT4,
+	FRAME_KERNEL,
+	FRAME_WINDOW,
+};
 
 int pt_init(void);
 enum frame_type pt_frame_type(paddr_t pa);
@@ -34,7 +44,8 @@ i64 pt_mmu_update(struct env *e, u64 uops, u64 n, u64 udone);
 void pt_uninstall(struct cap *c);
 void pt_release(struct cap *c);
 
-/* Per-env tables: the PML4's records (uvm_create/destroy). */
+/* Per-env tables: the PML4's records and the frame types of the PML4 and
+ * the window's top (made by uvm_create, freed by uvm_destroy). */
 int pt_env_init(struct env *e);
 void pt_env_fini(struct env *e);
 

@@ -42,4 +42,10 @@ bool slot_range_mapped(u64 va, u64 len);
  */
 int slot_audit(paddr_t pml4_pa, const char *who, bool kernel_only);
 
+/* The part of the audit that walks everything reachable from the user half
+ * as the MMU would (the page-table window included): supervisor entries,
+ * large pages, tables or pages that are not an env's. Prints each problem;
+ * returns their number, and the user pages it reached in *leaves. */
+int slot_audit_user_half(paddr_t pml4_pa, const char *who, u64 *leaves);
+
 #endif

@@ -71,8 +71,9 @@ i64 sys_env_spawn(struct env *e, u64 ureq)
 	e->envs_charged += 1 + req.quota_envs;
 	/* Best effort: a child too poor for it simply has no way to call back. */
 	(void)cap_new_root(c, KEEL_CAP_ENV, e->id, 0);
-	kprintf("env %u (%s): spawned by env %u, loaded at %#llx, quotas %u frames %u caps %u envs\n", c->id,
-		c->name, e->id, (unsigned long long)c->image_base, req.quota_frames, req.quota_caps, req.quota_envs);
+	kprintf("env %u (%s): spawned by env %u, loaded at %#llx, quotas %u frames %u caps %u envs, PML4 %#llx\n",
+		c->id, c->name, e->id, (unsigned long long)c->image_base, req.quota_frames, req.quota_caps,
+		req.quota_envs, (unsigned long long)c->pml4);
 	sched_note_started();
 	sched_add(c);
 	return slot;

@@ -1,6 +1,7 @@
 #include "uaccess.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/trapframe.h"
+#include "keel/abi.h"
 #include "keel/errno.h"
 #include "layout.h"
 
@@ -11,7 +12,20 @@ struct extable_entry {
 };
 extern const struct extable_entry __extable_start[], __extable_end[];
 
-bool user_range_ok(u64 p, u64 n) { return p >= USER_BASE && p <= USER_END && n <= USER_END - p; }
+bool uaccess_window_open;
+
+/* The page-table window's slot (PML4 254, docs/memory-map.md). */
+#define WINDOW_LO ((u64)KEEL_PT_WINDOW_SLOT << 39)
+#define WINDOW_HI (WINDOW_LO + (1ULL << 39))
+
+bool user_range_ok(u64 p, u64 n)
+{
+	if (p < USER_BASE || p > USER_END || n > USER_END - p)
+		return false;
+	/* Defence in depth: the kernel never reads or writes through the
+	 * page-table window for Ring 3, whatever the window maps. */
+	return uaccess_window_open || p + n <= WINDOW_LO || p >= WINDOW_HI;
+}
 
 int copy_from_user(void *dst, u64 usrc, size_t n)
 {

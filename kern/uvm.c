@@ -7,17 +7,32 @@
 #include "keel/abi.h"
 #include "panic.h"
 #include "slot.h"
+#include "uaccess.h"
 
-paddr_t uvm_create(void)
+paddr_t uvm_create(paddr_t *window)
 {
-	paddr_t pml4 = frame_alloc_zeroed();
-	if (!pml4)
+	paddr_t pml4 = frame_alloc_zeroed(), win = pml4 ? frame_alloc_zeroed() : 0;
+	if (!win) {
+		if (pml4)
+			frame_free(pml4);
 		return 0;
+	}
+	u64 *top = pa_to_va(pml4), *wtop = pa_to_va(win);
 	/* Invariant 2: the kernel half is shared by pointer, never copied. */
-	((u64 *)pa_to_va(pml4))[KERNEL_SLOT] = slot_pdpt() | PTE_P | PTE_W;
-	/* The read-only page-table window: the PML4 maps itself, user-readable,
-	 * never writable (W clear at the top, so at every level below). */
-	((u64 *)pa_to_va(pml4))[KEEL_PT_WINDOW_SLOT] = pml4 | PTE_P | PTE_U | pte_nx;
+	top[KERNEL_SLOT] = slot_pdpt() | PTE_P | PTE_W;
+	/*
+	 * The read-only page-table window (docs/memory-map.md). Not a self-map:
+	 * a PML4 that maps itself leads, through its own slot 511, to the
+	 * kernel's tables -- and through the direct map's large pages to RAM
+	 * -- at user-half addresses (invariant 1). Slot 254 points instead at a
+	 * second top-level table holding copies of the user-half entries (pt.c
+	 * writes both), whose kernel half is empty and whose own slot 254 points
+	 * at itself, so every level of the env's tree, and nothing else, shows.
+	 * User-readable, never writable: W clear at the top, so at every level.
+	 */
+	wtop[KEEL_PT_WINDOW_SLOT] = win | PTE_P | PTE_U | pte_nx;
+	top[KEEL_PT_WINDOW_SLOT] = win | PTE_P | PTE_U | pte_nx;
+	*window = win;
 	return pml4;
 }
 
@@ -61,7 +76,7 @@ static bool user_lookup(paddr_t pml4, u64 va, u64 need, paddr_t *pa)
 static int uvm_copy(paddr_t pml4, u64 va, void *kbuf, size_t n, bool write)
 {
 	u8 *k = kbuf;
-	if (va < USER_BASE || va > USER_END || n > USER_END - va)
+	if (!user_range_ok(va, n))
 		return -EFAULT;
 	u64 need = PTE_U | (write ? PTE_W : 0);
 	while (n) {
@@ -82,7 +97,7 @@ static int uvm_copy(paddr_t pml4, u64 va, void *kbuf, size_t n, bool write)
 
 int uvm_translate(paddr_t pml4, u64 va, bool write, paddr_t *pa)
 {
-	if (va < USER_BASE || va >= USER_END)
+	if (!user_range_ok(va, 1))
 		return -EFAULT;
 	return user_lookup(pml4, va, PTE_U | (write ? PTE_W : 0), pa) ? 0 : -EFAULT;
 }
@@ -91,10 +106,11 @@ int uvm_poke(paddr_t pml4, u64 va, const void *src, size_t n) { return uvm_copy(
 
 int uvm_peek(paddr_t pml4, u64 va, void *dst, size_t n) { return uvm_copy(pml4, va, dst, n, false); }
 
-void uvm_destroy(paddr_t pml4)
+void uvm_destroy(paddr_t pml4, paddr_t window)
 {
-	u64 *t = pa_to_va(pml4);
+	u64 *t = pa_to_va(pml4), *w = pa_to_va(window);
 	for (unsigned i = 0; i < 256; i++)
-		ASSERT(i == KEEL_PT_WINDOW_SLOT || !(t[i] & PTE_P)); /* removed with its capabilities */
+		ASSERT(i == KEEL_PT_WINDOW_SLOT || !((t[i] | w[i]) & PTE_P)); /* gone with its capabilities */
 	frame_free(pml4);
+	frame_free(window);
 }

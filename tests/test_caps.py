@@ -32,7 +32,7 @@ def test_map_unmap_remap_and_accessed_dirty_bits_through_the_window(keel, cpu):
                    .group(1), 16)
     assert remapped & (P | W | D) == P | D  # fewer rights, dirty bit kept
     b.expect(r"^vm basic: unmapped: pte 0, a read faults \(error 0x4\); mapped again, the data is kept$")
-    b.expect(r"^vm basic: the window refuses writes \(error 0x7\) and hides the kernel half$")
+    b.expect(r"^vm basic: the window refuses writes \(error 0x7\) and hides the kernel half \(error 0x4\)$")
     m = b.expect(r"^vm basic: frames used (\d+) -> (\d+), capabilities (\d+) -> (\d+), free frames (\d+) -> (\d+)$")
     f0, f1, c0, c1, free0, free1 = map(int, m.groups())
     assert (f0, c0, free0) == (f1, c1, free1)

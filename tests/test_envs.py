@@ -135,6 +135,16 @@ def test_a_syscall_whose_return_address_is_not_canonical_kills_only_that_env(kee
     assert s["sysret"] == 0, s
 
 
+def test_sysretq_returns_to_the_checked_rip_whatever_rcx_and_r11_held(keel):
+    """The exit makes RCX and R11 from the frame's RIP and RFLAGS it checked:
+    a frame whose RCX points at an exit(7) and whose R11 sets TF still
+    returns to RIP (an exit(0)) without single-stepping."""
+    b = keel.run_test("sysret_uses_the_checked_rip")
+    b.expect(r"^# sysretq with rip (0x[0-9a-f]+), rcx 0x[0-9a-f]+, r11 0x302$")
+    b.expect(r"^env 1 \(sysretrcx\): exited with code 0$")
+    expect_nothing_leaked(b)
+
+
 def test_a_fault_on_the_user_iretq_is_charged_to_the_env(keel):
     b = keel.run_test("iret_fault_not_present_cs")
     b.expect(r"^env 1 \(badframe\): killed: #NP segment not present returning to Ring 3 at rip 0x7ffffffff000$")

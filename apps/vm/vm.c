@@ -184,12 +184,22 @@ static int mode_basic(void)
 	printf("vm basic: unmapped: pte %#llx, a read faults (error %#llx); mapped again, the data is kept\n",
 	       (unsigned long long)pte, (unsigned long long)fault_err);
 
-	/* The window is read-only, and shows nothing of the kernel half. */
+	/* The window is read-only, and shows nothing of the kernel half: its
+	 * top holds no kernel entry, and below it nothing is mapped at all
+	 * (not present, error 0x4 -- not a supervisor page, 0x5). */
 	uint64_t w = KEEL_PT_WINDOW_ENTRY(v, 1);
 	expect_fault("write through the window", probe_write(w, 0), 0x7, w);
-	uint64_t k = KEEL_PT_WINDOW_ENTRY(0xFFFFFF8000000000ULL, 3);
-	expect_fault("read the kernel's tables through the window", probe_read(k), 0x5, k);
-	printf("vm basic: the window refuses writes (error %#llx) and hides the kernel half\n", 0x7ULL);
+	static const uint64_t kernel[] = { 0xFFFFFF8000000000ULL, 0xFFFFFFC000000000ULL, 0xFFFFFFFF80000000ULL };
+	for (unsigned i = 0; i < 3; i++) {
+		uint64_t top = KEEL_PT_WINDOW_ENTRY(kernel[i], 4);
+		CHECK(probe_read(top) == 0, "the window's top shows no entry for %#llx", (unsigned long long)kernel[i]);
+		for (int level = 3; level >= 1; level--) {
+			uint64_t k = KEEL_PT_WINDOW_ENTRY(kernel[i], level);
+			expect_fault("read the kernel's tables through the window", probe_read(k), 0x4, k);
+		}
+	}
+	printf("vm basic: the window refuses writes (error %#llx) and hides the kernel half (error %#llx)\n", 0x7ULL,
+	       0x4ULL);
 
 	/* Everything back. */
 	CHECK(vm_unmap(v) == 0 && vm_unmap(v2) == 0, "unmap both");

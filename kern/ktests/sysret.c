@@ -114,5 +114,49 @@ static void iret_with(u64 cs, u64 rip)
 	user_return(f, false);
 }
 
+/* exit(0) at offset 0, exit(7) at offset 0x40; int3 everywhere else */
+static const u8 exit0_or_7[] = {
+	[0x00] = 0xB8, SYS_EXIT, 0, 0, 0, 0x31, 0xFF, 0x0F, 0x05,                /* mov $1,%eax; xor %edi,%edi; syscall */
+	[0x40] = 0xB8, SYS_EXIT, 0, 0, 0, 0xBF, 7, 0, 0, 0, 0x0F, 0x05, 0xCC,   /* mov $1,%eax; mov $7,%edi; syscall */
+};
+
+/*
+ * sysretq jumps to RCX and loads RFLAGS from R11, not from the frame's RIP
+ * and RFLAGS that the exit checks and env_run sanitises. A frame whose RCX
+ * and R11 disagree with them -- RCX at the exit(7), R11 with TF set -- is
+ * handed straight to user_return: the exit must make RCX and R11 from what
+ * it checked, so the env runs at RIP (exit 0), without single-stepping.
+ */
+KTEST(sysret_uses_the_checked_rip)
+{
+	struct sched_baseline before;
+	sched_baseline_take(&before);
+	struct env *e;
+	paddr_t text = 0;
+	u64 code = 0, stack = 0;
+	if (!KEXPECT(env_create_empty("sysretrcx", &e) == 0, "env") ||
+	    !KEXPECT(pt_kvrange(e, 0, PAGE_SIZE, 0, &code) >= 0 && pt_kvrange(e, 0, PAGE_SIZE, 0, &stack) >= 0 &&
+			     pt_kmap(e, code, 0, &text) == 0 && pt_kmap(e, stack, PTE_W | pte_nx, NULL) == 0,
+		     "code and stack"))
+		return;
+	memset(pa_to_va(text), 0xCC, PAGE_SIZE);
+	memcpy(pa_to_va(text), exit0_or_7, sizeof exit0_or_7);
+	struct percpu *cpu = this_cpu();
+	sched_begin(1, 0, &before);
+	fpu_restore(e->fpu);
+	write_cr3(e->pml4);
+	cpu->env = e;
+	e->state = ENV_RUNNING;
+	struct trap_frame *f = (struct trap_frame *)(cpu->kstack_top - TF_SIZE);
+	*f = e->ctx;
+	f->rip = code;
+	f->rsp = stack + PAGE_SIZE;
+	f->rcx = code + 0x40;
+	f->r11 = RFLAGS_TF | RFLAGS_IF_BIT | RFLAGS_RESERVED1;
+	ktest_log("sysretq with rip %#llx, rcx %#llx, r11 %#llx", (unsigned long long)f->rip,
+		  (unsigned long long)f->rcx, (unsigned long long)f->r11);
+	user_return(f, true);
+}
+
 KTEST(iret_fault_not_present_cs) { iret_with(GDT_UCODE32 | 3, 0); }
 KTEST(iret_fault_noncanonical_rip) { iret_with(USER_CS, USER_END); }

@@ -145,8 +145,7 @@ user_iretq:
  * The one exit to Ring 3: user_return(frame, sysret) with a sanitised frame
  * (env_run) at the top of the kernel stack. iretq goes through trap_exit's
  * labelled user_iretq; sysretq is taken only when env_run decided it is safe
- * (a context saved by `syscall`, RIP below the last user page; RCX = RIP,
- * R11 = RFLAGS).
+ * (a context saved by `syscall`, RIP below the last user page).
  */
 	.global user_return, user_sysretq
 user_return:
@@ -154,11 +153,17 @@ user_return:
 	testl %esi, %esi
 	jz trap_exit
 	/* Second line of defence against the SYSRET hazard: sysretq only to a
-	 * RIP below the last user page, whatever the caller decided. */
-	movq TF_RIP(%rsp), %rax
-	movabsq $SYSRET_RIP_LIMIT, %rcx
-	cmpq %rcx, %rax
+	 * RIP below the last user page, whatever the caller decided. sysretq
+	 * jumps to RCX and loads RFLAGS from R11, so both are made here from the
+	 * frame's checked RIP and sanitised RFLAGS: the address checked is the
+	 * address used. */
+	movq TF_RIP(%rsp), %rcx
+	movabsq $SYSRET_RIP_LIMIT, %rax
+	cmpq %rax, %rcx
 	jae trap_exit
+	movq %rcx, TF_RCX(%rsp)
+	movq TF_RFLAGS(%rsp), %rax
+	movq %rax, TF_R11(%rsp)
 	POP_REGS
 	addq $16, %rsp          /* vector, error code */
 	movq 24(%rsp), %rsp     /* the user's RSP (frame: rip cs rflags rsp ss) */
@@ -482,6 +487,7 @@ db_entry:
 	testb $3, 24(%rsp)           /* the saved CS */
 	jz paranoid_entry
 	swapgs
+	lfence                       /* as at every conditional swapgs (CVE-2019-1125) */
 	movq %rax, %gs:PERCPU_USER_RSP /* scratch: no syscall entry is in flight */
 	movq %gs:PERCPU_KSTACK_TOP, %rax
 	subq $DB_FRAME, %rax

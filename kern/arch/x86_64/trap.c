@@ -90,8 +90,14 @@ __attribute__((optimize("omit-frame-pointer"))) static void from_user(struct tra
 		}
 	} else if (v < 32) {
 		u64 cr2 = v == VEC_PF ? read_cr2() : 0;
-		if (v == VEC_PF && ring3_iret_complete(e, tf, cr2))
-			return;
+		if (v == VEC_PF && ring3_iret_complete(e, tf, cr2)) {
+			/* Resumed where the iretq went -- with the events posted
+			 * meanwhile delivered there, as at every other exit. */
+			if (!e->events || upcall_event_fast(e, tf))
+				return;
+			env_save(e, tf, false);
+			env_run(e);
+		}
 		/* ring3_iret.c may have made it the #GP/#NP/#SS the CPU would
 		 * raise, or moved CR2 to the page a user-mode pop faults on. */
 		cr2 = tf->vector == VEC_PF ? read_cr2() : 0;

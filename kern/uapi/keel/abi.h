@@ -314,9 +314,12 @@ struct keel_mmu_op {
 #define KEEL_MAP_PWT     0x20 /* refused (EMEMTYPE) */
 #define KEEL_MMU_BATCH_MAX 512
 
-/* The read-only page-table window: PML4 slot 254 maps the env's own PML4
- * (a self-map, user-readable, never writable), so the entry that maps va at
- * `level` (1 = PTE .. 4 = PML4E) can be read at KEEL_PT_WINDOW_ENTRY(va, level). */
+/* The read-only page-table window: PML4 slot 254 shows the env its own page
+ * tables (user-readable, never writable), so the entry that maps va at
+ * `level` (1 = PTE .. 4 = PML4E) can be read at KEEL_PT_WINDOW_ENTRY(va, level).
+ * Its top is a copy of the PML4's user half (whose own slot 254 points at
+ * itself, and whose kernel half is empty): levels 1..3 show live A/D bits,
+ * level 4 does not. The kernel copies nothing through it (EFAULT). */
 #define KEEL_PT_WINDOW_SLOT 254
 #define KEEL_PT_WINDOW_BASE (KEEL_U64(254) << 39)
 #define KEEL_PT_WINDOW_ENTRY(va, level)                                                                \
