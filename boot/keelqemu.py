@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -89,6 +90,26 @@ def render_grub_cfg(cmdline, modules):
     return template.replace("@CMDLINE@", words).replace("@MODULES@", mods)
 
 
+# What grub-mkrescue copies to the ISO for each GRUB platform installed here:
+# i386-pc (BIOS), and x86_64-efi where grub-efi-amd64-bin is present (it is in
+# the keel script's package list, so every machine builds both). The list may
+# name only modules that every platform has: x86_64-efi has no biosdisk, which
+# the BIOS El Torito image needs to read the CD -- but grub-mkrescue builds that
+# one into the image itself (with iso9660), whatever the list says. The image's
+# built-in start-up script loads every partition map GRUB knows (its
+# partmap.lst): without them each boot prints "file not found" once per map,
+# which OVMF shows on the serial console.
+GRUB_MODULES = ("multiboot2", "normal", "iso9660", "configfile",
+                "part_acorn", "part_amiga", "part_apple", "part_bsd", "part_dfly", "part_dvh",
+                "part_gpt", "part_msdos", "part_plan", "part_sun", "part_sunpc")
+
+
+def grub_platforms():
+    """The GRUB platforms grub-mkrescue finds here and puts on every ISO."""
+    lib = Path("/usr/lib/grub")
+    return sorted(d.name for d in lib.iterdir() if (d / "moddep.lst").exists()) if lib.is_dir() else []
+
+
 def make_iso(builddir, cmdline, out, extra_modules=()):
     kernel, syms, modules = iso_inputs(builddir, extra_modules)
     for f in [kernel, syms] + [m.path for m in modules]:
@@ -105,8 +126,7 @@ def make_iso(builddir, cmdline, out, extra_modules=()):
         (root / "boot" / "grub" / "grub.cfg").write_text(render_grub_cfg(cmdline, modules))
         tmp_out = Path(str(out) + ".tmp")
         res = subprocess.run(
-            ["grub-mkrescue", "-o", str(tmp_out),
-             "--install-modules=multiboot2 normal iso9660 part_msdos configfile",
+            ["grub-mkrescue", "-o", str(tmp_out), "--install-modules=" + " ".join(GRUB_MODULES),
              "--locales=", "--fonts=", "--themes=", str(root)],
             capture_output=True, text=True)
         if res.returncode != 0:
@@ -119,6 +139,8 @@ def cached_iso(builddir, cmdline, extra_modules=()):
     kernel, syms, modules = iso_inputs(builddir, extra_modules)
     h = hashlib.sha256()
     h.update(render_grub_cfg(cmdline, modules).encode())
+    # The recipe too: an ISO made before GRUB's EFI platform was installed lacks it.
+    h.update(repr((GRUB_MODULES, grub_platforms())).encode())
     for f in [kernel, syms] + [m.path for m in modules]:
         h.update(f.name.encode())
         h.update(f.read_bytes())
@@ -134,21 +156,54 @@ def cached_iso(builddir, cmdline, extra_modules=()):
 @dataclasses.dataclass
 class Machine:
     cpu: str = "max"
-    mem: str = "512M"
+    mem: str = "512M"    # as QEMU's -m takes it: 512M, 8G, 1T (a bare number is MiB)
     machine: str = "q35"
     icount: bool = False
     smp: int = 1
     accel: str = ""  # "" = QEMU's default (TCG here); "kvm" where /dev/kvm exists
+    firmware: str = "bios"  # bios (SeaBIOS, QEMU's default) | ovmf (UEFI, Debian's ovmf)
+
+
+OVMF = "/usr/share/ovmf/OVMF.fd"  # Debian's ovmf: code and variables in one image
+
+
+def mem_mib(size):
+    """Guest RAM in MiB from QEMU's -m syntax: a number with an optional K, M, G or
+    T suffix (any case); a bare number is MiB. Whole MiB only."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGT]?)B?", str(size).strip(), re.I)
+    if not m:
+        raise ValueError(f"guest RAM size {size!r}: expected e.g. 512M, 8G or 1T")
+    unit = {"K": 1 / 1024, "M": 1, "": 1, "G": 1024, "T": 1024 * 1024}[m.group(2).upper()]
+    mib = float(m.group(1)) * unit
+    if mib < 1 or mib != int(mib):
+        raise ValueError(f"guest RAM size {size!r}: a whole number of MiB, at least 1")
+    return int(mib)
 
 
 def qemu_argv(iso, m, serial, extra=(), media=None):
     """The QEMU command line: `media` replaces the ISO (e.g. -kernel/-initrd
     for the Linux baseline, which must run in the same configuration)."""
+    mib = mem_mib(m.mem)
+    size = f"{mib // 1024}G" if mib % 1024 == 0 else f"{mib}M"
     argv = ["qemu-system-x86_64",
-            "-machine", m.machine, "-cpu", m.cpu, "-m", m.mem, "-smp", str(m.smp),
+            # Guest RAM is a RAM backend with reserve=off (mmap MAP_NORESERVE): the
+            # host commits nothing up front and lends a page only when the guest
+            # first touches it. QEMU's implicit RAM is a mapping the host accounts
+            # in full, and Linux's default overcommit heuristic refuses one larger
+            # than RAM + swap: -m 64G died on a 24 GiB host without swap ("cannot
+            # set up guest memory"). Keel touches only the frames it uses. The
+            # guest sees the same machine either way; -m must equal the size.
+            # (Under vm.overcommit_memory=2 Linux ignores MAP_NORESERVE.)
+            "-object", f"memory-backend-ram,id=ram0,size={size},reserve=off",
+            "-machine", f"{m.machine},memory-backend=ram0", "-m", size,
+            "-cpu", m.cpu, "-smp", str(m.smp),
             "-display", "none", "-vga", "none", "-no-reboot",
             "-serial", serial,
             "-device", f"isa-debug-exit,iobase={KEEL_EXIT['PORT']:#x},iosize=0x04"]
+    if m.firmware == "ovmf":
+        argv += ["-bios", OVMF]  # read-only, variables kept in RAM: every boot starts alike
+    elif m.firmware != "bios":
+        raise ValueError(f"firmware {m.firmware!r}: bios or ovmf")
     argv += list(media) if media is not None else ["-cdrom", str(iso), "-boot", "d"]
     if m.icount:
         argv += ["-icount", "shift=0,align=off,sleep=off", "-rtc", "clock=vm,base=2000-01-01"]
@@ -164,6 +219,7 @@ class BootResult:
     log: str             # everything the kernel wrote to COM1
     elapsed: float
     argv: list
+    maxrss_kib: int = None  # QEMU's peak resident memory on the host (None: not measured)
 
     @property
     def ktap(self):
@@ -216,11 +272,14 @@ def verdict_of(status):
     return VERDICT_BY_STATUS.get(status, "died")
 
 
-def boot(builddir, cmdline="", machine=None, timeout=60.0, extra=(), log_path=None, modules=(), media=None):
+def boot(builddir, cmdline="", machine=None, timeout=60.0, extra=(), log_path=None, modules=(), media=None,
+         rss_limit_mib=None):
     """Boot once, serial to a file (never a pipe: under icount a late reader
     would shift the guest's instruction counts), and kill our QEMU -- and only
     ours -- if it outlives the timeout. `media` boots something else than
-    Keel's ISO in the same configuration (the Linux baseline)."""
+    Keel's ISO in the same configuration (the Linux baseline). `rss_limit_mib`
+    kills QEMU (verdict "died") once it holds that much host memory: for a
+    guest larger than the host, whose RAM the host lends only as it is touched."""
     m = machine or Machine()
     iso = cached_iso(builddir, cmdline, modules) if media is None else None
     own_log = log_path is None
@@ -229,23 +288,64 @@ def boot(builddir, cmdline="", machine=None, timeout=60.0, extra=(), log_path=No
         os.close(fd)
     argv = qemu_argv(iso, m, f"file:{log_path}", extra, media)
     start = time.monotonic()
-    proc = _start(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        _, err = proc.communicate(timeout=timeout)
-        status = proc.returncode
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-        status = None
-    finally:
-        _reap(proc)
+    with tempfile.TemporaryFile(prefix="keel-qemu-stderr-") as errf:
+        proc = _start(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf)
+        try:
+            status, maxrss, note = _wait(proc, timeout, rss_limit_mib)
+        finally:
+            _reap(proc)
+        errf.seek(0)
+        err = errf.read().decode(errors="replace")
     elapsed = time.monotonic() - start
     log = Path(log_path).read_text(errors="replace")
     if own_log:
         os.unlink(log_path)
-    if err and err.strip():
-        log += "\n[qemu stderr] " + err.decode(errors="replace")
-    return BootResult(status, verdict_of(status), log, elapsed, argv)
+    if err.strip():
+        log += "\n[qemu stderr] " + err
+    if note:
+        log += "\n[keel] " + note
+    return BootResult(status, verdict_of(status), log, elapsed, argv, maxrss)
+
+
+def _rss_kib(pid):
+    try:
+        resident = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+    return resident * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def _wait(proc, timeout, rss_limit_mib=None):
+    """Wait for QEMU to exit; kill it (its process group) if it outlives the
+    timeout or, with a limit, holds more than rss_limit_mib of host memory.
+    Returns (exit status, or None at the timeout; peak RSS in KiB; a note or None).
+    os.wait4 reaps it, so the peak RSS is this QEMU's alone."""
+    deadline = time.monotonic() + timeout
+    timed_out, note = False, None
+    pidfd = os.pidfd_open(proc.pid)
+    try:
+        while True:
+            left = max(deadline - time.monotonic(), 0)
+            # With a limit, look at QEMU's resident memory 20 times a second (a
+            # guard for the host, not a measurement: wait4 gives the true peak).
+            if select.select([pidfd], [], [], left if rss_limit_mib is None else min(left, 0.05))[0]:
+                break
+            if time.monotonic() >= deadline:
+                timed_out = True
+            elif rss_limit_mib is not None and _rss_kib(proc.pid) > rss_limit_mib * 1024:
+                note = f"QEMU killed: it held more than {rss_limit_mib} MiB of host memory"
+            else:
+                continue
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:  # it ended just now
+                pass
+            break
+    finally:
+        os.close(pidfd)
+    _, wstatus, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(wstatus)  # reaped: Popen must not wait again
+    return (None if timed_out else proc.returncode), usage.ru_maxrss, note
 
 
 # ---------------------------------------------------------------------- CLI
@@ -276,6 +376,14 @@ def cmd_run(a):
     return 0 if verdict == "success" else 1
 
 
+def _mem_arg(size):
+    try:
+        mem_mib(size)  # refuse what QEMU's -m and the RAM backend would read differently
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e))
+    return size
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -289,7 +397,7 @@ def main():
     s = sub.add_parser("run")
     s.add_argument("--builddir", required=True)
     s.add_argument("--cpu", default="max")
-    s.add_argument("--mem", default="512M")
+    s.add_argument("--mem", default="512M", type=_mem_arg)
     s.add_argument("--machine", default="q35")
     s.add_argument("--icount", action="store_true")
     s.add_argument("--cmdline", default=DEMO_CMDLINE)

@@ -4,7 +4,7 @@
         r = keel.run_test("frames_above_4g", mem="8G")   # boots test=frames_above_4g
         r.expect("touched 256 frames")
 
-`keel.boot(cmdline, cpu=, mem=, machine=, icount=)` boots once and returns a
+`keel.boot(cmdline, cpu=, mem=, machine=, icount=, firmware=)` boots once and returns a
 BootResult (boot/keelqemu.py): `.verdict` (success, failure, panic, timeout,
 died), `.log` (the serial console), `.ktap` (parsed result lines). Each boot
 gets a per-command-line ISO (cached under build/isos/), a hard timeout, and
@@ -74,12 +74,14 @@ class Keel:
         self.boots = []
 
     def boot(self, cmdline="", cpu="max", mem="512M", machine="q35", icount=False, timeout=60.0,
-             extra=(), modules=(), log_path=None):
+             extra=(), modules=(), log_path=None, firmware="bios", rss_limit_mib=None):
         """modules: extra (path, name) multiboot2 modules for this boot.
-        log_path: where the serial log goes while it runs (to watch it)."""
-        machine_ = keelqemu.Machine(cpu=cpu, mem=mem, machine=machine, icount=icount)
+        log_path: where the serial log goes while it runs (to watch it).
+        firmware: bios (SeaBIOS) or ovmf (UEFI).
+        rss_limit_mib: kill QEMU once it holds that much host memory."""
+        machine_ = keelqemu.Machine(cpu=cpu, mem=mem, machine=machine, icount=icount, firmware=firmware)
         r = keelqemu.boot(BUILD, cmdline, machine_, timeout=timeout, extra=extra, modules=modules,
-                          log_path=log_path)
+                          log_path=log_path, rss_limit_mib=rss_limit_mib)
         b = Boot(r, cmdline)
         self.boots.append(b)
         return b
@@ -116,7 +118,8 @@ def pytest_runtest_makereport(item, call):
     for i, b in enumerate(k.boots):
         path = LOGDIR / f"{safe}.{i}.log"
         path.write_text(f"# command line: {b.cmdline}\n# qemu: {' '.join(b.r.argv)}\n"
-                        f"# verdict: {b.r.verdict} (status {b.r.status}), {b.r.elapsed:.2f} s\n"
+                        f"# verdict: {b.r.verdict} (status {b.r.status}), {b.r.elapsed:.2f} s, "
+                        f"QEMU's peak RSS {b.r.maxrss_kib} KiB\n"
                         + b.r.log)
         rep.sections.append(("keel serial log", f"kept in {path}"))
 

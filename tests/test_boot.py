@@ -1,6 +1,8 @@
 """Boot into the shared kernel slot: each test is a real GRUB + QEMU boot."""
 
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,8 @@ E820_RAM = {
     ("q35", "512M"): [(0x0, 0x9FC00), (0x100000, 0x1FFDF000)],
     ("q35", "4G"): [(0x0, 0x9FC00), (0x100000, 0x7FFDF000), (0x100000000, 0x180000000)],
     ("q35", "8G"): [(0x0, 0x9FC00), (0x100000, 0x7FFDF000), (0x100000000, 0x280000000)],
+    ("pc", "64G"): [(0x0, 0x9FC00), (0x100000, 0xBFFE0000), (0x100000000, 0x1040000000)],
+    ("q35", "64G"): [(0x0, 0x9FC00), (0x100000, 0x7FFDF000), (0x100000000, 0x1080000000)],
 }
 
 
@@ -43,7 +47,7 @@ def test_cpu_features_are_detected_not_assumed(keel):
     assert {"nx", "smep", "smap", "umip", "write-protect"} <= set(on_new), on_new
 
 
-@pytest.mark.parametrize("mem", ["64M", "512M", "4G", "8G"])
+@pytest.mark.parametrize("mem", ["64M", "512M", "4G", "8G", "64G"])
 @pytest.mark.parametrize("machine", ["pc", "q35"])
 def test_usable_ram_matches_the_e820_map(keel, machine, mem):
     ranges = E820_RAM[(machine, mem)]
@@ -60,6 +64,101 @@ def test_usable_ram_matches_the_e820_map(keel, machine, mem):
     seen = [(int(a, 16), int(b_, 16)) for a, b_ in
             re.findall(r"^mem: e820 (0x[0-9a-f]+|0+)-(0x[0-9a-f]+) type 1$", b.log, re.M)]
     assert seen == ranges, f"RAM ranges the kernel read: {seen}"
+
+
+def host_ram_and_swap():
+    kib = dict(re.findall(r"^(\w+):\s+(\d+) kB$", Path("/proc/meminfo").read_text(), re.M))
+    return (int(kib["MemTotal"]) + int(kib["SwapTotal"])) << 10
+
+
+def e820_ram_top(log):
+    return max(int(end, 16) for _, end in
+               re.findall(r"^mem: e820 (0x[0-9a-f]+|0+)-(0x[0-9a-f]+) type 1$", log, re.M))
+
+
+# The most host memory a boot below may hold: QEMU itself needs ~55 MiB for a
+# 512M guest and ~130 MiB (64G) to ~350 MiB (256G) for its per-page
+# bookkeeping; a kernel that touched every frame would need the whole guest.
+HOST_RSS_LIMIT_MIB = 1024
+
+
+@pytest.mark.parametrize("mem", ["64G", "256G"])
+def test_a_guest_larger_than_the_host_boots_and_costs_the_host_only_what_it_touches(keel, mem):
+    """Guest RAM is a QEMU memory backend that reserves nothing (reserve=off,
+    boot/keelqemu.py), so a guest may be larger than the host's RAM and swap
+    (here 24 GiB, no swap; QEMU's own RAM died with "cannot set up guest
+    memory"): the host lends a page when the guest first touches it. The kernel
+    tracks frames in a bitmap and touches only the frames it uses, so QEMU holds
+    a sliver of the guest -- and is killed before it can hold more, rather than
+    push the host out of memory. 256G is all the direct map covers: the kernel
+    uses RAM up to 256 GiB and says so about the rest."""
+    size = int(mem[:-1]) << 30
+    b = keel.run_test("frames_above_4g", mem=mem, rss_limit_mib=HOST_RSS_LIMIT_MIB)
+    # The top of RAM is the guest's: the frame in its last 64 MiB was written and read back.
+    top = min(e820_ram_top(b.log), 256 << 30)
+    last = b.value(r"^# touched 256 frames from 0x1[0-9a-f]{8} to \S+ and the frame at (0x[0-9a-f]+)$",
+                   lambda v: int(v, 16))
+    assert top - (64 << 20) <= last < top, f"top frame {last:#x}, RAM ends at {top:#x}"
+    assert b.value(r"^mem: usable (\d+) bytes") > size - (2 << 30)
+    if e820_ram_top(b.log) > 256 << 30:
+        b.expect(r"^mem: RAM above 256 GiB is not used \(direct map limit\)$")
+    assert b.maxrss_kib < HOST_RSS_LIMIT_MIB << 10, f"QEMU held {b.maxrss_kib >> 10} MiB of the host"
+    print(f"{mem} guest on a host with {host_ram_and_swap() >> 30} GiB RAM + swap: "
+          f"QEMU's peak RSS {b.maxrss_kib >> 10} MiB")
+
+
+def iso_of(boot):
+    return Path(boot.argv[boot.argv.index("-cdrom") + 1])
+
+
+def el_torito(iso):
+    """The ISO's El Torito boot images (xorriso's report) and its GRUB module
+    directories."""
+    res = subprocess.run(["xorriso", "-indev", str(iso), "-report_el_torito", "plain",
+                          "-ls", "/boot/grub/*/multiboot2.mod"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+@pytest.mark.parametrize("machine", ["pc", "q35"])
+def test_the_iso_holds_bios_and_uefi_grub_and_boots_under_seabios(keel, machine):
+    """With GRUB's EFI platform installed (grub-efi-amd64-bin, in the keel
+    script's package list) grub-mkrescue makes every ISO for BIOS and UEFI at
+    once; it used to fail outright, asked to install biosdisk, which only the
+    BIOS platform has. SeaBIOS boots the BIOS image."""
+    assert Path("/usr/lib/grub/x86_64-efi/multiboot2.mod").exists(), \
+        "GRUB's EFI platform is missing: ./keel installs grub-efi-amd64-bin"
+    b = keel.boot(machine=machine).expect_verdict("success")
+    b.expect(r"^keel: boot ok$")
+    report = el_torito(iso_of(b))
+    assert re.search(r"^El Torito boot img : +1 +BIOS ", report, re.M), report
+    assert re.search(r"^El Torito boot img : +2 +UEFI ", report, re.M), report
+    assert "/boot/grub/i386-pc/multiboot2.mod" in report, report
+    assert "/boot/grub/x86_64-efi/multiboot2.mod" in report, report
+
+
+def grub_lines(log):
+    """What GRUB wrote to the serial port (OVMF's console) before the kernel's banner."""
+    text = re.sub(r"\x1b\[[0-9;?=]*[A-Za-z]", "", log.replace("\r", ""))
+    return re.split(r"^Keel \S+: an exokernel", text, maxsplit=1, flags=re.M)[0].splitlines()
+
+
+@pytest.mark.parametrize("machine, cpu", [("q35", "max"), ("pc", "qemu64")])
+def test_grub_efi_under_ovmf_boots_the_kernel(keel, machine, cpu):
+    """The same ISO under UEFI firmware (OVMF): GRUB's EFI image loads the kernel
+    by multiboot2, leaves boot services and enters it in 32-bit protected mode as
+    GRUB's BIOS image does; the kernel reads the memory map GRUB makes from UEFI's
+    (a fragmented one) and uses RAM above 4 GiB. GRUB's one complaint is that it
+    has no text mode to give a kernel that asks for no framebuffer."""
+    b = keel.run_test("frames_above_4g", mem="8G", machine=machine, cpu=cpu, firmware="ovmf")
+    grub = grub_lines(b.log)
+    assert any(l.startswith("BdsDxe: starting Boot") and "DVD-ROM" in l for l in grub), grub
+    assert "  Booting `Keel'" in grub, grub
+    errors = [l for l in grub if l.startswith("error:") and l != "error: no suitable video mode found."]
+    assert not errors, f"GRUB under OVMF: {errors}"
+    b.expect(r'^boot: loader "GRUB 2\.\S+", command line "test=frames_above_4g", \d+ modules$')
+    b.expect(r"^slot audit: ok \(boot\)")
+    b.expect(r"^# touched 256 frames from 0x1[0-9a-f]{8} ")
 
 
 def test_slot_audit_passes_at_boot(keel):
