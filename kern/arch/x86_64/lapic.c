@@ -4,12 +4,13 @@
  * allows; its rate is measured at boot against PIT channel 2, which is used
  * for nothing else.
  *
- * Every register access is an exit to the emulator -- under TCG it takes
- * QEMU's global lock, and a timer write that brings the expiry earlier
- * wakes QEMU's main loop to re-arm its own timer (docs/benchmarks.md:
- * microseconds each, milliseconds on a busy host) -- so the timer is
- * reprogrammed with one write: the LVT is unmasked once, and a zero
- * initial count stops the timer (Intel SDM, "APIC Timer").
+ * Every register access is an exit to the emulator. Under TCG without
+ * icount it takes QEMU's global lock, and a write to the timer's LVT or
+ * count that leaves it QEMU's earliest timer also wakes QEMU's main loop to
+ * recompute its timeout -- microseconds each, milliseconds on a busy host
+ * (docs/benchmarks.md). So the timer is reprogrammed with one write: the
+ * LVT is unmasked once, and a zero count stops the timer (Intel SDM, "APIC
+ * Timer").
  */
 #include "arch/x86_64/lapic.h"
 #include "arch/x86_64/cpu.h"
