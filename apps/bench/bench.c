@@ -6,7 +6,8 @@
  * `redone` counts samples thrown away and taken again because they did not
  * measure the operation (see collect()).
  * `bench yieldpeer N` is the other side of the env-switch benchmark, and
- * then the receiver of the protected-control-transfer one. The boot grants
+ * then the receiver of the protected-control-transfer one. `bench deadline`
+ * times SYS_SET_DEADLINE itself (a diagnosis, see deadline_costs()). The boot grants
  * the bench software vector 0xA0 (bench/run.py).
  */
 #include "keel.h"
@@ -134,6 +135,66 @@ static void timer_row(size_t n)
 	       "arm_ticks_max=%llu\n",
 	       early, (unsigned long long)timer_lead, (unsigned long long)arm_ticks[arms / 2],
 	       (unsigned long long)arm_ticks[arms * 99 / 100], (unsigned long long)arm_ticks[arms - 1]);
+}
+
+/* ----------------------------------------------------- `bench deadline` */
+/*
+ * What arming a deadline costs, TSC ticks around SYS_SET_DEADLINE from
+ * Ring 3, as INFO lines (docs/benchmarks.md, "Arming a deadline"):
+ *   deadline_far       1 s ahead: not the earliest timer, the LAPIC untouched
+ *   deadline_earliest  1 ms ahead, then cancelled: the LAPIC timer written
+ *   deadline_past      already due: fired at once (its upcall included)
+ *   deadline_20us      20 us ahead and waited for, as the timer row does, so
+ *                      a timer interrupt comes between two arms; `early`
+ *                      counts events that came before the syscall returned
+ * A diagnosis, not part of `bench all`.
+ */
+static void deadline_info(const char *name, uint64_t *a, size_t n)
+{
+	uint64_t sum = 0;
+	for (size_t i = 0; i < n; i++)
+		sum += a[i];
+	sort(a, n);
+	printf("INFO %s n=%zu min=%llu median=%llu p90=%llu p99=%llu max=%llu mean=%llu\n", name, n,
+	       (unsigned long long)a[0], (unsigned long long)a[n / 2], (unsigned long long)a[n * 9 / 10],
+	       (unsigned long long)a[n * 99 / 100], (unsigned long long)a[n - 1], (unsigned long long)(sum / n));
+}
+
+static uint64_t arm(uint64_t deadline)
+{
+	uint64_t t0 = rdtsc();
+	sys_set_deadline(deadline);
+	return rdtsc() - t0;
+}
+
+static int deadline_costs(size_t n)
+{
+	size_t early = 0;
+	if (keel_upcalls_init(full_event, NULL))
+		return 1;
+	for (size_t i = 0; i < n; i++) {
+		samples[i] = arm(keel_now() + 1000000000);
+		sys_set_deadline(0);
+	}
+	deadline_info("deadline_far", samples, n);
+	for (size_t i = 0; i < n; i++) {
+		samples[i] = arm(keel_now() + 1000000);
+		sys_set_deadline(0);
+	}
+	deadline_info("deadline_earliest", samples, n);
+	for (size_t i = 0; i < n; i++)
+		samples[i] = arm(1);
+	deadline_info("deadline_past", samples, n);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t start;
+		timer_event_tsc = 0;
+		samples[i] = arm(keel_now() + TIMER_LEAD_NS);
+		timer_spin(&timer_event_tsc, &start);
+		early += timer_event_tsc < start;
+	}
+	deadline_info("deadline_20us", samples, n);
+	printf("INFO deadline_20us early=%zu of %zu\n", early, n);
+	return 0;
 }
 
 /* ------------------------------------------------------------ yield */
@@ -270,6 +331,8 @@ int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "all";
 	size_t n = !strcmp(mode, "quick") ? 1000 : 10000, warm = n / 10;
+	if (!strcmp(mode, "deadline"))
+		return deadline_costs(2000);
 	if (!strcmp(mode, "yieldpeer")) {
 		size_t k = argc > 2 ? (size_t)(argv[2][0] - '0') : 0;
 		size_t total = k ? 1100 : 11000;
