@@ -2,12 +2,14 @@
  * The Linux side of `./keel bench`: /init of an initramfs booted on Debian's
  * packaged kernel in the same QEMU configuration as Keel. It measures the
  * operations equivalent to Keel's the same way -- rdtsc around each, the
- * empty frame's minimum subtracted -- and prints the same BENCH lines, then
+ * empty frame's minimum subtracted, a sample that did not measure the
+ * operation redone and counted -- and prints the same BENCH lines, then
  * the kernel version and its mitigation state, and powers off.
  * Built with the build machine's gcc, -static. Never committed as a binary.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -33,33 +35,55 @@ static inline uint64_t tsc(void)
 
 #define MAXN 20000
 static uint64_t samples[MAXN], empty_min;
+static size_t kept, redone;
 static int cmp(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 	return x < y ? -1 : x > y;
 }
 
-static void report(const char *op, size_t n)
+/* Samples are taken as in apps/bench: a sample is kept less the empty
+ * frame's minimum, or redone and counted when it did not measure the
+ * operation (`valid` false) or is below the empty frame, which every sample
+ * contains (a measurement error, never a 0). At most n are redone. */
+static void begin(void) { kept = redone = 0; }
+static int more(size_t n) { return kept < n && redone < n; }
+static void take(uint64_t d, int valid)
 {
-	for (size_t i = 0; i < n; i++)
-		samples[i] = samples[i] > empty_min ? samples[i] - empty_min : 0;
-	qsort(samples, n, sizeof samples[0], cmp);
-	printf("BENCH %s n=%zu min=%llu median=%llu p99=%llu\n", op, n, (unsigned long long)samples[0],
-	       (unsigned long long)samples[n / 2], (unsigned long long)samples[n * 99 / 100]);
+	if (valid && d >= empty_min)
+		samples[kept++] = d - empty_min;
+	else
+		redone++;
+}
+
+static void report(const char *op)
+{
+	if (!kept) {
+		printf("bench: %s not measured: every sample redone (%zu)\n", op, redone);
+		return;
+	}
+	qsort(samples, kept, sizeof samples[0], cmp);
+	printf("BENCH %s n=%zu min=%llu median=%llu p99=%llu redone=%zu\n", op, kept, (unsigned long long)samples[0],
+	       (unsigned long long)samples[kept / 2], (unsigned long long)samples[kept * 99 / 100], redone);
 	fflush(stdout);
 }
 
-#define MEASURE(name, warm, n, body)                                                   \
+/* `body` timed, warm times discarded, then until n samples are kept; a
+ * sample counts only if `valid` holds after it. */
+#define MEASURE_IF(name, warm, n, body, valid)                                         \
 	do {                                                                           \
-		for (size_t i_ = 0; i_ < (warm) + (n); i_++) {                         \
+		for (size_t i_ = 0; i_ < (warm); i_++) {                               \
+			body;                                                          \
+		}                                                                      \
+		for (begin(); more(n);) {                                              \
 			uint64_t t0_ = tsc();                                          \
 			body;                                                          \
 			uint64_t d_ = tsc() - t0_;                                     \
-			if (i_ >= (warm))                                              \
-				samples[i_ - (warm)] = d_;                             \
+			take(d_, valid);                                               \
 		}                                                                      \
-		report(name, n);                                                       \
+		report(name);                                                          \
 	} while (0)
+#define MEASURE(name, warm, n, body) MEASURE_IF(name, warm, n, body, 1)
 
 static volatile int sig_seen;
 static void on_usr1(int s) { (void)s; sig_seen++; }
@@ -73,13 +97,76 @@ static void on_segv(int s, siginfo_t *si, void *uc)
 	mprotect(protected_page, 4096, PROT_READ | PROT_WRITE);
 }
 
-static volatile int stop_yield;
-static void *yielder(void *arg)
+/*
+ * sched_yield round trips that really switch. Under CFS a yield often
+ * returns to the caller without running the peer (it was 891 instructions
+ * here, under three getpids), so both sides run SCHED_FIFO at one priority
+ * on CPU 0, where a yield always hands the CPU to a runnable peer; and a
+ * round trip counts only if the peer's count of its turns (in shared
+ * memory for a process) moved by exactly one -- it ran once, in between.
+ */
+struct yield_peer {
+	volatile uint64_t turns;
+	volatile int stop;
+};
+
+static void yield_peer_loop(struct yield_peer *p)
 {
-	(void)arg;
-	while (!stop_yield)
+	while (!p->stop) {
+		p->turns++;
 		sched_yield();
+	}
+}
+
+static void *yield_peer_thread(void *arg)
+{
+	yield_peer_loop(arg);
 	return NULL;
+}
+
+/* SCHED_FIFO on CPU 0 for the caller (and what it forks or creates next),
+ * or back to SCHED_OTHER: 0, or -1 if refused. */
+static int yield_sched(int fifo)
+{
+	cpu_set_t cpu0;
+	CPU_ZERO(&cpu0);
+	CPU_SET(0, &cpu0);
+	struct sched_param sp = { .sched_priority = fifo ? 1 : 0 };
+	if (sched_setaffinity(0, sizeof cpu0, &cpu0) || sched_setscheduler(0, fifo ? SCHED_FIFO : SCHED_OTHER, &sp)) {
+		printf("bench: sched_yield rows: cannot %s: %s\n", fifo ? "run SCHED_FIFO on CPU 0" : "leave SCHED_FIFO",
+		       strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void yield_rows(size_t warm, size_t n)
+{
+	struct yield_peer *sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	static struct yield_peer th;
+	uint64_t c;
+	if (sh == MAP_FAILED)
+		return;
+	int fifo = yield_sched(1) == 0; /* else CFS: the turn count alone keeps the rows honest */
+
+	/* Two processes: an address-space switch each way, like Keel's env switch. */
+	pid_t child = fork();
+	if (child == 0) {
+		yield_peer_loop(sh);
+		_exit(0);
+	}
+	MEASURE_IF("sched_yield_2_processes", warm, n, (c = sh->turns, sched_yield()), sh->turns == c + 1);
+	sh->stop = 1;
+	waitpid(child, NULL, 0);
+
+	pthread_t t;
+	pthread_create(&t, NULL, yield_peer_thread, &th); /* inherits SCHED_FIFO and CPU 0 */
+	MEASURE_IF("sched_yield_2_threads", warm, n, (c = th.turns, sched_yield()), th.turns == c + 1);
+	th.stop = 1;
+	pthread_join(t, NULL);
+	if (fifo)
+		yield_sched(0);
+	munmap(sh, 4096);
 }
 
 static void print_file(const char *label, const char *path)
@@ -125,8 +212,7 @@ int main(int argc, char **argv)
 	if (d)
 		closedir(d);
 
-	MEASURE("empty_frame", warm, n, (void)0);
-	qsort(samples, n, sizeof samples[0], cmp);
+	MEASURE("empty_frame", warm, n, (void)0); /* nothing subtracted yet: empty_min is 0 */
 	empty_min = samples[0];
 
 	MEASURE("getpid", warm, n, syscall(SYS_getpid));
@@ -142,15 +228,17 @@ int main(int argc, char **argv)
 	sv.sa_sigaction = on_segv;
 	sv.sa_flags = SA_SIGINFO;
 	sigaction(SIGSEGV, &sv, NULL);
-	for (size_t i = 0; i < warm + n; i++) {
+	for (size_t i = 0; i < warm; i++) {
+		mprotect(protected_page, 4096, PROT_NONE);
+		*(volatile char *)protected_page = 1;
+	}
+	for (begin(); more(n);) {
 		mprotect(protected_page, 4096, PROT_NONE);
 		uint64_t t0 = tsc();
 		*(volatile char *)protected_page = 1; /* -> SIGSEGV -> handler mprotects -> retried */
-		uint64_t dt = tsc() - t0;
-		if (i >= warm)
-			samples[i - warm] = dt;
+		take(tsc() - t0, 1);
 	}
-	report("segv_mprotect_roundtrip", n);
+	report("segv_mprotect_roundtrip");
 
 	int p2c[2], c2p[2];
 	if (pipe(p2c) == 0 && pipe(c2p) == 0) {
@@ -173,36 +261,23 @@ int main(int argc, char **argv)
 			waitpid(child, NULL, 0);
 	}
 
-	/* Two processes yielding to each other: an address-space switch each
-	 * way, like Keel's env switch. The child yields until told to stop. */
-	volatile int *stop = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	pid_t yc = fork();
-	if (yc == 0) {
-		while (!*stop)
-			sched_yield();
-		_exit(0);
-	}
-	MEASURE("sched_yield_2_processes", warm / 2, n / 5, sched_yield());
-	*stop = 1;
-	waitpid(yc, NULL, 0);
-
-	pthread_t th;
-	pthread_create(&th, NULL, yielder, NULL);
-	MEASURE("sched_yield_2_threads", warm / 2, n / 5, sched_yield());
-	stop_yield = 1;
-	pthread_join(th, NULL);
+	yield_rows(warm / 2, n / 5);
 
 	/* A first touch of anonymous memory: the demand-zero fault alone. */
-	for (size_t i = 0; i < warm + n / 5; i++) {
+	for (size_t i = 0; i < warm; i++) {
+		char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		*(volatile char *)p = 1;
+		munmap(p, 4096);
+	}
+	for (begin(); more(n / 5);) {
 		char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		uint64_t t0 = tsc();
 		*(volatile char *)p = 1;
 		uint64_t dt = tsc() - t0;
 		munmap(p, 4096);
-		if (i >= warm)
-			samples[i - warm] = dt;
+		take(dt, 1);
 	}
-	report("demand_zero_fault", n / 5);
+	report("demand_zero_fault");
 
 	MEASURE("mmap_munmap_1_page", warm, n / 5,
 		{

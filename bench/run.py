@@ -34,7 +34,7 @@ SRC = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(SRC / "boot"))
 import keelqemu  # noqa: E402
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: records carry `redone`; meta carries keel_info
 
 # Keel operation -> (the Linux operation doing equivalent work, target ratio or None)
 EQUIVALENT = {
@@ -75,7 +75,10 @@ DESCRIPTION = {
     "mmap_munmap_512_pages": "mmap(MAP_POPULATE) + munmap of 512 pages",
 }
 
-BENCH_RE = re.compile(r"^BENCH (\S+) n=(\d+) min=(\d+) median=(\d+) p99=(\d+)$", re.M)
+# n: samples kept; redone: samples that did not measure the operation (an
+# event before the timing began, a yield that switched nothing, a sample
+# below the empty frame), thrown away and taken again.
+BENCH_RE = re.compile(r"^BENCH (\S+) n=(\d+) min=(\d+) median=(\d+) p99=(\d+) redone=(\d+)$", re.M)
 INFO_RE = re.compile(r"^INFO (\S+) (.*)$", re.M)
 
 
@@ -86,9 +89,13 @@ def log(msg):
 def parse(text):
     out = {}
     for m in BENCH_RE.finditer(text):
-        op, n, lo, med, p99 = m.group(1), *map(int, m.groups()[1:])
-        out[op] = dict(iterations=n, min=lo, median=med, p99=p99)
+        op, n, lo, med, p99, redone = m.group(1), *map(int, m.groups()[1:])
+        out[op] = dict(iterations=n, min=lo, median=med, p99=p99, redone=redone)
     return out
+
+
+def parse_info(text):
+    return {m.group(1): m.group(2).strip() for m in INFO_RE.finditer(text)}
 
 
 # ------------------------------------------------------------------- Linux
@@ -152,8 +159,7 @@ def run_linux(builddir, machine, vmlinuz, initrd, quick, mitigations_off, timeou
     res = parse(r.log)
     if "done" not in res and not re.search(r"^BENCH done$", r.log, re.M):
         raise RuntimeError(f"Linux bench boot did not finish ({r.verdict}):\n{r.log[-3000:]}")
-    info = {m.group(1): m.group(2).strip() for m in INFO_RE.finditer(r.log)}
-    return res, info
+    return res, parse_info(r.log)
 
 
 def records_for(system, mode, results, unit):
@@ -189,11 +195,13 @@ def markdown(results, meta):
     for mode in meta["modes"]:
         unit = "guest instructions (path length)" if mode == "icount" else "TSC ticks (wall clock, noisy)"
         lines += [f"## {mode}: {unit}", "",
-                  "| system | operation | min | median | p99 | n | what |",
-                  "|---|---|---:|---:|---:|---:|---|"]
+                  "| system | operation | min | median | p99 | n | redone | what |",
+                  "|---|---|---:|---:|---:|---:|---:|---|"]
         for r in sorted((r for r in recs if r["mode"] == mode), key=lambda r: (r["system"], r["op"])):
             lines.append(f"| {r['system']} | {r['op']} | {r['min']} | {r['median']} | {r['p99']} | "
-                         f"{r['iterations']} | {DESCRIPTION.get(r['op'], '')} |")
+                         f"{r['iterations']} | {r['redone']} | {DESCRIPTION.get(r['op'], '')} |")
+        for op, v in sorted(meta.get("keel_info", {}).get(mode, {}).items()):
+            lines += ["", f"Keel, {op}: {v}"]
         lines += ["", f"Linux / Keel, medians ({mode}):", "",
                   "| Keel operation | Linux operation | Keel | Linux | Linux/Keel | target |",
                   "|---|---|---:|---:|---:|---|"]
@@ -273,8 +281,9 @@ def main():
         m = keelqemu.Machine(cpu=a.cpu, mem=a.mem, machine=a.machine, icount=(mode == "icount"), accel=a.accel)
         unit = "instructions" if mode == "icount" else "tsc"
         log(f"{mode}: Keel")
-        res, _ = run_keel(builddir, m, a.quick, a.timeout)
+        res, klog = run_keel(builddir, m, a.quick, a.timeout)
         records += records_for("keel", mode, res, unit)
+        meta.setdefault("keel_info", {})[mode] = parse_info(klog)
         if a.no_linux:
             continue
         for off in (False, True):

@@ -462,12 +462,16 @@ int upcall_set_deadline(struct env *e, u64 deadline_ns)
 		timer_cancel(&e->deadline);
 		return 0;
 	}
-	timer_arm(&e->deadline, deadline_ns);
-	if (deadline_ns <= clock_ns()) { /* already due: fire now */
+	if (deadline_ns <= clock_ns()) {
+		/* Already due: fire now, never through the LAPIC timer (arming
+		 * and cancelling it would be two emulator exits and a stray
+		 * interrupt). It replaces a deadline still armed. */
 		timer_cancel(&e->deadline);
 		e->deadline.deadline = deadline_ns;
 		deadline_fired(&e->deadline);
+		return 0;
 	}
+	timer_arm(&e->deadline, deadline_ns);
 	return 0;
 }
 

@@ -2,6 +2,7 @@
 well-formed. No timing assertions (those live in the benchmark's own report)."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -15,7 +16,7 @@ LINUX_OPS = {"getpid", "signal_roundtrip", "segv_mprotect_roundtrip", "pipe_ping
              "sched_yield_2_threads", "sched_yield_2_processes", "mmap_munmap_1_page", "mmap_munmap_512_pages",
              "demand_zero_fault"}
 SYSTEMS = {"keel": KEEL_OPS, "floor": FLOOR_OPS, "linux": LINUX_OPS, "linux-mitigations-off": LINUX_OPS}
-RECORD_KEYS = {"system", "op", "mode", "unit", "iterations", "min", "median", "p99"}
+RECORD_KEYS = {"system", "op", "mode", "unit", "iterations", "min", "median", "p99", "redone"}
 
 
 def test_bench_quick_writes_a_complete_well_formed_results_file():
@@ -27,7 +28,7 @@ def test_bench_quick_writes_a_complete_well_formed_results_file():
     assert r.returncode == 0, r.stderr[-3000:] + r.stdout[-2000:]
     res = json.loads(out.read_text())
     meta = res["meta"]
-    assert meta["schema"] == 1 and meta["modes"] == ["icount", "wall"]
+    assert meta["schema"] == 2 and meta["modes"] == ["icount", "wall"]
     assert meta["linux_version"].startswith("Linux version 6.")
     assert meta["linux_mitigations"] and meta["linux_mitigations_off"]
     for mode in meta["modes"]:
@@ -38,6 +39,12 @@ def test_bench_quick_writes_a_complete_well_formed_results_file():
         assert set(rec) == RECORD_KEYS, rec
         assert rec["unit"] == ("instructions" if rec["mode"] == "icount" else "tsc")
         assert rec["iterations"] > 0
+        # A sample that measured nothing is redone and counted, never kept as a 0.
+        assert isinstance(rec["redone"], int) and rec["redone"] >= 0, rec
         assert 0 < rec["min"] <= rec["median"] <= rec["p99"], rec
+    for mode in meta["modes"]:
+        timer = meta["keel_info"][mode]["timer_upcall_roundtrip"]
+        assert re.fullmatch(r"early=\d+ lead_ns=\d+ arm_ticks_median=\d+ arm_ticks_p99=\d+ arm_ticks_max=\d+",
+                            timer), timer
     assert (BUILD / "bench" / "results.md").read_text().startswith("# Keel benchmarks")
     assert (BUILD / "bench" / "results.png").stat().st_size > 10000

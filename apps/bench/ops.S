@@ -80,34 +80,34 @@ bench_trap_entry:       /* RDI area; the trap was op_trap_insn's, while enabled 
 	leaq KUA_ENABLED_SAVE(%rdi), %rdi
 	jmp keel_resume
 
-/* u64 timer_spin(volatile u64 *flag): spin reading the TSC until *flag is
- * set; return the largest gap between two consecutive readings (the loop
- * body plus whatever interrupted it). */
+/* u64 timer_spin(volatile u64 *flag, u64 *start): spin reading the TSC
+ * until *flag is set; store the first reading at *start and return the gap
+ * the flag was set in: the larger of the last loop interval and the one
+ * from the last reading to the exit (the interrupt falls in one of them,
+ * depending on whether it came before or after the flag was read). Earlier
+ * intervals are left out: a stall of the host there is not the interrupt. */
 	.global timer_spin
 timer_spin:
-	pushq %rbx
 	rdtsc
 	shlq $32, %rdx
 	orq %rax, %rdx
 	movq %rdx, %r8          /* previous reading */
-	xorl %r9d, %r9d         /* largest gap */
+	movq %rdx, (%rsi)
+	xorl %r9d, %r9d         /* the last loop interval */
 1:	rdtsc
 	shlq $32, %rdx
 	orq %rdx, %rax
-	movq %rax, %rcx
-	subq %r8, %rcx
+	movq %rax, %r9
+	subq %r8, %r9
 	movq %rax, %r8
-	cmpq %r9, %rcx
-	cmovaq %rcx, %r9
 	cmpq $0, (%rdi)
 	je 1b
-	rdtsc                   /* the interval the flag was set in counts too */
+	rdtsc                   /* the interval the flag was seen in counts too */
 	shlq $32, %rdx
 	orq %rdx, %rax
 	subq %r8, %rax
 	cmpq %r9, %rax
 	cmovbq %r9, %rax
-	popq %rbx
 	ret
 
 	.section .note.GNU-stack, "", @progbits

@@ -3,6 +3,14 @@
  * TSC-deadline mode), with divider 1, so a tick is as fine as the hardware
  * allows; its rate is measured at boot against PIT channel 2, which is used
  * for nothing else.
+ *
+ * Every register access is an exit to the emulator. Under TCG without
+ * icount it takes QEMU's global lock, and a write to the timer's LVT or
+ * count that leaves it QEMU's earliest timer also wakes QEMU's main loop to
+ * recompute its timeout -- microseconds each, milliseconds on a busy host
+ * (docs/benchmarks.md). So the timer is reprogrammed with one write: the
+ * LVT is unmasked once, and a zero count stops the timer (Intel SDM, "APIC
+ * Timer").
  */
 #include "arch/x86_64/lapic.h"
 #include "arch/x86_64/cpu.h"
@@ -30,6 +38,7 @@
 #define DIV_BY_1 0xB
 
 static volatile u32 *lapic;
+static bool timer_unmasked; /* the LVT as last written: masked until the first one-shot */
 u64 lapic_timer_hz;
 
 static inline u32 rd(u32 reg) { return lapic[reg / 4]; }
@@ -58,15 +67,14 @@ u32 lapic_id(void) { return rd(LAPIC_ID) >> 24; }
 
 void lapic_timer_oneshot(u32 ticks)
 {
-	wr(LAPIC_LVT_TIMER, VEC_TIMER);
+	if (!timer_unmasked) {
+		wr(LAPIC_LVT_TIMER, VEC_TIMER); /* one-shot, unmasked: stays so */
+		timer_unmasked = true;
+	}
 	wr(LAPIC_TIMER_INIT, ticks ? ticks : 1);
 }
 
-void lapic_timer_stop(void)
-{
-	wr(LAPIC_LVT_TIMER, LVT_MASKED | VEC_TIMER);
-	wr(LAPIC_TIMER_INIT, 0);
-}
+void lapic_timer_stop(void) { wr(LAPIC_TIMER_INIT, 0); }
 
 u32 lapic_timer_current(void) { return rd(LAPIC_TIMER_CUR); }
 
@@ -86,6 +94,7 @@ void lapic_calibrate(unsigned ms, u64 *tsc_hz)
 	outb(0x61, inb(0x61) | 0x01);
 
 	wr(LAPIC_LVT_TIMER, LVT_MASKED | VEC_TIMER);
+	timer_unmasked = false;
 	wr(LAPIC_TIMER_INIT, 0xFFFFFFFF);
 	u64 t0 = rdtsc();
 	while (!(inb(0x61) & 0x20))

@@ -9,7 +9,8 @@ int lapic_init(paddr_t pa);
 void lapic_eoi(void);
 u32 lapic_id(void);
 
-/* One-shot timer: fire the timer vector after `ticks` timer ticks (>= 1). */
+/* One-shot timer: fire the timer vector after `ticks` timer ticks (>= 1);
+ * stop it. Each is one register write once the timer is running. */
 void lapic_timer_oneshot(u32 ticks);
 void lapic_timer_stop(void);
 u32 lapic_timer_current(void);
