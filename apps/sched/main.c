@@ -7,12 +7,14 @@
  *   sched:prio[:rr]              a high-priority sleeper beside a CPU hog:
  *                                how fast it preempts (:rr: the same under
  *                                round-robin, for contrast); then priority order
- *   sched:edf:feasible|infeasible[:MS]   a periodic task set under EDF
+ *   sched:edf:feasible|infeasible[:MS[:host]]   a periodic task set under EDF
+ *                                (:host: jobs sized to this host's speed)
  *   sched:switch                 the policy changed under running threads
  *   sched:broken:lose|spin|fault|bogus   a broken policy, ejected
  *   sched:trace:SEED             a seeded random workload, its trace dumped
- *   sched:showcase               rr, stride and prio in turn, then edf once
- *                                every other env has ended (./keel run)
+ *   sched:showcase               rr, stride and prio in turn, then edf (sized
+ *                                to the host) once every other env has ended
+ *                                (./keel run)
  */
 #include "demo.h"
 #include "env.h"
@@ -23,7 +25,7 @@ int demo_quiet;
 static int showcase(void)
 {
 	static char *rr[] = { "rr", "4", "100" }, *stride[] = { "stride", "300" }, *prio[] = { "prio" };
-	static char *edf[] = { "edf", "feasible", "200" };
+	static char *edf[] = { "edf", "feasible", "200", "host" };
 	demo_quiet = 1;
 	int rc = demo_fair(&sched_rr, 3, rr);
 	sched_set_policy(&sched_stride);
@@ -34,7 +36,7 @@ static int showcase(void)
 	while (keel_envs_alive())
 		thread_sleep(5000000);
 	sched_set_policy(&sched_edf);
-	rc |= demo_edf(3, edf);
+	rc |= demo_edf(4, edf);
 	return rc;
 }
 
