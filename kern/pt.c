@@ -426,9 +426,14 @@ static int mmu_one(struct env *e, const struct keel_mmu_op *op)
 		entry = table_entry(c);
 	}
 	if (recs[op->index] == c) {
-		/* The same capability again: a remap with new rights. A leaf:
-		 * flush that page; a table: everything under it. An upcall area
-		 * that lost its write right there is one no longer. */
+		/* The same capability again: a remap with new rights. A leaf
+		 * takes op->flags: flush that page, and an upcall area that lost
+		 * its write right there is one no longer. A table entry's rights
+		 * are its capability's, which never change, so it is rewritten
+		 * as it was (flushed and re-checked all the same): a table above
+		 * an area loses W only by being replaced with a read-only
+		 * capability of it, an unmap first, which drops the area
+		 * (hazard area-readonly-l1..3). */
 		u64 old = table[op->index];
 		set_entry(c, entry | (old & (PTE_A | PTE_D)));
 		if (level == 1)

@@ -1,7 +1,10 @@
 /*
  * The kernel timer queue: deadlines in kernel-clock nanoseconds, kept sorted,
  * driving the one-shot local APIC timer for the earliest. Environments' time
- * slices (and, later, their own deadlines) are timers here.
+ * slices and their own deadlines are timers here. A callback never runs
+ * before its deadline (the interrupt compares the clock, whatever the LAPIC's
+ * rounding); callbacks run in deadline order, equal deadlines in the order
+ * they were armed (ktest timer_queue_fires_on_time).
  */
 #ifndef KEEL_TIMER_H
 #define KEEL_TIMER_H

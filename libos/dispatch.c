@@ -27,6 +27,7 @@ static uint64_t armed;           /* the kernel deadline set now; 0 if none */
 static uint64_t turn_end;        /* dispatch_vnow() at which the running thread's turn ends; 0: none */
 static uint64_t last_watch;      /* dispatch_vnow() of the last watchdog scan */
 static uint64_t waited_seen;     /* the area's waited_total_ns at the last activation */
+static uint64_t watch_lo, watch_hi; /* thread_watch(): RIPs whose preemptions are counted */
 
 void libos_switch(struct keel_context *from, void *from_x, struct keel_context *to, const void *to_x,
 		  struct keel_upcall_area *a);
@@ -352,6 +353,8 @@ static void on_event(struct keel_upcall_area *a, uint64_t events, struct keel_co
 	if (preempt && cur->state == THREAD_RUNNING) {
 		struct thread *prev = cur;
 		prev->preemptions++;
+		if (interrupted->rip >= watch_lo && interrupted->rip < watch_hi)
+			prev->preempt_in_watch++;
 		trace(TR_PREEMPT, prev->tid, 0, 0);
 		account_out(prev);
 		policy_ready(prev, SCHED_PREEMPTED);
@@ -505,6 +508,16 @@ int dispatch_init(const struct sched_policy *p, struct thread *main)
 	arm_timer();
 	dispatch_unlock();
 	return 0;
+}
+
+void thread_watch(const void *start, const void *end)
+{
+	dispatch_lock();
+	watch_lo = (uint64_t)start;
+	watch_hi = (uint64_t)end;
+	for (struct thread *t = dispatch_all; t; t = t->all_next)
+		t->preempt_in_watch = 0;
+	dispatch_unlock();
 }
 
 /* ------------------------------------------------------------- sleeping */

@@ -48,6 +48,7 @@ struct thread {
 	uint64_t last_ran_ns;    /* CPU time of its last turn (for a policy's charge) */
 	uint64_t runnable_since; /* for the dispatcher's watchdog */
 	uint64_t dispatches, preemptions;
+	uint64_t preempt_in_watch; /* preemptions with its RIP in thread_watch()'s range */
 
 	/* Periodic jobs. */
 	uint64_t job;            /* the current job's number (1, 2, ...) */
@@ -97,6 +98,11 @@ unsigned thread_count(void);
  * and sleeps until the next release; it returns the new job's number. */
 void thread_set_period(uint64_t period, uint64_t rel_deadline);
 uint64_t thread_next_job(void);
+
+/* From now on, count in each thread's `preempt_in_watch` the preemptions by
+ * the timer upcall that interrupted it with RIP in [start, end) -- what the
+ * kernel's DEBUG_WATCH_RANGE does for envs. The counts start from 0. */
+void thread_watch(const void *start, const void *end);
 
 /* Run `n` guest instructions of pure computation (exactly, under icount). */
 void thread_burn(uint64_t n);

@@ -315,12 +315,36 @@ def test_an_upcall_area_that_goes_away_is_dropped_and_the_env_continues_without(
 
 def test_an_upcall_area_remapped_read_only_is_dropped(keel):
     """docs/abi.md: an area that is no longer the env's writable page at its
-    address is dropped at once -- also when its page, or a table above it, is
-    remapped in place without the write right (pt.c re-checks the areas
-    then, as it does at an unmap). Found by this suite: it used not to."""
+    address is dropped at once -- also when its page is remapped in place
+    without the write right (pt.c re-checks the areas then, as it does at an
+    unmap). Found by this suite: it used not to."""
     b = killed(keel, "area-readonly", r"#UD invalid opcode at rip 0x[0-9a-f]+ \(error 0\)")
     b.expect(r"^hazard area-readonly: remapped read-only \(0\): the kernel dropped the area "
              r"\(SYS_SET_DEADLINE -> -22\): ok$")
+
+
+@pytest.mark.parametrize("level", [1, 2, 3])
+def test_an_upcall_area_under_a_table_made_read_only_is_dropped(keel, level):
+    """The area's page keeps W in its own entry, but the entry for the
+    level-N table above it loses W. Mapping the same table capability again
+    cannot do that (a table entry's rights are its capability's: the control
+    shows the area stays); replacing the entry with a read-only capability of
+    the table does. The kernel drops the area, refuses to register it there
+    again, and the env's write to the still-readable page is a #PF (present,
+    write, user) that kills it, as an env without upcalls."""
+    mode = f"area-readonly-l{level}"
+    b = killed(keel, mode, r"#PF page fault at rip 0x[0-9a-f]+ \(error 0x7, cr2 (0x[0-9a-f]+)\)")
+    b.expect_not(rf"^hazard {mode}: .*: WRONG$")
+    b.expect(rf"^hazard {mode}: the control: into with the area in place: vector 6 error 0 {AT}: ok$")
+    b.expect(rf"^hazard {mode}: the level-{level} table mapped again with the same capability and no flags "
+             r"\(0\): its entry keeps W, the area stays \(SYS_SET_DEADLINE -> 0\): ok$")
+    b.expect(rf"^hazard {mode}: the level-{level} table replaced by a read-only capability of it \(0\): its entry "
+             r"present without W, the page's own present with W: ok$")
+    b.expect(rf"^hazard {mode}: the kernel dropped the area \(SYS_SET_DEADLINE -> -22\); the page still reads "
+             r"\(clock_mult set\): ok$")
+    b.expect(rf"^hazard {mode}: registering it again under the read-only table: -14: ok$")
+    cr2 = int(b.expect(r"killed: #PF page fault at rip 0x[0-9a-f]+ \(error 0x7, cr2 (0x[0-9a-f]+)\)$").group(1), 16)
+    assert cr2 % (1 << 39) == 0, f"the write hit {cr2:#x}, not the area's page at a 512 GiB boundary"
 
 
 # ------------------------------------------------------------- extras

@@ -6,7 +6,8 @@
  *            quota); delete them; allocate again
  *   pt       turn frames into page tables until refused; delete them
  *   timers   re-arm this env's deadline 100,000 times: the kernel's timer
- *            queue holds one entry per env, however often it is re-armed
+ *            queue holds one entry per env, however often it is re-armed,
+ *            and only the last deadline fires, once
  *   spawn    each refused SYS_ENV_SPAWN with its code; children until the
  *            env quota refuses; every share back once they end
  *   bomb     spawn copies of itself without end, each of which does the
@@ -140,13 +141,25 @@ static void pt(void)
 	       after.frames_used, n ? (n - 1) / 1024 : 0);
 }
 
-static uint64_t timer_events;
+/* Timer events seen, and what the area said of the last one. */
+static volatile uint64_t timer_events, event_deadline, event_delivered_at;
 static void on_event(struct keel_upcall_area *a, uint64_t events, struct keel_context *interrupted)
 {
-	(void)a, (void)interrupted;
-	timer_events += !!(events & KEEL_EV_TIMER);
+	(void)interrupted;
+	if (events & KEEL_EV_TIMER) {
+		timer_events++;
+		event_deadline = a->deadline;
+		event_delivered_at = a->delivered_at;
+	}
 }
 
+/*
+ * One deadline per env, re-armed in place: each SYS_SET_DEADLINE replaces
+ * the one before. So after 100,000 arms, each 1-2 s ahead of its own arm,
+ * then a last one 1 ms ahead, the kernel's queue never held more than one
+ * entry for this env (asked after every arm), and once the clock is past
+ * every deadline ever set, exactly one timer event came: for the last.
+ */
 static void timers(void)
 {
 	if (keel_upcalls_init(on_event, NULL)) {
@@ -154,24 +167,38 @@ static void timers(void)
 		sys_exit(1);
 	}
 	long most = 0;
-	uint64_t now = keel_now();
+	uint64_t latest = 0; /* the latest deadline ever set */
 	uint64_t x = 88172645463325252ULL;
 	for (int i = 0; i < 100000; i++) {
 		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-		long err = sys_set_deadline(now + 1000000000ULL + x % 1000000000ULL);
-		check(err == 0, "set a deadline");
-		if (i % 1000 == 0) {
-			long q = sys_debug(DEBUG_TIMERS, 0, 0);
-			if (q > most)
-				most = q;
-		}
+		uint64_t d = keel_now() + 1000000000ULL + x % 1000000000ULL;
+		check(sys_set_deadline(d) == 0, "set a deadline");
+		if (d > latest)
+			latest = d;
+		long q = sys_debug(DEBUG_TIMERS, 0, 0);
+		if (q > most)
+			most = q;
 	}
-	/* The last one, soon: it fires once. */
-	check(sys_set_deadline(keel_now() + 1000000) == 0, "set the last deadline");
-	while (!timer_events)
+	uint64_t early_events = timer_events;
+	uint64_t last = keel_now() + 1000000;
+	check(sys_set_deadline(last) == 0, "set the last deadline");
+	long q = sys_debug(DEBUG_TIMERS, 0, 0);
+	if (q > most)
+		most = q;
+	if (last > latest)
+		latest = last;
+	while (keel_now() < latest + 1000000) /* past every deadline ever set */
 		sys_yield();
-	printf("exhaust timers: 100000 deadlines set; the kernel's timer queue held at most %ld entries; "
-	       "%llu timer event(s) delivered\n", most, (unsigned long long)timer_events);
+	printf("exhaust timers: 100000 deadlines set, each 1-2 s ahead; the kernel's timer queue held at most %ld "
+	       "entries after any of them\n", most);
+	printf("exhaust timers: then the last, 1 ms ahead; by 1 ms past the latest deadline ever set, %llu timer "
+	       "event(s) delivered (%llu before the last was set), for deadline %s, delivered %s\n",
+	       (unsigned long long)timer_events, (unsigned long long)early_events,
+	       event_deadline == last ? "the last" : event_deadline ? "another" : "none",
+	       !event_deadline ? "never" : event_delivered_at >= event_deadline ? "on time" : "EARLY");
+	check(timer_events == 1, "exactly one timer event");
+	check(event_deadline == last, "the event is for the last deadline set");
+	check(event_delivered_at >= last, "not before its deadline");
 }
 
 /* Until every child (ENV capability) in slots[0..n) has ended. */

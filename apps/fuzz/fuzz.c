@@ -9,7 +9,8 @@
  * capability, corrupt its area): then the kernel must end it alone, and the
  * supervisor starts the next. Run beside `victim`; the test checks the
  * victim's memory and the kernel's counts afterwards (tests/test_hostile.py).
- * Same seed, same calls.
+ * Same seed, same calls: each child prints a running hash of every call and
+ * its result. A call counts as accepted when it returned >= 0.
  */
 #include "env.h"
 #include "keel.h"
@@ -19,7 +20,29 @@
 #include "vm.h"
 
 static struct keel_rand rng;
-static uint64_t iter, iters, accepted, refused, codes[128];
+static uint64_t iter, iters, accepted, refused, held_back, scribbles, codes[128];
+static unsigned batch_len; /* the ops mmu_batch() built last */
+
+/*
+ * A running FNV-1a hash of everything the child did: each call's number,
+ * arguments, the structures they point at (page-table batches, spawn
+ * requests), how it entered and what came back; each scribble's place and
+ * word. Printed with every progress line: the same seed must give the same
+ * hash (tests/test_hostile.py), so a replay is checked call by call, not by
+ * its totals.
+ */
+static uint64_t hash = 0xcbf29ce484222325ULL;
+
+static void hash_bytes(const void *p, uint64_t n)
+{
+	const uint8_t *b = p;
+	for (uint64_t i = 0; i < n; i++) {
+		hash ^= b[i];
+		hash *= 0x100000001b3ULL;
+	}
+}
+
+static void hash_word(uint64_t w) { hash_bytes(&w, sizeof w); }
 static uint8_t scratch[65536] __attribute__((aligned(4096)));
 static uint64_t straddle_end; /* a mapped page's end, the next page unmapped */
 static uint32_t nslots;       /* the capability space's extent at start */
@@ -136,6 +159,7 @@ static uint64_t mmu_batch(void)
 {
 	struct keel_mmu_op *ops = (struct keel_mmu_op *)scratch;
 	unsigned n = 1 + (unsigned)pick(600);
+	batch_len = n;
 	for (unsigned i = 0; i < n; i++) {
 		ops[i].table = pick(4) ? (uint32_t)slot() : KEEL_TABLE_PML4;
 		if (ops[i].table < nslots && pick(32))
@@ -186,6 +210,8 @@ static void one_call(void)
 		}
 	switch (nr) {
 	case SYS_EXIT:
+		held_back++;
+		hash_word((uint64_t)nr);
 		return; /* not yet */
 	case SYS_MMU_UPDATE:
 		if (pick(4))
@@ -237,10 +263,21 @@ static void one_call(void)
 		break;
 	}
 	}
-	long r = sc(nr, (long)a[0], (long)a[1], (long)a[2], (long)a[3], (long)a[4], pick(8) == 0);
+	int via_int = pick(8) == 0;
+	hash_word((uint64_t)nr);
+	hash_bytes(a, sizeof a);
+	hash_word((uint64_t)via_int);
+	if (a[0] == (uint64_t)scratch && nr == SYS_MMU_UPDATE)
+		hash_bytes(scratch, batch_len * sizeof(struct keel_mmu_op));
+	if (a[0] == (uint64_t)(scratch + 32768) && nr == SYS_ENV_SPAWN)
+		hash_bytes(scratch + 32768, sizeof(struct keel_spawn));
+	long r = sc(nr, (long)a[0], (long)a[1], (long)a[2], (long)a[3], (long)a[4], via_int);
 	if (nr == SYS_DEBUG && a[0] == DEBUG_FLOOR_SYSCALL)
 		sc(SYS_DEBUG, DEBUG_FLOOR_SYSCALL, 0, 0, 0, 0, 1); /* `syscall` back to the kernel */
-	if (r >= 0 || nr == SYS_YIELD_TO || nr == SYS_PCT_CALL) {
+	hash_word((uint64_t)r);
+	/* Success is r >= 0 for every call (SYS_YIELD_TO and SYS_PCT_CALL
+	 * return 0 once the other env has run, or replied). */
+	if (r >= 0) {
 		accepted++;
 	} else {
 		refused++;
@@ -251,10 +288,14 @@ static void one_call(void)
 /* A random word into our own upcall area: the kernel reads it later. */
 static void scribble(void)
 {
+	scribbles++;
 	if (!keel_area)
 		return;
 	uint64_t off = pick(4096) & ~7ULL;
-	*(volatile uint64_t *)((uint8_t *)keel_area + off) = pick(2) ? value() : pointer();
+	uint64_t w = pick(2) ? value() : pointer();
+	hash_word(off);
+	hash_word(w);
+	*(volatile uint64_t *)((uint8_t *)keel_area + off) = w;
 }
 
 static void on_event(struct keel_upcall_area *a, uint64_t events, struct keel_context *interrupted)
@@ -266,9 +307,9 @@ static int on_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, 
 		   struct keel_context *ctx, int slot_)
 {
 	(void)a, (void)slot_;
-	printf("fuzz child env %ld: trap %llu (error %#llx, cr2 %#llx) at rip %#llx after %llu iterations\n",
+	printf("fuzz child env %ld: trap %llu (error %#llx, cr2 %#llx) at rip %#llx after %llu iterations, hash %#018llx\n",
 	       sys_env_id(), (unsigned long long)vector, (unsigned long long)error, (unsigned long long)cr2,
-	       (unsigned long long)ctx->rip, (unsigned long long)iter);
+	       (unsigned long long)ctx->rip, (unsigned long long)iter, (unsigned long long)hash);
 	sys_exit(3);
 	return 1;
 }
@@ -289,18 +330,27 @@ static int child(uint64_t seed, uint64_t n)
 	straddle_end = info.base + 4096;
 	for (iter = 0; iter < iters; iter++) {
 		if (iter && iter % 500 == 0) /* how far it got, should it be killed later */
-			printf("fuzz child env %ld: %llu iterations\n", sys_env_id(), (unsigned long long)iter);
+			printf("fuzz child env %ld: %llu iterations, hash %#018llx\n", sys_env_id(), (unsigned long long)iter,
+			       (unsigned long long)hash);
 		if (pick(500) == 0)
 			scribble();
 		else
 			one_call();
 	}
 	printf("fuzz child env %ld seed %llu: %llu iterations, %llu accepted, %llu refused (EFAULT %llu, EINVAL %llu, "
-	       "EBADSLOT %llu, ENOSYS %llu, EDQUOT %llu)\n",
+	       "EBADSLOT %llu, ENOSYS %llu, EDQUOT %llu, other %llu), %llu SYS_EXIT held back, %llu scribbles; "
+	       "hash %#018llx\n",
 	       sys_env_id(), (unsigned long long)seed, (unsigned long long)iters, (unsigned long long)accepted,
 	       (unsigned long long)refused, (unsigned long long)codes[EFAULT], (unsigned long long)codes[EINVAL],
 	       (unsigned long long)codes[EBADSLOT], (unsigned long long)codes[ENOSYS],
-	       (unsigned long long)codes[EDQUOT]);
+	       (unsigned long long)codes[EDQUOT],
+	       (unsigned long long)(refused - codes[EFAULT] - codes[EINVAL] - codes[EBADSLOT] - codes[ENOSYS] -
+				    codes[EDQUOT]),
+	       (unsigned long long)held_back, (unsigned long long)scribbles, (unsigned long long)hash);
+	if (accepted + refused + held_back + scribbles != iters) {
+		printf("fuzz child env %ld: FAILED: the counts do not add up to the iterations\n", sys_env_id());
+		return 1;
+	}
 	return 0;
 }
 

@@ -913,6 +913,82 @@ static int mode_area_unmapped(void) { return area_mode(0); }
 static int mode_area_revoked(void) { return area_mode(1); }
 static int mode_area_readonly(void) { return area_mode(2); }
 
+/*
+ * A table above the area's page made read-only: the page's own entry keeps
+ * W, the entry for its level-N table (N = 1, 2, 3) loses it. A table entry's
+ * rights are its capability's (docs/abi.md), so mapping the same table
+ * capability again changes nothing; the one way is to replace the entry
+ * with a read-only capability of the same table. The kernel must drop the
+ * area (it is no longer the env's writable page at that address), refuse
+ * to register it there again, and the page must still read but not write.
+ *
+ * The page sits at a 512 GiB boundary inside a range of its own, so its
+ * level-1, -2 and -3 tables map nothing else (nothing of the program goes
+ * with them).
+ */
+static uint64_t write_probe(volatile uint64_t *p)
+{
+	*p = 1;
+	return 0;
+}
+
+static int area_table_readonly(unsigned level)
+{
+	const uint64_t span3 = 1ULL << 39;
+	struct keel_cap_info info;
+	long range = vm_init() ? -1 : sys_vrange_alloc(span3, 1ULL << 30);
+	if (range < 0 || sys_cap_info((uint32_t)range, &info)) {
+		check(0, "a 512 GiB range of its own (%ld)", range);
+		return 1;
+	}
+	uint64_t va = (info.base + span3 - 1) & ~(span3 - 1);
+	long frame = vm_map_new(va, KEEL_MAP_WRITE);
+	if (frame < 0 || keel_upcalls_init_at((struct keel_upcall_area *)va, NULL, on_trap)) {
+		check(0, "an upcall area at %#llx (%ld)", (unsigned long long)va, frame);
+		return 1;
+	}
+	expect_trap("the control: into with the area in place", 6, 0, 0, priv_into);
+
+	long table = vm_table(level, va, 0), parent = vm_table(level + 1, va, 0);
+	uint16_t index = (uint16_t)((va >> (12 + 9 * level)) & 511);
+	struct keel_mmu_op same = { .table = (uint32_t)parent, .index = index, .flags = 0, .cap = (uint32_t)table };
+	long r = sys_mmu_update(&same, 1, NULL);
+	long d = sys_set_deadline(0);
+	check(r == 0 && d == 0 && (vm_entry(va, level + 1) & (VM_P | VM_W)) == (VM_P | VM_W),
+	      "the level-%u table mapped again with the same capability and no flags (%ld): its entry keeps W, "
+	      "the area stays (SYS_SET_DEADLINE -> %ld)", level, r, d);
+
+	long ro = sys_cap_derive((uint32_t)table, KEEL_R_READ, KEEL_SELF);
+	struct keel_mmu_op swap[2] = {
+		{ .table = (uint32_t)parent, .index = index, .cap = KEEL_CAP_NONE },
+		{ .table = (uint32_t)parent, .index = index, .cap = (uint32_t)ro },
+	};
+	uint64_t done = 0;
+	r = ro < 0 ? ro : sys_mmu_update(swap, 2, &done);
+	uint64_t above = vm_entry(va, level + 1), leaf = vm_entry(va, 1);
+	check(r == 0 && done == 2 && (above & (VM_P | VM_W)) == VM_P && (leaf & (VM_P | VM_W)) == (VM_P | VM_W),
+	      "the level-%u table replaced by a read-only capability of it (%ld): its entry %s, the page's own %s", level,
+	      r, (above & (VM_P | VM_W)) == VM_P ? "present without W" : "WRONG",
+	      (leaf & (VM_P | VM_W)) == (VM_P | VM_W) ? "present with W" : "WRONG");
+	d = sys_set_deadline(0); /* cancel: 0 with an area, -EINVAL without */
+	uint64_t mult = ((volatile struct keel_upcall_area *)va)->clock_mult;
+	check(d == -EINVAL && mult != 0,
+	      "the kernel dropped the area (SYS_SET_DEADLINE -> %ld); the page still reads (clock_mult %s)", d,
+	      mult ? "set" : "0");
+	long again = keel_syscall3(SYS_UPCALL_SETUP, (long)va, 0, 0);
+	check(again == -EFAULT, "registering it again under the read-only table: %ld", again);
+	if (bad)
+		return 1; /* still registered: a write would trap to on_trap, not kill */
+	printf("hazard %s: writing to the page with no upcall area\n", mode);
+	write_probe((volatile uint64_t *)va);
+	check(0, "a write through a read-only table: survived");
+	return 1;
+}
+
+static int mode_area_readonly_l1(void) { return area_table_readonly(1); }
+static int mode_area_readonly_l2(void) { return area_table_readonly(2); }
+static int mode_area_readonly_l3(void) { return area_table_readonly(3); }
+
 /* ------------------------------------------------------------------ main */
 enum { NO_AREA, AREA, AREA_TF, AREA_SELF, AREA_RSP, AREA_OWN };
 static const struct {
@@ -963,6 +1039,9 @@ static const struct {
 	{ "area-unmapped", mode_area_unmapped, AREA_OWN },
 	{ "area-revoked", mode_area_revoked, AREA_OWN },
 	{ "area-readonly", mode_area_readonly, AREA_OWN },
+	{ "area-readonly-l1", mode_area_readonly_l1, AREA_OWN },
+	{ "area-readonly-l2", mode_area_readonly_l2, AREA_OWN },
+	{ "area-readonly-l3", mode_area_readonly_l3, AREA_OWN },
 };
 
 int main(int argc, char **argv)

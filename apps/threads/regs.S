@@ -59,8 +59,13 @@ regs_hold:
 	movq 26*8(%rdi), %r15
 
 	movq 8(%rsp), %rcx
-1:	subq $1, %rcx
-	jnz 1b
+	/* The spin: every value is live in its register from here to the
+	 * compare. threads.c counts the preemptions whose RIP is in it. */
+	.global regs_hold_spin, regs_hold_spin_end
+regs_hold_spin:
+	subq $1, %rcx
+	jnz regs_hold_spin
+regs_hold_spin_end:
 
 	/* compare: rax = index of the first mismatch + 1 */
 	cmpq 16(%rsp), %rdi
