@@ -143,7 +143,7 @@ def linux_initramfs(cache):
 
 # ----------------------------------------------------------------- running
 def run_keel(builddir, machine, quick, timeout):
-    cmdline = ("run=bench:quick,bench:yieldpeer:1" if quick else "run=bench:all,bench:yieldpeer") + \
+    cmdline = ("run=bench:quick,bench:yieldpeer" if quick else "run=bench:all,bench:yieldpeer") + \
         " grant=0:swvec0xa0"
     r = keelqemu.boot(builddir, cmdline, machine, timeout=timeout)
     if r.verdict != "success":

@@ -150,7 +150,7 @@ def test_grub_efi_under_ovmf_boots_the_kernel(keel, machine, cpu):
     GRUB's BIOS image does; the kernel reads the memory map GRUB makes from UEFI's
     (a fragmented one) and uses RAM above 4 GiB. GRUB's one complaint is that it
     has no text mode to give a kernel that asks for no framebuffer."""
-    b = keel.run_test("frames_above_4g", mem="8G", machine=machine, cpu=cpu, firmware="ovmf")
+    b = keel.run_test("frames_above_4g", mem="8G", machine=machine, cpu=cpu, firmware="ovmf", timeout=180)
     grub = grub_lines(b.log)
     assert any(l.startswith("BdsDxe: starting Boot") and "DVD-ROM" in l for l in grub), grub
     assert "  Booting `Keel'" in grub, grub

@@ -50,7 +50,7 @@ def test_ten_thousand_preemptions_across_address_spaces_lose_no_register_state(k
     switches CR3 and iretqs into another env, 10,000 times. Each env keeps its
     own values in all 15 general registers, XMM0-15 (YMM where the CPU has
     AVX), MXCSR and the x87 control word, and checks them while preempted."""
-    b = keel.boot("run=regcheck:5000,regcheck:5000 timeslice_us=50", cpu=cpu, timeout=300)
+    b = keel.boot("run=regcheck:5000,regcheck:5000 timeslice_us=50", cpu=cpu, timeout=300, icount=True)
     b.expect_verdict("success")
     b.expect_not(r"PANIC|double fault|MISMATCH")
     reports = re.findall(r"^regcheck env (\d+): (\d+) preemptions inside the check loop, \d+ rounds "
@@ -122,7 +122,7 @@ def test_each_ring3_fault_kills_only_its_env(keel, kind):
 
 
 def test_a_syscall_from_the_last_user_page_returns_through_iretq(keel):
-    b = keel.run_test("sysret_hazard_last_page")
+    b = keel.run_test("sysret_hazard_last_page", icount=True)
     b.expect(r"^env 1 \(lastpage\): exited with code 0$")
     s = expect_nothing_leaked(b)
     assert s["sysret"] == 0 and s["iret"] == 2, s  # the first entry, then the syscall's return

@@ -13,7 +13,7 @@ def test_pct_ping_pong(keel, cpu):
     SYS_EVENT_WAIT throughout: between calls it goes back to waiting, and
     is woken only by the stop call and by the activations of the few calls
     whose handler was preempted at a slice end -- not once per call."""
-    b = keel.boot("run=ipc:server,ipc:client:10000", cpu=cpu, timeout=120).expect_verdict("success")
+    b = keel.boot("run=ipc:server,ipc:client:10000", cpu=cpu, timeout=120, icount=True).expect_verdict("success")
     b.expect(r"^ipc client: yield to the waiting server: EAGAIN$")
     b.expect(r"^ipc client: 10000 round trips, 0 wrong; \d+ ns each$")
     b.expect(r"^ipc client: stop: ok \(the server counted 10002 calls\)$")
@@ -28,7 +28,7 @@ def test_pct_ping_pong(keel, cpu):
 def test_receiver_ending_mid_call_fails_the_call(keel, end):
     """The server is killed (a fault with no trap entry) or exits inside the
     handler: the blocked caller gets -EPIPE, and the next call -ENOENT."""
-    b = keel.boot(f"run=ipc:server,ipc:client:100:{end}").expect_verdict("failure")
+    b = keel.boot(f"run=ipc:server,ipc:client:100:{end}", icount=True).expect_verdict("failure")
     if end == "die":
         b.expect(r"^env 1 \(ipc\): killed: #UD invalid opcode")
     else:
@@ -81,7 +81,7 @@ def test_pct_into_a_busy_receiver(keel, cpu):
     right caller; the server's own xmm15, clobbered by every handler,
     survives (the entry saves and restores the extended state)."""
     b = keel.boot("run=ipc:server:busy,ipc:client:1000:busy,spin:x:3 timeslice_us=200", cpu=cpu,
-                  timeout=120).expect_verdict("success")
+                  timeout=120, icount=True).expect_verdict("success")
     m = b.expect(r"^ipc client: busy: 1000 calls, 0 wrong, (\d+) refused with EAGAIN and retried; stop: ok$")
     assert int(m.group(1)) > 0, "the -EAGAIN path was never taken"
     m = b.expect(r"^ipc server: busy: 1002 calls, \d+ loops, (\d+) slow calls preempted, xmm15 kept$")

@@ -106,7 +106,7 @@ def test_planted_state_in_every_save_area_is_sanitised_or_refused(keel):
 
 
 def test_an_env_spinning_disabled_gets_the_watchdog_then_is_destroyed(keel):
-    b = keel.boot("run=upcalls:watchdog,spin:W:12 watchdog_ms=20 timeslice_us=2000", timeout=120)
+    b = keel.boot("run=upcalls:watchdog,spin:W:12 watchdog_ms=20 timeslice_us=2000", timeout=120, icount=True)
     b.expect_verdict("failure")
     b.expect(r"^env 1 \(upcalls\): watchdog: disabled for more than 20 ms$")
     b.expect(r"^watchdog: env 1 got the watchdog upcall \(trap save rip 0x[0-9a-f]+\); spinning on, disabled$")
@@ -118,7 +118,7 @@ def test_an_env_spinning_disabled_gets_the_watchdog_then_is_destroyed(keel):
 
 
 def test_yielding_while_disabled_does_not_escape_the_watchdog(keel):
-    b = keel.boot("run=upcalls:watchdogyield,spin:W:12 watchdog_ms=20 timeslice_us=2000", timeout=120)
+    b = keel.boot("run=upcalls:watchdogyield,spin:W:12 watchdog_ms=20 timeslice_us=2000", timeout=120, icount=True)
     b.expect_verdict("failure")
     b.expect(r"^watchdog: env 1 got the watchdog upcall")
     b.expect(r"^env 1 \(upcalls\): killed: watchdog: disabled for more than 40 ms$")
