@@ -1,5 +1,5 @@
 /*
- * Capabilities (DESIGN.md "Capabilities and revocation"). Each env has a
+ * Capabilities (docs/design.md "Capabilities and revocation"). Each env has a
  * capability space: numbered slots holding typed capabilities with rights.
  * A capability is made by the kernel for a new object (a root) or derived
  * from another with equal or fewer rights, into the same env or another;

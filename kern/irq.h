@@ -1,5 +1,5 @@
 /*
- * Interrupts as capabilities (DESIGN.md "Interrupts as capabilities").
+ * Interrupts as capabilities (docs/design.md "Interrupts as capabilities").
  *
  * Device interrupts: a KEEL_CAP_IRQ names a GSI. Its holder binds it
  * (SYS_IRQ_BIND): the IOAPIC pin is routed to vector 0x30 + GSI and

@@ -2,7 +2,7 @@
  * Keel's virtual memory layout: the one place its addresses are defined.
  * docs/memory-map.md draws it; the linker script, boot.S and C include this.
  *
- * Invariant 1 (DESIGN.md): every kernel mapping lives in PML4 slot 511, the
+ * Invariant 1 (docs/design.md): every kernel mapping lives in PML4 slot 511, the
  * top 512 GiB of the address space. Slots 256..510 stay empty. The slot is
  * divided by its PDPT (one entry = 1 GiB):
  *

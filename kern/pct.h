@@ -1,6 +1,6 @@
 /*
  * CPU time between envs: waiting for events, directed yield and protected
- * control transfer (DESIGN.md "CPU time"; docs/abi.md "Control transfer").
+ * control transfer (docs/design.md "CPU time"; docs/abi.md "Control transfer").
  *
  * A protected control transfer is a synchronous call into another env's
  * registered entry, with four register arguments each way. It is a

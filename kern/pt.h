@@ -1,5 +1,5 @@
 /*
- * Raw page tables (DESIGN.md "Raw page tables"). An env's user half is built
+ * Raw page tables (docs/design.md "Raw page tables"). An env's user half is built
  * from capabilities: frames installed in level-1 tables, page tables
  * installed one level up, up to its PML4 -- by the env itself through
  * SYS_MMU_UPDATE, validated entry by entry as Xen validates mmu_update, or

@@ -1,5 +1,5 @@
 /*
- * The kernel slot (DESIGN.md invariants 1-3, 6).
+ * The kernel slot (docs/design.md invariants 1-3, 6).
  *
  * Why every kernel mapping hangs below ONE PDPT: an interrupt, an exception or
  * a syscall may arrive while any environment's CR3 is loaded, and the CPU

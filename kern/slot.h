@@ -1,5 +1,5 @@
 /*
- * The kernel slot: PML4 slot 511, where all kernel memory lives (DESIGN.md
+ * The kernel slot: PML4 slot 511, where all kernel memory lives (docs/design.md
  * invariants 1, 2, 3, 6). Every address space's PML4[511] points to the one
  * PDPT kept here, so a mapping made below it appears in all of them at once.
  */

@@ -1,6 +1,6 @@
 /*
- * Upcalls (DESIGN.md "Upcalls, with three save areas", "Resume in Ring 3",
- * "Activations"; docs/upcalls.md explains the protocol and its races).
+ * Upcalls (docs/design.md "Upcalls, with three save areas" and "CPU time";
+ * docs/upcalls.md explains the protocol and its races).
  *
  * The area is the env's own memory (reached through e->ka, its frame in the
  * direct map): nothing the kernel reads there is trusted, and a context the

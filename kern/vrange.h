@@ -1,5 +1,5 @@
 /*
- * The single user address space (DESIGN.md invariant 4): one allocator hands
+ * The single user address space (docs/design.md invariant 4): one allocator hands
  * out ranges of the user half to environments, so a virtual address names
  * the same thing everywhere, and two programs never overlap. A range is not
  * handed out again while its holder keeps it. Allocation is next-fit (a freed
