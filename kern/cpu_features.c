@@ -3,7 +3,6 @@
 #include "arch/x86_64/paging.h"
 #include "console.h"
 #include "lib/string.h"
-#include "slot.h"
 
 struct cpu_features cpu_has;
 
@@ -65,6 +64,9 @@ void smap_patch_sites(void)
 	for (const u64 *s = __smap_sites_start; s < __smap_sites_end; s++)
 		memcpy((void *)*s, nop3, 3);
 }
+
+u64 pte_nx;
+u64 pte_g;
 
 void cpu_enable_protections(void)
 {

@@ -27,4 +27,8 @@ void smap_patch_sites(void);
  * and UMIP. Prints what is on. */
 void cpu_enable_protections(void);
 
+/* Page-table bits the CPU has, set by cpu_enable_protections(). */
+extern u64 pte_nx; /* PTE_NX if the CPU has NX (EFER.NXE set), else 0 */
+extern u64 pte_g;  /* PTE_G if the CPU has global pages (CR4.PGE set), else 0 */
+
 #endif

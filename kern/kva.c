@@ -4,6 +4,7 @@
 #include "keel/errno.h"
 #include "lib/fmt.h"
 #include "slot.h"
+#include "cpu_features.h"
 
 static uptr kva_next = KVA_BASE;
 

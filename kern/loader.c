@@ -16,8 +16,10 @@
 #include "panic.h"
 #include "pt.h"
 #include "slot.h"
+#include "slot_audit.h"
 #include "uvm.h"
 #include "vrange.h"
+#include "cpu_features.h"
 
 #define STACK_SIZE (64 * 1024)
 

@@ -7,6 +7,7 @@
 #include "arch/x86_64/gdt.h"
 #include "arch/x86_64/idt.h"
 #include "arch/x86_64/lapic.h"
+#include "arch/x86_64/percpu.h"
 #include "arch/x86_64/pic.h"
 #include "clock.h"
 #include "cap.h"
@@ -20,6 +21,7 @@
 #include "grant.h"
 #include "irq.h"
 #include "frame.h"
+#include "frame_type.h"
 #include "image.h"
 #include "spawn.h"
 #include "keel/errno.h"
@@ -34,6 +36,7 @@
 #include "pt.h"
 #include "sched.h"
 #include "slot.h"
+#include "slot_audit.h"
 #include "syscall.h"
 #include "uaccess.h"
 #include "upcall.h"
@@ -178,7 +181,7 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	wrmsr(MSR_DEBUGCTL, 0);
 	if (cpu_has.fsgsbase) /* Ring 3 may switch its own FS/GS bases (docs/architecture.md) */
 		write_cr4(read_cr4() | CR4_FSGSBASE);
-	boot_step(pt_init(), "setting up frame types");
+	boot_step(frame_type_init(), "setting up frame types");
 	boot_step(irq_init(), "setting up the IOAPIC");
 	u64 q;
 	const char *qs;

@@ -1,10 +1,8 @@
-/* Kernel panics, register dumps, backtraces and the QEMU exit. */
+/* Kernel panics, backtraces and the QEMU exit (register dumps: panic_trap.h). */
 #ifndef KEEL_PANIC_H
 #define KEEL_PANIC_H
 
 #include "types.h"
-
-struct trap_frame;
 
 /* Leave QEMU through isa-debug-exit with a KEEL_EXIT_* code (halts forever
  * on a machine without the device). */
@@ -13,11 +11,11 @@ __noreturn void keel_exit(int code);
 /* A kernel bug: message, backtrace of the caller, exit with KEEL_EXIT_PANIC. */
 __noreturn void panic(const char *fmt, ...) __printf(1, 2);
 
-/* An exception in Ring 0: full register dump, decoded error, backtrace. */
-__noreturn void panic_trap(const struct trap_frame *tf);
-
-/* #DF: as panic_trap, plus whether the saved RSP and CR2 are mapped. */
-__noreturn void panic_double_fault(const struct trap_frame *tf);
+/* For panic_trap.c: enter the panic (interrupts off; a second panic gives
+ * up at once), and print the frame-pointer chain from rip/rbp (rsp: the
+ * stack pointer at rip if known, else 0), touching only mapped memory. */
+void panic_enter(void);
+void panic_backtrace(u64 rip, u64 rbp, u64 rsp);
 
 /* Symbols for backtraces: the text of the "ksyms" boot module. */
 void panic_set_symbols(const char *text, size_t len);

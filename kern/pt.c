@@ -5,65 +5,17 @@
 #include "console.h"
 #include "env.h"
 #include "frame.h"
+#include "frame_type.h"
 #include "heap.h"
 #include "keel/abi.h"
 #include "keel/errno.h"
 #include "lib/string.h"
 #include "panic.h"
 #include "slot.h"
+#include "slot_audit.h"
 #include "uaccess.h"
 #include "vrange.h"
-
-/* ---------------------------------------------------------- frame types */
-/*
- * Type and reference count per frame, one u32 each (0.1% of RAM), made at
- * boot so that the kernel's own bookkeeping never changes the free-frame
- * count tests compare: type in the low 4 bits, references (page-table
- * entries pointing at the frame) above.
- */
-static u32 *frame_meta;
-static u64 frame_meta_n;
-
-int pt_init(void)
-{
-	frame_meta_n = kernel_frames.nframes;
-	frame_meta = kzalloc(frame_meta_n * sizeof *frame_meta);
-	return frame_meta ? 0 : -ENOMEM;
-}
-
-static u32 *meta(paddr_t pa)
-{
-	u64 f = pa / PAGE_SIZE;
-	return f < frame_meta_n ? &frame_meta[f] : NULL;
-}
-
-enum frame_type pt_frame_type(paddr_t pa)
-{
-	u32 *m = meta(pa);
-	return m ? (enum frame_type)(*m & 15) : FRAME_UNTYPED;
-}
-
-u32 pt_frame_refs(paddr_t pa)
-{
-	u32 *m = meta(pa);
-	return m ? *m >> 4 : 0;
-}
-
-static bool set_type(paddr_t pa, enum frame_type t)
-{
-	u32 *m = meta(pa);
-	if (!m)
-		return false;
-	*m = (*m & ~15u) | t;
-	return true;
-}
-
-static void ref(paddr_t pa, int d)
-{
-	u32 *m = meta(pa);
-	ASSERT(m && (d > 0 || *m >> 4));
-	*m += (u32)(d * 16);
-}
+#include "cpu_features.h"
 
 /* ----------------------------------------------------- objects and caps */
 
@@ -73,7 +25,7 @@ static paddr_t new_frame(struct env *e, enum frame_type t)
 	if (quota_charge_frames(e, 1))
 		return 0;
 	paddr_t pa = frame_alloc_zeroed();
-	if (!pa || !set_type(pa, t)) {
+	if (!pa || !frame_set_type(pa, t)) {
 		if (pa)
 			frame_free(pa);
 		quota_release_frames(e, 1);
@@ -84,7 +36,7 @@ static paddr_t new_frame(struct env *e, enum frame_type t)
 
 static void free_frame(struct env *e, paddr_t pa)
 {
-	set_type(pa, FRAME_UNTYPED);
+	frame_set_type(pa, FRAME_UNTYPED);
 	frame_free(pa);
 	if (e)
 		quota_release_frames(e, 1);
@@ -125,7 +77,7 @@ static int make_table(struct env *e, struct cap *c, u64 level, u64 vbase)
 	if (!recs)
 		return -ENOMEM;
 	memset(pa_to_va(c->base), 0, PAGE_SIZE);
-	set_type(c->base, (enum frame_type)(FRAME_PT1 + level - 1));
+	frame_set_type(c->base, (enum frame_type)(FRAME_PT1 + level - 1));
 	c->type = KEEL_CAP_PT;
 	c->level = (u8)level;
 	c->vbase = vbase;
@@ -197,7 +149,7 @@ i64 pt_retype(struct env *e, u64 slot, u64 level, u64 vbase)
 		return -ETYPE;
 	if (c->type != KEEL_CAP_FRAME)
 		return -ETYPE;
-	if (!c->root || c->children || c->map_pte || pt_frame_refs(c->base))
+	if (!c->root || c->children || c->map_pte || frame_refs(c->base))
 		return -EREFS; /* only an unshared, unmapped frame changes type */
 	if (level < 1 || level > 3)
 		return -ELEVEL;
@@ -276,7 +228,7 @@ static void install(struct cap *c, u64 *table, struct cap **recs, unsigned index
 		c->map_range = range;
 		hnode_add(&range->range_maps, &c->in_range);
 	}
-	ref(c->base, +1);
+	frame_ref(c->base, +1);
 	/* A not-present entry is never cached in a TLB: nothing to flush. */
 }
 
@@ -292,7 +244,7 @@ void pt_uninstall(struct cap *c)
 		hnode_del(&c->in_range);
 		c->map_range = NULL;
 	}
-	ref(c->base, -1);
+	frame_ref(c->base, -1);
 	/* One CPU: only the loaded address space can hold stale entries (a
 	 * CR3 load flushes the rest). A leaf: that page; a table: everything
 	 * under it -- reload CR3 (kernel mappings are global and stay). Then
@@ -312,14 +264,14 @@ void pt_release(struct cap *c)
 	struct env *payer = c->payer;
 	switch (c->type) {
 	case KEEL_CAP_FRAME:
-		ASSERT(!pt_frame_refs(c->base));
+		ASSERT(!frame_refs(c->base));
 		free_frame(payer, c->base);
 		break;
 	case KEEL_CAP_PT:
 		for (unsigned i = 0; i < PT_ENTRIES; i++)
 			if (c->pt_recs[i])
 				pt_uninstall(c->pt_recs[i]);
-		ASSERT(!pt_frame_refs(c->base));
+		ASSERT(!frame_refs(c->base));
 		free_frame(payer, direct_va_to_pa(c->pt_recs));
 		free_frame(payer, c->base);
 		break;
@@ -408,7 +360,7 @@ static int mmu_one(struct env *e, const struct keel_mmu_op *op)
 			return -ERIGHTS;
 		if (!(range = pt_vrange_find(e, va, PAGE_SIZE, &err)))
 			return err;
-		ASSERT(pt_frame_type(c->base) == FRAME_DATA);
+		ASSERT(frame_type(c->base) == FRAME_DATA);
 		entry = c->base | PTE_P | PTE_U | (op->flags & KEEL_MAP_WRITE ? PTE_W : 0) |
 			(op->flags & KEEL_MAP_EXEC ? 0 : pte_nx);
 	} else {
@@ -420,7 +372,7 @@ static int mmu_one(struct env *e, const struct keel_mmu_op *op)
 			return -EBINDING;
 		if (!(c->rights & KEEL_R_READ))
 			return -ERIGHTS;
-		ASSERT(pt_frame_type(c->base) == (enum frame_type)(FRAME_PT1 + c->level - 1));
+		ASSERT(frame_type(c->base) == (enum frame_type)(FRAME_PT1 + c->level - 1));
 		/* U at every level; W and NX as the installed capability's rights
 		 * allow -- a table shared read-only is read-only below. */
 		entry = table_entry(c);
@@ -484,8 +436,8 @@ int pt_env_init(struct env *e)
 	if (!recs)
 		return -ENOMEM;
 	e->pml4_recs = pa_to_va(recs);
-	set_type(e->pml4, FRAME_PT4);
-	set_type(e->pt_window, FRAME_WINDOW);
+	frame_set_type(e->pml4, FRAME_PT4);
+	frame_set_type(e->pt_window, FRAME_WINDOW);
 	return 0;
 }
 
@@ -497,8 +449,8 @@ void pt_env_fini(struct env *e)
 		ASSERT(!e->pml4_recs[i]); /* its capabilities are gone, and their mappings */
 	free_frame(e, direct_va_to_pa(e->pml4_recs));
 	e->pml4_recs = NULL;
-	set_type(e->pml4, FRAME_UNTYPED); /* uvm_destroy frees them */
-	set_type(e->pt_window, FRAME_UNTYPED);
+	frame_set_type(e->pml4, FRAME_UNTYPED); /* uvm_destroy frees them */
+	frame_set_type(e->pt_window, FRAME_UNTYPED);
 }
 
 int pt_kmap(struct env *e, u64 va, u64 flags, paddr_t *pa_out)
@@ -583,19 +535,19 @@ static void audit_table(struct env *e, u64 *table, struct cap **recs, int level,
 			audit_bad(e, va, level, "entry and record disagree");
 		if ((ent & (PTE_G | PTE_PCD | PTE_PWT | PTE_PS)) || !(ent & PTE_U))
 			audit_bad(e, va, level, "G, PCD, PWT or PS set, or U clear");
-		if (!pt_frame_refs(c->base))
+		if (!frame_refs(c->base))
 			audit_bad(e, va, level, "a referenced frame counts no references");
 		if ((ent & PTE_W) && !(c->rights & KEEL_R_WRITE))
 			audit_bad(e, va, level, "writable beyond the capability's rights");
 		if (level == 1) {
-			if (c->type != KEEL_CAP_FRAME || pt_frame_type(c->base) != FRAME_DATA)
+			if (c->type != KEEL_CAP_FRAME || frame_type(c->base) != FRAME_DATA)
 				audit_bad(e, va, level, "a leaf that is not a data frame");
 			if (!c->map_range || !covers(c->map_range, va, PAGE_SIZE))
 				audit_bad(e, va, level, "a leaf outside the range it was mapped under");
 			continue;
 		}
 		if (c->type != KEEL_CAP_PT || c->level != level - 1 || c->vbase != va ||
-		    pt_frame_type(c->base) != (enum frame_type)(FRAME_PT1 + level - 2)) {
+		    frame_type(c->base) != (enum frame_type)(FRAME_PT1 + level - 2)) {
 			audit_bad(e, va, level, "a table of the wrong type, level or binding");
 			continue;
 		}
@@ -608,10 +560,10 @@ u64 pt_audit(struct env *e)
 	audit_problems = 0;
 	u64 *pml4 = pa_to_va(e->pml4), *win = pa_to_va(e->pt_window);
 	u64 window = e->pt_window | PTE_P | PTE_U | pte_nx; /* read-only, not executable */
-	if (pt_frame_type(e->pml4) != FRAME_PT4 || (pml4[KERNEL_SLOT] & ~PTE_A) != (slot_pdpt() | PTE_P | PTE_W) ||
+	if (frame_type(e->pml4) != FRAME_PT4 || (pml4[KERNEL_SLOT] & ~PTE_A) != (slot_pdpt() | PTE_P | PTE_W) ||
 	    (pml4[KEEL_PT_WINDOW_SLOT] & ~PTE_A) != window)
 		audit_bad(e, 0, 4, "the PML4 itself: type, kernel slot or window");
-	if (pt_frame_type(e->pt_window) != FRAME_WINDOW || (win[KEEL_PT_WINDOW_SLOT] & ~PTE_A) != window)
+	if (frame_type(e->pt_window) != FRAME_WINDOW || (win[KEEL_PT_WINDOW_SLOT] & ~PTE_A) != window)
 		audit_bad(e, 0, 4, "the window's top: type, or its slot 254 not itself");
 	for (unsigned i = 256; i < PT_ENTRIES; i++)
 		if (win[i])

@@ -4,9 +4,9 @@
  * installed one level up, up to its PML4 -- by the env itself through
  * SYS_MMU_UPDATE, validated entry by entry as Xen validates mmu_update, or
  * by the kernel on its behalf when it loads a program. Each frame has a type
- * (data, page table of level N) and a reference count (the entries pointing
- * at it); each table keeps, per entry, the capability installed there, so
- * the reverse map is exact and revocation can unmap precisely.
+ * and a reference count (frame_type.h); each table keeps, per entry, the
+ * capability installed there, so the reverse map is exact and revocation
+ * can unmap precisely.
  */
 #ifndef KEEL_PT_H
 #define KEEL_PT_H
@@ -15,24 +15,6 @@
 
 struct cap;
 struct env;
-
-/* Untyped: free, or the kernel's own and never an env's; KERNEL: the
- * kernel's bookkeeping for an env (a table's records); WINDOW: the top of an
- * env's page-table window (copies of its PML4's user half, uvm.c). */
-enum frame_type {
-	FRAME_UNTYPED,
-	FRAME_DATA,
-	FRAME_PT1,
-	FRAME_PT2,
-	FRAME_PT3,
-	FRAME_PT4,
-	FRAME_KERNEL,
-	FRAME_WINDOW,
-};
-
-int pt_init(void);
-enum frame_type pt_frame_type(paddr_t pa);
-u32 pt_frame_refs(paddr_t pa);
 
 /* Syscalls. */
 i64 pt_frame_alloc(struct env *e);

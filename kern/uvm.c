@@ -8,6 +8,7 @@
 #include "panic.h"
 #include "slot.h"
 #include "uaccess.h"
+#include "cpu_features.h"
 
 paddr_t uvm_create(paddr_t *window)
 {

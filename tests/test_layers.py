@@ -21,7 +21,17 @@ KERN = SRC / "kern"
 ARCH_DOC = SRC / "docs" / "architecture.md"
 
 # (from, to) edges that go up or round, still to be removed.
-KNOWN_BACK_EDGES = set()
+KNOWN_BACK_EDGES = {
+    ("arch/x86_64/idt", "arch/x86_64/entry"),  # the gates' addresses: to be passed in by main
+    ("env", "arch/x86_64/entry"),              # the exit: to be its own low module
+    ("sched", "arch/x86_64/entry"),
+    ("arch/x86_64/trap", "arch/x86_64/entry"),  # round: entry calls trap_dispatch
+    ("syscall", "arch/x86_64/entry"),           # round: LSTAR set from syscall.c
+    ("cap", "ioport"), ("cap", "irq"), ("cap", "pt"), ("cap", "spawn"),  # type switches: to be an ops table
+    ("env", "cap"), ("env", "ioport"), ("env", "pct"), ("env", "pt"), ("env", "sched"), ("env", "spawn"),
+    ("env", "upcall"),                           # env creation and death: to be hooks
+    ("sched", "upcall"),                         # deschedule bookkeeping: to be a hook
+}
 
 
 def layer_table():
@@ -147,7 +157,7 @@ def test_no_module_uses_a_higher_layer():
         if layer_of(a, layers) < layer_of(b, layers):
             up[(a, b)].append(why)
     new = {e: w for e, w in up.items() if e not in KNOWN_BACK_EDGES}
-    gone = KNOWN_BACK_EDGES - set(up)
+    gone = KNOWN_BACK_EDGES - {(a, b) for a, b, _ in all_edges()}
     assert not new, "lower layers using higher ones:\n" + "\n".join(
         f"  {a} (layer {layer_of(a, layers)}) -> {b} (layer {layer_of(b, layers)}): {'; '.join(sorted(w)[:3])}"
         for (a, b), w in sorted(new.items()))

@@ -23,6 +23,8 @@
 #include "panic.h"
 #include "pt.h"
 #include "slot.h"
+#include "slot_audit.h"
+#include "cpu_features.h"
 
 /* Map va -> pa in the kernel's own PML4 with a private set of tables. */
 static bool plant_mapping(u64 va, paddr_t pa)
@@ -75,15 +77,15 @@ void audit_plant(const char *what)
 		return;
 	}
 	if (strcmp(what, "slot288") == 0) {
-		paddr_t pa;
-		pt_lookup(read_cr3() & PTE_ADDR, (u64)&cpus[0], NULL, &pa);
+		paddr_t pa = 0;
+		paging_lookup(read_cr3() & PTE_ADDR, (u64)&cpus[0], NULL, &pa);
 		plant_mapping(0xFFFF900000000000ULL, ALIGN_DOWN(pa, PAGE_SIZE));
 	} else if (strcmp(what, "identity") == 0) {
 		plant_mapping(image_phys_start(), image_phys_start());
 	} else if (strcmp(what, "idtr") == 0) {
 		struct descriptor_ptr idtr = sidt();
-		paddr_t pa;
-		pt_lookup(read_cr3() & PTE_ADDR, idtr.base, NULL, &pa);
+		paddr_t pa = 0;
+		paging_lookup(read_cr3() & PTE_ADDR, idtr.base, NULL, &pa);
 		u64 alias = 0xFFFF900000000000ULL;
 		if (plant_mapping(alias, ALIGN_DOWN(pa, PAGE_SIZE))) {
 			struct descriptor_ptr p = { idtr.limit, alias + (pa % PAGE_SIZE) };

@@ -17,7 +17,9 @@
 #include "lib/string.h"
 #include "sched.h"
 #include "slot.h"
+#include "slot_audit.h"
 #include "pt.h"
+#include "cpu_features.h"
 
 #define LAST_PAGE (USER_END - PAGE_SIZE)
 

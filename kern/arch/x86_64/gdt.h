@@ -47,9 +47,6 @@ struct __packed tss {
 };
 _Static_assert(sizeof(struct tss) == 104, "TSS layout");
 
-struct percpu;
-void gdt_init(struct percpu *cpu);
-int percpu_init(unsigned id); /* -ENOMEM if its stacks cannot be allocated */
 #endif
 
 #endif

@@ -55,6 +55,10 @@ _Static_assert(__builtin_offsetof(struct percpu, iomap) == __builtin_offsetof(st
 
 extern struct percpu cpus[MAX_CPUS];
 
+/* Set up CPU `id`: its GDT, TSS, IST stacks, GS base. -ENOMEM if its
+ * stacks cannot be allocated. */
+int percpu_init(unsigned id);
+
 static inline struct percpu *this_cpu(void)
 {
 	struct percpu *p;

@@ -17,6 +17,7 @@
 #include "env.h"
 #include "irq.h"
 #include "panic.h"
+#include "panic_trap.h"
 #include "sched.h"
 #include "syscall.h"
 #include "timer.h"
