@@ -5,30 +5,34 @@
 #include "keel/errno.h"
 #include "lib/string.h"
 #include "panic.h"
-#include "pt.h"
-#include "ioport.h"
-#include "irq.h"
+#include "sched.h"
 #include "frame.h"
-#include "spawn.h"
 #include "uaccess.h"
 
-u32 quota_caps_default = 65536;
-u32 quota_frames_default = 65536;
-u64 quota_vspace_default = 1ULL << 40;
 u64 caps_live;
 
 #define CSPACE_INITIAL_LEAVES 64 /* 32768 slots before leaf[] itself grows */
 
-int cspace_init(struct env *e)
+static const struct cap_type_ops *type_ops[KEEL_CAP_SWVEC + 1];
+
+void cap_register_type(u8 type, const struct cap_type_ops *ops)
+{
+	ASSERT(type < ARRAY_SIZE(type_ops) && !type_ops[type]);
+	type_ops[type] = ops;
+}
+
+static const struct cap_type_ops *ops_of(const struct cap *c)
+{
+	static const struct cap_type_ops none;
+	return c->type < ARRAY_SIZE(type_ops) && type_ops[c->type] ? type_ops[c->type] : &none;
+}
+
+static int cspace_init(struct env *e)
 {
 	e->cs.leaf = kzalloc(CSPACE_INITIAL_LEAVES * sizeof *e->cs.leaf);
 	if (!e->cs.leaf)
 		return -ENOMEM;
 	e->cs.nleaves = CSPACE_INITIAL_LEAVES;
-	e->quota_caps = quota_caps_default;
-	e->quota_frames = quota_frames_default;
-	e->quota_vspace = quota_vspace_default;
-	e->quota_envs = quota_envs_default;
 	return 0;
 }
 
@@ -107,8 +111,9 @@ static int place(struct env *e, struct cap *c, struct env *payer)
 {
 	if (payer && payer->caps_charged >= payer->quota_caps)
 		return -EDQUOT;
+	const struct cap_type_ops *ops = ops_of(c);
 	int err;
-	if (c->type == KEEL_CAP_IOPORT && (err = ioport_prepare(e)))
+	if (ops->prepare && (err = ops->prepare(e)))
 		return err;
 	int slot = slot_alloc(e);
 	if (slot < 0)
@@ -119,12 +124,8 @@ static int place(struct env *e, struct cap *c, struct env *payer)
 	c->payer = payer;
 	if (payer)
 		payer->caps_charged++;
-	if (c->type == KEEL_CAP_VRANGE)
-		hnode_add(&e->vranges, &c->in_holder);
-	else if (c->type == KEEL_CAP_IOPORT)
-		ioport_cap_placed(c);
-	else if (c->type == KEEL_CAP_SWVEC)
-		irq_cap_placed(c);
+	if (ops->placed)
+		ops->placed(c);
 	caps_live++;
 	return slot;
 }
@@ -169,29 +170,35 @@ struct cap *cap_lookup(struct env *e, u64 slot, u8 type, u8 rights, int *err)
 	return c;
 }
 
+/* Some of e's capabilities were revoked: count it, and tell e by upcall
+ * (the count is copied into an area registered later, too). */
+static void note_revoked(struct env *e)
+{
+	if (e->state == ENV_DEAD)
+		return;
+	e->revoked++;
+	if (e->ka) {
+		e->ka->revoked = e->revoked;
+		sched_post(e, KEEL_EV_REVOKED);
+	}
+}
+
 /* Remove one capability that has no children any more. */
 static void destroy_leaf(struct cap *c, bool revoked)
 {
-	if (c->map_pte)
-		pt_uninstall(c);
-	if (c->type == KEEL_CAP_VRANGE)
-		pt_vrange_drop(c); /* what was mapped under it goes with it */
-	else if (c->type == KEEL_CAP_IOPORT)
-		ioport_cap_gone(c); /* its ports are forbidden again */
-	else if (c->type == KEEL_CAP_IRQ || c->type == KEEL_CAP_SWVEC)
-		irq_cap_gone(c); /* unbound and masked; not raisable */
-	if (c->root)
-		pt_release(c); /* its object: frame, page table, range */
+	const struct cap_type_ops *ops = ops_of(c);
+	if (ops->gone)
+		ops->gone(c); /* unmapped, forbidden, unbound: whatever it allowed, no more */
+	if (c->root && ops->release)
+		ops->release(c); /* its object: frame, page table, range */
 	if (c->parent)
 		hnode_del(&c->in_parent);
 	struct env *e = c->owner;
 	slot_set(e, c->slot, NULL);
-	if (c->type == KEEL_CAP_VRANGE)
-		hnode_del(&c->in_holder);
 	if (c->payer)
 		c->payer->caps_charged--;
 	if (revoked)
-		env_note_revoked(e);
+		note_revoked(e);
 	kfree(c);
 	caps_live--;
 }
@@ -317,7 +324,7 @@ int cap_delete(struct env *e, u64 slot)
 	return 0;
 }
 
-void cspace_destroy(struct env *e)
+static void cspace_destroy(struct env *e)
 {
 	/* Roots first would also do; slot order is fine: deleting a root takes
 	 * its descendants with it, wherever they are, and empties their slots. */
@@ -357,3 +364,7 @@ void cap_introduce(struct env **envs, u64 n)
 				kfree(c);
 		}
 }
+
+static const struct env_hooks cap_hooks = { .init = cspace_init, .fini = cspace_destroy };
+
+void cap_init(void) { env_register(&cap_hooks); }

@@ -13,70 +13,41 @@
 #ifndef KEEL_CAP_H
 #define KEEL_CAP_H
 
+#include "cap_types.h"
 #include "keel/abi.h"
-#include "lib/list.h"
 #include "types.h"
 
 struct env;
 
-struct cap {
-	u8 type;           /* KEEL_CAP_* */
-	u8 rights;         /* KEEL_R_* */
-	u8 level;          /* KEEL_CAP_PT: 1..3 */
-	bool root;         /* made for its object: deleting it releases the object */
-	u64 base;          /* FRAME/PT: physical address; VRANGE: virtual base; ENV: env id */
-	u64 size;
-	u64 vbase;         /* PT: the virtual address its entry 0 maps */
-	struct env *owner; /* the env whose space holds it */
-	u32 slot;
-	struct env *payer;   /* whose capability quota pays for the slot (NULL: the kernel) */
-	struct hnode in_holder;  /* VRANGE: in its holder's list of ranges */
-	/* the derivation tree */
-	struct cap *parent;
-	struct hnode *children;  /* of struct cap, by in_parent */
-	struct hnode in_parent;
-	/* where it is installed (pt.c): the entry, its record, what it maps */
-	u64 *map_pte;
-	u64 *map_mirror;         /* a PML4 entry: its copy in the window's top (pt.c) */
-	struct cap **map_rec;
-	u64 map_va;
-	struct cap *map_range;   /* FRAME: the VRANGE capability its mapping was made under */
-	struct hnode in_range;   /* ... in that range's list */
-	struct hnode *range_maps; /* VRANGE: the frames mapped under it */
-	struct cap **pt_recs;    /* PT: one record per entry (a page of its own) */
-};
-
-/* A capability space: slot n is entry n % 512 of leaf n / 512, a frame of
- * 512 pointers made when first needed and freed when it empties again, so
- * the space costs what it holds (charged by capability, per env) and gives
- * every frame back. The first free slot is always the one handed out. */
-#define CSPACE_LEAF_SLOTS 512
-struct cspace_leaf {
-	struct cap **slot;
-	u32 used;
-};
-struct cspace {
-	struct cspace_leaf *leaf;
-	u32 nleaves;   /* entries in leaf[] */
-	u32 used;      /* capabilities held */
-	u32 low;       /* no free slot below slot `low` */
-};
 /* One past the highest slot that can hold a capability now. */
 u32 cspace_extent(const struct cspace *cs);
 
-/* Per-env limits (command line quota_caps=, quota_frames=). */
-extern u32 quota_caps_default, quota_frames_default;
-extern u64 quota_vspace_default; /* bytes (quota_vspace_gib=) */
 /* Capabilities alive, all envs (tests compare it before and after). */
 extern u64 caps_live;
 
-int cspace_init(struct env *e);
-/* Delete every capability the env holds (what it shared out is revoked). */
-void cspace_destroy(struct env *e);
+/* At boot: an env's capability space is made with it, and when it ends
+ * every capability it holds is deleted (what it shared out is revoked). */
+void cap_init(void);
 
 /* The capability in `slot` of e's space, of `type` (0: any), with `rights`:
  * NULL and *err set (-EBADSLOT, -ETYPE, -ERIGHTS) when not. */
 struct cap *cap_lookup(struct env *e, u64 slot, u8 type, u8 rights, int *err);
+
+/*
+ * What the module behind a capability type does as its capabilities come
+ * and go (any hook may be NULL): `prepare` before one is placed in
+ * `holder`'s space (an error refuses it), `placed` once it is there,
+ * `gone` as it leaves (revoked, deleted, its holder ended), and `release`
+ * when a root goes and its object with it. The modules that define the
+ * types register them at boot; cap.c knows no type's object.
+ */
+struct cap_type_ops {
+	int (*prepare)(struct env *holder);
+	void (*placed)(struct cap *c);
+	void (*gone)(struct cap *c);
+	void (*release)(struct cap *c);
+};
+void cap_register_type(u8 type, const struct cap_type_ops *ops);
 
 /* Put a new root capability into e's space: its slot, or -EDQUOT. */
 int cap_insert_root(struct env *e, struct cap *c);

@@ -2,7 +2,6 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/paging.h"
 #include "arch/x86_64/percpu.h"
-#include "clock.h"
 #include "config.h"
 #include "console.h"
 #include "context.h"
@@ -12,14 +11,8 @@
 #include "lib/fmt.h"
 #include "lib/string.h"
 #include "panic.h"
-#include "sched.h"
-#include "spawn.h"
-#include "upcall.h"
 #include "slot.h"
 #include "frame.h"
-#include "pt.h"
-#include "ioport.h"
-#include "pct.h"
 #include "uvm.h"
 
 void user_return(struct trap_frame *frame, bool sysret) __noreturn; /* entry.S */
@@ -38,7 +31,36 @@ static struct env *all_envs;
 static u32 next_id = 1;
 static u64 live;
 
+u32 quota_caps_default = 65536;
+u32 quota_frames_default = 65536;
+u64 quota_vspace_default = 1ULL << 40;
+u64 env_failures, env_started;
+
+/* ------------------------------------------------------------ the hooks */
+#define ENV_HOOKS_MAX 8
+static const struct env_hooks *hooks[ENV_HOOKS_MAX];
+static unsigned nhooks;
+static void (*after_end)(void); /* what runs once an env has ended (the scheduler) */
+
+void env_register(const struct env_hooks *h)
+{
+	ASSERT(nhooks < ENV_HOOKS_MAX);
+	hooks[nhooks++] = h;
+}
+
+void env_set_continuation(void (*next)(void)) { after_end = next; }
+
+/* The CPU is about to run `next` (NULL: no env at all). */
+static void switch_hooks(struct percpu *cpu, struct env *next)
+{
+	for (unsigned i = 0; i < nhooks; i++)
+		if (hooks[i]->switch_to)
+			hooks[i]->switch_to(cpu, next);
+}
+
 struct env *env_current(void) { return this_cpu()->env; }
+
+struct env *env_list(void) { return all_envs; }
 
 struct env *env_by_id(u32 id)
 {
@@ -56,67 +78,6 @@ struct env *env_first_child(const struct env *parent)
 	return NULL;
 }
 
-void env_block(struct env *e, bool waiting)
-{
-	e->state = ENV_BLOCKED;
-	e->waiting_events = waiting;
-}
-
-void env_unblocked(struct env *e)
-{
-	e->waiting_events = false;
-}
-
-void env_post(struct env *e, u64 events)
-{
-	e->events |= events;
-	if (e->state == ENV_BLOCKED && e->waiting_events) {
-		env_unblocked(e);
-		e->state = ENV_RUNNABLE;
-		sched_add(e);
-	}
-}
-
-void env_kill_waiting(void)
-{
-	for (struct env *e = all_envs; e;) {
-		if (e->state != ENV_BLOCKED || !e->waiting_events) {
-			e = e->all_next;
-			continue;
-		}
-		kprintf("env %u (%s): killed: waits for an event that nothing can send\n", e->id, e->name);
-		sched_note_failure(e);
-		env_destroy(e);
-		e = all_envs; /* the list changed */
-	}
-}
-
-void env_note_revoked(struct env *e)
-{
-	if (e->state == ENV_DEAD)
-		return;
-	/* Counted even before the env has an upcall area (the count is copied
-	 * in when it registers one); the event only for an env that takes them. */
-	e->revoked++;
-	if (e->ka) {
-		e->ka->revoked = e->revoked;
-		env_post(e, KEEL_EV_REVOKED);
-	}
-}
-
-void env_upcall_areas_check(paddr_t pa)
-{
-	/* An env whose upcall area is no longer its own writable page at that
-	 * address -- it, or a table above it, was unmapped, revoked, shared
-	 * read-only -- takes no more upcalls: the kernel reached the area
-	 * through that frame, and must not write there for it any more. */
-	for (struct env *e = all_envs; e; e = e->all_next) {
-		paddr_t now;
-		if (e->ka && (!pa || direct_va_to_pa(e->ka) == pa) &&
-		    (uvm_translate(e->pml4, e->area, true, &now) || now != direct_va_to_pa(e->ka)))
-			upcall_area_lost(e);
-	}
-}
 u64 env_live_count(void) { return live; }
 
 int env_create_empty(const char *name, struct env **out)
@@ -128,13 +89,25 @@ int env_create_empty(const char *name, struct env **out)
 	fmt_snprintf(e->name, sizeof e->name, "%s", name);
 	e->fpu = fpu_state_alloc();
 	e->pml4 = e->fpu ? uvm_create(&e->pt_window) : 0;
-	if (!e->pml4 || cspace_init(e) || pt_env_init(e)) {
-		kfree(e->cs.leaf);
+	e->quota_caps = quota_caps_default;
+	e->quota_frames = quota_frames_default;
+	e->quota_vspace = quota_vspace_default;
+	int err = e->pml4 ? 0 : -ENOMEM;
+	unsigned made = 0;
+	while (!err && made < nhooks) {
+		if (hooks[made]->init && (err = hooks[made]->init(e)))
+			break;
+		made++;
+	}
+	if (err) {
+		while (made--) /* undone in reverse, as at the end */
+			if (hooks[made]->fini)
+				hooks[made]->fini(e);
 		if (e->pml4)
 			uvm_destroy(e->pml4, e->pt_window);
 		kfree(e->fpu);
 		kfree(e);
-		return -ENOMEM;
+		return err;
 	}
 	e->ctx.cs = USER_CS;
 	e->ctx.ss = USER_SS;
@@ -150,15 +123,12 @@ int env_create_empty(const char *name, struct env **out)
 void env_destroy(struct env *e)
 {
 	struct percpu *cpu = this_cpu();
-	spawn_env_fini(e); /* its children first: they end with it */
-	sched_remove(e);
-	pct_env_fini(e);
 	if (cpu->env == e) {
-		/* Leave its address space before freeing it: any CR3 reaches the kernel. */
+		/* Leave its address space before anything of it is freed: any
+		 * CR3 reaches the kernel (invariant 3). */
 		write_cr3(slot_kernel_pml4());
 		cpu->env = NULL;
-		if (cpu->iomap_open) /* its ports close with it */
-			ioport_switch(cpu, NULL);
+		switch_hooks(cpu, NULL); /* its ports close with it, ... */
 	}
 	for (struct env **p = &all_envs; *p; p = &(*p)->all_next) {
 		if (*p == e) {
@@ -167,13 +137,15 @@ void env_destroy(struct env *e)
 		}
 	}
 	e->state = ENV_DEAD;
-	timer_cancel(&e->deadline);
-	/* Everything it holds is a capability: deleting them unmaps its memory,
-	 * frees what it made and revokes what it gave away. */
-	upcall_area_lost(e);
-	cspace_destroy(e);
-	ioport_env_fini(e);
-	pt_env_fini(e);
+	/* Each subsystem gives back what the env holds, in the reverse of
+	 * the order they set it up in: its children end first (spawn), it
+	 * leaves the run queue (sched), ..., its capabilities go -- which
+	 * unmaps its memory, frees what it made and revokes what it gave away
+	 * -- and only then its tables (pt). */
+	for (unsigned i = nhooks; i--;)
+		if (hooks[i]->fini)
+			hooks[i]->fini(e);
+	e->state = ENV_DEAD; /* (a call its child answered with -EPIPE made it runnable again) */
 	uvm_destroy(e->pml4, e->pt_window);
 	kfree(e->fpu);
 	kfree(e);
@@ -210,16 +182,16 @@ __noreturn void env_run(struct env *e)
 		wrmsr(MSR_FS_BASE, e->fs_base);
 		wrmsr(MSR_KERNEL_GS_BASE, e->gs_base); /* becomes GS base at the swapgs on exit */
 		write_cr3(e->pml4);
-		if (cpu->iomap_open || e->iobm_bytes)
-			ioport_switch(cpu, e);
+		switch_hooks(cpu, e);
 		cpu->env = e;
 		exit_stats.switches++;
 		if (e->floor_syscall != cpu->lstar_floor)
 			env_set_floor_syscall(e, e->floor_syscall);
 	}
 	e->state = ENV_RUNNING;
-	if (e->area)
-		upcall_before_resume(e); /* may redirect ctx to an upcall entry */
+	for (unsigned i = 0; i < nhooks; i++)
+		if (hooks[i]->resume)
+			hooks[i]->resume(e); /* upcalls: may redirect ctx to an upcall entry */
 
 	/* The frame goes at the top of this CPU's kernel stack, where the next
 	 * entry from Ring 3 will build its own; nothing below is live. */
@@ -245,17 +217,26 @@ __noreturn void env_run(struct env *e)
 
 void kstack_restart(void (*fn)(void)) __noreturn; /* entry.S */
 
+/* A boot env ended badly (killed, or a non-zero exit): the boot's verdict
+ * counts it. A spawned env's end is its parent's business (the parent
+ * sees its ENV capability go GONE). */
+static void note_failure(const struct env *e)
+{
+	if (!e->parent)
+		env_failures++;
+}
+
 static __noreturn void env_end(struct env *e)
 {
 	env_destroy(e);
-	kstack_restart(sched_next);
+	kstack_restart(after_end);
 }
 
 __noreturn void env_exit(struct env *e, int code)
 {
 	kprintf("env %u (%s): exited with code %d\n", e->id, e->name, code);
 	if (code != 0)
-		sched_note_failure(e);
+		note_failure(e);
 	env_end(e);
 	__builtin_unreachable();
 }
@@ -268,7 +249,7 @@ __noreturn void env_kill(struct env *e, const char *fmt, ...)
 	kvprintf(fmt, ap);
 	kprintf("\n");
 	va_end(ap);
-	sched_note_failure(e);
+	note_failure(e);
 	env_end(e);
 	__builtin_unreachable();
 }

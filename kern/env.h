@@ -18,7 +18,7 @@
 
 #ifndef __ASSEMBLER__
 #include "arch/x86_64/trapframe.h"
-#include "cap.h"
+#include "cap_types.h"
 #include "keel/abi.h"
 #include "timer.h"
 #include "types.h"
@@ -94,6 +94,36 @@ struct env {
 	u64 watch_lo, watch_hi, preempt_in_watch;
 };
 
+/*
+ * What a subsystem needs when an env is made and when it ends, and when it
+ * runs (any hook may be NULL). Subsystems register at boot, in an order
+ * where each comes after those it relies on: `init` runs in that order at
+ * creation (an error undoes the creation), `fini` in the reverse order at
+ * destruction; `switch_to` when the CPU switches to another env (NULL:
+ * none), `resume` just before an env returns to Ring 3 through env_run.
+ * env.c calls nothing above itself: this is how the layers above take part.
+ */
+struct percpu;
+struct env_hooks {
+	int (*init)(struct env *e);
+	void (*fini)(struct env *e);
+	void (*switch_to)(struct percpu *cpu, struct env *next);
+	void (*resume)(struct env *e);
+};
+void env_register(const struct env_hooks *h);
+
+/* Where the CPU goes once an env has ended (the scheduler's pick). */
+void env_set_continuation(void (*next)(void));
+
+/* Per-env quotas for envs made at boot (quota_caps=, quota_frames=,
+ * quota_vspace_gib=); spawned envs get theirs from their parent. */
+extern u32 quota_caps_default, quota_frames_default;
+extern u64 quota_vspace_default; /* bytes */
+
+/* Boot envs that ended badly (killed, or a non-zero exit), for the boot's
+ * verdict; envs spawned while the run went on. */
+extern u64 env_failures, env_started;
+
 /* Create an env from a static-PIE ELF image with the given arguments, ready
  * to run (not yet queued). 0, -ENOEXEC (message printed), -ENOMEM, ... */
 int env_create(const char *name, const u8 *elf, size_t len, const char *args, struct env **out);
@@ -120,24 +150,10 @@ __noreturn void env_exit(struct env *e, int code);
 __noreturn void env_kill(struct env *e, const char *fmt, ...) __printf(2, 3);
 
 struct env *env_current(void);
+/* Every live env: the first, then e->all_next. */
+struct env *env_list(void);
 struct env *env_by_id(u32 id);
 struct env *env_first_child(const struct env *parent);
-/* Post events to e (KEEL_EV_*): they reach it by upcall; a blocked env
- * waiting for events becomes runnable. */
-void env_post(struct env *e, u64 events);
-/* e blocks now (in SYS_EVENT_WAIT if `waiting`, else in a call); and e is
- * no longer blocked (wait over, call answered): blocked time is not time
- * spent disabled, so the watchdog's clock moves past it. */
-void env_block(struct env *e, bool waiting);
-void env_unblocked(struct env *e);
-/* Every env waits and nothing can wake one (the idle loop knows): end
- * those waiting for events, as failures; calls blocked on them fail. */
-void env_kill_waiting(void);
-/* Some of e's capabilities were revoked: count it, and tell e by upcall. */
-void env_note_revoked(struct env *e);
-/* A mapping of frame pa (0: of a page table) went away: an upcall area
- * reached through it is no longer one. */
-void env_upcall_areas_check(paddr_t pa);
 u64 env_live_count(void);
 
 struct exit_stats {

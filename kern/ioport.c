@@ -28,7 +28,7 @@ int ioport_grant(struct env *e, u32 base, u32 count)
 	return cap_new_root(e, KEEL_CAP_IOPORT, base, count);
 }
 
-int ioport_prepare(struct env *e)
+static int ioport_prepare(struct env *e)
 {
 	if (e->io_ncaps >= IOPORT_CAPS_MAX)
 		return -EDQUOT;
@@ -58,7 +58,7 @@ static void refresh(struct env *e)
 		ioport_switch(cpu, e);
 }
 
-void ioport_cap_placed(struct cap *c)
+static void ioport_cap_placed(struct cap *c)
 {
 	struct env *e = c->owner;
 	e->io_ncaps++;
@@ -69,7 +69,7 @@ void ioport_cap_placed(struct cap *c)
 	refresh(e);
 }
 
-void ioport_cap_gone(struct cap *c)
+static void ioport_cap_gone(struct cap *c)
 {
 	struct env *e = c->owner;
 	e->io_ncaps--;
@@ -93,11 +93,32 @@ void ioport_switch(struct percpu *cpu, struct env *next)
 	}
 }
 
-void ioport_env_fini(struct env *e)
+static void ioport_env_fini(struct env *e)
 {
 	kfree(e->iobm);
 	kfree(e->iocnt);
 	e->iocnt = NULL;
 	e->iobm = NULL;
 	e->iobm_bytes = 0;
+}
+
+static const struct cap_type_ops ioport_ops = {
+	.prepare = ioport_prepare, /* its bitmap, before the first is placed */
+	.placed = ioport_cap_placed,
+	.gone = ioport_cap_gone, /* its ports are forbidden again */
+};
+
+/* The CPU switches envs: only the one running may use its ports. */
+static void ioport_switch_to(struct percpu *cpu, struct env *next)
+{
+	if (cpu->iomap_open || (next && next->iobm_bytes))
+		ioport_switch(cpu, next);
+}
+
+static const struct env_hooks ioport_hooks = { .fini = ioport_env_fini, .switch_to = ioport_switch_to };
+
+void ioport_init(void)
+{
+	env_register(&ioport_hooks);
+	cap_register_type(KEEL_CAP_IOPORT, &ioport_ops);
 }

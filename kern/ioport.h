@@ -23,18 +23,13 @@ int ioport_grant(struct env *e, u32 base, u32 count);
  * a few; the bound keeps every revocation's work small. */
 #define IOPORT_CAPS_MAX 16
 
-/* Before a port capability is placed in e's space: its bitmap (8 KiB) and
- * per-port counts (64 KiB), made once. 0, -EDQUOT or -ENOMEM. */
-int ioport_prepare(struct env *e);
-
-/* Capability bookkeeping (cap.c): the holder's bitmap follows its caps. */
-void ioport_cap_placed(struct cap *c);
-void ioport_cap_gone(struct cap *c);
+/* At boot: the IOPORT capability type. Before one is placed in e's space,
+ * e gets its bitmap (8 KiB) and per-port counts (64 KiB), once (-EDQUOT,
+ * -ENOMEM); the holder's bitmap then follows its capabilities. */
+void ioport_init(void);
 
 /* env_run, switching from prev to next on this CPU. */
 void ioport_switch(struct percpu *cpu, struct env *next);
 
-/* The env is going: free its bitmap. */
-void ioport_env_fini(struct env *e);
 
 #endif

@@ -8,6 +8,7 @@
 #include "heap.h"
 #include "keel/errno.h"
 #include "platform.h"
+#include "sched.h"
 
 /* Per GSI: how its line is driven, and who has it bound through which cap. */
 static struct {
@@ -16,8 +17,17 @@ static struct {
 	struct cap *bound; /* the capability it was bound through (its owner gets it) */
 } gsi_state[VEC_IRQ_COUNT];
 
+static void irq_cap_placed(struct cap *c);
+static void irq_cap_gone(struct cap *c);
+static bool irq_can_wake(void);
+static const struct cap_type_ops irq_ops = { .gone = irq_cap_gone }; /* unbound and masked */
+static const struct cap_type_ops swvec_ops = { .placed = irq_cap_placed, .gone = irq_cap_gone };
+
 int irq_init(void)
 {
+	cap_register_type(KEEL_CAP_IRQ, &irq_ops);
+	cap_register_type(KEEL_CAP_SWVEC, &swvec_ops);
+	sched_add_waker(irq_can_wake);
 	int err = ioapic_init();
 	if (err)
 		return err;
@@ -108,7 +118,7 @@ void irq_interrupt(unsigned vector)
 		return; /* unbound (or its holder took no upcalls any more): stays masked */
 	struct env *e = c->owner;
 	e->ka->irq_pending |= 1ULL << g;
-	env_post(e, KEEL_EV_IRQ);
+	sched_post(e, KEEL_EV_IRQ);
 }
 
 bool swvec_raise(struct env *e, unsigned vector)
@@ -117,17 +127,17 @@ bool swvec_raise(struct env *e, unsigned vector)
 	if (!e->swvec_held[n] || !e->ka)
 		return false;
 	e->ka->swvec_pending |= 1ULL << n;
-	env_post(e, KEEL_EV_SWVEC);
+	sched_post(e, KEEL_EV_SWVEC);
 	return true;
 }
 
-void irq_cap_placed(struct cap *c)
+static void irq_cap_placed(struct cap *c)
 {
 	if (c->type == KEEL_CAP_SWVEC)
 		c->owner->swvec_held[c->base - VEC_SOFT_BASE]++;
 }
 
-void irq_cap_gone(struct cap *c)
+static void irq_cap_gone(struct cap *c)
 {
 	if (c->type == KEEL_CAP_SWVEC) {
 		c->owner->swvec_held[c->base - VEC_SOFT_BASE]--;
@@ -137,7 +147,7 @@ void irq_cap_gone(struct cap *c)
 	}
 }
 
-bool irq_can_wake(void)
+static bool irq_can_wake(void)
 {
 	for (u32 g = 0; g < VEC_IRQ_COUNT; g++) {
 		struct cap *c = gsi_state[g].bound;

@@ -22,6 +22,9 @@ struct cap;
 struct env;
 struct trap_frame;
 
+/* At boot: the IOAPIC, the IRQ and SWVEC capability types, and a waker for
+ * the idle loop: a line bound, unmasked, its holder taking upcalls could
+ * still post an event. */
 int irq_init(void);
 
 /* Capabilities, made at boot (grant.c): `isa` an ISA IRQ (through the MADT's
@@ -39,13 +42,6 @@ void irq_interrupt(unsigned vector);
  * is posted); false: the caller raises #GP. */
 bool swvec_raise(struct env *e, unsigned vector);
 
-/* Capability bookkeeping (cap.c): one placed in a space, one going. */
-void irq_cap_placed(struct cap *c);
-void irq_cap_gone(struct cap *c);
 
-/* Could a device interrupt still post an event: a line bound, unmasked
- * (not waiting for an acknowledgement), its holder taking upcalls? The
- * idle loop waits for one only then. */
-bool irq_can_wake(void);
 
 #endif

@@ -19,6 +19,7 @@
 #include "env.h"
 #include "fpu.h"
 #include "grant.h"
+#include "ioport.h"
 #include "irq.h"
 #include "frame.h"
 #include "frame_type.h"
@@ -40,6 +41,8 @@
 #include "syscall.h"
 #include "uaccess.h"
 #include "upcall.h"
+#include "pct.h"
+#include "run.h"
 
 void audit_plant(const char *what); /* ktests/audit_plant.c: test-only */
 
@@ -148,7 +151,6 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 		boot_info.loader ? boot_info.loader : "?", boot_info.cmdline ? boot_info.cmdline : "",
 		boot_info.nmodules, boot_info.nmodules == 1 ? "" : "s");
 	cmdline_parse(&boot_cmdline, boot_info.cmdline, CMDLINE_MAX * 2, &warn);
-	spawn_init(&boot_info);
 	const char *fail = cmdline_get(&boot_cmdline, "fail");
 	if (fail)
 		failpoint_configure(fail);
@@ -182,6 +184,14 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	if (cpu_has.fsgsbase) /* Ring 3 may switch its own FS/GS bases (docs/architecture.md) */
 		write_cr4(read_cr4() | CR4_FSGSBASE);
 	boot_step(frame_type_init(), "setting up frame types");
+	/* Each subsystem's part in an env's life, registered in the order
+	 * they build on one another (env.h): tables, ports, capabilities,
+	 * upcalls, calls, then the scheduler and spawning (below). */
+	pt_init();
+	ioport_init();
+	cap_init();
+	upcall_init();
+	pct_init();
 	boot_step(irq_init(), "setting up the IOAPIC");
 	u64 q;
 	const char *qs;
@@ -199,7 +209,8 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 		kprintf("warning: timeslice_us=%s is not 10..1000000, using %u\n", ts, KEEL_TIMESLICE_US);
 		slice_us = KEEL_TIMESLICE_US;
 	}
-	sched_init(slice_us * 1000);
+	sched_init(slice_us * 1000, run_end);
+	spawn_init(&boot_info);
 	const char *wd = cmdline_get(&boot_cmdline, "watchdog_ms");
 	u64 wd_ms;
 	if (wd && parse_u64(wd, &wd_ms) && wd_ms >= 1 && wd_ms <= 100000)
@@ -235,12 +246,12 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 		kprintf("keel: boot ok\n");
 		keel_exit(KEEL_EXIT_SUCCESS);
 	}
-	struct sched_baseline before;
-	sched_baseline_take(&before);
+	struct run_baseline before;
+	run_baseline_take(&before);
 	u64 started, failed = start_envs(run, cmdline_get(&boot_cmdline, "grant"), &started);
 	kprintf("keel: %llu env%s started (time slice %llu us)\n", (unsigned long long)started,
 		started == 1 ? "" : "s", (unsigned long long)slice_us);
-	sched_begin(started, failed, &before);
+	run_begin(started, failed, &before);
 	failpoint_arm_random(); /* after the boot's envs are made: they get to run */
 	sched_next();
 }

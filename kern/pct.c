@@ -39,13 +39,13 @@ i64 pct_call(struct env *e)
 		return err; /* r untouched */
 	r->pct_was_waiting = r->state == ENV_BLOCKED;
 	if (r->state == ENV_BLOCKED)
-		env_unblocked(r);
+		sched_unblocked(r);
 	else
 		sched_remove(r);
 	r->pct_serving = true;
 	r->pct_caller = e;
 	e->pct_callee = r;
-	env_block(e, false); /* until the reply, or r's end */
+	sched_block(e, false); /* until the reply, or r's end */
 	sched_run_donated(r);
 }
 
@@ -59,7 +59,7 @@ i64 pct_reply(struct env *e)
 	if (!c)
 		return -EPIPE; /* the caller ended: the handler resumes itself */
 	c->pct_callee = NULL;
-	env_unblocked(c);
+	sched_unblocked(c);
 	c->ctx.rax = 0;
 	c->ctx.rdi = e->ctx.rdi;
 	c->ctx.rsi = e->ctx.rsi;
@@ -73,7 +73,7 @@ i64 pct_reply(struct env *e)
 	upcall_pct_leave(e);
 	if (e->pct_was_waiting && e->ka && !e->events &&
 	    !(e->ka->pending || e->ka->irq_pending || e->ka->swvec_pending)) {
-		env_block(e, true);
+		sched_block(e, true);
 	} else {
 		e->state = ENV_RUNNABLE;
 		sched_add(e);
@@ -109,18 +109,18 @@ i64 pct_event_wait(struct env *e)
 	e->ctx.rax = 0;
 	/* Waiting gives the CPU up: the time blocked is not time spent
 	 * disabled (the watchdog bounds how long an env holds the CPU with
-	 * upcalls off; env_unblocked moves its clock past the wait). */
+	 * upcalls off; sched_unblocked moves its clock past the wait). */
 	upcall_deschedule(e);
-	env_block(e, true);
+	sched_block(e, true);
 	sched_next();
 }
 
-void pct_env_fini(struct env *e)
+static void pct_env_fini(struct env *e)
 {
 	if (e->pct_caller) {
 		struct env *c = e->pct_caller;
 		c->pct_callee = NULL;
-		env_unblocked(c);
+		sched_unblocked(c);
 		c->ctx.rax = (u64)-EPIPE;
 		c->state = ENV_RUNNABLE;
 		sched_add_front(c); /* it gets the CPU back first */
@@ -132,3 +132,7 @@ void pct_env_fini(struct env *e)
 	}
 	e->pct_serving = false;
 }
+
+static const struct env_hooks pct_hooks = { .fini = pct_env_fini };
+
+void pct_init(void) { env_register(&pct_hooks); }

@@ -27,8 +27,8 @@ i64 pct_yield_to(struct env *e, u64 env_slot);
 /* SYS_EVENT_WAIT: 0 at once if an event is pending; else blocks. */
 i64 pct_event_wait(struct env *e);
 
-/* e is ending: a caller blocked on it gets -EPIPE, a receiver serving it
- * learns at its reply. */
-void pct_env_fini(struct env *e);
+/* At boot. When an env ends, a caller blocked on it gets -EPIPE and a
+ * receiver serving it learns at its reply. */
+void pct_init(void);
 
 #endif

@@ -163,6 +163,20 @@ i64 pt_retype(struct env *e, u64 slot, u64 level, u64 vbase)
 
 /* --------------------------------------------------------------- ranges */
 
+static void pt_uninstall(struct cap *c);
+
+static void (*unmapped_hook)(paddr_t pa);
+
+void pt_on_unmap(void (*fn)(paddr_t pa)) { unmapped_hook = fn; }
+
+/* A mapping of frame pa (0: of a page table, so of anything below it) went
+ * away or lost its write right: whoever reached memory through it hears. */
+static void unmapped(paddr_t pa)
+{
+	if (unmapped_hook)
+		unmapped_hook(pa);
+}
+
 static bool covers(const struct cap *c, u64 va, u64 len)
 {
 	return va >= c->base && len <= c->size && va - c->base <= c->size - len;
@@ -185,7 +199,7 @@ struct cap *pt_vrange_find(struct env *e, u64 va, u64 len, int *err)
 	return NULL;
 }
 
-void pt_vrange_drop(struct cap *r)
+static void pt_vrange_drop(struct cap *r)
 {
 	while (r->range_maps)
 		pt_uninstall(hnode_entry(r->range_maps, struct cap, in_range));
@@ -232,7 +246,7 @@ static void install(struct cap *c, u64 *table, struct cap **recs, unsigned index
 	/* A not-present entry is never cached in a TLB: nothing to flush. */
 }
 
-void pt_uninstall(struct cap *c)
+static void pt_uninstall(struct cap *c)
 {
 	u64 old = *c->map_pte;
 	set_entry(c, 0);
@@ -252,37 +266,67 @@ void pt_uninstall(struct cap *c)
 	if (c->type == KEEL_CAP_FRAME) {
 		invlpg(c->map_va);
 		if (old & PTE_P)
-			env_upcall_areas_check(c->base);
+			unmapped(c->base);
 	} else {
 		write_cr3(read_cr3());
-		env_upcall_areas_check(0);
+		unmapped(0);
 	}
 }
 
-void pt_release(struct cap *c)
+/* ------------------------------------------------- the capability types */
+/* What pt.c does as FRAME, PT and VRANGE capabilities come and go (cap.h). */
+
+static void mapped_gone(struct cap *c)
 {
-	struct env *payer = c->payer;
-	switch (c->type) {
-	case KEEL_CAP_FRAME:
-		ASSERT(!frame_refs(c->base));
-		free_frame(payer, c->base);
-		break;
-	case KEEL_CAP_PT:
-		for (unsigned i = 0; i < PT_ENTRIES; i++)
-			if (c->pt_recs[i])
-				pt_uninstall(c->pt_recs[i]);
-		ASSERT(!frame_refs(c->base));
-		free_frame(payer, direct_va_to_pa(c->pt_recs));
-		free_frame(payer, c->base);
-		break;
-	case KEEL_CAP_VRANGE:
-		vrange_free(c->base);
-		if (payer)
-			payer->vspace_charged -= c->size;
-		break;
-	default:
-		break;
-	}
+	if (c->map_pte)
+		pt_uninstall(c);
+}
+
+static void frame_release(struct cap *c)
+{
+	ASSERT(!frame_refs(c->base));
+	free_frame(c->payer, c->base);
+}
+
+static void table_release(struct cap *c)
+{
+	for (unsigned i = 0; i < PT_ENTRIES; i++)
+		if (c->pt_recs[i])
+			pt_uninstall(c->pt_recs[i]);
+	ASSERT(!frame_refs(c->base));
+	free_frame(c->payer, direct_va_to_pa(c->pt_recs));
+	free_frame(c->payer, c->base);
+}
+
+static void vrange_placed(struct cap *c) { hnode_add(&c->owner->vranges, &c->in_holder); }
+
+static void vrange_gone(struct cap *c)
+{
+	pt_vrange_drop(c); /* what was mapped under it goes with it */
+	hnode_del(&c->in_holder);
+}
+
+static void vrange_release(struct cap *c)
+{
+	vrange_free(c->base);
+	if (c->payer)
+		c->payer->vspace_charged -= c->size;
+}
+
+static const struct cap_type_ops frame_ops = { .gone = mapped_gone, .release = frame_release };
+static const struct cap_type_ops table_ops = { .gone = mapped_gone, .release = table_release };
+static const struct cap_type_ops vrange_ops = { .placed = vrange_placed, .gone = vrange_gone, .release = vrange_release };
+
+static int pt_env_init(struct env *e);
+static void pt_env_fini(struct env *e);
+static const struct env_hooks pt_hooks = { .init = pt_env_init, .fini = pt_env_fini };
+
+void pt_init(void)
+{
+	env_register(&pt_hooks);
+	cap_register_type(KEEL_CAP_FRAME, &frame_ops);
+	cap_register_type(KEEL_CAP_PT, &table_ops);
+	cap_register_type(KEEL_CAP_VRANGE, &vrange_ops);
 }
 
 /* The entry pointing at table capability c: what its rights allow below. */
@@ -393,7 +437,7 @@ static int mmu_one(struct env *e, const struct keel_mmu_op *op)
 		else
 			write_cr3(read_cr3());
 		if ((old & PTE_W) && !(entry & PTE_W))
-			env_upcall_areas_check(level == 1 ? c->base : 0);
+			unmapped(level == 1 ? c->base : 0);
 		return 0;
 	}
 	if (recs[op->index] || (table[op->index] & PTE_P))
@@ -430,7 +474,9 @@ i64 pt_mmu_update(struct env *e, u64 uops, u64 n, u64 udone)
 
 /* ------------------------------------------------ per env, and loading */
 
-int pt_env_init(struct env *e)
+/* Per env: the PML4's records and the frame types of the PML4 and the
+ * window's top (made by uvm_create, freed by uvm_destroy). */
+static int pt_env_init(struct env *e)
 {
 	paddr_t recs = new_frame(e, FRAME_KERNEL);
 	if (!recs)
@@ -441,7 +487,7 @@ int pt_env_init(struct env *e)
 	return 0;
 }
 
-void pt_env_fini(struct env *e)
+static void pt_env_fini(struct env *e)
 {
 	if (!e->pml4_recs)
 		return;

@@ -22,14 +22,15 @@ i64 pt_vrange_alloc(struct env *e, u64 size, u64 align);
 i64 pt_retype(struct env *e, u64 slot, u64 level, u64 vbase);
 i64 pt_mmu_update(struct env *e, u64 uops, u64 n, u64 udone);
 
-/* Called by cap.c: remove c's one mapping; release a root's object. */
-void pt_uninstall(struct cap *c);
-void pt_release(struct cap *c);
+/* At boot: the FRAME, PT and VRANGE capability types, and an env's PML4
+ * records (env hooks). */
+void pt_init(void);
 
-/* Per-env tables: the PML4's records and the frame types of the PML4 and
- * the window's top (made by uvm_create, freed by uvm_destroy). */
-int pt_env_init(struct env *e);
-void pt_env_fini(struct env *e);
+/* fn(pa) is called whenever a mapping of frame pa is removed or loses its
+ * write right (pa 0: a page table's, so anything below it): the upcall
+ * area reached through it must be checked (upcall.c). */
+void pt_on_unmap(void (*fn)(paddr_t pa));
+
 
 /* The kernel building an env's memory for it (program loading, tests):
  * a range of the single address space held as a capability ... */
@@ -45,8 +46,5 @@ struct cap *pt_vrange_find(struct env *e, u64 va, u64 len, int *err);
  * references and the rules SYS_MMU_UPDATE enforces; the count of problems
  * (the first few are printed). */
 u64 pt_audit(struct env *e);
-
-/* A range capability is going: unmap what was mapped under it. */
-void pt_vrange_drop(struct cap *r);
 
 #endif

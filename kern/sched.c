@@ -1,19 +1,10 @@
 #include "sched.h"
 #include "arch/x86_64/percpu.h"
-#include "cap.h"
 #include "clock.h"
 #include "console.h"
 #include "env.h"
-#include "failpoint.h"
-#include "frame.h"
-#include "heap.h"
-#include "keel/exit.h"
-#include "ktest.h"
 #include "panic.h"
 #include "timer.h"
-#include "upcall.h"
-#include "vrange.h"
-#include "irq.h"
 
 void kstack_restart(void (*fn)(void)) __noreturn; /* entry.S */
 
@@ -22,8 +13,10 @@ static struct env *rq_head, *rq_tail;
 static struct timer slice_timer;
 static bool slice_over;
 static bool slice_extended; /* a donation already lengthened this slice */
-static u64 started, failures, expected_failures;
-static struct sched_baseline before;
+static void (*all_ended)(void);
+#define WAKERS_MAX 4
+static bool (*wakers[WAKERS_MAX])(void);
+static unsigned nwakers;
 
 static void slice_expired(struct timer *t)
 {
@@ -31,11 +24,77 @@ static void slice_expired(struct timer *t)
 	slice_over = true;
 }
 
-void sched_init(u64 slice_ns)
+static const struct env_hooks sched_hooks = { .fini = sched_remove };
+
+void sched_init(u64 slice_ns, void (*when_all_ended)(void))
 {
 	sched_slice_ns = slice_ns;
 	slice_timer.fire = slice_expired;
+	all_ended = when_all_ended;
+	env_register(&sched_hooks);
+	env_set_continuation(sched_next); /* after an env ends */
 }
+
+void sched_add_waker(bool (*can_wake)(void))
+{
+	ASSERT(nwakers < WAKERS_MAX);
+	wakers[nwakers++] = can_wake;
+}
+
+static bool anything_can_wake(void)
+{
+	if (timer_next_deadline())
+		return true;
+	for (unsigned i = 0; i < nwakers; i++)
+		if (wakers[i]())
+			return true;
+	return false;
+}
+
+/* Every env has ended: the boot's verdict (main.c's), never to return. */
+static __noreturn void end_of_run(void)
+{
+	timer_cancel(&slice_timer);
+	all_ended();
+	__builtin_unreachable();
+}
+
+/* ------------------------------------------------- waiting and waking */
+
+void sched_block(struct env *e, bool waiting)
+{
+	e->state = ENV_BLOCKED;
+	e->waiting_events = waiting;
+}
+
+void sched_unblocked(struct env *e) { e->waiting_events = false; }
+
+void sched_post(struct env *e, u64 events)
+{
+	e->events |= events;
+	if (e->state == ENV_BLOCKED && e->waiting_events) {
+		sched_unblocked(e);
+		e->state = ENV_RUNNABLE;
+		sched_add(e);
+	}
+}
+
+static void kill_waiting(void)
+{
+	for (struct env *e = env_list(); e;) {
+		if (e->state != ENV_BLOCKED || !e->waiting_events) {
+			e = e->all_next;
+			continue;
+		}
+		kprintf("env %u (%s): killed: waits for an event that nothing can send\n", e->id, e->name);
+		if (!e->parent)
+			env_failures++;
+		env_destroy(e);
+		e = env_list(); /* the list changed */
+	}
+}
+
+/* ------------------------------------------------------- the run queue */
 
 void sched_add(struct env *e)
 {
@@ -79,64 +138,7 @@ void sched_start_slice(void)
 	timer_arm(&slice_timer, clock_ns() + sched_slice_ns);
 }
 
-void sched_note_failure(const struct env *e)
-{
-	/* A spawned env's end is its parent's business (the parent sees its
-	 * ENV capability go GONE); the boot's verdict counts the boot's envs. */
-	if (!e->parent)
-		failures++;
-}
-
-void sched_note_started(void) { started++; }
-
 bool sched_slice_over(void) { return slice_over; }
-
-void sched_expect_failures(u64 n) { expected_failures = n; }
-
-void sched_baseline_take(struct sched_baseline *b)
-{
-	b->frames_free = frames_free();
-	heap_stats(&b->heap);
-}
-
-void sched_begin(u64 n_started, u64 n_failed, const struct sched_baseline *b)
-{
-	started = n_started;
-	failures = n_failed;
-	before = *b;
-}
-
-static __noreturn void all_done(void)
-{
-	timer_cancel(&slice_timer);
-	/* Everything the envs held must be back, to the frame. */
-	u64 after = frames_free();
-	struct heap_stats heap;
-	heap_stats(&heap);
-	kprintf("envs: all ended: %llu started, %llu failed; frames free before %llu, after %llu; "
-		"%llu vranges held; %llu capabilities alive\n",
-		(unsigned long long)started, (unsigned long long)failures, (unsigned long long)before.frames_free,
-		(unsigned long long)after, (unsigned long long)vrange_count(), (unsigned long long)caps_live);
-	kprintf("envs: kernel heap objects live before %llu, after %llu (%llu bytes before, %llu after)\n",
-		(unsigned long long)before.heap.live_objects, (unsigned long long)heap.live_objects,
-		(unsigned long long)before.heap.live_bytes, (unsigned long long)heap.live_bytes);
-	kprintf("envs: %llu env switches; exits to Ring 3: %llu sysretq, %llu iretq; %llu timer interrupts\n",
-		(unsigned long long)exit_stats.switches, (unsigned long long)exit_stats.sysret,
-		(unsigned long long)exit_stats.iret, (unsigned long long)timer_interrupts);
-	if (exit_stats.iret_emulated)
-		kprintf("envs: %llu Ring 3 iretqs completed by the kernel for the CPU (QEMU TCG with SMAP)\n",
-			(unsigned long long)exit_stats.iret_emulated);
-	failpoint_report();
-	bool heap_leak = heap.live_objects != before.heap.live_objects || heap.live_bytes != before.heap.live_bytes;
-	bool leak = after != before.frames_free || vrange_count() != 0 || caps_live != 0 || heap_leak;
-	if (leak)
-		kprintf("envs: LEAK: %lld frames, %lld kernel heap objects not returned\n",
-			(long long)(before.frames_free - after), (long long)(heap.live_objects - before.heap.live_objects));
-	bool ok = failures == expected_failures && !leak;
-	if (ktest_running())
-		ktest_finish(ok); /* a boot test that handed its envs to the scheduler */
-	keel_exit(ok ? KEEL_EXIT_SUCCESS : KEEL_EXIT_FAILURE);
-}
 
 /*
  * Nothing to run, but envs wait for events: halt with interrupts on until
@@ -152,11 +154,11 @@ static __noreturn void idle(void)
 		if (rq_head)
 			sched_next();
 		if (!env_live_count())
-			all_done();
-		if (!timer_next_deadline() && !irq_can_wake()) {
+			end_of_run();
+		if (!anything_can_wake()) {
 			kprintf("sched: every env waits for an event and nothing can send one (no deadline, no "
 				"interrupt that can fire): ending them\n");
-			env_kill_waiting();
+			kill_waiting();
 			continue; /* callers blocked on them are runnable now */
 		}
 		__asm__ volatile("sti; hlt; cli" ::: "memory");
@@ -171,7 +173,7 @@ __noreturn void sched_next(void)
 	struct env *next = rq_head;
 	if (!next) {
 		if (!env_live_count())
-			all_done();
+			end_of_run();
 		kstack_restart(idle); /* every live env waits */
 	}
 	rq_head = next->rq_next;
@@ -201,13 +203,10 @@ __noreturn void sched_run_donated(struct env *e)
 	env_run(e);
 }
 
-__noreturn void sched_tick(struct env *e)
+__noreturn void sched_preempt(struct env *e)
 {
-	if (!slice_over)
-		env_run(e);
 	e->preemptions++;
 	if (e->ctx.rip >= e->watch_lo && e->ctx.rip < e->watch_hi)
 		e->preempt_in_watch++;
-	upcall_deschedule(e);
 	sched_next();
 }

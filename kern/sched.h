@@ -6,12 +6,15 @@
 #ifndef KEEL_SCHED_H
 #define KEEL_SCHED_H
 
-#include "heap.h"
 #include "types.h"
 
 struct env;
 
-void sched_init(u64 slice_ns);
+/* slice_ns: the time slice; when_all_ended: what to do once no env is
+ * left (main.c's verdict; it does not return). Registers sched's part in
+ * an env's end, and makes the scheduler what runs after an env ends. */
+void sched_init(u64 slice_ns, void (*when_all_ended)(void));
+
 void sched_add(struct env *e);    /* append to the run queue */
 void sched_remove(struct env *e); /* if queued */
 void sched_add_front(struct env *e); /* to run next */
@@ -21,11 +24,12 @@ void sched_add_front(struct env *e); /* to run next */
 __noreturn void sched_run_donated(struct env *e);
 
 /* Run the next runnable env (the current one goes to the back if still
- * runnable). With none left, report and end the boot. */
+ * runnable). With none left, the run is over. */
 __noreturn void sched_next(void);
 
-/* The timer interrupt came from Ring 3 while `e` ran: preempt if its slice is over. */
-__noreturn void sched_tick(struct env *e);
+/* The timer ended the slice of e, which was running: count the preemption
+ * and run the next env. (Its upcall bookkeeping is done by the caller.) */
+__noreturn void sched_preempt(struct env *e);
 
 /* Has the running env's slice ended? */
 bool sched_slice_over(void);
@@ -33,25 +37,21 @@ bool sched_slice_over(void);
 /* A new slice starts for the env being dispatched. */
 void sched_start_slice(void);
 
-/* What must be back when every env has ended: the free frames and the
- * kernel heap's live objects, taken before the first env is created. */
-struct sched_baseline {
-	u64 frames_free;
-	struct heap_stats heap;
-};
-void sched_baseline_take(struct sched_baseline *b);
+/* Post events to e (KEEL_EV_*): they reach it by upcall; a blocked env
+ * waiting for events becomes runnable. */
+void sched_post(struct env *e, u64 events);
 
-/* Called once all the boot's envs are created, with the baseline taken
- * before the first was. */
-void sched_begin(u64 started, u64 failed_to_start, const struct sched_baseline *before);
+/* e blocks now (in SYS_EVENT_WAIT if `waiting`, else in a call); and e is
+ * no longer blocked (wait over, call answered): blocked time is not time
+ * spent disabled, so the watchdog's clock moves past it. */
+void sched_block(struct env *e, bool waiting);
+void sched_unblocked(struct env *e);
 
-/* An env ended badly (killed or non-zero exit). The boot's verdict is
- * success only if the number of such endings is the expected one (0 unless a
- * boot test says otherwise) and nothing leaked. */
-struct env;
-void sched_note_failure(const struct env *e); /* a boot env failed (spawned ones do not count) */
-void sched_note_started(void); /* an env spawned at run time */
-void sched_expect_failures(u64 n);
+/* When every live env waits, the idle loop halts only if something can
+ * still post an event: an armed deadline, or what a registered waker says
+ * (a device interrupt bound and unmasked). Otherwise the waiters are ended,
+ * as failures, and calls blocked on them fail. */
+void sched_add_waker(bool (*can_wake)(void));
 
 extern u64 sched_slice_ns;
 

@@ -11,7 +11,20 @@
 u32 quota_envs_default = 16;
 static const struct mb2_info *boot_info;
 
-void spawn_init(const struct mb2_info *boot) { boot_info = boot; }
+static int spawn_env_init(struct env *e)
+{
+	e->quota_envs = quota_envs_default;
+	return 0;
+}
+
+void spawn_env_fini(struct env *e);
+static const struct env_hooks spawn_hooks = { .init = spawn_env_init, .fini = spawn_env_fini };
+
+void spawn_init(const struct mb2_info *boot)
+{
+	boot_info = boot;
+	env_register(&spawn_hooks);
+}
 
 const struct mb2_module *spawn_image(const char *name)
 {
@@ -74,7 +87,7 @@ i64 sys_env_spawn(struct env *e, u64 ureq)
 	kprintf("env %u (%s): spawned by env %u, loaded at %#llx, quotas %u frames %u caps %u envs, PML4 %#llx\n",
 		c->id, c->name, e->id, (unsigned long long)c->image_base, req.quota_frames, req.quota_caps,
 		req.quota_envs, (unsigned long long)c->pml4);
-	sched_note_started();
+	env_started++;
 	sched_add(c);
 	return slot;
 }

@@ -20,6 +20,7 @@
 #include "keel/errno.h"
 #include "lib/string.h"
 #include "panic.h"
+#include "pt.h"
 #include "sched.h"
 #include "frame.h"
 #include "uvm.h"
@@ -450,7 +451,7 @@ static void deadline_fired(struct timer *t)
 {
 	struct env *e = (struct env *)((u8 *)t - offsetof(struct env, deadline));
 	e->fired_deadline = t->deadline;
-	env_post(e, KEEL_EV_TIMER);
+	sched_post(e, KEEL_EV_TIMER);
 }
 
 int upcall_set_deadline(struct env *e, u64 deadline_ns)
@@ -498,10 +499,47 @@ void upcall_area_lost(struct env *e)
 	e->watchdog_fired = false;
 	if (e->state == ENV_BLOCKED && e->waiting_events) {
 		/* Nothing can be posted to it any more: its wait returns. */
-		env_unblocked(e);
+		sched_unblocked(e);
 		e->state = ENV_RUNNABLE;
 		sched_add(e);
 	}
+}
+
+/* A mapping of frame pa (0: of a page table) went away or lost its write
+ * right: an env whose area is no longer its own writable page at that
+ * address -- it, or a table above it, was unmapped, revoked, shared
+ * read-only -- takes no more upcalls: the kernel reached the area through
+ * that frame, and must not write there for it any more. */
+static void upcall_areas_check(paddr_t pa)
+{
+	for (struct env *e = env_list(); e; e = e->all_next) {
+		paddr_t now;
+		if (e->ka && (!pa || direct_va_to_pa(e->ka) == pa) &&
+		    (uvm_translate(e->pml4, e->area, true, &now) || now != direct_va_to_pa(e->ka)))
+			upcall_area_lost(e);
+	}
+}
+
+static void upcall_env_fini(struct env *e)
+{
+	timer_cancel(&e->deadline);
+	e->area = 0;
+	e->ka = NULL;
+	e->events = 0;
+}
+
+static void upcall_env_resume(struct env *e)
+{
+	if (e->area)
+		upcall_before_resume(e); /* may redirect ctx to an upcall entry */
+}
+
+static const struct env_hooks upcall_hooks = { .fini = upcall_env_fini, .resume = upcall_env_resume };
+
+void upcall_init(void)
+{
+	env_register(&upcall_hooks);
+	pt_on_unmap(upcall_areas_check);
 }
 
 int upcall_setup(struct env *e, u64 area)

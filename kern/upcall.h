@@ -12,6 +12,10 @@
 struct env;
 struct trap_frame;
 
+/* At boot: the upcall area ends with its env, events go out on the way
+ * back to Ring 3, and an area whose page is unmapped is dropped. */
+void upcall_init(void);
+
 int upcall_setup(struct env *e, u64 area);
 int upcall_set_deadline(struct env *e, u64 deadline_ns);
 

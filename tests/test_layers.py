@@ -27,10 +27,6 @@ KNOWN_BACK_EDGES = {
     ("sched", "arch/x86_64/entry"),
     ("arch/x86_64/trap", "arch/x86_64/entry"),  # round: entry calls trap_dispatch
     ("syscall", "arch/x86_64/entry"),           # round: LSTAR set from syscall.c
-    ("cap", "ioport"), ("cap", "irq"), ("cap", "pt"), ("cap", "spawn"),  # type switches: to be an ops table
-    ("env", "cap"), ("env", "ioport"), ("env", "pct"), ("env", "pt"), ("env", "sched"), ("env", "spawn"),
-    ("env", "upcall"),                           # env creation and death: to be hooks
-    ("sched", "upcall"),                         # deschedule bookkeeping: to be a hook
 }
 
 

@@ -15,6 +15,7 @@
 #include "keel/abi.h"
 #include "ktest.h"
 #include "lib/string.h"
+#include "run.h"
 #include "sched.h"
 #include "slot.h"
 #include "slot_audit.h"
@@ -45,12 +46,12 @@ static struct env *env_in_last_page(const char *name, const u8 *code, size_t len
 	return e;
 }
 
-static __noreturn void run_alone(struct env *e, const struct sched_baseline *before, u64 expected_kills)
+static __noreturn void run_alone(struct env *e, const struct run_baseline *before, u64 expected_kills)
 {
-	sched_expect_failures(expected_kills);
+	run_expect_failures(expected_kills);
 	ktest_log("running env %u from %#llx; exit counts follow at the end", e->id, (unsigned long long)e->ctx.rip);
 	sched_add(e);
-	sched_begin(1, 0, before);
+	run_begin(1, 0, before);
 	sched_next();
 }
 
@@ -62,8 +63,8 @@ static const u8 getid_then_exit[] = { 0xB8, SYS_ENV_ID, 0, 0, 0, 0x0F, 0x05,
  * iretq, never sysretq; the env then exits normally. */
 KTEST(sysret_hazard_last_page)
 {
-	struct sched_baseline before;
-	sched_baseline_take(&before);
+	struct run_baseline before;
+	run_baseline_take(&before);
 	KEXPECT(!exit_via_sysret(true, LAST_PAGE + 7), "the decision itself");
 	struct env *e = env_in_last_page("lastpage", getid_then_exit, sizeof getid_then_exit, 0);
 	if (e)
@@ -75,8 +76,8 @@ KTEST(sysret_hazard_last_page)
  * labelled user_iretq); that is the env's fault -- it dies, the kernel lives. */
 KTEST(sysret_hazard_end_of_page)
 {
-	struct sched_baseline before;
-	sched_baseline_take(&before);
+	struct run_baseline before;
+	run_baseline_take(&before);
 	struct env *e = env_in_last_page("endofpage", getid_then_exit, 7, PAGE_SIZE - 7);
 	if (e)
 		run_alone(e, &before, 1);
@@ -95,14 +96,14 @@ void user_return(struct trap_frame *frame, bool sysret) __noreturn; /* entry.S *
  */
 static void iret_with(u64 cs, u64 rip)
 {
-	struct sched_baseline before;
-	sched_baseline_take(&before);
+	struct run_baseline before;
+	run_baseline_take(&before);
 	struct env *e = env_in_last_page("badframe", getid_then_exit, sizeof getid_then_exit, 0);
 	if (!e)
 		return;
 	struct percpu *cpu = this_cpu();
-	sched_begin(1, 0, &before);
-	sched_expect_failures(1);
+	run_begin(1, 0, &before);
+	run_expect_failures(1);
 	fpu_restore(e->fpu);
 	write_cr3(e->pml4);
 	cpu->env = e;
@@ -131,8 +132,8 @@ static const u8 exit0_or_7[] = {
  */
 KTEST(sysret_uses_the_checked_rip)
 {
-	struct sched_baseline before;
-	sched_baseline_take(&before);
+	struct run_baseline before;
+	run_baseline_take(&before);
 	struct env *e;
 	paddr_t text = 0;
 	u64 code = 0, stack = 0;
@@ -144,7 +145,7 @@ KTEST(sysret_uses_the_checked_rip)
 	memset(pa_to_va(text), 0xCC, PAGE_SIZE);
 	memcpy(pa_to_va(text), exit0_or_7, sizeof exit0_or_7);
 	struct percpu *cpu = this_cpu();
-	sched_begin(1, 0, &before);
+	run_begin(1, 0, &before);
 	fpu_restore(e->fpu);
 	write_cr3(e->pml4);
 	cpu->env = e;

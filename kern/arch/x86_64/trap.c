@@ -130,8 +130,12 @@ __attribute__((optimize("omit-frame-pointer"))) static void from_user(struct tra
 		upcall_exception(e, tf); /* to its trap entry, or it dies alone */
 	if (v - VEC_IRQ_BASE < VEC_IRQ_COUNT || v - VEC_SOFT_BASE < VEC_SOFT_COUNT)
 		env_run(e); /* its events go out on the way */
-	if (v == VEC_TIMER)
-		sched_tick(e);
+	if (v == VEC_TIMER) {
+		if (!sched_slice_over())
+			env_run(e);
+		upcall_deschedule(e); /* its slice is over */
+		sched_preempt(e);
+	}
 	if (v == VEC_SYSCALL_INT) {
 		e->ctx.rax = (u64)syscall_dispatch(e, tf->rax, tf->rdi, tf->rsi, tf->rdx);
 		env_run(e);

@@ -1,0 +1,61 @@
+#include "run.h"
+#include "cap.h"
+#include "console.h"
+#include "env.h"
+#include "failpoint.h"
+#include "frame.h"
+#include "keel/exit.h"
+#include "ktest.h"
+#include "panic.h"
+#include "timer.h"
+#include "vrange.h"
+
+static u64 expected_failures;
+static struct run_baseline before;
+
+void run_baseline_take(struct run_baseline *b)
+{
+	b->frames_free = frames_free();
+	heap_stats(&b->heap);
+}
+
+void run_begin(u64 started, u64 failed, const struct run_baseline *b)
+{
+	env_started = started;
+	env_failures = failed;
+	before = *b;
+}
+
+void run_expect_failures(u64 n) { expected_failures = n; }
+
+__noreturn void run_end(void)
+{
+	/* Everything the envs held must be back, to the frame. */
+	u64 after = frames_free();
+	struct heap_stats heap;
+	heap_stats(&heap);
+	kprintf("envs: all ended: %llu started, %llu failed; frames free before %llu, after %llu; "
+		"%llu vranges held; %llu capabilities alive\n",
+		(unsigned long long)env_started, (unsigned long long)env_failures,
+		(unsigned long long)before.frames_free, (unsigned long long)after,
+		(unsigned long long)vrange_count(), (unsigned long long)caps_live);
+	kprintf("envs: kernel heap objects live before %llu, after %llu (%llu bytes before, %llu after)\n",
+		(unsigned long long)before.heap.live_objects, (unsigned long long)heap.live_objects,
+		(unsigned long long)before.heap.live_bytes, (unsigned long long)heap.live_bytes);
+	kprintf("envs: %llu env switches; exits to Ring 3: %llu sysretq, %llu iretq; %llu timer interrupts\n",
+		(unsigned long long)exit_stats.switches, (unsigned long long)exit_stats.sysret,
+		(unsigned long long)exit_stats.iret, (unsigned long long)timer_interrupts);
+	if (exit_stats.iret_emulated)
+		kprintf("envs: %llu Ring 3 iretqs completed by the kernel for the CPU (QEMU TCG with SMAP)\n",
+			(unsigned long long)exit_stats.iret_emulated);
+	failpoint_report();
+	bool heap_leak = heap.live_objects != before.heap.live_objects || heap.live_bytes != before.heap.live_bytes;
+	bool leak = after != before.frames_free || vrange_count() != 0 || caps_live != 0 || heap_leak;
+	if (leak)
+		kprintf("envs: LEAK: %lld frames, %lld kernel heap objects not returned\n",
+			(long long)(before.frames_free - after), (long long)(heap.live_objects - before.heap.live_objects));
+	bool ok = env_failures == expected_failures && !leak;
+	if (ktest_running())
+		ktest_finish(ok); /* a boot test that handed its envs to the scheduler */
+	keel_exit(ok ? KEEL_EXIT_SUCCESS : KEEL_EXIT_FAILURE);
+}
