@@ -40,12 +40,20 @@ u64 env_failures, env_started;
 #define ENV_HOOKS_MAX 8
 static const struct env_hooks *hooks[ENV_HOOKS_MAX];
 static unsigned nhooks;
+/* The hooks env_run calls, gathered so the exit walks only those there are. */
+static void (*switch_fns[ENV_HOOKS_MAX])(struct percpu *cpu, struct env *next);
+static void (*resume_fns[ENV_HOOKS_MAX])(struct env *e);
+static unsigned nswitch, nresume;
 static void (*after_end)(void); /* what runs once an env has ended (the scheduler) */
 
 void env_register(const struct env_hooks *h)
 {
 	ASSERT(nhooks < ENV_HOOKS_MAX);
 	hooks[nhooks++] = h;
+	if (h->switch_to)
+		switch_fns[nswitch++] = h->switch_to;
+	if (h->resume)
+		resume_fns[nresume++] = h->resume;
 }
 
 void env_set_continuation(void (*next)(void)) { after_end = next; }
@@ -53,9 +61,8 @@ void env_set_continuation(void (*next)(void)) { after_end = next; }
 /* The CPU is about to run `next` (NULL: no env at all). */
 static void switch_hooks(struct percpu *cpu, struct env *next)
 {
-	for (unsigned i = 0; i < nhooks; i++)
-		if (hooks[i]->switch_to)
-			hooks[i]->switch_to(cpu, next);
+	for (unsigned i = 0; i < nswitch; i++)
+		switch_fns[i](cpu, next);
 }
 
 struct env *env_current(void) { return this_cpu()->env; }
@@ -189,9 +196,8 @@ __noreturn void env_run(struct env *e)
 			env_set_floor_syscall(e, e->floor_syscall);
 	}
 	e->state = ENV_RUNNING;
-	for (unsigned i = 0; i < nhooks; i++)
-		if (hooks[i]->resume)
-			hooks[i]->resume(e); /* upcalls: may redirect ctx to an upcall entry */
+	for (unsigned i = 0; i < nresume; i++)
+		resume_fns[i](e); /* upcalls: may redirect ctx to an upcall entry */
 
 	/* The frame goes at the top of this CPU's kernel stack, where the next
 	 * entry from Ring 3 will build its own; nothing below is live. */

@@ -170,8 +170,7 @@ static inline u64 fast_status(struct env *e)
 		return e->events ? 2 : 1;
 	u32 disabled = ka->disabled, pending = ka->pending != 0;
 	if (!disabled) {
-		e->disabled_ns = 0;
-		e->watchdog_fired = false;
+		upcall_watchdog_reset(e);
 	}
 	return e->events || (pending && !disabled) ? 2 : 1;
 }

@@ -65,14 +65,7 @@ static bool area_put64(struct env *e, size_t off, u64 v)
 	return true;
 }
 
-/* The resume routine's critical range. A declared range longer than a
- * routine could be is ignored: otherwise an env could look enabled to the
- * kernel (and to the watchdog) everywhere. */
-#define CRIT_MAX 256
-static bool in_crit(const struct area_head *h, u64 rip)
-{
-	return h->crit_end - h->crit_start <= CRIT_MAX && rip >= h->crit_start && rip < h->crit_end;
-}
+static bool in_crit(const struct area_head *h, u64 rip) { return upcall_in_crit(h->crit_start, h->crit_end, rip); }
 
 /* Running on the trap stack, top included (where a trap entry starts). */
 static bool on_trap_stack(const struct area_head *h, u64 rsp)
@@ -228,7 +221,7 @@ static inline bool fast_ok(struct env *e, const struct trap_frame *tf, u64 entry
 {
 	const struct keel_upcall_area *a = e->ka;
 	return e->resume == RESUME_CTX && !a->disabled && user_addr(entry) && user_addr(stack) &&
-	       !(a->crit_end - a->crit_start <= CRIT_MAX && tf->rip >= a->crit_start && tf->rip < a->crit_end);
+	       !upcall_in_crit(a->crit_start, a->crit_end, tf->rip);
 }
 
 static inline void copy_qwords(void *dst, const void *src, u64 n)
@@ -266,8 +259,7 @@ __attribute__((optimize("omit-frame-pointer"))) bool upcall_event_fast(struct en
 		a->delivered_at = clock_ns();
 	}
 	a->upcalls++;
-	e->disabled_ns = 0; /* it was enabled */
-	e->watchdog_fired = false;
+	upcall_watchdog_reset(e); /* it was enabled */
 	exit_stats.iret++;
 	return true;
 }
@@ -291,8 +283,7 @@ __attribute__((optimize("omit-frame-pointer"))) bool upcall_trap_fast(struct env
 	a->trap_error = error;
 	a->trap_cr2 = cr2;
 	a->traps++;
-	e->disabled_ns = 0;
-	e->watchdog_fired = false;
+	upcall_watchdog_reset(e);
 	exit_stats.iret++;
 	return true;
 }
@@ -306,8 +297,7 @@ void upcall_before_resume(struct env *e)
 	 * every entry, not only deschedules, which can phase-lock with the
 	 * env's own deadlines and always find it in its event handler). */
 	if (!h.disabled || in_crit(&h, e->ctx.rip)) {
-		e->disabled_ns = 0;
-		e->watchdog_fired = false;
+		upcall_watchdog_reset(e);
 	}
 
 	switch (e->resume) {
@@ -430,8 +420,7 @@ void upcall_deschedule(struct env *e)
 	 * dispatch that ends disabled is charged whole (it may have disabled
 	 * only at its end: the bound errs late by at most one time slice). */
 	if (!disabled) {
-		e->disabled_ns = 0;
-		e->watchdog_fired = false;
+		upcall_watchdog_reset(e);
 		return;
 	}
 	e->disabled_ns += MAX(e->ran_ns, 1);
@@ -495,8 +484,7 @@ void upcall_area_lost(struct env *e)
 	e->events = 0;
 	timer_cancel(&e->deadline);
 	e->resume = RESUME_CTX;
-	e->disabled_ns = 0;
-	e->watchdog_fired = false;
+	upcall_watchdog_reset(e);
 	if (e->state == ENV_BLOCKED && e->waiting_events) {
 		/* Nothing can be posted to it any more: its wait returns. */
 		sched_unblocked(e);
@@ -628,6 +616,5 @@ void upcall_pct_leave(struct env *r)
 	r->descheduled_at = now;
 	r->ran_ns = now - r->dispatched_at;
 	r->ran_total_ns += r->ran_ns;
-	r->disabled_ns = 0;
-	r->watchdog_fired = false;
+	upcall_watchdog_reset(r);
 }

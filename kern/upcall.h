@@ -7,6 +7,7 @@
 #ifndef KEEL_UPCALL_H
 #define KEEL_UPCALL_H
 
+#include "env.h"
 #include "types.h"
 
 struct env;
@@ -55,5 +56,25 @@ void upcall_pct_leave(struct env *r);
 /* The watchdog bound (ns): disabled longer gets a watchdog trap; twice as
  * long, and the env is destroyed. */
 extern u64 upcall_watchdog_ns;
+
+/* The one test of "inside the resume routine's critical range" (docs/upcalls.md):
+ * a declared range longer than a resume routine could be is ignored, or an
+ * env could look enabled to the kernel (and to the watchdog) everywhere.
+ * entry.S's fast path makes the same test; tests/test_event_paths.py proves
+ * the two agree. */
+#define UPCALL_CRIT_MAX 256
+static inline bool upcall_in_crit(u64 crit_start, u64 crit_end, u64 rip)
+{
+	return crit_end - crit_start <= UPCALL_CRIT_MAX && rip >= crit_start && rip < crit_end;
+}
+
+/* The env was seen enabled (or stopped being charged: it blocked): the
+ * watchdog's count of time spent disabled starts over. The one place that
+ * says what that means (entry.S's fast path does the same two stores). */
+static inline void upcall_watchdog_reset(struct env *e)
+{
+	e->disabled_ns = 0;
+	e->watchdog_fired = false;
+}
 
 #endif
