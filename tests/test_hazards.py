@@ -16,8 +16,6 @@ import re
 
 import pytest
 
-from test_envs import expect_nothing_leaked
-
 CPUS = ["max", "qemu64"]
 BESIDE = "spin:x:3"
 
@@ -27,11 +25,6 @@ def boot(keel, mode, cpu="max"):
     b.expect_not(r"PANIC|double fault|trap: unexpected")
     b.expect(r"^env 2 \(spin\): exited with code 0$")  # the env beside it was untouched
     return b
-
-
-def completions(b):
-    m = re.search(r"^envs: (\d+) Ring 3 iretqs completed by the kernel", b.log, re.M)
-    return int(m.group(1)) if m else 0
 
 
 def forwarded(keel, mode, lines, cpu="max"):
@@ -45,18 +38,20 @@ def forwarded(keel, mode, lines, cpu="max"):
     b.expect(rf"^hazard {mode}: ok$")
     b.expect(r"^env 1 \(hazard\): exited with code 0$")
     b.expect_verdict("success")
-    assert expect_nothing_leaked(b)["failed"] == 0
+    b.expect_nothing_leaked(failed=0)
     if cpu == "qemu64":
-        assert completions(b) == 0, "no SMAP: every Ring 3 iretq was the CPU's own"
+        assert b.iret_completions() == 0, "no SMAP: every Ring 3 iretq was the CPU's own"
     return b
 
 
 def killed(keel, mode, why, cpu="max"):
-    """The env was destroyed alone, with this reason (a regex)."""
+    """The env was destroyed alone, with this reason (a regex), and all it
+    had checked before was right."""
     b = boot(keel, mode, cpu)
+    b.expect_not(rf"^hazard {mode}: .*: WRONG$")
     b.expect(rf"^env 1 \(hazard\): killed: {why}$")
     b.expect_verdict("failure")
-    assert expect_nothing_leaked(b)["failed"] == 1
+    b.expect_nothing_leaked(failed=1)
     return b
 
 
@@ -273,7 +268,7 @@ def test_an_unmapped_upcall_stack_faults_in_ring3_to_the_trap_entry(keel):
     b.expect(r"^hazard upstack-unmapped: trap entry reached: vector 14 error 0x6 cr2 0x3fffeff8 at the event entry, "
              r"context in the trap save$")
     b.expect(r"^env 1 \(hazard\): exited with code 0$")
-    assert expect_nothing_leaked(b)["failed"] == 0
+    b.expect_nothing_leaked(failed=0)
 
 
 def test_an_unmapped_event_entry_faults_in_ring3_to_the_trap_entry(keel):
@@ -281,7 +276,7 @@ def test_an_unmapped_event_entry_faults_in_ring3_to_the_trap_entry(keel):
     b.expect(r"^hazard entry-unmapped: trap entry reached: vector 14 error 0x14 cr2 0x3ffff000 at the event entry, "
              r"context in the trap save$")
     b.expect(r"^env 1 \(hazard\): exited with code 0$")
-    assert expect_nothing_leaked(b)["failed"] == 0
+    b.expect_nothing_leaked(failed=0)
 
 
 KILLED = {
