@@ -5,13 +5,18 @@
         r.expect("touched 256 frames")
 
 `keel.boot(cmdline, cpu=, mem=, machine=, icount=, firmware=)` boots once and returns a
-BootResult (boot/keelqemu.py): `.verdict` (success, failure, panic, timeout,
-died), `.log` (the serial console), `.ktap` (parsed result lines). Each boot
+Boot (below) around keelqemu's BootResult: `.verdict` (success, failure, panic,
+timeout, died), `.log` (the serial console), `.ktap` (parsed result lines), and
+the checks test modules share -- `expect`, `expect_not`, `value`,
+`expect_verdict`, `summary`, `expect_nothing_leaked`, `iret_completions`,
+`expect_victim_intact` (docs/testing.md, "Writing one"). Shared helpers live
+here; a test module that imports another stops the session. Each boot
 gets a per-command-line ISO (cached under build/isos/), a hard timeout, and
 its own QEMU, which is killed by pid if it outlives the timeout. The serial
 logs of a failed test are kept under build/test-logs/.
 """
 
+import ast
 import os
 import re
 import sys
@@ -25,6 +30,7 @@ import keelqemu  # noqa: E402
 
 BUILD = Path(os.environ.get("KEEL_BUILDDIR", SRC / "build")).resolve()
 LOGDIR = BUILD / "test-logs"
+TESTS = Path(__file__).resolve().parent
 
 
 def tail(text, n=60):
@@ -67,6 +73,51 @@ class Boot:
     def value(self, pattern, conv=int):
         """The first group of a required match, converted."""
         return conv(self.expect(pattern).group(1))
+
+    # What the kernel prints once every env has ended (kern/sched.c, all_done).
+    SUMMARY = (r"^envs: all ended: (?P<started>\d+) started, (?P<failed>\d+) failed; frames free before (?P<before>\d+), "
+               r"after (?P<after>\d+); (?P<vranges>\d+) vranges held; (?P<caps>\d+) capabilities alive$")
+    HEAP = (r"^envs: kernel heap objects live before (?P<heap_before>\d+), after (?P<heap_after>\d+) "
+            r"\((?P<heap_bytes_before>\d+) bytes before, (?P<heap_bytes_after>\d+) after\)$")
+    EXITS = (r"^envs: (?P<switches>\d+) env switches; exits to Ring 3: (?P<sysret>\d+) sysretq, (?P<iret>\d+) iretq; "
+             r"(?P<timer>\d+) timer interrupts$")
+    IRET_COMPLETIONS = r"^envs: (\d+) Ring 3 iretqs completed by the kernel"
+
+    def summary(self):
+        """The kernel's end-of-run summary, required, as a dict of ints: started, failed, before and after
+        (frames free), vranges, caps, heap_before, heap_after, heap_bytes_before, heap_bytes_after, switches,
+        sysret, iret, timer, and iret_completions."""
+        s = {}
+        for pattern in (self.SUMMARY, self.HEAP, self.EXITS):
+            s.update({k: int(v) for k, v in self.expect(pattern).groupdict().items()})
+        s["iret_completions"] = self.iret_completions()
+        return s
+
+    def iret_completions(self):
+        """Ring 3 iretqs the kernel completed for QEMU's SMAP bug (the line is absent when none were: 0).
+        Without SMAP (-cpu qemu64) it must stay 0: every Ring 3 iretq was the CPU's own."""
+        m = re.search(self.IRET_COMPLETIONS, self.r.log, re.M)
+        return int(m.group(1)) if m else 0
+
+    def expect_nothing_leaked(self, started=None, failed=None):
+        """Every env ended and everything came back: frames free before = after, no vrange, no capability,
+        the kernel heap's live objects and bytes as before, no `envs: LEAK`, no panic. `started`,
+        `failed`: how many envs the summary must count. Returns summary()."""
+        s = self.summary()
+        self.expect_not(r"LEAK|panic|PANIC")
+        for what, got, want in [("frames free after", s["after"], s["before"]), ("vranges held", s["vranges"], 0),
+                                ("capabilities alive", s["caps"], 0),
+                                ("heap objects live after", s["heap_after"], s["heap_before"]),
+                                ("heap bytes live after", s["heap_bytes_after"], s["heap_bytes_before"]),
+                                ("envs started", s["started"], started), ("envs failed", s["failed"], failed)]:
+            if want is not None and got != want:
+                self._fail(f"expected {what}: {want}, the summary says {got}")
+        return s
+
+    def expect_victim_intact(self):
+        """apps/victim checked its memory and its computation while others attacked, and exited 0."""
+        self.expect(r"^victim env \d+: \d+ rounds, memory checksum 0x[0-9a-f]+ intact, computation intact$")
+        self.expect(r"^env \d+ \(victim\): exited with code 0$")
 
 
 class Keel:
@@ -124,7 +175,33 @@ def pytest_runtest_makereport(item, call):
         rep.sections.append(("keel serial log", f"kept in {path}"))
 
 
+def imports_between_test_modules(tests=TESTS):
+    """Every place a test module imports another test module (`import test_x`, `from test_x import ...`,
+    `from . import test_x`, `importlib.import_module("test_x")`), as "file:line: name". Helpers shared
+    between modules belong here, in conftest.py: a test module imported by another runs its module code
+    twice, and its helpers change under tests that never asked for it."""
+    modules = {p.stem for p in tests.glob("test_*.py")}
+    found = []
+    for path in sorted(tests.glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module] if node.module else [a.name for a in node.names]
+            elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None))
+                  in ("import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant)):
+                names = [str(node.args[0].value)]
+            else:
+                continue
+            found += [f"{path.name}:{node.lineno}: {n}" for n in names if set(n.split(".")) & modules]
+    return found
+
+
 def pytest_configure(config):
     kernel = BUILD / "kern" / "keel-stripped.elf"
     if not kernel.exists():
         raise pytest.UsageError(f"{kernel} is missing: run ./keel test (it builds first)")
+    imports = imports_between_test_modules()
+    if imports:
+        raise pytest.UsageError("a test module imports another test module; share helpers through "
+                                "tests/conftest.py instead:\n  " + "\n  ".join(imports))

@@ -9,8 +9,6 @@ import re
 
 import pytest
 
-from test_envs import expect_nothing_leaked
-
 CPUS = ["qemu64", "max"]
 
 
@@ -37,7 +35,7 @@ def test_map_unmap_remap_and_accessed_dirty_bits_through_the_window(keel, cpu):
     f0, f1, c0, c1, free0, free1 = map(int, m.groups())
     assert (f0, c0, free0) == (f1, c1, free1)
     vm_ok(b, "basic")
-    expect_nothing_leaked(b)
+    b.expect_nothing_leaked()
 
 
 def test_a_shared_subtree_shows_each_envs_writes_and_unmaps_to_the_other(keel):
@@ -55,7 +53,7 @@ def test_a_shared_subtree_shows_each_envs_writes_and_unmaps_to_the_other(keel):
     b.expect(rf"^vm share a: revoked b's range \(1 capability\): b's page at {va + 3 * 4096:#x} is gone, a's stay$")
     b.expect(r"^vm share b: its range revoked \(told: 1\), its page there unmapped$")
     vm_ok(b, "share a", "share b")
-    expect_nothing_leaked(b)
+    b.expect_nothing_leaked()
 
 
 def test_an_upcall_area_on_a_revoked_shared_page_stops_being_used_at_once(keel):
@@ -68,7 +66,7 @@ def test_an_upcall_area_on_a_revoked_shared_page_stops_being_used_at_once(keel):
     b.expect(r"^vm areashare a: b's upcall area was on a's page \([1-9]\d* upcalls counted there\); revoked "
              r"the table \(1\); since then the kernel wrote nothing there$")
     vm_ok(b, "areashare a", "areashare b")
-    expect_nothing_leaked(b)
+    b.expect_nothing_leaked()
 
 
 def test_revoking_a_grant_unmaps_it_tells_the_holder_and_removes_everything_derived(keel):
@@ -77,7 +75,7 @@ def test_revoking_a_grant_unmaps_it_tells_the_holder_and_removes_everything_deri
     b.expect(r"^vm revoke b: told by upcall \(KEEL_EV_REVOKED; the area counts 3 capabilities revoked\)$")
     b.expect(r"^vm revoke b: next accesses fault; the granted and derived slots: EBADSLOT EBADSLOT EBADSLOT$")
     vm_ok(b, "revoke a", "revoke b")
-    expect_nothing_leaked(b)
+    b.expect_nothing_leaked()
 
 
 def test_a_libos_pages_in_64_mib_from_its_fault_handler_and_gives_every_frame_back(keel):
@@ -93,7 +91,7 @@ def test_a_libos_pages_in_64_mib_from_its_fault_handler_and_gives_every_frame_ba
     assert u1 - u0 >= 16384 and f0 - f1 >= 16384 and c1 - c0 >= 16384
     assert (u2, f2, c2) == (u0, f0, c0)
     vm_ok(b, "demand")
-    expect_nothing_leaked(b)
+    b.expect_nothing_leaked()
 
 
 # Every validation rule the issue names, with the code the ABI gives it.
@@ -149,7 +147,7 @@ def test_each_page_table_rule_refuses_with_its_own_code_and_quotas_bind_only_the
     b.expect(r"^vm guard: memory intact through \d+ checks \(0 bad words\); \d+ capabilities granted to it "
              r"were revoked; it can still allocate$")
     vm_ok(b, "neg", "guard")
-    expect_nothing_leaked(b)
+    b.expect_nothing_leaked()
 
 
 def test_100k_random_operations_leave_no_trace_and_do_not_touch_another_env(keel):
@@ -170,4 +168,4 @@ def test_100k_random_operations_leave_no_trace_and_do_not_touch_another_env(keel
     revoked = b.value(r"^vm guard: memory intact through \d+ checks \(0 bad words\); (\d+) capabilities granted")
     assert revoked == granted  # ... and what it gave away went with it
     vm_ok(b, "churn", "guard")
-    expect_nothing_leaked(b)  # ... every frame and capability back when it exits
+    b.expect_nothing_leaked()  # ... every frame and capability back when it exits

@@ -7,29 +7,10 @@ ended, with a summary line checking that every frame came back.
 
 import re
 import struct
-from pathlib import Path
 
 import pytest
 
 from conftest import BUILD
-
-SUMMARY = r"^envs: all ended: (\d+) started, (\d+) failed; frames free before (\d+), after (\d+); (\d+) vranges held; (\d+) capabilities alive$"
-EXITS = r"^envs: (\d+) env switches; exits to Ring 3: (\d+) sysretq, (\d+) iretq; (\d+) timer interrupts$"
-
-
-def summary(b):
-    started, failed, before, after, vranges, caps = map(int, b.expect(SUMMARY).groups())
-    switches, sysret, iret, timer = map(int, b.expect(EXITS).groups())
-    return dict(started=started, failed=failed, before=before, after=after, vranges=vranges, caps=caps,
-                switches=switches, sysret=sysret, iret=iret, timer=timer)
-
-
-def expect_nothing_leaked(b):
-    s = summary(b)
-    assert s["after"] == s["before"], f"frames free before {s['before']}, after {s['after']}"
-    assert s["vranges"] == 0
-    assert s["caps"] == 0, f"{s['caps']} capabilities still alive"
-    return s
 
 
 def test_two_cpu_bound_envs_that_never_yield_both_make_progress(keel):
@@ -40,7 +21,7 @@ def test_two_cpu_bound_envs_that_never_yield_both_make_progress(keel):
     assert len(a) == 6 and len(bb) == 6, lines
     # Each made progress while the other was still unfinished: interleaved.
     assert bb[0] < a[-1] and a[0] < bb[-1], "\n".join(lines)
-    s = expect_nothing_leaked(b)
+    s = b.expect_nothing_leaked()
     assert s["switches"] >= 4 and s["timer"] >= 2, s
 
 
@@ -60,7 +41,7 @@ def test_ten_thousand_preemptions_across_address_spaces_lose_no_register_state(k
         assert int(preempted) >= 5000 and int(mismatches) == 0
         assert regs == ("ymm" if cpu == "max" else "xmm")
         assert bool(fsgs) == (cpu == "max")  # FS/GS bases set by Ring 3 checked too
-    s = expect_nothing_leaked(b)
+    s = b.expect_nothing_leaked()
     assert s["switches"] >= 10000, s
 
 
@@ -83,7 +64,7 @@ def test_the_same_program_runs_twice_at_different_addresses(keel):
     assert len(re.findall(r"^ptrtable env \d+: all pointers right$", b.log, re.M)) == 2
     loads = re.findall(r"^env (\d+) \(ptrtable\): loaded at (0x[0-9a-f]+)", b.log, re.M)
     assert len({addr for _, addr in loads}) == 2, loads
-    expect_nothing_leaked(b)
+    b.expect_nothing_leaked()
 
 
 FAULTS = {
@@ -117,21 +98,20 @@ def test_each_ring3_fault_kills_only_its_env(keel, kind):
     b.expect(rf"^env 1 \(faulter\): killed: {FAULTS[kind]}")
     b.expect(r"^env 2 \(spin\): exited with code 0$")
     b.expect_verdict("failure")  # one env was killed
-    s = expect_nothing_leaked(b)
-    assert s["failed"] == 1
+    b.expect_nothing_leaked(failed=1)
 
 
 def test_a_syscall_from_the_last_user_page_returns_through_iretq(keel):
     b = keel.run_test("sysret_hazard_last_page", icount=True)
     b.expect(r"^env 1 \(lastpage\): exited with code 0$")
-    s = expect_nothing_leaked(b)
+    s = b.expect_nothing_leaked()
     assert s["sysret"] == 0 and s["iret"] == 2, s  # the first entry, then the syscall's return
 
 
 def test_a_syscall_whose_return_address_is_not_canonical_kills_only_that_env(keel):
     b = keel.run_test("sysret_hazard_end_of_page")
     b.expect(r"^env 1 \(endofpage\): killed: cannot resume at rip 0x800000000000: not a user address$")
-    s = expect_nothing_leaked(b)
+    s = b.expect_nothing_leaked()
     assert s["sysret"] == 0, s
 
 
@@ -142,17 +122,17 @@ def test_sysretq_returns_to_the_checked_rip_whatever_rcx_and_r11_held(keel):
     b = keel.run_test("sysret_uses_the_checked_rip")
     b.expect(r"^# sysretq with rip (0x[0-9a-f]+), rcx 0x[0-9a-f]+, r11 0x302$")
     b.expect(r"^env 1 \(sysretrcx\): exited with code 0$")
-    expect_nothing_leaked(b)
+    b.expect_nothing_leaked()
 
 
 def test_a_fault_on_the_user_iretq_is_charged_to_the_env(keel):
     b = keel.run_test("iret_fault_not_present_cs")
     b.expect(r"^env 1 \(badframe\): killed: #NP segment not present returning to Ring 3 at rip 0x7ffffffff000$")
     b.expect_not(r"PANIC")
-    expect_nothing_leaked(b)
+    b.expect_nothing_leaked()
     b = keel.run_test("iret_fault_noncanonical_rip")
     b.expect(r"^env 1 \(badframe\): killed: #GP general protection")
-    expect_nothing_leaked(b)
+    b.expect_nothing_leaked()
 
 
 def test_bad_user_pointers_get_efault(keel):
@@ -241,15 +221,13 @@ def test_malformed_elf_files_are_rejected_and_the_kernel_keeps_running(keel, tmp
         b.expect(rf"^env: cannot start bad{name}: ENOEXEC$")
     b.expect(r"^ptrtable env \d+: all pointers right$")
     b.expect(r"^env \d+ \(ptrtable\): exited with code 0$")
-    s = expect_nothing_leaked(b)
-    assert s["started"] == 1 and s["failed"] == len(cases), s
+    b.expect_nothing_leaked(started=1, failed=len(cases))
 
 
 def test_every_frame_returns_after_envs_exit_fault_and_fail(keel):
     b = keel.boot("run=hello:x,faulter:pf-read,ptrtable,badptr,faulter:gp,spin:Z:2")
     b.expect_verdict("failure")  # two envs were killed
-    s = expect_nothing_leaked(b)
-    assert s["started"] == 6 and s["failed"] == 2, s
+    b.expect_nothing_leaked(started=6, failed=2)
 
 
 def test_every_new_address_space_is_audited(keel):
@@ -263,5 +241,5 @@ def test_the_demo_runs_several_envs_that_preempt_each_other(keel):
     instructions, so in wall mode a loaded host makes it miss deadlines."""
     import keelqemu
     b = keel.boot(keelqemu.DEMO_CMDLINE, timeout=120, icount=True).expect_verdict("success")
-    s = expect_nothing_leaked(b)
+    s = b.expect_nothing_leaked()
     assert s["started"] >= 4 and s["timer"] >= 1, s

@@ -16,8 +16,6 @@ import re
 
 import pytest
 
-from test_envs import expect_nothing_leaked
-
 CPUS = ["max", "qemu64"]
 BESIDE = "spin:x:3"
 
@@ -27,11 +25,6 @@ def boot(keel, mode, cpu="max"):
     b.expect_not(r"PANIC|double fault|trap: unexpected")
     b.expect(r"^env 2 \(spin\): exited with code 0$")  # the env beside it was untouched
     return b
-
-
-def completions(b):
-    m = re.search(r"^envs: (\d+) Ring 3 iretqs completed by the kernel", b.log, re.M)
-    return int(m.group(1)) if m else 0
 
 
 def forwarded(keel, mode, lines, cpu="max"):
@@ -45,18 +38,20 @@ def forwarded(keel, mode, lines, cpu="max"):
     b.expect(rf"^hazard {mode}: ok$")
     b.expect(r"^env 1 \(hazard\): exited with code 0$")
     b.expect_verdict("success")
-    assert expect_nothing_leaked(b)["failed"] == 0
+    b.expect_nothing_leaked(failed=0)
     if cpu == "qemu64":
-        assert completions(b) == 0, "no SMAP: every Ring 3 iretq was the CPU's own"
+        assert b.iret_completions() == 0, "no SMAP: every Ring 3 iretq was the CPU's own"
     return b
 
 
 def killed(keel, mode, why, cpu="max"):
-    """The env was destroyed alone, with this reason (a regex)."""
+    """The env was destroyed alone, with this reason (a regex), and all it
+    had checked before was right."""
     b = boot(keel, mode, cpu)
+    b.expect_not(rf"^hazard {mode}: .*: WRONG$")
     b.expect(rf"^env 1 \(hazard\): killed: {why}$")
     b.expect_verdict("failure")
-    assert expect_nothing_leaked(b)["failed"] == 1
+    b.expect_nothing_leaked(failed=1)
     return b
 
 
@@ -73,7 +68,7 @@ IRET = {
     # the 32-bit user code slot exists for STAR's layout only: not present
     "iret-cs32": [GOOD_IRET, rf"iretq to the 32-bit user code slot 0x1b: vector 11 error 0x18 {AT}"],
     "iret-unmapped": [rf"iretq with RSP 0x3ffff000 \(unmapped\): vector 14 error 0x4 cr2 0x3ffff000 {AT}"],
-    "iret-iopl": [r"iretq with RFLAGS 0x3002 \(IOPL 3, IF 0\): landed with IOPL 0 IF 1"],
+    "iret-iopl": [r"iretq with RFLAGS 0x3002 \(IOPL 3, IF 0\): went through, landed with IOPL 0 IF 1"],
     "ljmp32": [r"ljmp to 0x2b: went through",
                rf"ljmp to the 32-bit user code slot 0x1b: vector 11 error 0x18 {AT}"],
     "ljmp-kcs": [rf"ljmp to the kernel's CS 0x8: vector 13 error 0x8 {AT}"],
@@ -109,7 +104,7 @@ def test_an_iretq_to_a_non_canonical_rip_is_a_ring3_gp(keel, cpu):
     """Hardware raises #GP(0) on the iretq itself, and so does the kernel's
     completion under -cpu max; QEMU's TCG (qemu64) loads the RIP and raises
     #GP(0) fetching there. Either way a Ring 3 fault, forwarded."""
-    where = AT if cpu == "max" else "at the new rip"
+    where = AT if cpu == "max" else "at 0x800000000000"
     forwarded(keel, "iret-noncanon", [rf"iretq to rip 0x800000000000: vector 13 error 0 {where}"], cpu)
 
 
@@ -122,11 +117,13 @@ def test_the_trap_flag_across_syscall_and_int80_gives_one_ring3_db(keel, cpu):
     own single-step trap), after the next instruction when the return is an
     iretq (the kernel's, or the libOS's after an activation)."""
     forwarded(keel, "tf-syscall", [
-        r"TF set across syscall SYS_ENV_ID \(the fast path, sysretq\): returned 1, 1 #DB right after the syscall",
-        r"TF set across syscall SYS_DEBUG \(the general path, sysretq\): returned 0, 1 #DB right after the syscall",
-        r"TF set across syscall SYS_YIELD \(an activation, the libOS's iretq\): returned 0, 1 #DB after the "
+        r"TF set across syscall SYS_ENV_ID \(the fast path, sysretq\): returned 1, 1 #DB in Ring 3 right after the "
+        r"syscall",
+        r"TF set across syscall SYS_DEBUG \(the general path, sysretq\): returned 0, 1 #DB in Ring 3 right after the "
+        r"syscall",
+        r"TF set across syscall SYS_YIELD \(an activation, the libOS's iretq\): returned 0, 1 #DB in Ring 3 after the "
         r"instruction following the syscall",
-        r"TF set across int \$0x80 SYS_ENV_ID: returned 1, 1 #DB after the instruction following the int",
+        r"TF set across int \$0x80 SYS_ENV_ID: returned 1, 1 #DB in Ring 3 after the instruction following the int",
         # MOV SS defers its own single-step past the syscall: on hardware that
         # #DB fires in Ring 0 (on the #DB IST stack, ignored -- the ktest
         # below); QEMU's TCG drops it. Ring 3 sees the same either way.
@@ -204,13 +201,14 @@ def test_privileged_instructions_from_ring3_are_gp0_and_resumed(keel, cpu):
         lines += [rf"{n} \(UMIP\): vector 13 error 0 {AT}" for n in UMIP]
     else:  # no XSAVE: xsetbv is #UD; no UMIP: the five store instructions work
         lines += [rf"xsetbv \(XSAVE not enabled\): vector 6 error 0 {AT}"]
-        lines += [rf"{n} \(no UMIP\): executed: .*" for n in UMIP]
+        lines += [rf"{n} \(no UMIP\): went through, stored .*" for n in UMIP]
     b = forwarded(keel, "priv", lines, cpu)
     if cpu == "qemu64":
         # Without UMIP Ring 3 sees where the GDT and IDT are: kernel-image
         # addresses, fixed and documented (docs/memory-map.md) -- no secret.
         for n in ("sgdt", "sidt"):
-            base = int(b.expect(rf"^hazard priv: {n} \(no UMIP\): executed: base (0x[0-9a-f]+)").group(1), 16)
+            base = int(b.expect(rf"^hazard priv: {n} \(no UMIP\): went through, stored base (0x[0-9a-f]+)").group(1),
+                       16)
             assert base >= 0xFFFFFF8000000000, hex(base)
 
 
@@ -246,12 +244,13 @@ def test_a_fault_with_a_bad_rsp_is_forwarded_with_that_rsp(keel, cpu):
     QEMU's TCG; a push into the kernel slot is a user-mode protection fault,
     into an unmapped page a not-present one."""
     forwarded(keel, "rsp-fault", [
-        rf"ud2 with RSP 0x800000000010 \(non-canonical\): vector 6 {AT}, saved RSP the bad one",
-        rf"push with RSP 0x800000000010 \(non-canonical\): vector (12|13) error 0 cr2 0 {AT}",
-        rf"ud2 with RSP 0xffffff8000101000 \(in the kernel slot\): vector 6 {AT}, saved RSP the bad one",
-        rf"push with RSP 0xffffff8000101000 \(in the kernel slot\): vector 14 error 0x7 cr2 0xffffff8000100ff8 {AT}",
-        rf"ud2 with RSP 0x3ffff000 \(unmapped\): vector 6 {AT}, saved RSP the bad one",
-        rf"push with RSP 0x3ffff000 \(unmapped\): vector 14 error 0x6 cr2 0x3fffeff8 {AT}",
+        rf"ud2 with RSP 0x800000000010 \(non-canonical\): vector 6 error 0 {AT}, saved RSP the bad one",
+        rf"push with RSP 0x800000000010 \(non-canonical\): vector (12|13) error 0 {AT}, saved RSP the bad one",
+        rf"ud2 with RSP 0xffffff8000101000 \(in the kernel slot\): vector 6 error 0 {AT}, saved RSP the bad one",
+        rf"push with RSP 0xffffff8000101000 \(in the kernel slot\): vector 14 error 0x7 cr2 0xffffff8000100ff8 {AT}, "
+        r"saved RSP the bad one",
+        rf"ud2 with RSP 0x3ffff000 \(unmapped\): vector 6 error 0 {AT}, saved RSP the bad one",
+        rf"push with RSP 0x3ffff000 \(unmapped\): vector 14 error 0x6 cr2 0x3fffeff8 {AT}, saved RSP the bad one",
     ], cpu)
 
 
@@ -269,7 +268,7 @@ def test_an_unmapped_upcall_stack_faults_in_ring3_to_the_trap_entry(keel):
     b.expect(r"^hazard upstack-unmapped: trap entry reached: vector 14 error 0x6 cr2 0x3fffeff8 at the event entry, "
              r"context in the trap save$")
     b.expect(r"^env 1 \(hazard\): exited with code 0$")
-    assert expect_nothing_leaked(b)["failed"] == 0
+    b.expect_nothing_leaked(failed=0)
 
 
 def test_an_unmapped_event_entry_faults_in_ring3_to_the_trap_entry(keel):
@@ -277,7 +276,7 @@ def test_an_unmapped_event_entry_faults_in_ring3_to_the_trap_entry(keel):
     b.expect(r"^hazard entry-unmapped: trap entry reached: vector 14 error 0x14 cr2 0x3ffff000 at the event entry, "
              r"context in the trap save$")
     b.expect(r"^env 1 \(hazard\): exited with code 0$")
-    assert expect_nothing_leaked(b)["failed"] == 0
+    b.expect_nothing_leaked(failed=0)
 
 
 KILLED = {

@@ -20,8 +20,7 @@ def test_pct_ping_pong(keel, cpu):
     wakeups = b.value(r"^ipc server: stopped after 10002 calls, (\d+) wake-ups of its main loop$")
     assert 1 <= wakeups <= 100, wakeups
     b.expect(r"^ipc client: ok$")
-    b.expect(r"^envs: all ended: 2 started, 0 failed; frames free before (\d+), after \1; 0 vranges held; "
-             r"0 capabilities alive$")
+    b.expect_nothing_leaked(started=2, failed=0)
 
 
 @pytest.mark.parametrize("end", ["die", "exit"])
@@ -37,8 +36,7 @@ def test_receiver_ending_mid_call_fails_the_call(keel, end):
     b.expect(r"^ipc client: the server ended mid-call: the call returned EPIPE; the next ENOENT$")
     b.expect(r"^ipc client: ok$")
     b.expect(r"^env 2 \(ipc\): exited with code 0$")
-    b.expect(r"^envs: all ended: 2 started, 1 failed; frames free before (\d+), after \1; 0 vranges held; "
-             r"0 capabilities alive$")
+    b.expect_nothing_leaked(started=2, failed=1)
 
 
 def run_order(log):
@@ -69,7 +67,7 @@ def test_waiting_for_nothing_ends_the_waiters(keel):
     b = keel.boot("run=ipc:server").expect_verdict("failure")
     b.expect(r"^sched: every env waits for an event and nothing can send one")
     b.expect(r"^env 1 \(ipc\): killed: waits for an event that nothing can send$")
-    b.expect(r"^envs: all ended: 1 started, 1 failed; frames free before (\d+), after \1")
+    b.expect_nothing_leaked(started=1, failed=1)
 
 
 @pytest.mark.parametrize("cpu", ["max", "qemu64"])

@@ -161,7 +161,7 @@ def test_grants_refuse_the_kernels_lines_and_bad_items(keel):
                       ("0:irq0", "EPERM"), ("0:gsi2", "EPERM"), ("5:irq3", "ENOENT"), ("0:swvec0x80", "EINVAL"),
                       ("0:io0xfff0\\+32", "EINVAL"), ("0:bogus", "EINVAL")]:
         b.expect(rf"^grant: {item}: refused: {err}$")
-    b.expect(r"^envs: all ended: 1 started, 9 failed; .* 0 capabilities alive")
+    b.expect_nothing_leaked(started=1, failed=9)
 
 
 @pytest.mark.parametrize("cpu", ["max", "qemu64"])

@@ -1,12 +1,7 @@
 """The libOS (issue 7): threads, synchronisation, memory -- each in a real
 boot, under -icount where a result depends on timing."""
 
-import re
-
 import pytest
-
-CLEAN = (r"^envs: all ended: 1 started, 0 failed; frames free before (\d+), after \1; 0 vranges held; "
-         r"0 capabilities alive$")
 
 
 def test_threads_demo_producers_consumers_semaphore_registers(keel):
@@ -20,7 +15,7 @@ def test_threads_demo_producers_consumers_semaphore_registers(keel):
                      r"0 threads saw a change$")
     assert inside >= 10, "the register spins were hardly preempted"
     b.expect(r"^threads: ok$")
-    b.expect(CLEAN)
+    b.expect_nothing_leaked(started=1, failed=0)
 
 
 def test_a_libos_idling_disabled_beside_cpu_bound_envs_is_not_taken_for_stuck(keel):
@@ -32,7 +27,7 @@ def test_a_libos_idling_disabled_beside_cpu_bound_envs_is_not_taken_for_stuck(ke
     b = keel.boot("run=threads,sched:rr,spin:a:40", icount=True).expect_verdict("success")
     b.expect(r"^threads: ok$")
     b.expect_not(r"watchdog")
-    b.expect(r"^envs: all ended: 3 started, 0 failed; frames free before (\d+), after \1;")
+    b.expect_nothing_leaked(started=3, failed=0)
 
 
 def test_a_libos_whose_only_enabled_kernel_entries_are_fast_calls_is_not_taken_for_stuck(keel):
@@ -75,7 +70,7 @@ def test_a_thousand_threads_created_run_and_joined(keel):
     before, peak, after = map(int, m.groups())
     assert peak - before >= 1000, "every thread should have touched its own stack page"
     assert after - before < (peak - before) // 2, "joined threads' stacks were not given back"
-    b.expect(CLEAN)
+    b.expect_nothing_leaked(started=1, failed=0)
 
 
 def test_mutex_stress_loses_no_update(keel):
@@ -109,7 +104,7 @@ def test_a_thread_stack_overflow_kills_only_that_thread(keel):
     b.expect(r"^thread 2 \(deep\): killed: #PF at rip 0x[0-9a-f]+: stack overflow \(its guard page\), "
              r"address 0x[0-9a-f]+$")
     b.expect(r"^threads: overflow: the deep thread ended with -1; the worker finished: 1$")
-    b.expect(CLEAN)
+    b.expect_nothing_leaked(started=1, failed=0)
 
 
 def test_regions_map_on_demand_and_give_memory_back(keel):
@@ -124,7 +119,7 @@ def test_regions_map_on_demand_and_give_memory_back(keel):
     n = b.value(r"^threads: heap: (\d+) blocks of 64 KiB before malloc returned NULL \(1 failures\)$")
     assert n >= 900
     b.expect(r"^threads: heap: all freed: \d+ pages still mapped; a thread after it: ran \(9\)$")
-    b.expect(CLEAN)
+    b.expect_nothing_leaked(started=1, failed=0)
 
 
 def test_malloc_returns_null_when_the_frame_quota_runs_out(keel):
@@ -135,4 +130,4 @@ def test_malloc_returns_null_when_the_frame_quota_runs_out(keel):
     n = b.value(r"^threads: heap: (\d+) blocks of 64 KiB before malloc returned NULL \(1 failures\)$")
     assert 10 < n < 100
     b.expect(r"^threads: heap: all freed: \d+ pages still mapped; a thread after it: ran \(9\)$")
-    b.expect(CLEAN)
+    b.expect_nothing_leaked(started=1, failed=0)

@@ -5,19 +5,9 @@ run under -icount, where a nanosecond of the kernel clock is one guest
 instruction and every run is the same.
 """
 
-import re
-
 import pytest
 
-from test_envs import expect_nothing_leaked
-
 CPUS = ["qemu64", "max"]  # no SMAP / XSAVE, and both
-
-
-def iret_completions(b):
-    """Ring 3 iretqs the kernel had to finish for QEMU's SMAP bug (0 without SMAP)."""
-    m = re.search(r"^envs: (\d+) Ring 3 iretqs completed by the kernel", b.log, re.M)
-    return int(m.group(1)) if m else 0
 
 
 @pytest.mark.parametrize("cpu", CPUS)
@@ -30,9 +20,9 @@ def test_100k_timer_upcalls_preempt_a_checking_loop_and_lose_nothing(keel, cpu):
         r"^upcalls timer: (\d+) timer upcalls, (\d+) in the check loop, (\d+) mismatches").groups())
     assert upcalls == 100000 and mismatches == 0
     assert hits >= 0.95 * upcalls, f"only {hits} of {upcalls} upcalls interrupted the check loop"
-    expect_nothing_leaked(b)
+    b.expect_nothing_leaked()
     if cpu == "qemu64":
-        assert iret_completions(b) == 0  # the resumes really were Ring 3 to Ring 3
+        assert b.iret_completions() == 0  # the resumes really were Ring 3 to Ring 3
 
 
 @pytest.mark.parametrize("cpu", CPUS)
@@ -70,7 +60,7 @@ def test_a_fault_on_the_trap_path_kills_only_that_env(keel):
              r"\(error 0x6, cr2 0x18\)$")
     b.expect(r"^env 2 \(spin\): exited with code 0$")
     b.expect_not(r"PANIC")
-    assert expect_nothing_leaked(b)["failed"] == 1
+    b.expect_nothing_leaked(failed=1)
 
 
 @pytest.mark.parametrize("cpu", CPUS)
@@ -114,7 +104,7 @@ def test_an_env_spinning_disabled_gets_the_watchdog_then_is_destroyed(keel):
     b.expect(r"^env 2 \(spin\): exited with code 0$")
     # The other env kept running after the kill, and finished.
     assert b.log.index("killed: watchdog") < b.log.index("env 2 (spin): exited")
-    assert expect_nothing_leaked(b)["failed"] == 1
+    b.expect_nothing_leaked(failed=1)
 
 
 def test_yielding_while_disabled_does_not_escape_the_watchdog(keel):

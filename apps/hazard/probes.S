@@ -2,7 +2,9 @@
  * The hazards themselves, where C cannot say them: each probe records where
  * its dangerous instruction is (probe_insn), where to continue if it traps
  * (probe_resume) and the stack pointer to continue with (probe_rsp); the
- * trap handler (hazard.c) puts the trapped context back there.
+ * trap handler (hazard.c) puts the trapped context back there. hazard.c
+ * calls the probes its table names as `u64 probe(a, b, c, d)`: each reads
+ * the arguments it needs and ignores the rest.
  */
 #include "keel/abi.h"
 
@@ -40,21 +42,19 @@ probe_out:    .quad 0, 0     /* what a probe stored (sgdt, sidt, ...) */
 
 /* ------------------------------------------------------ far transfers */
 
-/* u64 probe_iret(u64 cs, u64 ss, u64 rip, u64 rsp, u64 rflags): a Ring 3
- * iretq to the frame (rip or the label below, cs, rflags or the current
- * RFLAGS, rsp or the current RSP, ss). Returns the RFLAGS it landed with. */
+/* u64 probe_iret(u64 cs, u64 ss, u64 rip, u64 rflags): a Ring 3 iretq to
+ * the frame (rip or the label below, cs, rflags or the current RFLAGS, the
+ * current RSP, ss). Returns the RFLAGS it landed with. */
 	.global probe_iret
 probe_iret:
 	AT 0f, 1f
 	movq %rsp, %rax
-	testq %rcx, %rcx
-	cmovnzq %rcx, %rax
 	pushq %rsi                   /* ss */
 	pushq %rax                   /* rsp */
 	pushfq                       /* rflags */
-	testq %r8, %r8
+	testq %rcx, %rcx
 	jz 2f
-	movq %r8, (%rsp)
+	movq %rcx, (%rsp)
 2:	pushq %rdi                   /* cs */
 	leaq 1f(%rip), %rax
 	testq %rdx, %rdx
@@ -154,6 +154,7 @@ priv_\name:
 	ONE str, "movq $-1, %rax", str %ax
 	ONE smsw, "movq $-1, %rax", smsw %rax
 	/* gates and odd instructions */
+	ONE ud2, "", ud2
 	ONE icebp, "", .byte 0xF1
 	ONE into, "", .byte 0xCE
 	ONE sysenter, "", sysenter
