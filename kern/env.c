@@ -40,29 +40,34 @@ u64 env_failures, env_started;
 #define ENV_HOOKS_MAX 8
 static const struct env_hooks *hooks[ENV_HOOKS_MAX];
 static unsigned nhooks;
-/* The hooks env_run calls, gathered so the exit walks only those there are. */
-static void (*switch_fns[ENV_HOOKS_MAX])(struct percpu *cpu, struct env *next);
-static void (*resume_fns[ENV_HOOKS_MAX])(struct env *e);
-static unsigned nswitch, nresume;
+/* The hooks on the exit path, called straight (one subsystem has each
+ * today: ports switch, upcalls resume; a loop here cost an env switch a
+ * few per cent of its instructions). */
+static void (*switch_fn)(struct percpu *cpu, struct env *next);
+static void (*resume_fn)(struct env *e);
 static void (*after_end)(void); /* what runs once an env has ended (the scheduler) */
 
 void env_register(const struct env_hooks *h)
 {
 	ASSERT(nhooks < ENV_HOOKS_MAX);
 	hooks[nhooks++] = h;
-	if (h->switch_to)
-		switch_fns[nswitch++] = h->switch_to;
-	if (h->resume)
-		resume_fns[nresume++] = h->resume;
+	if (h->switch_to) {
+		ASSERT(!switch_fn);
+		switch_fn = h->switch_to;
+	}
+	if (h->resume) {
+		ASSERT(!resume_fn);
+		resume_fn = h->resume;
+	}
 }
 
 void env_set_continuation(void (*next)(void)) { after_end = next; }
 
 /* The CPU is about to run `next` (NULL: no env at all). */
-static void switch_hooks(struct percpu *cpu, struct env *next)
+static inline void switch_hooks(struct percpu *cpu, struct env *next)
 {
-	for (unsigned i = 0; i < nswitch; i++)
-		switch_fns[i](cpu, next);
+	if (switch_fn)
+		switch_fn(cpu, next);
 }
 
 struct env *env_current(void) { return this_cpu()->env; }
@@ -196,8 +201,8 @@ __noreturn void env_run(struct env *e)
 			env_set_floor_syscall(e, e->floor_syscall);
 	}
 	e->state = ENV_RUNNING;
-	for (unsigned i = 0; i < nresume; i++)
-		resume_fns[i](e); /* upcalls: may redirect ctx to an upcall entry */
+	if (resume_fn)
+		resume_fn(e); /* upcalls: may redirect ctx to an upcall entry */
 
 	/* The frame goes at the top of this CPU's kernel stack, where the next
 	 * entry from Ring 3 will build its own; nothing below is live. */

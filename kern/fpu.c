@@ -19,7 +19,7 @@ u64 fpu_xcr0;
  * when an exception is pending, so XRSTOR/FXRSTOR would leave the previous
  * env's pointers for the next to read (fnstenv): a leak of where its data
  * lives. CPUID 0x80000008 EBX[2] says the CPU always restores them. */
-static bool clear_x87_pointers;
+bool fpu_clear_x87_pointers;
 
 static inline void xsetbv(u32 reg, u64 v)
 {
@@ -46,11 +46,11 @@ void fpu_init(void)
 		u32 a, b = 0, c, d;
 		if (cpu_has.max_ext_leaf >= 0x80000008)
 			cpuid(0x80000008, 0, &a, &b, &c, &d);
-		clear_x87_pointers = !(b & (1u << 2));
+		fpu_clear_x87_pointers = !(b & (1u << 2));
 	}
 	kprintf("fpu: %s, %zu-byte save area%s%s\n", fpu_xcr0 ? "XSAVE" : "FXSAVE", fpu_state_size,
 		fpu_xcr0 & XCR0_AVX ? ", x87+SSE+AVX" : ", x87+SSE",
-		clear_x87_pointers ? ", x87 error pointers cleared on switch" : "");
+		fpu_clear_x87_pointers ? ", x87 error pointers cleared on switch" : "");
 }
 
 void *fpu_state_alloc(void)
@@ -68,25 +68,3 @@ void *fpu_state_alloc(void)
 	return a;
 }
 
-void fpu_save(void *area)
-{
-	if (fpu_xcr0)
-		__asm__ volatile("xsave64 (%0)" ::"r"(area), "a"(0xFFFFFFFFu), "d"(0xFFFFFFFFu) : "memory");
-	else
-		__asm__ volatile("fxsave64 (%0)" ::"r"(area) : "memory");
-}
-
-void fpu_restore(const void *area)
-{
-	if (clear_x87_pointers) {
-		/* Overwrite FIP/FDP/FOP with kernel values before the restore
-		 * (as Linux does): clear pending exceptions and the tags, then
-		 * load an integer from a fixed kernel address. */
-		static const u32 zero;
-		__asm__ volatile("fnclex\n\temms\n\tfildl %0" ::"m"(zero));
-	}
-	if (fpu_xcr0)
-		__asm__ volatile("xrstor64 (%0)" ::"r"(area), "a"(0xFFFFFFFFu), "d"(0xFFFFFFFFu) : "memory");
-	else
-		__asm__ volatile("fxrstor64 (%0)" ::"r"(area) : "memory");
-}

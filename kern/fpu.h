@@ -19,7 +19,32 @@ void fpu_init(void);
  * or NULL when out of memory. Free with kfree. */
 void *fpu_state_alloc(void);
 
-void fpu_save(void *area);
-void fpu_restore(const void *area);
+/* Save the registers into a save area, and load them from one: on every env
+ * switch, so inline. fpu_clear_x87_pointers: a CPU that saves FIP/FDP/FOP
+ * only with a pending x87 exception (no FDP_EXCPTN_ONLY erratum fix) would
+ * otherwise show one env's pointers to the next; they are overwritten with
+ * kernel values first (as Linux does): clear pending exceptions and the
+ * tags, then load an integer from a fixed kernel address. */
+extern bool fpu_clear_x87_pointers;
+
+static inline void fpu_save(void *area)
+{
+	if (fpu_xcr0)
+		__asm__ volatile("xsave64 (%0)" ::"r"(area), "a"(0xFFFFFFFFu), "d"(0xFFFFFFFFu) : "memory");
+	else
+		__asm__ volatile("fxsave64 (%0)" ::"r"(area) : "memory");
+}
+
+static inline void fpu_restore(const void *area)
+{
+	if (fpu_clear_x87_pointers) {
+		static const u32 zero;
+		__asm__ volatile("fnclex\n\temms\n\tfildl %0" ::"m"(zero));
+	}
+	if (fpu_xcr0)
+		__asm__ volatile("xrstor64 (%0)" ::"r"(area), "a"(0xFFFFFFFFu), "d"(0xFFFFFFFFu) : "memory");
+	else
+		__asm__ volatile("fxrstor64 (%0)" ::"r"(area) : "memory");
+}
 
 #endif

@@ -81,7 +81,7 @@ static void ioport_cap_gone(struct cap *c)
 	refresh(e);
 }
 
-void ioport_switch(struct percpu *cpu, struct env *next)
+__attribute__((noinline)) void ioport_switch(struct percpu *cpu, struct env *next)
 {
 	/* Forbid again what the last env was allowed, then allow next's. */
 	if (cpu->iomap_open)
@@ -108,8 +108,9 @@ static const struct cap_type_ops ioport_ops = {
 	.gone = ioport_cap_gone, /* its ports are forbidden again */
 };
 
-/* The CPU switches envs: only the one running may use its ports. */
-static void ioport_switch_to(struct percpu *cpu, struct env *next)
+/* The CPU switches envs: only the one running may use its ports. (On every
+ * env switch: frameless, and the work out of line.) */
+__attribute__((optimize("omit-frame-pointer"))) static void ioport_switch_to(struct percpu *cpu, struct env *next)
 {
 	if (cpu->iomap_open || (next && next->iobm_bytes))
 		ioport_switch(cpu, next);

@@ -516,7 +516,8 @@ static void upcall_env_fini(struct env *e)
 	e->events = 0;
 }
 
-static void upcall_env_resume(struct env *e)
+/* On every return to Ring 3 through env_run: frameless, a tail call. */
+__attribute__((optimize("omit-frame-pointer"))) static void upcall_env_resume(struct env *e)
 {
 	if (e->area)
 		upcall_before_resume(e); /* may redirect ctx to an upcall entry */
