@@ -3,6 +3,7 @@
  * or `int $0x80` (trap_dispatch). Every pointer from Ring 3 goes through
  * uaccess; every bad argument is a negative error, never a kernel fault.
  */
+#include "arch/x86_64/idt.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/percpu.h"
 #include "cap.h"
@@ -81,6 +82,18 @@ static i64 sys_debug(struct env *e, u64 op, u64 a, u64 b)
 		return (i64)pt_audit(e);
 	case DEBUG_TIMERS:
 		return (i64)timer_queue_length();
+	case DEBUG_FAST_PATHS: {
+		/* Test only: every path must do what the general one does
+		 * (tests/test_paths.py proves it with these switched off). */
+		extern u64 fast_paths_off;
+		if (!KEEL_DEBUG)
+			return -ENOSYS;
+		if (a & ~(u64)(KEEL_FASTPATH_ASM | KEEL_FASTPATH_C))
+			return -EINVAL;
+		fast_paths_off = a;
+		idt_self_event_fast(!(a & KEEL_FASTPATH_ASM));
+		return 0;
+	}
 	default:
 		return -EINVAL;
 	}

@@ -421,6 +421,8 @@ self_event_entry:
 	EVENT_DELIVER 0
 .Lself_general:
 	EVENT_GENERAL
+	.global self_event_slow        /* the gate's target with the fast path off (DEBUG_FAST_PATHS) */
+self_event_slow:
 .Lself_general_gs_ok:
 	pushq $0
 	pushq $VEC_SELF_EVENT

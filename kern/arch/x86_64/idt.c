@@ -62,6 +62,12 @@ void idt_init(void)
 	set_gate(VEC_DB, 0, IST_DB);
 }
 
+void idt_self_event_fast(bool on)
+{
+	extern const char self_event_slow[];
+	set_gate_to(VEC_SELF_EVENT, 3, 0, (u64)(on ? self_event_entry : self_event_slow));
+}
+
 void idt_load(void)
 {
 	struct descriptor_ptr p = { sizeof(idt) - 1, (u64)idt };

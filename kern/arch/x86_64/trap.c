@@ -26,6 +26,9 @@
 
 extern const char user_iretq[];
 
+/* Fast paths switched off for a differential test (DEBUG_FAST_PATHS). */
+u64 fast_paths_off;
+
 /*
  * `int $N` on a software vector the env holds no capability for: the #GP
  * the CPU gives for a gate of lower privilege -- error code N * 8 + 2 (an
@@ -79,7 +82,7 @@ __attribute__((optimize("omit-frame-pointer"))) static void from_user(struct tra
 		if (!e->area)
 			return; /* no upcalls taken: nothing to raise */
 		e->events |= KEEL_EV_SELF;
-		if (upcall_event_fast(e, tf))
+		if (!(fast_paths_off & KEEL_FASTPATH_C) && upcall_event_fast(e, tf))
 			return;
 	} else if (v == VEC_TIMER) {
 		timer_interrupt();

@@ -76,6 +76,10 @@
 #define DEBUG_PT_AUDIT      6 /* () -> how many entries of this env's page tables disagree with
                                * the kernel's records, types, references or rules (0: none) */
 #define DEBUG_TIMERS        7 /* () -> timers in the kernel's queue now (at most one per env + 1) */
+#define DEBUG_FAST_PATHS    8 /* (mask of KEEL_FASTPATH_*) -> 0: switch those fast paths off, for
+                               * every env, until called again (tests/test_paths.py) */
+#define KEEL_FASTPATH_ASM 1 /* entry.S's: the self event `int $0x82` */
+#define KEEL_FASTPATH_C   2 /* trap.c's upcall_event_fast for the self event */
 
 #ifndef __ASSEMBLER__
 struct keel_exit_counts {

@@ -1,0 +1,85 @@
+"""Fast paths proven against the general path: the differential harness.
+
+A fast path (entry.S's assembly event delivery, trap.c's C one) promises to do
+exactly what the general path does -- env_run and upcall_before_resume --
+only in fewer instructions. seL4 proves its fastpath equal to its slowpath;
+this is the affordable version: apps/paths puts the kernel through a table of
+states (enabled or disabled, inside or outside the resume routine's critical
+range, events waiting, an unaligned stack, entries that are not user
+addresses) once per PATH, with the faster paths switched off by SYS_DEBUG
+DEBUG_FAST_PATHS, and prints per state everything the env can see of the
+outcome: whether the event was delivered, the registers at the entry, the
+enabled save, the area's fields, the registers it came back with. Every path
+must print the same lines. A new fast path plugs in as a SUBJECTS entry and a
+table in apps/paths.
+"""
+
+import re
+
+import pytest
+
+# subject -> its paths, fastest first (the last is the general one), and
+# the states that end the env.
+SUBJECTS = {
+    "event": {"paths": ["fast", "c", "general"], "finals": ["bad-entry", "bad-stack"],
+              "timed": "enabled-with-events-waiting"},
+}
+
+
+def outcomes(b, subject):
+    """{state: line} of what the env saw, and {state: guest instructions}."""
+    seen, cost = {}, {}
+    for m in re.finditer(rf"^paths {subject} (\S+): (.*)$", b.log, re.M):
+        state, text = m.groups()
+        if text.startswith("cost "):
+            cost[state] = int(text.split()[1])
+        elif state not in ("fast", "c", "general") and not text.startswith("the env must end"):
+            seen[state] = text
+    return seen, cost
+
+
+def boot_path(keel, subject, path, cpu, final=None):
+    cmd = f"run=paths:{subject}:{path}" + (f":{final}" if final else "")
+    return keel.boot(cmd, cpu=cpu, icount=True)
+
+
+@pytest.mark.parametrize("cpu", ["max", "qemu64"])
+@pytest.mark.parametrize("subject", sorted(SUBJECTS))
+def test_every_fast_path_leaves_what_the_general_path_leaves(keel, subject, cpu):
+    spec = SUBJECTS[subject]
+    runs = {}
+    for path in spec["paths"]:
+        b = boot_path(keel, subject, path, cpu).expect_verdict("success")
+        b.expect(rf"^paths {subject} {path}: done$")
+        runs[path] = outcomes(b, subject)
+    general = spec["paths"][-1]
+    ref, _ = runs[general]
+    assert len(ref) >= 5, ref
+    for path, (seen, _) in runs.items():
+        diff = {s: (seen.get(s), ref[s]) for s in ref if seen.get(s) != ref[s]}
+        assert not diff and set(seen) == set(ref), f"{path} differs from {general}: {diff}"
+    # The switches really switch: each faster path is a shorter path.
+    costs = [runs[p][1][spec["timed"]] for p in spec["paths"]]
+    assert costs == sorted(costs) and len(set(costs)) == len(costs), f"instructions per path: {costs}"
+    if subject == "event":
+        # Not merely the same on every path, but right.
+        assert re.fullmatch(r"delivered 1; at the entry: rsp top-0 rflags 0x202 rdi the area, others \S+; "
+                            r"saved: regs ok rip paths_int_end\+0 cs 0x2b ss 0x23 rflags 0x246 rsp kept; "
+                            r"area: disabled 1 pending 0x4 upcalls \+1 crit_fixups \+0; back: regs ok",
+                            ref["enabled"]), ref["enabled"]
+        assert "rsp top-16 " in ref["enabled-unaligned-stack"]  # aligned down, not up into the caller's
+        assert "pending 0x25 " in ref["enabled-with-events-waiting"]
+        assert ref["disabled"] == "delivered 0; area: disabled 1 pending 0x4 upcalls +0; back: regs ok"
+        assert "crit_fixups +1;" in ref["in-the-critical-range"]
+        assert "crit_fixups +0;" in ref["in-a-critical-range-too-long"]
+
+
+@pytest.mark.parametrize("subject, final", [(s, f) for s in sorted(SUBJECTS) for f in SUBJECTS[s]["finals"]])
+def test_a_state_that_ends_the_env_ends_it_alike_on_every_path(keel, subject, final):
+    words = set()
+    for path in SUBJECTS[subject]["paths"]:
+        b = boot_path(keel, subject, path, "max", final).expect_verdict("failure")
+        b.expect(rf"^paths {subject} {final}: the env must end here$")
+        b.expect_not(r"survived: WRONG|PANIC")
+        words.add(b.expect(r"^env 1 \(paths\): killed: (.*)$").group(1))
+    assert len(words) == 1, f"each path ended the env with other words: {words}"
