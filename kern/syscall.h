@@ -6,6 +6,11 @@
 struct env;
 struct trap_frame;
 
+/* What syscall_fast tells entry.S's syscall entry (in RDX, its value in RAX). */
+#define SYSCALL_FAST_NONE   0 /* not a fast call: the general path makes it */
+#define SYSCALL_FAST_SYSRET 1 /* answered: back to Ring 3 by sysretq at once */
+#define SYSCALL_FAST_EVENTS 2 /* answered, but events wait: the general path delivers them */
+
 void syscall_init(void); /* STAR, LSTAR, FMASK, EFER.SCE */
 i64 syscall_dispatch(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2);
 __noreturn void syscall_from_user(struct trap_frame *tf);

@@ -48,6 +48,12 @@ int upcall_pct_enter(struct env *r, u64 caller_id, const u64 arg[4]);
  * from its enabled save by activation when next dispatched. */
 void upcall_pct_leave(struct env *r);
 
+/* The longest critical range the kernel honours (bytes): a declared range
+ * longer than a resume routine could be is ignored, or an env could look
+ * enabled to the kernel (and to the watchdog) everywhere. entry.S's event
+ * fast path applies it too. */
+#define UPCALL_CRIT_MAX 256
+
 /* The watchdog bound (ns): disabled longer gets a watchdog trap; twice as
  * long, and the env is destroyed. */
 extern u64 upcall_watchdog_ns;

@@ -15,6 +15,7 @@
  * may be a thread preempted anywhere: keel_resume restores all sixteen.
  */
 #include "keel/abi.h"
+#include "asm-offsets.h" /* KCTX_*, KUA_*: the ABI structs' offsets (libos/asm-offsets.c) */
 #include "context.inc"
 
 	.text

@@ -28,7 +28,6 @@
 #define IST_MC  3
 #define IST_DB  4 /* a #DB in Ring 0 may come with the user's RSP (entry.S db_entry) */
 
-#ifndef __ASSEMBLER__
 #include "types.h"
 
 _Static_assert(GDT_UDATA == GDT_UCODE32 + 8 && GDT_UCODE == GDT_UCODE32 + 16,
@@ -50,6 +49,5 @@ _Static_assert(sizeof(struct tss) == 104, "TSS layout");
 struct percpu;
 void gdt_init(struct percpu *cpu);
 int percpu_init(unsigned id); /* -ENOMEM if its stacks cannot be allocated */
-#endif
 
 #endif
