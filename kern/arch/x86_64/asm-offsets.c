@@ -11,6 +11,7 @@
  */
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/gdt.h"
+#include "arch/x86_64/idt.h"
 #include "arch/x86_64/paging.h"
 #include "arch/x86_64/percpu.h"
 #include "arch/x86_64/trapframe.h"
@@ -119,6 +120,7 @@ void asm_offsets(void)
 	CONST(VEC_SOFT_COUNT);
 	CONST(VEC_SELF_EVENT);
 	CONST(VEC_SYSCALL);
+	CONST(IDT_STUB_SIZE);
 
 	COMMENT("boot.S and the linker script (layout.h, cpu.h, paging.h, mb2.h, keel/exit.h)");
 	CONST(KERNEL_PHYS);

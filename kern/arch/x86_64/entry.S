@@ -108,12 +108,13 @@
 	.else
 	jmp trap_entry
 	.endif
-	/* exactly 16 bytes: the IDT computes vector_stubs + 16 * n (an
-	 * overlong stub makes .org move backwards: an assembly error) */
-	.org .Lstub_\n + 16, 0xcc
+	/* exactly IDT_STUB_SIZE bytes: the IDT computes vector_stubs +
+	 * IDT_STUB_SIZE * n (an overlong stub makes .org move backwards: an
+	 * assembly error) */
+	.org .Lstub_\n + IDT_STUB_SIZE, 0xcc
 .endm
 
-	.balign 16
+	.balign IDT_STUB_SIZE
 	.global vector_stubs
 vector_stubs:
 	.altmacro
@@ -150,7 +151,7 @@ trap_entry:
 	.global trap_exit, user_iretq
 trap_exit:
 	POP_REGS
-	addq $16, %rsp /* vector, error code */
+	addq $TF_RIP-TF_VECTOR, %rsp /* vector, error code */
 	testb $3, TF_CS-TF_RIP(%rsp)
 	jz 3f
 	swapgs
@@ -182,7 +183,7 @@ user_return:
 	movq TF_RFLAGS(%rsp), %rax
 	movq %rax, TF_R11(%rsp)
 	POP_REGS
-	addq $16, %rsp          /* vector, error code */
+	addq $TF_RIP-TF_VECTOR, %rsp /* vector, error code */
 	movq TF_RSP-TF_RIP(%rsp), %rsp /* the user's RSP (frame: rip cs rflags rsp ss) */
 	swapgs                  /* an NMI from here on takes the paranoid path */
 user_sysretq:
@@ -543,5 +544,5 @@ paranoid_entry:
 	shrq $32, %rdx
 	wrmsr
 	POP_REGS
-	addq $16, %rsp
+	addq $TF_RIP-TF_VECTOR, %rsp
 	iretq

@@ -41,7 +41,7 @@ static void set_gate_to(unsigned v, unsigned dpl, unsigned ist, u64 off)
 	};
 }
 
-static void set_gate(unsigned v, unsigned dpl, unsigned ist) { set_gate_to(v, dpl, ist, (u64)vector_stubs + 16 * v); }
+static void set_gate(unsigned v, unsigned dpl, unsigned ist) { set_gate_to(v, dpl, ist, (u64)vector_stubs + IDT_STUB_SIZE * v); }
 
 extern const char floor_iretq[], self_event_entry[];
 
