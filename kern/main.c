@@ -35,6 +35,7 @@
 #include "sched.h"
 #include "slot.h"
 #include "syscall.h"
+#include "tunables.h"
 #include "uaccess.h"
 #include "upcall.h"
 
@@ -180,39 +181,11 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 		write_cr4(read_cr4() | CR4_FSGSBASE);
 	boot_step(pt_init(), "setting up frame types");
 	boot_step(irq_init(), "setting up the IOAPIC");
-	u64 q;
-	const char *qs;
-	if ((qs = cmdline_get(&boot_cmdline, "quota_caps")) && parse_u64(qs, &q) && q >= 16 && q <= (1u << 24))
-		quota_caps_default = (u32)q;
-	if ((qs = cmdline_get(&boot_cmdline, "quota_frames")) && parse_u64(qs, &q) && q >= 64 && q <= (1u << 26))
-		quota_frames_default = (u32)q;
-	if ((qs = cmdline_get(&boot_cmdline, "quota_vspace_gib")) && parse_u64(qs, &q) && q >= 1 && q <= (1u << 17))
-		quota_vspace_default = q << 30;
-	if ((qs = cmdline_get(&boot_cmdline, "quota_envs")) && parse_u64(qs, &q) && q <= 64)
-		quota_envs_default = (u32)q;
-	u64 slice_us = KEEL_TIMESLICE_US;
-	const char *ts = cmdline_get(&boot_cmdline, "timeslice_us");
-	if (ts && (!parse_u64(ts, &slice_us) || slice_us < 10 || slice_us > 1000000)) {
-		kprintf("warning: timeslice_us=%s is not 10..1000000, using %u\n", ts, KEEL_TIMESLICE_US);
-		slice_us = KEEL_TIMESLICE_US;
-	}
-	sched_init(slice_us * 1000);
-	const char *wd = cmdline_get(&boot_cmdline, "watchdog_ms");
-	u64 wd_ms;
-	if (wd && parse_u64(wd, &wd_ms) && wd_ms >= 1 && wd_ms <= 100000)
-		upcall_watchdog_ns = wd_ms * 1000000;
-	else if (wd)
-		kprintf("warning: watchdog_ms=%s is not 1..100000, keeping %llu\n", wd,
-			(unsigned long long)(upcall_watchdog_ns / 1000000));
-
-	const char *uw = cmdline_get(&boot_cmdline, "uaccess_window");
-	if (uw && KEEL_DEBUG && !strcmp(uw, "open")) {
-		uaccess_window_open = true;
+	tunables_apply(&boot_cmdline); /* quotas, time slice, watchdog, ... (tunables.c) */
+	sched_init(timeslice_us * 1000);
+	if (uaccess_window_open)
 		kprintf("warning: uaccess_window=open: user copies may go through the page-table window (test "
 			"only)\n");
-	} else if (uw) {
-		kprintf("warning: uaccess_window=%s ignored (only 'open', in debug builds)\n", uw);
-	}
 	const char *plant = cmdline_get(&boot_cmdline, "audit_plant");
 	if (plant)
 		audit_plant(plant);
@@ -236,7 +209,7 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	sched_baseline_take(&before);
 	u64 started, failed = start_envs(run, cmdline_get(&boot_cmdline, "grant"), &started);
 	kprintf("keel: %llu env%s started (time slice %llu us)\n", (unsigned long long)started,
-		started == 1 ? "" : "s", (unsigned long long)slice_us);
+		started == 1 ? "" : "s", (unsigned long long)timeslice_us);
 	sched_begin(started, failed, &before);
 	failpoint_arm_random(); /* after the boot's envs are made: they get to run */
 	sched_next();
