@@ -85,13 +85,14 @@ static void print_value(const struct tunable *t, u64 v)
 
 unsigned tunables_apply(const struct cmdline *c)
 {
-	unsigned refused = 0;
+	unsigned given = 0, refused = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(tunables); i++) {
 		const struct tunable *t = &tunables[i];
 		const char *val = cmdline_get(c, t->key);
 		u64 v;
 		if (!val)
 			continue;
+		given++;
 		if (parse(t, val, &v)) {
 			set(t, v);
 			continue;
@@ -108,6 +109,8 @@ unsigned tunables_apply(const struct cmdline *c)
 		print_value(t, get(t));
 		kprintf("\n");
 	}
+	if (!given)
+		return 0;
 	kprintf("tunables:");
 	for (size_t i = 0; i < ARRAY_SIZE(tunables); i++) {
 		kprintf(" %s=", tunables[i].key);

@@ -17,7 +17,8 @@ extern u64 timeslice_us;
  * Set every tunable the command line names. A value outside its key's range
  * (or not a number) changes nothing and is reported, the same way for every
  * key:  warning: KEY=VALUE is not MIN..MAX, keeping DEFAULT
- * Then print the values in force, one line: "tunables: KEY=VALUE ...".
+ * Then, if the command line named any, print every value in force on one
+ * line: "tunables: KEY=VALUE ..."
  * Returns how many values were refused.
  */
 unsigned tunables_apply(const struct cmdline *c);
