@@ -5,14 +5,15 @@ An asm-offsets.c unit (kern/arch/x86_64/asm-offsets.c, libos/asm-offsets.c)
 is compiled with -S, never linked; each DEFINE/OFFSET/SIZE/CONST of
 lib/asmdefs.h leaves a line in the assembly
 
-    .ascii "->NAME $VALUE $UNSIGNED"
+    .ascii "->NAME $VALUE $UNSIGNED $HEX"
 
 where VALUE is the compiler's own evaluation of the C expression (as a
-signed 64-bit immediate) and UNSIGNED (1 or 0) says whether the
-expression's type is unsigned; a COMMENT leaves `.ascii "->#TEXT"`. This writes them, in order,
-as the header every assembly file of that side includes -- so assembly
-never spells an offset or a constant that C defines (as Linux's and
-HelenOS's asm-offsets). Usage: asm_offsets.py IN.s OUT.h
+signed 64-bit immediate), UNSIGNED (1 or 0) says whether the expression's
+type is unsigned and HEX whether to show it in hex (constants) rather than
+decimal (offsets, sizes); a COMMENT leaves `.ascii "->#TEXT"`. This writes
+them, in order, as the header every assembly file of that side includes --
+so assembly never spells an offset or a constant that C defines (as
+Linux's and HelenOS's asm-offsets). Usage: asm_offsets.py IN.s OUT.h
 """
 
 import re
@@ -20,14 +21,14 @@ import sys
 from pathlib import Path
 
 MARK = re.compile(r'^\s*\.ascii\s+"->(.*)"\s*$')
-DEFINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*) \$?(-?\d+) \$?([01])$")
+DEFINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*) \$?(-?\d+) \$?([01]) \$?([01])$")
 
 
-def value_text(value, unsigned):
+def value_text(value, unsigned, in_hex):
     """The value as assembly, cpp and ld all read it the same way."""
     if unsigned and value < 0:
         value += 1 << 64  # the compiler prints every constant signed
-    if -0x10000 < value < 0x10000:
+    if not in_hex or -10 < value < 10:
         return str(value)
     return ("-" if value < 0 else "") + hex(abs(value))
 
@@ -46,11 +47,11 @@ def convert(lines, source):
         d = DEFINE.match(body)
         if not d:
             raise SystemExit(f"asm_offsets.py: {source}: malformed marker {body!r}")
-        name, value, unsigned = d.group(1), int(d.group(2)), d.group(3) == "1"
+        name, value, unsigned, in_hex = d.group(1), int(d.group(2)), d.group(3) == "1", d.group(4) == "1"
         if name in names:
             raise SystemExit(f"asm_offsets.py: {source}: {name} defined twice")
         names.add(name)
-        out.append(f"#define {name} {value_text(value, unsigned)}")
+        out.append(f"#define {name} {value_text(value, unsigned, in_hex)}")
     if not names:
         raise SystemExit(f"asm_offsets.py: {source}: no markers (was it compiled with -S?)")
     return out

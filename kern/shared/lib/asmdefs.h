@@ -20,15 +20,17 @@
 
 #include "keel/abi.h"
 
-#define ASM_DEFINE_NAMED(name, val)                                                                \
-	__asm__ volatile("\n.ascii \"->" name " %0 %1\"" ::"i"((long long)(val)),                  \
-			 "i"((__typeof__(val))-1 > 0))
+/* The marker: the name, the value, whether its type is unsigned, and
+ * whether the header shows it in hex (constants) or decimal (offsets). */
+#define ASM_DEFINE_NAMED(name, val, hex)                                                           \
+	__asm__ volatile("\n.ascii \"->" name " %0 %1 %2\"" ::"i"((long long)(val)),              \
+			 "i"((__typeof__(val))-1 > 0), "i"(hex))
 /* The name is stringified where it is a parameter, so never macro-expanded:
  * CONST(X) exports the C constant X under its own name. */
-#define DEFINE(sym, val) ASM_DEFINE_NAMED(#sym, val)
-#define CONST(sym) ASM_DEFINE_NAMED(#sym, sym)
-#define OFFSET(sym, type, field) ASM_DEFINE_NAMED(#sym, offsetof(struct type, field))
-#define SIZE(sym, type) ASM_DEFINE_NAMED(#sym, sizeof(struct type))
+#define DEFINE(sym, val) ASM_DEFINE_NAMED(#sym, val, 1)
+#define CONST(sym) ASM_DEFINE_NAMED(#sym, sym, 1)
+#define OFFSET(sym, type, field) ASM_DEFINE_NAMED(#sym, offsetof(struct type, field), 0)
+#define SIZE(sym, type) ASM_DEFINE_NAMED(#sym, sizeof(struct type), 0)
 #define COMMENT(text) __asm__ volatile("\n.ascii \"->#" text "\"")
 
 /* The user ABI's layouts (keel/abi.h): in both sides' asm-offsets.h. */
