@@ -6,6 +6,7 @@
  * Keel's keys (docs/testing.md lists them all):
  *   test=NAME        run the in-kernel boot test NAME instead of the demo
  *   fail=WHAT:N      make the Nth allocation of WHAT (frame, heap) fail
+ *   quota_caps=N ... the tunables: one table, parsed in tunables.c
  */
 #ifndef KEEL_CMDLINE_H
 #define KEEL_CMDLINE_H

@@ -8,6 +8,7 @@
 #ifndef KEEL_CONTEXT_H
 #define KEEL_CONTEXT_H
 
+#include "arch/x86_64/cpu.h"
 #include "arch/x86_64/gdt.h"
 #include "arch/x86_64/trapframe.h"
 #include "keel/abi.h"
@@ -15,10 +16,12 @@
 #include "types.h"
 
 /* RFLAGS bits Ring 3 may choose: CF PF AF ZF SF TF DF OF AC ID. Never IOPL,
- * NT, RF, VM, VIF or VIP; IF is always forced on. */
-#define USER_RFLAGS_MASK 0x00240DD5ULL
-#define RFLAGS_RESERVED1 0x2ULL
-#define RFLAGS_IF_BIT 0x200ULL
+ * NT, RF, VM, VIF or VIP; IF is always forced on. (The bits: cpu.h.) */
+#define USER_RFLAGS_MASK                                                                                  \
+	(RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_TF | RFLAGS_DF | RFLAGS_OF | \
+	 RFLAGS_AC | RFLAGS_ID)
+#define RFLAGS_RESERVED1 RFLAGS_FIXED /* always 1 */
+#define RFLAGS_IF_BIT RFLAGS_IF
 
 /* The highest RIP sysretq may return to: the last user page is excluded. A
  * syscall in that page may have a return address that is not canonical, and

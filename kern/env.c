@@ -18,15 +18,6 @@
 void user_return(struct trap_frame *frame, bool sysret) __noreturn; /* entry.S */
 
 struct exit_stats exit_stats;
-_Static_assert(offsetof(struct exit_stats, sysret) == 0, "entry.S increments exit_stats.sysret");
-_Static_assert(offsetof(struct exit_stats, iret) == 8, "entry.S increments exit_stats.iret");
-_Static_assert(offsetof(struct env, ka) == ENV_KA && offsetof(struct env, area) == ENV_AREA &&
-		       offsetof(struct env, events) == ENV_EVENTS && offsetof(struct env, resume) == ENV_RESUME &&
-		       offsetof(struct env, watchdog_fired) == ENV_WATCHDOG_FIRED &&
-		       offsetof(struct env, disabled_ns) == ENV_DISABLED_NS &&
-		       offsetof(struct env, swvec_held) == ENV_SWVEC_HELD && sizeof(enum env_resume) == 4 &&
-		       RESUME_CTX == 0,
-	       "struct env offsets used by entry.S");
 static struct env *all_envs;
 static u32 next_id = 1;
 static u64 live;
@@ -166,10 +157,10 @@ void env_destroy(struct env *e)
 
 void env_set_floor_syscall(struct env *e, bool on)
 {
-	extern char syscall_entry[], floor_sysretq[];
+	struct percpu *cpu = this_cpu();
 	e->floor_syscall = on;
-	wrmsr(MSR_LSTAR, (u64)(on ? floor_sysretq : syscall_entry));
-	this_cpu()->lstar_floor = on;
+	wrmsr(MSR_LSTAR, cpu->lstar[on]);
+	cpu->lstar_floor = on;
 }
 
 void env_save(struct env *e, const struct trap_frame *tf, bool from_syscall)
@@ -206,7 +197,7 @@ __noreturn void env_run(struct env *e)
 
 	/* The frame goes at the top of this CPU's kernel stack, where the next
 	 * entry from Ring 3 will build its own; nothing below is live. */
-	struct trap_frame *f = (struct trap_frame *)(cpu->kstack_top - TF_SIZE);
+	struct trap_frame *f = (struct trap_frame *)(cpu->kstack_top - sizeof(struct trap_frame));
 	ASSERT(read_rsp() < (u64)f);
 	*f = e->ctx;
 	if (context_sanitize(f, false))

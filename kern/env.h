@@ -7,16 +7,6 @@
 #ifndef KEEL_ENV_H
 #define KEEL_ENV_H
 
-/* Offsets of the fields entry.S reads (its self-event fast path); checked in env.c. */
-#define ENV_KA 0
-#define ENV_AREA 8
-#define ENV_EVENTS 16
-#define ENV_RESUME 24
-#define ENV_WATCHDOG_FIRED 28
-#define ENV_DISABLED_NS 32
-#define ENV_SWVEC_HELD 40
-
-#ifndef __ASSEMBLER__
 #include "arch/x86_64/trapframe.h"
 #include "cap_types.h"
 #include "keel/abi.h"
@@ -39,7 +29,7 @@ enum env_state {
 };
 
 struct env {
-	/* first, at fixed offsets: what the assembly fast path uses */
+	/* first: what entry.S's event fast path reads (ENV_*, asm-offsets.c) */
 	struct keel_upcall_area *ka; /* the upcall area, in the direct map (0: none) */
 	u64 area;                /* its user address (upcall.c); 0: the env takes no upcalls */
 	u64 events;              /* KEEL_EV_* not yet written to the area */
@@ -157,7 +147,7 @@ struct env *env_first_child(const struct env *parent);
 u64 env_live_count(void);
 
 struct exit_stats {
-	u64 sysret; /* first: entry.S increments it */
+	u64 sysret; /* entry.S increments these two (EXIT_STATS_*, asm-offsets.c) */
 	u64 iret, switches;
 	u64 iret_emulated; /* Ring 3 iretqs completed for a buggy CPU (ring3_iret.c) */
 };
@@ -166,5 +156,4 @@ struct exit_stats {
 bool ring3_iret_complete(struct env *e, struct trap_frame *tf, u64 cr2);
 extern struct exit_stats exit_stats;
 
-#endif /* __ASSEMBLER__ */
 #endif

@@ -1,6 +1,7 @@
 /*
  * Keel's virtual memory layout: the one place its addresses are defined.
- * docs/memory-map.md draws it; the linker script, boot.S and C include this.
+ * docs/memory-map.md draws it. C includes this; boot.S and the linker script
+ * get the values from the generated asm-offsets.h (arch/x86_64/asm-offsets.c).
  *
  * Invariant 1 (docs/design.md): every kernel mapping lives in PML4 slot 511, the
  * top 512 GiB of the address space. Slots 256..510 stay empty. The slot is
@@ -15,11 +16,7 @@
 #ifndef KEEL_LAYOUT_H
 #define KEEL_LAYOUT_H
 
-#ifdef __ASSEMBLER__
-#define UL(x) x
-#else
 #define UL(x) x##UL
-#endif
 
 #define PAGE_SIZE        UL(4096)
 #define PAGE_SHIFT       12

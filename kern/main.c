@@ -39,6 +39,7 @@
 #include "slot.h"
 #include "slot_audit.h"
 #include "syscall.h"
+#include "tunables.h"
 #include "uaccess.h"
 #include "upcall.h"
 #include "pct.h"
@@ -162,7 +163,8 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	kva_note((uptr)__boot_stack_guard, (uptr)__boot_stack_bottom, "guard page below the bootstrap stack");
 	kva_note((uptr)__boot_stack_bottom, (uptr)__boot_stack_top, "bootstrap stack (cpu0 kernel stack)");
 
-	idt_init();
+	extern const char vector_stubs[], self_event_entry[], self_event_slow[], floor_iretq[];
+	idt_init(&(struct idt_targets){ (u64)vector_stubs, (u64)self_event_entry, (u64)self_event_slow, (u64)floor_iretq });
 	boot_step(percpu_init(0), "setting up cpu0 (GDT, TSS, IST stacks)");
 	pic_init();
 	int err = platform_init(&boot_info);
@@ -176,7 +178,8 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	kprintf("time: TSC %llu kHz, LAPIC timer %llu kHz (measured against the PIT)\n",
 		(unsigned long long)(tsc_rate / 1000), (unsigned long long)(lapic_timer_hz / 1000));
 	fpu_init();
-	syscall_init();
+	extern const char syscall_entry[], syscall_compat_entry[], floor_sysretq[];
+	syscall_init((u64)syscall_entry, (u64)syscall_compat_entry, (u64)floor_sysretq);
 	/* No hardware breakpoints or branch tracing: nothing may raise #DB in
 	 * the syscall entry window, where the stack is still the user's. */
 	__asm__ volatile("mov %0, %%dr7" ::"r"(0x400UL));
@@ -193,40 +196,12 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	upcall_init();
 	pct_init();
 	boot_step(irq_init(), "setting up the IOAPIC");
-	u64 q;
-	const char *qs;
-	if ((qs = cmdline_get(&boot_cmdline, "quota_caps")) && parse_u64(qs, &q) && q >= 16 && q <= (1u << 24))
-		quota_caps_default = (u32)q;
-	if ((qs = cmdline_get(&boot_cmdline, "quota_frames")) && parse_u64(qs, &q) && q >= 64 && q <= (1u << 26))
-		quota_frames_default = (u32)q;
-	if ((qs = cmdline_get(&boot_cmdline, "quota_vspace_gib")) && parse_u64(qs, &q) && q >= 1 && q <= (1u << 17))
-		quota_vspace_default = q << 30;
-	if ((qs = cmdline_get(&boot_cmdline, "quota_envs")) && parse_u64(qs, &q) && q <= 64)
-		quota_envs_default = (u32)q;
-	u64 slice_us = KEEL_TIMESLICE_US;
-	const char *ts = cmdline_get(&boot_cmdline, "timeslice_us");
-	if (ts && (!parse_u64(ts, &slice_us) || slice_us < 10 || slice_us > 1000000)) {
-		kprintf("warning: timeslice_us=%s is not 10..1000000, using %u\n", ts, KEEL_TIMESLICE_US);
-		slice_us = KEEL_TIMESLICE_US;
-	}
-	sched_init(slice_us * 1000, run_end);
+	tunables_apply(&boot_cmdline); /* quotas, time slice, watchdog, ... (tunables.c) */
+	sched_init(timeslice_us * 1000, run_end);
 	spawn_init(&boot_info);
-	const char *wd = cmdline_get(&boot_cmdline, "watchdog_ms");
-	u64 wd_ms;
-	if (wd && parse_u64(wd, &wd_ms) && wd_ms >= 1 && wd_ms <= 100000)
-		upcall_watchdog_ns = wd_ms * 1000000;
-	else if (wd)
-		kprintf("warning: watchdog_ms=%s is not 1..100000, keeping %llu\n", wd,
-			(unsigned long long)(upcall_watchdog_ns / 1000000));
-
-	const char *uw = cmdline_get(&boot_cmdline, "uaccess_window");
-	if (uw && KEEL_DEBUG && !strcmp(uw, "open")) {
-		uaccess_window_open = true;
+	if (uaccess_window_open)
 		kprintf("warning: uaccess_window=open: user copies may go through the page-table window (test "
 			"only)\n");
-	} else if (uw) {
-		kprintf("warning: uaccess_window=%s ignored (only 'open', in debug builds)\n", uw);
-	}
 	const char *plant = cmdline_get(&boot_cmdline, "audit_plant");
 	if (plant)
 		audit_plant(plant);
@@ -250,7 +225,7 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	run_baseline_take(&before);
 	u64 started, failed = start_envs(run, cmdline_get(&boot_cmdline, "grant"), &started);
 	kprintf("keel: %llu env%s started (time slice %llu us)\n", (unsigned long long)started,
-		started == 1 ? "" : "s", (unsigned long long)slice_us);
+		started == 1 ? "" : "s", (unsigned long long)timeslice_us);
 	run_begin(started, failed, &before);
 	failpoint_arm_random(); /* after the boot's envs are made: they get to run */
 	sched_next();

@@ -25,6 +25,8 @@
 #include "uaccess.h"
 #include "upcall.h"
 
+u64 fast_paths_off;
+
 static i64 sys_console_write(u64 buf, u64 len)
 {
 	char chunk[256];
@@ -85,7 +87,6 @@ static i64 sys_debug(struct env *e, u64 op, u64 a, u64 b)
 	case DEBUG_FAST_PATHS: {
 		/* Test only: every path must do what the general one does
 		 * (tests/test_paths.py proves it with these switched off). */
-		extern u64 fast_paths_off;
 		if (!KEEL_DEBUG)
 			return -ENOSYS;
 		if (a & ~(u64)(KEEL_FASTPATH_ASM | KEEL_FASTPATH_C))
@@ -163,15 +164,17 @@ i64 syscall_dispatch(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2)
 /*
  * The fast path (entry.S): the user's callee-saved registers are still live,
  * the rest on the kernel stack. Calls that need nothing but their answer,
- * for the env that made them, are answered here: {value, 1} returns at once
- * by sysretq. {value, 2}: answered, but the env has events -- and {0, 0}:
- * not a fast call -- take the general path, syscall_from_user.
+ * for the env that made them, are answered here: {value, SYSCALL_FAST_SYSRET}
+ * returns at once by sysretq. {value, SYSCALL_FAST_EVENTS}: answered, but the
+ * env has events -- and {0, SYSCALL_FAST_NONE}: not a fast call -- take the
+ * general path, syscall_from_user.
  */
 struct fast_ret {
 	u64 value, status;
 };
 
-/* 2 if events wait for delivery (the general path), else 1. An env seen
+/* SYSCALL_FAST_EVENTS if events wait for delivery (the general path), else
+ * SYSCALL_FAST_SYSRET. An env seen
  * enabled here is not stuck: the watchdog starts over, as at every other
  * return to Ring 3 (upcall_before_resume) -- else a libOS whose only kernel
  * entries while enabled are fast calls, and which blocks disabled, would
@@ -180,12 +183,12 @@ static inline u64 fast_status(struct env *e)
 {
 	const struct keel_upcall_area *ka = e->ka;
 	if (!ka)
-		return e->events ? 2 : 1;
+		return e->events ? SYSCALL_FAST_EVENTS : SYSCALL_FAST_SYSRET;
 	u32 disabled = ka->disabled, pending = ka->pending != 0;
 	if (!disabled) {
 		upcall_watchdog_reset(e);
 	}
-	return e->events || (pending && !disabled) ? 2 : 1;
+	return e->events || (pending && !disabled) ? SYSCALL_FAST_EVENTS : SYSCALL_FAST_SYSRET;
 }
 
 __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64 a0, u64 a1, u64 a2, u64 nr)
@@ -202,15 +205,25 @@ __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64
 	case SYS_SET_DEADLINE:
 		r = (u64)upcall_set_deadline(e, a0);
 		break;
-	case SYS_CAP_INFO ... SYS_QUOTA_INFO:
-	case SYS_IRQ_BIND ... SYS_IRQ_ACK:
-		/* Capabilities, page tables and interrupt bindings never block,
-		 * switch or kill the caller; what they do to other envs waits
-		 * in their events. */
+	/* Capabilities, page tables and interrupt bindings never block,
+	 * switch or kill the caller; what they do to other envs waits in
+	 * their events. Named one by one: which calls come here must not
+	 * depend on how the ABI numbers them. */
+	case SYS_CAP_INFO:
+	case SYS_FRAME_ALLOC:
+	case SYS_VRANGE_ALLOC:
+	case SYS_PT_RETYPE:
+	case SYS_MMU_UPDATE:
+	case SYS_CAP_DERIVE:
+	case SYS_CAP_REVOKE:
+	case SYS_CAP_DELETE:
+	case SYS_QUOTA_INFO:
+	case SYS_IRQ_BIND:
+	case SYS_IRQ_ACK:
 		r = (u64)syscall_dispatch(e, nr, a0, a1, a2);
 		return (struct fast_ret){ r, fast_status(e) };
 	default:
-		return (struct fast_ret){ 0, 0 };
+		return (struct fast_ret){ 0, SYSCALL_FAST_NONE };
 	}
 	e->syscalls++;
 	return (struct fast_ret){ r, fast_status(e) }; /* entry.S counts the sysretq */
@@ -223,7 +236,7 @@ __noreturn void syscall_from_user(struct trap_frame *tf)
 	u64 status = cpu->fast_status;
 	cpu->fast_status = 0;
 	env_save(e, tf, true);
-	if (status == 2) /* answered on the fast path; events to deliver */
+	if (status == SYSCALL_FAST_EVENTS) /* answered on the fast path; events to deliver */
 		e->ctx.rax = cpu->fast_result;
 	else
 		e->ctx.rax = (u64)syscall_dispatch(e, tf->rax, tf->rdi, tf->rsi, tf->rdx);
@@ -237,13 +250,15 @@ __noreturn void syscall_compat_from_user(struct trap_frame *tf)
 	env_kill(e, "syscall from compatibility mode at rip %#llx", (unsigned long long)tf->rip);
 }
 
-void syscall_init(void)
+void syscall_init(u64 entry, u64 compat_entry, u64 floor_entry)
 {
-	extern char syscall_entry[], syscall_compat_entry[];
+	struct percpu *cpu = this_cpu();
+	cpu->lstar[0] = entry;
+	cpu->lstar[1] = floor_entry;
 	/* STAR: kernel CS/SS from GDT_KCODE; user SS = base + 8, CS = base + 16. */
 	wrmsr(MSR_STAR, ((u64)(GDT_UCODE32 | 3) << 48) | ((u64)GDT_KCODE << 32));
-	wrmsr(MSR_LSTAR, (u64)syscall_entry);
-	wrmsr(MSR_CSTAR, (u64)syscall_compat_entry);
+	wrmsr(MSR_LSTAR, entry);
+	wrmsr(MSR_CSTAR, compat_entry);
 	wrmsr(MSR_SYSENTER_CS, 0); /* `sysenter` from Ring 3: #GP (Intel) or #UD (AMD) */
 	/* Cleared on entry: IF (the kernel is not preemptible), TF, DF, AC, NT,
 	 * RF, IOPL -- nothing Ring 3 set in RFLAGS survives into the kernel. */

@@ -6,7 +6,18 @@
 struct env;
 struct trap_frame;
 
-void syscall_init(void); /* STAR, LSTAR, FMASK, EFER.SCE */
+/* What syscall_fast tells entry.S's syscall entry (in RDX, its value in RAX). */
+#define SYSCALL_FAST_NONE   0 /* not a fast call: the general path makes it */
+#define SYSCALL_FAST_SYSRET 1 /* answered: back to Ring 3 by sysretq at once */
+#define SYSCALL_FAST_EVENTS 2 /* answered, but events wait: the general path delivers them */
+
+/* STAR, LSTAR (entry; floor_entry for benchmarks, DEBUG_FLOOR_SYSCALL),
+ * CSTAR (compat_entry), FMASK, EFER.SCE: entry.S's addresses, from main.c. */
+void syscall_init(u64 entry, u64 compat_entry, u64 floor_entry);
+
+/* Fast paths switched off for a differential test (DEBUG_FAST_PATHS). */
+extern u64 fast_paths_off;
+
 i64 syscall_dispatch(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2);
 __noreturn void syscall_from_user(struct trap_frame *tf);
 

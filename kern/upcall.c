@@ -16,7 +16,6 @@
 #include "context.h"
 #include "env.h"
 #include "keel/abi.h"
-#include "keel/abi_check.h"
 #include "keel/errno.h"
 #include "lib/string.h"
 #include "panic.h"
@@ -35,7 +34,7 @@ struct area_head {
 	u64 upcall_stack, trap_stack, trap_stack_size;
 	u64 crit_start, crit_end;
 };
-_Static_assert(sizeof(struct area_head) == KUA_CRIT_END + 8, "area head");
+_Static_assert(sizeof(struct area_head) == offsetof(struct keel_upcall_area, crit_end) + 8, "area head");
 
 #define AREA_FIELD(f) offsetof(struct keel_upcall_area, f)
 
@@ -85,7 +84,7 @@ static bool trap_stack_ok(const struct area_head *h)
 
 /* RSP inside the area itself: a resume routine is restoring a save slot
  * (its iret frame is there), which must not be overwritten now. */
-static bool restoring_from_area(struct env *e, u64 rsp) { return rsp - e->area < KUA_SIZE; }
+static bool restoring_from_area(struct env *e, u64 rsp) { return rsp - e->area < sizeof(struct keel_upcall_area); }
 
 static void ctx_from_frame(struct keel_context *c, const struct trap_frame *f)
 {
@@ -110,12 +109,12 @@ static void frame_from_ctx(struct trap_frame *f, const struct keel_context *c)
 
 static bool put_ctx(struct env *e, unsigned slot, const struct keel_context *c)
 {
-	return area_put(e, KUA_ENABLED_SAVE + slot * KCTX_SIZE, c, KCTX_SIZE);
+	return area_put(e, AREA_FIELD(enabled_save) + slot * sizeof *c, c, sizeof *c);
 }
 
 static bool get_ctx(struct env *e, unsigned slot, struct keel_context *c)
 {
-	memcpy(c, (u8 *)e->ka + KUA_ENABLED_SAVE + slot * KCTX_SIZE, KCTX_SIZE);
+	memcpy(c, (u8 *)e->ka + AREA_FIELD(enabled_save) + slot * sizeof *c, sizeof *c);
 	return true;
 }
 
@@ -129,7 +128,7 @@ static bool interrupted_ctx(struct env *e, const struct area_head *h, struct kee
 		return true;
 	}
 	e->ka->crit_fixups++;
-	return uvm_peek(e->pml4, e->ctx.rsp - KCTX_RIP, c, KCTX_SIZE) == 0;
+	return uvm_peek(e->pml4, e->ctx.rsp - offsetof(struct keel_context, rip), c, sizeof *c) == 0;
 }
 
 static bool user_addr(u64 a) { return a >= USER_BASE && a < USER_END; }
@@ -154,7 +153,7 @@ static void upcall_event(struct env *e, const struct area_head *h)
 	u32 one = 1;
 	u64 pending = h->pending | e->events;
 	e->events = 0;
-	if (!area_put(e, KUA_DISABLED, &one, 4) || !area_put64(e, KUA_PENDING, pending))
+	if (!area_put(e, AREA_FIELD(disabled), &one, 4) || !area_put64(e, AREA_FIELD(pending), pending))
 		env_kill(e, "upcall: area at %#llx is not writable", (unsigned long long)e->area);
 	if (pending & KEEL_EV_TIMER) {
 		area_put64(e, AREA_FIELD(deadline), e->fired_deadline);
@@ -232,7 +231,9 @@ static inline void copy_qwords(void *dst, const void *src, u64 n)
 static inline void frame_to_enabled_save(struct keel_upcall_area *a, struct trap_frame *tf, u64 entry, u64 stack)
 {
 	struct keel_context *c = &a->enabled_save;
-	_Static_assert(TF_RAX == KCTX_RAX && TF_RIP == KCTX_RIP + 16, "a context is a trap frame without vector and error");
+	_Static_assert(offsetof(struct trap_frame, rax) == offsetof(struct keel_context, rax) &&
+			       offsetof(struct trap_frame, rip) == offsetof(struct keel_context, rip) + 16,
+		       "a context is a trap frame without vector and error");
 	copy_qwords(c, tf, 15);              /* r15 .. rax */
 	copy_qwords(&c->rip, &tf->rip, 5);   /* rip cs rflags rsp ss */
 	a->disabled = 1;
@@ -325,7 +326,7 @@ void upcall_before_resume(struct env *e)
 		write_activation(e);
 		u64 pending = h.pending | e->events;
 		e->events = 0;
-		area_put64(e, KUA_PENDING, pending);
+		area_put64(e, AREA_FIELD(pending), pending);
 		trap_to_env(e, &h, KEEL_SAVE_TRAP, h.trap_stack, KEEL_TRAP_WATCHDOG, 0, 0);
 	}
 	}
@@ -335,7 +336,7 @@ void upcall_before_resume(struct env *e)
 	if (h.disabled && !in_crit(&h, e->ctx.rip)) {
 		/* It will see them when it enables itself. */
 		if (e->events) {
-			if (!area_put64(e, KUA_PENDING, h.pending | e->events))
+			if (!area_put64(e, AREA_FIELD(pending), h.pending | e->events))
 				env_kill(e, "upcall: area at %#llx is not writable", (unsigned long long)e->area);
 			e->events = 0;
 		}
@@ -373,14 +374,14 @@ __noreturn void upcall_exception(struct env *e, const struct trap_frame *tf)
 				 exception_name(tf->vector), (unsigned long long)tf->rip, (unsigned long long)tf->error,
 				 (unsigned long long)cr2);
 		u32 one = 1; /* in the critical range `disabled` may already be clear */
-		if (!trap_stack_ok(&h) || !put_ctx(e, KEEL_SAVE_TRAP, &c) || !area_put(e, KUA_DISABLED, &one, 4))
+		if (!trap_stack_ok(&h) || !put_ctx(e, KEEL_SAVE_TRAP, &c) || !area_put(e, AREA_FIELD(disabled), &one, 4))
 			env_kill(e, "%s at rip %#llx while disabled: trap stack %#llx (size %#llx) or area unusable",
 				 exception_name(tf->vector), (unsigned long long)tf->rip, (unsigned long long)h.trap_stack,
 				 (unsigned long long)h.trap_stack_size);
 		trap_to_env(e, &h, KEEL_SAVE_TRAP, h.trap_stack, tf->vector, tf->error, cr2);
 	}
 	u32 one = 1;
-	if (!user_addr(h.upcall_stack) || !put_ctx(e, KEEL_SAVE_ENABLED, &c) || !area_put(e, KUA_DISABLED, &one, 4))
+	if (!user_addr(h.upcall_stack) || !put_ctx(e, KEEL_SAVE_ENABLED, &c) || !area_put(e, AREA_FIELD(disabled), &one, 4))
 		env_kill(e, "%s at rip %#llx: upcall stack %#llx or area unusable", exception_name(tf->vector),
 			 (unsigned long long)tf->rip, (unsigned long long)h.upcall_stack);
 	trap_to_env(e, &h, KEEL_SAVE_ENABLED, h.upcall_stack, tf->vector, tf->error, cr2);
@@ -561,7 +562,7 @@ i64 upcall_resume(struct env *e, u64 slot, u64 flags)
 		return -EINVAL;
 	}
 	u32 zero = 0;
-	if ((flags & KEEL_RESUME_ENABLE) && !area_put(e, KUA_DISABLED, &zero, 4))
+	if ((flags & KEEL_RESUME_ENABLE) && !area_put(e, AREA_FIELD(disabled), &zero, 4))
 		env_kill(e, "upcall: area at %#llx is not writable", (unsigned long long)e->area);
 	env_run(e);
 }
@@ -592,7 +593,7 @@ int upcall_pct_enter(struct env *r, u64 caller_id, const u64 arg[4])
 		return -EAGAIN;
 	}
 	u32 one = 1;
-	area_put(r, KUA_DISABLED, &one, 4);
+	area_put(r, AREA_FIELD(disabled), &one, 4);
 	r->resume = RESUME_CTX;
 	enter(r, entry, stack);
 	r->ctx.rsi = caller_id;
@@ -612,7 +613,7 @@ void upcall_pct_leave(struct env *r)
 	if (!r->ka)
 		return; /* it dropped its area inside the handler: it goes on from
 			 * its reply call, as an env without upcalls */
-	area_put(r, KUA_DISABLED, &zero, 4);
+	area_put(r, AREA_FIELD(disabled), &zero, 4);
 	r->resume = RESUME_ACTIVATE;
 	r->descheduled_at = now;
 	r->ran_ns = now - r->dispatched_at;

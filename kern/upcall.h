@@ -53,16 +53,19 @@ int upcall_pct_enter(struct env *r, u64 caller_id, const u64 arg[4]);
  * from its enabled save by activation when next dispatched. */
 void upcall_pct_leave(struct env *r);
 
+/* The longest critical range the kernel honours (bytes): a declared range
+ * longer than a resume routine could be is ignored, or an env could look
+ * enabled to the kernel (and to the watchdog) everywhere. entry.S's event
+ * fast path applies it too. */
+#define UPCALL_CRIT_MAX 256
+
 /* The watchdog bound (ns): disabled longer gets a watchdog trap; twice as
  * long, and the env is destroyed. */
 extern u64 upcall_watchdog_ns;
 
-/* The one test of "inside the resume routine's critical range" (docs/upcalls.md):
- * a declared range longer than a resume routine could be is ignored, or an
- * env could look enabled to the kernel (and to the watchdog) everywhere.
- * entry.S's fast path makes the same test; tests/test_event_paths.py proves
- * the two agree. */
-#define UPCALL_CRIT_MAX 256
+/* The one test of "inside the resume routine's critical range"
+ * (docs/upcalls.md). entry.S's fast path makes the same test;
+ * tests/test_paths.py proves the two agree. */
 static inline bool upcall_in_crit(u64 crit_start, u64 crit_end, u64 rip)
 {
 	return crit_end - crit_start <= UPCALL_CRIT_MAX && rip >= crit_start && rip < crit_end;

@@ -31,7 +31,7 @@ static uint64_t watch_lo, watch_hi; /* thread_watch(): RIPs whose preemptions ar
 
 void libos_switch(struct keel_context *from, void *from_x, struct keel_context *to, const void *to_x,
 		  struct keel_upcall_area *a);
-__attribute__((returns_twice)) int libos_setjmp(uint64_t j[8]);
+__attribute__((returns_twice)) int libos_setjmp(struct libos_jmp *j);
 
 #define barrier() __asm__ volatile("" ::: "memory")
 #define cur dispatch_cur
@@ -72,7 +72,7 @@ uint64_t dispatch_vnow(void)
  * handler resumes the context saved here (libos_setjmp returns 1) and the
  * policy is ejected. Calls do not nest.
  */
-static uint64_t guard_jmp[8];
+static struct libos_jmp guard_jmp;
 static volatile int in_policy;
 static char guard_why[96];
 
@@ -82,7 +82,7 @@ static const char *const pcall_names[] = { "init", "ready", "pick", "blocked", "
 /* Call one callback; 0, or -1 if it faulted or spun (guard_why says how). */
 static int guarded(enum pcall what, struct thread *t, struct thread *u, uint64_t *out)
 {
-	if (libos_setjmp(guard_jmp)) {
+	if (libos_setjmp(&guard_jmp)) {
 		in_policy = 0;
 		return -1;
 	}
@@ -388,9 +388,9 @@ static int on_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, 
 		/* A callback faulted or spun: abandon it (guarded() returns -1). */
 		snprintf(guard_why, sizeof guard_why, "%s in its %s callback at rip %#llx", trap_name(vector),
 			 pcall_names[in_policy - 1], (unsigned long long)ctx->rip);
-		uint64_t *j = guard_jmp;
-		ctx->rbx = j[0], ctx->rbp = j[1], ctx->r12 = j[2], ctx->r13 = j[3];
-		ctx->r14 = j[4], ctx->r15 = j[5], ctx->rsp = j[6], ctx->rip = j[7];
+		const struct libos_jmp *j = &guard_jmp;
+		ctx->rbx = j->rbx, ctx->rbp = j->rbp, ctx->r12 = j->r12, ctx->r13 = j->r13;
+		ctx->r14 = j->r14, ctx->r15 = j->r15, ctx->rsp = j->rsp, ctx->rip = j->rip;
 		ctx->rax = 1;
 		return 0;
 	}

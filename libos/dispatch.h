@@ -7,6 +7,14 @@
 
 #define THREAD_MAGIC 0x74687264u /* "thrd" */
 
+/* What libos_setjmp (switch.S, through JMP_* of asm-offsets.h) saves of its
+ * caller: the callee-saved registers, and RSP and RIP after the call, so a
+ * context resumed with them returns from it again. */
+struct libos_jmp {
+	uint64_t rbx, rbp, r12, r13, r14, r15;
+	uint64_t rsp, rip;
+};
+
 extern struct thread *dispatch_cur;        /* the running thread */
 extern struct thread *dispatch_all;        /* every thread not yet joined (all_next) */
 

@@ -15,6 +15,7 @@
  * may be a thread preempted anywhere: keel_resume restores all sixteen.
  */
 #include "keel/abi.h"
+#include "asm-offsets.h" /* KCTX_*, KUA_*, JMP_* (libos/asm-offsets.c) */
 #include "context.inc"
 
 	.text
@@ -31,22 +32,23 @@ libos_switch:
 	jmp keel_resume
 	.size libos_switch, . - libos_switch
 
-/* int libos_setjmp(uint64_t j[8]): saves rbx rbp r12 r13 r14 r15, RSP and
- * RIP after the call; returns 0. dispatch.c resumes a trapped context at
- * it (rax = 1) to abandon a policy callback that faulted or spun. */
+/* int libos_setjmp(struct libos_jmp *j): saves rbx rbp r12 r13 r14 r15, RSP
+ * and RIP after the call (dispatch.h); returns 0. dispatch.c resumes a
+ * trapped context at it (rax = 1) to abandon a policy callback that faulted
+ * or spun. */
 	.global libos_setjmp
 	.type libos_setjmp, @function
 libos_setjmp:
-	movq %rbx, 0(%rdi)
-	movq %rbp, 8(%rdi)
-	movq %r12, 16(%rdi)
-	movq %r13, 24(%rdi)
-	movq %r14, 32(%rdi)
-	movq %r15, 40(%rdi)
+	movq %rbx, JMP_RBX(%rdi)
+	movq %rbp, JMP_RBP(%rdi)
+	movq %r12, JMP_R12(%rdi)
+	movq %r13, JMP_R13(%rdi)
+	movq %r14, JMP_R14(%rdi)
+	movq %r15, JMP_R15(%rdi)
 	leaq 8(%rsp), %rax
-	movq %rax, 48(%rdi)
+	movq %rax, JMP_RSP(%rdi)
 	movq (%rsp), %rax
-	movq %rax, 56(%rdi)
+	movq %rax, JMP_RIP(%rdi)
 	xorl %eax, %eax
 	ret
 	.size libos_setjmp, . - libos_setjmp

@@ -12,6 +12,7 @@
  * resumed at RSP - KCTX_RIP if an event arrives inside.
  */
 #include "keel/abi.h"
+#include "asm-offsets.h" /* KCTX_*, KUA_*: the ABI structs' offsets (libos/asm-offsets.c) */
 #include "context.inc"
 
 	.section .rodata

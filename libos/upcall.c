@@ -1,7 +1,6 @@
 /* libos upcalls: the area, the stacks, the handlers; see upcall.S and
  * docs/upcalls.md. */
 #include "keel.h"
-#include "keel/abi_check.h"
 
 struct keel_upcall_area keel_area_page __attribute__((aligned(4096)));
 struct keel_upcall_area *keel_area;

@@ -269,3 +269,38 @@ def test_hostile_command_line_is_reported_and_boot_goes_on(keel):
     b.expect(r"^fail: 'bogus:0' is not KIND:N")
     b.expect(r"^warning: cmdline: more than 32 words, 'w30' and after ignored$")
     b.expect(r"^keel: boot ok$")
+
+
+# Every command-line tunable (kern/tunables.c): a bad value, the range the
+# warning must name, and the default that must stay in force.
+TUNABLES = {
+    "quota_caps": ("15", "16..16777216", "65536"),
+    "quota_frames": ("x", "64..67108864", "65536"),
+    "quota_vspace_gib": ("0", "1..131072", "1024"),
+    "quota_envs": ("65", "0..64", "16"),
+    "timeslice_us": ("1000001", "10..1000000", "10000"),
+    "watchdog_ms": ("0", "1..100000", "100"),
+    "uaccess_window": ("wide", "closed|open", "closed"),  # open: debug builds (the default)
+}
+
+
+def tunables_in_force(b):
+    return dict(kv.split("=", 1) for kv in b.expect(r"^tunables: (.*)$").group(1).split())
+
+
+def test_a_bad_value_of_any_tunable_is_refused_with_the_same_warning_and_its_default_kept(keel):
+    b = keel.boot(" ".join(f"{k}={bad}" for k, (bad, _, _) in TUNABLES.items())).expect_verdict("success")
+    for key, (bad, accepted, default) in TUNABLES.items():
+        b.expect(rf"^warning: {key}={re.escape(bad)} is not {re.escape(accepted)}, keeping {default}$")
+    # Every key the kernel has is one of these, and each kept its default.
+    assert tunables_in_force(b) == {k: default for k, (_, _, default) in TUNABLES.items()}
+    b.expect(r"^keel: boot ok$")
+
+
+def test_every_tunable_takes_a_value_at_either_end_of_its_range(keel):
+    # The lower end of one key's range, the upper end of the next's, ...; open.
+    ends = {k: accepted.split("..")[i % 2] if ".." in accepted else accepted.split("|")[-1]
+            for i, (k, (_, accepted, _)) in enumerate(TUNABLES.items())}
+    b = keel.boot(" ".join(f"{k}={v}" for k, v in ends.items())).expect_verdict("success")
+    b.expect_not(r" is not ")
+    assert tunables_in_force(b) == ends

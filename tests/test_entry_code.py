@@ -1,4 +1,5 @@
-"""The entry code, read from the built object (kern/arch/x86_64/entry.S).
+"""The entry and exit code, read from the built objects (kern/arch/x86_64/
+entry.S and exit.S).
 
 Some entry hazards cannot be provoked in a QEMU boot: QEMU does not model
 speculation. They are properties of the instruction stream, so these tests
@@ -9,12 +10,12 @@ import subprocess
 
 from conftest import BUILD
 
-ENTRY_OBJ = BUILD / "kern" / "keel.elf.p" / "arch_x86_64_entry.S.o"
+OBJS = [BUILD / "kern" / "keel.elf.p" / f"arch_x86_64_{name}.S.o" for name in ("entry", "exit")]
 INSN_RE = re.compile(r"^\s*([0-9a-f]+):\s+(\S+)\s*(.*)$")
 
 
-def disassemble():
-    out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(ENTRY_OBJ)], capture_output=True, text=True,
+def disassemble(obj):
+    out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(obj)], capture_output=True, text=True,
                          check=True).stdout
     insns, labels = [], {}
     for line in out.splitlines():
@@ -62,13 +63,15 @@ def gs_uses_without_lfence(insns, start):
 
 
 def test_every_swapgs_is_fenced_before_the_kernel_uses_gs():
-    insns, labels = disassemble()
-    swapgs = [i for i, (_, m, _) in enumerate(insns) if m == "swapgs"]
-    assert len(swapgs) >= 8, f"entry.S has {len(swapgs)} swapgs: is this the right object?"
-    problems = {}
-    for i in swapgs:
-        bad = gs_uses_without_lfence(insns, i)
-        if bad:
-            problems[f"swapgs at {insns[i][0]:#x}"] = bad
+    problems, total = {}, 0
+    for obj in OBJS:
+        insns, labels = disassemble(obj)
+        swapgs = [i for i, (_, m, _) in enumerate(insns) if m == "swapgs"]
+        total += len(swapgs)
+        for i in swapgs:
+            bad = gs_uses_without_lfence(insns, i)
+            if bad:
+                problems[f"{obj.name}: swapgs at {insns[i][0]:#x}"] = bad
+    assert total >= 8, f"entry.S and exit.S have {total} swapgs: are these the right objects?"
     assert not problems, f"GS used after a swapgs with no lfence between: {problems}"
 

@@ -4,6 +4,7 @@
  * same frame with nothing inside is op_empty; its minimum is subtracted.
  */
 #include "keel/abi.h"
+#include "asm-offsets.h" /* KCTX_*, KUA_*: the ABI structs' offsets (libos/asm-offsets.c) */
 
 .macro T0
 	pushq %rbx

@@ -1,6 +1,7 @@
 /* Deliberate faults with a known place to resume (fault_resume_at), and the
  * planted-context probes, for apps/upcalls. */
 #include "keel/abi.h"
+#include "asm-offsets.h" /* KCTX_*, KUA_*: the ABI structs' offsets (libos/asm-offsets.c) */
 
 	.data
 	.global fault_resume_at, fault_insn_at, fault_rsp

@@ -108,7 +108,7 @@ static void iret_with(u64 cs, u64 rip)
 	write_cr3(e->pml4);
 	cpu->env = e;
 	e->state = ENV_RUNNING;
-	struct trap_frame *f = (struct trap_frame *)(cpu->kstack_top - TF_SIZE);
+	struct trap_frame *f = (struct trap_frame *)(cpu->kstack_top - sizeof(struct trap_frame));
 	*f = e->ctx;
 	f->cs = cs;
 	if (rip)
@@ -150,7 +150,7 @@ KTEST(sysret_uses_the_checked_rip)
 	write_cr3(e->pml4);
 	cpu->env = e;
 	e->state = ENV_RUNNING;
-	struct trap_frame *f = (struct trap_frame *)(cpu->kstack_top - TF_SIZE);
+	struct trap_frame *f = (struct trap_frame *)(cpu->kstack_top - sizeof(struct trap_frame));
 	*f = e->ctx;
 	f->rip = code;
 	f->rsp = stack + PAGE_SIZE;

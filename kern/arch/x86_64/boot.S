@@ -13,20 +13,14 @@
  * All with 2 MiB pages and no W^X: slot.c replaces them with the real layout
  * (4 KiB pages, W^X, the bootstrap stack's guard page) before any env exists.
  */
-#include "layout.h"
-#include "keel/exit.h"
+#include "asm-offsets.h" /* layout.h, cpu.h, paging.h, mb2.h, keel/exit.h (asm-offsets.c) */
 
+/* The multiboot2 header's own constants (only this file writes the header). */
 #define MB2_HEADER_MAGIC 0xE85250D6
-#define MB2_BOOT_MAGIC   0x36D76289
 #define MB2_ARCH_I386    0
 
-#define CR0_PG  (1 << 31)
-#define CR0_WP  (1 << 16)
-#define CR4_PAE (1 << 5)
-#define EFER_MSR 0xC0000080
-#define EFER_LME (1 << 8)
-#define PTE_P_W  0x3
-#define PDE_2M   0x83 /* present, writable, page size */
+#define PTE_P_W (PTE_P | PTE_W)
+#define PDE_2M  (PTE_P | PTE_W | PTE_PS) /* present, writable, page size */
 
 /* ---------------------------------------------------------------- header */
 	.section .multiboot2, "a"
@@ -107,7 +101,7 @@ _start:
 	movl %eax, %cr4
 	movl $early_pml4, %eax
 	movl %eax, %cr3
-	movl $EFER_MSR, %ecx
+	movl $MSR_EFER, %ecx
 	rdmsr
 	orl $EFER_LME, %eax
 	wrmsr

@@ -1,5 +1,5 @@
 /*
- * Interrupt and exception entry, and the one exit through iretq.
+ * Interrupt, exception and syscall entry (the way back is exit.S).
  *
  * Each vector has a 16-byte stub that makes the frame uniform (a zero error
  * code where the CPU pushes none), pushes the vector number and jumps to a
@@ -23,80 +23,38 @@
  * db_entry sends a #DB from Ring 3 down the ordinary path on the kernel stack,
  * and one from Ring 0 down the paranoid path (trap.c ignores it).
  */
-#include "arch/x86_64/gdt.h"
-#include "arch/x86_64/percpu.h"
+#include "asm-offsets.h" /* every offset and constant shared with C (asm-offsets.c) */
 #include "arch/x86_64/smap.h"
-#include "arch/x86_64/trapframe.h"
-#include "arch/x86_64/vectors.h"
-#include "env.h"
-#include "keel/abi.h"
-#include "layout.h"
 
-#define MSR_GS_BASE 0xC0000101
-#define SYSRET_RIP_LIMIT (USER_END - PAGE_SIZE) /* context.h */
-
-.macro PUSH_REGS
-	pushq %rax
-	pushq %rbx
-	pushq %rcx
-	pushq %rdx
-	pushq %rsi
-	pushq %rdi
-	pushq %rbp
-	pushq %r8
-	pushq %r9
-	pushq %r10
-	pushq %r11
-	pushq %r12
-	pushq %r13
-	pushq %r14
-	pushq %r15
-.endm
-
-.macro POP_REGS
-	popq %r15
-	popq %r14
-	popq %r13
-	popq %r12
-	popq %r11
-	popq %r10
-	popq %r9
-	popq %r8
-	popq %rbp
-	popq %rdi
-	popq %rsi
-	popq %rdx
-	popq %rcx
-	popq %rbx
-	popq %rax
-.endm
+#include "arch/x86_64/regs.inc"
 
 	.text
 
 /* ------------------------------------------------------------ the stubs */
 .macro STUB n
 .Lstub_\n:
-	.if (\n == 8 || \n == 10 || \n == 11 || \n == 12 || \n == 13 || \n == 14 || \n == 17 || \n == 21 || \n == 29 || \n == 30)
+	.if (\n == VEC_DF || \n == VEC_TS || \n == VEC_NP || \n == VEC_SS || \n == VEC_GP || \n == VEC_PF || \n == VEC_AC || \n == VEC_CP || \n == VEC_VC || \n == VEC_SX)
 	/* the CPU pushed an error code */
 	.else
 	pushq $0
 	.endif
 	pushq $\n
-	.if (\n == 2 || \n == 8 || \n == 18)
+	.if (\n == VEC_NMI || \n == VEC_DF || \n == VEC_MC)
 	jmp paranoid_entry
-	.elseif (\n == 1)
+	.elseif (\n == VEC_DB)
 	jmp db_entry
 	.elseif ((\n >= VEC_SOFT_BASE) && (\n < (VEC_SOFT_BASE + VEC_SOFT_COUNT)))
 	jmp swvec_entry            /* its fast path, with trap_entry behind */
 	.else
 	jmp trap_entry
 	.endif
-	/* exactly 16 bytes: the IDT computes vector_stubs + 16 * n (an
-	 * overlong stub makes .org move backwards: an assembly error) */
-	.org .Lstub_\n + 16, 0xcc
+	/* exactly IDT_STUB_SIZE bytes: the IDT computes vector_stubs +
+	 * IDT_STUB_SIZE * n (an overlong stub makes .org move backwards: an
+	 * assembly error) */
+	.org .Lstub_\n + IDT_STUB_SIZE, 0xcc
 .endm
 
-	.balign 16
+	.balign IDT_STUB_SIZE
 	.global vector_stubs
 vector_stubs:
 	.altmacro
@@ -123,53 +81,7 @@ trap_entry:
 2:	lfence
 	movq %rsp, %rdi
 	call trap_dispatch
-	/* fall through */
-
-/*
- * The one exit from a trap frame at %rsp, to whatever it interrupted. The
- * label user_iretq is the only iretq to Ring 3; a fault on it (bad frame
- * contents) is recognised by its RIP and is the environment's fault.
- */
-	.global trap_exit, user_iretq
-trap_exit:
-	POP_REGS
-	addq $16, %rsp /* vector, error code */
-	testb $3, 8(%rsp)
-	jz 3f
-	swapgs
-user_iretq:
-	iretq
-3:	iretq
-
-/*
- * The one exit to Ring 3: user_return(frame, sysret) with a sanitised frame
- * (env_run) at the top of the kernel stack. iretq goes through trap_exit's
- * labelled user_iretq; sysretq is taken only when env_run decided it is safe
- * (a context saved by `syscall`, RIP below the last user page).
- */
-	.global user_return, user_sysretq
-user_return:
-	movq %rdi, %rsp
-	testl %esi, %esi
-	jz trap_exit
-	/* Second line of defence against the SYSRET hazard: sysretq only to a
-	 * RIP below the last user page, whatever the caller decided. sysretq
-	 * jumps to RCX and loads RFLAGS from R11, so both are made here from the
-	 * frame's checked RIP and sanitised RFLAGS: the address checked is the
-	 * address used. */
-	movq TF_RIP(%rsp), %rcx
-	movabsq $SYSRET_RIP_LIMIT, %rax
-	cmpq %rax, %rcx
-	jae trap_exit
-	movq %rcx, TF_RCX(%rsp)
-	movq TF_RFLAGS(%rsp), %rax
-	movq %rax, TF_R11(%rsp)
-	POP_REGS
-	addq $16, %rsp          /* vector, error code */
-	movq 24(%rsp), %rsp     /* the user's RSP (frame: rip cs rflags rsp ss) */
-	swapgs                  /* an NMI from here on takes the paranoid path */
-user_sysretq:
-	sysretq
+	jmp trap_exit                /* exit.S */
 
 /* The syscall fast path's saves (pushed in the reverse order), back. */
 .macro POP_FAST_SCRATCH
@@ -215,19 +127,19 @@ syscall_entry:
 	pushq %r10
 	movq %rax, %rcx            /* syscall_fast(rdi, rsi, rdx, nr) */
 	call syscall_fast          /* -> rax value, rdx status */
-	cmpl $1, %edx
+	cmpl $SYSCALL_FAST_SYSRET, %edx
 	jne .Lsyscall_slow
 	movabsq $SYSRET_RIP_LIMIT, %rcx
 	cmpq %rcx, FAST_RCX(%rsp)  /* sysretq only below the last user page */
 	jae .Lsyscall_slow_answered
-	incq exit_stats(%rip)      /* exit_stats.sysret */
+	incq exit_stats+EXIT_STATS_SYSRET(%rip)
 	POP_FAST_SCRATCH
 	movq %gs:PERCPU_USER_RSP, %rsp
 	swapgs
 	sysretq
 
 .Lsyscall_slow_answered:
-	movl $2, %edx
+	movl $SYSCALL_FAST_EVENTS, %edx
 .Lsyscall_slow:
 	movq %rax, %gs:PERCPU_FAST_RESULT
 	movq %rdx, %gs:PERCPU_FAST_STATUS
@@ -293,12 +205,14 @@ syscall_compat_entry:
 #define SELF_RCX 8
 #define SELF_RBX 16
 #define SELF_RAX 24
-#define SELF_RIP 32   /* + B from here on */
-#define SELF_CS 40
-#define SELF_RFLAGS 48
-#define SELF_RSP 56
-#define SELF_SS 64
-#define SWVEC_VECTOR 32 /* B = 16: the vector the stub pushed */
+#define SELF_SCRATCH 32 /* the four pushes (EVENT_ENTER) */
+#define SELF_RIP SELF_SCRATCH /* + B from here on: the CPU's frame */
+#define SELF_CS (SELF_RIP+TF_CS-TF_RIP)
+#define SELF_RFLAGS (SELF_RIP+TF_RFLAGS-TF_RIP)
+#define SELF_RSP (SELF_RIP+TF_RSP-TF_RIP)
+#define SELF_SS (SELF_RIP+TF_SS-TF_RIP)
+#define SWVEC_B (TF_RIP-TF_VECTOR) /* B for a software vector: its stub's two pushes */
+#define SWVEC_VECTOR SELF_SCRATCH /* the vector the stub pushed */
 #define SAVE(r) (KUA_ENABLED_SAVE + KCTX_##r)
 
 /* Enter, with the four scratch registers pushed and RBX = the env. */
@@ -321,7 +235,7 @@ syscall_compat_entry:
 	jz \general
 	cmpq $0, ENV_EVENTS(%rbx)  /* kernel-side events carry details: C writes them */
 	jne \general
-	cmpl $0, ENV_RESUME(%rbx)  /* RESUME_CTX */
+	cmpl $RESUME_CTX, ENV_RESUME(%rbx)
 	jne \general
 	cmpl $0, KUA_DISABLED(%rax)
 	jne \general
@@ -329,7 +243,7 @@ syscall_compat_entry:
 	subq KUA_CRIT_START(%rax), %rcx
 	movq KUA_CRIT_END(%rax), %rdx
 	subq KUA_CRIT_START(%rax), %rdx
-	cmpq $256, %rdx
+	cmpq $UPCALL_CRIT_MAX, %rdx
 	ja 1f
 	cmpq %rdx, %rcx
 	jb \general
@@ -383,13 +297,13 @@ syscall_compat_entry:
 	incq KUA_UPCALLS(%rax)
 	movq $0, ENV_DISABLED_NS(%rbx) /* it was enabled: the watchdog starts over */
 	movb $0, ENV_WATCHDOG_FIRED(%rbx)
-	incq exit_stats+8(%rip)    /* exit_stats.iret */
+	incq exit_stats+EXIT_STATS_IRET(%rip)
 	movq KUA_EVENT_ENTRY(%rax), %rcx
 	movq %rcx, SELF_RIP+\B(%rsp)
 	movq KUA_UPCALL_STACK(%rax), %rcx
 	andq $-16, %rcx
 	movq %rcx, SELF_RSP+\B(%rsp)
-	movq $0x202, SELF_RFLAGS+\B(%rsp) /* IF, nothing else */
+	movq $(RFLAGS_IF_BIT | RFLAGS_RESERVED1), SELF_RFLAGS+\B(%rsp) /* IF, nothing else */
 	movq ENV_AREA(%rbx), %rdi  /* the entry's argument */
 	popq %rdx
 	popq %rcx
@@ -412,7 +326,7 @@ syscall_compat_entry:
 
 	.global self_event_entry
 self_event_entry:
-	testb $3, 8(%rsp)          /* CS: from Ring 3 (the gate is DPL 3; be sure) */
+	testb $3, TF_CS-TF_RIP(%rsp) /* CS: from Ring 3 (the gate is DPL 3; be sure) */
 	jz .Lself_general_gs_ok
 	EVENT_ENTER
 	EVENT_CHECKS 0, .Lself_general
@@ -430,37 +344,23 @@ self_event_slow:
 
 /* Software vectors: their stubs pushed 0 and the vector, and come here. */
 swvec_entry:
-	testb $3, SELF_CS+16-32(%rsp) /* CS (before the pushes): from Ring 3 */
+	testb $3, TF_CS-TF_VECTOR(%rsp) /* CS (before the pushes): from Ring 3 */
 	jz trap_entry
 	EVENT_ENTER
 	movq SWVEC_VECTOR(%rsp), %rcx
 	subq $VEC_SOFT_BASE, %rcx
 	cmpl $0, ENV_SWVEC_HELD(%rbx,%rcx,4)
 	je .Lswvec_general         /* not held: #GP, from C */
-	EVENT_CHECKS 16, .Lswvec_general
-	EVENT_SAVE 16
+	EVENT_CHECKS SWVEC_B, .Lswvec_general
+	EVENT_SAVE SWVEC_B
 	orq $KEEL_EV_SWVEC, KUA_PENDING(%rax)
 	movq SWVEC_VECTOR(%rsp), %rcx
 	subq $VEC_SOFT_BASE, %rcx
 	btsq %rcx, KUA_SWVEC_PENDING(%rax)
-	EVENT_DELIVER 16
+	EVENT_DELIVER SWVEC_B
 .Lswvec_general:
 	EVENT_GENERAL
 	jmp trap_entry
-
-/*
- * kstack_restart(fn): continue in fn(), which never returns, on this CPU's
- * kernel stack from the top -- dropping whatever the current kernel path had
- * on it. Nothing lives on a kernel stack between entries, so after an env
- * dies the scheduler starts afresh instead of nesting (one level per death).
- */
-	.global kstack_restart
-kstack_restart:
-	movq %gs:PERCPU_KSTACK_TOP, %rsp
-	subq $TF_SIZE + 16, %rsp   /* below where env_run builds the return frame */
-	xorl %ebp, %ebp
-	call *%rdi
-	ud2
 
 /*
  * The hardware floor, for benchmarks: the least a kernel can do for an
@@ -484,18 +384,20 @@ floor_sysretq:
  * the kernel stack -- empty, as at every entry from Ring 3 -- and goes the
  * ordinary way. From Ring 0: paranoid, whatever GS and RSP were.
  */
-#define DB_FRAME 56 /* vector, error code, rip cs rflags rsp ss */
+#define DB_FRAME (TF_SIZE-TF_VECTOR) /* vector, error code, rip cs rflags rsp ss */
 db_entry:
-	testb $3, 24(%rsp)           /* the saved CS */
+	testb $3, TF_CS-TF_VECTOR(%rsp) /* the saved CS */
 	jz paranoid_entry
 	swapgs
 	lfence                       /* as at every conditional swapgs (CVE-2019-1125) */
 	movq %rax, %gs:PERCPU_USER_RSP /* scratch: no syscall entry is in flight */
 	movq %gs:PERCPU_KSTACK_TOP, %rax
 	subq $DB_FRAME, %rax
-	.irp off, 0, 8, 16, 24, 32, 40, 48
-	pushq \off(%rsp)              /* (the address is taken before the push) */
-	popq \off(%rax)
+	.set .Loff, 0
+	.rept DB_FRAME / 8
+	pushq .Loff(%rsp)             /* (the address is taken before the push) */
+	popq .Loff(%rax)
+	.set .Loff, .Loff + 8
 	.endr
 	movq %rax, %rsp
 	movq %gs:PERCPU_USER_RSP, %rax
@@ -524,5 +426,5 @@ paranoid_entry:
 	shrq $32, %rdx
 	wrmsr
 	POP_REGS
-	addq $16, %rsp
+	addq $TF_RIP-TF_VECTOR, %rsp
 	iretq

@@ -28,7 +28,6 @@
 #define IST_MC  3
 #define IST_DB  4 /* a #DB in Ring 0 may come with the user's RSP (entry.S db_entry) */
 
-#ifndef __ASSEMBLER__
 #include "types.h"
 
 _Static_assert(GDT_UDATA == GDT_UCODE32 + 8 && GDT_UCODE == GDT_UCODE32 + 16,
@@ -46,7 +45,5 @@ struct __packed tss {
 	u16 iomap_base; /* the I/O permission bitmap follows (percpu.iomap) */
 };
 _Static_assert(sizeof(struct tss) == 104, "TSS layout");
-
-#endif
 
 #endif

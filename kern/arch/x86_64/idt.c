@@ -26,8 +26,8 @@ struct __packed idt_gate {
 };
 _Static_assert(sizeof(struct idt_gate) == 16, "IDT gate layout");
 
-extern const char vector_stubs[];
 static struct idt_gate idt[256] __aligned(4096);
+static struct idt_targets targets; /* entry.S's, from main.c */
 
 static void set_gate_to(unsigned v, unsigned dpl, unsigned ist, u64 off)
 {
@@ -41,12 +41,11 @@ static void set_gate_to(unsigned v, unsigned dpl, unsigned ist, u64 off)
 	};
 }
 
-static void set_gate(unsigned v, unsigned dpl, unsigned ist) { set_gate_to(v, dpl, ist, (u64)vector_stubs + 16 * v); }
+static void set_gate(unsigned v, unsigned dpl, unsigned ist) { set_gate_to(v, dpl, ist, targets.stubs + IDT_STUB_SIZE * v); }
 
-extern const char floor_iretq[], self_event_entry[];
-
-void idt_init(void)
+void idt_init(const struct idt_targets *t)
 {
+	targets = *t;
 	for (unsigned v = 0; v < 256; v++)
 		set_gate(v, 0, 0);
 	set_gate(VEC_BP, 3, 0);
@@ -54,19 +53,15 @@ void idt_init(void)
 	set_gate(VEC_SYSCALL_INT, 3, 0);
 	for (unsigned v = VEC_SOFT_BASE; v < VEC_SOFT_BASE + VEC_SOFT_COUNT; v++)
 		set_gate(v, 3, 0);
-	set_gate_to(VEC_SELF_EVENT, 3, 0, (u64)self_event_entry); /* with its own fast path */
-	set_gate_to(VEC_FLOOR_INT, 3, 0, (u64)floor_iretq); /* benchmarks: the bare iretq */
+	set_gate_to(VEC_SELF_EVENT, 3, 0, t->self_event); /* with its own fast path */
+	set_gate_to(VEC_FLOOR_INT, 3, 0, t->floor_int); /* benchmarks: the bare iretq */
 	set_gate(VEC_DF, 0, IST_DF);
 	set_gate(VEC_NMI, 0, IST_NMI);
 	set_gate(VEC_MC, 0, IST_MC);
 	set_gate(VEC_DB, 0, IST_DB);
 }
 
-void idt_self_event_fast(bool on)
-{
-	extern const char self_event_slow[];
-	set_gate_to(VEC_SELF_EVENT, 3, 0, (u64)(on ? self_event_entry : self_event_slow));
-}
+void idt_self_event_fast(bool on) { set_gate_to(VEC_SELF_EVENT, 3, 0, on ? targets.self_event : targets.self_event_slow); }
 
 void idt_load(void)
 {

@@ -1,5 +1,6 @@
 /*
- * Keel kernel linker script (run through the C preprocessor for layout.h).
+ * Keel kernel linker script (run through the C preprocessor for layout.h's
+ * addresses, from the generated asm-offsets.h).
  *
  * GRUB loads each PT_LOAD segment at its physical address (p_paddr). The
  * 32-bit multiboot2 entry and its early page tables are linked at their
@@ -10,7 +11,7 @@
  * text RX, rodata R, data/bss RW+NX. The bootstrap stack sits at the end of
  * .bss above one page that slot.c leaves unmapped (its guard).
  */
-#include "layout.h"
+#include "asm-offsets.h"
 
 OUTPUT_FORMAT("elf64-x86-64")
 OUTPUT_ARCH(i386:x86-64)

@@ -26,9 +26,6 @@
 
 extern const char user_iretq[];
 
-/* Fast paths switched off for a differential test (DEBUG_FAST_PATHS). */
-u64 fast_paths_off;
-
 /*
  * `int $N` on a software vector the env holds no capability for: the #GP
  * the CPU gives for a gate of lower privilege -- error code N * 8 + 2 (an

@@ -4,9 +4,8 @@
  * read-only page) is caught through the exception table and becomes -EFAULT.
  * STAC/CLAC open SMAP for exactly the copy.
  */
+#include "asm-offsets.h" /* EFAULT (keel/errno.h) */
 #include "arch/x86_64/smap.h"
-
-#define EFAULT 14
 
 	.text
 /* long uaccess_copy(void *dst, const void *src, size_t n): 0 or -EFAULT */

@@ -2,6 +2,8 @@
 #ifndef KEEL_X86_VECTORS_H
 #define KEEL_X86_VECTORS_H
 
+#include "keel/abi.h"
+
 /* 0x00-0x1F: CPU exceptions */
 #define VEC_DE 0
 #define VEC_DB 1
@@ -23,6 +25,8 @@
 #define VEC_XM 19
 #define VEC_VE 20
 #define VEC_CP 21
+#define VEC_VC 29
+#define VEC_SX 30
 
 /* 0x20-0x2F: the legacy 8259 PICs, remapped here and fully masked; only
  * their spurious IRQ 7 / IRQ 15 can still arrive. */
@@ -34,22 +38,24 @@
 #define VEC_IRQ_BASE 0x30
 #define VEC_IRQ_COUNT 64
 
-/* 0xA0..0xBF (DPL 3): software vectors (KEEL_VEC_SOFT_BASE): delivered to a
- * holder of their capability, #GP (as the CPU would give) to anyone else. */
-#define VEC_SOFT_BASE 0xA0
-#define VEC_SOFT_COUNT 32
+/* The vectors Ring 3 raises are part of the ABI (keel/abi.h): defined there. */
+
+/* 0xA0..0xBF (DPL 3): software vectors: delivered to a holder of their
+ * capability, #GP (as the CPU would give) to anyone else. */
+#define VEC_SOFT_BASE KEEL_VEC_SOFT_BASE
+#define VEC_SOFT_COUNT KEEL_VEC_SOFT_COUNT
 
 /* 0x80: syscalls by `int $0x80` (DPL 3): the same ABI as `syscall`, returning
  * through iretq; the entry used when a syscall must not use sysret paths. */
-#define VEC_SYSCALL_INT 0x80
+#define VEC_SYSCALL_INT KEEL_VEC_SYSCALL_INT
 
 /* 0x81 (DPL 3): the benchmark's hardware floor -- a gate whose handler is a
  * lone iretq (entry.S floor_iretq). */
-#define VEC_FLOOR_INT 0x81
+#define VEC_FLOOR_INT KEEL_VEC_FLOOR
 
 /* 0x82 (DPL 3): raise KEEL_EV_SELF on oneself: an interrupt delivered back as
  * an upcall, the benchmark's interrupt round trip. */
-#define VEC_SELF_EVENT 0x82
+#define VEC_SELF_EVENT KEEL_VEC_SELF
 
 /* 0xF0: the local APIC timer (the kernel's timer queue). */
 #define VEC_TIMER 0xF0

@@ -16,6 +16,7 @@
 #ifdef __ASSEMBLER__
 #define KEEL_U64(x) x
 #else
+#include <stddef.h>
 #include <stdint.h>
 #define KEEL_U64(x) x##ULL
 #endif
@@ -109,32 +110,6 @@ struct keel_start {
 #endif
 
 /* --------------------------------------------------------------- upcalls */
-/*
- * A saved Ring 3 context. Its tail is exactly the frame `iretq` pops, so a
- * libOS resumes one with RSP = &ctx->rip after loading the registers.
- */
-#define KCTX_R15 0
-#define KCTX_R14 8
-#define KCTX_R13 16
-#define KCTX_R12 24
-#define KCTX_R11 32
-#define KCTX_R10 40
-#define KCTX_R9 48
-#define KCTX_R8 56
-#define KCTX_RBP 64
-#define KCTX_RDI 72
-#define KCTX_RSI 80
-#define KCTX_RDX 88
-#define KCTX_RCX 96
-#define KCTX_RBX 104
-#define KCTX_RAX 112
-#define KCTX_RIP 120
-#define KCTX_CS 128
-#define KCTX_RFLAGS 136
-#define KCTX_RSP 144
-#define KCTX_SS 152
-#define KCTX_SIZE 160
-
 /* Save-area slots (SYS_RESUME, and the trap entry's fifth argument). */
 #define KEEL_SAVE_ENABLED  0
 #define KEEL_SAVE_DISABLED 1
@@ -152,27 +127,14 @@ struct keel_start {
 /* The trap entry's vector argument beyond the CPU's 0..31. */
 #define KEEL_TRAP_WATCHDOG 32 /* disabled for longer than the first watchdog bound */
 
-/* Offsets into the upcall area (checked against the struct below). */
-#define KUA_DISABLED 0
-#define KUA_PENDING 8
-#define KUA_EVENT_ENTRY 16
-#define KUA_TRAP_ENTRY 24
-#define KUA_UPCALL_STACK 32
-#define KUA_TRAP_STACK 40
-#define KUA_TRAP_STACK_SIZE 48
-#define KUA_CRIT_START 56
-#define KUA_CRIT_END 64
-#define KUA_UPCALLS 152
-#define KUA_IRQ_PENDING 200
-#define KUA_SWVEC_PENDING 208
-#define KUA_PCT_ENTRY 216
-#define KUA_PCT_STACK 224
-#define KUA_ENABLED_SAVE 512
-#define KUA_DISABLED_SAVE (512 + KCTX_SIZE)
-#define KUA_TRAP_SAVE (512 + 2 * KCTX_SIZE)
-#define KUA_SIZE 4096
-
 #ifndef __ASSEMBLER__
+/*
+ * A saved Ring 3 context. Its tail is exactly the frame `iretq` pops, so a
+ * libOS resumes one with RSP = &ctx->rip after loading the registers.
+ * Assembly reaches its fields, and the upcall area's, as KCTX_* and KUA_*
+ * from its generated asm-offsets.h (docs/architecture.md): these structs are
+ * the layout's one definition.
+ */
 struct keel_context {
 	uint64_t r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax;
 	uint64_t rip, cs, rflags, rsp, ss;
@@ -223,10 +185,19 @@ struct keel_upcall_area {
 	/* written by the env: where protected control transfers enter (docs/abi.md) */
 	uint64_t pct_entry, pct_stack;
 	uint64_t pct_calls;              /* protected control transfers it has been entered by */
-	uint8_t reserved1[KUA_ENABLED_SAVE - 240];
+	uint8_t reserved1[512 - 240];    /* the save areas start at byte 512 */
 	struct keel_context enabled_save, disabled_save, trap_save;
-	uint8_t reserved2[KUA_SIZE - KUA_TRAP_SAVE - KCTX_SIZE];
+	uint8_t reserved2[4096 - 512 - 3 * sizeof(struct keel_context)];
 };
+
+/* The layout facts the ABI promises (docs/upcalls.md); every field's offset
+ * follows from the struct. */
+_Static_assert(sizeof(struct keel_context) == 20 * 8 &&
+		       offsetof(struct keel_context, ss) - offsetof(struct keel_context, rip) == 4 * 8 &&
+		       offsetof(struct keel_context, ss) + 8 == sizeof(struct keel_context),
+	       "a keel_context is 20 registers, the iret frame (rip cs rflags rsp ss) last");
+_Static_assert(offsetof(struct keel_upcall_area, enabled_save) == 512, "the save areas start at byte 512");
+_Static_assert(sizeof(struct keel_upcall_area) == 4096, "the upcall area is one page");
 #endif
 
 /* ------------------------------------------------- capabilities, page tables */

@@ -2,7 +2,7 @@
 #ifndef KEEL_STRING_H
 #define KEEL_STRING_H
 
-#include "types.h"
+#include <stddef.h>
 
 void *memcpy(void *dst, const void *src, size_t n);
 void *memmove(void *dst, const void *src, size_t n);

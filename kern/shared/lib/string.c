@@ -1,6 +1,7 @@
 /*
- * Kernel string functions. Every kernel entry clears DF (cld), so the string
- * instructions run forwards here whatever Ring 3 left in RFLAGS.
+ * String and memory functions, for the kernel and Ring 3 alike. Every kernel
+ * entry clears DF (cld), and the SysV ABI has it clear at every call in
+ * Ring 3, so the string instructions run forwards here.
  */
 #include "lib/string.h"
 

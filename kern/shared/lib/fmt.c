@@ -1,3 +1,6 @@
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "lib/fmt.h"
 
 struct spec {
@@ -18,7 +21,7 @@ static void pad(fmt_sink sink, void *ctx, char c, int n, size_t *out)
 	}
 }
 
-static void emit_number(fmt_sink sink, void *ctx, const struct spec *sp, u64 v, bool neg,
+static void emit_number(fmt_sink sink, void *ctx, const struct spec *sp, uint64_t v, bool neg,
 			unsigned base, bool upper, const char *prefix, size_t *out)
 {
 	char digits[24];
@@ -163,12 +166,12 @@ size_t fmt_vformat(fmt_sink sink, void *ctx, const char *fmt, va_list ap)
 		switch (c) {
 		case 'd':
 		case 'i': {
-			i64 v = len >= 1 ? (len == 2 ? va_arg(ap, long long) : va_arg(ap, long)) : va_arg(ap, int);
+			int64_t v = len >= 1 ? (len == 2 ? va_arg(ap, long long) : va_arg(ap, long)) : va_arg(ap, int);
 			if (len == -1)
 				v = (short)v;
 			else if (len == -2)
 				v = (signed char)v;
-			u64 mag = v < 0 ? (u64)0 - (u64)v : (u64)v;
+			uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
 			emit_number(sink, ctx, &sp, mag, v < 0, 10, false, "", &out);
 			break;
 		}
@@ -176,7 +179,7 @@ size_t fmt_vformat(fmt_sink sink, void *ctx, const char *fmt, va_list ap)
 		case 'x':
 		case 'X':
 		case 'o': {
-			u64 v = len >= 1 ? (len == 2 ? va_arg(ap, unsigned long long) : va_arg(ap, unsigned long))
+			uint64_t v = len >= 1 ? (len == 2 ? va_arg(ap, unsigned long long) : va_arg(ap, unsigned long))
 					 : va_arg(ap, unsigned int);
 			if (len == -1)
 				v = (unsigned short)v;
@@ -190,7 +193,7 @@ size_t fmt_vformat(fmt_sink sink, void *ctx, const char *fmt, va_list ap)
 			break;
 		}
 		case 'p': {
-			u64 v = (u64)(uptr)va_arg(ap, void *);
+			uint64_t v = (uint64_t)(uintptr_t)va_arg(ap, void *);
 			emit_number(sink, ctx, &sp, v, false, 16, false, "0x", &out);
 			break;
 		}

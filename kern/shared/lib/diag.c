@@ -1,3 +1,5 @@
+#include <stdarg.h>
+
 #include "lib/diag.h"
 #include "lib/fmt.h"
 

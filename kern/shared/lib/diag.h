@@ -6,14 +6,12 @@
 #ifndef KEEL_DIAG_H
 #define KEEL_DIAG_H
 
-#include "types.h"
-
 struct diag {
 	void (*emit)(void *ctx, const char *line);
 	void *ctx;
 	unsigned count; /* problems reported so far */
 };
 
-void diag(struct diag *d, const char *fmt, ...) __printf(2, 3);
+void diag(struct diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

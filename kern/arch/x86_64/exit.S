@@ -1,0 +1,72 @@
+/*
+ * The way back: the one exit to Ring 3 (user_return, and trap_exit's
+ * labelled user_iretq -- the only iretq to Ring 3; a fault on it is
+ * recognised by its RIP and charged to the environment), and the restart of
+ * a kernel stack. It calls nothing, so every layer may use it (entry.S, on
+ * the other hand, is the top: it calls the dispatchers).
+ */
+#include "asm-offsets.h" /* every offset and constant shared with C (asm-offsets.c) */
+#include "arch/x86_64/regs.inc"
+
+	.text
+
+/*
+ * The one exit from a trap frame at %rsp, to whatever it interrupted. The
+ * label user_iretq is the only iretq to Ring 3; a fault on it (bad frame
+ * contents) is recognised by its RIP and is the environment's fault.
+ */
+	.global trap_exit, user_iretq
+trap_exit:
+	POP_REGS
+	addq $TF_RIP-TF_VECTOR, %rsp /* vector, error code */
+	testb $3, TF_CS-TF_RIP(%rsp)
+	jz 3f
+	swapgs
+user_iretq:
+	iretq
+3:	iretq
+
+/*
+ * The one exit to Ring 3: user_return(frame, sysret) with a sanitised frame
+ * (env_run) at the top of the kernel stack. iretq goes through trap_exit's
+ * labelled user_iretq; sysretq is taken only when env_run decided it is safe
+ * (a context saved by `syscall`, RIP below the last user page).
+ */
+	.global user_return, user_sysretq
+user_return:
+	movq %rdi, %rsp
+	testl %esi, %esi
+	jz trap_exit
+	/* Second line of defence against the SYSRET hazard: sysretq only to a
+	 * RIP below the last user page, whatever the caller decided. sysretq
+	 * jumps to RCX and loads RFLAGS from R11, so both are made here from the
+	 * frame's checked RIP and sanitised RFLAGS: the address checked is the
+	 * address used. */
+	movq TF_RIP(%rsp), %rcx
+	movabsq $SYSRET_RIP_LIMIT, %rax
+	cmpq %rax, %rcx
+	jae trap_exit
+	movq %rcx, TF_RCX(%rsp)
+	movq TF_RFLAGS(%rsp), %rax
+	movq %rax, TF_R11(%rsp)
+	POP_REGS
+	addq $TF_RIP-TF_VECTOR, %rsp /* vector, error code */
+	movq TF_RSP-TF_RIP(%rsp), %rsp /* the user's RSP (frame: rip cs rflags rsp ss) */
+	swapgs                  /* an NMI from here on takes the paranoid path */
+user_sysretq:
+	sysretq
+
+/*
+ * kstack_restart(fn): continue in fn(), which never returns, on this CPU's
+ * kernel stack from the top -- dropping whatever the current kernel path had
+ * on it. Nothing lives on a kernel stack between entries, so after an env
+ * dies the scheduler starts afresh instead of nesting (one level per death).
+ */
+	.global kstack_restart
+kstack_restart:
+	movq %gs:PERCPU_KSTACK_TOP, %rsp
+	subq $TF_SIZE + 16, %rsp   /* below where env_run builds the return frame */
+	xorl %ebp, %ebp
+	call *%rdi
+	ud2
+
