@@ -9,6 +9,7 @@
 
 #include "arch/x86_64/trapframe.h"
 #include "cap_types.h"
+#include "env_state.h"
 #include "keel/abi.h"
 #include "timer.h"
 #include "types.h"
@@ -57,16 +58,8 @@ struct env {
 	u64 ran_total_ns, waited_total_ns, activations;
 	bool floor_syscall;      /* benchmarks: `syscall` goes to floor_sysretq */
 	bool waiting_events;     /* ENV_BLOCKED in SYS_EVENT_WAIT */
-	/* devices (irq.c, ioport.c) */
-	u8 *iobm;                /* its I/O permission bitmap (8 KiB once it holds ports) */
-	u8 *iocnt;               /* per port: how many of its capabilities allow it */
-	u32 iobm_bytes;          /* the part of the bitmap that allows anything */
-	u32 io_ncaps;            /* port capabilities held (at most IOPORT_CAPS_MAX) */
-	/* protected control transfer (pct.c) */
-	bool pct_serving;        /* entered by a call not yet replied to */
-	bool pct_was_waiting;    /* ... while it waited for events (and waits again after) */
-	struct env *pct_caller;  /* serving a call from it (NULL once that caller ended) */
-	struct env *pct_callee;  /* blocked in a call to it */
+	struct ioport_state io;  /* ports (ioport.c) */
+	struct pct_state pct;    /* calls in progress (pct.c) */
 	/* capabilities (cap.c) and page tables (pt.c) */
 	struct cspace cs;
 	struct hnode *vranges;   /* the VRANGE capabilities it holds (struct cap, in_vranges) */

@@ -30,26 +30,26 @@ int ioport_grant(struct env *e, u32 base, u32 count)
 
 static int ioport_prepare(struct env *e)
 {
-	if (e->io_ncaps >= IOPORT_CAPS_MAX)
+	if (e->io.ncaps >= IOPORT_CAPS_MAX)
 		return -EDQUOT;
-	if (!e->iobm) {
-		e->iobm = kmalloc(IOPORTS / 8);
-		e->iocnt = kzalloc(IOPORTS);
-		if (!e->iobm || !e->iocnt) {
-			kfree(e->iobm);
-			kfree(e->iocnt);
-			e->iobm = NULL;
-			e->iocnt = NULL;
+	if (!e->io.bitmap) {
+		e->io.bitmap = kmalloc(IOPORTS / 8);
+		e->io.count = kzalloc(IOPORTS);
+		if (!e->io.bitmap || !e->io.count) {
+			kfree(e->io.bitmap);
+			kfree(e->io.count);
+			e->io.bitmap = NULL;
+			e->io.count = NULL;
 			return -ENOMEM;
 		}
-		memset(e->iobm, 0xFF, IOPORTS / 8);
+		memset(e->io.bitmap, 0xFF, IOPORTS / 8);
 	}
 	return 0;
 }
 
 /* The holder's bitmap follows its capabilities port by port (a count per
  * port of the capabilities allowing it): each change costs its own range,
- * never a rebuild of everything. Only the first iobm_bytes bytes of the
+ * never a rebuild of everything. Only the first io.bytes bytes of the
  * bitmap allow anything; only they are ever copied into a TSS. */
 static void refresh(struct env *e)
 {
@@ -61,23 +61,23 @@ static void refresh(struct env *e)
 static void ioport_cap_placed(struct cap *c)
 {
 	struct env *e = c->owner;
-	e->io_ncaps++;
+	e->io.ncaps++;
 	for (u64 p = c->base; p < c->base + c->size; p++)
-		if (e->iocnt[p]++ == 0)
-			e->iobm[p / 8] &= (u8)~(1u << (p % 8));
-	e->iobm_bytes = MAX(e->iobm_bytes, (u32)((c->base + c->size + 7) / 8));
+		if (e->io.count[p]++ == 0)
+			e->io.bitmap[p / 8] &= (u8)~(1u << (p % 8));
+	e->io.bytes = MAX(e->io.bytes, (u32)((c->base + c->size + 7) / 8));
 	refresh(e);
 }
 
 static void ioport_cap_gone(struct cap *c)
 {
 	struct env *e = c->owner;
-	e->io_ncaps--;
+	e->io.ncaps--;
 	for (u64 p = c->base; p < c->base + c->size; p++)
-		if (--e->iocnt[p] == 0)
-			e->iobm[p / 8] |= (u8)(1u << (p % 8));
-	while (e->iobm_bytes && e->iobm[e->iobm_bytes - 1] == 0xFF)
-		e->iobm_bytes--;
+		if (--e->io.count[p] == 0)
+			e->io.bitmap[p / 8] |= (u8)(1u << (p % 8));
+	while (e->io.bytes && e->io.bitmap[e->io.bytes - 1] == 0xFF)
+		e->io.bytes--;
 	refresh(e);
 }
 
@@ -87,19 +87,19 @@ __attribute__((noinline)) void ioport_switch(struct percpu *cpu, struct env *nex
 	if (cpu->iomap_open)
 		memset(cpu->iomap, 0xFF, cpu->iomap_open);
 	cpu->iomap_open = 0;
-	if (next && next->iobm_bytes) {
-		memcpy(cpu->iomap, next->iobm, next->iobm_bytes);
-		cpu->iomap_open = next->iobm_bytes;
+	if (next && next->io.bytes) {
+		memcpy(cpu->iomap, next->io.bitmap, next->io.bytes);
+		cpu->iomap_open = next->io.bytes;
 	}
 }
 
 static void ioport_env_fini(struct env *e)
 {
-	kfree(e->iobm);
-	kfree(e->iocnt);
-	e->iocnt = NULL;
-	e->iobm = NULL;
-	e->iobm_bytes = 0;
+	kfree(e->io.bitmap);
+	kfree(e->io.count);
+	e->io.count = NULL;
+	e->io.bitmap = NULL;
+	e->io.bytes = 0;
 }
 
 static const struct cap_type_ops ioport_ops = {
@@ -112,7 +112,7 @@ static const struct cap_type_ops ioport_ops = {
  * env switch: frameless, and the work out of line.) */
 __attribute__((optimize("omit-frame-pointer"))) static void ioport_switch_to(struct percpu *cpu, struct env *next)
 {
-	if (cpu->iomap_open || (next && next->iobm_bytes))
+	if (cpu->iomap_open || (next && next->io.bytes))
 		ioport_switch(cpu, next);
 }
 

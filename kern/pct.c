@@ -30,35 +30,35 @@ i64 pct_call(struct env *e)
 		return -ENOENT; /* takes no upcalls, so no calls */
 	/* One call at a time per receiver, and none into an env blocked in a
 	 * call of its own: a chain of calls never closes into a cycle. */
-	if (r->pct_serving || r->pct_callee)
+	if (r->pct.serving || r->pct.callee)
 		return -EBUSY;
 	if (r->state != ENV_RUNNABLE && !(r->state == ENV_BLOCKED && r->waiting_events))
 		return -EBUSY;
 	u64 arg[4] = { e->ctx.rsi, e->ctx.rdx, e->ctx.r10, e->ctx.r8 };
 	if ((err = upcall_pct_enter(r, e->id, arg)))
 		return err; /* r untouched */
-	r->pct_was_waiting = r->state == ENV_BLOCKED;
+	r->pct.was_waiting = r->state == ENV_BLOCKED;
 	if (r->state == ENV_BLOCKED)
 		sched_unblocked(r);
 	else
 		sched_remove(r);
-	r->pct_serving = true;
-	r->pct_caller = e;
-	e->pct_callee = r;
+	r->pct.serving = true;
+	r->pct.caller = e;
+	e->pct.callee = r;
 	sched_block(e, false); /* until the reply, or r's end */
 	sched_run_donated(r);
 }
 
 i64 pct_reply(struct env *e)
 {
-	if (!e->pct_serving)
+	if (!e->pct.serving)
 		return -EINVAL;
-	struct env *c = e->pct_caller;
-	e->pct_serving = false;
-	e->pct_caller = NULL;
+	struct env *c = e->pct.caller;
+	e->pct.serving = false;
+	e->pct.caller = NULL;
 	if (!c)
 		return -EPIPE; /* the caller ended: the handler resumes itself */
-	c->pct_callee = NULL;
+	c->pct.callee = NULL;
 	sched_unblocked(c);
 	c->ctx.rax = 0;
 	c->ctx.rdi = e->ctx.rdi;
@@ -71,14 +71,14 @@ i64 pct_reply(struct env *e)
 	 * and nothing arrived meanwhile, else it is runnable. */
 	e->ctx.rax = 0;
 	upcall_pct_leave(e);
-	if (e->pct_was_waiting && e->ka && !e->events &&
+	if (e->pct.was_waiting && e->ka && !e->events &&
 	    !(e->ka->pending || e->ka->irq_pending || e->ka->swvec_pending)) {
 		sched_block(e, true);
 	} else {
 		e->state = ENV_RUNNABLE;
 		sched_add(e);
 	}
-	e->pct_was_waiting = false;
+	e->pct.was_waiting = false;
 	sched_run_donated(c); /* the rest of the slice goes back */
 }
 
@@ -117,20 +117,20 @@ i64 pct_event_wait(struct env *e)
 
 static void pct_env_fini(struct env *e)
 {
-	if (e->pct_caller) {
-		struct env *c = e->pct_caller;
-		c->pct_callee = NULL;
+	if (e->pct.caller) {
+		struct env *c = e->pct.caller;
+		c->pct.callee = NULL;
 		sched_unblocked(c);
 		c->ctx.rax = (u64)-EPIPE;
 		c->state = ENV_RUNNABLE;
 		sched_add_front(c); /* it gets the CPU back first */
-		e->pct_caller = NULL;
+		e->pct.caller = NULL;
 	}
-	if (e->pct_callee) {
-		e->pct_callee->pct_caller = NULL; /* its reply will find no one */
-		e->pct_callee = NULL;
+	if (e->pct.callee) {
+		e->pct.callee->pct.caller = NULL; /* its reply will find no one */
+		e->pct.callee = NULL;
 	}
-	e->pct_serving = false;
+	e->pct.serving = false;
 }
 
 static const struct env_hooks pct_hooks = { .fini = pct_env_fini };
