@@ -143,6 +143,23 @@ static void enter(struct env *e, u64 entry, u64 stack)
 	e->ctx_from_syscall = true; /* RCX and R11 are undefined at an entry */
 }
 
+/*
+ * The one way the kernel's events reach the area, on every path -- fast or
+ * general, delivered now or left pending for a disabled env: they join
+ * `pending`, and a timer event brings its deadline and the time it was
+ * posted. (A timer bit already pending brings nothing new.)
+ */
+static inline void events_to_area(struct env *e, struct keel_upcall_area *a)
+{
+	u64 ev = e->events;
+	e->events = 0;
+	a->pending |= ev;
+	if (ev & KEEL_EV_TIMER) {
+		a->deadline = e->fired_deadline;
+		a->delivered_at = clock_ns();
+	}
+}
+
 /* Deliver pending events now: the interrupted context is already in the
  * enabled save. */
 static void upcall_event(struct env *e, const struct area_head *h)
@@ -150,15 +167,8 @@ static void upcall_event(struct env *e, const struct area_head *h)
 	if (!user_addr(h->event_entry) || !user_addr(h->upcall_stack))
 		env_kill(e, "upcall: event entry %#llx or upcall stack %#llx is not a user address",
 			 (unsigned long long)h->event_entry, (unsigned long long)h->upcall_stack);
-	u32 one = 1;
-	u64 pending = h->pending | e->events;
-	e->events = 0;
-	if (!area_put(e, AREA_FIELD(disabled), &one, 4) || !area_put64(e, AREA_FIELD(pending), pending))
-		env_kill(e, "upcall: area at %#llx is not writable", (unsigned long long)e->area);
-	if (pending & KEEL_EV_TIMER) {
-		area_put64(e, AREA_FIELD(deadline), e->fired_deadline);
-		area_put64(e, AREA_FIELD(delivered_at), clock_ns());
-	}
+	e->ka->disabled = 1;
+	events_to_area(e, e->ka);
 	e->ka->upcalls++;
 	enter(e, h->event_entry, h->upcall_stack);
 }
@@ -252,13 +262,7 @@ __attribute__((optimize("omit-frame-pointer"))) bool upcall_event_fast(struct en
 		return false;
 	frame_to_enabled_save(a, tf, entry, stack);
 	tf->rdi = e->area;
-	u64 ev = e->events;
-	e->events = 0;
-	a->pending |= ev;
-	if (ev & KEEL_EV_TIMER) {
-		a->deadline = e->fired_deadline;
-		a->delivered_at = clock_ns();
-	}
+	events_to_area(e, a);
 	a->upcalls++;
 	upcall_watchdog_reset(e); /* it was enabled */
 	exit_stats.iret++;
@@ -324,9 +328,7 @@ void upcall_before_resume(struct env *e)
 		kprintf("env %u (%s): watchdog: disabled for more than %llu ms\n", e->id, e->name,
 			(unsigned long long)(upcall_watchdog_ns / 1000000));
 		write_activation(e);
-		u64 pending = h.pending | e->events;
-		e->events = 0;
-		area_put64(e, AREA_FIELD(pending), pending);
+		events_to_area(e, e->ka);
 		trap_to_env(e, &h, KEEL_SAVE_TRAP, h.trap_stack, KEEL_TRAP_WATCHDOG, 0, 0);
 	}
 	}
@@ -335,11 +337,7 @@ void upcall_before_resume(struct env *e)
 		return;
 	if (h.disabled && !in_crit(&h, e->ctx.rip)) {
 		/* It will see them when it enables itself. */
-		if (e->events) {
-			if (!area_put64(e, AREA_FIELD(pending), h.pending | e->events))
-				env_kill(e, "upcall: area at %#llx is not writable", (unsigned long long)e->area);
-			e->events = 0;
-		}
+		events_to_area(e, e->ka);
 		return;
 	}
 	struct keel_context c;

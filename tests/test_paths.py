@@ -65,13 +65,15 @@ def test_every_fast_path_leaves_what_the_general_path_leaves(keel, subject, cpu)
         # Not merely the same on every path, but right.
         assert re.fullmatch(r"delivered 1; at the entry: rsp top-0 rflags 0x202 rdi the area, others \S+; "
                             r"saved: regs ok rip paths_int_end\+0 cs 0x2b ss 0x23 rflags 0x246 rsp kept; "
-                            r"area: disabled 1 pending 0x4 upcalls \+1 crit_fixups \+0; back: regs ok",
+                            r"area: disabled 1 pending 0x4 upcalls \+1 crit_fixups \+0 deadline 0 delivered_at 0; "
+                            r"back: regs ok",
                             ref["enabled"]), ref["enabled"]
         assert "rsp top-16 " in ref["enabled-unaligned-stack"]  # aligned down, not up into the caller's
         assert "pending 0x25 " in ref["enabled-with-events-waiting"]
-        assert ref["disabled"] == "delivered 0; area: disabled 1 pending 0x4 upcalls +0; back: regs ok"
-        assert "crit_fixups +1;" in ref["in-the-critical-range"]
-        assert "crit_fixups +0;" in ref["in-a-critical-range-too-long"]
+        assert ref["disabled"] == ("delivered 0; area: disabled 1 pending 0x4 upcalls +0 deadline 0 delivered_at 0; "
+                                   "back: regs ok")
+        assert "crit_fixups +1 " in ref["in-the-critical-range"]
+        assert "crit_fixups +0 " in ref["in-a-critical-range-too-long"]
 
 
 @pytest.mark.parametrize("subject, final", [(s, f) for s in sorted(SUBJECTS) for f in SUBJECTS[s]["finals"]])

@@ -85,7 +85,7 @@ static struct {
 	uint64_t entry[NREGS + 2]; /* r15 .. rax (as pushed), RSP, RFLAGS at the entry */
 	struct keel_context saved; /* the enabled save, as the entry found it */
 	uint32_t disabled;
-	uint64_t pending, upcalls, crit_fixups;
+	uint64_t pending, upcalls, crit_fixups, deadline, delivered_at;
 } seen;
 
 static uint64_t in[NREGS], out[NREGS];
@@ -102,6 +102,8 @@ __attribute__((noreturn)) void paths_event(struct keel_upcall_area *a, const uin
 	seen.pending = __atomic_exchange_n(&a->pending, 0, __ATOMIC_SEQ_CST);
 	seen.upcalls = a->upcalls;
 	seen.crit_fixups = a->crit_fixups;
+	seen.deadline = a->deadline;
+	seen.delivered_at = a->delivered_at;
 	/* Back to libos's own resume routine before resuming through it. */
 	a->crit_start = (uint64_t)keel_resume_crit_start;
 	a->crit_end = (uint64_t)keel_resume_crit_end;
@@ -202,18 +204,21 @@ static void event_run(const struct event_state *s)
 		       (long long)(seen.saved.rip - (uint64_t)paths_int_end), (unsigned long long)seen.saved.cs,
 		       (unsigned long long)seen.saved.ss, (unsigned long long)seen.saved.rflags,
 		       seen.saved.rsp == (s->crit == 1 ? fake.rsp : paths_saved_rsp) ? "kept" : "OTHER");
-		printf("; area: disabled %u pending %#llx upcalls +%llu crit_fixups +%llu", seen.disabled,
-		       (unsigned long long)seen.pending, (unsigned long long)(seen.upcalls - before_upcalls),
-		       (unsigned long long)(seen.crit_fixups - before_fixups));
+		printf("; area: disabled %u pending %#llx upcalls +%llu crit_fixups +%llu deadline %#llx delivered_at %s",
+		       seen.disabled, (unsigned long long)seen.pending, (unsigned long long)(seen.upcalls - before_upcalls),
+		       (unsigned long long)(seen.crit_fixups - before_fixups), (unsigned long long)seen.deadline,
+		       seen.delivered_at ? "set" : "0");
 	} else {
-		printf("; area: disabled %u pending %#llx upcalls +%llu", a->disabled, (unsigned long long)a->pending,
-		       (unsigned long long)(a->upcalls - before_upcalls));
+		printf("; area: disabled %u pending %#llx upcalls +%llu deadline %#llx delivered_at %s", a->disabled,
+		       (unsigned long long)a->pending, (unsigned long long)(a->upcalls - before_upcalls),
+		       (unsigned long long)a->deadline, a->delivered_at ? "set" : "0");
 	}
 	printf("; back: regs %s\n", regs_diff(out, in, b2, sizeof b2));
 	printf("paths event %s: cost %llu\n", s->name, (unsigned long long)cost);
 	/* Clean for the next state. */
 	a->disabled = 0;
 	a->pending = 0;
+	a->deadline = a->delivered_at = 0;
 	a->crit_start = (uint64_t)keel_resume_crit_start;
 	a->crit_end = (uint64_t)keel_resume_crit_end;
 }
