@@ -51,20 +51,16 @@ struct env {
 	struct env *rq_next;    /* run queue */
 	struct env *all_next;   /* every live env */
 	u64 image_base, image_size, stack_base, stack_size;
-	/* upcalls (upcall.c) */
-	struct timer deadline;   /* SYS_SET_DEADLINE */
-	u64 fired_deadline;      /* the deadline whose KEEL_EV_TIMER is pending */
-	u64 dispatched_at, descheduled_at, ran_ns;
-	u64 ran_total_ns, waited_total_ns, activations;
+	u64 dispatched_at;       /* when the scheduler last gave it the CPU (sched.c) */
+	bool waiting_events;     /* ENV_BLOCKED in SYS_EVENT_WAIT (sched.c) */
 	bool floor_syscall;      /* benchmarks: `syscall` goes to floor_sysretq */
-	bool waiting_events;     /* ENV_BLOCKED in SYS_EVENT_WAIT */
+	/* each subsystem's own part (env_state.h) */
+	struct upcall_state up;  /* deadline and CPU-time accounting (upcall.c) */
 	struct ioport_state io;  /* ports (ioport.c) */
 	struct pct_state pct;    /* calls in progress (pct.c) */
-	/* capabilities (cap.c) and page tables (pt.c) */
-	struct cspace cs;
-	struct hnode *vranges;   /* the VRANGE capabilities it holds (struct cap, in_vranges) */
-	struct cap *vrange_hint; /* the range the last mapping was found in */
-	struct cap **pml4_recs;  /* per user PML4 entry: the capability installed there */
+	struct pt_state pt;      /* its tables' records and ranges (pt.c) */
+	struct cspace cs;        /* its capabilities (cap.c) */
+	/* quotas: what it may hold, and what it is charged for */
 	u32 quota_caps, caps_charged;
 	u32 quota_frames, frames_charged;
 	u64 quota_vspace, vspace_charged; /* bytes of the single address space */

@@ -1,15 +1,34 @@
 /*
  * The per-env state of the subsystems above env.c, as data: each subsystem
  * declares its part here and is the only code that touches it (struct env
- * embeds them, so env.h depends on no subsystem's code). Parts the
- * assembly reads stay at struct env's top, where asm-offsets.c finds them.
+ * embeds them, so env.h depends on no subsystem's code). The parts entry.S
+ * reads stay at struct env's top, where asm-offsets.c finds them.
  */
 #ifndef KEEL_ENV_STATE_H
 #define KEEL_ENV_STATE_H
 
+#include "lib/list.h"
+#include "timer.h"
 #include "types.h"
 
+struct cap;
 struct env;
+
+/* upcall.c: the env's deadline, and the CPU time it is told of at each
+ * activation (the parts entry.S reads sit at struct env's top). */
+struct upcall_state {
+	struct timer deadline;   /* SYS_SET_DEADLINE */
+	u64 fired_deadline;      /* the deadline whose KEEL_EV_TIMER is pending */
+	u64 descheduled_at, ran_ns;
+	u64 ran_total_ns, waited_total_ns, activations;
+};
+
+/* pt.c: what its page tables and ranges hold. */
+struct pt_state {
+	struct hnode *vranges;   /* the VRANGE capabilities it holds (struct cap, in_holder) */
+	struct cap *vrange_hint; /* the range the last mapping was found in */
+	struct cap **recs;       /* per user PML4 entry: the capability installed there */
+};
 
 /* ioport.c: the env's I/O permission bitmap, following its capabilities. */
 struct ioport_state {

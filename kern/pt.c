@@ -184,16 +184,16 @@ static bool covers(const struct cap *c, u64 va, u64 len)
 
 struct cap *pt_vrange_find(struct env *e, u64 va, u64 len, int *err)
 {
-	struct cap *h = e->vrange_hint; /* mappings come in runs: try the last range first */
+	struct cap *h = e->pt.vrange_hint; /* mappings come in runs: try the last range first */
 	if (h && covers(h, va, len) && (h->rights & KEEL_R_WRITE))
 		return h;
 	*err = -EVRANGE;
-	for (struct hnode *n = e->vranges; n; n = n->next) {
+	for (struct hnode *n = e->pt.vranges; n; n = n->next) {
 		struct cap *c = hnode_entry(n, struct cap, in_holder);
 		if (!covers(c, va, len))
 			continue;
 		if (c->rights & KEEL_R_WRITE)
-			return e->vrange_hint = c;
+			return e->pt.vrange_hint = c;
 		*err = -ERIGHTS; /* held, but without the right to map into it */
 	}
 	return NULL;
@@ -203,8 +203,8 @@ static void pt_vrange_drop(struct cap *r)
 {
 	while (r->range_maps)
 		pt_uninstall(hnode_entry(r->range_maps, struct cap, in_range));
-	if (r->owner->vrange_hint == r)
-		r->owner->vrange_hint = NULL;
+	if (r->owner->pt.vrange_hint == r)
+		r->owner->pt.vrange_hint = NULL;
 }
 
 /* ---------------------------------------------------- install / remove */
@@ -298,7 +298,7 @@ static void table_release(struct cap *c)
 	free_frame(c->payer, c->base);
 }
 
-static void vrange_placed(struct cap *c) { hnode_add(&c->owner->vranges, &c->in_holder); }
+static void vrange_placed(struct cap *c) { hnode_add(&c->owner->pt.vranges, &c->in_holder); }
 
 static void vrange_gone(struct cap *c)
 {
@@ -346,7 +346,7 @@ static int mmu_one(struct env *e, const struct keel_mmu_op *op)
 	int level;
 	if (op->table == KEEL_TABLE_PML4) {
 		table = pa_to_va(e->pml4);
-		recs = e->pml4_recs;
+		recs = e->pt.recs;
 		tvbase = 0;
 		level = 4;
 	} else {
@@ -481,7 +481,7 @@ static int pt_env_init(struct env *e)
 	paddr_t recs = new_frame(e, FRAME_KERNEL);
 	if (!recs)
 		return -ENOMEM;
-	e->pml4_recs = pa_to_va(recs);
+	e->pt.recs = pa_to_va(recs);
 	frame_set_type(e->pml4, FRAME_PT4);
 	frame_set_type(e->pt_window, FRAME_WINDOW);
 	return 0;
@@ -489,12 +489,12 @@ static int pt_env_init(struct env *e)
 
 static void pt_env_fini(struct env *e)
 {
-	if (!e->pml4_recs)
+	if (!e->pt.recs)
 		return;
 	for (unsigned i = 0; i < 256; i++)
-		ASSERT(!e->pml4_recs[i]); /* its capabilities are gone, and their mappings */
-	free_frame(e, direct_va_to_pa(e->pml4_recs));
-	e->pml4_recs = NULL;
+		ASSERT(!e->pt.recs[i]); /* its capabilities are gone, and their mappings */
+	free_frame(e, direct_va_to_pa(e->pt.recs));
+	e->pt.recs = NULL;
 	frame_set_type(e->pml4, FRAME_UNTYPED); /* uvm_destroy frees them */
 	frame_set_type(e->pt_window, FRAME_UNTYPED);
 }
@@ -502,7 +502,7 @@ static void pt_env_fini(struct env *e)
 int pt_kmap(struct env *e, u64 va, u64 flags, paddr_t *pa_out)
 {
 	u64 *table = pa_to_va(e->pml4);
-	struct cap **recs = e->pml4_recs;
+	struct cap **recs = e->pt.recs;
 	for (int level = 4; level > 1; level--) {
 		unsigned i = pt_index(va, level);
 		struct cap *t = recs[i];
@@ -614,7 +614,7 @@ u64 pt_audit(struct env *e)
 	for (unsigned i = 256; i < PT_ENTRIES; i++)
 		if (win[i])
 			audit_bad(e, (u64)i << 39, 4, "the window's top maps the kernel half");
-	audit_table(e, pml4, e->pml4_recs, 4, 0);
+	audit_table(e, pml4, e->pt.recs, 4, 0);
 	/* And what the MMU reaches from the user half, window and all. */
 	audit_problems += (u64)slot_audit_user_half(e->pml4, e->name, NULL);
 	return audit_problems;

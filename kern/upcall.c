@@ -155,7 +155,7 @@ static inline void events_to_area(struct env *e, struct keel_upcall_area *a)
 	e->events = 0;
 	a->pending |= ev;
 	if (ev & KEEL_EV_TIMER) {
-		a->deadline = e->fired_deadline;
+		a->deadline = e->up.fired_deadline;
 		a->delivered_at = clock_ns();
 	}
 }
@@ -176,13 +176,13 @@ static void upcall_event(struct env *e, const struct area_head *h)
 static void write_activation(struct env *e)
 {
 	u64 now = clock_ns();
-	e->waited_total_ns += now - e->descheduled_at;
-	e->activations++;
-	area_put64(e, AREA_FIELD(descheduled_at), e->descheduled_at);
-	area_put64(e, AREA_FIELD(ran_ns), e->ran_ns);
-	area_put64(e, AREA_FIELD(activations), e->activations);
-	area_put64(e, AREA_FIELD(ran_total_ns), e->ran_total_ns);
-	area_put64(e, AREA_FIELD(waited_total_ns), e->waited_total_ns);
+	e->up.waited_total_ns += now - e->up.descheduled_at;
+	e->up.activations++;
+	area_put64(e, AREA_FIELD(descheduled_at), e->up.descheduled_at);
+	area_put64(e, AREA_FIELD(ran_ns), e->up.ran_ns);
+	area_put64(e, AREA_FIELD(activations), e->up.activations);
+	area_put64(e, AREA_FIELD(ran_total_ns), e->up.ran_total_ns);
+	area_put64(e, AREA_FIELD(waited_total_ns), e->up.waited_total_ns);
 	e->events |= KEEL_EV_ACTIVATION;
 }
 
@@ -409,9 +409,9 @@ void upcall_deschedule(struct env *e)
 			env_kill(e, "upcall: cannot save its disabled context");
 		e->resume = RESUME_DISABLED;
 	}
-	e->descheduled_at = now;
-	e->ran_ns = now - e->dispatched_at;
-	e->ran_total_ns += e->ran_ns;
+	e->up.descheduled_at = now;
+	e->up.ran_ns = now - e->dispatched_at;
+	e->up.ran_total_ns += e->up.ran_ns;
 
 	/* The watchdog: disabled at every kernel entry for too long -- too
 	 * long of its own CPU time, so an env idling disabled in
@@ -422,7 +422,7 @@ void upcall_deschedule(struct env *e)
 		upcall_watchdog_reset(e);
 		return;
 	}
-	e->disabled_ns += MAX(e->ran_ns, 1);
+	e->disabled_ns += MAX(e->up.ran_ns, 1);
 	if (e->disabled_ns > 2 * upcall_watchdog_ns) {
 		env_kill(e, "watchdog: disabled for more than %llu ms",
 			 (unsigned long long)(2 * upcall_watchdog_ns / 1000000));
@@ -437,8 +437,8 @@ void upcall_deschedule(struct env *e)
 
 static void deadline_fired(struct timer *t)
 {
-	struct env *e = (struct env *)((u8 *)t - offsetof(struct env, deadline));
-	e->fired_deadline = t->deadline;
+	struct env *e = (struct env *)((u8 *)t - offsetof(struct env, up.deadline));
+	e->up.fired_deadline = t->deadline;
 	sched_post(e, KEEL_EV_TIMER);
 }
 
@@ -446,21 +446,21 @@ int upcall_set_deadline(struct env *e, u64 deadline_ns)
 {
 	if (!e->area)
 		return -EINVAL;
-	e->deadline.fire = deadline_fired;
+	e->up.deadline.fire = deadline_fired;
 	if (deadline_ns == 0) {
-		timer_cancel(&e->deadline);
+		timer_cancel(&e->up.deadline);
 		return 0;
 	}
 	if (deadline_ns <= clock_ns()) {
 		/* Already due: fire now, never through the LAPIC timer (arming
 		 * and cancelling it would be two emulator exits and a stray
 		 * interrupt). It replaces a deadline still armed. */
-		timer_cancel(&e->deadline);
-		e->deadline.deadline = deadline_ns;
-		deadline_fired(&e->deadline);
+		timer_cancel(&e->up.deadline);
+		e->up.deadline.deadline = deadline_ns;
+		deadline_fired(&e->up.deadline);
 		return 0;
 	}
-	timer_arm(&e->deadline, deadline_ns);
+	timer_arm(&e->up.deadline, deadline_ns);
 	return 0;
 }
 
@@ -481,7 +481,7 @@ void upcall_area_lost(struct env *e)
 	e->area = 0;
 	e->ka = NULL;
 	e->events = 0;
-	timer_cancel(&e->deadline);
+	timer_cancel(&e->up.deadline);
 	e->resume = RESUME_CTX;
 	upcall_watchdog_reset(e);
 	if (e->state == ENV_BLOCKED && e->waiting_events) {
@@ -509,7 +509,7 @@ static void upcall_areas_check(paddr_t pa)
 
 static void upcall_env_fini(struct env *e)
 {
-	timer_cancel(&e->deadline);
+	timer_cancel(&e->up.deadline);
 	e->area = 0;
 	e->ka = NULL;
 	e->events = 0;
@@ -583,8 +583,8 @@ int upcall_pct_enter(struct env *r, u64 caller_id, const u64 arg[4])
 			return -EAGAIN;
 		if (!interrupted_ctx(r, &h, &c) || !put_ctx(r, KEEL_SAVE_ENABLED, &c))
 			return -EAGAIN;
-		r->descheduled_at = clock_ns();
-		r->ran_ns = 0;
+		r->up.descheduled_at = clock_ns();
+		r->up.ran_ns = 0;
 		break;
 	}
 	default: /* disabled: its context is in the disabled save */
@@ -613,8 +613,8 @@ void upcall_pct_leave(struct env *r)
 			 * its reply call, as an env without upcalls */
 	area_put(r, AREA_FIELD(disabled), &zero, 4);
 	r->resume = RESUME_ACTIVATE;
-	r->descheduled_at = now;
-	r->ran_ns = now - r->dispatched_at;
-	r->ran_total_ns += r->ran_ns;
+	r->up.descheduled_at = now;
+	r->up.ran_ns = now - r->dispatched_at;
+	r->up.ran_total_ns += r->up.ran_ns;
 	upcall_watchdog_reset(r);
 }
