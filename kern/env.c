@@ -5,6 +5,7 @@
 #include "config.h"
 #include "console.h"
 #include "context.h"
+#include "cpu_features.h"
 #include "fpu.h"
 #include "heap.h"
 #include "keel/errno.h"
@@ -176,13 +177,18 @@ __noreturn void env_run(struct env *e)
 	if (prev != e) {
 		if (prev) {
 			fpu_save(prev->fpu);
-			prev->fs_base = rdmsr(MSR_FS_BASE);
+			/* The FS base by RDFSBASE where the CPU has it (main.c sets
+			 * CR4.FSGSBASE then): fewer steps than the MSR, each switch. */
+			prev->fs_base = cpu_has.fsgsbase ? rdfsbase() : rdmsr(MSR_FS_BASE);
 			prev->gs_base = rdmsr(MSR_KERNEL_GS_BASE);
 			if (prev->state == ENV_RUNNING)
 				prev->state = ENV_RUNNABLE;
 		}
 		fpu_restore(e->fpu);
-		wrmsr(MSR_FS_BASE, e->fs_base);
+		if (cpu_has.fsgsbase)
+			wrfsbase(e->fs_base);
+		else
+			wrmsr(MSR_FS_BASE, e->fs_base);
 		wrmsr(MSR_KERNEL_GS_BASE, e->gs_base); /* becomes GS base at the swapgs on exit */
 		write_cr3(e->pml4);
 		switch_hooks(cpu, e);

@@ -88,6 +88,16 @@ static inline void wrmsr(u32 msr, u64 v)
 	__asm__ volatile("wrmsr" ::"c"(msr), "a"((u32)v), "d"((u32)(v >> 32)) : "memory");
 }
 
+/* The FS base without an MSR access: only with CR4.FSGSBASE set. */
+static inline u64 rdfsbase(void)
+{
+	u64 v;
+	__asm__ volatile("rdfsbase %0" : "=r"(v));
+	return v;
+}
+
+static inline void wrfsbase(u64 v) { __asm__ volatile("wrfsbase %0" ::"r"(v) : "memory"); }
+
 #define DEFINE_CR(n)                                                                   \
 	static inline u64 read_cr##n(void)                                             \
 	{                                                                              \
