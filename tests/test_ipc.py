@@ -78,7 +78,11 @@ def test_pct_into_a_busy_receiver(keel, cpu):
     than a slice are preempted inside the handler and still reply to the
     right caller; the server's own xmm15, clobbered by every handler,
     survives (the entry saves and restores the extended state)."""
-    b = keel.boot("run=ipc:server:busy,ipc:client:1000:busy,spin:x:3 timeslice_us=200", cpu=cpu,
+    # The server computes disabled ~95% of the time, in loops of varying
+    # length (a fixed one fell in step with the slice under icount: every
+    # slice end found it disabled, every call -EAGAIN). The watchdog is not
+    # this test's subject: 20 s.
+    b = keel.boot("run=ipc:server:busy,ipc:client:1000:busy,spin:x:3 timeslice_us=200 watchdog_ms=20000", cpu=cpu,
                   timeout=120, icount=True).expect_verdict("success")
     m = b.expect(r"^ipc client: busy: 1000 calls, 0 wrong, (\d+) refused with EAGAIN and retried; stop: ok$")
     assert int(m.group(1)) > 0, "the -EAGAIN path was never taken"

@@ -89,12 +89,18 @@ static void handler(struct keel_upcall_area *a, uint64_t caller, uint64_t msg[4]
  * handler, which clobbers it. */
 static int mode_server_busy(void)
 {
-	uint64_t loops = 0, xmm_bad = 0;
+	uint64_t loops = 0, xmm_bad = 0, x = 88172645463325252ULL;
 	struct keel_context c;
 	xmm15_set(XMM_PATTERN);
 	while (!stop) {
 		keel_area->disabled = 1;
-		for (volatile int i = 0; i < 500; i++)
+		/* A loop of varying length (xorshift): one of fixed length can
+		 * fall in step with the time slice -- exactly so under icount --
+		 * and every slice end would then find the server disabled, and
+		 * every call -EAGAIN, for ever. */
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		int spin = 300 + (int)(x % 400);
+		for (volatile int i = 0; i < spin; i++)
 			;
 		keel_capture_resume(&c, keel_area); /* enabled: calls come in now */
 		xmm_bad += xmm15_get() != XMM_PATTERN;
