@@ -149,7 +149,6 @@ void env_destroy(struct env *e)
 	for (unsigned i = nhooks; i--;)
 		if (hooks[i]->fini)
 			hooks[i]->fini(e);
-	e->state = ENV_DEAD; /* (a call its child answered with -EPIPE made it runnable again) */
 	uvm_destroy(e->pml4, e->pt_window);
 	kfree(e->fpu);
 	kfree(e);
@@ -228,7 +227,7 @@ void kstack_restart(void (*fn)(void)) __noreturn; /* entry.S */
 /* A boot env ended badly (killed, or a non-zero exit): the boot's verdict
  * counts it. A spawned env's end is its parent's business (the parent
  * sees its ENV capability go GONE). */
-static void note_failure(const struct env *e)
+void env_note_failure(const struct env *e)
 {
 	if (!e->parent)
 		env_failures++;
@@ -244,7 +243,7 @@ __noreturn void env_exit(struct env *e, int code)
 {
 	kprintf("env %u (%s): exited with code %d\n", e->id, e->name, code);
 	if (code != 0)
-		note_failure(e);
+		env_note_failure(e);
 	env_end(e);
 	__builtin_unreachable();
 }
@@ -257,7 +256,7 @@ __noreturn void env_kill(struct env *e, const char *fmt, ...)
 	kvprintf(fmt, ap);
 	kprintf("\n");
 	va_end(ap);
-	note_failure(e);
+	env_note_failure(e);
 	env_end(e);
 	__builtin_unreachable();
 }

@@ -11,7 +11,6 @@
 #include "cap_types.h"
 #include "env_state.h"
 #include "keel/abi.h"
-#include "timer.h"
 #include "types.h"
 
 /* How a descheduled env with an upcall area continues when dispatched again. */
@@ -102,6 +101,9 @@ extern u64 quota_vspace_default; /* bytes */
 /* Boot envs that ended badly (killed, or a non-zero exit), for the boot's
  * verdict; envs spawned while the run went on. */
 extern u64 env_failures, env_started;
+/* e ended badly: counted if it is a boot env (a spawned env's end is its
+ * parent's business). */
+void env_note_failure(const struct env *e);
 
 /* Create an env from a static-PIE ELF image with the given arguments, ready
  * to run (not yet queued). 0, -ENOEXEC (message printed), -ENOMEM, ... */

@@ -120,10 +120,12 @@ static void pct_env_fini(struct env *e)
 	if (e->pct.caller) {
 		struct env *c = e->pct.caller;
 		c->pct.callee = NULL;
-		sched_unblocked(c);
-		c->ctx.rax = (u64)-EPIPE;
-		c->state = ENV_RUNNABLE;
-		sched_add_front(c); /* it gets the CPU back first */
+		if (c->state != ENV_DEAD) { /* (it may be ending too: the parent of e) */
+			sched_unblocked(c);
+			c->ctx.rax = (u64)-EPIPE;
+			c->state = ENV_RUNNABLE;
+			sched_add_front(c); /* it gets the CPU back first */
+		}
 		e->pct.caller = NULL;
 	}
 	if (e->pct.callee) {

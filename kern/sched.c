@@ -87,8 +87,7 @@ static void kill_waiting(void)
 			continue;
 		}
 		kprintf("env %u (%s): killed: waits for an event that nothing can send\n", e->id, e->name);
-		if (!e->parent)
-			env_failures++;
+		env_note_failure(e);
 		env_destroy(e);
 		e = env_list(); /* the list changed */
 	}

@@ -507,14 +507,6 @@ static void upcall_areas_check(paddr_t pa)
 	}
 }
 
-static void upcall_env_fini(struct env *e)
-{
-	timer_cancel(&e->up.deadline);
-	e->area = 0;
-	e->ka = NULL;
-	e->events = 0;
-}
-
 /* On every return to Ring 3 through env_run: frameless, a tail call. */
 __attribute__((optimize("omit-frame-pointer"))) static void upcall_env_resume(struct env *e)
 {
@@ -522,7 +514,9 @@ __attribute__((optimize("omit-frame-pointer"))) static void upcall_env_resume(st
 		upcall_before_resume(e); /* may redirect ctx to an upcall entry */
 }
 
-static const struct env_hooks upcall_hooks = { .fini = upcall_env_fini, .resume = upcall_env_resume };
+/* An env's end loses its area like any other way (it is ENV_DEAD by then:
+ * no context is taken, nothing wakes). */
+static const struct env_hooks upcall_hooks = { .fini = upcall_area_lost, .resume = upcall_env_resume };
 
 void upcall_init(void)
 {

@@ -95,13 +95,11 @@ class Walker:
     def table(self, pa):
         """512 entries of the table at guest-physical pa (read once per stop)."""
         if pa not in self.tables:
+            # Lines "ADDRESS: 0xVALUE 0xVALUE"; outside guest RAM fewer (or
+            # none): nothing the MMU could use there either.
             text = self.qmp.hmp(f"xp /512gx {pa:#x}")
-            vals = [int(v, 16) for v in re.findall(r"0x([0-9a-f]{16})", text.split(":", 1)[-1])]
-            if len(vals) != 512:  # outside guest RAM: nothing the MMU could use either
-                vals = re.findall(r"^[0-9a-f]+: (.*)$", text, re.M)
-                vals = [int(v, 16) for line in vals for v in line.split()]
-                vals = (vals + [0] * 512)[:512]
-            self.tables[pa] = vals
+            vals = [int(v, 16) for v in re.findall(r"0x([0-9a-f]{16})", text)]
+            self.tables[pa] = (vals + [0] * 512)[:512]
         return self.tables[pa]
 
     def walk(self, pml4):

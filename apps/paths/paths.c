@@ -36,11 +36,17 @@ static void ctx_regs(const struct keel_context *c, uint64_t r[NREGS])
 	memcpy(r, v, sizeof v);
 }
 
-static void regs_ctx(struct keel_context *c, const uint64_t r[NREGS])
+/* A Ring 3 context with these registers, resuming at paths_int_end. */
+static void probe_ctx(struct keel_context *c, const uint64_t r[NREGS], uint64_t rflags, uint64_t rsp)
 {
 	c->rax = r[0], c->rbx = r[1], c->rcx = r[2], c->rdx = r[3], c->rsi = r[4], c->rdi = r[5], c->rbp = r[6];
 	c->r8 = r[7], c->r9 = r[8], c->r10 = r[9], c->r11 = r[10], c->r12 = r[11], c->r13 = r[12], c->r14 = r[13];
 	c->r15 = r[14];
+	c->rip = (uint64_t)paths_int_end;
+	c->cs = KEEL_USER_CS;
+	c->ss = KEEL_USER_SS;
+	c->rflags = rflags;
+	c->rsp = rsp;
 }
 
 /* "ok", or the registers that differ from want. */
@@ -158,21 +164,10 @@ static void event_run(const struct event_state *s)
 		uint64_t other[NREGS];
 		for (int i = 0; i < NREGS; i++)
 			other[i] = in[i] + 0x1000;
-		memset(&fake, 0, sizeof fake);
-		regs_ctx(&fake, other);
-		fake.rip = (uint64_t)paths_int_end;
-		fake.cs = KEEL_USER_CS;
-		fake.ss = KEEL_USER_SS;
-		fake.rflags = 0x246;
-		fake.rsp = STACK_TOP - 4096;
+		probe_ctx(&fake, other, 0x246, STACK_TOP - 4096);
 		rsp = (uint64_t)&fake.rip;
 		/* The handler resumes the probe itself, with the registers it set. */
-		regs_ctx(&resume_ctx, in);
-		resume_ctx.rip = (uint64_t)paths_int_end;
-		resume_ctx.cs = KEEL_USER_CS;
-		resume_ctx.ss = KEEL_USER_SS;
-		resume_ctx.rflags = 0x202;
-		resume_ctx.rsp = STACK_TOP - 8192;
+		probe_ctx(&resume_ctx, in, 0x202, STACK_TOP - 8192);
 		resume_own = 1;
 	}
 	a->disabled = s->disabled;
