@@ -11,13 +11,13 @@ env M, loaded at ADDR` (kern/spawn.c) it runs
 Apps are static PIEs linked at 0 (readelf -l build/apps/NAME.elf: the first
 PT_LOAD's VirtAddr is 0), and the kernel maps an image's vaddr V at ADDR + V
 (kern/loader.c), so the offset is ADDR itself. Then breakpoints on app and
-libOS symbols resolve (`break upcall_entry`), and `bt` at a user fault shows
+libOS symbols resolve (`break keel_event_entry`), and `bt` at a user fault shows
 the Ring 3 frames above the trap frame (entry.S's CFI).
 
 The same program loaded twice (the demo runs ptrtable twice) is added once
 per address: gdb keeps one objfile per copy, `bt` and `info symbol` name the
 copy an address is in, and `break NAME` gets one location in every copy --
-and a libOS symbol such as upcall_entry one in every app.
+and a libOS symbol such as keel_event_entry one in every app that links it.
 
 Running it again adds only what is new in the log. With --auto it also stops,
 silently, at the kernel's debug_env_loaded() -- called once each env's
