@@ -132,10 +132,8 @@ def test_gdb_backtrace_at_a_user_fault_shows_the_apps_frames_and_each_copy():
         "python print('faulter objfiles:', sum(o.filename.endswith('/faulter.elf') for o in gdb.objfiles()))"])
     context = f"--- gdb stderr ---\n{err}\n--- serial log (tail) ---\n{tail(serial, 20)}"
     assert len(parts) == 6, f"gdb did not stop four times\n{parts}\n{context}"
-    loads = [(int(m.group(1)), int(m.group(2), 16)) for m in
-             re.finditer(r"^env (\d+) \(faulter\): loaded at (0x[0-9a-f]+) \((\d+) KiB\)", serial, re.M)]
-    spans = {env: (addr, addr + 1024 * int(kib)) for (env, addr), kib in
-             zip(loads, re.findall(r"^env \d+ \(faulter\): loaded at 0x[0-9a-f]+ \((\d+) KiB\)", serial, re.M))}
+    spans = {int(env): (int(addr, 16), int(addr, 16) + 1024 * int(kib)) for env, addr, kib in
+             re.findall(r"^env (\d+) \(faulter\): loaded at (0x[0-9a-f]+) \((\d+) KiB\)", serial, re.M)}
     assert sorted(spans) == [1, 2] and spans[1] != spans[2], f"two copies of faulter expected\n{context}"
     for n, env in ((1, 1), (3, 2)):
         ring3, kernel = parts[n], parts[n + 1]
