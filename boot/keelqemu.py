@@ -8,6 +8,7 @@ symbol module) and by the pytest harness (tests/conftest.py).
     keelqemu.py mkiso --builddir BUILD --cmdline "..." -o OUT.iso
     keelqemu.py run --builddir BUILD [--cpu max] [--mem 512M] [--machine q35]
                     [--icount] [--cmdline "..."] [--timeout S] [--gdb]
+                    [--serial-log PATH]
 
 Exit codes: the kernel ends a boot by writing a KEEL_EXIT_* value
 (kern/uapi/keel/exit.h) to isa-debug-exit; QEMU then exits with
@@ -354,7 +355,12 @@ def cmd_run(a):
     default_iso = Path(a.builddir) / "keel.iso"  # Meson's, made with the demo command line
     iso = default_iso if a.cmdline == DEMO_CMDLINE and default_iso.exists() else cached_iso(a.builddir, a.cmdline)
     extra = ["-s", "-S"] if a.gdb else []
-    argv = qemu_argv(iso, m, "stdio", extra)
+    serial = "stdio"
+    if a.serial_log:
+        # The console on this terminal and, as it is written, in a file (gdb's keel-apps reads it).
+        serial = "chardev:com1"
+        extra += ["-chardev", f"stdio,id=com1,logfile={a.serial_log},logappend=off"]
+    argv = qemu_argv(iso, m, serial, extra)
     print("+ " + " ".join(argv), file=sys.stderr)
     if a.gdb:
         # QEMU waits for gdb; the caller starts gdb and QEMU runs in the background.
@@ -403,6 +409,7 @@ def main():
     s.add_argument("--cmdline", default=DEMO_CMDLINE)
     s.add_argument("--timeout", type=float, default=600.0)
     s.add_argument("--gdb", action="store_true")
+    s.add_argument("--serial-log", metavar="PATH", help="also write the serial console to PATH")
     a = p.parse_args()
     if a.cmd == "syms":
         make_syms(a.elf, a.out)

@@ -104,6 +104,7 @@ static u64 start_envs(const char *spec, const char *grants, u64 *started)
 					e->name, (unsigned long long)e->image_base,
 					(unsigned long long)(e->image_size >> 10), (unsigned long long)e->stack_base,
 					(unsigned long long)e->pml4);
+				debug_env_loaded(e);
 				sched_add(e);
 				if (*started < ARRAY_SIZE(set))
 					set[*started] = e;

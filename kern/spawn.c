@@ -26,6 +26,11 @@ void spawn_init(const struct mb2_info *boot)
 	env_register(&spawn_hooks);
 }
 
+__attribute__((noinline)) void debug_env_loaded(const struct env *e)
+{
+	__asm__ volatile("" ::"r"(e) : "memory"); /* a call no optimisation removes */
+}
+
 const struct mb2_module *spawn_image(const char *name)
 {
 	for (size_t i = 0; boot_info && i < boot_info->nmodules; i++)
@@ -87,6 +92,7 @@ i64 sys_env_spawn(struct env *e, u64 ureq)
 	kprintf("env %u (%s): spawned by env %u, loaded at %#llx, quotas %u frames %u caps %u envs, PML4 %#llx\n",
 		c->id, c->name, e->id, (unsigned long long)c->image_base, req.quota_frames, req.quota_caps,
 		req.quota_envs, (unsigned long long)c->pml4);
+	debug_env_loaded(c);
 	env_started++;
 	sched_add(c);
 	return slot;

@@ -24,4 +24,10 @@ i64 sys_env_spawn(struct env *e, u64 ureq);
 /* At an env's end: its children end too, and its share returns to its parent. */
 void spawn_env_fini(struct env *e);
 
+/* Called, empty, once the serial log holds an env's "loaded at" line (boot
+ * and spawn alike): a debugger's hook, as ld.so's _dl_debug_state is.
+ * boot/gdb_keel.py (`keel-apps --auto`) stops here to load the app's
+ * symbols and goes on. */
+void debug_env_loaded(const struct env *e);
+
 #endif

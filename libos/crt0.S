@@ -6,9 +6,12 @@
 	.global _start
 	.type _start, @function
 _start:
-	xorl %ebp, %ebp        /* ends backtraces */
+	.cfi_startproc
+	.cfi_undefined %rip    /* ends gdb's backtraces (its CFI) */
+	xorl %ebp, %ebp        /* ends frame-pointer backtraces */
 	andq $-16, %rsp
 	call libos_start       /* (struct keel_start *) -> does not return */
 	ud2
+	.cfi_endproc
 	.size _start, . - _start
 	.section .note.GNU-stack, "", @progbits

@@ -10,9 +10,31 @@ static volatile uint64_t sink;
  * the deliberate bad accesses. */
 static volatile uint64_t low_addr = 0x10, noncanonical_addr = 0xdead000000000000ULL;
 
+/* "deep": a #PF read three named calls below fault(), for gdb's backtrace
+ * across the trap frame (tests/test_gdb.py). The empty asm after each call
+ * keeps it a call (no tail call: every frame stays on the stack). */
+__attribute__((noinline)) static void fault_at_the_bottom(void)
+{
+	sink = *(volatile uint64_t *)low_addr;
+}
+
+__attribute__((noinline)) static void one_call_above(void)
+{
+	fault_at_the_bottom();
+	__asm__ volatile("");
+}
+
+__attribute__((noinline)) static void two_calls_above(void)
+{
+	one_call_above();
+	__asm__ volatile("");
+}
+
 static void fault(const char *kind)
 {
-	if (!strcmp(kind, "pf-read"))
+	if (!strcmp(kind, "deep"))
+		two_calls_above();
+	else if (!strcmp(kind, "pf-read"))
 		sink = *(volatile uint64_t *)low_addr;
 	else if (!strcmp(kind, "pf-write"))
 		*(volatile char *)&rodata_byte = 2;

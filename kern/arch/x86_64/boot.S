@@ -179,12 +179,17 @@ boot_mbi_pa: .skip 4
 	.section .text.entry, "ax"
 	.code64
 kernel_entry64:
+	.cfi_sections .debug_frame
+	.cfi_startproc simple
+	.cfi_undefined %rip /* and gdb's (docs/debugging.md) */
 	movabsq $__boot_stack_top, %rsp
+	.cfi_def_cfa %rsp, 0
 	xorl %ebp, %ebp
-	pushq $0          /* fake return address: ends the backtrace */
+	pushq $0          /* fake return address: ends the kernel's backtrace */
 	pushq $0          /* fake saved rbp */
 	movq %rsp, %rbp
 	movl boot_magic, %edi
 	movl boot_mbi_pa, %esi
 	call kmain
 	ud2
+	.cfi_endproc

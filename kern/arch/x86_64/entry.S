@@ -28,6 +28,7 @@
 
 #include "arch/x86_64/regs.inc"
 
+	.cfi_sections .debug_frame /* unwind information: regs.inc says how */
 	.text
 
 /* ------------------------------------------------------------ the stubs */
@@ -66,7 +67,11 @@ vector_stubs:
 	.noaltmacro
 
 /* ------------------------------------------------------- ordinary path */
+/* The stubs have no unwind information of their own: gdb stopped in one
+ * knows nothing of the frame above it until trap_entry. */
 trap_entry:
+	CFI_TRAP_START
+	CFI_HW_FRAME TF_VECTOR
 	cld
 	CLAC
 	PUSH_REGS
@@ -82,17 +87,82 @@ trap_entry:
 	movq %rsp, %rdi
 	call trap_dispatch
 	jmp trap_exit                /* exit.S */
+	.cfi_endproc
+
+/* One of the syscall fast path's saves; \saved: the register whose value it
+ * holds for the unwinder (RCX holds the user's RIP, R11 its RFLAGS). */
+.macro FAST_PUSH reg, saved
+	pushq %\reg
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset \saved, 0
+.endm
+
+.macro FAST_POP reg
+	popq %\reg
+	.cfi_adjust_cfa_offset -8
+	.cfi_same_value %\reg
+.endm
 
 /* The syscall fast path's saves (pushed in the reverse order), back. */
 .macro POP_FAST_SCRATCH
-	popq %r10
-	popq %r9
-	popq %r8
-	popq %rdx
-	popq %rsi
-	popq %rdi
+	FAST_POP r10
+	FAST_POP r9
+	FAST_POP r8
+	FAST_POP rdx
+	FAST_POP rsi
+	FAST_POP rdi
 	popq %r11
+	.cfi_adjust_cfa_offset -8
+	.cfi_register DW_RFLAGS, %r11
 	popq %rcx
+	.cfi_adjust_cfa_offset -8
+	.cfi_register %rip, %rcx
+.endm
+
+/* Where `syscall` leaves things: the user's RIP in RCX, its RFLAGS in R11,
+ * its RSP still loaded (the CFA, until the switch to the kernel stack). */
+.macro CFI_SYSCALL_START
+	CFI_TRAP_START
+	.cfi_def_cfa %rsp, 0
+	.cfi_register %rip, %rcx
+	.cfi_register DW_RFLAGS, %r11
+.endm
+
+/* On the kernel stack's top, the user's RSP kept in the per-CPU data: the
+ * CFA is the stack's top -- the end of the trap frame the slow paths build
+ * there -- and the user's RSP is out of DWARF's reach (it cannot read
+ * through GS) until SYSCALL_FRAME pushes it. */
+.macro CFI_SYSCALL_KSTACK
+	.cfi_def_cfa %rsp, 0
+	.cfi_undefined %rsp
+.endm
+
+/* One word of a trap frame being built from the kernel stack's top down:
+ * the assembler checks it lands at \off, and \dw (if any) is the register
+ * whose value it holds. */
+.macro PUSH_TF src, off, dw=
+	pushq \src
+	.cfi_adjust_cfa_offset 8
+	.set .Ltf_at, .Ltf_at - 8
+	.if \off != .Ltf_at
+	.error "PUSH_TF: \src is not where struct trap_frame has it"
+	.endif
+	.ifnb \dw
+	.cfi_offset \dw, \off - TF_SIZE
+	.endif
+.endm
+
+/* The CPU's five words, as an interrupt from Ring 3 would push them, then
+ * the error code and the vector: all of a trap frame but PUSH_REGS. */
+.macro SYSCALL_FRAME
+	.set .Ltf_at, TF_SIZE
+	PUSH_TF $USER_SS, TF_SS, DW_SS
+	PUSH_TF %gs:PERCPU_USER_RSP, TF_RSP, %rsp
+	PUSH_TF %r11, TF_RFLAGS, DW_RFLAGS
+	PUSH_TF $USER_CS, TF_CS, DW_CS
+	PUSH_TF %rcx, TF_RIP, %rip
+	PUSH_TF $0, TF_ERROR
+	PUSH_TF $VEC_SYSCALL, TF_VECTOR
 .endm
 
 /*
@@ -112,19 +182,21 @@ trap_entry:
 #define FAST_RCX 56
 	.global syscall_entry
 syscall_entry:
+	CFI_SYSCALL_START
 	swapgs
 	lfence
 	movq %rsp, %gs:PERCPU_USER_RSP
 	movq %gs:PERCPU_KSTACK_TOP, %rsp
-	pushq %rax
-	pushq %rcx
-	pushq %r11
-	pushq %rdi
-	pushq %rsi
-	pushq %rdx
-	pushq %r8
-	pushq %r9
-	pushq %r10
+	CFI_SYSCALL_KSTACK
+	FAST_PUSH rax, %rax
+	FAST_PUSH rcx, %rip
+	FAST_PUSH r11, DW_RFLAGS
+	FAST_PUSH rdi, %rdi
+	FAST_PUSH rsi, %rsi
+	FAST_PUSH rdx, %rdx
+	FAST_PUSH r8, %r8
+	FAST_PUSH r9, %r9
+	FAST_PUSH r10, %r10
 	movq %rax, %rcx            /* syscall_fast(rdi, rsi, rdx, nr) */
 	call syscall_fast          /* -> rax value, rdx status */
 	cmpl $SYSCALL_FAST_SYSRET, %edx
@@ -133,10 +205,14 @@ syscall_entry:
 	cmpq %rcx, FAST_RCX(%rsp)  /* sysretq only below the last user page */
 	jae .Lsyscall_slow_answered
 	incq exit_stats+EXIT_STATS_SYSRET(%rip)
+	.cfi_remember_state
 	POP_FAST_SCRATCH
 	movq %gs:PERCPU_USER_RSP, %rsp
+	.cfi_def_cfa %rsp, 0
+	.cfi_same_value %rsp
 	swapgs
 	sysretq
+	.cfi_restore_state
 
 .Lsyscall_slow_answered:
 	movl $SYSCALL_FAST_EVENTS, %edx
@@ -144,19 +220,14 @@ syscall_entry:
 	movq %rax, %gs:PERCPU_FAST_RESULT
 	movq %rdx, %gs:PERCPU_FAST_STATUS
 	POP_FAST_SCRATCH
-	popq %rax                  /* every register as it was at the syscall */
-	pushq $USER_SS
-	pushq %gs:PERCPU_USER_RSP
-	pushq %r11
-	pushq $USER_CS
-	pushq %rcx
-	pushq $0
-	pushq $VEC_SYSCALL
+	FAST_POP rax               /* every register as it was at the syscall */
+	SYSCALL_FRAME
 	PUSH_REGS
 	movq %rsp, %rdi
-	xorl %ebp, %ebp            /* the backtrace ends here */
+	xorl %ebp, %ebp            /* the kernel's own backtrace ends here (gdb's goes on, by the CFI) */
 	call syscall_from_user     /* reads the fast path's status; never returns */
 	ud2
+	.cfi_endproc
 
 /*
  * `syscall` from compatibility mode lands here (MSR_CSTAR). Compatibility
@@ -165,17 +236,13 @@ syscall_entry:
  */
 	.global syscall_compat_entry
 syscall_compat_entry:
+	CFI_SYSCALL_START
 	swapgs
 	lfence
 	movq %rsp, %gs:PERCPU_USER_RSP
 	movq %gs:PERCPU_KSTACK_TOP, %rsp
-	pushq $USER_SS
-	pushq %gs:PERCPU_USER_RSP
-	pushq %r11
-	pushq $USER_CS
-	pushq %rcx
-	pushq $0
-	pushq $VEC_SYSCALL
+	CFI_SYSCALL_KSTACK
+	SYSCALL_FRAME
 	cld
 	CLAC
 	PUSH_REGS
@@ -183,6 +250,7 @@ syscall_compat_entry:
 	xorl %ebp, %ebp
 	call syscall_compat_from_user
 	ud2
+	.cfi_endproc
 
 /*
  * Software interrupts delivered as events, on an assembly fast path:
@@ -221,10 +289,10 @@ syscall_compat_entry:
 	lfence
 	cld
 	CLAC
-	pushq %rax
-	pushq %rbx
-	pushq %rcx
-	pushq %rdx
+	FAST_PUSH rax, %rax
+	FAST_PUSH rbx, %rbx
+	FAST_PUSH rcx, %rcx
+	FAST_PUSH rdx, %rdx
 	movq %gs:PERCPU_ENV, %rbx
 .endm
 
@@ -291,8 +359,10 @@ syscall_compat_entry:
 	movq %rcx, SAVE(SS)(%rax)
 .endm
 
-/* Disable, count, and turn the CPU's frame into the event entry's; out. */
+/* Disable, count, and turn the CPU's frame into the event entry's; out.
+ * (From here on the unwinder's "interrupted context" is the event entry.) */
 .macro EVENT_DELIVER B
+	.cfi_remember_state
 	movl $1, KUA_DISABLED(%rax)
 	incq KUA_UPCALLS(%rax)
 	movq $0, ENV_DISABLED_NS(%rbx) /* it was enabled: the watchdog starts over */
@@ -305,27 +375,31 @@ syscall_compat_entry:
 	movq %rcx, SELF_RSP+\B(%rsp)
 	movq $(RFLAGS_IF_BIT | RFLAGS_RESERVED1), SELF_RFLAGS+\B(%rsp) /* IF, nothing else */
 	movq ENV_AREA(%rbx), %rdi  /* the entry's argument */
-	popq %rdx
-	popq %rcx
-	popq %rbx
-	popq %rax
+	FAST_POP rdx
+	FAST_POP rcx
+	FAST_POP rbx
+	FAST_POP rax
 	.if \B
 	addq $\B, %rsp             /* the stub's error code and vector */
+	.cfi_adjust_cfa_offset -\B
 	.endif
 	swapgs
 	jmp user_iretq
+	.cfi_restore_state
 .endm
 
 .macro EVENT_GENERAL
-	popq %rdx
-	popq %rcx
-	popq %rbx
-	popq %rax
+	FAST_POP rdx
+	FAST_POP rcx
+	FAST_POP rbx
+	FAST_POP rax
 	swapgs                     /* the user's GS again: trap_entry decides */
 .endm
 
 	.global self_event_entry
 self_event_entry:
+	CFI_TRAP_START
+	CFI_HW_FRAME TF_RIP        /* the gate comes here: no stub */
 	testb $3, TF_CS-TF_RIP(%rsp) /* CS: from Ring 3 (the gate is DPL 3; be sure) */
 	jz .Lself_general_gs_ok
 	EVENT_ENTER
@@ -339,11 +413,16 @@ self_event_entry:
 self_event_slow:
 .Lself_general_gs_ok:
 	pushq $0
+	.cfi_adjust_cfa_offset 8
 	pushq $VEC_SELF_EVENT
+	.cfi_adjust_cfa_offset 8
 	jmp trap_entry
+	.cfi_endproc
 
 /* Software vectors: their stubs pushed 0 and the vector, and come here. */
 swvec_entry:
+	CFI_TRAP_START
+	CFI_HW_FRAME TF_VECTOR
 	testb $3, TF_CS-TF_VECTOR(%rsp) /* CS (before the pushes): from Ring 3 */
 	jz trap_entry
 	EVENT_ENTER
@@ -361,6 +440,7 @@ swvec_entry:
 .Lswvec_general:
 	EVENT_GENERAL
 	jmp trap_entry
+	.cfi_endproc
 
 /*
  * The hardware floor, for benchmarks: the least a kernel can do for an
@@ -371,11 +451,16 @@ swvec_entry:
  */
 	.global floor_iretq, floor_sysretq
 floor_iretq:
+	CFI_TRAP_START
+	CFI_HW_FRAME TF_RIP
 	iretq
+	.cfi_endproc
 floor_sysretq:
+	CFI_SYSCALL_START
 	btq $47, %rcx            /* a non-canonical return address: the slow path */
 	jc syscall_entry         /* deals with it (the env is killed, not the kernel) */
 	sysretq
+	.cfi_endproc
 
 /* ---------------------------------------------------------------- #DB */
 /*
@@ -386,26 +471,35 @@ floor_sysretq:
  */
 #define DB_FRAME (TF_SIZE-TF_VECTOR) /* vector, error code, rip cs rflags rsp ss */
 db_entry:
+	CFI_TRAP_START
+	CFI_HW_FRAME TF_VECTOR       /* on the IST stack, then the copy on the kernel stack */
 	testb $3, TF_CS-TF_VECTOR(%rsp) /* the saved CS */
 	jz paranoid_entry
 	swapgs
 	lfence                       /* as at every conditional swapgs (CVE-2019-1125) */
 	movq %rax, %gs:PERCPU_USER_RSP /* scratch: no syscall entry is in flight */
+	.cfi_undefined %rax          /* (in the per-CPU data: out of DWARF's reach) */
 	movq %gs:PERCPU_KSTACK_TOP, %rax
 	subq $DB_FRAME, %rax
 	.set .Loff, 0
 	.rept DB_FRAME / 8
 	pushq .Loff(%rsp)             /* (the address is taken before the push) */
+	.cfi_adjust_cfa_offset 8
 	popq .Loff(%rax)
+	.cfi_adjust_cfa_offset -8
 	.set .Loff, .Loff + 8
 	.endr
 	movq %rax, %rsp
 	movq %gs:PERCPU_USER_RSP, %rax
+	.cfi_same_value %rax
 	swapgs                       /* the user's GS: trap_entry swaps by CS */
 	jmp trap_entry
+	.cfi_endproc
 
 /* ----------------------------------------------- IST (paranoid) path */
 paranoid_entry:
+	CFI_TRAP_START
+	CFI_HW_FRAME TF_VECTOR
 	cld
 	CLAC
 	PUSH_REGS
@@ -427,4 +521,6 @@ paranoid_entry:
 	wrmsr
 	POP_REGS
 	addq $TF_RIP-TF_VECTOR, %rsp
+	.cfi_adjust_cfa_offset -(TF_RIP-TF_VECTOR)
 	iretq
+	.cfi_endproc

@@ -8,6 +8,7 @@
 #include "asm-offsets.h" /* every offset and constant shared with C (asm-offsets.c) */
 #include "arch/x86_64/regs.inc"
 
+	.cfi_sections .debug_frame /* unwind information: regs.inc says how */
 	.text
 
 /*
@@ -17,14 +18,18 @@
  */
 	.global trap_exit, user_iretq
 trap_exit:
+	CFI_TRAP_START             /* its "caller": the context the frame resumes */
+	CFI_TRAP_FRAME
 	POP_REGS
 	addq $TF_RIP-TF_VECTOR, %rsp /* vector, error code */
+	.cfi_adjust_cfa_offset -(TF_RIP-TF_VECTOR)
 	testb $3, TF_CS-TF_RIP(%rsp)
 	jz 3f
 	swapgs
 user_iretq:
 	iretq
 3:	iretq
+	.cfi_endproc
 
 /*
  * The one exit to Ring 3: user_return(frame, sysret) with a sanitised frame
@@ -34,7 +39,9 @@ user_iretq:
  */
 	.global user_return, user_sysretq
 user_return:
+	.cfi_startproc             /* called; after the switch, as trap_exit */
 	movq %rdi, %rsp
+	CFI_TRAP_FRAME
 	testl %esi, %esi
 	jz trap_exit
 	/* Second line of defence against the SYSRET hazard: sysretq only to a
@@ -51,10 +58,16 @@ user_return:
 	movq %rax, TF_R11(%rsp)
 	POP_REGS
 	addq $TF_RIP-TF_VECTOR, %rsp /* vector, error code */
+	.cfi_adjust_cfa_offset -(TF_RIP-TF_VECTOR)
 	movq TF_RSP-TF_RIP(%rsp), %rsp /* the user's RSP (frame: rip cs rflags rsp ss) */
+	.cfi_def_cfa %rsp, 0         /* as `syscall` left it: RIP in RCX, RFLAGS in R11 */
+	.cfi_same_value %rsp
+	.cfi_register %rip, %rcx
+	.cfi_register DW_RFLAGS, %r11
 	swapgs                  /* an NMI from here on takes the paranoid path */
 user_sysretq:
 	sysretq
+	.cfi_endproc
 
 /*
  * kstack_restart(fn): continue in fn(), which never returns, on this CPU's
@@ -64,9 +77,12 @@ user_sysretq:
  */
 	.global kstack_restart
 kstack_restart:
+	.cfi_startproc
 	movq %gs:PERCPU_KSTACK_TOP, %rsp
 	subq $TF_SIZE + 16, %rsp   /* below where env_run builds the return frame */
+	.cfi_undefined %rip        /* gdb's backtrace ends here too */
 	xorl %ebp, %ebp
 	call *%rdi
 	ud2
+	.cfi_endproc
 
