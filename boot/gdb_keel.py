@@ -1,6 +1,8 @@
 """Keel's gdb commands (sourced by boot/gdbinit; docs/debugging.md).
 
     keel-apps [--auto] [--builddir DIR] [LOG]
+    keel-icount            (replays) the guest instruction count here: $icount
+    keel-seek N            (replays) go to instruction count N in one move
 
 Loads the symbols of every app the serial log LOG says was loaded: for each
 line `env N (NAME): loaded at ADDR` (kern/main.c) or `env N (NAME): spawned by
@@ -32,8 +34,13 @@ import os
 import re
 import shlex
 import struct
+import sys
+import time
 
 import gdb
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qmp import QMP  # noqa: E402  boot/qmp.py
 
 LOADED = re.compile(r"^env (\d+) \(([^)\s]+)\): (?:spawned by env \d+, )?loaded at (0x[0-9a-fA-F]+)", re.M)
 ET_DYN = 3
@@ -134,3 +141,86 @@ class EnvLoaded(gdb.Breakpoint):
 
 
 KeelApps()
+
+
+# ------------------------------------------------------------------ replays
+# ./keel debug --replay (boot/replay.py) gives QEMU a QMP socket, named in
+# $KEEL_QMP, and its GDB stub's address in $KEEL_GDB_TARGET. A replay knows
+# where it is by instruction count (QEMU's "icount"): every instruction of the
+# recording has its own. The gdb protocol knows nothing of it, so these two
+# commands speak to QEMU over QMP.
+
+def replay_qmp():
+    path = os.environ.get("KEEL_QMP")
+    if not path:
+        raise gdb.GdbError("no replay's QMP socket in $KEEL_QMP (./keel debug --replay DIR sets it)")
+    return QMP(path, timeout=10.0)
+
+
+def replay_icount(q):
+    r = q.execute("query-replay")
+    if r.get("mode") != "play":
+        raise gdb.GdbError(f"QEMU is not replaying (mode {r.get('mode')})")
+    return r["icount"]
+
+
+class KeelIcount(gdb.Command):
+    """Replays: print the guest instruction count where the replay stands, and set $icount to it."""
+
+    def __init__(self):
+        super().__init__("keel-icount", gdb.COMMAND_RUNNING)
+
+    def invoke(self, arg, from_tty):
+        q = replay_qmp()
+        try:
+            n = replay_icount(q)
+        finally:
+            q.close()
+        gdb.set_convenience_variable("icount", n)
+        print(f"icount {n}")
+
+
+class KeelSeek(gdb.Command):
+    """Replays: go to guest instruction count N in one move: keel-seek N (an expression, e.g. $icount - 100).
+
+QEMU loads the last snapshot at or before N when N lies behind (the one taken
+as recording started) and replays forward to N; going forward it just runs.
+gdb is disconnected meanwhile -- QEMU's pause at N would reach it as a stray
+stop -- and reconnects when QEMU stands at N; breakpoints are not hit on the way."""
+
+    def __init__(self):
+        super().__init__("keel-seek", gdb.COMMAND_RUNNING)
+
+    def invoke(self, arg, from_tty):
+        if not arg.strip():
+            raise gdb.GdbError("usage: keel-seek N")
+        n = int(gdb.parse_and_eval(arg))
+        if n < 0:
+            raise gdb.GdbError(f"keel-seek: {n} is not an instruction count")
+        target = os.environ.get("KEEL_GDB_TARGET", "localhost:1234")
+        q = replay_qmp()
+        try:
+            replay_icount(q)  # refuse before disconnecting
+            gdb.execute("disconnect", to_string=True)
+            q.execute("replay-seek", icount=n)
+            deadline = time.monotonic() + float(os.environ.get("KEEL_SEEK_TIMEOUT", "900"))
+            while True:
+                status = q.execute("query-status")["status"]
+                here = replay_icount(q)
+                if here == n and status != "running":
+                    break
+                if status in ("shutdown", "internal-error") or time.monotonic() > deadline:
+                    raise gdb.GdbError(f"keel-seek: stopped at {here} ({status}), not at {n}: "
+                                       "past the recording's end?")
+                time.sleep(0.05)
+        finally:
+            q.close()
+            if gdb.selected_inferior().connection is None:
+                gdb.execute(f"target remote {target}", to_string=True)
+        gdb.set_convenience_variable("icount", n)
+        if from_tty:
+            gdb.execute("frame")
+
+
+KeelIcount()
+KeelSeek()

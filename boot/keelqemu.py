@@ -8,7 +8,7 @@ symbol module) and by the pytest harness (tests/conftest.py).
     keelqemu.py mkiso --builddir BUILD --cmdline "..." -o OUT.iso
     keelqemu.py run --builddir BUILD [--cpu max] [--mem 512M] [--machine q35]
                     [--icount] [--cmdline "..."] [--timeout S] [--gdb]
-                    [--serial-log PATH]
+                    [--serial-log PATH] [--record DIR]
 
 Exit codes: the kernel ends a boot by writing a KEEL_EXIT_* value
 (kern/uapi/keel/exit.h) to isa-debug-exit; QEMU then exits with
@@ -181,9 +181,22 @@ def mem_mib(size):
     return int(mib)
 
 
-def qemu_argv(iso, m, serial, extra=(), media=None):
+@dataclasses.dataclass
+class RR:
+    """QEMU's record/replay of one boot (boot/replay.py makes these)."""
+    mode: str        # record | replay
+    iso: Path        # the CD, read through blkreplay
+    log: Path        # QEMU's event log (rrfile)
+    snapshot: Path   # a qcow2 image no device uses, for rrsnapshot
+
+
+RR_SNAPSHOT = "boot"  # the snapshot taken as recording starts
+
+
+def qemu_argv(iso, m, serial, extra=(), media=None, rr=None):
     """The QEMU command line: `media` replaces the ISO (e.g. -kernel/-initrd
-    for the Linux baseline, which must run in the same configuration)."""
+    for the Linux baseline, which must run in the same configuration); `rr`
+    records or replays the boot (boot/replay.py), the ISO then being rr.iso."""
     mib = mem_mib(m.mem)
     size = f"{mib // 1024}G" if mib % 1024 == 0 else f"{mib}M"
     argv = ["qemu-system-x86_64",
@@ -205,8 +218,21 @@ def qemu_argv(iso, m, serial, extra=(), media=None):
         argv += ["-bios", OVMF]  # read-only, variables kept in RAM: every boot starts alike
     elif m.firmware != "bios":
         raise ValueError(f"firmware {m.firmware!r}: bios or ovmf")
-    argv += list(media) if media is not None else ["-cdrom", str(iso), "-boot", "d"]
-    if m.icount:
+    if rr is not None:
+        # The CD through blkreplay, so its reads are in the event log; readonly,
+        # as a replay must find the same bytes. No sleep=off: QEMU 7.2 hangs
+        # recording with it. The snapshot image is a drive no device uses.
+        if not m.icount or m.smp != 1 or media is not None:
+            raise ValueError("record/replay: one CPU, icount, Keel's ISO (boot/replay.py why_not)")
+        argv += ["-drive", f"file={rr.iso},if=none,id=cd-raw,format=raw,readonly=on",
+                 "-drive", "driver=blkreplay,if=none,image=cd-raw,id=cd,readonly=on",
+                 "-device", "ide-cd,drive=cd,bootindex=0",
+                 "-drive", f"file={rr.snapshot},if=none,id=rr-snapshots,format=qcow2",
+                 "-icount", f"shift=0,align=off,rr={rr.mode},rrfile={rr.log},rrsnapshot={RR_SNAPSHOT}",
+                 "-rtc", "clock=vm,base=2000-01-01"]
+    else:
+        argv += list(media) if media is not None else ["-cdrom", str(iso), "-boot", "d"]
+    if m.icount and rr is None:
         argv += ["-icount", "shift=0,align=off,sleep=off", "-rtc", "clock=vm,base=2000-01-01"]
     if m.accel:
         argv += ["-accel", m.accel]
@@ -274,20 +300,37 @@ def verdict_of(status):
 
 
 def boot(builddir, cmdline="", machine=None, timeout=60.0, extra=(), log_path=None, modules=(), media=None,
-         rss_limit_mib=None):
+         rss_limit_mib=None, record=None):
     """Boot once, serial to a file (never a pipe: under icount a late reader
     would shift the guest's instruction counts), and kill our QEMU -- and only
     ours -- if it outlives the timeout. `media` boots something else than
     Keel's ISO in the same configuration (the Linux baseline). `rss_limit_mib`
     kills QEMU (verdict "died") once it holds that much host memory: for a
-    guest larger than the host, whose RAM the host lends only as it is touched."""
+    guest larger than the host, whose RAM the host lends only as it is touched.
+    `record`: a directory to record the boot into (boot/replay.py), which
+    keeps a copy of the serial log."""
     m = machine or Machine()
     iso = cached_iso(builddir, cmdline, modules) if media is None else None
+    rec = rr = None
+    if record is not None:
+        import replay  # boot/replay.py, beside this file
+        rec = replay.create(builddir, record, iso, m, cmdline, extra)
+        rr = rec.rr("record", rec.path("snapshot.qcow2"))
     own_log = log_path is None
     if own_log:
         fd, log_path = tempfile.mkstemp(prefix="keel-serial-", suffix=".log")
         os.close(fd)
-    argv = qemu_argv(iso, m, f"file:{log_path}", extra, media)
+    argv = qemu_argv(iso, m, f"file:{log_path}", extra, media, rr=rr)
+    r = run_argv(argv, log_path, timeout, rss_limit_mib)
+    if rec is not None:
+        shutil.copy(log_path, rec.serial_log)
+    if own_log:
+        os.unlink(log_path)
+    return r
+
+
+def run_argv(argv, log_path, timeout=60.0, rss_limit_mib=None):
+    """Run one QEMU command line whose serial console goes to the file log_path; see boot()."""
     start = time.monotonic()
     with tempfile.TemporaryFile(prefix="keel-qemu-stderr-") as errf:
         proc = _start(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf)
@@ -299,8 +342,6 @@ def boot(builddir, cmdline="", machine=None, timeout=60.0, extra=(), log_path=No
         err = errf.read().decode(errors="replace")
     elapsed = time.monotonic() - start
     log = Path(log_path).read_text(errors="replace")
-    if own_log:
-        os.unlink(log_path)
     if err.strip():
         log += "\n[qemu stderr] " + err
     if note:
@@ -351,7 +392,7 @@ def _wait(proc, timeout, rss_limit_mib=None):
 
 # ---------------------------------------------------------------------- CLI
 def cmd_run(a):
-    m = Machine(cpu=a.cpu, mem=a.mem, machine=a.machine, icount=a.icount)
+    m = Machine(cpu=a.cpu, mem=a.mem, machine=a.machine, icount=a.icount or bool(a.record))
     default_iso = Path(a.builddir) / "keel.iso"  # Meson's, made with the demo command line
     iso = default_iso if a.cmdline == DEMO_CMDLINE and default_iso.exists() else cached_iso(a.builddir, a.cmdline)
     extra = ["-s", "-S"] if a.gdb else []
@@ -360,18 +401,38 @@ def cmd_run(a):
         # The console on this terminal and, as it is written, in a file (gdb's keel-apps reads it).
         serial = "chardev:com1"
         extra += ["-chardev", f"stdio,id=com1,logfile={a.serial_log},logappend=off"]
-    argv = qemu_argv(iso, m, serial, extra)
+    rr = None
+    if a.record:
+        import replay  # boot/replay.py, beside this file
+        reason = replay.why_not(m)
+        if reason:
+            print(f"keel: cannot record: {reason}", file=sys.stderr)
+            return 2
+        rec = replay.create(a.builddir, a.record, iso, m, a.cmdline, [])
+        rr = rec.rr("record", rec.path("snapshot.qcow2"))
+        if not a.serial_log:  # the console on this terminal and in the recording
+            serial = "chardev:com1"
+            extra += ["-chardev", f"stdio,id=com1,logfile={rec.serial_log},logappend=off"]
+    argv = qemu_argv(iso, m, serial, extra, rr=rr)
     print("+ " + " ".join(argv), file=sys.stderr)
     if a.gdb:
         # QEMU waits for gdb; the caller starts gdb and QEMU runs in the background.
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
         Path(a.builddir, "qemu-gdb.pid").write_text(str(proc.pid))
         return 0
+    status = run_foreground(argv, a.timeout)
+    if a.record:
+        print(f"keel: recorded in {a.record}; replay it with ./keel debug --replay {a.record}", file=sys.stderr)
+    return status
+
+
+def run_foreground(argv, timeout):
+    """Run QEMU with the console on this terminal; 0 if the kernel reported success, else 1 (130: ^C)."""
     proc = _start(argv, stdin=subprocess.DEVNULL)
     try:
-        status = proc.wait(timeout=a.timeout)
+        status = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        print(f"\nkeel: no verdict after {a.timeout:.0f} s: QEMU killed", file=sys.stderr)
+        print(f"\nkeel: no verdict after {timeout:.0f} s: QEMU killed", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -409,6 +470,7 @@ def main():
     s.add_argument("--cmdline", default=DEMO_CMDLINE)
     s.add_argument("--timeout", type=float, default=600.0)
     s.add_argument("--gdb", action="store_true")
+    s.add_argument("--record", metavar="DIR", help="record the boot into DIR (boot/replay.py); implies --icount")
     s.add_argument("--serial-log", metavar="PATH", help="also write the serial console to PATH")
     a = p.parse_args()
     if a.cmd == "syms":

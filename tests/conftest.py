@@ -13,13 +13,18 @@ the checks test modules share -- `expect`, `expect_not`, `value`,
 here; a test module that imports another stops the session. Each boot
 gets a per-command-line ISO (cached under build/isos/), a hard timeout, and
 its own QEMU, which is killed by pid if it outlives the timeout. The serial
-logs of a failed test are kept under build/test-logs/.
+logs of a failed test are kept under build/test-logs/ (TEST.N.log); with
+`./keel test --record-failures` each one-CPU icount boot is recorded with
+QEMU's record/replay, and a failed test keeps its recordings there too
+(TEST.N.rr, replayed by `./keel debug --replay build/test-logs/TEST.N.rr`).
 """
 
 import ast
 import os
 import re
+import shutil
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -27,6 +32,7 @@ import pytest
 SRC = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(SRC / "boot"))
 import keelqemu  # noqa: E402
+import replay  # noqa: E402
 
 BUILD = Path(os.environ.get("KEEL_BUILDDIR", SRC / "build")).resolve()
 LOGDIR = BUILD / "test-logs"
@@ -41,16 +47,21 @@ def tail(text, n=60):
 class Boot:
     """A finished boot, with assertions that explain themselves."""
 
-    def __init__(self, result, cmdline):
+    def __init__(self, result, cmdline, recording=None):
         self.r = result
         self.cmdline = cmdline
+        self.recording = recording  # its record/replay directory (--record-failures), or None
 
     def __getattr__(self, name):
         return getattr(self.r, name)
 
+    def replay_command(self):
+        return f"./keel debug --replay {os.path.relpath(self.recording, SRC)}" if self.recording else None
+
     def _fail(self, what):
+        rr = f"\n  recorded: replay it with {self.replay_command()}" if self.recording else ""
         pytest.fail(f"{what}\n  command line: {self.cmdline!r}\n  verdict: {self.r.verdict} "
-                    f"(QEMU status {self.r.status})\n--- serial log (tail) ---\n{tail(self.r.log)}",
+                    f"(QEMU status {self.r.status}){rr}\n--- serial log (tail) ---\n{tail(self.r.log)}",
                     pytrace=False)
 
     def expect_verdict(self, verdict):
@@ -120,21 +131,44 @@ class Boot:
         self.expect(r"^env \d+ \(victim\): exited with code 0$")
 
 
+def log_name(nodeid):
+    """A test's name as a file name under build/test-logs/."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid)
+
+
 class Keel:
-    def __init__(self):
+    def __init__(self, nodeid="", record=False):
         self.boots = []
+        self.nodeid = nodeid
+        self.record = record  # ./keel test --record-failures
+        self.lock = threading.Lock()  # boots may run in threads (test_irq)
+        self.started = 0
 
     def boot(self, cmdline="", cpu="max", mem="512M", machine="q35", icount=False, timeout=60.0,
              extra=(), modules=(), log_path=None, firmware="bios", rss_limit_mib=None):
         """modules: extra (path, name) multiboot2 modules for this boot.
         log_path: where the serial log goes while it runs (to watch it).
         firmware: bios (SeaBIOS) or ovmf (UEFI).
-        rss_limit_mib: kill QEMU once it holds that much host memory."""
+        rss_limit_mib: kill QEMU once it holds that much host memory.
+        With --record-failures a one-CPU icount boot is recorded (boot/replay.py) into
+        build/test-logs/TEST.N.rr, kept only if the test fails."""
         machine_ = keelqemu.Machine(cpu=cpu, mem=mem, machine=machine, icount=icount, firmware=firmware)
+        with self.lock:
+            n = self.started
+            self.started += 1
+        record = None
+        if self.record and icount:
+            reason = replay.why_not(machine_)
+            if reason:
+                print(f"keel: {self.nodeid}: boot {n} not recorded: {reason}", file=sys.stderr)
+            else:
+                record = LOGDIR / f"{log_name(self.nodeid)}.{n}.rr"
         r = keelqemu.boot(BUILD, cmdline, machine_, timeout=timeout, extra=extra, modules=modules,
-                          log_path=log_path, rss_limit_mib=rss_limit_mib)
-        b = Boot(r, cmdline)
-        self.boots.append(b)
+                          log_path=log_path, rss_limit_mib=rss_limit_mib, record=record)
+        b = Boot(r, cmdline, recording=record)
+        b.n = n
+        with self.lock:
+            self.boots.append(b)
         return b
 
     def run_test(self, name, args="", expect="success", **machine):
@@ -150,9 +184,15 @@ class Keel:
         return b
 
 
+def pytest_addoption(parser):
+    parser.addoption("--record-failures", action="store_true",
+                     help="record every one-CPU icount boot (QEMU record/replay) and keep the recording of each "
+                          "failed test's boots in build/test-logs/ (docs/debugging.md)")
+
+
 @pytest.fixture
 def keel(request):
-    k = Keel()
+    k = Keel(request.node.nodeid, record=request.config.getoption("--record-failures"))
     request.node._keel = k
     yield k
 
@@ -162,12 +202,19 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     k = getattr(item, "_keel", None)
-    if rep.when != "call" or not rep.failed or not k or not k.boots:
+    if rep.when != "call" or not k or not k.boots:
+        return
+    if not rep.failed:  # a passing test's recordings go
+        for b in k.boots:
+            if b.recording:
+                shutil.rmtree(b.recording, ignore_errors=True)
         return
     LOGDIR.mkdir(parents=True, exist_ok=True)
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid)
-    for i, b in enumerate(k.boots):
-        path = LOGDIR / f"{safe}.{i}.log"
+    safe = log_name(item.nodeid)
+    for b in k.boots:
+        if b.recording:
+            rep.sections.append(("keel recording", f"boot {b.recording.name}: {b.replay_command()}"))
+        path = LOGDIR / f"{safe}.{b.n}.log"
         path.write_text(f"# command line: {b.cmdline}\n# qemu: {' '.join(b.r.argv)}\n"
                         f"# verdict: {b.r.verdict} (status {b.r.status}), {b.r.elapsed:.2f} s, "
                         f"QEMU's peak RSS {b.r.maxrss_kib} KiB\n"
