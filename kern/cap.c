@@ -6,6 +6,7 @@
 #include "lib/string.h"
 #include "panic.h"
 #include "sched.h"
+#include "trace.h"
 #include "frame.h"
 #include "uaccess.h"
 
@@ -13,7 +14,7 @@ u64 caps_live;
 
 #define CSPACE_INITIAL_LEAVES 64 /* 32768 slots before leaf[] itself grows */
 
-static const struct cap_type_ops *type_ops[KEEL_CAP_SWVEC + 1];
+static const struct cap_type_ops *type_ops[KEEL_CAP_TRACE + 1];
 
 void cap_register_type(u8 type, const struct cap_type_ops *ops)
 {
@@ -194,6 +195,8 @@ static void destroy_leaf(struct cap *c, bool revoked)
 	if (c->parent)
 		hnode_del(&c->in_parent);
 	struct env *e = c->owner;
+	if (revoked)
+		TRACE(KEEL_TR_REVOKE, e->id, c->type, c->slot);
 	slot_set(e, c->slot, NULL);
 	if (c->payer)
 		c->payer->caps_charged--;

@@ -13,6 +13,7 @@
 #include "lib/string.h"
 #include "panic.h"
 #include "slot.h"
+#include "trace.h"
 #include "frame.h"
 #include "uvm.h"
 
@@ -127,6 +128,7 @@ int env_create_empty(const char *name, struct env **out)
 void env_destroy(struct env *e)
 {
 	struct percpu *cpu = this_cpu();
+	TRACE(KEEL_TR_EXIT, e->id, 0, 0);
 	if (cpu->env == e) {
 		/* Leave its address space before anything of it is freed: any
 		 * CR3 reaches the kernel (invariant 3). */
@@ -193,6 +195,7 @@ __noreturn void env_run(struct env *e)
 		switch_hooks(cpu, e);
 		cpu->env = e;
 		exit_stats.switches++;
+		TRACE(KEEL_TR_SWITCH, e->id, prev ? prev->id : 0, 0);
 		if (e->floor_syscall != cpu->lstar_floor)
 			env_set_floor_syscall(e, e->floor_syscall);
 	}

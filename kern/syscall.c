@@ -22,6 +22,8 @@
 #include "syscall.h"
 #include "spawn.h"
 #include "timer.h"
+#include "trace.h"
+#include "trace_cap.h"
 #include "uaccess.h"
 #include "upcall.h"
 
@@ -103,6 +105,7 @@ static i64 sys_debug(struct env *e, u64 op, u64 a, u64 b)
 i64 syscall_dispatch(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2)
 {
 	e->syscalls++;
+	TRACE(KEEL_TR_SYSCALL, e->id, nr, 0);
 	switch (nr) {
 	case SYS_CONSOLE_WRITE:
 		return sys_console_write(a0, a1);
@@ -156,6 +159,8 @@ i64 syscall_dispatch(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2)
 		return pct_reply(e);
 	case SYS_ENV_SPAWN:
 		return sys_env_spawn(e, a0);
+	case SYS_TRACE:
+		return trace_syscall(e, a0, a1, a2);
 	default:
 		return -ENOSYS;
 	}
@@ -226,6 +231,7 @@ __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64
 		return (struct fast_ret){ 0, SYSCALL_FAST_NONE };
 	}
 	e->syscalls++;
+	TRACE(KEEL_TR_SYSCALL, e->id, nr, 0);
 	return (struct fast_ret){ r, fast_status(e) }; /* entry.S counts the sysretq */
 }
 

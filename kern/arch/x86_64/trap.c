@@ -21,6 +21,7 @@
 #include "sched.h"
 #include "syscall.h"
 #include "timer.h"
+#include "trace.h"
 #include "uaccess.h"
 #include "upcall.h"
 
@@ -102,6 +103,7 @@ __attribute__((optimize("omit-frame-pointer"))) static void from_user(struct tra
 		/* ring3_iret.c may have made it the #GP/#NP/#SS the CPU would
 		 * raise, or moved CR2 to the page a user-mode pop faults on. */
 		cr2 = tf->vector == VEC_PF ? read_cr2() : 0;
+		TRACE(KEEL_TR_FAULT, e->id, tf->vector, tf->vector == VEC_PF ? cr2 : tf->rip);
 		if (v == VEC_GP)
 			int_gate_gp_error(tf);
 		if (upcall_trap_fast(e, tf, cr2))
