@@ -81,14 +81,16 @@ class Boot:
             r"\((?P<heap_bytes_before>\d+) bytes before, (?P<heap_bytes_after>\d+) after\)$")
     EXITS = (r"^envs: (?P<switches>\d+) env switches; exits to Ring 3: (?P<sysret>\d+) sysretq, (?P<iret>\d+) iretq; "
              r"(?P<timer>\d+) timer interrupts$")
+    UPCALLS = (r"^envs: upcalls: (?P<upcalls>\d+) event, (?P<trap_upcalls>\d+) trap, (?P<pct_upcalls>\d+) control "
+               r"transfer; (?P<irqs>\d+) device interrupts$")
     IRET_COMPLETIONS = r"^envs: (\d+) Ring 3 iretqs completed by the kernel"
 
     def summary(self):
         """The kernel's end-of-run summary, required, as a dict of ints: started, failed, before and after
         (frames free), vranges, caps, heap_before, heap_after, heap_bytes_before, heap_bytes_after, switches,
-        sysret, iret, timer, and iret_completions."""
+        sysret, iret, timer, upcalls, trap_upcalls, pct_upcalls, irqs, and iret_completions."""
         s = {}
-        for pattern in (self.SUMMARY, self.HEAP, self.EXITS):
+        for pattern in (self.SUMMARY, self.HEAP, self.EXITS, self.UPCALLS):
             s.update({k: int(v) for k, v in self.expect(pattern).groupdict().items()})
         s["iret_completions"] = self.iret_completions()
         return s
