@@ -173,8 +173,9 @@ struct cap *cap_lookup(struct env *e, u64 slot, u8 type, u8 rights, int *err)
 
 /* Some of e's capabilities were revoked: count it, and tell e by upcall
  * (the count is copied into an area registered later, too). */
-static void note_revoked(struct env *e)
+static void note_revoked(struct env *e, const struct cap *c)
 {
+	TRACE(KEEL_TR_REVOKE, e->id, c->type, c->slot);
 	if (e->state == ENV_DEAD)
 		return;
 	e->revoked++;
@@ -195,13 +196,11 @@ static void destroy_leaf(struct cap *c, bool revoked)
 	if (c->parent)
 		hnode_del(&c->in_parent);
 	struct env *e = c->owner;
-	if (revoked)
-		TRACE(KEEL_TR_REVOKE, e->id, c->type, c->slot);
 	slot_set(e, c->slot, NULL);
 	if (c->payer)
 		c->payer->caps_charged--;
 	if (revoked)
-		note_revoked(e);
+		note_revoked(e, c);
 	kfree(c);
 	caps_live--;
 }

@@ -176,6 +176,9 @@ __noreturn void env_run(struct env *e)
 	struct percpu *cpu = this_cpu();
 	struct env *prev = cpu->env;
 	if (prev != e) {
+		/* Here, where both are live anyway: a site further down
+		 * would keep prev in a register across the switch, trace off. */
+		TRACE(KEEL_TR_SWITCH, e->id, prev ? prev->id : 0, 0);
 		if (prev) {
 			fpu_save(prev->fpu);
 			/* The FS base by RDFSBASE where the CPU has it (main.c sets
@@ -195,7 +198,6 @@ __noreturn void env_run(struct env *e)
 		switch_hooks(cpu, e);
 		cpu->env = e;
 		exit_stats.switches++;
-		TRACE(KEEL_TR_SWITCH, e->id, prev ? prev->id : 0, 0);
 		if (e->floor_syscall != cpu->lstar_floor)
 			env_set_floor_syscall(e, e->floor_syscall);
 	}

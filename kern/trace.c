@@ -51,6 +51,28 @@ void trace_record(u32 ev, u32 env, u64 a, u64 b)
 	p->b = b;
 }
 
+/* trace_record(ev, env, a, b) from the four values trace_emit pushed (trace.h),
+ * with every register it may clobber saved and the stack aligned for C. */
+__asm__(".pushsection .text.trace_out, \"ax\"\n"
+	".global trace_record_thunk\n"
+	"trace_record_thunk:\n\t"
+	"pushq %rbp\n\t"
+	"movq %rsp, %rbp\n\t" /* 8(%rbp): the return address; 16..40(%rbp): ev, env, a, b */
+	"pushq %rax\n\tpushq %rcx\n\tpushq %rdx\n\tpushq %rsi\n\tpushq %rdi\n\t"
+	"pushq %r8\n\tpushq %r9\n\tpushq %r10\n\tpushq %r11\n\t"
+	"movq 16(%rbp), %rdi\n\t"
+	"movl 24(%rbp), %esi\n\t"
+	"movq 32(%rbp), %rdx\n\t"
+	"movq 40(%rbp), %rcx\n\t"
+	"andq $-16, %rsp\n\t"
+	"call trace_record\n\t"
+	"leaq -72(%rbp), %rsp\n\t"
+	"popq %r11\n\tpopq %r10\n\tpopq %r9\n\tpopq %r8\n\t"
+	"popq %rdi\n\tpopq %rsi\n\tpopq %rdx\n\tpopq %rcx\n\tpopq %rax\n\t"
+	"popq %rbp\n\t"
+	"ret\n"
+	".popsection");
+
 /* ------------------------------------------------------------ the rings */
 
 int trace_rings_alloc(u32 frames)

@@ -45,10 +45,30 @@ on:
 	return true;
 }
 
+/*
+ * The recording side pushes the four values -- from whatever registers the
+ * compiler holds them in, or as immediates -- and calls trace_record_thunk
+ * (trace.c), which saves every register it uses. A plain C call there, or
+ * arguments in fixed registers, would reshape the register allocation of
+ * the whole function, on the path itself, trace on or off (measured: 4 and
+ * 3 more instructions per null_syscall). This way the site's only cost on
+ * the path is its NOP. (No memory operands: they may be RSP-relative, and
+ * the pushes move RSP. The kernel has no red zone: pushing is safe.)
+ */
+static __attribute__((always_inline)) inline void trace_emit(u64 ev, u64 env, u64 a, u64 b)
+{
+	__asm__ volatile("pushq %3\n\tpushq %2\n\tpushq %1\n\tpushq %0\n\t"
+			 "call trace_record_thunk\n\t"
+			 "addq $32, %%rsp"
+			 :
+			 : "re"(ev), "re"(env), "re"(a), "re"(b)
+			 : "memory");
+}
+
 #define TRACE(ev, env, a, b)                                                   \
 	do {                                                                   \
 		if (unlikely(trace_site()))                                    \
-			trace_record((ev), (u32)(env), (u64)(a), (u64)(b));    \
+			trace_emit((ev), (u32)(env), (u64)(a), (u64)(b));      \
 	} while (0)
 
 /* One event into this CPU's ring (what a site does when on). */

@@ -213,7 +213,7 @@ static __noreturn void trap_to_env(struct env *e, const struct area_head *h, uns
 	e->ka->trap_cr2 = cr2;
 	e->ka->traps++;
 	exit_stats.trap_upcalls++;
-	TRACE(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_TRAP, vector);
+	TRACE(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_TRAP, e->ka->trap_vector);
 	enter(e, h->trap_entry, stack);
 	e->ctx.rsi = vector;
 	e->ctx.rdx = error;
@@ -298,7 +298,7 @@ __attribute__((optimize("omit-frame-pointer"))) bool upcall_trap_fast(struct env
 	upcall_watchdog_reset(e);
 	exit_stats.iret++;
 	exit_stats.trap_upcalls++;
-	TRACE(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_TRAP, vector);
+	TRACE(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_TRAP, a->trap_vector); /* from memory: nothing kept live */
 	return true;
 }
 
@@ -605,7 +605,7 @@ int upcall_pct_enter(struct env *r, u64 caller_id, const u64 arg[4])
 	r->ctx_from_syscall = false; /* RCX carries an argument */
 	r->ka->pct_calls++;
 	exit_stats.pct_upcalls++;
-	TRACE(KEEL_TR_UPCALL, r->id, KEEL_TR_UP_PCT, caller_id);
+	TRACE(KEEL_TR_UPCALL, r->id, KEEL_TR_UP_PCT, r->ctx.rsi); /* the caller's id, from memory */
 	return 0;
 }
 

@@ -103,7 +103,9 @@ __attribute__((optimize("omit-frame-pointer"))) static void from_user(struct tra
 		/* ring3_iret.c may have made it the #GP/#NP/#SS the CPU would
 		 * raise, or moved CR2 to the page a user-mode pop faults on. */
 		cr2 = tf->vector == VEC_PF ? read_cr2() : 0;
-		TRACE(KEEL_TR_FAULT, e->id, tf->vector, tf->vector == VEC_PF ? cr2 : tf->rip);
+		/* (CR2 read again on the recording side: keeping cr2 for the
+		 * site would cost the path a register.) */
+		TRACE(KEEL_TR_FAULT, e->id, tf->vector, tf->vector == VEC_PF ? read_cr2() : tf->rip);
 		if (v == VEC_GP)
 			int_gate_gp_error(tf);
 		if (upcall_trap_fast(e, tf, cr2))
