@@ -3,13 +3,20 @@ rings, their sites, the trace capability, and bench/ktrace.py's Chrome
 trace-event JSON."""
 
 import json
+import os
 import re
 import struct
 import subprocess
 import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
+import keelqemu
+import ptwalk
 from conftest import BUILD, SRC, Keel
 
 sys.path.insert(0, str(SRC / "bench"))
@@ -130,10 +137,8 @@ def test_trace_sites_are_nops_when_off_and_jumps_when_on(keel):
     b.expect(r"^# off: (\d+) of \1 sites are `nopl 0\(%rax,%rax,1\)` again")
 
 
-def test_every_site_in_the_built_kernel_is_one_five_byte_nop():
-    """From outside the guest: the image's .trace_sites, and the bytes at
-    each site in its text, as objdump decodes them (an instruction of its
-    own, not the middle of another)."""
+def built_sites():
+    """[(site, target)] from the built kernel's .trace_sites, and a reader of its bytes."""
     elf = BUILD / "kern" / "keel.elf"
     syms = dict((l.split()[2], int(l.split()[0], 16)) for l in subprocess.check_output(["nm", str(elf)], text=True)
                 .splitlines() if len(l.split()) == 3)
@@ -151,7 +156,15 @@ def test_every_site_in_the_built_kernel_is_one_five_byte_nop():
                 return blob[off + va - addr: off + va - addr + n]
         raise AssertionError(f"{va:#x} is in no section")
 
-    sites = [struct.unpack("<QQ", read(a, 16)) for a in range(start, end, 16)]
+    return [struct.unpack("<QQ", read(a, 16)) for a in range(start, end, 16)], read
+
+
+def test_every_site_in_the_built_kernel_is_one_five_byte_nop():
+    """From outside the guest: the image's .trace_sites, and the bytes at
+    each site in its text, as objdump decodes them (an instruction of its
+    own, not the middle of another)."""
+    elf = BUILD / "kern" / "keel.elf"
+    sites, read = built_sites()
     assert len(sites) >= 12
     dis = subprocess.check_output(["objdump", "-d", "--no-show-raw-insn", str(elf)], text=True)
     insns = dict(re.findall(r"^([0-9a-f]+):\s+(.*)$", dis, re.M))
@@ -174,3 +187,50 @@ def test_without_the_capability_every_trace_call_is_refused(keel):
     b.expect(r"^tracer: 15 checks, 0 failed$")
     b.expect_nothing_leaked(started=1, failed=0)
     b.expect_not(r"^ktrace: ")
+
+
+def live_site_bytes(cmdline):
+    """Boot cmdline, stop the guest once its envs run, and read each site's
+    five bytes of the live kernel text through QEMU's monitor."""
+    sites, _ = built_sites()
+    tmp = tempfile.mkdtemp(prefix="trace-qmp-")
+    sock, log_path = os.path.join(tmp, "qmp.sock"), os.path.join(tmp, "serial.log")
+    done = {}
+    th = threading.Thread(target=lambda: done.setdefault("r", keelqemu.boot(
+        BUILD, cmdline, keelqemu.Machine(), timeout=60, extra=["-qmp", f"unix:{sock},server=on,wait=off"],
+        log_path=log_path)))
+    th.start()
+    live = {}
+    try:
+        deadline = time.monotonic() + 60
+        while th.is_alive() and time.monotonic() < deadline:
+            if os.path.exists(log_path) and re.search(r"^keel: \d+ envs? started", Path(log_path).read_text(
+                    errors="replace"), re.M):
+                break
+            time.sleep(0.02)
+        qmp = ptwalk.QMP(sock)
+        qmp.execute("stop")
+        for at, target in sites:
+            out = qmp.hmp(f"x /5bx {at:#x}")
+            live[at] = (bytes(int(b, 16) for b in re.findall(r"0x([0-9a-f]{2})\b", out.split(":", 1)[1])), target)
+        qmp.execute("quit")
+        qmp.close()
+    finally:
+        th.join()
+        for f in (sock, log_path):
+            if os.path.exists(f):
+                os.unlink(f)
+        os.rmdir(tmp)
+    return live
+
+
+def test_the_live_kernel_text_holds_nops_when_off_and_jumps_when_on():
+    """Read from outside, with the guest stopped while its envs run: off,
+    every site is the NOP; with trace=on, every site is `jmp rel32` to its
+    recording code."""
+    off = live_site_bytes("run=spin:a:50")
+    assert off and all(b == NOP5 for b, _ in off.values()), {hex(a): b.hex() for a, (b, _) in off.items()}
+    on = live_site_bytes("run=spin:a:50 trace=on")
+    for at, (b, target) in on.items():
+        want = b"\xe9" + struct.pack("<i", target - (at + 5))
+        assert b == want, f"site {at:#x}: {b.hex()}, want {want.hex()}"
