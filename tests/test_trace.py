@@ -17,7 +17,7 @@ import pytest
 
 import keelqemu
 import ptwalk
-from conftest import BUILD, SRC, Keel
+from conftest import BUILD, SRC, Com2Boot, Keel
 
 sys.path.insert(0, str(SRC / "bench"))
 import ktrace  # noqa: E402
@@ -234,3 +234,24 @@ def test_the_live_kernel_text_holds_nops_when_off_and_jumps_when_on():
     for at, (b, target) in on.items():
         want = b"\xe9" + struct.pack("<i", target - (at + 5))
         assert b == want, f"site {at:#x}: {b.hex()}, want {want.hex()}"
+
+
+def test_device_interrupts_in_the_trace_agree_with_the_kernels_count(keel):
+    """IRQ 3 from COM2, bound by a Ring 3 driver: one irq event per device
+    interrupt the kernel counted, each with COM2's vector and GSI and the
+    driver's env; and the event upcalls that brought them."""
+    payload = bytes(range(64))
+    c = Com2Boot(keel, "run=com2:echo:64 grant=0:irq3,0:io0x2f8+8 trace=on")
+    assert c.wait_for(r"^com2 echo: ready"), c.log()[-3000:]
+    c.connect()
+    assert c.exchange(payload) == payload
+    b = c.finish()
+    b.expect_verdict("success")
+    s = b.expect_nothing_leaked(started=1, failed=0)
+    d = ktrace.parse_ktrace(b.log)[0]
+    assert d.dropped == 0
+    irqs = [e for e in d.events if e.ev == "irq"]
+    assert s["irqs"] > 0 and len(irqs) == s["irqs"], (len(irqs), s["irqs"])
+    assert all((e.a, e.b, e.env) == (0x33, 3, 1) for e in irqs), irqs[:5]
+    ups = sum(e.ev == "upcall" and e.a == 0 for e in d.events)
+    assert ups == s["upcalls"] > 0, (ups, s["upcalls"])
