@@ -177,6 +177,7 @@ def test_every_site_in_the_built_kernel_is_one_five_byte_nop():
 def test_the_trace_capability_refuses_every_bad_request_and_gives_its_frames_back(keel):
     b = keel.boot("run=tracer:errors,tracer:idle grant=0:trace quota_frames=128").expect_verdict("success")
     b.expect(r"^tracer: ok on beyond the frame quota$")
+    b.expect(r"^tracer: ok the revocation is in the trace$")
     b.expect(r"^tracer: (\d+) checks, 0 failed$")
     b.expect_not(r"^tracer: FAIL")
     b.expect_nothing_leaked(started=2, failed=0)  # it ended with the trace on: the rings came back

@@ -101,6 +101,13 @@ static int errors(void)
 	check("a read-only copy for itself", copy >= 0, 1);
 	check("a read-only copy cannot switch", sys_trace(copy, KEEL_TRACE_OFF, 0), -ERIGHTS);
 	check("a read-only copy reads", read_ring(copy, (uint64_t)recs, 0, 1, &req), 1);
+	check("revoke the copy", sys_cap_revoke((uint32_t)slot), 1);
+	n = read_ring(slot, (uint64_t)recs, 0, 2 * KEEL_TRACE_PER_FRAME, &req);
+	long revoked = 0;
+	for (long i = 0; i < n; i++)
+		revoked += recs[i].ev == KEEL_TR_REVOKE && recs[i].env == (uint32_t)me && recs[i].a == KEEL_CAP_TRACE &&
+			   recs[i].b == (uint64_t)copy;
+	check("the revocation is in the trace", revoked, 1);
 
 	check("off with an argument", sys_trace(slot, KEEL_TRACE_OFF, 1), -EINVAL);
 	check("off", sys_trace(slot, KEEL_TRACE_OFF, 0), 0);
