@@ -178,6 +178,8 @@ def test_the_trace_capability_refuses_every_bad_request_and_gives_its_frames_bac
     b = keel.boot("run=tracer:errors,tracer:idle grant=0:trace quota_frames=128").expect_verdict("success")
     b.expect(r"^tracer: ok on beyond the frame quota$")
     b.expect(r"^tracer: ok the revocation is in the trace$")
+    b.expect(r"^tracer: 3000 random calls: [1-9]\d* accepted, [1-9]\d* refused$")
+    b.expect(r"^tracer: ok after the random calls, its frames are back$")
     b.expect(r"^tracer: (\d+) checks, 0 failed$")
     b.expect_not(r"^tracer: FAIL")
     b.expect_nothing_leaked(started=2, failed=0)  # it ended with the trace on: the rings came back

@@ -7,11 +7,16 @@
  *            then on, read, off, with the frames charged and given back; last
  *            it switches the trace on again and exits with it on (its end
  *            must give the rings back: the leak check).
+ *            Then 3,000 random SYS_TRACE calls with the capability (ops 0..4,
+ *            sizes, CPUs, counts; request and buffer pointers into the
+ *            kernel, non-canonical, unmapped, wrapping, or its own buffer):
+ *            nothing breaks, and once switched off its quota is as before.
  *   nocap    without a trace capability: every op refused.
  *   idle     yields a while: the other env of `errors`.
  * Each check prints `tracer: ok NAME` or `tracer: FAIL NAME: got X, want Y`.
  */
 #include "keel.h"
+#include "rand.h"
 #include "vm.h"
 
 static int failed, checks;
@@ -42,6 +47,52 @@ static long read_ring(long slot, uint64_t buf, uint32_t cpu, uint32_t max, struc
 {
 	*req = (struct keel_trace_read){ .buf = buf, .cpu = cpu, .max = max };
 	return sys_trace(slot, KEEL_TRACE_READ, (long)req);
+}
+
+/* A pointer the kernel must refuse, or this env's own trace buffer. */
+static uint64_t hostile_ptr(struct keel_rand *r)
+{
+	switch (rand_below(r, 7)) {
+	case 0: return 0;
+	case 1: return 0xFFFFFFFF80000000ULL + rand_below(r, 1 << 24); /* the kernel image */
+	case 2: return 0xFFFFFF8000000000ULL + rand_below(r, 1ULL << 32); /* the direct map */
+	case 3: return 0x0000900000000000ULL + rand_below(r, 1ULL << 40); /* non-canonical */
+	case 4: return ~0ULL - rand_below(r, 4096); /* wraps */
+	case 5: return 0x00007FFFFFFFF000ULL + rand_below(r, 4096); /* the top of the user half */
+	default: return (uint64_t)recs;
+	}
+}
+
+static void random_calls(long slot, uint64_t frames_before)
+{
+	struct keel_rand r;
+	struct keel_trace_read req;
+	uint64_t ok = 0, refused = 0;
+	rand_seed(&r, 17);
+	for (int i = 0; i < 3000; i++) {
+		long op = (long)rand_below(&r, 5), arg, ret;
+		if (op == KEEL_TRACE_READ && rand_below(&r, 2)) {
+			req = (struct keel_trace_read){ .buf = hostile_ptr(&r), .cpu = (uint32_t)rand_below(&r, 3),
+							.max = (uint32_t)(rand_below(&r, 4) ? rand_below(&r, RECS + 1)
+											: rand_next(&r)) };
+			if (req.buf == (uint64_t)recs && req.max > RECS)
+				req.max = RECS; /* its own buffer: no more than it holds */
+			arg = (long)&req;
+		} else if (op == KEEL_TRACE_ON) {
+			arg = rand_below(&r, 2) ? (long)(1u << rand_below(&r, 10)) : (long)rand_next(&r);
+		} else {
+			arg = rand_below(&r, 2) ? (long)hostile_ptr(&r) : (long)rand_below(&r, 3);
+			if (arg == (long)recs)
+				arg = 0;
+		}
+		ret = sys_trace(slot, op, arg);
+		ok += ret >= 0;
+		refused += ret < 0;
+	}
+	sys_trace(slot, KEEL_TRACE_OFF, 0);
+	printf("tracer: 3000 random calls: %llu accepted, %llu refused\n", (unsigned long long)ok,
+	       (unsigned long long)refused);
+	check("after the random calls, its frames are back", (long)(frames_used() - frames_before), 0);
 }
 
 static int errors(void)
@@ -113,6 +164,7 @@ static int errors(void)
 	check("off", sys_trace(slot, KEEL_TRACE_OFF, 0), 0);
 	check("its frames given back", (long)(frames_used() - before), 0);
 	check("read after off", read_ring(slot, (uint64_t)recs, 0, 1, &req), -EINVAL);
+	random_calls(slot, before);
 	check("on again, to end with it on", sys_trace(slot, KEEL_TRACE_ON, 1), 0);
 	printf("tracer: %d checks, %d failed\n", checks, failed);
 	return failed != 0;
