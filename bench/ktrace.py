@@ -349,7 +349,8 @@ def plot_timeline(doc, path):
     ax.set_yticks(range(len(lanes)))
     ax.set_yticklabels([names.get(k, str(k)) for k in reversed(lanes)], fontsize="small")
     o = doc["otherData"]
-    ax.set_xlabel(f"ms after {t0 / 1000:.3f} ms ({o['clock']})")
+    ax.set_xlabel(f"ms after the first slice, at {t0 / 1000:.3f} ms after kernel entry "
+                  "(kernel clock; under -icount 1 ms = 10^6 guest instructions)")
     ax.set_title(f"Keel: one trace for the whole system -- {o['events']} kernel events, {o['dropped']} dropped "
                  f"(v upcall, x fault)", fontsize="medium")
     ax.grid(axis="x", alpha=0.3)
