@@ -226,14 +226,6 @@ static const char *const kind_names[KEEL_TR_KINDS] = {
 	[KEEL_TR_PCT_REPLY] = "pct-reply", [KEEL_TR_EXIT] = "exit",       [KEEL_TR_IDLE] = "idle",
 };
 
-u64 trace_events(void)
-{
-	u64 n = 0;
-	for (u32 c = 0; c < ncpus; c++)
-		n += rings[c].head;
-	return n;
-}
-
 void trace_dump(void)
 {
 	if (!ring_frames)

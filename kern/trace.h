@@ -100,7 +100,4 @@ i64 trace_read_user(u32 cpu, u64 buf, u64 max, u64 *dropped, u64 *head);
 /* Every ring on the console (ktrace: lines), at the end of a run. */
 void trace_dump(void);
 
-/* Events recorded on this boot, all CPUs (tests). */
-u64 trace_events(void);
-
 #endif
