@@ -196,6 +196,11 @@ def chrome_trace(text):
             ev.append(dict(ph="i", s="t", name=name, ts=_us(t), pid=pid, tid=tid, args=args))
 
         for e in d.events:
+            if cur is None and not idle and not running and e.ev in ("syscall", "fault") and e.env:
+                # The ring lost the switch to the env that makes this call
+                # (dropped events): it is running now.
+                cur = e.env
+                begin(e.t, cur)
             if e.ev == "switch":
                 end(e.t)
                 cur = e.env
