@@ -44,14 +44,14 @@ int trace_grant(struct env *e)
 
 static i64 trace_on(struct env *e, struct cap *c, u64 frames)
 {
+	if (!frames || frames > KEEL_TRACE_FRAMES_MAX || (frames & (frames - 1)))
+		return -EINVAL;
 	if (trace_is_on() || payer_cap)
 		return -EBUSY;
-	if (trace_ring_frames()) { /* the boot's rings, switched off since */
+	if (trace_ring_frames()) { /* the boot's rings, switched off since: used as they are */
 		trace_switch(true);
 		return 0;
 	}
-	if (!frames || frames > KEEL_TRACE_FRAMES_MAX || (frames & (frames - 1)))
-		return -EINVAL;
 	u32 n = (u32)frames; /* one ring: cpu0 (SMP: times the CPUs with a ring) */
 	int err = quota_charge_frames(e, n);
 	if (err)
