@@ -103,11 +103,11 @@ __attribute__((optimize("omit-frame-pointer"))) static void from_user(struct tra
 		/* ring3_iret.c may have made it the #GP/#NP/#SS the CPU would
 		 * raise, or moved CR2 to the page a user-mode pop faults on. */
 		cr2 = tf->vector == VEC_PF ? read_cr2() : 0;
+		if (v == VEC_GP)
+			int_gate_gp_error(tf);
 		/* (CR2 read again on the recording side: keeping cr2 for the
 		 * site would cost the path a register.) */
 		TRACE(KEEL_TR_FAULT, e->id, tf->vector, tf->vector == VEC_PF ? read_cr2() : tf->rip);
-		if (v == VEC_GP)
-			int_gate_gp_error(tf);
 		if (upcall_trap_fast(e, tf, cr2))
 			return;
 	} else if (v - VEC_IRQ_BASE < VEC_IRQ_COUNT) {
