@@ -330,7 +330,8 @@ struct keel_mmu_op {
  *                    (quota) or -ENOMEM. If the boot's rings exist (trace=on,
  *                    since switched off) they are used again, charged to nobody.
  *   KEEL_TRACE_OFF   arg = 0: the sites switched off; the caller's rings freed
- *                    and its quota given back -> 0; -EBUSY for another holder's.
+ *                    and its quota given back -> 0; -EBUSY for rings switched on
+ *                    through another capability (only that one switches them off).
  *   KEEL_TRACE_READ  arg = struct keel_trace_read *: up to `max` unread events
  *                    of CPU `cpu`, oldest first, into `buf` -> how many;
  *                    -EINVAL (no rings, bad cpu, max too large), -EFAULT.
