@@ -80,6 +80,10 @@ DESCRIPTION = {
 # below the empty frame), thrown away and taken again.
 BENCH_RE = re.compile(r"^BENCH (\S+) n=(\d+) min=(\d+) median=(\d+) p99=(\d+) redone=(\d+)$", re.M)
 INFO_RE = re.compile(r"^INFO (\S+) (.*)$", re.M)
+# The kernel trace sites an op crosses, counted by apps/bench with the trace on
+# (after its timing, which runs with the trace off): min..max over its runs,
+# and the events of a min run.
+SITES_RE = re.compile(r"^SITES (\S+) n=(\d+) min=(-?\d+) max=(\d+) path=(.*)$", re.M)
 
 
 def log(msg):
@@ -96,6 +100,11 @@ def parse(text):
 
 def parse_info(text):
     return {m.group(1): m.group(2).strip() for m in INFO_RE.finditer(text)}
+
+
+def parse_sites(text):
+    return {m.group(1): dict(runs=int(m.group(2)), min=int(m.group(3)), max=int(m.group(4)),
+                             path=m.group(5).strip()) for m in SITES_RE.finditer(text)}
 
 
 # ------------------------------------------------------------------- Linux
@@ -144,7 +153,7 @@ def linux_initramfs(cache):
 # ----------------------------------------------------------------- running
 def run_keel(builddir, machine, quick, timeout):
     cmdline = ("run=bench:quick,bench:yieldpeer" if quick else "run=bench:all,bench:yieldpeer") + \
-        " grant=0:swvec0xa0"
+        " grant=0:swvec0xa0,0:trace"
     r = keelqemu.boot(builddir, cmdline, machine, timeout=timeout)
     if r.verdict != "success":
         raise RuntimeError(f"Keel bench boot ended in {r.verdict}:\n{r.log[-3000:]}")
@@ -202,6 +211,14 @@ def markdown(results, meta):
                          f"{r['iterations']} | {r['redone']} | {DESCRIPTION.get(r['op'], '')} |")
         for op, v in sorted(meta.get("keel_info", {}).get(mode, {}).items()):
             lines += ["", f"Keel, {op}: {v}"]
+        sites = meta.get("keel_trace_sites", {}).get(mode, {})
+        if sites:
+            lines += ["", f"Kernel trace sites each Keel operation crosses ({mode}; a 5-byte NOP each while the "
+                      "trace is off; counted with it on, after the timing):", "",
+                      "| operation | sites | the events of one run |", "|---|---:|---|"]
+            for op, v in sorted(sites.items()):
+                n = str(v["min"]) if v["min"] == v["max"] else f"{v['min']}..{v['max']}"
+                lines.append(f"| {op} | {n} | {v['path'] or '-'} |")
         lines += ["", f"Linux / Keel, medians ({mode}):", "",
                   "| Keel operation | Linux operation | Keel | Linux | Linux/Keel | target |",
                   "|---|---|---:|---:|---:|---|"]
@@ -284,6 +301,7 @@ def main():
         res, klog = run_keel(builddir, m, a.quick, a.timeout)
         records += records_for("keel", mode, res, unit)
         meta.setdefault("keel_info", {})[mode] = parse_info(klog)
+        meta.setdefault("keel_trace_sites", {})[mode] = parse_sites(klog)
         if a.no_linux:
             continue
         for off in (False, True):

@@ -27,7 +27,7 @@ Usage:
 
 The dump format (every line starts with its prefix; other lines are ignored):
 
-    sched-trace: begin policy=NAME events=N dropped=D
+    sched-trace: begin policy=NAME events=N dropped=D env=ID   (ID: the env that dumped it)
     sched-thread: TID,NAME              zero or more
     sched-trace: t_ns,event,tid,a,b     the CSV header, literally
     sched-trace: T,EVENT,TID,A,B        N rows, oldest first

@@ -6,6 +6,7 @@
 #include "lib/string.h"
 #include "panic.h"
 #include "sched.h"
+#include "trace.h"
 #include "frame.h"
 #include "uaccess.h"
 
@@ -13,7 +14,7 @@ u64 caps_live;
 
 #define CSPACE_INITIAL_LEAVES 64 /* 32768 slots before leaf[] itself grows */
 
-static const struct cap_type_ops *type_ops[KEEL_CAP_SWVEC + 1];
+static const struct cap_type_ops *type_ops[KEEL_CAP_TRACE + 1];
 
 void cap_register_type(u8 type, const struct cap_type_ops *ops)
 {
@@ -172,8 +173,9 @@ struct cap *cap_lookup(struct env *e, u64 slot, u8 type, u8 rights, int *err)
 
 /* Some of e's capabilities were revoked: count it, and tell e by upcall
  * (the count is copied into an area registered later, too). */
-static void note_revoked(struct env *e)
+static void note_revoked(struct env *e, const struct cap *c)
 {
+	TRACE(KEEL_TR_REVOKE, e->id, c->type, c->slot);
 	if (e->state == ENV_DEAD)
 		return;
 	e->revoked++;
@@ -198,7 +200,7 @@ static void destroy_leaf(struct cap *c, bool revoked)
 	if (c->payer)
 		c->payer->caps_charged--;
 	if (revoked)
-		note_revoked(e);
+		note_revoked(e, c);
 	kfree(c);
 	caps_live--;
 }

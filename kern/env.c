@@ -13,6 +13,7 @@
 #include "lib/string.h"
 #include "panic.h"
 #include "slot.h"
+#include "trace.h"
 #include "frame.h"
 #include "uvm.h"
 
@@ -127,6 +128,7 @@ int env_create_empty(const char *name, struct env **out)
 void env_destroy(struct env *e)
 {
 	struct percpu *cpu = this_cpu();
+	TRACE(KEEL_TR_EXIT, e->id, 0, 0);
 	if (cpu->env == e) {
 		/* Leave its address space before anything of it is freed: any
 		 * CR3 reaches the kernel (invariant 3). */
@@ -174,6 +176,9 @@ __noreturn void env_run(struct env *e)
 	struct percpu *cpu = this_cpu();
 	struct env *prev = cpu->env;
 	if (prev != e) {
+		/* Here, where both are live anyway: a site further down
+		 * would keep prev in a register across the switch, trace off. */
+		TRACE(KEEL_TR_SWITCH, e->id, prev ? prev->id : 0, 0);
 		if (prev) {
 			fpu_save(prev->fpu);
 			/* The FS base by RDFSBASE where the CPU has it (main.c sets

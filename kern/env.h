@@ -141,6 +141,9 @@ struct exit_stats {
 	u64 sysret; /* entry.S increments these two (EXIT_STATS_*, asm-offsets.c) */
 	u64 iret, switches;
 	u64 iret_emulated; /* Ring 3 iretqs completed for a buggy CPU (ring3_iret.c) */
+	u64 upcalls;       /* event upcalls (upcall.c, and entry.S: EXIT_STATS_UPCALLS) */
+	u64 trap_upcalls;  /* exceptions delivered on a trap entry */
+	u64 pct_upcalls;   /* protected control transfers into a receiver's entry */
 };
 
 /* ring3_iret.c: finish a Ring 3 iretq the CPU faulted on wrongly; true if done. */

@@ -7,6 +7,7 @@
 #include "keel/errno.h"
 #include "lib/errname.h"
 #include "lib/string.h"
+#include "trace_cap.h"
 
 static bool prefixed(const char *s, const char *p, const char **rest)
 {
@@ -35,6 +36,8 @@ static int grant_one(char *item, struct env **envs, u64 n, struct env **to)
 		return irq_grant(e, (u32)a, false);
 	if (prefixed(what, "swvec", &rest) && parse_u64(rest, &a) && a < 256)
 		return swvec_grant(e, (u32)a);
+	if (strcmp(what, "trace") == 0)
+		return trace_grant(e); /* the only way a trace capability comes to be */
 	if (prefixed(what, "io", &rest)) {
 		char *plus = strchr(rest, '+');
 		if (!plus)

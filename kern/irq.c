@@ -9,6 +9,7 @@
 #include "keel/errno.h"
 #include "platform.h"
 #include "sched.h"
+#include "trace.h"
 
 /* Per GSI: how its line is driven, and who has it bound through which cap. */
 static struct {
@@ -107,13 +108,17 @@ i64 irq_ack(struct env *e, u64 slot)
 	return 0;
 }
 
+u64 irq_interrupts;
+
 void irq_interrupt(unsigned vector)
 {
 	u32 g = vector - VEC_IRQ_BASE;
+	irq_interrupts++;
 	ioapic_set_masked(g, true); /* until the holder acknowledges */
 	gsi_state[g].masked = true;
 	lapic_eoi();
 	struct cap *c = gsi_state[g].bound;
+	TRACE(KEEL_TR_IRQ, c ? c->owner->id : 0, vector, g);
 	if (!c || !c->owner->ka)
 		return; /* unbound (or its holder took no upcalls any more): stays masked */
 	struct env *e = c->owner;

@@ -37,6 +37,7 @@ i64 irq_ack(struct env *e, u64 slot);
 
 /* Vector 0x30 + gsi arrived (from Ring 3 or in the idle loop). */
 void irq_interrupt(unsigned vector);
+extern u64 irq_interrupts; /* device interrupts taken, all GSIs */
 
 /* `int $N` from Ring 3 on a software vector: true if e holds it (the event
  * is posted); false: the caller raises #GP. */

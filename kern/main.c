@@ -39,6 +39,8 @@
 #include "slot.h"
 #include "slot_audit.h"
 #include "syscall.h"
+#include "trace.h"
+#include "trace_cap.h"
 #include "tunables.h"
 #include "uaccess.h"
 #include "upcall.h"
@@ -197,7 +199,9 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	upcall_init();
 	pct_init();
 	boot_step(irq_init(), "setting up the IOAPIC");
+	trace_cap_init();
 	tunables_apply(&boot_cmdline); /* quotas, time slice, watchdog, ... (tunables.c) */
+	trace_boot(cmdline_get(&boot_cmdline, "trace"), TRACE_BOOT_FRAMES);
 	sched_init(timeslice_us * 1000, run_end);
 	spawn_init(&boot_info);
 	if (uaccess_window_open)

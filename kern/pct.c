@@ -4,6 +4,7 @@
 #include "env.h"
 #include "keel/errno.h"
 #include "sched.h"
+#include "trace.h"
 #include "upcall.h"
 
 /* The env an ENV capability in e's space names, alive and not e. */
@@ -45,6 +46,7 @@ i64 pct_call(struct env *e)
 	r->pct.serving = true;
 	r->pct.caller = e;
 	e->pct.callee = r;
+	TRACE(KEEL_TR_PCT_CALL, e->id, r->id, 0);
 	sched_block(e, false); /* until the reply, or r's end */
 	sched_run_donated(r);
 }
@@ -59,6 +61,7 @@ i64 pct_reply(struct env *e)
 	if (!c)
 		return -EPIPE; /* the caller ended: the handler resumes itself */
 	c->pct.callee = NULL;
+	TRACE(KEEL_TR_PCT_REPLY, e->id, c->id, 0);
 	sched_unblocked(c);
 	c->ctx.rax = 0;
 	c->ctx.rdi = e->ctx.rdi;

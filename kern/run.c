@@ -7,7 +7,9 @@
 #include "keel/exit.h"
 #include "ktest.h"
 #include "panic.h"
+#include "irq.h"
 #include "timer.h"
+#include "trace.h"
 #include "vrange.h"
 
 static u64 expected_failures;
@@ -30,6 +32,7 @@ void run_expect_failures(u64 n) { expected_failures = n; }
 
 __noreturn void run_end(void)
 {
+	trace_dump(); /* before the summary, whose counters it must agree with */
 	/* Everything the envs held must be back, to the frame. */
 	u64 after = frames_free();
 	struct heap_stats heap;
@@ -45,6 +48,9 @@ __noreturn void run_end(void)
 	kprintf("envs: %llu env switches; exits to Ring 3: %llu sysretq, %llu iretq; %llu timer interrupts\n",
 		(unsigned long long)exit_stats.switches, (unsigned long long)exit_stats.sysret,
 		(unsigned long long)exit_stats.iret, (unsigned long long)timer_interrupts);
+	kprintf("envs: upcalls: %llu event, %llu trap, %llu control transfer; %llu device interrupts\n",
+		(unsigned long long)exit_stats.upcalls, (unsigned long long)exit_stats.trap_upcalls,
+		(unsigned long long)exit_stats.pct_upcalls, (unsigned long long)irq_interrupts);
 	if (exit_stats.iret_emulated)
 		kprintf("envs: %llu Ring 3 iretqs completed by the kernel for the CPU (QEMU TCG with SMAP)\n",
 			(unsigned long long)exit_stats.iret_emulated);

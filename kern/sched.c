@@ -5,6 +5,7 @@
 #include "env.h"
 #include "panic.h"
 #include "timer.h"
+#include "trace.h"
 
 void kstack_restart(void (*fn)(void)) __noreturn; /* entry.S */
 
@@ -149,9 +150,12 @@ bool sched_slice_over(void) { return slice_over; }
 static __noreturn void idle(void)
 {
 	timer_cancel(&slice_timer);
+	TRACE(KEEL_TR_IDLE, 0, 0, 0);
 	for (;;) {
-		if (rq_head)
+		if (rq_head) {
+			TRACE(KEEL_TR_IDLE, 0, 1, 0);
 			sched_next();
+		}
 		if (!env_live_count())
 			end_of_run();
 		if (!anything_can_wake()) {

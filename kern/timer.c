@@ -1,4 +1,5 @@
 #include "timer.h"
+#include "trace.h"
 #include "arch/x86_64/lapic.h"
 #include "clock.h"
 
@@ -70,6 +71,7 @@ void timer_interrupt(void)
 		t->fire(t);
 	}
 	program();
+	TRACE(KEEL_TR_TIMER, 0, 0, 0);
 }
 
 u64 timer_next_deadline(void) { return queue ? queue->deadline : 0; }

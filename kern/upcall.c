@@ -21,6 +21,7 @@
 #include "panic.h"
 #include "pt.h"
 #include "sched.h"
+#include "trace.h"
 #include "frame.h"
 #include "uvm.h"
 
@@ -170,6 +171,8 @@ static void upcall_event(struct env *e, const struct area_head *h)
 	e->ka->disabled = 1;
 	events_to_area(e, e->ka);
 	e->ka->upcalls++;
+	exit_stats.upcalls++;
+	TRACE(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_EVENT, e->ka->pending);
 	enter(e, h->event_entry, h->upcall_stack);
 }
 
@@ -209,6 +212,8 @@ static __noreturn void trap_to_env(struct env *e, const struct area_head *h, uns
 	e->ka->trap_error = error;
 	e->ka->trap_cr2 = cr2;
 	e->ka->traps++;
+	exit_stats.trap_upcalls++;
+	TRACE(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_TRAP, e->ka->trap_vector);
 	enter(e, h->trap_entry, stack);
 	e->ctx.rsi = vector;
 	e->ctx.rdx = error;
@@ -266,6 +271,8 @@ __attribute__((optimize("omit-frame-pointer"))) bool upcall_event_fast(struct en
 	a->upcalls++;
 	upcall_watchdog_reset(e); /* it was enabled */
 	exit_stats.iret++;
+	exit_stats.upcalls++;
+	TRACE(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_EVENT, a->pending);
 	return true;
 }
 
@@ -290,6 +297,8 @@ __attribute__((optimize("omit-frame-pointer"))) bool upcall_trap_fast(struct env
 	a->traps++;
 	upcall_watchdog_reset(e);
 	exit_stats.iret++;
+	exit_stats.trap_upcalls++;
+	TRACE(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_TRAP, a->trap_vector); /* from memory: nothing kept live */
 	return true;
 }
 
@@ -595,6 +604,8 @@ int upcall_pct_enter(struct env *r, u64 caller_id, const u64 arg[4])
 	r->ctx.r9 = arg[3];
 	r->ctx_from_syscall = false; /* RCX carries an argument */
 	r->ka->pct_calls++;
+	exit_stats.pct_upcalls++;
+	TRACE(KEEL_TR_UPCALL, r->id, KEEL_TR_UP_PCT, r->ctx.rsi); /* the caller's id, from memory */
 	return 0;
 }
 
@@ -611,4 +622,11 @@ void upcall_pct_leave(struct env *r)
 	r->up.ran_ns = now - r->dispatched_at;
 	r->up.ran_total_ns += r->up.ran_ns;
 	upcall_watchdog_reset(r);
+}
+
+/* entry.S's event delivery, when the trace is on: its site jumps to code
+ * that calls this with the env (the area's pending bits are set). */
+void trace_upcall_asm(struct env *e)
+{
+	trace_record(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_EVENT, e->ka->pending);
 }

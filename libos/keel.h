@@ -38,6 +38,8 @@ static inline long sys_yield(void) { return keel_syscall3(SYS_YIELD, 0, 0, 0); }
 static inline long sys_env_id(void) { return keel_syscall3(SYS_ENV_ID, 0, 0, 0); }
 static inline uint64_t sys_time(void) { return (uint64_t)keel_syscall3(SYS_TIME, 0, 0, 0); }
 static inline long sys_debug(long op, long a, long b) { return keel_syscall3(SYS_DEBUG, op, a, b); }
+/* The kernel trace, through a KEEL_CAP_TRACE (keel/abi.h, "the kernel trace"). */
+static inline long sys_trace(long slot, long op, long arg) { return keel_syscall3(SYS_TRACE, slot, op, arg); }
 
 /* ---------------------------------------------------------------- console */
 int printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

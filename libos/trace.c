@@ -46,8 +46,9 @@ void trace_dump(void)
 {
 	uint64_t n = head < TRACE_EVENTS ? head : TRACE_EVENTS;
 	const struct sched_policy *p = sched_policy();
-	printf("sched-trace: begin policy=%s events=%llu dropped=%llu\n", p ? p->name : "none",
-	       (unsigned long long)n, (unsigned long long)(head - n));
+	/* env= ties the dump to its env's tracks in ./keel trace (bench/ktrace.py). */
+	printf("sched-trace: begin policy=%s events=%llu dropped=%llu env=%ld\n", p ? p->name : "none",
+	       (unsigned long long)n, (unsigned long long)(head - n), sys_env_id());
 	for (int tid = 1; tid < TRACE_NAMES; tid++)
 		if (names[tid][0])
 			printf("sched-thread: %d,%s\n", tid, names[tid]);

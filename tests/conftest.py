@@ -23,8 +23,11 @@ import ast
 import os
 import re
 import shutil
+import socket
 import sys
+import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -92,14 +95,16 @@ class Boot:
             r"\((?P<heap_bytes_before>\d+) bytes before, (?P<heap_bytes_after>\d+) after\)$")
     EXITS = (r"^envs: (?P<switches>\d+) env switches; exits to Ring 3: (?P<sysret>\d+) sysretq, (?P<iret>\d+) iretq; "
              r"(?P<timer>\d+) timer interrupts$")
+    UPCALLS = (r"^envs: upcalls: (?P<upcalls>\d+) event, (?P<trap_upcalls>\d+) trap, (?P<pct_upcalls>\d+) control "
+               r"transfer; (?P<irqs>\d+) device interrupts$")
     IRET_COMPLETIONS = r"^envs: (\d+) Ring 3 iretqs completed by the kernel"
 
     def summary(self):
         """The kernel's end-of-run summary, required, as a dict of ints: started, failed, before and after
         (frames free), vranges, caps, heap_before, heap_after, heap_bytes_before, heap_bytes_after, switches,
-        sysret, iret, timer, and iret_completions."""
+        sysret, iret, timer, upcalls, trap_upcalls, pct_upcalls, irqs, and iret_completions."""
         s = {}
-        for pattern in (self.SUMMARY, self.HEAP, self.EXITS):
+        for pattern in (self.SUMMARY, self.HEAP, self.EXITS, self.UPCALLS):
             s.update({k: int(v) for k, v in self.expect(pattern).groupdict().items()})
         s["iret_completions"] = self.iret_completions()
         return s
@@ -182,6 +187,84 @@ class Keel:
             if results[0][0] != (expect == "success"):
                 b._fail(f"expected KTAP {'ok' if expect == 'success' else 'not ok'} for {name}")
         return b
+
+
+# COM2 on a Unix socket the test talks to (tests/test_irq.py, tests/test_trace.py).
+COM2_SOCKET = ["-chardev", "socket,id=com2,path={sock},server=on,wait=off", "-serial", "chardev:com2"]
+
+
+class Com2Boot:
+    """Boot in a thread with COM2 on a Unix socket; talk to it while it runs."""
+
+    def __init__(self, keel, cmdline, timeout=120.0):
+        self.dir = Path(tempfile.mkdtemp(prefix="keel-com2-", dir="/tmp"))  # short: sun_path is 108 bytes
+        self.sock_path = self.dir / "com2.sock"
+        self.log_path = self.dir / "com1.log"
+        extra = [a.format(sock=self.sock_path) for a in COM2_SOCKET]
+        self.result = None
+        self.thread = threading.Thread(target=self._run, args=(keel, cmdline, extra, timeout), daemon=True)
+        self.thread.start()
+        self.sock = None
+
+    def _run(self, keel, cmdline, extra, timeout):
+        self.result = keel.boot(cmdline, extra=extra, log_path=str(self.log_path), timeout=timeout)
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_for(self, pattern, timeout=60.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and self.thread.is_alive():
+            if re.search(pattern, self.log(), re.M):
+                return True
+            time.sleep(0.05)
+        return bool(re.search(pattern, self.log(), re.M))
+
+    def connect(self, timeout=30.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(str(self.sock_path))
+                self.sock = s
+                return
+            except OSError:
+                s.close()
+                time.sleep(0.02)
+        pytest.fail("cannot connect to QEMU's COM2 socket")
+
+    def exchange(self, payload, chunk=256, timeout=90.0):
+        """Send the payload (in chunks), collect what comes back until as
+        many bytes arrived or the time is up."""
+        got = bytearray()
+
+        def reader():
+            self.sock.settimeout(0.2)
+            end = time.monotonic() + timeout
+            while len(got) < len(payload) and time.monotonic() < end:
+                try:
+                    data = self.sock.recv(4096)
+                except socket.timeout:
+                    continue
+                if not data:
+                    break
+                got.extend(data)
+
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        for i in range(0, len(payload), chunk):
+            self.sock.sendall(payload[i:i + chunk])
+            time.sleep(0.002)
+        t.join(timeout + 5)
+        return bytes(got)
+
+    def finish(self, timeout=120.0):
+        self.thread.join(timeout)
+        if self.sock:
+            self.sock.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        assert self.result is not None, "the boot did not finish"
+        return self.result
 
 
 def pytest_addoption(parser):

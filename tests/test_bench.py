@@ -46,5 +46,9 @@ def test_bench_quick_writes_a_complete_well_formed_results_file():
         timer = meta["keel_info"][mode]["timer_upcall_roundtrip"]
         assert re.fullmatch(r"early=\d+ lead_ns=\d+ arm_ticks_median=\d+ arm_ticks_p99=\d+ arm_ticks_max=\d+",
                             timer), timer
+        sites = meta["keel_trace_sites"][mode]
+        for op in KEEL_OPS:
+            assert op in sites and 0 < sites[op]["min"] <= sites[op]["max"], (op, sites.get(op))
+        assert sites["floor_int_iretq"]["max"] == 0, sites["floor_int_iretq"]  # no kernel code: no site
     assert (BUILD / "bench" / "results.md").read_text().startswith("# Keel benchmarks")
     assert (BUILD / "bench" / "results.png").stat().st_size > 10000

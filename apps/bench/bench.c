@@ -82,9 +82,93 @@ static void report(const char *op, size_t n)
 	       (unsigned long long)samples[n / 2], (unsigned long long)samples[n * 99 / 100], redone);
 }
 
+/*
+ * The trace sites an op crosses (docs/benchmarks.md, "Trace sites per row"),
+ * when the boot granted this env the trace capability (bench/run.py does):
+ * the kernel trace switched on, each of SITE_SAMPLES runs of the op between
+ * two reads of the ring -- the events between them, less the second read's
+ * own syscall, are the sites the op crossed: each site records one event.
+ *   SITES <op> n=<runs> min=<> max=<> path=<the events of a min run>
+ * The path names each event, run-length coded (syscall(NR), upcall(KIND),
+ * switch, timer, fault(VECTOR), ...): what the op does outside its timed
+ * window (yield's two counter reads, the timer row's arming, ...) shows too.
+ */
+#define SITE_SAMPLES 16
+#define SITE_FRAMES 16 /* 2048 events: the 512-page row's 1,000-odd fit */
+static long trace_slot = -1;
+static struct keel_trace_rec site_recs[SITE_FRAMES * KEEL_TRACE_PER_FRAME];
+static char site_path[1][1024];
+
+static long trace_take(void)
+{
+	struct keel_trace_read req = { .buf = (uint64_t)site_recs, .cpu = 0, .max = SITE_FRAMES * KEEL_TRACE_PER_FRAME };
+	return sys_trace(trace_slot, KEEL_TRACE_READ, (long)&req);
+}
+
+static void event_name(const struct keel_trace_rec *r, char *buf, size_t size)
+{
+	static const char *const kinds[] = { "?", "switch", "syscall", "upcall", "irq", "ipi", "timer", "fault",
+					     "revoke", "pct-call", "pct-reply", "exit", "idle" };
+	static const char *const ups[] = { "event", "trap", "pct" };
+	const char *k = r->ev < sizeof kinds / sizeof kinds[0] ? kinds[r->ev] : "?";
+	if (r->ev == KEEL_TR_SYSCALL || r->ev == KEEL_TR_FAULT)
+		snprintf(buf, size, "%s(%llu)", k, (unsigned long long)r->a);
+	else if (r->ev == KEEL_TR_UPCALL)
+		snprintf(buf, size, "%s(%s)", k, r->a < 3 ? ups[r->a] : "?");
+	else
+		snprintf(buf, size, "%s", k);
+}
+
+/* The events of site_recs[0..n), the last (the read's own syscall) left out. */
+static void path_of(long n, char *out, size_t size)
+{
+	size_t len = 0;
+	out[0] = 0;
+	for (long i = 0; i < n - 1 && len + 40 < size;) {
+		char name[32], next[32];
+		event_name(&site_recs[i], name, sizeof name);
+		long j = i + 1;
+		for (; j < n - 1; j++) {
+			event_name(&site_recs[j], next, sizeof next);
+			if (strcmp(name, next))
+				break;
+		}
+		len += (size_t)snprintf(out + len, size - len, j - i > 1 ? "%s%sx%ld" : "%s%s", len ? "," : "", name,
+					j - i);
+		i = j;
+	}
+}
+
+static void count_sites(const char *name, uint64_t (*op)(void))
+{
+	if (trace_slot < 0)
+		return;
+	long err = sys_trace(trace_slot, KEEL_TRACE_ON, SITE_FRAMES);
+	if (err) {
+		printf("bench: %s: no trace sites counted: %s\n", name, errname((int)err));
+		return;
+	}
+	long lo = -1, hi = 0;
+	for (int i = 0; i < SITE_SAMPLES; i++) {
+		trace_take(); /* everything so far, this read's own syscall with it */
+		op();
+		long n = trace_take();
+		if (n <= 0)
+			continue;
+		if (lo < 0 || n - 1 < lo) {
+			lo = n - 1;
+			path_of(n, site_path[0], sizeof site_path[0]);
+		}
+		hi = n - 1 > hi ? n - 1 : hi;
+	}
+	sys_trace(trace_slot, KEEL_TRACE_OFF, 0);
+	printf("SITES %s n=%d min=%ld max=%ld path=%s\n", name, SITE_SAMPLES, lo, hi, site_path[0]);
+}
+
 static void measure(const char *name, uint64_t (*op)(void), size_t warm, size_t n)
 {
 	report(name, collect(op, warm, n));
+	count_sites(name, op);
 }
 
 /* ------------------------------------------------------------ timer */
@@ -343,6 +427,7 @@ int main(int argc, char **argv)
 		return peer_serve();
 	}
 
+	trace_slot = vm_find_cap(0, KEEL_CAP_TRACE, NULL, 0, NULL);
 	/* The empty frame first: what every other figure subtracts (taken
 	 * with nothing subtracted yet: empty_min is 0). */
 	size_t k = collect(op_empty, warm, n);
@@ -359,6 +444,7 @@ int main(int argc, char **argv)
 		__asm__ volatile("int $0x80" : "=a"(r) : "a"(SYS_DEBUG), "D"(DEBUG_FLOOR_SYSCALL), "S"(0), "d"(0) : "memory");
 	}
 	report("floor_syscall_sysretq", k);
+	count_sites("empty_frame", op_empty);
 	measure("null_syscall", op_null_syscall, warm, n);
 
 	if (keel_upcalls_init(full_event, NULL)) {

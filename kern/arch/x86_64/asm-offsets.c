@@ -82,6 +82,7 @@ void asm_offsets(void)
 	COMMENT("struct exit_stats (env.h)");
 	OFFSET(EXIT_STATS_SYSRET, exit_stats, sysret);
 	OFFSET(EXIT_STATS_IRET, exit_stats, iret);
+	OFFSET(EXIT_STATS_UPCALLS, exit_stats, upcalls);
 
 	asm_offsets_abi();
 

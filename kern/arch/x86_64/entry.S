@@ -25,6 +25,7 @@
  */
 #include "asm-offsets.h" /* every offset and constant shared with C (asm-offsets.c) */
 #include "arch/x86_64/smap.h"
+#include "arch/x86_64/trace_site.h"
 
 #include "arch/x86_64/regs.inc"
 
@@ -365,6 +366,8 @@ syscall_compat_entry:
 	.cfi_remember_state
 	movl $1, KUA_DISABLED(%rax)
 	incq KUA_UPCALLS(%rax)
+	incq exit_stats+EXIT_STATS_UPCALLS(%rip)
+	TRACE_SITE_CALL trace_upcall_asm
 	movq $0, ENV_DISABLED_NS(%rbx) /* it was enabled: the watchdog starts over */
 	movb $0, ENV_WATCHDOG_FIRED(%rbx)
 	incq exit_stats+EXIT_STATS_IRET(%rip)

@@ -64,6 +64,10 @@ SECTIONS
 		KEEP(*(.smap_sites))
 		__smap_sites_end = .;
 		. = ALIGN(8);
+		__trace_sites_start = .;
+		KEEP(*(.trace_sites))
+		__trace_sites_end = .;
+		. = ALIGN(8);
 		__extable_start = .;
 		KEEP(*(.extable))
 		__extable_end = .;

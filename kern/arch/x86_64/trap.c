@@ -21,6 +21,7 @@
 #include "sched.h"
 #include "syscall.h"
 #include "timer.h"
+#include "trace.h"
 #include "uaccess.h"
 #include "upcall.h"
 
@@ -104,6 +105,9 @@ __attribute__((optimize("omit-frame-pointer"))) static void from_user(struct tra
 		cr2 = tf->vector == VEC_PF ? read_cr2() : 0;
 		if (v == VEC_GP)
 			int_gate_gp_error(tf);
+		/* (CR2 read again on the recording side: keeping cr2 for the
+		 * site would cost the path a register.) */
+		TRACE(KEEL_TR_FAULT, e->id, tf->vector, tf->vector == VEC_PF ? read_cr2() : tf->rip);
 		if (upcall_trap_fast(e, tf, cr2))
 			return;
 	} else if (v - VEC_IRQ_BASE < VEC_IRQ_COUNT) {

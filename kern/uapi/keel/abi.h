@@ -53,7 +53,8 @@
 #define SYS_PCT_REPLY    23 /* (r0, r1, r2, r3 in RDI RSI RDX R10) -> 0: the caller has them */
 /* Environments (docs/abi.md) */
 #define SYS_ENV_SPAWN    24 /* (const struct keel_spawn *req) -> slot of an ENV capability to the new env */
-#define SYS_COUNT        25
+#define SYS_TRACE        25 /* (trace slot, KEEL_TRACE_* op, arg) -> see "the kernel trace" below */
+#define SYS_COUNT        26
 
 #define KEEL_VEC_SYSCALL_INT 0x80 /* `int $0x80`: the same calls through an interrupt gate */
 #define KEEL_VEC_FLOOR       0x81 /* `int $0x81`: a handler that only iretqs (hardware floor) */
@@ -210,6 +211,7 @@ _Static_assert(sizeof(struct keel_upcall_area) == 4096, "the upcall area is one 
 #define KEEL_CAP_IRQ    5 /* a device interrupt: base = its GSI */
 #define KEEL_CAP_IOPORT 6 /* I/O ports [base, base + size) */
 #define KEEL_CAP_SWVEC  7 /* a software vector: base = the vector */
+#define KEEL_CAP_TRACE  8 /* the kernel trace: granted at boot only (grant=IDX:trace), never made by Ring 3 */
 
 #define KEEL_R_READ  1
 #define KEEL_R_WRITE 2
@@ -316,5 +318,67 @@ struct keel_mmu_op {
 /* The single user address space (PML4 slots 0..255). */
 #define KEEL_USER_BASE KEEL_U64(0x1000)
 #define KEEL_USER_END  KEEL_U64(0x800000000000)
+
+/* ------------------------------------------------------- the kernel trace */
+/*
+ * A ring of events per CPU (docs/debugging.md, "One trace for the whole
+ * system"). SYS_TRACE(slot of a KEEL_CAP_TRACE, op, arg):
+ *   KEEL_TRACE_ON    arg = frames per CPU (a power of two, 1..KEEL_TRACE_FRAMES_MAX):
+ *                    rings of that size, charged to the caller's frame quota,
+ *                    and every trace site switched on -> 0; -EBUSY if tracing
+ *                    is on already (or another holder's rings exist); -EDQUOT
+ *                    (quota) or -ENOMEM. If the boot's rings exist (trace=on,
+ *                    since switched off) they are used again, charged to nobody.
+ *   KEEL_TRACE_OFF   arg = 0: the sites switched off; the caller's rings freed
+ *                    and its quota given back -> 0; -EBUSY for rings switched on
+ *                    through another capability (only that one switches them off).
+ *   KEEL_TRACE_READ  arg = struct keel_trace_read *: up to `max` unread events
+ *                    of CPU `cpu`, oldest first, into `buf` -> how many;
+ *                    -EINVAL (no rings, bad cpu, max too large), -EFAULT.
+ * The caller's rings also go when the capability it switched them on with
+ * goes (deleted, revoked, its holder ended).
+ */
+#define KEEL_TRACE_ON   1
+#define KEEL_TRACE_OFF  2
+#define KEEL_TRACE_READ 3
+#define KEEL_TRACE_FRAMES_MAX 256
+#define KEEL_TRACE_PER_FRAME  128 /* events in a 4 KiB frame */
+
+/* Event kinds (struct keel_trace_rec.ev); env is the env concerned, 0: none. */
+#define KEEL_TR_SWITCH  1 /* the CPU runs env; a: the env before (0: none) */
+#define KEEL_TR_SYSCALL 2 /* env made syscall a */
+#define KEEL_TR_UPCALL  3 /* env entered by upcall of kind a (KEEL_TR_UP_*); b: events, vector, caller */
+#define KEEL_TR_IRQ     4 /* device interrupt: a vector, b GSI; env: the one interrupted (0: idle) */
+#define KEEL_TR_IPI     5 /* inter-processor interrupt: a vector, b target CPU (none are sent yet) */
+#define KEEL_TR_TIMER   6 /* the LAPIC timer interrupt (its due timers have fired) */
+#define KEEL_TR_FAULT   7 /* env faulted: a vector, b address (CR2 for #PF, else RIP) */
+#define KEEL_TR_REVOKE  8 /* a capability of env revoked: a its type, b its slot */
+#define KEEL_TR_PCT_CALL  9  /* env called env a by protected control transfer */
+#define KEEL_TR_PCT_REPLY 10 /* env replied to its caller a */
+#define KEEL_TR_EXIT    11 /* env ended (exited or killed) */
+#define KEEL_TR_IDLE    12 /* the CPU idles (a = 0) or leaves idle (a = 1) */
+#define KEEL_TR_KINDS   13
+
+#define KEEL_TR_UP_EVENT 0 /* events (b: the bits delivered) */
+#define KEEL_TR_UP_TRAP  1 /* an exception on the trap entry (b: vector) */
+#define KEEL_TR_UP_PCT   2 /* a protected control transfer in (b: the caller's id) */
+
+#ifndef __ASSEMBLER__
+struct keel_trace_rec {
+	uint64_t t;    /* ns of the kernel clock (as keel_now(): under icount, instructions) */
+	uint32_t ev;   /* KEEL_TR_* */
+	uint32_t env;  /* env id, 0: none */
+	uint64_t a, b;
+};
+_Static_assert(sizeof(struct keel_trace_rec) * KEEL_TRACE_PER_FRAME == 4096, "128 events a frame");
+
+struct keel_trace_read {
+	uint64_t buf;     /* struct keel_trace_rec[max], in the caller's memory */
+	uint32_t cpu;     /* whose ring */
+	uint32_t max;     /* at most this many (<= the ring's size) */
+	uint64_t dropped; /* out: events overwritten before they were read, so far */
+	uint64_t head;    /* out: events recorded on that CPU so far */
+};
+#endif
 
 #endif
