@@ -136,6 +136,13 @@ class Boot:
         self.expect(r"^env \d+ \(victim\): exited with code 0$")
 
 
+def free_port():
+    """A free local TCP port (for a QEMU GDB stub), as the kernel hands one out now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def log_name(nodeid):
     """A test's name as a file name under build/test-logs/."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid)

@@ -8,24 +8,17 @@ when gdb is done. docs/debugging.md says what a user sees.
 
 import os
 import re
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 import keelqemu
 import pytest
-from conftest import BUILD, SRC, tail
+from conftest import BUILD, SRC, free_port, tail
 
 GDB_KEEL = SRC / "boot" / "gdb_keel.py"
 KERNEL = BUILD / "kern" / "keel.elf"
 MARK = "==keel-gdb-mark=="
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def gdb_session(cmdline, commands, timeout=30.0):
