@@ -149,10 +149,11 @@ def log_name(nodeid):
 
 
 class Keel:
-    def __init__(self, nodeid="", record=False):
+    def __init__(self, nodeid="", record=False, unrecorded=None):
         self.boots = []
         self.nodeid = nodeid
         self.record = record  # ./keel test --record-failures
+        self.unrecorded = unrecorded  # why this test's boots are never recorded (@pytest.mark.unrecorded)
         self.lock = threading.Lock()  # boots may run in threads (test_irq)
         self.started = 0
 
@@ -170,7 +171,7 @@ class Keel:
             self.started += 1
         record = None
         if self.record and icount:
-            reason = replay.why_not(machine_)
+            reason = self.unrecorded or replay.why_not(machine_)
             if reason:
                 print(f"keel: {self.nodeid}: boot {n} not recorded: {reason}", file=sys.stderr)
             else:
@@ -282,7 +283,9 @@ def pytest_addoption(parser):
 
 @pytest.fixture
 def keel(request):
-    k = Keel(request.node.nodeid, record=request.config.getoption("--record-failures"))
+    mark = request.node.get_closest_marker("unrecorded")
+    k = Keel(request.node.nodeid, record=request.config.getoption("--record-failures"),
+             unrecorded=(mark.args[0] if mark and mark.args else "marked unrecorded") if mark else None)
     request.node._keel = k
     yield k
 

@@ -240,6 +240,7 @@ def test_spurious_interrupts_are_absorbed(keel):
 
 
 @pytest.mark.parametrize("cpu", ["max", "qemu64"])
+@pytest.mark.unrecorded("its lateness is in virtual time only under sleep=off, which QEMU 7.2 cannot record with")
 def test_the_timer_queue_never_fires_early_and_fires_in_deadline_order(keel, cpu):
     """A periodic timer re-armed from its own callback beside 64 one-shots
     (16 re-armed, 8 cancelled, many sharing a deadline): the ktest checks

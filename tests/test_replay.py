@@ -161,11 +161,8 @@ def test_gdb_goes_back_from_the_panic_to_its_instruction_count_minus_100(recordi
         f"reverse-continue did not go back to ktest_kernel_page_fault\n{context}"
 
     # B's forward log: the registers at each instruction count it stood at.
-    steps = log_b.split("icount ")[1:]
-    forward = {}
-    for s in steps:
-        count = int(s.split("\n", 1)[0])
-        forward[count] = registers(s)
+    pieces = re.split(r"^icount (\d+)$", log_b, flags=re.M)  # text, count, its registers, count, ...
+    forward = {int(count): registers(regs) for count, regs in zip(pieces[1::2], pieces[2::2])}
     for count, got in ((n - 100, registers(seek)), (n - 101, registers(rstep))):
         assert count in forward, f"replay B's single steps never stood at {count}: {sorted(forward)}\n{tail(log_b)}"
         assert got and set(got) == set(REGS), f"replay A printed no registers at {count}\n{context}"

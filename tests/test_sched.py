@@ -132,6 +132,7 @@ def trace_rows(b):
     return rows
 
 
+@pytest.mark.unrecorded("two runs are identical only under sleep=off, which QEMU 7.2 cannot record with")
 def test_a_trace_is_identical_for_the_same_seed_and_differs_for_another(keel):
     """A random workload (compute, sleep, yield, a shared mutex) drawn from a
     seeded PRNG: two runs with seed 7 give the same trace, timestamps
