@@ -17,7 +17,7 @@
 #include "lib/errname.h"
 #include "sched.h"
 
-#define ADDS 20000
+#define ADDS 400
 
 static volatile uint64_t counter;
 static int fixed;
@@ -32,7 +32,7 @@ static __attribute__((noinline)) void *adder(void *arg)
 			continue;
 		}
 		uint64_t v = counter;   /* load */
-		thread_burn(200);       /* a little work: a tick can land here */
+		thread_burn(10000);     /* a little work: a tick can land here */
 		counter = v + 1;        /* store: overwrites what others added meanwhile */
 	}
 	return NULL;
