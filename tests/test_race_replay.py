@@ -97,10 +97,12 @@ echo MARK\n
 keel-icount
 bt 1
 print prev->name
-info symbol prev->ctx.rip
-print prev->ctx.r12
-print counter
+info symbol interrupted->rip
+print interrupted->r12
+print 'race.c'::counter
 print next->name
+info symbol next->ctx.rip
+print next->ctx.r12
 kill
 """.replace("MARK", MARK)
 
@@ -129,9 +131,13 @@ def test_replaying_back_from_the_failed_assertion_finds_the_preemption_that_lost
     assert re.findall(r"^icount (\d+)$", back, re.M) == [str(n_back)], f"keel-seek did not land on {n_back}\n{context}"
     assert re.search(r"^#0 .*on_event .*dispatch\.c:364", back, re.M), context
     assert f'= "{name}' in back, context
-    assert re.search(r"^thread_burn \+ \d+ in section \.text", back, re.M) or \
-        re.search(r"^adder \+ \d+ in section \.text", back, re.M), context
-    # The preempted thread holds v (r12, the value it loaded) and the counter still equals it: every
-    # increment the other thread makes before v + 1 is stored is lost.
-    v = re.search(r"^\$\d+ = (\d+)\n\$\d+ = (\d+)\n", back, re.M)
-    assert v and v.group(1) == v.group(2), f"expected the saved r12 (v) to equal the counter\n{context}"
+    # The thread preempted now holds v (r12, the value it loaded) equal to the counter; the thread about
+    # to resume was preempted between its load and its store too, holding an older v: its store of v + 1
+    # overwrites every increment made since.
+    m = re.search(r"^\$\d+ = \"adder-[ab].*\n(\w+) \+ \d+ in section .*\n\$\d+ = (\d+)\n\$\d+ = (\d+)\n"
+                  r"\$\d+ = \"(adder-[ab]).*\n(\w+) \+ \d+ in section .*\n\$\d+ = (\d+)\n", back, re.M)
+    assert m, f"the session did not print both threads' state\n{context}"
+    now_where, now_v, counter, other, other_where, other_v = m.groups()
+    assert now_where in ("adder", "thread_burn") and now_v == counter, context
+    assert other != name and other_where in ("adder", "thread_burn"), context
+    assert int(other_v) < int(counter), f"the resuming thread's stale v should be below the counter\n{context}"
