@@ -76,7 +76,7 @@ hits = []
 class Preemption(gdb.Breakpoint):
     def stop(self):
         n = int(gdb.execute("keel-icount", to_string=True).split()[1])
-        rip = int(gdb.parse_and_eval("prev->ctx.rip"))
+        rip = int(gdb.parse_and_eval("interrupted->rip"))
         where = gdb.execute(f"info symbol {rip}", to_string=True).split()[0]
         hits.append((n, gdb.parse_and_eval("prev->name").string(), where))
         return False
