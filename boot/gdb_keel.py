@@ -203,15 +203,18 @@ stop -- and reconnects when QEMU stands at N; breakpoints are not hit on the way
             replay_icount(q)  # refuse before disconnecting
             gdb.execute("disconnect", to_string=True)
             q.execute("replay-seek", icount=n)
-            deadline = time.monotonic() + float(os.environ.get("KEEL_SEEK_TIMEOUT", "900"))
+            deadline = time.monotonic() + float(os.environ.get("KEEL_SEEK_TIMEOUT", "600"))
             while True:
                 status = q.execute("query-status")["status"]
                 here = replay_icount(q)
                 if here == n and status != "running":
                     break
-                if status in ("shutdown", "internal-error") or time.monotonic() > deadline:
-                    raise gdb.GdbError(f"keel-seek: stopped at {here} ({status}), not at {n}: "
+                if status != "running" and status != "restore-vm":
+                    raise gdb.GdbError(f"keel-seek: the replay stopped at {here} ({status}), not at {n}: "
                                        "past the recording's end?")
+                if time.monotonic() > deadline:
+                    raise gdb.GdbError(f"keel-seek: not at {n} after the time allowed ($KEEL_SEEK_TIMEOUT): "
+                                       f"at {here} ({status})")
                 time.sleep(0.05)
         finally:
             q.close()

@@ -57,10 +57,17 @@ class Replay:
         env = dict(os.environ, KEEL_SRC=str(SRC), KEEL_BUILDDIR=str(self.recdir),
                    KEEL_SERIAL_LOG=str(Path(self.recdir) / "serial.log"), KEEL_QMP=str(self.qmp),
                    KEEL_GDB_TARGET=f"127.0.0.1:{self.port}")
-        g = subprocess.run(["gdb", "-q", "-nx", "-batch", "-x", str(SRC / "boot" / "gdbinit-replay"),
-                            "-x", str(script), str(Path(self.recdir) / "kern" / "keel.elf")],
-                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, env=env)
-        return g.stdout + "\n--- gdb stderr ---\n" + g.stderr
+        g = subprocess.Popen(["gdb", "-q", "-nx", "-batch", "-x", str(SRC / "boot" / "gdbinit-replay"),
+                              "-x", str(script), str(Path(self.recdir) / "kern" / "keel.elf")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+                             env=env)
+        try:
+            out, err = g.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            g.kill()
+            out, err = g.communicate()
+            err += f"\n[test] gdb killed after {timeout:.0f} s"
+        return out + "\n--- gdb stderr ---\n" + err
 
     def close(self):
         keelqemu._reap(self.qemu)
@@ -110,6 +117,7 @@ def test_gdb_goes_back_from_the_panic_to_its_instruction_count_minus_100(recordi
         try:
             out["a"] = a.gdb([
                 "break panic_trap", "continue", "keel-icount",
+                "python import time; t0 = time.time()",
                 f"python open('{n_file}', 'w').write(str(int(gdb.parse_and_eval('$icount'))))",
                 "bt 4",
                 f"echo {MARK}\\n", "keel-seek $icount - 100", "keel-icount", "info registers",
