@@ -29,6 +29,12 @@ What works with QEMU 7.2 (Debian 12), found by trying:
   * A replay runs about 4x slower than the recording (its vCPU and I/O threads
     hand every checkpoint back and forth), and a reverse step replays from the
     snapshot: ~25 s per reverse-stepi for a boot of 150 M instructions here.
+  * Snapshots taken during a recording (`savevm` over QMP: 0.05-0.4 s each,
+    each keeping its instruction count) would shorten every backwards move,
+    but a replay's seek that loads one hung: only the start snapshot is made.
+  * reverse-continue to a kernel breakpoint works; to a Ring 3 breakpoint or
+    a watchpoint it did not come back within minutes (apps/race's recording):
+    go back with keel-seek to an instruction count noted going forward.
   * The monitor's replay_seek runs the machine to the target and then pauses
     it, which gdb (waiting for nothing) sees as a stray stop: seek with gdb
     disconnected, over QMP, then reconnect -- boot/gdb_keel.py's keel-seek.
