@@ -25,7 +25,6 @@ import argparse
 import datetime
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -196,7 +195,7 @@ def ratio_rows(records, mode):
 
 def markdown(results, meta):
     recs = results["records"]
-    lines = [f"# Keel benchmarks", "",
+    lines = ["# Keel benchmarks", "",
              f"Command: `{meta['command']}`  ",
              f"QEMU: `-machine {meta['machine']} -cpu {meta['cpu']} -m {meta['mem']}`; "
              f"Linux {meta.get('linux_version', '?')}  ",

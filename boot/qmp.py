@@ -1,10 +1,18 @@
 """Just enough of QEMU's machine protocol (QMP) for Keel's tools: commands,
-and the human monitor's commands through it. Used by tests/ptwalk.py (the
-page-table walker) and boot/replay.py (record/replay seeks)."""
+and the human monitor's commands through it; and a boot to look at through
+it while it runs. Used by tests/ptwalk.py (the page-table walker),
+tests/test_trace.py (the live kernel text) and boot/gdb_keel.py (keel-seek)."""
 
+import contextlib
 import json
+import os
+import re
+import shutil
 import socket
+import tempfile
+import threading
 import time
+from pathlib import Path
 
 
 class QMP:
@@ -54,3 +62,40 @@ class QMP:
 
     def close(self):
         self.sock.close()
+
+
+@contextlib.contextmanager
+def live_boot(builddir, cmdline, machine=None, start=r"^keel: \d+ envs? started", timeout=120.0):
+    """Boot cmdline (boot/keelqemu.py) in a thread with a QMP socket and, once the serial
+    console matches `start`, yield (QMP, serial log path, result): result["r"] is the
+    BootResult once the boot has ended (after the block, at the latest). The QMP is None
+    when QEMU ended before it could be reached. The block may stop, read and quit the
+    guest; the boot's own timeout ends it otherwise."""
+    import keelqemu  # beside this file; imported late: keelqemu knows nothing of QMP
+    tmp = tempfile.mkdtemp(prefix="keel-qmp-", dir="/tmp")  # short: sun_path is 108 bytes
+    sock, log_path = os.path.join(tmp, "qmp.sock"), os.path.join(tmp, "serial.log")
+    result = {}
+
+    def run():
+        result["r"] = keelqemu.boot(builddir, cmdline, machine or keelqemu.Machine(), timeout=timeout,
+                                    extra=["-qmp", f"unix:{sock},server=on,wait=off"], log_path=log_path)
+
+    th = threading.Thread(target=run)
+    th.start()
+    qmp = None
+    try:
+        deadline = time.monotonic() + timeout
+        while th.is_alive() and time.monotonic() < deadline:
+            if os.path.exists(log_path) and re.search(start, Path(log_path).read_text(errors="replace"), re.M):
+                break
+            time.sleep(0.02)
+        try:
+            qmp = QMP(sock, timeout=30.0)
+        except (ConnectionError, OSError):
+            qmp = None  # QEMU ended first: result says how
+        yield qmp, log_path, result
+    finally:
+        if qmp:
+            qmp.close()
+        th.join()
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -20,18 +20,15 @@ prints what it found.
 """
 
 import argparse
-import os
 import re
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(SRC / "boot"))
 import keelqemu  # noqa: E402
-from qmp import QMP  # noqa: E402
+from qmp import live_boot  # noqa: E402
 
 ADDR = 0x000F_FFFF_FFFF_F000
 P, U, PS = 1, 4, 0x80
@@ -93,28 +90,11 @@ def probe(builddir, cmdline, machine=None, samples=8, interval=0.25, start=r"^ke
     space. `quit`: end QEMU after the last sample rather than let the run
     finish. Returns (walks, boot result): walks is a list of
     (sample, env id, name, pml4, counts)."""
-    tmp = tempfile.mkdtemp(prefix="keel-ptwalk-")
-    sock, log_path = os.path.join(tmp, "qmp.sock"), os.path.join(tmp, "serial.log")
-    result = {}
-
-    def run():
-        result["r"] = keelqemu.boot(builddir, cmdline, machine or keelqemu.Machine(), timeout=timeout,
-                                    extra=["-qmp", f"unix:{sock},server=on,wait=off"], log_path=log_path)
-
-    th = threading.Thread(target=run)
-    th.start()
     walks = []
-    try:
-        deadline = time.monotonic() + timeout
-        while th.is_alive() and time.monotonic() < deadline:
-            if os.path.exists(log_path) and re.search(start, Path(log_path).read_text(errors="replace"), re.M):
-                break
-            time.sleep(0.02)
-        qmp = None
+    with live_boot(builddir, cmdline, machine, start, timeout) as (qmp, log_path, result):
         try:
-            qmp = QMP(sock, timeout=30.0)
             for n in range(samples):
-                if not th.is_alive():
+                if qmp is None or "r" in result:  # the run has ended
                     break
                 qmp.execute("stop")
                 # Stopped: everything the guest printed is in the file, and
@@ -133,15 +113,6 @@ def probe(builddir, cmdline, machine=None, samples=8, interval=0.25, start=r"^ke
                 time.sleep(interval)
         except (ConnectionError, OSError, RuntimeError):
             pass  # QEMU ended: the walks so far stand
-        finally:
-            if qmp:
-                qmp.close()
-    finally:
-        th.join()
-        for f in (sock, log_path):
-            if os.path.exists(f):
-                os.unlink(f)
-        os.rmdir(tmp)
     return walks, result.get("r")
 
 

@@ -4,7 +4,6 @@ well-formed. No timing assertions (those live in the benchmark's own report)."""
 import json
 import re
 import subprocess
-import sys
 
 from conftest import BUILD, SRC
 

@@ -17,7 +17,6 @@ import tempfile
 from pathlib import Path
 
 import keelqemu
-import pytest
 import replay
 from conftest import BUILD, SRC, free_port, tail
 

@@ -3,20 +3,15 @@ rings, their sites, the trace capability, and bench/ktrace.py's Chrome
 trace-event JSON."""
 
 import json
-import os
 import re
 import struct
 import subprocess
 import sys
-import tempfile
-import threading
-import time
-from pathlib import Path
 
 import pytest
 
 import keelqemu
-import ptwalk
+from qmp import live_boot
 from conftest import BUILD, SRC, Com2Boot, Keel
 
 sys.path.insert(0, str(SRC / "bench"))
@@ -196,34 +191,14 @@ def live_site_bytes(cmdline):
     """Boot cmdline, stop the guest once its envs run, and read each site's
     five bytes of the live kernel text through QEMU's monitor."""
     sites, _ = built_sites()
-    tmp = tempfile.mkdtemp(prefix="trace-qmp-")
-    sock, log_path = os.path.join(tmp, "qmp.sock"), os.path.join(tmp, "serial.log")
-    done = {}
-    th = threading.Thread(target=lambda: done.setdefault("r", keelqemu.boot(
-        BUILD, cmdline, keelqemu.Machine(), timeout=60, extra=["-qmp", f"unix:{sock},server=on,wait=off"],
-        log_path=log_path)))
-    th.start()
     live = {}
-    try:
-        deadline = time.monotonic() + 60
-        while th.is_alive() and time.monotonic() < deadline:
-            if os.path.exists(log_path) and re.search(r"^keel: \d+ envs? started", Path(log_path).read_text(
-                    errors="replace"), re.M):
-                break
-            time.sleep(0.02)
-        qmp = ptwalk.QMP(sock)
+    with live_boot(BUILD, cmdline, keelqemu.Machine(), timeout=60) as (qmp, _, result):
+        assert qmp is not None, f"QEMU ended before its monitor was reached: {result}"
         qmp.execute("stop")
         for at, target in sites:
             out = qmp.hmp(f"x /5bx {at:#x}")
             live[at] = (bytes(int(b, 16) for b in re.findall(r"0x([0-9a-f]{2})\b", out.split(":", 1)[1])), target)
         qmp.execute("quit")
-        qmp.close()
-    finally:
-        th.join()
-        for f in (sock, log_path):
-            if os.path.exists(f):
-                os.unlink(f)
-        os.rmdir(tmp)
     return live
 
 
