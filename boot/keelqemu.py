@@ -315,7 +315,7 @@ def boot(builddir, cmdline="", machine=None, timeout=60.0, extra=(), log_path=No
     if record is not None:
         import replay  # boot/replay.py, beside this file
         rec = replay.create(builddir, record, iso, m, cmdline, extra)
-        rr = rec.rr("record", rec.path("snapshot.qcow2"))
+        rr = rec.rr("record")
     own_log = log_path is None
     if own_log:
         fd, log_path = tempfile.mkstemp(prefix="keel-serial-", suffix=".log")
@@ -409,7 +409,7 @@ def cmd_run(a):
             print(f"keel: cannot record: {reason}", file=sys.stderr)
             return 2
         rec = replay.create(a.builddir, a.record, iso, m, a.cmdline, [])
-        rr = rec.rr("record", rec.path("snapshot.qcow2"))
+        rr = rec.rr("record")
         if not a.serial_log:  # the console on this terminal and in the recording
             serial = "chardev:com1"
             extra += ["-chardev", f"stdio,id=com1,logfile={rec.serial_log},logappend=off"]

@@ -92,16 +92,18 @@ class Recording:
     def machine(self):
         return keelqemu.Machine(**self.meta()["machine"])
 
-    def rr(self, mode, snapshot):
+    def rr(self, mode, snapshot=None):
         """The part of QEMU's command line that records or replays: the CD through
-        blkreplay, the snapshot image, and icount with rr=."""
-        return keelqemu.RR(mode=mode, iso=self.path("keel.iso"), log=self.path("replay.bin"), snapshot=snapshot)
+        blkreplay, the snapshot image (the recording's own unless a copy is named),
+        and icount with rr=."""
+        return keelqemu.RR(mode=mode, iso=self.path("keel.iso"), log=self.path("replay.bin"),
+                           snapshot=snapshot or self.path("snapshot.qcow2"))
 
 
 def create(builddir, dirpath, iso, machine, cmdline, extra=()):
     """A fresh recording directory for one boot: the ISO, an empty snapshot image,
     the kernel's and apps' ELF files, and machine.json. Returns the Recording; the
-    boot itself (keelqemu.boot with rr=rec.rr("record", ...)) fills in the rest."""
+    boot itself (keelqemu.boot with rr=rec.rr("record")) fills in the rest."""
     reason = why_not(machine)
     if reason:
         raise ValueError(reason)

@@ -50,9 +50,10 @@ def tail(text, n=60):
 class Boot:
     """A finished boot, with assertions that explain themselves."""
 
-    def __init__(self, result, cmdline, recording=None):
+    def __init__(self, result, cmdline, n=0, recording=None):
         self.r = result
         self.cmdline = cmdline
+        self.n = n  # the test's Nth boot (its logs and recordings are TEST.N.*)
         self.recording = recording  # its record/replay directory (--record-failures), or None
 
     def __getattr__(self, name):
@@ -178,8 +179,7 @@ class Keel:
                 record = LOGDIR / f"{log_name(self.nodeid)}.{n}.rr"
         r = keelqemu.boot(BUILD, cmdline, machine_, timeout=timeout, extra=extra, modules=modules,
                           log_path=log_path, rss_limit_mib=rss_limit_mib, record=record)
-        b = Boot(r, cmdline, recording=record)
-        b.n = n
+        b = Boot(r, cmdline, n, recording=record)
         with self.lock:
             self.boots.append(b)
         return b
