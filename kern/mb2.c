@@ -104,6 +104,63 @@ static void parse_rsdp(const u8 *t, u32 size, u32 type, struct mb2_info *out, st
 	out->rsdp_len = want;
 }
 
+static bool field_ok(u8 pos, u8 size, u8 bpp) { return size >= 1 && size <= 8 && pos + size <= bpp; }
+
+/* A direct-colour framebuffer the console can draw on without writing
+ * outside it: a pixel size it knows, lines that hold their pixels, colour
+ * fields inside the pixel, and a size that neither wraps nor is absurd. */
+static bool rgb_geometry_ok(const struct mb2_framebuffer *fb, u32 off, struct diag *d)
+{
+	u32 bytes = (fb->bpp + 7) / 8;
+	u64 size = (u64)fb->pitch * fb->height;
+	const char *why = NULL;
+	if (fb->bpp != 15 && fb->bpp != 16 && fb->bpp != 24 && fb->bpp != 32)
+		why = "pixel size";
+	else if (!fb->width || !fb->height || fb->width > MB2_FB_MAX_SIDE || fb->height > MB2_FB_MAX_SIDE)
+		why = "width or height";
+	else if (fb->pitch < (u64)fb->width * bytes || size > MB2_FB_MAX_BYTES)
+		why = "pitch";
+	else if (!fb->addr || fb->addr + size < fb->addr || fb->addr % 4)
+		why = "address";
+	else if (!field_ok(fb->red_pos, fb->red_size, fb->bpp) || !field_ok(fb->green_pos, fb->green_size, fb->bpp) ||
+		 !field_ok(fb->blue_pos, fb->blue_size, fb->bpp))
+		why = "colour fields";
+	if (why)
+		diag(d, "mb2: framebuffer tag at %u: impossible %s (%ux%u, %u bpp, pitch %u, at %#llx), ignored",
+		     off, why, fb->width, fb->height, fb->bpp, fb->pitch, (unsigned long long)fb->addr);
+	return !why;
+}
+
+static void parse_framebuffer(const u8 *t, u32 size, u32 off, struct mb2_info *out, struct diag *d)
+{
+	if (size < 32) {
+		diag(d, "mb2: framebuffer tag at %u too short (%u bytes)", off, size);
+		return;
+	}
+	struct mb2_framebuffer *fb = &out->fb;
+	fb->addr = rd64(t + 8);
+	fb->pitch = rd32(t + 16);
+	fb->width = rd32(t + 20);
+	fb->height = rd32(t + 24);
+	fb->bpp = t[28];
+	fb->type = t[29];
+	if (fb->type == MB2_FB_RGB) {
+		if (size < 38) {
+			diag(d, "mb2: RGB framebuffer tag at %u has no colour fields (%u bytes)", off, size);
+			return;
+		}
+		fb->red_pos = t[32];
+		fb->red_size = t[33];
+		fb->green_pos = t[34];
+		fb->green_size = t[35];
+		fb->blue_pos = t[36];
+		fb->blue_size = t[37];
+		if (!rgb_geometry_ok(fb, off, d))
+			return;
+	}
+	out->have_fb = true;
+}
+
 static void string_tag(const u8 *t, u32 size, u32 off, const char **slot, const char *what,
 		       struct diag *d)
 {
@@ -162,6 +219,9 @@ int mb2_parse(const void *mbi, size_t avail, struct mb2_info *out, struct diag *
 			break;
 		case MB2_TAG_MMAP:
 			parse_mmap(t, size, off, out, d);
+			break;
+		case MB2_TAG_FRAMEBUFFER:
+			parse_framebuffer(t, size, off, out, d);
 			break;
 		case MB2_TAG_ACPI_OLD:
 		case MB2_TAG_ACPI_NEW:

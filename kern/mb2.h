@@ -17,6 +17,7 @@
 #define MB2_TAG_MODULE 3
 #define MB2_TAG_BASIC_MEMINFO 4
 #define MB2_TAG_MMAP 6
+#define MB2_TAG_FRAMEBUFFER 8
 #define MB2_TAG_ACPI_OLD 14
 #define MB2_TAG_ACPI_NEW 15
 
@@ -40,6 +41,20 @@ struct mb2_module {
 	const char *cmdline; /* NUL-terminated, inside the boot information */
 };
 
+/* The framebuffer GRUB set up (tag 8): only the direct-colour kind is kept. */
+#define MB2_FB_INDEXED 0
+#define MB2_FB_RGB 1
+#define MB2_FB_EGA_TEXT 2
+#define MB2_FB_MAX_SIDE 16384    /* pixels: a larger width or height is not believed */
+#define MB2_FB_MAX_BYTES (1u << 30)
+
+struct mb2_framebuffer {
+	u64 addr;                /* physical */
+	u32 pitch, width, height; /* bytes per line; pixels */
+	u8 bpp, type;
+	u8 red_pos, red_size, green_pos, green_size, blue_pos, blue_size; /* MB2_FB_RGB */
+};
+
 struct mb2_info {
 	u32 total_size;
 	const char *cmdline; /* NULL if absent */
@@ -50,6 +65,8 @@ struct mb2_info {
 	size_t nmodules;
 	u8 rsdp[36];     /* copy of the RSDP GRUB found */
 	size_t rsdp_len; /* 0: none; 20: ACPI 1.0; 36: ACPI 2.0+ */
+	struct mb2_framebuffer fb;
+	bool have_fb;    /* a framebuffer tag was passed (of any type: see fb.type) */
 	bool have_end_tag;
 };
 

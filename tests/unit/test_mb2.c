@@ -214,6 +214,58 @@ int main(void)
 	CHECK_EQ(info.rsdp[0], 'N');
 	CHECK(diag_has(&l, "RSDP tag (type 15) too short"));
 
+	/* Framebuffer: a 1024x768x32 RGB one is kept; impossible geometry is
+	 * refused (the console would draw outside it); an EGA text one is
+	 * passed on for the console to decline. */
+	struct { uint32_t pitch, w, h; uint8_t bpp, rpos; uint64_t addr; const char *why; } fbs[] = {
+		{ 4096, 1024, 768, 32, 16, 0xFD000000, NULL },
+		{ 4095, 1024, 768, 32, 16, 0xFD000000, "impossible pitch" },
+		{ 4096, 1024, 768, 8, 16, 0xFD000000, "impossible pixel size" },
+		{ 4096, 0, 768, 32, 16, 0xFD000000, "impossible width or height" },
+		{ 0x80000000u, 1024, 768, 32, 16, 0xFD000000, "impossible pitch" },
+		{ 4096, 1024, 768, 32, 16, 0xFFFFFFFFFFFFF000ull, "impossible address" },
+		{ 4096, 1024, 768, 32, 28, 0xFD000000, "impossible colour fields" },
+	};
+	for (size_t i = 0; i < sizeof fbs / sizeof fbs[0]; i++) {
+		begin();
+		a = tag(MB2_TAG_FRAMEBUFFER, 32);
+		put64(a, fbs[i].addr);
+		put32(a + 8, fbs[i].pitch);
+		put32(a + 12, fbs[i].w);
+		put32(a + 16, fbs[i].h);
+		buf[a + 20] = fbs[i].bpp;
+		buf[a + 21] = MB2_FB_RGB;
+		uint8_t fields[6] = { fbs[i].rpos, 8, 8, 8, 0, 8 };
+		memcpy(buf + a + 24, fields, 6);
+		end();
+		diag_log_init(&l);
+		mb2_parse(buf, sizeof buf, &info, &l.d);
+		CHECK_EQ(info.have_fb, fbs[i].why == NULL);
+		if (fbs[i].why)
+			CHECK(diag_has(&l, fbs[i].why));
+		else
+			CHECK(info.fb.width == 1024 && info.fb.pitch == 4096 && info.fb.red_pos == 16 &&
+			      info.fb.blue_size == 8 && info.fb.addr == 0xFD000000);
+	}
+	begin();
+	a = tag(MB2_TAG_FRAMEBUFFER, 24);
+	put64(a, 0xB8000);
+	put32(a + 8, 160);
+	put32(a + 12, 80);
+	put32(a + 16, 25);
+	buf[a + 20] = 16;
+	buf[a + 21] = MB2_FB_EGA_TEXT;
+	end();
+	mb2_parse(buf, sizeof buf, &info, NULL);
+	CHECK(info.have_fb && info.fb.type == MB2_FB_EGA_TEXT);
+	begin();
+	a = tag(MB2_TAG_FRAMEBUFFER, 24); /* RGB without its colour fields */
+	buf[a + 21] = MB2_FB_RGB;
+	end();
+	diag_log_init(&l);
+	mb2_parse(buf, sizeof buf, &info, &l.d);
+	CHECK(!info.have_fb && diag_has(&l, "no colour fields"));
+
 	/* Every truncation of a valid boot information parses safely. */
 	begin();
 	string_tag(MB2_TAG_CMDLINE, "test=x");
