@@ -67,16 +67,21 @@ class Module:
     name: str  # what the kernel sees as the module's command line
 
 
+def font_path(builddir):
+    """The screen console's PSF font (boot/font.py made it from the console_font option)."""
+    return Path(builddir) / "boot" / "font.psf"
+
+
 def iso_inputs(builddir, extra_modules=()):
-    """The files that go on an ISO: stripped kernel, symbols, every app, and
-    any extra modules a test supplies as (path, name)."""
+    """The files that go on an ISO: stripped kernel, symbols, the console font,
+    every app, and any extra modules a test supplies as (path, name)."""
     b = Path(builddir)
     kernel = b / "kern" / "keel-stripped.elf"
     syms = b / "kern" / "keel.sym"
     apps = sorted((b / "apps").glob("*.elf")) if (b / "apps").exists() else []
     modules = [Module(p, p.stem) for p in apps]
     modules += [Module(Path(p), name) for p, name in extra_modules]
-    return kernel, syms, modules
+    return kernel, syms, font_path(b), modules
 
 
 def grub_quote(word):
@@ -93,14 +98,15 @@ def render_grub_cfg(cmdline, modules):
 
 # What grub-mkrescue copies to the ISO for each GRUB platform installed here:
 # i386-pc (BIOS), and x86_64-efi where grub-efi-amd64-bin is present (it is in
-# the keel script's package list, so every machine builds both). The list may
-# name only modules that every platform has: x86_64-efi has no biosdisk, which
+# the keel script's package list, so every machine builds both). all_video is
+# every video driver of the platform, for the framebuffer the kernel asks for
+# (grub.cfg.in). The list may name only modules that every platform has: x86_64-efi has no biosdisk, which
 # the BIOS El Torito image needs to read the CD -- but grub-mkrescue builds that
 # one into the image itself (with iso9660), whatever the list says. The image's
 # built-in start-up script loads every partition map GRUB knows (its
 # partmap.lst): without them each boot prints "file not found" once per map,
 # which OVMF shows on the serial console.
-GRUB_MODULES = ("multiboot2", "normal", "iso9660", "configfile",
+GRUB_MODULES = ("multiboot2", "normal", "iso9660", "configfile", "all_video",
                 "part_acorn", "part_amiga", "part_apple", "part_bsd", "part_dfly", "part_dvh",
                 "part_gpt", "part_msdos", "part_plan", "part_sun", "part_sunpc")
 
@@ -112,8 +118,8 @@ def grub_platforms():
 
 
 def make_iso(builddir, cmdline, out, extra_modules=()):
-    kernel, syms, modules = iso_inputs(builddir, extra_modules)
-    for f in [kernel, syms] + [m.path for m in modules]:
+    kernel, syms, font, modules = iso_inputs(builddir, extra_modules)
+    for f in [kernel, syms, font] + [m.path for m in modules]:
         if not f.exists():
             raise FileNotFoundError(f"{f} is missing: build first (ninja -C {builddir})")
     with tempfile.TemporaryDirectory(prefix="keel-iso-") as tmp:
@@ -122,6 +128,7 @@ def make_iso(builddir, cmdline, out, extra_modules=()):
         (root / "apps").mkdir()
         shutil.copy(kernel, root / "boot" / "keel.elf")
         shutil.copy(syms, root / "boot" / "keel.sym")
+        shutil.copy(font, root / "boot" / "font.psf")
         for m in modules:
             shutil.copy(m.path, root / "apps" / f"{m.name}.elf")
         (root / "boot" / "grub" / "grub.cfg").write_text(render_grub_cfg(cmdline, modules))
@@ -137,12 +144,12 @@ def make_iso(builddir, cmdline, out, extra_modules=()):
 
 def cached_iso(builddir, cmdline, extra_modules=()):
     """An ISO for this command line, rebuilt only when an input changed."""
-    kernel, syms, modules = iso_inputs(builddir, extra_modules)
+    kernel, syms, font, modules = iso_inputs(builddir, extra_modules)
     h = hashlib.sha256()
     h.update(render_grub_cfg(cmdline, modules).encode())
     # The recipe too: an ISO made before GRUB's EFI platform was installed lacks it.
     h.update(repr((GRUB_MODULES, grub_platforms())).encode())
-    for f in [kernel, syms] + [m.path for m in modules]:
+    for f in [kernel, syms, font] + [m.path for m in modules]:
         h.update(f.name.encode())
         h.update(f.read_bytes())
     cache = Path(builddir) / "isos"
@@ -163,6 +170,8 @@ class Machine:
     smp: int = 1
     accel: str = ""  # "" = QEMU's default (TCG here); "kvm" where /dev/kvm exists
     firmware: str = "bios"  # bios (SeaBIOS, QEMU's default) | ovmf (UEFI, Debian's ovmf)
+    vga: str = "none"  # QEMU's -vga: none, or std (a framebuffer: the kernel's console draws on it)
+    serial: bool = True  # COM1; without it the console is on the screen only
 
 
 OVMF = "/usr/share/ovmf/OVMF.fd"  # Debian's ovmf: code and variables in one image
@@ -211,8 +220,8 @@ def qemu_argv(iso, m, serial, extra=(), media=None, rr=None):
             "-object", f"memory-backend-ram,id=ram0,size={size},reserve=off",
             "-machine", f"{m.machine},memory-backend=ram0", "-m", size,
             "-cpu", m.cpu, "-smp", str(m.smp),
-            "-display", "none", "-vga", "none", "-no-reboot",
-            "-serial", serial,
+            "-display", "none", "-vga", m.vga, "-no-reboot",
+            "-serial", serial if m.serial else "none",
             "-device", f"isa-debug-exit,iobase={KEEL_EXIT['PORT']:#x},iosize=0x04"]
     if m.firmware == "ovmf":
         argv += ["-bios", OVMF]  # read-only, variables kept in RAM: every boot starts alike

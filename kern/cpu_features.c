@@ -67,6 +67,34 @@ void smap_patch_sites(void)
 
 u64 pte_nx;
 u64 pte_g;
+u64 pte_wc = PTE_PCD | PTE_PWT;
+
+/*
+ * The page attribute table, Linux's layout: entry 1 (PWT alone) becomes
+ * write-combining, the memory type for a framebuffer (kernel writes stream
+ * to the device in bursts, never cached); entries 0, 2 and 3 keep their
+ * reset values, so 0 still means write-back and PCD|PWT uncacheable. Only
+ * the kernel chooses memory types: Ring 3's PCD and PWT are refused
+ * (KEEL_MAP_PCD/PWT), so no RAM frame is ever mapped WC beside its WB
+ * direct-map alias. Nothing maps with PWT alone before this runs.
+ */
+#define PAT_UC 0x00
+#define PAT_WC 0x01
+#define PAT_WB 0x06
+#define PAT_UC_MINUS 0x07
+#define PAT_HALF ((u64)PAT_WB | (u64)PAT_WC << 8 | (u64)PAT_UC_MINUS << 16 | (u64)PAT_UC << 24)
+
+static void pat_init(void)
+{
+	if (!cpu_has.pat) {
+		kprintf("cpu: no PAT: device memory that wants write-combining is mapped uncacheable\n");
+		return; /* slower, never wrong */
+	}
+	wrmsr(MSR_PAT, PAT_HALF | PAT_HALF << 32);
+	pte_wc = PTE_PWT;
+	kprintf("cpu: PAT %#llx: write-back, write-combining (PWT), uncached-minus, uncacheable\n",
+		(unsigned long long)rdmsr(MSR_PAT));
+}
 
 void cpu_enable_protections(void)
 {
@@ -86,6 +114,7 @@ void cpu_enable_protections(void)
 	if (cpu_has.umip)
 		cr4 |= CR4_UMIP;
 	write_cr4(cr4);
+	pat_init();
 	/* AM: Ring 3 may turn on alignment checking (RFLAGS.AC) for itself. */
 	write_cr0(read_cr0() | CR0_WP | CR0_AM);
 	kprintf("cpu: protections on: write-protect%s%s%s%s%s\n", cpu_has.nx ? " nx" : "",

@@ -24,11 +24,12 @@ void cpu_detect(void);
 void smap_patch_sites(void);
 
 /* Turn on NX, write protection, global pages and, when present, SMEP, SMAP
- * and UMIP. Prints what is on. */
+ * and UMIP; program the PAT. Prints what is on. */
 void cpu_enable_protections(void);
 
 /* Page-table bits the CPU has, set by cpu_enable_protections(). */
 extern u64 pte_nx; /* PTE_NX if the CPU has NX (EFER.NXE set), else 0 */
 extern u64 pte_g;  /* PTE_G if the CPU has global pages (CR4.PGE set), else 0 */
+extern u64 pte_wc; /* write-combining (PAT entry 1: PTE_PWT), or uncacheable without a PAT */
 
 #endif

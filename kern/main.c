@@ -155,6 +155,7 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 		boot_info.loader ? boot_info.loader : "?", boot_info.cmdline ? boot_info.cmdline : "",
 		boot_info.nmodules, boot_info.nmodules == 1 ? "" : "s");
 	cmdline_parse(&boot_cmdline, boot_info.cmdline, CMDLINE_MAX * 2, &warn);
+	exit_hold = cmdline_get(&boot_cmdline, "hold") != NULL;
 	const char *fail = cmdline_get(&boot_cmdline, "fail");
 	if (fail)
 		failpoint_configure(fail);
@@ -163,6 +164,7 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	boot_step(frame_init(&boot_info, mbi_pa), "building the frame allocator");
 	boot_step(slot_init(), "building the kernel slot");
 	kprintf("slot: kernel image, stacks and direct map in PML4[511]; identity map gone\n");
+	console_start_screen(&boot_info);
 	kva_note((uptr)__boot_stack_guard, (uptr)__boot_stack_bottom, "guard page below the bootstrap stack");
 	kva_note((uptr)__boot_stack_bottom, (uptr)__boot_stack_top, "bootstrap stack (cpu0 kernel stack)");
 

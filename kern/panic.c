@@ -18,8 +18,17 @@ void panic_set_symbols(const char *text, size_t len)
 	sym_len = len;
 }
 
+bool exit_hold;
+
 __noreturn void keel_exit(int code)
 {
+	if (exit_hold) {
+		kprintf("keel: exit %d held (hold=1): the machine stays up until stopped\n", code);
+		for (;;) {
+			cli();
+			hlt();
+		}
+	}
 	outb(KEEL_EXIT_PORT, (u8)code);
 	for (;;) {
 		cli();

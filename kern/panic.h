@@ -7,6 +7,9 @@
 /* Leave QEMU through isa-debug-exit with a KEEL_EXIT_* code (halts forever
  * on a machine without the device). */
 __noreturn void keel_exit(int code);
+/* hold=1 on the command line: keel_exit prints the code and halts instead of
+ * ending QEMU, so that the screen can be read (tests/test_screen.py). */
+extern bool exit_hold;
 
 /* A kernel bug: message, backtrace of the caller, exit with KEEL_EXIT_PANIC. */
 __noreturn void panic(const char *fmt, ...) __printf(1, 2);

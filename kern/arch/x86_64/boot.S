@@ -34,6 +34,14 @@ mb2_header:
 	.balign 8
 	.short 6, 0
 	.long 8
+	/* framebuffer tag, optional (flags bit 0): a linear framebuffer of
+	 * 1024x768 at 32 bits per pixel if the firmware has one, else whatever
+	 * mode is nearest (GRUB's choice); none at all if there is no display.
+	 * The screen console draws on it (fbcon.c). */
+	.balign 8
+	.short 5, 1
+	.long 20
+	.long 1024, 768, 32
 	/* end tag */
 	.balign 8
 	.short 0, 0

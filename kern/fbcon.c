@@ -1,0 +1,160 @@
+#include "fbcon.h"
+#include "cpu_features.h"
+#include "keel/errno.h"
+#include "kva.h"
+#include "lib/string.h"
+
+static struct {
+	u8 *fb;                 /* the framebuffer through the KVA, write-combining */
+	u32 pitch, width, height, bytespp;
+	u32 fg, bg;             /* pixel values */
+	struct psf_font font;
+	u32 cols, rows, cx, cy; /* the grid and the cursor */
+	bool on;
+	bool drawing;           /* inside fbcon_write: a fault there turns the screen off */
+} con;
+
+/* What the grid says (grid) and what the screen shows (shown), a byte a cell. */
+static u8 grid[FBCON_MAX_CELLS], shown[FBCON_MAX_CELLS];
+
+static u32 pixel(const struct mb2_framebuffer *fb, u32 rgb)
+{
+	u32 r = rgb >> 16 & 0xFF, g = rgb >> 8 & 0xFF, b = rgb & 0xFF;
+	return (r >> (8 - fb->red_size)) << fb->red_pos | (g >> (8 - fb->green_size)) << fb->green_pos |
+	       (b >> (8 - fb->blue_size)) << fb->blue_pos;
+}
+
+static inline void put_pixel(u8 *p, u32 v)
+{
+	switch (con.bytespp) {
+	case 4:
+		*(volatile u32 *)p = v;
+		break;
+	case 3:
+		((volatile u8 *)p)[0] = (u8)v;
+		((volatile u8 *)p)[1] = (u8)(v >> 8);
+		((volatile u8 *)p)[2] = (u8)(v >> 16);
+		break;
+	default:
+		*(volatile u16 *)p = (u16)v;
+	}
+}
+
+static void draw_cell(u32 col, u32 row, u8 c)
+{
+	const struct psf_font *f = &con.font;
+	const u8 *g = psf_glyph(f, c);
+	u8 *line = con.fb + (size_t)row * f->height * con.pitch + (size_t)col * f->width * con.bytespp;
+	for (u32 y = 0; y < f->height; y++, line += con.pitch, g += f->row_bytes) {
+		u32 bits = 0;
+		for (u32 i = 0; i < f->row_bytes; i++)
+			bits |= (u32)g[i] << (24 - 8 * i); /* leftmost pixel in bit 31 */
+		if (con.bytespp == 4) {
+			volatile u32 *px = (volatile u32 *)line;
+			for (u32 x = 0; x < f->width; x++, bits <<= 1)
+				px[x] = bits & 0x80000000u ? con.fg : con.bg;
+		} else {
+			u8 *p = line;
+			for (u32 x = 0; x < f->width; x++, bits <<= 1, p += con.bytespp)
+				put_pixel(p, bits & 0x80000000u ? con.fg : con.bg);
+		}
+	}
+}
+
+/* Draw every cell whose character changed since it was last drawn. */
+static void flush(void)
+{
+	u32 n = con.cols * con.rows;
+	for (u32 i = 0; i < n; i++) {
+		if (grid[i] != shown[i]) {
+			draw_cell(i % con.cols, i / con.cols, grid[i]);
+			shown[i] = grid[i];
+		}
+	}
+}
+
+static void newline(void)
+{
+	con.cx = 0;
+	if (++con.cy < con.rows)
+		return;
+	memmove(grid, grid + con.cols, (size_t)(con.rows - 1) * con.cols);
+	memset(grid + (size_t)(con.rows - 1) * con.cols, ' ', con.cols);
+	con.cy = con.rows - 1;
+}
+
+static void put(u8 c)
+{
+	switch (c) {
+	case '\n':
+		newline();
+		return;
+	case '\r':
+		con.cx = 0;
+		return;
+	case '\t':
+		do
+			put(' ');
+		while (con.cx % 8);
+		return;
+	case '\b':
+		if (con.cx)
+			con.cx--;
+		return;
+	}
+	if (c < 0x20 || c == 0x7F)
+		return; /* other control characters show nothing */
+	if (con.cx == con.cols)
+		newline();
+	grid[con.cy * con.cols + con.cx++] = c;
+}
+
+void fbcon_write(const char *s, size_t n)
+{
+	if (!con.on)
+		return;
+	if (con.drawing) { /* a fault while drawing: report it on the serial port only */
+		con.on = false;
+		return;
+	}
+	con.drawing = true;
+	for (size_t i = 0; i < n; i++)
+		put((u8)s[i]);
+	flush();
+	con.drawing = false;
+}
+
+int fbcon_start(const struct mb2_framebuffer *fb, const struct psf_font *font)
+{
+	if (fb->type != MB2_FB_RGB)
+		return -EINVAL;
+	size_t size = (size_t)fb->pitch * fb->height;
+	u8 *p = kva_map_phys(fb->addr, size, true, pte_wc);
+	if (!p)
+		return -ENOMEM;
+	kva_note((uptr)p, (uptr)p + size, "framebuffer");
+	con.fb = p;
+	con.pitch = fb->pitch;
+	con.width = fb->width;
+	con.height = fb->height;
+	con.bytespp = (fb->bpp + 7) / 8;
+	con.fg = pixel(fb, FBCON_FG_RGB);
+	con.bg = pixel(fb, FBCON_BG_RGB);
+	con.font = *font;
+	con.cols = fb->width / font->width;
+	con.rows = MIN(fb->height / font->height, FBCON_MAX_CELLS / MAX(con.cols, 1u));
+	if (!con.cols || !con.rows)
+		return -EINVAL;
+	/* Clear the whole screen (GRUB's menu may be on it), a line of pixels at a time. */
+	for (u32 y = 0; y < fb->height; y++)
+		for (u32 x = 0; x < fb->width; x++)
+			put_pixel(p + (size_t)y * fb->pitch + (size_t)x * con.bytespp, con.bg);
+	memset(grid, ' ', sizeof grid);
+	memset(shown, ' ', sizeof shown);
+	con.cx = con.cy = 0;
+	con.on = true;
+	return 0;
+}
+
+u32 fbcon_cols(void) { return con.on ? con.cols : 0; }
+u32 fbcon_rows(void) { return con.on ? con.rows : 0; }
