@@ -223,7 +223,7 @@ def qemu_argv(iso, m, serial, extra=(), media=None, rr=None):
             "-display", "none", "-vga", m.vga, "-no-reboot",
             "-serial", serial if m.serial else "none",
             "-device", f"isa-debug-exit,iobase={KEEL_EXIT['PORT']:#x},iosize=0x04"]
-    if m.firmware == "ovmf":
+    if m.firmware in ("ovmf", "uefi"):
         argv += ["-bios", OVMF]  # read-only, variables kept in RAM: every boot starts alike
     elif m.firmware != "bios":
         raise ValueError(f"firmware {m.firmware!r}: bios or ovmf")
@@ -350,7 +350,7 @@ def run_argv(argv, log_path, timeout=60.0, rss_limit_mib=None):
         errf.seek(0)
         err = errf.read().decode(errors="replace")
     elapsed = time.monotonic() - start
-    log = Path(log_path).read_text(errors="replace")
+    log = Path(log_path).read_text(errors="replace") if Path(log_path).exists() else ""  # -serial none
     if err.strip():
         log += "\n[qemu stderr] " + err
     if note:

@@ -122,6 +122,8 @@ void console_start_screen(const struct mb2_info *mb)
 		fbcon_write(history + i, n);
 		at += n;
 	}
+	if (!have_uart)
+		kprintf("console: no serial port at COM1: this screen is the only console\n");
 	kprintf("console: screen %ux%u, %u bpp, at %#llx (%s); %ux%u characters of %ux%u pixels\n", fb->width,
 		fb->height, fb->bpp, (unsigned long long)fb->addr,
 		pte_wc == PTE_PWT ? "write-combining" : "uncacheable", fbcon_cols(), fbcon_rows(), font.width,

@@ -23,7 +23,9 @@ bool exit_hold;
 __noreturn void keel_exit(int code)
 {
 	if (exit_hold) {
-		kprintf("keel: exit %d held (hold=1): the machine stays up until stopped\n", code);
+		const char *v = code == KEEL_EXIT_SUCCESS ? "success" : code == KEEL_EXIT_FAILURE ? "failure"
+							 : code == KEEL_EXIT_PANIC	? "panic" : "?";
+		kprintf("keel: exit %s (%#x) held (hold=1): the machine stays up until stopped\n", v, code);
 		for (;;) {
 			cli();
 			hlt();
