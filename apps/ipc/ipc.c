@@ -183,8 +183,13 @@ static int mode_client(uint64_t n, const char *end)
 	}
 	if (!strcmp(end, "busy"))
 		return client_busy(slot, n, me);
-	/* The server now waits for events: it cannot be yielded to. */
-	long y = sys_yield_to((uint32_t)slot);
+	/* Once the server's main loop waits for events it cannot be yielded to
+	 * (-EAGAIN). It may not be there yet -- its first call can come while it
+	 * still prints, or before it reaches sys_event_wait (a slow console, a
+	 * busy boot): then the yield succeeds (0) and runs it on. Try again. */
+	long y;
+	for (int tries = 0; (y = sys_yield_to((uint32_t)slot)) == 0 && tries < 100; tries++)
+		;
 	printf("ipc client: yield to the waiting server: %s\n", errname((int)y));
 	uint64_t bad = y != -EAGAIN, served0 = r[3], seed = 0x9E3779B97F4A7C15ULL;
 	uint64_t t0 = keel_now();
