@@ -81,11 +81,13 @@ class Font:
 
 def kernel_output(serial_log):
     """What the kernel wrote to its console, from its banner on (firmware and
-    GRUB write to the same serial port before it), without the UART's \\r."""
+    GRUB write to the same serial port before it), without the \\r the UART
+    path puts before each \\n. Pass the log as bytes decoded Latin-1, so that
+    every byte the kernel wrote is one character here."""
     m = re.search(r"\r?\nKeel \S+: an exokernel", serial_log)
     if not m:
         raise ValueError("no kernel banner in the serial log")
-    return serial_log[m.start():].split("\n[qemu stderr]")[0].replace("\r", "")
+    return serial_log[m.start():].split("\n[qemu stderr]")[0].replace("\r\n", "\n")
 
 
 def grid(text, cols, rows):

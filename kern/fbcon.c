@@ -17,6 +17,11 @@ static struct {
 /* What the grid says (grid) and what the screen shows (shown), a byte a cell. */
 static u8 grid[FBCON_MAX_CELLS], shown[FBCON_MAX_CELLS];
 
+/* The common case -- 32-bit pixels, glyphs 8 wide -- draws a glyph row with
+ * four 8-byte stores of its eight pixels, looked up by the row's bits. */
+static u64 row8[256][4];
+static bool fast8;
+
 static u32 pixel(const struct mb2_framebuffer *fb, u32 rgb)
 {
 	u32 r = rgb >> 16 & 0xFF, g = rgb >> 8 & 0xFF, b = rgb & 0xFF;
@@ -45,6 +50,14 @@ static void draw_cell(u32 col, u32 row, u8 c)
 	const struct psf_font *f = &con.font;
 	const u8 *g = psf_glyph(f, c);
 	u8 *line = con.fb + (size_t)row * f->height * con.pitch + (size_t)col * f->width * con.bytespp;
+	if (fast8) {
+		for (u32 y = 0; y < f->height; y++, line += con.pitch) {
+			const u64 *src = row8[g[y]];
+			volatile u64 *dst = (volatile u64 *)line;
+			dst[0] = src[0], dst[1] = src[1], dst[2] = src[2], dst[3] = src[3];
+		}
+		return;
+	}
 	for (u32 y = 0; y < f->height; y++, line += con.pitch, g += f->row_bytes) {
 		u32 bits = 0;
 		for (u32 i = 0; i < f->row_bytes; i++)
@@ -145,6 +158,11 @@ int fbcon_start(const struct mb2_framebuffer *fb, const struct psf_font *font)
 	con.rows = MIN(fb->height / font->height, FBCON_MAX_CELLS / MAX(con.cols, 1u));
 	if (!con.cols || !con.rows)
 		return -EINVAL;
+	fast8 = con.bytespp == 4 && font->width == 8 && fb->addr % 8 == 0 && fb->pitch % 8 == 0;
+	for (u32 b = 0; fast8 && b < 256; b++)
+		for (u32 x = 0; x < 8; x += 2)
+			row8[b][x / 2] = (u64)(b & (0x80 >> x) ? con.fg : con.bg) |
+					 (u64)(b & (0x40 >> x) ? con.fg : con.bg) << 32;
 	/* Clear the whole screen (GRUB's menu may be on it), a line of pixels at a time. */
 	for (u32 y = 0; y < fb->height; y++)
 		for (u32 x = 0; x < fb->width; x++)

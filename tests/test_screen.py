@@ -31,11 +31,11 @@ def take_screen(qmp):
 def screen_boot(request, cmdline, firmware="bios", serial=True, timeout=120):
     """Boot cmdline + hold=1 with a display; once the verdict is held (seen on
     the serial port, or on the screen itself without one), take the screen.
-    Returns (serial log, (width, height, rgb), the screen's text lines)."""
+    Returns (serial log as Latin-1, (width, height, rgb), the screen's text lines)."""
     m = keelqemu.Machine(firmware=firmware, vga="std", serial=serial)
     shot = None
     with live_boot(BUILD, f"{cmdline} hold=1", m, start=HELD if serial else None,
-                   timeout=timeout) as (qmp, _, result):
+                   timeout=timeout) as (qmp, log_path, result):
         assert qmp is not None, f"QEMU ended before its monitor was reached: {result}"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -44,8 +44,9 @@ def screen_boot(request, cmdline, firmware="bios", serial=True, timeout=120):
             if serial or any(re.search(HELD, line) for line in text):
                 break
             time.sleep(0.5)  # no serial port: the screen says when the verdict is in
+        # Every byte as the kernel wrote it (QEMU is halted: the log is complete).
+        log = Path(log_path).read_bytes().decode("latin-1") if serial else ""
         qmp.execute("quit")
-    log = result["r"].log if serial else ""
     w, h, rgb = shot
     LOGDIR.mkdir(parents=True, exist_ok=True)
     screen.write_png(rgb, w, h, LOGDIR / f"{log_name(request.node.nodeid)}.png")
@@ -105,6 +106,16 @@ def test_without_a_serial_port_the_screen_shows_everything(request, firmware):
     assert "console: no serial port at COM1: this screen is the only console" in shown, shown
     assert re.search(r"^hello from env \d+", shown, re.M), shown
     assert re.search(r"^keel: exit success \(0x10\) held", shown, re.M), shown
+
+
+def test_every_byte_a_console_can_be_sent_is_drawn_as_the_host_draws_it(request):
+    """Control characters, tab, backspace, carriage return, DEL, Latin-1 and a
+    line three rows long (kern/ktests/screen.c), then 96 lines that each scroll."""
+    log, shot, _ = screen_boot(request, "test=screen_console")
+    assert re.search(r"^ok 1 screen_console", log, re.M), log[-2000:]
+    shown = "\n".join(l.rstrip() for l in expect_drawn_as_rendered(log, shot))
+    assert "\nCRckspace: aX, carriage return: 123456\n" in shown, shown
+    assert "\ntab     stops   at      eight|\n" in shown, shown
 
 
 def test_without_a_display_the_console_is_serial_only(keel):
