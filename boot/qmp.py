@@ -80,6 +80,9 @@ def live_boot(builddir, cmdline, machine=None, start=r"^keel: \d+ envs? started"
         result["r"] = keelqemu.boot(builddir, cmdline, machine or keelqemu.Machine(), timeout=timeout,
                                     extra=["-qmp", f"unix:{sock},server=on,wait=off"], log_path=log_path)
 
+    # The boot runs in a thread, where keelqemu cannot install its handlers
+    # that kill our QEMUs when this process is told to stop: install them here.
+    keelqemu._install_stop_handlers()
     th = threading.Thread(target=run)
     th.start()
     qmp = None

@@ -39,11 +39,14 @@ def screen_boot(request, cmdline, firmware="bios", serial=True, timeout=120):
         assert qmp is not None, f"QEMU ended before its monitor was reached: {result}"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            shot = take_screen(qmp)
-            text = screen.read_text(shot[2], shot[0], shot[1], FONT)
-            if serial or any(re.search(HELD, line) for line in text):
-                break
-            time.sleep(0.5)  # no serial port: the screen says when the verdict is in
+            # The held line reaches the serial port before the screen has drawn
+            # it: wait until the CPU halts for good (hold=1 ends in cli; hlt).
+            if re.search(r"\bHLT=1\b", qmp.hmp("info registers")):
+                shot = take_screen(qmp)
+                text = screen.read_text(shot[2], shot[0], shot[1], FONT)
+                if serial or any(re.search(HELD, line) for line in text):
+                    break
+            time.sleep(0.2 if serial else 0.5)  # without a serial port, the screen says when
         # Every byte as the kernel wrote it (QEMU is halted: the log is complete).
         log = Path(log_path).read_bytes().decode("latin-1") if serial else ""
         qmp.execute("quit")
