@@ -19,6 +19,12 @@
 #define MB2_TAG_MMAP 6
 #define MB2_TAG_ACPI_OLD 14
 #define MB2_TAG_ACPI_NEW 15
+#define MB2_TAG_EFI32 11       /* EFI system table, 32-bit firmware */
+#define MB2_TAG_EFI64 12       /* EFI system table, 64-bit firmware */
+#define MB2_TAG_EFI_MMAP 17    /* the firmware's own memory map */
+#define MB2_TAG_EFI_BS 18      /* boot services were NOT exited */
+#define MB2_TAG_EFI32_IH 19    /* EFI image handle, 32-bit */
+#define MB2_TAG_EFI64_IH 20    /* EFI image handle, 64-bit */
 
 #define MB2_MEM_AVAILABLE 1
 #define MB2_MEM_RESERVED 2
@@ -40,6 +46,19 @@ struct mb2_module {
 	const char *cmdline; /* NUL-terminated, inside the boot information */
 };
 
+/* What a UEFI loader (GRUB's EFI platform) adds; all zero under BIOS. Keel
+ * calls nothing in the firmware: these only say what booted it. */
+struct mb2_efi {
+	bool seen;          /* any EFI tag at all */
+	u8 systab_bits;     /* 32 or 64: which system table tag; 0: none */
+	u64 systab;         /* the system table's physical address */
+	u8 handle_bits;     /* 32 or 64: which image handle tag; 0: none */
+	u64 image_handle;
+	const u8 *mmap;     /* EFI memory descriptors, inside the boot information; NULL: none */
+	u32 mmap_count, desc_size, desc_version;
+	bool boot_services; /* tag 18: the loader left boot services running */
+};
+
 struct mb2_info {
 	u32 total_size;
 	const char *cmdline; /* NULL if absent */
@@ -50,6 +69,7 @@ struct mb2_info {
 	size_t nmodules;
 	u8 rsdp[36];     /* copy of the RSDP GRUB found */
 	size_t rsdp_len; /* 0: none; 20: ACPI 1.0; 36: ACPI 2.0+ */
+	struct mb2_efi efi;
 	bool have_end_tag;
 };
 
