@@ -167,8 +167,9 @@ UEFI_TIMEOUT_EXTRA = {False: 30.0, True: 120.0}
 
 
 class Keel:
-    def __init__(self, nodeid="", record=False, unrecorded=None, firmware="bios"):
+    def __init__(self, nodeid="", record=False, unrecorded=None, firmware="bios", accel=""):
         self.boots = []
+        self.accel = accel  # ./keel test --accel: for every boot not under -icount
         self.firmware = firmware  # the firmware of boots that name none (./keel test --firmware, or the fixture)
         self.nodeid = nodeid
         self.record = record  # ./keel test --record-failures
@@ -190,7 +191,8 @@ class Keel:
         firmware = firmware or self.firmware
         if firmware == "uefi":
             timeout += UEFI_TIMEOUT_EXTRA[icount]
-        machine_ = keelqemu.Machine(cpu=cpu, mem=mem, machine=machine, icount=icount, firmware=firmware)
+        machine_ = keelqemu.Machine(cpu=cpu, mem=mem, machine=machine, icount=icount, firmware=firmware,
+                                    accel="" if icount else self.accel)
         with self.lock:
             n = self.started
             self.started += 1
@@ -303,6 +305,9 @@ class Com2Boot:
 def pytest_addoption(parser):
     parser.addoption("--firmware", choices=keelqemu.FIRMWARES, default="bios",
                      help="the firmware of every boot that names none (default bios: SeaBIOS; uefi: OVMF)")
+    parser.addoption("--accel", default="",
+                     help="QEMU's accelerator for every boot not under -icount (kvm where /dev/kvm exists; "
+                          "icount is TCG's alone, so those boots stay on TCG)")
     parser.addoption("--record-failures", action="store_true",
                      help="record every one-CPU icount boot (QEMU record/replay) and keep the recording of each "
                           "failed test's boots in build/test-logs/ (docs/debugging.md)")
@@ -313,7 +318,7 @@ def keel(request):
     mark = request.node.get_closest_marker("unrecorded")
     k = Keel(request.node.nodeid, record=request.config.getoption("--record-failures"),
              unrecorded=(mark.args[0] if mark and mark.args else "marked unrecorded") if mark else None,
-             firmware=request.config.getoption("--firmware"))
+             firmware=request.config.getoption("--firmware"), accel=request.config.getoption("--accel"))
     request.node._keel = k
     yield k
 
