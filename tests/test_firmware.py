@@ -8,8 +8,12 @@ serial port, as the memory-map test does.
 """
 
 import re
+import struct
+import uuid
 
 import pytest
+
+from conftest import BUILD
 
 # GRUB's names for its memory types (grub-core/commands/lsmmap.c) and the
 # numbers its multiboot2 memory map gives them (include/grub/memory.h).
@@ -125,3 +129,37 @@ def test_the_kernel_reads_the_firmwares_memory_map_and_finds_every_usable_byte(k
     assert int(m.group(1)) == pages_free([(s, e) for s, e, _ in joined([(s, e, 1) for s, e in available])], reserved)
     if firmware_ == "uefi":  # the firmware's RAM above 4 GiB, when there is some, is in both maps
         assert (max(e for s, e in available) > 1 << 32) == (mem == "8G" or mem == "3.5G"), available
+
+
+# The EFI System Partition's type in a GPT (UEFI spec, "GPT Partition Entry Array").
+ESP_TYPE = uuid.UUID("c12a7328-f81f-11d2-ba4b-00a0c93ec93b")
+
+
+def gpt_partitions(image):
+    """(type GUID, first LBA, last LBA) of every used entry of a disk image's GPT."""
+    with open(image, "rb") as f:
+        mbr, header = f.read(512), f.read(512)
+        assert mbr[510:512] == b"\x55\xaa", "no MBR boot signature"
+        assert header[:8] == b"EFI PART", "no GPT header at LBA 1"
+        entries_lba, count, size = struct.unpack_from("<QII", header, 72)
+        f.seek(entries_lba * 512)
+        table = f.read(count * size)
+    parts = []
+    for i in range(count):
+        e = table[i * size:(i + 1) * size]
+        if e[:16] != bytes(16):
+            parts.append((uuid.UUID(bytes_le=e[:16]), *struct.unpack_from("<QQ", e, 32)))
+    return parts
+
+
+def test_the_iso_is_a_hybrid_disk_image_with_an_efi_system_partition():
+    """build/keel.iso written to a USB stick (docs/hardware.md) is a disk: the
+    MBR's one partition is the GPT's protective 0xEE, and the GPT holds an EFI
+    System Partition (GRUB's EFI image) that UEFI firmware boots from."""
+    iso = BUILD / "keel.iso"
+    mbr = iso.read_bytes()[:512]
+    assert mbr[446 + 4] == 0xEE, f"MBR partition 1 type {mbr[446 + 4]:#x}, not a protective GPT entry"
+    esps = [p for p in gpt_partitions(iso) if p[0] == ESP_TYPE]
+    assert len(esps) == 1, gpt_partitions(iso)
+    _, first, last = esps[0]
+    assert (last - first + 1) * 512 >= 1 << 20, "an EFI System Partition too small to hold GRUB"
