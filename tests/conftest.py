@@ -236,13 +236,16 @@ class Com2Boot:
         self.sock_path = self.dir / "com2.sock"
         self.log_path = self.dir / "com1.log"
         extra = [a.format(sock=self.sock_path) for a in COM2_SOCKET]
-        self.result = None
+        self.result = self.error = None
         self.thread = threading.Thread(target=self._run, args=(keel, cmdline, extra, timeout), daemon=True)
         self.thread.start()
         self.sock = None
 
     def _run(self, keel, cmdline, extra, timeout):
-        self.result = keel.boot(cmdline, extra=extra, log_path=str(self.log_path), timeout=timeout)
+        try:
+            self.result = keel.boot(cmdline, extra=extra, log_path=str(self.log_path), timeout=timeout)
+        except BaseException as e:  # a check in Keel.boot failed: finish() raises it in the test
+            self.error = e
 
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -298,6 +301,8 @@ class Com2Boot:
         if self.sock:
             self.sock.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self.error:
+            raise self.error
         assert self.result is not None, "the boot did not finish"
         return self.result
 
