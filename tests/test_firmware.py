@@ -7,13 +7,15 @@ banner. Under SeaBIOS GRUB prints to the (absent) screen unless told to use the
 serial port, as the memory-map test does.
 """
 
+import os
 import re
 import struct
+import subprocess
 import uuid
 
 import pytest
 
-from conftest import BUILD
+from conftest import BUILD, SRC
 
 # GRUB's names for its memory types (grub-core/commands/lsmmap.c) and the
 # numbers its multiboot2 memory map gives them (include/grub/memory.h).
@@ -163,3 +165,20 @@ def test_the_iso_is_a_hybrid_disk_image_with_an_efi_system_partition():
     assert len(esps) == 1, gpt_partitions(iso)
     _, first, last = esps[0]
     assert (last - first + 1) * 512 >= 1 << 20, "an EFI System Partition too small to hold GRUB"
+
+
+def test_keel_run_takes_the_firmware_and_the_accelerator():
+    """./keel run --firmware uefi --accel tcg: OVMF and the accelerator reach QEMU's
+    command line, the kernel says it was booted by UEFI, the verdict is the exit
+    status; a firmware that is neither bios nor uefi is refused before any boot."""
+    env = dict(os.environ, KEEL_BUILDDIR=str(BUILD))
+    r = subprocess.run([str(SRC / "keel"), "run", "--firmware", "uefi", "--accel", "tcg", "--cmdline",
+                        "test=heap_roundtrip", "--timeout", "90"], env=env, capture_output=True, text=True,
+                       timeout=150)
+    qemu = next((l for l in r.stderr.splitlines() if l.startswith("+ qemu-system-x86_64 ")), "")
+    assert " -bios /usr/share/ovmf/OVMF.fd " in qemu and qemu.endswith(" -accel tcg"), r.stderr[-2000:]
+    out = r.stdout.replace("\r", "")
+    assert re.search(r"^boot: firmware UEFI \(EFI64 system table", out, re.M), out[-3000:]
+    assert re.search(r"^ok 1 heap_roundtrip$", out, re.M) and r.returncode == 0, (r.returncode, out[-3000:])
+    bad = subprocess.run([str(SRC / "keel"), "run", "--firmware", "efi"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "invalid choice: 'efi'" in bad.stderr, bad.stderr[-1000:]
