@@ -104,8 +104,10 @@ def render_grub_cfg(cmdline, modules, grub_pre=()):
 # one into the image itself (with iso9660), whatever the list says. The image's
 # built-in start-up script loads every partition map GRUB knows (its
 # partmap.lst): without them each boot prints "file not found" once per map,
-# which OVMF shows on the serial console. lsmmap is there for the tests, which
-# compare the memory map GRUB reads from the firmware with the kernel's.
+# which OVMF shows on the serial console. lsmmap and serial are there for the
+# tests, which compare the memory map GRUB reads from the firmware with the
+# kernel's (under SeaBIOS GRUB's console is the screen until `serial` and
+# `terminal_output serial` move it to COM1; under OVMF it is already there).
 GRUB_MODULES = ("multiboot2", "normal", "iso9660", "configfile", "lsmmap", "serial",
                 "part_acorn", "part_amiga", "part_apple", "part_bsd", "part_dfly", "part_dvh",
                 "part_gpt", "part_msdos", "part_plan", "part_sun", "part_sunpc")
