@@ -398,6 +398,10 @@ def main(argv=None):
     r.add_argument("--mem", default="512M")
     r.add_argument("--machine", default="q35")
     r.add_argument("--icount", action="store_true")
+    r.add_argument("--screen", action="store_true")
+    r.add_argument("--display", default="none")
+    r.add_argument("--firmware", default="bios", choices=("bios", "uefi"))
+    r.add_argument("--accel", default="")
     r.add_argument("--cmdline", default=None)
     r.add_argument("--timeout", type=float, default=600.0)
     r.add_argument("--out", default=None)
@@ -411,7 +415,9 @@ def main(argv=None):
     cmdline = (a.cmdline if a.cmdline is not None else keelqemu.DEMO_CMDLINE) + " trace=on"
     out = Path(a.out or Path(a.builddir) / "trace")
     out.mkdir(parents=True, exist_ok=True)
-    m = keelqemu.Machine(cpu=a.cpu, mem=a.mem, machine=a.machine, icount=a.icount)
+    m = keelqemu.Machine(cpu=a.cpu, mem=a.mem, machine=a.machine, icount=a.icount, firmware=a.firmware,
+                         accel=a.accel, vga="std" if a.screen or a.display != "none" else "none",
+                         display=a.display)
     log_path = out / "serial.log"
     print(f"ktrace: booting: {cmdline}", file=sys.stderr)
     res = keelqemu.boot(a.builddir, cmdline, m, timeout=a.timeout, log_path=str(log_path))

@@ -197,7 +197,8 @@ def markdown(results, meta):
     recs = results["records"]
     lines = ["# Keel benchmarks", "",
              f"Command: `{meta['command']}`  ",
-             f"QEMU: `-machine {meta['machine']} -cpu {meta['cpu']} -m {meta['mem']}`; "
+             f"QEMU: `-machine {meta['machine']} -cpu {meta['cpu']} -m {meta['mem']}`, "
+             f"{meta.get('firmware', 'bios')} firmware; "
              f"Linux {meta.get('linux_version', '?')}  ",
              f"Date: {meta['date']}", ""]
     for mode in meta["modes"]:
@@ -275,6 +276,9 @@ def main():
     p.add_argument("--mem", default="512M")
     p.add_argument("--machine", default="q35")
     p.add_argument("--accel", default="", help="kvm where /dev/kvm exists (untested here)")
+    p.add_argument("--firmware", default="bios", choices=keelqemu.FIRMWARES,
+                   help="bios (SeaBIOS) or uefi (OVMF), for Keel and Linux alike; the figures start after "
+                        "the firmware has handed over, so they should not depend on it")
     p.add_argument("--no-linux", action="store_true")
     p.add_argument("--timeout", type=float, default=900.0)
     a = p.parse_args()
@@ -286,7 +290,7 @@ def main():
     cache.mkdir(exist_ok=True)
     modes = [m for m in a.modes.split(",") if m]
     meta = dict(schema=SCHEMA_VERSION, command="./keel bench" + (" --quick" if a.quick else ""),
-                machine=a.machine, cpu=a.cpu, mem=a.mem, accel=a.accel or "tcg", modes=modes,
+                machine=a.machine, cpu=a.cpu, mem=a.mem, accel=a.accel or "tcg", firmware=a.firmware, modes=modes,
                 date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     records = []
     vmlinuz = initrd = None
@@ -294,7 +298,8 @@ def main():
         meta["linux_package"], vmlinuz = linux_kernel(cache)
         initrd = linux_initramfs(cache)
     for mode in modes:
-        m = keelqemu.Machine(cpu=a.cpu, mem=a.mem, machine=a.machine, icount=(mode == "icount"), accel=a.accel)
+        m = keelqemu.Machine(cpu=a.cpu, mem=a.mem, machine=a.machine, icount=(mode == "icount"), accel=a.accel,
+                             firmware=a.firmware)
         unit = "instructions" if mode == "icount" else "tsc"
         log(f"{mode}: Keel")
         res, klog = run_keel(builddir, m, a.quick, a.timeout)

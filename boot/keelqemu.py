@@ -7,7 +7,8 @@ symbol module) and by the pytest harness (tests/conftest.py).
     keelqemu.py syms KERNEL.elf OUT.sym
     keelqemu.py mkiso --builddir BUILD --cmdline "..." -o OUT.iso
     keelqemu.py run --builddir BUILD [--cpu max] [--mem 512M] [--machine q35]
-                    [--icount] [--cmdline "..."] [--timeout S] [--gdb]
+                    [--icount] [--firmware bios|uefi] [--accel kvm]
+                    [--cmdline "..."] [--timeout S] [--gdb]
                     [--serial-log PATH] [--record DIR]
 
 Exit codes: the kernel ends a boot by writing a KEEL_EXIT_* value
@@ -89,11 +90,15 @@ def grub_quote(word):
     return "'" + word.replace("'", "'\\''") + "'"
 
 
-def render_grub_cfg(cmdline, modules):
+def render_grub_cfg(cmdline, modules, grub_pre=()):
+    """grub_pre: GRUB commands run in the menu entry before the kernel is
+    loaded (e.g. "lsmmap", so one boot prints GRUB's memory map and then the
+    kernel's). Each must be a module in GRUB_MODULES."""
     template = (SRC / "boot" / "grub.cfg.in").read_text()
     words = " ".join(grub_quote(w) for w in cmdline.split())
     mods = "\n".join(f"\tmodule2 /apps/{m.name}.elf {grub_quote(m.name)}" for m in modules)
-    return template.replace("@CMDLINE@", words).replace("@MODULES@", mods)
+    pre = "\n".join(f"\t{c}" for c in grub_pre)
+    return template.replace("@PRE@", pre).replace("@CMDLINE@", words).replace("@MODULES@", mods)
 
 
 # What grub-mkrescue copies to the ISO for each GRUB platform installed here:
@@ -105,8 +110,12 @@ def render_grub_cfg(cmdline, modules):
 # one into the image itself (with iso9660), whatever the list says. The image's
 # built-in start-up script loads every partition map GRUB knows (its
 # partmap.lst): without them each boot prints "file not found" once per map,
-# which OVMF shows on the serial console.
-GRUB_MODULES = ("multiboot2", "normal", "iso9660", "configfile", "all_video",
+# which OVMF shows on the serial console. all_video is every video driver of
+# the platform, for the framebuffer the kernel asks for (grub.cfg.in). lsmmap and
+# serial are there for the tests, which compare the memory map GRUB reads from the
+# firmware with the kernel's (under SeaBIOS GRUB's console is the screen until
+# `serial` and `terminal_output serial` move it to COM1; under OVMF it is already there).
+GRUB_MODULES = ("multiboot2", "normal", "iso9660", "configfile", "all_video", "lsmmap", "serial",
                 "part_acorn", "part_amiga", "part_apple", "part_bsd", "part_dfly", "part_dvh",
                 "part_gpt", "part_msdos", "part_plan", "part_sun", "part_sunpc")
 
@@ -117,7 +126,7 @@ def grub_platforms():
     return sorted(d.name for d in lib.iterdir() if (d / "moddep.lst").exists()) if lib.is_dir() else []
 
 
-def make_iso(builddir, cmdline, out, extra_modules=()):
+def make_iso(builddir, cmdline, out, extra_modules=(), grub_pre=()):
     kernel, syms, font, modules = iso_inputs(builddir, extra_modules)
     for f in [kernel, syms, font] + [m.path for m in modules]:
         if not f.exists():
@@ -131,7 +140,7 @@ def make_iso(builddir, cmdline, out, extra_modules=()):
         shutil.copy(font, root / "boot" / "font.psf")
         for m in modules:
             shutil.copy(m.path, root / "apps" / f"{m.name}.elf")
-        (root / "boot" / "grub" / "grub.cfg").write_text(render_grub_cfg(cmdline, modules))
+        (root / "boot" / "grub" / "grub.cfg").write_text(render_grub_cfg(cmdline, modules, grub_pre))
         tmp_out = Path(str(out) + ".tmp")
         res = subprocess.run(
             ["grub-mkrescue", "-o", str(tmp_out), "--install-modules=" + " ".join(GRUB_MODULES),
@@ -142,11 +151,11 @@ def make_iso(builddir, cmdline, out, extra_modules=()):
         os.replace(tmp_out, out)
 
 
-def cached_iso(builddir, cmdline, extra_modules=()):
+def cached_iso(builddir, cmdline, extra_modules=(), grub_pre=()):
     """An ISO for this command line, rebuilt only when an input changed."""
     kernel, syms, font, modules = iso_inputs(builddir, extra_modules)
     h = hashlib.sha256()
-    h.update(render_grub_cfg(cmdline, modules).encode())
+    h.update(render_grub_cfg(cmdline, modules, grub_pre).encode())
     # The recipe too: an ISO made before GRUB's EFI platform was installed lacks it.
     h.update(repr((GRUB_MODULES, grub_platforms())).encode())
     for f in [kernel, syms, font] + [m.path for m in modules]:
@@ -156,7 +165,7 @@ def cached_iso(builddir, cmdline, extra_modules=()):
     cache.mkdir(exist_ok=True)
     iso = cache / f"{h.hexdigest()[:20]}.iso"
     if not iso.exists():
-        make_iso(builddir, cmdline, iso, extra_modules)
+        make_iso(builddir, cmdline, iso, extra_modules, grub_pre)
     return iso
 
 
@@ -169,11 +178,13 @@ class Machine:
     icount: bool = False
     smp: int = 1
     accel: str = ""  # "" = QEMU's default (TCG here); "kvm" where /dev/kvm exists
-    firmware: str = "bios"  # bios (SeaBIOS, QEMU's default) | ovmf (UEFI, Debian's ovmf)
+    firmware: str = "bios"  # bios (SeaBIOS, QEMU's default) | uefi (OVMF, Debian's ovmf)
     vga: str = "none"  # QEMU's -vga: none, or std (a framebuffer: the kernel's console draws on it)
+    display: str = "none"  # QEMU's -display: where the screen is shown (gtk, sdl, vnc=:1, ...)
     serial: bool = True  # COM1; without it the console is on the screen only
 
 
+FIRMWARES = ("bios", "uefi")
 OVMF = "/usr/share/ovmf/OVMF.fd"  # Debian's ovmf: code and variables in one image
 
 
@@ -220,13 +231,13 @@ def qemu_argv(iso, m, serial, extra=(), media=None, rr=None):
             "-object", f"memory-backend-ram,id=ram0,size={size},reserve=off",
             "-machine", f"{m.machine},memory-backend=ram0", "-m", size,
             "-cpu", m.cpu, "-smp", str(m.smp),
-            "-display", "none", "-vga", m.vga, "-no-reboot",
+            "-display", m.display, "-vga", m.vga, "-no-reboot",
             "-serial", serial if m.serial else "none",
             "-device", f"isa-debug-exit,iobase={KEEL_EXIT['PORT']:#x},iosize=0x04"]
-    if m.firmware in ("ovmf", "uefi"):
+    if m.firmware == "uefi":
         argv += ["-bios", OVMF]  # read-only, variables kept in RAM: every boot starts alike
     elif m.firmware != "bios":
-        raise ValueError(f"firmware {m.firmware!r}: bios or ovmf")
+        raise ValueError(f"firmware {m.firmware!r}: bios or uefi")
     if rr is not None:
         # The CD through blkreplay, so its reads are in the event log; readonly,
         # as a replay must find the same bytes. No sleep=off: QEMU 7.2 hangs
@@ -309,7 +320,7 @@ def verdict_of(status):
 
 
 def boot(builddir, cmdline="", machine=None, timeout=60.0, extra=(), log_path=None, modules=(), media=None,
-         rss_limit_mib=None, record=None):
+         rss_limit_mib=None, record=None, grub_pre=()):
     """Boot once, serial to a file (never a pipe: under icount a late reader
     would shift the guest's instruction counts), and kill our QEMU -- and only
     ours -- if it outlives the timeout. `media` boots something else than
@@ -317,9 +328,10 @@ def boot(builddir, cmdline="", machine=None, timeout=60.0, extra=(), log_path=No
     kills QEMU (verdict "died") once it holds that much host memory: for a
     guest larger than the host, whose RAM the host lends only as it is touched.
     `record`: a directory to record the boot into (boot/replay.py), which
-    keeps a copy of the serial log."""
+    keeps a copy of the serial log. `grub_pre`: GRUB commands before the
+    kernel is loaded (render_grub_cfg)."""
     m = machine or Machine()
-    iso = cached_iso(builddir, cmdline, modules) if media is None else None
+    iso = cached_iso(builddir, cmdline, modules, grub_pre) if media is None else None
     rec = rr = None
     if record is not None:
         import replay  # boot/replay.py, beside this file
@@ -401,7 +413,9 @@ def _wait(proc, timeout, rss_limit_mib=None):
 
 # ---------------------------------------------------------------------- CLI
 def cmd_run(a):
-    m = Machine(cpu=a.cpu, mem=a.mem, machine=a.machine, icount=a.icount or bool(a.record))
+    m = Machine(cpu=a.cpu, mem=a.mem, machine=a.machine, icount=a.icount or bool(a.record),
+                accel=a.accel, firmware=a.firmware, vga="std" if a.screen or a.display != "none" else "none",
+                display=a.display)
     default_iso = Path(a.builddir) / "keel.iso"  # Meson's, made with the demo command line
     iso = default_iso if a.cmdline == DEMO_CMDLINE and default_iso.exists() else cached_iso(a.builddir, a.cmdline)
     extra = ["-s", "-S"] if a.gdb else []
@@ -476,6 +490,10 @@ def main():
     s.add_argument("--mem", default="512M", type=_mem_arg)
     s.add_argument("--machine", default="q35")
     s.add_argument("--icount", action="store_true")
+    s.add_argument("--screen", action="store_true", help="a display device: the console is drawn on it too")
+    s.add_argument("--display", default="none", help="QEMU's -display for the screen (gtk, sdl, vnc=:1); implies --screen")
+    s.add_argument("--firmware", default="bios", choices=FIRMWARES)
+    s.add_argument("--accel", default="", help="kvm where /dev/kvm exists (default QEMU's: TCG)")
     s.add_argument("--cmdline", default=DEMO_CMDLINE)
     s.add_argument("--timeout", type=float, default=600.0)
     s.add_argument("--gdb", action="store_true")

@@ -136,6 +136,33 @@ static void find_symbols(void)
 	kprintf("warning: no ksyms module: backtraces will show addresses only\n");
 }
 
+/*
+ * Which firmware booted us, as the loader's tags tell it: GRUB's EFI platform
+ * adds EFI tags, its BIOS platform none. Either way the kernel reads the
+ * memory map, the RSDP and (later) the framebuffer only from multiboot2 tags
+ * and never scans BIOS memory (EBDA, 0xE0000) -- UEFI machines need not have it.
+ */
+static void print_firmware(const struct mb2_efi *efi)
+{
+	if (!efi->seen) {
+		kprintf("boot: firmware BIOS (no EFI tags)\n");
+		return;
+	}
+	kprintf("boot: firmware UEFI (");
+	if (efi->systab_bits)
+		kprintf("EFI%u system table at %#llx, ", efi->systab_bits, (unsigned long long)efi->systab);
+	else
+		kprintf("no EFI system table, ");
+	/* Keel's header does not ask GRUB to keep boot services: their
+	 * memory is in the map as free RAM and the kernel uses it. */
+	kprintf("boot services %s", efi->boot_services ? "NOT exited" : "exited");
+	if (efi->mmap)
+		kprintf(", EFI memory map of %u descriptors", efi->mmap_count);
+	kprintf(")\n");
+	if (efi->boot_services)
+		kprintf("warning: the loader left EFI boot services running; Keel does not call them\n");
+}
+
 __noreturn void kmain(u32 magic, u32 mbi_pa)
 {
 	struct diag warn = { print_warning, NULL, 0 };
@@ -154,6 +181,7 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	kprintf("boot: loader \"%s\", command line \"%s\", %zu module%s\n",
 		boot_info.loader ? boot_info.loader : "?", boot_info.cmdline ? boot_info.cmdline : "",
 		boot_info.nmodules, boot_info.nmodules == 1 ? "" : "s");
+	print_firmware(&boot_info.efi);
 	cmdline_parse(&boot_cmdline, boot_info.cmdline, CMDLINE_MAX * 2, &warn);
 	exit_hold = cmdline_get(&boot_cmdline, "hold") != NULL;
 	const char *fail = cmdline_get(&boot_cmdline, "fail");

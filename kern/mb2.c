@@ -161,6 +161,61 @@ static void parse_framebuffer(const u8 *t, u32 size, u32 off, struct mb2_info *o
 	out->have_fb = true;
 }
 
+#define EFI_DESC_MIN 40 /* sizeof(EFI_MEMORY_DESCRIPTOR) in UEFI 2.x; firmware may use more */
+
+/* A system table or image handle tag: the first one counts. */
+static void efi_pointer(const u8 *t, bool wide, u8 *bits, u64 *ptr, const char *what, u32 off,
+			struct diag *d)
+{
+	if (*bits) {
+		diag(d, "mb2: second EFI %s tag at %u, ignored", what, off);
+		return;
+	}
+	*bits = wide ? 64 : 32;
+	*ptr = wide ? rd64(t + 8) : rd32(t + 8);
+	if (!*ptr)
+		diag(d, "mb2: EFI %s tag at %u holds a null pointer", what, off);
+}
+
+static void efi_mmap(const u8 *t, u32 size, u32 off, struct mb2_efi *efi, struct diag *d)
+{
+	u32 dsize = rd32(t + 8);
+	if (dsize < EFI_DESC_MIN || dsize % 8) {
+		diag(d, "mb2: EFI memory descriptor size %u invalid", dsize);
+		return;
+	}
+	if (efi->mmap) {
+		diag(d, "mb2: second EFI memory map tag at %u, ignored", off);
+		return;
+	}
+	if ((size - 16) % dsize)
+		diag(d, "mb2: EFI memory map tag has %u trailing bytes", (size - 16) % dsize);
+	efi->mmap = t + 16;
+	efi->mmap_count = (size - 16) / dsize;
+	efi->desc_size = dsize;
+	efi->desc_version = rd32(t + 12);
+}
+
+/* One of the EFI tags (types 11, 12, 17, 18, 19, 20). */
+static void parse_efi(const u8 *t, u32 size, u32 type, u32 off, struct mb2_efi *efi, struct diag *d)
+{
+	bool wide = type == MB2_TAG_EFI64 || type == MB2_TAG_EFI64_IH;
+	u32 want = type == MB2_TAG_EFI_MMAP ? 16 : type == MB2_TAG_EFI_BS ? 8 : wide ? 16 : 12;
+	if (size < want) {
+		diag(d, "mb2: EFI tag type %u at %u too short (%u bytes)", type, off, size);
+		return;
+	}
+	efi->seen = true;
+	if (type == MB2_TAG_EFI_BS)
+		efi->boot_services = true;
+	else if (type == MB2_TAG_EFI_MMAP)
+		efi_mmap(t, size, off, efi, d);
+	else if (type == MB2_TAG_EFI32 || type == MB2_TAG_EFI64)
+		efi_pointer(t, wide, &efi->systab_bits, &efi->systab, "system table", off, d);
+	else
+		efi_pointer(t, wide, &efi->handle_bits, &efi->image_handle, "image handle", off, d);
+}
+
 static void string_tag(const u8 *t, u32 size, u32 off, const char **slot, const char *what,
 		       struct diag *d)
 {
@@ -226,6 +281,10 @@ int mb2_parse(const void *mbi, size_t avail, struct mb2_info *out, struct diag *
 		case MB2_TAG_ACPI_OLD:
 		case MB2_TAG_ACPI_NEW:
 			parse_rsdp(t, size, type, out, d);
+			break;
+		case MB2_TAG_EFI32: case MB2_TAG_EFI64: case MB2_TAG_EFI_MMAP:
+		case MB2_TAG_EFI_BS: case MB2_TAG_EFI32_IH: case MB2_TAG_EFI64_IH:
+			parse_efi(t, size, type, off, &out->efi, d);
 			break;
 		default:
 			break; /* tags Keel does not use */

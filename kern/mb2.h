@@ -20,6 +20,12 @@
 #define MB2_TAG_FRAMEBUFFER 8
 #define MB2_TAG_ACPI_OLD 14
 #define MB2_TAG_ACPI_NEW 15
+#define MB2_TAG_EFI32 11       /* EFI system table, 32-bit firmware */
+#define MB2_TAG_EFI64 12       /* EFI system table, 64-bit firmware */
+#define MB2_TAG_EFI_MMAP 17    /* the firmware's own memory map */
+#define MB2_TAG_EFI_BS 18      /* boot services were NOT exited */
+#define MB2_TAG_EFI32_IH 19    /* EFI image handle, 32-bit */
+#define MB2_TAG_EFI64_IH 20    /* EFI image handle, 64-bit */
 
 #define MB2_MEM_AVAILABLE 1
 #define MB2_MEM_RESERVED 2
@@ -55,6 +61,19 @@ struct mb2_framebuffer {
 	u8 red_pos, red_size, green_pos, green_size, blue_pos, blue_size; /* MB2_FB_RGB */
 };
 
+/* What a UEFI loader (GRUB's EFI platform) adds; all zero under BIOS. Keel
+ * calls nothing in the firmware: these only say what booted it. */
+struct mb2_efi {
+	bool seen;          /* any EFI tag at all */
+	u8 systab_bits;     /* 32 or 64: which system table tag; 0: none */
+	u64 systab;         /* the system table's physical address */
+	u8 handle_bits;     /* 32 or 64: which image handle tag; 0: none */
+	u64 image_handle;
+	const u8 *mmap;     /* EFI memory descriptors, inside the boot information; NULL: none */
+	u32 mmap_count, desc_size, desc_version;
+	bool boot_services; /* tag 18: the loader left boot services running */
+};
+
 struct mb2_info {
 	u32 total_size;
 	const char *cmdline; /* NULL if absent */
@@ -67,6 +86,7 @@ struct mb2_info {
 	size_t rsdp_len; /* 0: none; 20: ACPI 1.0; 36: ACPI 2.0+ */
 	struct mb2_framebuffer fb;
 	bool have_fb;    /* a framebuffer tag was passed (of any type: see fb.type) */
+	struct mb2_efi efi;
 	bool have_end_tag;
 };
 

@@ -131,6 +131,16 @@ class Boot:
                 self._fail(f"expected {what}: {want}, the summary says {got}")
         return s
 
+    # kern/main.c, print_firmware: what the loader's tags say booted the machine.
+    FIRMWARE_LINE = {"bios": r"^boot: firmware BIOS \(no EFI tags\)$",
+                     "uefi": r"^boot: firmware UEFI \(EFI64 system table at 0x[0-9a-f]+, boot services exited, "
+                             r"EFI memory map of \d+ descriptors\)$"}
+
+    def expect_firmware(self, firmware):
+        """A boot that got as far as reading the boot information names the firmware it ran under."""
+        if re.search(r"^boot: loader ", self.r.log, re.M):
+            self.expect(self.FIRMWARE_LINE[firmware])
+
     def expect_victim_intact(self):
         """apps/victim checked its memory and its computation while others attacked, and exited 0."""
         self.expect(r"^victim env \d+: \d+ rounds, memory checksum 0x[0-9a-f]+ intact, computation intact$")
@@ -149,9 +159,18 @@ def log_name(nodeid):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid)
 
 
+# A UEFI boot spends seconds in OVMF and GRUB's EFI image before the kernel
+# runs (~4 s under TCG, ~40 s under -icount, which counts the firmware's
+# instructions too): added to every UEFI boot's timeout, so a timeout sized
+# for the kernel's own work holds under either firmware.
+UEFI_TIMEOUT_EXTRA = {False: 30.0, True: 120.0}
+
+
 class Keel:
-    def __init__(self, nodeid="", record=False, unrecorded=None):
+    def __init__(self, nodeid="", record=False, unrecorded=None, firmware="bios", accel=""):
         self.boots = []
+        self.accel = accel  # ./keel test --accel: for every boot not under -icount
+        self.firmware = firmware  # the firmware of boots that name none (./keel test --firmware, or the fixture)
         self.nodeid = nodeid
         self.record = record  # ./keel test --record-failures
         self.unrecorded = unrecorded  # why this test's boots are never recorded (@pytest.mark.unrecorded)
@@ -159,14 +178,21 @@ class Keel:
         self.started = 0
 
     def boot(self, cmdline="", cpu="max", mem="512M", machine="q35", icount=False, timeout=60.0,
-             extra=(), modules=(), log_path=None, firmware="bios", rss_limit_mib=None):
+             extra=(), modules=(), log_path=None, firmware=None, rss_limit_mib=None, grub_pre=()):
         """modules: extra (path, name) multiboot2 modules for this boot.
         log_path: where the serial log goes while it runs (to watch it).
-        firmware: bios (SeaBIOS) or ovmf (UEFI).
+        firmware: bios (SeaBIOS) or uefi (OVMF); None: this test's default
+        (bios, the `firmware` fixture's, or ./keel test --firmware). Every boot
+        that reaches the kernel must name the firmware it booted under.
         rss_limit_mib: kill QEMU once it holds that much host memory.
+        grub_pre: GRUB commands run before the kernel is loaded (e.g. lsmmap).
         With --record-failures a one-CPU icount boot is recorded (boot/replay.py) into
         build/test-logs/TEST.N.rr, kept only if the test fails."""
-        machine_ = keelqemu.Machine(cpu=cpu, mem=mem, machine=machine, icount=icount, firmware=firmware)
+        firmware = firmware or self.firmware
+        if firmware == "uefi":
+            timeout += UEFI_TIMEOUT_EXTRA[icount]
+        machine_ = keelqemu.Machine(cpu=cpu, mem=mem, machine=machine, icount=icount, firmware=firmware,
+                                    accel="" if icount else self.accel)
         with self.lock:
             n = self.started
             self.started += 1
@@ -178,10 +204,11 @@ class Keel:
             else:
                 record = LOGDIR / f"{log_name(self.nodeid)}.{n}.rr"
         r = keelqemu.boot(BUILD, cmdline, machine_, timeout=timeout, extra=extra, modules=modules,
-                          log_path=log_path, rss_limit_mib=rss_limit_mib, record=record)
+                          log_path=log_path, rss_limit_mib=rss_limit_mib, record=record, grub_pre=grub_pre)
         b = Boot(r, cmdline, n, recording=record)
         with self.lock:
             self.boots.append(b)
+        b.expect_firmware(firmware)
         return b
 
     def run_test(self, name, args="", expect="success", **machine):
@@ -209,13 +236,16 @@ class Com2Boot:
         self.sock_path = self.dir / "com2.sock"
         self.log_path = self.dir / "com1.log"
         extra = [a.format(sock=self.sock_path) for a in COM2_SOCKET]
-        self.result = None
+        self.result = self.error = None
         self.thread = threading.Thread(target=self._run, args=(keel, cmdline, extra, timeout), daemon=True)
         self.thread.start()
         self.sock = None
 
     def _run(self, keel, cmdline, extra, timeout):
-        self.result = keel.boot(cmdline, extra=extra, log_path=str(self.log_path), timeout=timeout)
+        try:
+            self.result = keel.boot(cmdline, extra=extra, log_path=str(self.log_path), timeout=timeout)
+        except BaseException as e:  # a check in Keel.boot failed: finish() raises it in the test
+            self.error = e
 
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -271,11 +301,18 @@ class Com2Boot:
         if self.sock:
             self.sock.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self.error:
+            raise self.error
         assert self.result is not None, "the boot did not finish"
         return self.result
 
 
 def pytest_addoption(parser):
+    parser.addoption("--firmware", choices=keelqemu.FIRMWARES, default="bios",
+                     help="the firmware of every boot that names none (default bios: SeaBIOS; uefi: OVMF)")
+    parser.addoption("--accel", default="",
+                     help="QEMU's accelerator for every boot not under -icount (kvm where /dev/kvm exists; "
+                          "icount is TCG's alone, so those boots stay on TCG)")
     parser.addoption("--record-failures", action="store_true",
                      help="record every one-CPU icount boot (QEMU record/replay) and keep the recording of each "
                           "failed test's boots in build/test-logs/ (docs/debugging.md)")
@@ -285,9 +322,18 @@ def pytest_addoption(parser):
 def keel(request):
     mark = request.node.get_closest_marker("unrecorded")
     k = Keel(request.node.nodeid, record=request.config.getoption("--record-failures"),
-             unrecorded=(mark.args[0] if mark and mark.args else "marked unrecorded") if mark else None)
+             unrecorded=(mark.args[0] if mark and mark.args else "marked unrecorded") if mark else None,
+             firmware=request.config.getoption("--firmware"), accel=request.config.getoption("--accel"))
     request.node._keel = k
     yield k
+
+
+@pytest.fixture(params=keelqemu.FIRMWARES)
+def firmware(request, keel):
+    """Run the test once under each firmware: every boot it makes (Com2Boot's too) defaults to it. UEFI
+    boots cost ~4 s each: the chosen subset is the boot, the slot audit, envs, upcalls, a device IRQ."""
+    keel.firmware = request.param
+    return request.param
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-# What QEMU 7.2 + SeaBIOS put in the e820 map as usable RAM (type 1), per
+# What QEMU 7.2 + SeaBIOS put in the e820 map (OVMF's maps: test_firmware.py) as usable RAM (type 1), per
 # machine and -m size: 639 KiB of conventional memory; RAM from 1 MiB up to
 # the top of low memory, less what SeaBIOS keeps for itself (128 KiB on pc,
 # 132 KiB on q35); the rest above 4 GiB. Low memory ends at 3 GiB on pc when
@@ -54,10 +54,10 @@ def test_usable_ram_matches_the_e820_map(keel, machine, mem):
     high = any(end > 1 << 32 for _, end in ranges)
     if high:
         # Also allocate frames above 4 GiB and the very top one, and touch them.
-        b = keel.run_test("frames_above_4g", mem=mem, machine=machine)
+        b = keel.run_test("frames_above_4g", mem=mem, machine=machine, firmware="bios")
         b.expect(r"touched 256 frames from 0x1[0-9a-f]{8} ")
     else:
-        b = keel.boot(mem=mem, machine=machine).expect_verdict("success")
+        b = keel.boot(mem=mem, machine=machine, firmware="bios").expect_verdict("success")
     usable = b.value(r"^mem: usable (\d+) bytes")
     expected = sum(end - start for start, end in ranges)
     assert usable == expected, f"kernel reports {usable} usable bytes, e820 holds {expected}"
@@ -128,7 +128,7 @@ def test_the_iso_holds_bios_and_uefi_grub_and_boots_under_seabios(keel, machine)
     BIOS platform has. SeaBIOS boots the BIOS image."""
     assert Path("/usr/lib/grub/x86_64-efi/multiboot2.mod").exists(), \
         "GRUB's EFI platform is missing: ./keel installs grub-efi-amd64-bin"
-    b = keel.boot(machine=machine).expect_verdict("success")
+    b = keel.boot(machine=machine, firmware="bios").expect_verdict("success")
     b.expect(r"^keel: boot ok$")
     report = el_torito(iso_of(b))
     assert re.search(r"^El Torito boot img : +1 +BIOS ", report, re.M), report
@@ -137,31 +137,7 @@ def test_the_iso_holds_bios_and_uefi_grub_and_boots_under_seabios(keel, machine)
     assert "/boot/grub/x86_64-efi/multiboot2.mod" in report, report
 
 
-def grub_lines(log):
-    """What GRUB wrote to the serial port (OVMF's console) before the kernel's banner."""
-    text = re.sub(r"\x1b\[[0-9;?=]*[A-Za-z]", "", log.replace("\r", ""))
-    return re.split(r"^Keel \S+: an exokernel", text, maxsplit=1, flags=re.M)[0].splitlines()
-
-
-@pytest.mark.parametrize("machine, cpu", [("q35", "max"), ("pc", "qemu64")])
-def test_grub_efi_under_ovmf_boots_the_kernel(keel, machine, cpu):
-    """The same ISO under UEFI firmware (OVMF): GRUB's EFI image loads the kernel
-    by multiboot2, leaves boot services and enters it in 32-bit protected mode as
-    GRUB's BIOS image does; the kernel reads the memory map GRUB makes from UEFI's
-    (a fragmented one) and uses RAM above 4 GiB. GRUB's one complaint is that it
-    has no text mode to give a kernel that asks for no framebuffer."""
-    b = keel.run_test("frames_above_4g", mem="8G", machine=machine, cpu=cpu, firmware="ovmf", timeout=180)
-    grub = grub_lines(b.log)
-    assert any(l.startswith("BdsDxe: starting Boot") and "DVD-ROM" in l for l in grub), grub
-    assert "  Booting `Keel'" in grub, grub
-    errors = [l for l in grub if l.startswith("error:") and l != "error: no suitable video mode found."]
-    assert not errors, f"GRUB under OVMF: {errors}"
-    b.expect(r'^boot: loader "GRUB 2\.\S+", command line "test=frames_above_4g", \d+ modules$')
-    b.expect(r"^slot audit: ok \(boot\)")
-    b.expect(r"^# touched 256 frames from 0x1[0-9a-f]{8} ")
-
-
-def test_slot_audit_passes_at_boot(keel):
+def test_slot_audit_passes_at_boot(keel, firmware):
     b = keel.boot().expect_verdict("success")
     b.expect(r"^slot audit: ok \(boot\): PML4\[511\] -> shared PDPT")
     b.expect(r"identity map gone")

@@ -224,7 +224,7 @@ def test_malformed_elf_files_are_rejected_and_the_kernel_keeps_running(keel, tmp
     b.expect_nothing_leaked(started=1, failed=len(cases))
 
 
-def test_every_frame_returns_after_envs_exit_fault_and_fail(keel):
+def test_every_frame_returns_after_envs_exit_fault_and_fail(keel, firmware):
     b = keel.boot("run=hello:x,faulter:pf-read,ptrtable,badptr,faulter:gp,spin:Z:2")
     b.expect_verdict("failure")  # two envs were killed
     b.expect_nothing_leaked(started=6, failed=2)

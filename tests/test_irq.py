@@ -18,7 +18,7 @@ def fnv1a(data):
     return h
 
 
-def test_com2_echo_through_irq_and_port_capabilities(keel):
+def test_com2_echo_through_irq_and_port_capabilities(keel, firmware):
     """A few kilobytes reach the Ring 3 driver through IRQ 3 and its port
     capability, in order, none lost, and come back out of COM2."""
     n = 4096

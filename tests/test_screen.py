@@ -6,14 +6,16 @@ host from the same font (boot/screen.py), under BIOS and UEFI.
 A boot with hold=1 stays up at its verdict (keel_exit prints
 `keel: exit VERDICT (CODE) held`) so that the screen can be taken before QEMU is stopped."""
 
+import os
 import re
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, LOGDIR, keelqemu, log_name
+from conftest import BUILD, LOGDIR, SRC, keelqemu, log_name
 from qmp import live_boot
 import screen
 
@@ -119,6 +121,18 @@ def test_every_byte_a_console_can_be_sent_is_drawn_as_the_host_draws_it(request)
     shown = "\n".join(l.rstrip() for l in expect_drawn_as_rendered(log, shot))
     assert "\nCRckspace: aX, carriage return: 123456\n" in shown, shown
     assert "\ntab     stops   at      eight|\n" in shown, shown
+
+
+def test_keel_run_takes_the_screen():
+    """./keel run --screen gives the machine a display device, and the console is drawn there."""
+    env = dict(os.environ, KEEL_BUILDDIR=str(BUILD))
+    r = subprocess.run([str(SRC / "keel"), "run", "--screen", "--cmdline", "test=screen_console", "--timeout", "60"],
+                       env=env, capture_output=True, encoding="latin-1", timeout=120)
+    qemu = next((l for l in r.stderr.splitlines() if l.startswith("+ qemu-system-x86_64 ")), "")
+    assert " -display none -vga std " in qemu, r.stderr[-2000:]
+    out = r.stdout.replace("\r", "")
+    assert re.search(r"^console: screen 1024x768, 32 bpp", out, re.M), out[-3000:]
+    assert re.search(r"^ok 1 screen_console$", out, re.M) and r.returncode == 0, (r.returncode, out[-3000:])
 
 
 def test_without_a_display_the_console_is_serial_only(keel):

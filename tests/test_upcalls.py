@@ -42,13 +42,13 @@ def test_events_landing_in_the_resume_critical_range_are_delivered_once_and_prom
     assert late <= 5000, f"an event arrived {late} instructions after its deadline"
 
 
-def test_an_event_while_disabled_waits_and_is_delivered_exactly_once(keel):
+def test_an_event_while_disabled_waits_and_is_delivered_exactly_once(keel, firmware):
     b = keel.boot("run=upcalls:disabled").expect_verdict("success")
     b.expect(r"^upcalls disabled: pending while disabled: yes; delivered 1 time\(s\) by keel_resume, "
              r"1 more at the next kernel entry; 2 in all$")
 
 
-def test_a_page_fault_in_the_upcall_handler_goes_to_the_trap_entry_and_keeps_the_thread_context(keel):
+def test_a_page_fault_in_the_upcall_handler_goes_to_the_trap_entry_and_keeps_the_thread_context(keel, firmware):
     b = keel.boot("run=upcalls:trapfault").expect_verdict("success")
     b.expect(r"^upcalls trapfault: #PF in the event handler reached the trap entry \(trap save, cr2 0x10\); "
              r"the thread's saved context was intact; the handler went on$")

@@ -266,6 +266,79 @@ int main(void)
 	mb2_parse(buf, sizeof buf, &info, &l.d);
 	CHECK(!info.have_fb && diag_has(&l, "no colour fields"));
 
+	/* EFI tags, as GRUB's EFI platform writes them: none under BIOS. */
+	CHECK(!info.efi.seen);
+	begin();
+	a = tag(MB2_TAG_EFI64, 8);
+	put64(a, 0x3f9ec018);
+	a = tag(MB2_TAG_EFI_MMAP, 8 + 3 * 48); /* OVMF's descriptors are 48 bytes */
+	put32(a, 48);
+	put32(a + 4, 1);
+	end();
+	diag_log_init(&l);
+	CHECK_EQ(mb2_parse(buf, sizeof buf, &info, &l.d), 0);
+	CHECK_EQ(l.d.count, 1); /* only "no memory map": the EFI one is not it */
+	CHECK(diag_has(&l, "no memory map"));
+	CHECK(info.efi.seen);
+	CHECK_EQ(info.efi.systab_bits, 64);
+	CHECK_EQ(info.efi.systab, 0x3f9ec018);
+	CHECK_EQ(info.efi.mmap_count, 3);
+	CHECK_EQ(info.efi.desc_size, 48);
+	CHECK_EQ(info.efi.desc_version, 1);
+	CHECK(info.efi.mmap == buf + a + 8);
+	CHECK(!info.efi.boot_services);
+	CHECK_EQ(info.efi.handle_bits, 0);
+
+	/* 32-bit tags, boot services left running, an image handle. */
+	begin();
+	a = tag(MB2_TAG_EFI32, 4);
+	put32(a, 0x7f00018);
+	tag(MB2_TAG_EFI_BS, 0);
+	a = tag(MB2_TAG_EFI64_IH, 8);
+	put64(a, 0x123456789);
+	end();
+	diag_log_init(&l);
+	mb2_parse(buf, sizeof buf, &info, &l.d);
+	CHECK_EQ(info.efi.systab_bits, 32);
+	CHECK_EQ(info.efi.systab, 0x7f00018);
+	CHECK(info.efi.boot_services);
+	CHECK_EQ(info.efi.handle_bits, 64);
+	CHECK_EQ(info.efi.image_handle, 0x123456789);
+	CHECK(info.efi.mmap == NULL);
+
+	/* Hostile EFI tags: short, null, duplicated, bad descriptor sizes. */
+	begin();
+	tag(MB2_TAG_EFI64, 4);         /* 12 bytes: a 32-bit pointer's room only */
+	tag(MB2_TAG_EFI32_IH, 2);
+	a = tag(MB2_TAG_EFI32, 4);     /* a null system table */
+	a = tag(MB2_TAG_EFI64, 8);     /* a second system table */
+	put64(a, 0x1000);
+	a = tag(MB2_TAG_EFI_MMAP, 8 + 64);
+	put32(a, 32);                  /* smaller than a UEFI descriptor */
+	a = tag(MB2_TAG_EFI_MMAP, 8 + 100);
+	put32(a, 44);                  /* not a multiple of 8 */
+	a = tag(MB2_TAG_EFI_MMAP, 8 + 2 * 40 + 8);
+	put32(a, 40);                  /* 8 bytes left over */
+	a = tag(MB2_TAG_EFI_MMAP, 8 + 40);
+	put32(a, 40);                  /* a second map */
+	tag(MB2_TAG_EFI_MMAP, 4);      /* too short for its header */
+	end();
+	diag_log_init(&l);
+	CHECK_EQ(mb2_parse(buf, sizeof buf, &info, &l.d), 0);
+	CHECK(diag_has(&l, "EFI tag type 12 at 8 too short (12 bytes)"));
+	CHECK(diag_has(&l, "EFI tag type 19 at 24 too short (10 bytes)"));
+	CHECK(diag_has(&l, "EFI system table tag at 40 holds a null pointer"));
+	CHECK(diag_has(&l, "second EFI system table tag"));
+	CHECK(diag_has(&l, "EFI memory descriptor size 32 invalid"));
+	CHECK(diag_has(&l, "EFI memory descriptor size 44 invalid"));
+	CHECK(diag_has(&l, "EFI memory map tag has 8 trailing bytes"));
+	CHECK(diag_has(&l, "second EFI memory map tag"));
+	CHECK(diag_has(&l, "EFI tag type 17 at"));
+	CHECK_EQ(info.efi.systab_bits, 32);
+	CHECK_EQ(info.efi.systab, 0);
+	CHECK_EQ(info.efi.mmap_count, 2);
+	CHECK_EQ(info.efi.handle_bits, 0);
+
 	/* Every truncation of a valid boot information parses safely. */
 	begin();
 	string_tag(MB2_TAG_CMDLINE, "test=x");
