@@ -30,10 +30,11 @@ def take_screen(qmp):
         return screen.read_ppm(path)
 
 
-def screen_boot(request, cmdline, firmware="bios", serial=True, timeout=120):
+def screen_boot(request, cmdline, firmware=None, serial=True, timeout=120):
     """Boot cmdline + hold=1 with a display; once the verdict is held (seen on
     the serial port, or on the screen itself without one), take the screen.
     Returns (serial log as Latin-1, (width, height, rgb), the screen's text lines)."""
+    firmware = firmware or request.config.getoption("--firmware")  # ./keel test --firmware
     m = keelqemu.Machine(firmware=firmware, vga="std", serial=serial)
     shot = None
     with live_boot(BUILD, f"{cmdline} hold=1", m, start=HELD if serial else None,
