@@ -1,18 +1,13 @@
 /*
  * The kernel console: every line goes to COM1 (when there is one), to the
- * screen (once fbcon has a framebuffer and a font) and into a history ring,
- * from which the screen is filled when it starts -- so the screen shows the
- * boot from its first line, and a machine without a serial port shows it all.
+ * screen (once fbcon.c has a framebuffer and a font and has set itself as
+ * the screen) and into a history ring, from which the screen is filled when
+ * it starts -- so the screen shows the boot from its first line, and a
+ * machine without a serial port shows it all.
  */
 #include "console.h"
 #include "arch/x86_64/cpu.h"
-#include "arch/x86_64/paging.h"
-#include "cpu_features.h"
-#include "fbcon.h"
-#include "frame.h"
 #include "lib/fmt.h"
-#include "lib/string.h"
-#include "psf.h"
 
 #define COM1 0x3F8
 #define UART_THR 0 /* transmit holding register */
@@ -27,6 +22,7 @@
 #define HISTORY 32768 /* more than a screenful of any screen fbcon draws */
 
 static bool have_uart;
+static void (*screen_write)(const char *s, size_t n); /* fbcon, once started */
 static char history[HISTORY];
 static u64 written; /* bytes ever written; history holds the last HISTORY */
 
@@ -43,7 +39,7 @@ void console_init(void)
 {
 	have_uart = uart_probe();
 	if (!have_uart)
-		return; /* the screen, if any, shows everything (console_start_screen) */
+		return; /* the screen, if any, shows everything (fbcon_start_boot) */
 	outb(COM1 + UART_IER, 0x00); /* no interrupts: the console is polled */
 	outb(COM1 + UART_LCR, 0x80); /* DLAB on */
 	outb(COM1 + 0, 0x01);        /* divisor 1: 115200 baud */
@@ -74,60 +70,20 @@ void console_write(const char *s, size_t n)
 			uart_putc(s[i]);
 		}
 	}
-	fbcon_write(s, n);
+	if (screen_write)
+		screen_write(s, n);
 }
 
-static const struct mb2_module *find_module(const struct mb2_info *mb, const char *name)
+void console_set_screen(void (*write)(const char *s, size_t n))
 {
-	for (size_t i = 0; i < mb->nmodules; i++)
-		if (strcmp(mb->modules[i].cmdline, name) == 0)
-			return &mb->modules[i];
-	return NULL;
-}
-
-static void print_diag(void *ctx, const char *line)
-{
-	(void)ctx;
-	kprintf("warning: %s\n", line);
-}
-
-void console_start_screen(const struct mb2_info *mb)
-{
-	if (!mb->have_fb) {
-		kprintf("console: no framebuffer from the boot loader: serial only\n");
-		return;
-	}
-	const struct mb2_framebuffer *fb = &mb->fb;
-	if (fb->type != MB2_FB_RGB) {
-		kprintf("console: the boot loader's framebuffer is %s, not direct colour: serial only\n",
-			fb->type == MB2_FB_EGA_TEXT ? "EGA text" : "indexed colour");
-		return;
-	}
-	const struct mb2_module *m = find_module(mb, "font");
-	static struct psf_font font;
-	struct diag d = { print_diag, NULL, 0 };
-	if (!m || psf_parse(pa_to_va(m->start), m->end - m->start, &font, &d)) {
-		kprintf("console: %s: serial only\n", m ? "the font module is not a usable PSF font" : "no font module");
-		return;
-	}
-	int err = fbcon_start(fb, &font);
-	if (err) {
-		kprintf("console: cannot use the framebuffer (%d): serial only\n", err);
-		return;
-	}
 	/* The screen starts with what the console said so far (the last HISTORY bytes). */
 	u64 from = written > HISTORY ? written - HISTORY : 0;
 	for (u64 at = from; at < written;) {
 		size_t i = at % HISTORY, n = (size_t)MIN(written - at, (u64)(HISTORY - i));
-		fbcon_write(history + i, n);
+		write(history + i, n);
 		at += n;
 	}
-	if (!have_uart)
-		kprintf("console: no serial port at COM1: this screen is the only console\n");
-	kprintf("console: screen %ux%u, %u bpp, at %#llx (%s); %ux%u characters of %ux%u pixels\n", fb->width,
-		fb->height, fb->bpp, (unsigned long long)fb->addr,
-		pte_wc == PTE_PWT ? "write-combining" : "uncacheable", fbcon_cols(), fbcon_rows(), font.width,
-		font.height);
+	screen_write = write;
 }
 
 static void console_sink(void *ctx, const char *s, size_t n)

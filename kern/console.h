@@ -5,13 +5,11 @@
 
 #include "types.h"
 
-struct mb2_info;
-
 void console_init(void);
-/* Start the screen console on the boot loader's framebuffer with the "font"
- * module; it shows everything printed since console_init. Says why not if not. */
-void console_start_screen(const struct mb2_info *mb);
 bool console_has_serial(void);
+/* From now on write everything to the screen too (fbcon.c), starting with
+ * what the console said before (its last 32 KiB). */
+void console_set_screen(void (*write)(const char *s, size_t n));
 void console_write(const char *s, size_t n);
 size_t kprintf(const char *fmt, ...) __printf(1, 2);
 size_t kvprintf(const char *fmt, va_list ap);

@@ -1,5 +1,8 @@
 #include "fbcon.h"
+#include "arch/x86_64/paging.h"
+#include "console.h"
 #include "cpu_features.h"
+#include "frame.h"
 #include "keel/errno.h"
 #include "kva.h"
 #include "lib/string.h"
@@ -137,7 +140,7 @@ void fbcon_write(const char *s, size_t n)
 	con.drawing = false;
 }
 
-int fbcon_start(const struct mb2_framebuffer *fb, const struct psf_font *font)
+static int fbcon_start(const struct mb2_framebuffer *fb, const struct psf_font *font)
 {
 	if (fb->type != MB2_FB_RGB)
 		return -EINVAL;
@@ -176,3 +179,49 @@ int fbcon_start(const struct mb2_framebuffer *fb, const struct psf_font *font)
 
 u32 fbcon_cols(void) { return con.on ? con.cols : 0; }
 u32 fbcon_rows(void) { return con.on ? con.rows : 0; }
+
+static const struct mb2_module *find_module(const struct mb2_info *mb, const char *name)
+{
+	for (size_t i = 0; i < mb->nmodules; i++)
+		if (strcmp(mb->modules[i].cmdline, name) == 0)
+			return &mb->modules[i];
+	return NULL;
+}
+
+static void print_diag(void *ctx, const char *line)
+{
+	(void)ctx;
+	kprintf("warning: %s\n", line);
+}
+
+void fbcon_start_boot(const struct mb2_info *mb)
+{
+	if (!mb->have_fb) {
+		kprintf("console: no framebuffer from the boot loader: serial only\n");
+		return;
+	}
+	const struct mb2_framebuffer *fb = &mb->fb;
+	if (fb->type != MB2_FB_RGB) {
+		kprintf("console: the boot loader's framebuffer is %s, not direct colour: serial only\n",
+			fb->type == MB2_FB_EGA_TEXT ? "EGA text" : "indexed colour");
+		return;
+	}
+	const struct mb2_module *m = find_module(mb, "font");
+	static struct psf_font font;
+	struct diag d = { print_diag, NULL, 0 };
+	if (!m || psf_parse(pa_to_va(m->start), m->end - m->start, &font, &d)) {
+		kprintf("console: %s: serial only\n", m ? "the font module is not a usable PSF font" : "no font module");
+		return;
+	}
+	int err = fbcon_start(fb, &font);
+	if (err) {
+		kprintf("console: cannot use the framebuffer (%d): serial only\n", err);
+		return;
+	}
+	console_set_screen(fbcon_write);
+	if (!console_has_serial())
+		kprintf("console: no serial port at COM1: this screen is the only console\n");
+	kprintf("console: screen %ux%u, %u bpp, at %#llx (%s); %ux%u characters of %ux%u pixels\n", fb->width,
+		fb->height, fb->bpp, (unsigned long long)fb->addr,
+		pte_wc == PTE_PWT ? "write-combining" : "uncacheable", con.cols, con.rows, font.width, font.height);
+}

@@ -17,11 +17,12 @@
 #define FBCON_BG_RGB 0x000000
 #define FBCON_MAX_CELLS 65536 /* a larger screen uses its top-left part */
 
-/* Map the framebuffer and clear it; the console draws on it from now on.
- * 0, or -EINVAL (not a direct-colour framebuffer), -ENOMEM (no mapping). */
-int fbcon_start(const struct mb2_framebuffer *fb, const struct psf_font *font);
+/* Start the screen console on the boot loader's framebuffer with the "font"
+ * module: map the framebuffer and clear it, and have the console draw on it
+ * from now on, starting with what it said before. Says why not if not. */
+void fbcon_start_boot(const struct mb2_info *mb);
 
-/* Put text on the screen (no-op before fbcon_start). Handles \n, \r, \t, \b;
+/* Put text on the screen (no-op before it starts). Handles \n, \r, \t, \b;
  * wraps at the right edge; scrolls at the bottom. */
 void fbcon_write(const char *s, size_t n);
 

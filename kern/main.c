@@ -15,6 +15,7 @@
 #include "config.h"
 #include "console.h"
 #include "cpu_features.h"
+#include "fbcon.h"
 #include "failpoint.h"
 #include "env.h"
 #include "fpu.h"
@@ -192,7 +193,7 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	boot_step(frame_init(&boot_info, mbi_pa), "building the frame allocator");
 	boot_step(slot_init(), "building the kernel slot");
 	kprintf("slot: kernel image, stacks and direct map in PML4[511]; identity map gone\n");
-	console_start_screen(&boot_info);
+	fbcon_start_boot(&boot_info);
 	kva_note((uptr)__boot_stack_guard, (uptr)__boot_stack_bottom, "guard page below the bootstrap stack");
 	kva_note((uptr)__boot_stack_bottom, (uptr)__boot_stack_top, "bootstrap stack (cpu0 kernel stack)");
 
