@@ -30,12 +30,12 @@ def take_screen(qmp):
         return screen.read_ppm(path)
 
 
-def screen_boot(request, cmdline, firmware=None, serial=True, timeout=120):
+def screen_boot(request, cmdline, firmware=None, serial=True, cpu="max", timeout=120):
     """Boot cmdline + hold=1 with a display; once the verdict is held (seen on
     the serial port, or on the screen itself without one), take the screen.
     Returns (serial log as Latin-1, (width, height, rgb), the screen's text lines)."""
     firmware = firmware or request.config.getoption("--firmware")  # ./keel test --firmware
-    m = keelqemu.Machine(firmware=firmware, vga="std", serial=serial)
+    m = keelqemu.Machine(firmware=firmware, vga="std", serial=serial, cpu=cpu)
     shot = None
     with live_boot(BUILD, f"{cmdline} hold=1", m, start=HELD if serial else None,
                    timeout=timeout) as (qmp, log_path, result):
@@ -52,11 +52,25 @@ def screen_boot(request, cmdline, firmware=None, serial=True, timeout=120):
             time.sleep(0.2 if serial else 0.5)  # without a serial port, the screen says when
         # Every byte as the kernel wrote it (QEMU is halted: the log is complete).
         log = Path(log_path).read_bytes().decode("latin-1") if serial else ""
+        request.node.keel_tlb = qmp.hmp("info tlb")  # the live page tables, read from outside
         qmp.execute("quit")
     w, h, rgb = shot
     LOGDIR.mkdir(parents=True, exist_ok=True)
     screen.write_png(rgb, w, h, LOGDIR / f"{log_name(request.node.nodeid)}.png")
     return log, shot, text
+
+
+def framebuffer_page_flags(request, log):
+    """The flags QEMU's `info tlb` shows for each page that maps the
+    framebuffer (the address the kernel printed; 1024x768x4 bytes): its own
+    letters, C for PCD, T for PWT, P for bit 7 (PAT, in a 4 KiB entry)."""
+    pa = int(re.search(r"^console: screen 1024x768, 32 bpp, at (0x[0-9a-f]+)", log, re.M).group(1), 16)
+    flags = {}
+    for m in re.finditer(r"^([0-9a-f]+): ([0-9a-f]+) (\S{9})\r?$", request.node.keel_tlb, re.M):
+        if pa <= int(m.group(2), 16) < pa + 1024 * 768 * 4:
+            flags[int(m.group(2), 16)] = m.group(3)
+    assert len(flags) == 768, f"{len(flags)} pages map the framebuffer at {pa:#x}, want 768 (4 KiB each)"
+    return set(flags.values())
 
 
 def expect_drawn_as_rendered(log, shot):
@@ -85,6 +99,9 @@ def test_the_panic_report_is_on_the_screen_as_the_host_renders_it(request, firmw
     log, shot, text = screen_boot(request, "test=kernel_page_fault", firmware)
     assert re.search(r"^console: screen 1024x768, 32 bpp, at 0x[0-9a-f]+ \(write-combining\); "
                      r"128x48 characters of 8x16 pixels\r?$", log, re.M), log[-2000:]
+    assert re.search(r"^cpu: PAT 0x7010600070106: write-back, write-combining \(PWT\)", log, re.M), log[-3000:]
+    # From outside: every framebuffer page is PWT alone (PAT entry 1, write-combining), NX, writable, global.
+    assert framebuffer_page_flags(request, log) <= {"XG-DA-T-W", "XG--A-T-W", "XG-D--T-W", "XG----T-W"}
     lines = expect_drawn_as_rendered(log, shot)
     assert len(screen.kernel_output(log).splitlines()) > 48, "the boot did not fill the screen: no scrolling shown"
     assert any(len(l) > 128 for l in screen.kernel_output(log).splitlines()), "no line long enough to wrap"
@@ -100,6 +117,16 @@ def test_the_double_fault_diagnosis_is_on_the_screen(request):
     shown = "\n".join(l.rstrip() for l in expect_drawn_as_rendered(log, shot))
     assert "PANIC: #DF double fault" in shown
     assert "=> kernel stack overflow" in shown
+
+
+def test_without_a_pat_the_framebuffer_is_uncacheable_and_the_screen_the_same(request):
+    """-cpu qemu64 without its PAT: the kernel leaves the PAT alone, maps the
+    framebuffer uncacheable instead of write-combining, and draws the same."""
+    log, shot, _ = screen_boot(request, "test=kernel_page_fault", cpu="qemu64,-pat")
+    assert re.search(r"^cpu: no PAT: ", log, re.M), log[-3000:]
+    assert re.search(r"^console: screen 1024x768, 32 bpp, at 0x[0-9a-f]+ \(uncacheable\)", log, re.M), log[-3000:]
+    assert {f[5:7] for f in framebuffer_page_flags(request, log)} == {"CT"}  # PCD|PWT: uncacheable
+    expect_drawn_as_rendered(log, shot)
 
 
 @pytest.mark.parametrize("firmware", ["bios", "uefi"])
