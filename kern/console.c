@@ -19,7 +19,8 @@
 #define UART_SCR 7 /* scratch: a UART keeps what is written; no device reads 0xFF */
 #define LSR_THRE 0x20
 
-#define HISTORY 32768 /* more than a screenful of any screen fbcon draws */
+#define HISTORY 32768 /* a screenful at 1920x1080 with 8x16 glyphs is 16,080 cells */
+#define THRE_SPINS 100000 /* ~100 ms of port reads: a working UART empties its FIFO in ~1.4 ms */
 
 static bool have_uart;
 static void (*screen_write)(const char *s, size_t n); /* fbcon, once started */
@@ -51,10 +52,17 @@ void console_init(void)
 
 bool console_has_serial(void) { return have_uart; }
 
+/* A UART that keeps its scratch register but never empties its transmitter
+ * (a broken serial-over-LAN port) is given up, not waited for for ever. */
 static void uart_putc(char c)
 {
-	while (!(inb(COM1 + UART_LSR) & LSR_THRE))
+	for (u32 spins = 0; !(inb(COM1 + UART_LSR) & LSR_THRE); spins++) {
+		if (spins == THRE_SPINS) {
+			have_uart = false;
+			return;
+		}
 		pause();
+	}
 	outb(COM1 + UART_THR, (u8)c);
 }
 
@@ -64,7 +72,7 @@ void console_write(const char *s, size_t n)
 		history[(written + i) % HISTORY] = s[i];
 	written += n;
 	if (have_uart) {
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < n && have_uart; i++) {
 			if (s[i] == '\n')
 				uart_putc('\r');
 			uart_putc(s[i]);

@@ -42,6 +42,11 @@ void cpu_detect(void)
 		cpu_has.nx = d & (1u << 20);
 		cpu_has.page1g = d & (1u << 26);
 	}
+	cpu_has.phys_bits = 36;
+	if (cpu_has.max_ext_leaf >= 0x80000008) {
+		cpuid(0x80000008, 0, &a, &b, &c, &d);
+		cpu_has.phys_bits = (u8)a;
+	}
 	if (cpu_has.max_ext_leaf >= 0x80000007) {
 		cpuid(0x80000007, 0, &a, &b, &c, &d);
 		cpu_has.invariant_tsc = d & (1u << 8);
@@ -70,7 +75,8 @@ u64 pte_g;
 u64 pte_wc = PTE_PCD | PTE_PWT;
 
 /*
- * The page attribute table, Linux's layout: entry 1 (PWT alone) becomes
+ * The page attribute table (WB, WC, UC-, UC, twice: Linux's layout before
+ * 4.2, which now puts WP and WT in entries 5 and 7): entry 1 (PWT alone) becomes
  * write-combining, the memory type for a framebuffer (kernel writes stream
  * to the device in bursts, never cached); entries 0, 2 and 3 keep their
  * reset values, so 0 still means write-back and PCD|PWT uncacheable. Only

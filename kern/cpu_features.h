@@ -12,6 +12,7 @@ struct cpu_features {
 	bool smep, smap, umip, fsgsbase;
 	bool fxsr, xsave, avx, pku;
 	bool apic, x2apic, tsc_deadline, invariant_tsc;
+	u8 phys_bits; /* physical address width (CPUID 0x80000008; 36 if the CPU does not say) */
 };
 
 extern struct cpu_features cpu_has;

@@ -137,6 +137,9 @@ void fbcon_write(const char *s, size_t n)
 	for (size_t i = 0; i < n; i++)
 		put((u8)s[i]);
 	flush();
+	/* Drain the write-combining buffers: nothing else may come to push the
+	 * last pixels out (a panic ends in cli; hlt, which does not). */
+	__asm__ volatile("sfence" ::: "memory");
 	con.drawing = false;
 }
 
@@ -144,6 +147,10 @@ static int fbcon_start(const struct mb2_framebuffer *fb, const struct psf_font *
 {
 	if (fb->type != MB2_FB_RGB)
 		return -EINVAL;
+	u32 cols = fb->width / font->width;
+	u32 rows = MIN(fb->height / font->height, FBCON_MAX_CELLS / MAX(cols, 1u));
+	if (cols < 8 || !rows)
+		return -EINVAL; /* a tab stop must fit on a line */
 	size_t size = (size_t)fb->pitch * fb->height;
 	u8 *p = kva_map_phys(fb->addr, size, true, pte_wc);
 	if (!p)
@@ -157,10 +164,8 @@ static int fbcon_start(const struct mb2_framebuffer *fb, const struct psf_font *
 	con.fg = pixel(fb, FBCON_FG_RGB);
 	con.bg = pixel(fb, FBCON_BG_RGB);
 	con.font = *font;
-	con.cols = fb->width / font->width;
-	con.rows = MIN(fb->height / font->height, FBCON_MAX_CELLS / MAX(con.cols, 1u));
-	if (!con.cols || !con.rows)
-		return -EINVAL;
+	con.cols = cols;
+	con.rows = rows;
 	fast8 = con.bytespp == 4 && font->width == 8 && fb->addr % 8 == 0 && fb->pitch % 8 == 0;
 	for (u32 b = 0; fast8 && b < 256; b++)
 		for (u32 x = 0; x < 8; x += 2)
@@ -188,6 +193,24 @@ static const struct mb2_module *find_module(const struct mb2_info *mb, const cha
 	return NULL;
 }
 
+/* Whether any byte of [start, end) is RAM per the memory map. */
+static bool overlaps_ram(u64 start, u64 end)
+{
+	for (size_t i = 0; i < boot_ram.n; i++)
+		if (start < boot_ram.r[i].end && boot_ram.r[i].start < end)
+			return true;
+	return false;
+}
+
+/* Whether [start, end) is RAM per the memory map, wholly. */
+static bool inside_ram(u64 start, u64 end)
+{
+	for (size_t i = 0; i < boot_ram.n; i++)
+		if (boot_ram.r[i].start <= start && end <= boot_ram.r[i].end)
+			return true;
+	return false;
+}
+
 static void print_diag(void *ctx, const char *line)
 {
 	(void)ctx;
@@ -206,11 +229,20 @@ void fbcon_start_boot(const struct mb2_info *mb)
 			fb->type == MB2_FB_EGA_TEXT ? "EGA text" : "indexed colour");
 		return;
 	}
+	/* Device memory, never RAM (the clear would overwrite it through a
+	 * writable alias), and addressable by this CPU. */
+	u64 end = fb->addr + (u64)fb->pitch * fb->height;
+	if (overlaps_ram(fb->addr, end) || end > 1ULL << cpu_has.phys_bits) {
+		kprintf("console: the framebuffer %#llx-%#llx is RAM or beyond the CPU's %u address bits: serial only\n",
+			(unsigned long long)fb->addr, (unsigned long long)end, cpu_has.phys_bits);
+		return;
+	}
 	const struct mb2_module *m = find_module(mb, "font");
 	static struct psf_font font;
 	struct diag d = { print_diag, NULL, 0 };
-	if (!m || psf_parse(pa_to_va(m->start), m->end - m->start, &font, &d)) {
-		kprintf("console: %s: serial only\n", m ? "the font module is not a usable PSF font" : "no font module");
+	if (!m || !inside_ram(m->start, m->end) ||
+	    psf_parse(pa_to_va(m->start), m->end - m->start, &font, &d)) {
+		kprintf("console: %s: serial only\n", m ? "the font module is not a usable PSF font in RAM" : "no font module");
 		return;
 	}
 	int err = fbcon_start(fb, &font);

@@ -69,8 +69,8 @@ int kva_alloc_stack(size_t pages, const char *name, uptr *top)
 void *kva_map_phys(paddr_t pa, size_t len, bool writable, u64 cache)
 {
 	paddr_t first = ALIGN_DOWN(pa, PAGE_SIZE);
-	if (len == 0 || pa + len < pa)
-		return NULL;
+	if (len == 0 || pa + len < pa || (pa + len - 1) >> 52)
+		return NULL; /* bits 52 and up of a page-table entry are not address */
 	size_t n = (ALIGN_UP(pa + len, PAGE_SIZE) - first) / PAGE_SIZE;
 	uptr va = kva_reserve(n * PAGE_SIZE);
 	if (!va)

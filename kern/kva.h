@@ -15,7 +15,8 @@
 int kva_alloc_stack(size_t pages, const char *name, uptr *top);
 
 /* Map [pa, pa + len) read-only (writable if `writable`), with cache flags
- * (PTE_PCD | PTE_PWT for MMIO, 0 for write-back). NULL on failure. */
+ * (PTE_PCD | PTE_PWT for MMIO registers, pte_wc for a framebuffer, 0 for
+ * write-back; docs/memory-map.md). NULL on failure. */
 void *kva_map_phys(paddr_t pa, size_t len, bool writable, u64 cache);
 
 /* Remember that [start, end) is `name` (for fault reports); best effort. */

@@ -184,7 +184,8 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 		boot_info.nmodules, boot_info.nmodules == 1 ? "" : "s");
 	print_firmware(&boot_info.efi);
 	cmdline_parse(&boot_cmdline, boot_info.cmdline, CMDLINE_MAX * 2, &warn);
-	exit_hold = cmdline_get(&boot_cmdline, "hold") != NULL;
+	const char *hold = cmdline_get(&boot_cmdline, "hold");
+	exit_hold = hold && strcmp(hold, "0") != 0;
 	const char *fail = cmdline_get(&boot_cmdline, "fail");
 	if (fail)
 		failpoint_configure(fail);
@@ -193,13 +194,15 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	boot_step(frame_init(&boot_info, mbi_pa), "building the frame allocator");
 	boot_step(slot_init(), "building the kernel slot");
 	kprintf("slot: kernel image, stacks and direct map in PML4[511]; identity map gone\n");
-	fbcon_start_boot(&boot_info);
 	kva_note((uptr)__boot_stack_guard, (uptr)__boot_stack_bottom, "guard page below the bootstrap stack");
 	kva_note((uptr)__boot_stack_bottom, (uptr)__boot_stack_top, "bootstrap stack (cpu0 kernel stack)");
 
 	extern const char vector_stubs[], self_event_entry[], self_event_slow[], floor_iretq[];
 	idt_init(&(struct idt_targets){ (u64)vector_stubs, (u64)self_event_entry, (u64)self_event_slow, (u64)floor_iretq });
 	boot_step(percpu_init(0), "setting up cpu0 (GDT, TSS, IST stacks)");
+	/* The screen starts once a fault in it would be reported (on COM1); its
+	 * history ring still shows everything said before. */
+	fbcon_start_boot(&boot_info);
 	pic_init();
 	int err = platform_init(&boot_info);
 	if (err)

@@ -118,9 +118,9 @@ static bool rgb_geometry_ok(const struct mb2_framebuffer *fb, u32 off, struct di
 		why = "pixel size";
 	else if (!fb->width || !fb->height || fb->width > MB2_FB_MAX_SIDE || fb->height > MB2_FB_MAX_SIDE)
 		why = "width or height";
-	else if (fb->pitch < (u64)fb->width * bytes || size > MB2_FB_MAX_BYTES)
+	else if (fb->pitch < (u64)fb->width * bytes || fb->pitch % bytes || size > MB2_FB_MAX_BYTES)
 		why = "pitch";
-	else if (!fb->addr || fb->addr + size < fb->addr || fb->addr % 4)
+	else if (!fb->addr || fb->addr % 4 || fb->addr >= MB2_FB_ADDR_LIMIT || size > MB2_FB_ADDR_LIMIT - fb->addr)
 		why = "address";
 	else if (!field_ok(fb->red_pos, fb->red_size, fb->bpp) || !field_ok(fb->green_pos, fb->green_size, fb->bpp) ||
 		 !field_ok(fb->blue_pos, fb->blue_size, fb->bpp))
@@ -131,33 +131,37 @@ static bool rgb_geometry_ok(const struct mb2_framebuffer *fb, u32 off, struct di
 	return !why;
 }
 
+/* The first framebuffer tag counts, and only once it is whole and checked:
+ * nothing of a rejected one reaches *out. */
 static void parse_framebuffer(const u8 *t, u32 size, u32 off, struct mb2_info *out, struct diag *d)
 {
+	if (out->have_fb) {
+		diag(d, "mb2: second framebuffer tag at %u, ignored", off);
+		return;
+	}
 	if (size < 32) {
 		diag(d, "mb2: framebuffer tag at %u too short (%u bytes)", off, size);
 		return;
 	}
-	struct mb2_framebuffer *fb = &out->fb;
-	fb->addr = rd64(t + 8);
-	fb->pitch = rd32(t + 16);
-	fb->width = rd32(t + 20);
-	fb->height = rd32(t + 24);
-	fb->bpp = t[28];
-	fb->type = t[29];
-	if (fb->type == MB2_FB_RGB) {
+	struct mb2_framebuffer fb = {
+		.addr = rd64(t + 8), .pitch = rd32(t + 16), .width = rd32(t + 20), .height = rd32(t + 24),
+		.bpp = t[28], .type = t[29],
+	};
+	if (fb.type == MB2_FB_RGB) {
 		if (size < 38) {
 			diag(d, "mb2: RGB framebuffer tag at %u has no colour fields (%u bytes)", off, size);
 			return;
 		}
-		fb->red_pos = t[32];
-		fb->red_size = t[33];
-		fb->green_pos = t[34];
-		fb->green_size = t[35];
-		fb->blue_pos = t[36];
-		fb->blue_size = t[37];
-		if (!rgb_geometry_ok(fb, off, d))
+		fb.red_pos = t[32];
+		fb.red_size = t[33];
+		fb.green_pos = t[34];
+		fb.green_size = t[35];
+		fb.blue_pos = t[36];
+		fb.blue_size = t[37];
+		if (!rgb_geometry_ok(&fb, off, d))
 			return;
 	}
+	out->fb = fb;
 	out->have_fb = true;
 }
 

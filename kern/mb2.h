@@ -53,6 +53,7 @@ struct mb2_module {
 #define MB2_FB_EGA_TEXT 2
 #define MB2_FB_MAX_SIDE 16384    /* pixels: a larger width or height is not believed */
 #define MB2_FB_MAX_BYTES (1u << 30)
+#define MB2_FB_ADDR_LIMIT (1ULL << 52) /* x86_64's physical address width at most */
 
 struct mb2_framebuffer {
 	u64 addr;                /* physical */

@@ -10,8 +10,10 @@
  * the one above it, so every scroll redraws the screen's text (the worst case
  * of the cell-by-cell redraw), timed by the TSC -- guest instructions under
  * -icount. Then what a console must survive from Ring 3 as from the kernel,
- * left on the screen for the host to compare: every control character, tabs,
- * backspace and carriage return, DEL, Latin-1, and a line three rows long.
+ * left on the screen for the host to compare: every byte value -- NUL and
+ * the other control characters, tabs, backspace and carriage return, DEL,
+ * the C1 range 0x80-0x9F (drawn through the font's Latin-1 map, '?' where it
+ * has no glyph), Latin-1 -- and a line three rows long.
  */
 KTEST(screen_console)
 {
@@ -28,11 +30,13 @@ KTEST(screen_console)
 	ktest_log("96 scrolling lines of 100 characters: %llu TSC ticks a line (%ux%u characters)",
 		  (unsigned long long)(t / 96), fbcon_cols(), fbcon_rows());
 
-	char ctl[40], *p = ctl;
-	for (int c = 1; c < 32; c++)
+	char ctl[80], *p = ctl;
+	for (int c = 0; c < 32; c++)
 		if (c != '\n')
 			*p++ = (char)c;
 	*p++ = 0x7F;
+	for (int c = 0x80; c < 0xA0; c++)
+		*p++ = (char)c;
 	kprintf("controls [");
 	console_write(ctl, (size_t)(p - ctl));
 	kprintf("] end\n");

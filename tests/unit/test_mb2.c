@@ -225,6 +225,9 @@ int main(void)
 		{ 0x80000000u, 1024, 768, 32, 16, 0xFD000000, "impossible pitch" },
 		{ 4096, 1024, 768, 32, 16, 0xFFFFFFFFFFFFF000ull, "impossible address" },
 		{ 4096, 1024, 768, 32, 28, 0xFD000000, "impossible colour fields" },
+		{ 4096, 1024, 768, 32, 16, 0x7FF0000000000000ull, "impossible address" }, /* bits 52+ */
+		{ 4096, 1024, 768, 32, 16, (1ull << 52) - 4096, "impossible address" },  /* ends past 2^52 */
+		{ 4098, 1024, 768, 32, 16, 0xFD000000, "impossible pitch" },             /* not whole pixels */
 	};
 	for (size_t i = 0; i < sizeof fbs / sizeof fbs[0]; i++) {
 		begin();
@@ -258,6 +261,49 @@ int main(void)
 	end();
 	mb2_parse(buf, sizeof buf, &info, NULL);
 	CHECK(info.have_fb && info.fb.type == MB2_FB_EGA_TEXT);
+	/* Only the first framebuffer tag counts, and a rejected one leaves
+	 * nothing behind: good then bad, bad then good, EGA text then a short RGB. */
+	for (int order = 0; order < 3; order++) {
+		begin();
+		for (int k = 0; k < 2; k++) {
+			int good = order == 0 ? k == 0 : order == 1 ? k == 1 : 0;
+			int ega = order == 2 && k == 0;
+			a = tag(MB2_TAG_FRAMEBUFFER, ega ? 24 : order == 2 ? 30 : 32);
+			put64(a, ega ? 0xB8000 : 0xFD000000);
+			put32(a + 8, ega ? 160 : good ? 4096 : 16);
+			put32(a + 12, ega ? 80 : 1024);
+			put32(a + 16, ega ? 25 : 768);
+			buf[a + 20] = ega ? 16 : 32;
+			buf[a + 21] = ega ? MB2_FB_EGA_TEXT : MB2_FB_RGB;
+			if (!ega && order != 2) {
+				uint8_t fields[6] = { 16, 8, 8, 8, 0, 8 };
+				memcpy(buf + a + 24, fields, 6);
+			}
+		}
+		end();
+		diag_log_init(&l);
+		mb2_parse(buf, sizeof buf, &info, &l.d);
+		if (order == 0)
+			CHECK(info.have_fb && info.fb.pitch == 4096 && diag_has(&l, "second framebuffer tag"));
+		else if (order == 1)
+			CHECK(info.have_fb && info.fb.pitch == 4096 && diag_has(&l, "impossible pitch"));
+		else
+			CHECK(info.have_fb && info.fb.type == MB2_FB_EGA_TEXT && diag_has(&l, "second framebuffer"));
+	}
+	/* RGB tags of every size from 32 to 37 bytes lack colour fields. */
+	for (uint32_t len = 24; len < 30; len++) {
+		begin();
+		a = tag(MB2_TAG_FRAMEBUFFER, len);
+		put64(a, 0xFD000000);
+		put32(a + 8, 4096);
+		put32(a + 12, 1024);
+		put32(a + 16, 768);
+		buf[a + 20] = 32;
+		buf[a + 21] = MB2_FB_RGB;
+		end();
+		mb2_parse(buf, sizeof buf, &info, NULL);
+		CHECK(!info.have_fb);
+	}
 	begin();
 	a = tag(MB2_TAG_FRAMEBUFFER, 24); /* RGB without its colour fields */
 	buf[a + 21] = MB2_FB_RGB;
@@ -345,6 +391,18 @@ int main(void)
 	m = mmap_tag(2, 24);
 	mmap_entry(m, 24, 0, 0, 0x9fc00, 1);
 	mmap_entry(m, 24, 1, 0x100000, 0x100000, 1);
+	a = tag(MB2_TAG_FRAMEBUFFER, 32);
+	put64(a, 0xFD000000);
+	put32(a + 8, 4096);
+	put32(a + 12, 1024);
+	put32(a + 16, 768);
+	buf[a + 20] = 32;
+	buf[a + 21] = MB2_FB_RGB;
+	memcpy(buf + a + 24, (uint8_t[6]){ 16, 8, 8, 8, 0, 8 }, 6);
+	a = tag(MB2_TAG_EFI64, 8);
+	put64(a, 0x3f9ec018);
+	a = tag(MB2_TAG_EFI_MMAP, 8 + 2 * 48);
+	put32(a, 48);
 	end();
 	size_t full = used;
 	for (size_t cut = 16; cut <= full; cut += 4) {
@@ -352,6 +410,7 @@ int main(void)
 		int r = mb2_parse(buf, cut, &info, NULL);
 		CHECK(r == 0);
 		CHECK(info.nmmap <= 2);
+		CHECK(!info.have_fb || info.fb.pitch == 4096);
 	}
 	return check_done("mb2");
 }

@@ -49,6 +49,17 @@ static size_t psf2(void)
 	return n + sizeof table;
 }
 
+/* After a successful parse every character's glyph lies inside the font. */
+static int glyphs_inside(const struct psf_font *f, size_t len)
+{
+	for (int c = 0; c < 256; c++) {
+		const unsigned char *g = psf_glyph(f, (unsigned char)c);
+		if (g < buf || g + f->glyph_bytes > buf + len || f->latin1[c] >= f->nglyphs)
+			return 0;
+	}
+	return 1;
+}
+
 int main(void)
 {
 	struct psf_font f;
@@ -87,6 +98,52 @@ int main(void)
 	diag_log_init(&l);
 	CHECK_EQ(psf_parse(buf, n, &f, &l.d), -EINVAL);
 	CHECK(diag_has(&l, "bad UTF-8"));
+
+	/* A PSF2 table cut at every length is refused; every parse that
+	 * succeeds leaves every glyph inside the font. */
+	n = psf2();
+	for (size_t cut = 32 + 3 * 40; cut < n; cut++)
+		CHECK_EQ(psf_parse(buf, cut, &f, NULL), -EINVAL);
+	CHECK(psf_parse(buf, n, &f, NULL) == 0 && glyphs_inside(&f, n));
+	/* UTF-8 lead bytes 0xF8 and up, and a continuation byte first, are bad. */
+	for (unsigned lead = 0xF8; lead <= 0xFD; lead++) {
+		n = psf2();
+		buf[32 + 3 * 40 + 2] = (unsigned char)lead;
+		CHECK_EQ(psf_parse(buf, n, &f, NULL), -EINVAL);
+	}
+	n = psf2();
+	buf[32 + 3 * 40 + 2] = 0x80;
+	CHECK_EQ(psf_parse(buf, n, &f, NULL), -EINVAL);
+	/* A header longer than 32 bytes is honoured: the glyphs start after it. */
+	n = psf2();
+	memmove(buf + 40, buf + 32, n - 32);
+	put32(8, 40);
+	CHECK(psf_parse(buf, n + 8, &f, NULL) == 0 && psf_glyph(&f, 'a')[0] == 0xAB && glyphs_inside(&f, n + 8));
+	/* PSF1 with 512 glyphs: refused when cut short, and its table may name glyphs above 255. */
+	memset(buf, 0, sizeof buf);
+	buf[0] = 0x36, buf[1] = 0x04, buf[2] = 0x03, buf[3] = 8;
+	CHECK_EQ(psf_parse(buf, 4 + 511 * 8, &f, NULL), -EINVAL);
+	n = 4 + 512 * 8;
+	for (int g = 0; g < 512; g++) {
+		unsigned cp = g == 300 ? 'Z' : g < 256 && g != 'Z' ? (unsigned)g : 0x2000;
+		buf[n++] = cp & 0xFF, buf[n++] = cp >> 8, buf[n++] = 0xFF, buf[n++] = 0xFF;
+	}
+	buf[4 + 300 * 8] = 0x5A;
+	CHECK(psf_parse(buf, n, &f, NULL) == 0 && f.nglyphs == 512 && psf_glyph(&f, 'Z')[0] == 0x5A &&
+	      glyphs_inside(&f, n));
+	/* The largest glyph, 32x64, is taken; 0 and 65536 glyphs are not. */
+	n = psf2();
+	put32(16, 1);
+	put32(20, 4 * 64);
+	put32(24, 64);
+	put32(28, 32);
+	CHECK(psf_parse(buf, 32 + 256 + 1, &f, NULL) == -EINVAL); /* table: no separator */
+	put32(12, 0);
+	CHECK(psf_parse(buf, 32 + 256, &f, NULL) == 0 && f.row_bytes == 4 && glyphs_inside(&f, 32 + 256));
+	put32(16, 0);
+	CHECK_EQ(psf_parse(buf, 32 + 256, &f, NULL), -EINVAL);
+	put32(16, 65536);
+	CHECK_EQ(psf_parse(buf, sizeof buf, &f, NULL), -EINVAL);
 
 	/* Hostile headers: glyphs that do not fit, absurd sizes, a header past the end. */
 	n = psf2();

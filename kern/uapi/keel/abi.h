@@ -63,7 +63,9 @@
 #define KEEL_VEC_SOFT_COUNT  32   /* a KEEL_CAP_SWVEC for N raises KEEL_EV_SWVEC; others get #GP */
 
 #define CONSOLE_WRITE_MAX 256 /* longer writes are cut (the count says so): the console
-                                * is polled with interrupts off, so a call is kept short */
+                                * is polled with interrupts off, so a call is kept short
+                                * (with a screen, one that scrolls redraws it: its cost
+                                * grows with the screen, docs/hardware.md) */
 
 /* SYS_DEBUG operations. */
 #define DEBUG_EXIT_COUNTS   0 /* (struct keel_exit_counts *out) -> 0 */
