@@ -399,6 +399,7 @@ def main(argv=None):
     r.add_argument("--machine", default="q35")
     r.add_argument("--icount", action="store_true")
     r.add_argument("--screen", action="store_true")
+    r.add_argument("--smp", type=int, default=1)
     r.add_argument("--display", default="none")
     r.add_argument("--firmware", default="bios", choices=("bios", "uefi"))
     r.add_argument("--accel", default="")
@@ -416,7 +417,7 @@ def main(argv=None):
     out = Path(a.out or Path(a.builddir) / "trace")
     out.mkdir(parents=True, exist_ok=True)
     m = keelqemu.Machine(cpu=a.cpu, mem=a.mem, machine=a.machine, icount=a.icount, firmware=a.firmware,
-                         accel=a.accel, vga="std" if a.screen or a.display != "none" else "none",
+                         accel=a.accel, smp=a.smp, vga="std" if a.screen or a.display != "none" else "none",
                          display=a.display)
     log_path = out / "serial.log"
     print(f"ktrace: booting: {cmdline}", file=sys.stderr)

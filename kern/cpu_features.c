@@ -92,17 +92,13 @@ u64 pte_wc = PTE_PCD | PTE_PWT;
 
 static void pat_init(void)
 {
-	if (!cpu_has.pat) {
-		kprintf("cpu: no PAT: device memory that wants write-combining is mapped uncacheable\n");
-		return; /* slower, never wrong */
-	}
+	if (!cpu_has.pat)
+		return; /* pte_wc stays uncacheable: slower, never wrong */
 	wrmsr(MSR_PAT, PAT_HALF | PAT_HALF << 32);
 	pte_wc = PTE_PWT;
-	kprintf("cpu: PAT %#llx: write-back, write-combining (PWT), uncached-minus, uncacheable\n",
-		(unsigned long long)rdmsr(MSR_PAT));
 }
 
-void cpu_enable_protections(void)
+void cpu_protections_apply(void)
 {
 	if (cpu_has.nx) {
 		wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_NXE);
@@ -123,7 +119,27 @@ void cpu_enable_protections(void)
 	pat_init();
 	/* AM: Ring 3 may turn on alignment checking (RFLAGS.AC) for itself. */
 	write_cr0(read_cr0() | CR0_WP | CR0_AM);
+}
+
+void cpu_enable_protections(void)
+{
+	cpu_protections_apply();
+	if (cpu_has.pat)
+		kprintf("cpu: PAT %#llx: write-back, write-combining (PWT), uncached-minus, uncacheable\n",
+			(unsigned long long)rdmsr(MSR_PAT));
+	else
+		kprintf("cpu: no PAT: device memory that wants write-combining is mapped uncacheable\n");
 	kprintf("cpu: protections on: write-protect%s%s%s%s%s\n", cpu_has.nx ? " nx" : "",
 		cpu_has.pge ? " global-pages" : "", cpu_has.smep ? " smep" : "", cpu_has.smap ? " smap" : "",
 		cpu_has.umip ? " umip" : "");
+}
+
+void cpu_entry_registers(void)
+{
+	/* No hardware breakpoints or branch tracing: nothing may raise #DB in
+	 * the syscall entry window, where the stack is still the user's. */
+	__asm__ volatile("mov %0, %%dr7" ::"r"(0x400UL));
+	wrmsr(MSR_DEBUGCTL, 0);
+	if (cpu_has.fsgsbase) /* Ring 3 may switch its own FS/GS bases (docs/architecture.md) */
+		write_cr4(read_cr4() | CR4_FSGSBASE);
 }

@@ -27,6 +27,12 @@ void smap_patch_sites(void);
 /* Turn on NX, write protection, global pages and, when present, SMEP, SMAP
  * and UMIP; program the PAT. Prints what is on. */
 void cpu_enable_protections(void);
+/* The same on this CPU, silently (an AP). */
+void cpu_protections_apply(void);
+
+/* DR7 and DEBUGCTL cleared, CR4.FSGSBASE where the CPU has it: what the
+ * entry paths and Ring 3 rely on, on every CPU. */
+void cpu_entry_registers(void);
 
 /* Page-table bits the CPU has, set by cpu_enable_protections(). */
 extern u64 pte_nx; /* PTE_NX if the CPU has NX (EFER.NXE set), else 0 */

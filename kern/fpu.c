@@ -26,19 +26,28 @@ static inline void xsetbv(u32 reg, u64 v)
 	__asm__ volatile("xsetbv" ::"c"(reg), "a"((u32)v), "d"((u32)(v >> 32)));
 }
 
-void fpu_init(void)
+void fpu_cpu_setup(void)
 {
 	write_cr0((read_cr0() | CR0_MP | CR0_NE) & ~(CR0_EM | CR0_TS));
 	u64 cr4 = read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT;
 	if (cpu_has.xsave)
 		cr4 |= CR4_OSXSAVE;
 	write_cr4(cr4);
+	if (cpu_has.xsave)
+		xsetbv(0, fpu_xcr0);
+}
+
+void fpu_init(void)
+{
 	if (cpu_has.xsave) {
 		u32 a, b, c, d;
 		cpuid(0xD, 0, &a, &b, &c, &d);
 		u64 supported = ((u64)d << 32) | a;
 		fpu_xcr0 = supported & (XCR0_X87 | XCR0_SSE | XCR0_AVX);
-		xsetbv(0, fpu_xcr0);
+	}
+	fpu_cpu_setup();
+	if (cpu_has.xsave) {
+		u32 a, b, c, d;
 		cpuid(0xD, 0, &a, &b, &c, &d); /* EBX: size for the enabled components */
 		fpu_state_size = b;
 	}

@@ -14,6 +14,8 @@ extern u64 fpu_xcr0;          /* state components saved (0: FXSAVE) */
 
 /* Enable x87/SSE (and AVX, via XCR0) for Ring 3 and size the save area. */
 void fpu_init(void);
+/* The same control registers on this CPU, as fpu_init chose them (an AP). */
+void fpu_cpu_setup(void);
 
 /* A save area in the initial state (x87 FCW 0x37F, MXCSR 0x1F80, all else 0),
  * or NULL when out of memory. Free with kfree. */

@@ -9,6 +9,7 @@
 #include "arch/x86_64/lapic.h"
 #include "arch/x86_64/percpu.h"
 #include "arch/x86_64/pic.h"
+#include "arch/x86_64/smp.h"
 #include "clock.h"
 #include "cap.h"
 #include "cmdline.h"
@@ -217,12 +218,12 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	fpu_init();
 	extern const char syscall_entry[], syscall_compat_entry[], floor_sysretq[];
 	syscall_init((u64)syscall_entry, (u64)syscall_compat_entry, (u64)floor_sysretq);
-	/* No hardware breakpoints or branch tracing: nothing may raise #DB in
-	 * the syscall entry window, where the stack is still the user's. */
-	__asm__ volatile("mov %0, %%dr7" ::"r"(0x400UL));
-	wrmsr(MSR_DEBUGCTL, 0);
-	if (cpu_has.fsgsbase) /* Ring 3 may switch its own FS/GS bases (docs/architecture.md) */
-		write_cr4(read_cr4() | CR4_FSGSBASE);
+	cpu_entry_registers();
+	const char *skip_s = cmdline_get(&boot_cmdline, "smp_skip"); /* test only: an AP left without a startup IPI */
+	u64 skip = 0;
+	if (skip_s && !parse_u64(skip_s, &skip))
+		kprintf("warning: smp_skip=%s is not a number\n", skip_s);
+	smp_start(&boot_info, mbi_pa, (u32)MIN(skip, (u64)UINT32_MAX));
 	boot_step(frame_type_init(), "setting up frame types");
 	/* Each subsystem's part in an env's life, registered in the order
 	 * they build on one another (env.h): tables, ports, capabilities,

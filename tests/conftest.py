@@ -141,6 +141,18 @@ class Boot:
         if re.search(r"^boot: loader ", self.r.log, re.M):
             self.expect(self.FIRMWARE_LINE[firmware])
 
+    def expect_cpus(self, smp):
+        """A boot that got as far as starting the APs (kern/arch/x86_64/smp.c)
+        has every CPU it was given up: a broken trampoline is never filed as an
+        AP that did not answer. Only smp_skip= leaves one out, on purpose."""
+        if "smp_skip=" in self.cmdline or not re.search(r"^smp: ", self.r.log, re.M):
+            return
+        if smp == 1:
+            self.expect(r"^smp: 1 CPU$")
+        else:
+            self.expect(rf"^smp: {smp} of {smp} CPUs up ")
+            self.expect_not(r"^smp: .*did not answer")
+
     def expect_victim_intact(self):
         """apps/victim checked its memory and its computation while others attacked, and exited 0."""
         self.expect(r"^victim env \d+: \d+ rounds, memory checksum 0x[0-9a-f]+ intact, computation intact$")
@@ -178,7 +190,7 @@ class Keel:
         self.started = 0
 
     def boot(self, cmdline="", cpu="max", mem="512M", machine="q35", icount=False, timeout=60.0,
-             extra=(), modules=(), log_path=None, firmware=None, rss_limit_mib=None, grub_pre=()):
+             extra=(), modules=(), log_path=None, firmware=None, rss_limit_mib=None, grub_pre=(), smp=1):
         """modules: extra (path, name) multiboot2 modules for this boot.
         log_path: where the serial log goes while it runs (to watch it).
         firmware: bios (SeaBIOS) or uefi (OVMF); None: this test's default
@@ -186,13 +198,14 @@ class Keel:
         that reaches the kernel must name the firmware it booted under.
         rss_limit_mib: kill QEMU once it holds that much host memory.
         grub_pre: GRUB commands run before the kernel is loaded (e.g. lsmmap).
+        smp: CPUs (QEMU's -smp); every one must come up (Boot.expect_cpus).
         With --record-failures a one-CPU icount boot is recorded (boot/replay.py) into
         build/test-logs/TEST.N.rr, kept only if the test fails."""
         firmware = firmware or self.firmware
         if firmware == "uefi":
             timeout += UEFI_TIMEOUT_EXTRA[icount]
         machine_ = keelqemu.Machine(cpu=cpu, mem=mem, machine=machine, icount=icount, firmware=firmware,
-                                    accel="" if icount else self.accel)
+                                    accel="" if icount else self.accel, smp=smp)
         with self.lock:
             n = self.started
             self.started += 1
@@ -209,6 +222,7 @@ class Keel:
         with self.lock:
             self.boots.append(b)
         b.expect_firmware(firmware)
+        b.expect_cpus(smp)
         return b
 
     def run_test(self, name, args="", expect="success", **machine):

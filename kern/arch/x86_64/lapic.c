@@ -49,6 +49,13 @@ int lapic_init(paddr_t pa)
 	lapic = kva_map_phys(pa, PAGE_SIZE, true, PTE_PCD | PTE_PWT);
 	if (!lapic)
 		return -ENOMEM;
+	lapic_enable();
+	return 0;
+}
+
+/* Every CPU's LAPIC sits at the same address: each sees its own there. */
+void lapic_enable(void)
+{
 	wrmsr(MSR_APIC_BASE, rdmsr(MSR_APIC_BASE) | (1u << 11)); /* globally enabled */
 	wr(LAPIC_SVR, SVR_ENABLE | VEC_LAPIC_SPURIOUS);
 	wr(LAPIC_TPR, 0);
@@ -59,7 +66,23 @@ int lapic_init(paddr_t pa)
 	wr(LAPIC_TIMER_DIV, DIV_BY_1);
 	wr(LAPIC_LVT_TIMER, LVT_MASKED | VEC_TIMER); /* one-shot when unmasked */
 	wr(LAPIC_EOI, 0);
-	return 0;
+}
+
+#define LAPIC_ICR_LO 0x300
+#define LAPIC_ICR_HI 0x310
+#define ICR_PENDING (1u << 12) /* delivery status: send pending */
+
+bool lapic_send_ipi(u32 apic_id, u32 icr_lo)
+{
+	wr(LAPIC_ESR, 0);
+	wr(LAPIC_ICR_HI, apic_id << 24);
+	wr(LAPIC_ICR_LO, icr_lo);
+	for (u32 spins = 0; rd(LAPIC_ICR_LO) & ICR_PENDING; spins++) {
+		if (spins == 1000000)
+			return false;
+		pause();
+	}
+	return true;
 }
 
 void lapic_eoi(void) { wr(LAPIC_EOI, 0); }

@@ -6,6 +6,14 @@
 
 /* Map and enable this CPU's local APIC (spurious vector 0xFF, timer masked). */
 int lapic_init(paddr_t pa);
+/* Enable this CPU's LAPIC as lapic_init did the boot CPU's (an AP's). */
+void lapic_enable(void);
+
+/* Send an IPI (the ICR's low word: vector, delivery mode, level) to a CPU
+ * by its APIC id; false if the LAPIC never reports it sent. */
+#define ICR_INIT 0x00004500u    /* INIT, level assert */
+#define ICR_STARTUP 0x00004600u /* start-up; | the vector: the page number below 1 MiB */
+bool lapic_send_ipi(u32 apic_id, u32 icr_lo);
 void lapic_eoi(void);
 u32 lapic_id(void);
 

@@ -63,16 +63,14 @@ static void gdt_load(struct percpu *cpu)
 	ltr(GDT_TSS);
 }
 
-int percpu_init(unsigned id)
+int percpu_prepare(unsigned id, u64 kstack_top)
 {
 	struct percpu *cpu = &cpus[id];
 	static const char *const ist_names[4] = { "#DF", "NMI", "#MC", "#DB" };
 
 	cpu->self = cpu;
 	cpu->id = id;
-	/* CPU 0's kernel stack is the bootstrap stack it is running on: the
-	 * kernel is not preemptible and keeps no state on it between entries. */
-	cpu->kstack_top = (u64)__boot_stack_top;
+	cpu->kstack_top = kstack_top;
 	cpu->tss.rsp[0] = cpu->kstack_top;
 
 	for (int i = 0; i < 4; i++) {
@@ -90,10 +88,24 @@ int percpu_init(unsigned id)
 		cpu->tss.ist[i] = top; /* IST_DF, IST_NMI, IST_MC, IST_DB are 1, 2, 3, 4 */
 	}
 	_Static_assert(IST_DF == 1 && IST_NMI == 2 && IST_MC == 3 && IST_DB == 4, "IST slots");
+	return 0;
+}
 
+void percpu_load(unsigned id)
+{
+	struct percpu *cpu = &cpus[id];
 	gdt_load(cpu);
 	idt_load();
 	wrmsr(MSR_GS_BASE, (u64)cpu);
 	wrmsr(MSR_KERNEL_GS_BASE, 0);
-	return 0;
+}
+
+int percpu_init(unsigned id)
+{
+	/* CPU 0's kernel stack is the bootstrap stack it is running on: the
+	 * kernel is not preemptible and keeps no state on it between entries. */
+	int err = percpu_prepare(id, (u64)__boot_stack_top);
+	if (!err)
+		percpu_load(id);
+	return err;
 }

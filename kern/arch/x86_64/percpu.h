@@ -9,7 +9,7 @@
 #include "types.h"
 #include "arch/x86_64/gdt.h"
 
-#define MAX_CPUS 16
+#define MAX_CPUS 64
 
 struct env;
 
@@ -42,9 +42,15 @@ _Static_assert(__builtin_offsetof(struct percpu, iomap) == __builtin_offsetof(st
 
 extern struct percpu cpus[MAX_CPUS];
 
-/* Set up CPU `id`: its GDT, TSS, IST stacks, GS base. -ENOMEM if its
- * stacks cannot be allocated. */
+/* Set up CPU `id` on this CPU: its GDT, TSS, IST stacks, GS base, with the
+ * bootstrap stack as its kernel stack (cpu0). -ENOMEM if its stacks cannot
+ * be allocated. */
 int percpu_init(unsigned id);
+
+/* The two halves, for an AP: the boot CPU allocates its IST stacks and fills
+ * its TSS (the allocator is not the AP's to use); the AP loads them. */
+int percpu_prepare(unsigned id, u64 kstack_top);
+void percpu_load(unsigned id);
 
 static inline struct percpu *this_cpu(void)
 {

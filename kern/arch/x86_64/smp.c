@@ -1,0 +1,225 @@
+/*
+ * Application-processor bring-up (docs/smp.md, "Bring-up").
+ *
+ * An AP starts in real mode at a page below 1 MiB (the startup IPI's vector
+ * is its page number), so trampoline.S is copied to such a page, chosen from
+ * the memory map's RAM minus the kernel image, the boot information and the
+ * modules (under OVMF GRUB puts those low). The AP enters long mode through
+ * a boot-only top-level table below 4 GiB (CR3 is loaded in 32-bit mode)
+ * that maps the trampoline page (identity, non-global, executable) and slot
+ * 511 -- the kernel's shared PDPT -- and nothing else; it jumps to ap_entry
+ * in slot 511 on the kernel stack handed over in the trampoline's fields,
+ * and loads the kernel's own CR3 at once. When every AP runs, the boot-only
+ * table is freed: from then on every address space any CPU can be in holds
+ * only slot 511 and the user half (docs/design.md, invariant 1).
+ */
+#include "arch/x86_64/smp.h"
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/lapic.h"
+#include "arch/x86_64/paging.h"
+#include "arch/x86_64/percpu.h"
+#include "clock.h"
+#include "console.h"
+#include "cpu_features.h"
+#include "fpu.h"
+#include "frame.h"
+#include "image.h"
+#include "kva.h"
+#include "lib/fmt.h"
+#include "lib/string.h"
+#include "platform.h"
+#include "slot.h"
+#include "syscall.h"
+
+#define AP_KSTACK_PAGES 8 /* 32 KiB, as the bootstrap stack */
+#define LOW_MEMORY 0xA0000 /* real-mode RAM ends here (the VGA window follows) */
+/* An AP reports within microseconds of its startup IPI; a virtual CPU may
+ * wait for a host thread on a loaded host: a second before giving up. */
+#define AP_REPORT_US 1000000
+
+u32 smp_ncpus = 1;
+
+extern const char ap_trampoline[], ap_trampoline_end[], tr_gdt[], tr_pm32[], tr_lm64[];
+extern const char tr_gdt_ptr[], tr_far32[], tr_far64[], tr_cr3[], tr_efer[], tr_stack[], tr_entry[], tr_arg[];
+extern const char syscall_entry[], syscall_compat_entry[], floor_sysretq[];
+
+static volatile u32 ap_reported; /* an AP's index, stored by it once it runs */
+
+/*
+ * Wait up to `us` microseconds, or until *flag == want if flag is given.
+ * The TSC is read only every 256 pauses: under -icount a TSC read ends a
+ * translation block and costs far more than the pauses, which count as one
+ * instruction (a nanosecond) each.
+ */
+static bool wait_us(u64 us, volatile u32 *flag, u32 want)
+{
+	u64 end = rdtsc() + tsc_hz / 1000000 * us;
+	do {
+		if (flag && __atomic_load_n(flag, __ATOMIC_ACQUIRE) == want)
+			return true;
+		for (int i = 0; i < 256; i++)
+			pause();
+	} while ((i64)(rdtsc() - end) < 0);
+	return flag && __atomic_load_n(flag, __ATOMIC_ACQUIRE) == want;
+}
+
+static bool overlaps(u64 a0, u64 a1, u64 b0, u64 b1) { return a0 < b1 && b0 < a1; }
+
+/* The highest page below LOW_MEMORY that is RAM and holds nothing GRUB or
+ * the kernel put there; 0 if there is none. Page 0 (the real-mode interrupt
+ * table and BIOS data) is never taken. */
+static paddr_t choose_page(const struct mb2_info *mb, paddr_t mbi_pa)
+{
+	for (paddr_t p = LOW_MEMORY - PAGE_SIZE; p >= PAGE_SIZE; p -= PAGE_SIZE) {
+		bool ram = false;
+		for (size_t i = 0; i < boot_ram.n && !ram; i++)
+			ram = boot_ram.r[i].start <= p && p + PAGE_SIZE <= boot_ram.r[i].end;
+		if (!ram || overlaps(p, p + PAGE_SIZE, image_phys_start(), image_phys_end()) ||
+		    overlaps(p, p + PAGE_SIZE, mbi_pa, mbi_pa + mb->total_size))
+			continue;
+		bool used = false;
+		for (size_t i = 0; i < mb->nmodules && !used; i++)
+			used = overlaps(p, p + PAGE_SIZE, mb->modules[i].start, mb->modules[i].end);
+		if (!used)
+			return p;
+	}
+	return 0;
+}
+
+/* The boot-only top-level table and the three below it that map the page. */
+static paddr_t boot_tables[4];
+
+static bool build_boot_tables(paddr_t page)
+{
+	boot_tables[0] = frame_alloc_in(PAGE_SIZE, GiB(4)); /* CR3 is loaded in 32-bit mode */
+	for (int i = 1; i < 4; i++)
+		boot_tables[i] = frame_alloc();
+	for (int i = 0; i < 4; i++) {
+		if (!boot_tables[i])
+			return false;
+		memset(pa_to_va(boot_tables[i]), 0, PAGE_SIZE);
+	}
+	for (int level = 4; level > 1; level--) {
+		u64 *t = pa_to_va(boot_tables[4 - level]);
+		t[pt_index(page, level)] = boot_tables[5 - level] | PTE_P | PTE_W;
+	}
+	((u64 *)pa_to_va(boot_tables[3]))[pt_index(page, 1)] = page | PTE_P | PTE_W; /* not global, executable */
+	((u64 *)pa_to_va(boot_tables[0]))[KERNEL_SLOT] = slot_pdpt() | PTE_P | PTE_W;
+	return true;
+}
+
+static void free_boot_tables(void)
+{
+	for (int i = 0; i < 4; i++)
+		if (boot_tables[i])
+			frame_free(boot_tables[i]);
+}
+
+/* A field of the trampoline as copied to the page. */
+static void *field(u8 *copy, const char *sym) { return copy + (sym - ap_trampoline); }
+
+static __noreturn void ap_entry(u64 id)
+{
+	write_cr3(slot_kernel_pml4()); /* the boot-only table is left at once */
+	cpu_protections_apply();
+	fpu_cpu_setup();
+	percpu_load((unsigned)id);
+	syscall_init((u64)syscall_entry, (u64)syscall_compat_entry, (u64)floor_sysretq);
+	cpu_entry_registers();
+	lapic_enable();
+	__atomic_store_n(&ap_reported, (u32)id, __ATOMIC_RELEASE);
+	for (;;) { /* until SMP part 2 gives APs work */
+		cli();
+		hlt();
+	}
+}
+
+/* Startup IPI (twice if the first is not answered in 200 us), then up to
+ * 200 ms for the AP to report in. The AP has had its INIT. */
+static bool start_ap(u32 apic_id, u32 id, u8 vector, bool skip_sipi)
+{
+	__atomic_store_n(&ap_reported, UINT32_MAX, __ATOMIC_RELAXED);
+	for (int sipi = 0; sipi < 2 && !skip_sipi; sipi++) {
+		if (!lapic_send_ipi(apic_id, ICR_STARTUP | vector))
+			return false;
+		if (wait_us(200, &ap_reported, id))
+			return true;
+	}
+	return wait_us(AP_REPORT_US, &ap_reported, id);
+}
+
+void smp_start(const struct mb2_info *mb, paddr_t mbi_pa, u32 skip)
+{
+	u32 me = lapic_id(), listed = 0;
+	cpus[0].apic_id = me;
+	for (size_t i = 0; i < platform_madt.ncpus; i++)
+		listed += platform_madt.cpu[i].enabled;
+	if (!platform_have_madt || listed <= 1) {
+		kprintf("smp: 1 CPU\n");
+		return;
+	}
+	paddr_t page = choose_page(mb, mbi_pa);
+	if (!page || !build_boot_tables(page)) {
+		kprintf("smp: %s: running on 1 CPU of %u\n",
+			page ? "no memory for the boot-only page table" : "no free RAM page below 640 KiB for the trampoline",
+			listed);
+		free_boot_tables();
+		return;
+	}
+	u8 *copy = pa_to_va(page);
+	size_t len = (size_t)(ap_trampoline_end - ap_trampoline);
+	memcpy(copy, ap_trampoline, len);
+	/* The absolute addresses the trampoline needs, now that its page is known. */
+	u32 base = (u32)page;
+	u8 *gdt_ptr = field(copy, tr_gdt_ptr);
+	u32 gdt_at = base + (u32)(tr_gdt - ap_trampoline), pm32 = base + (u32)(tr_pm32 - ap_trampoline),
+	    lm64 = base + (u32)(tr_lm64 - ap_trampoline);
+	memcpy(gdt_ptr + 2, &gdt_at, 4);
+	memcpy(field(copy, tr_far32), &pm32, 4);
+	memcpy(field(copy, tr_far64), &lm64, 4);
+	u64 cr3 = boot_tables[0], efer = EFER_LME | (cpu_has.nx ? EFER_NXE : 0), entry = (u64)ap_entry;
+	memcpy(field(copy, tr_cr3), &cr3, 8);
+	memcpy(field(copy, tr_efer), &efer, 8);
+	memcpy(field(copy, tr_entry), &entry, 8);
+
+	/* INIT to every AP, then the architectural 10 ms, once. */
+	for (size_t i = 0; i < platform_madt.ncpus; i++)
+		if (platform_madt.cpu[i].enabled && platform_madt.cpu[i].apic_id != me)
+			lapic_send_ipi(platform_madt.cpu[i].apic_id, ICR_INIT);
+	wait_us(10000, NULL, 0);
+
+	u32 n = 1, ap = 0;
+	for (size_t i = 0; i < platform_madt.ncpus; i++) {
+		u32 apic = platform_madt.cpu[i].apic_id;
+		if (!platform_madt.cpu[i].enabled || apic == me)
+			continue;
+		ap++;
+		if (n == MAX_CPUS) {
+			kprintf("smp: more than %u CPUs: APIC id %u and later left out\n", MAX_CPUS, apic);
+			break;
+		}
+		char name[32];
+		fmt_snprintf(name, sizeof name, "cpu%u kernel stack", n);
+		uptr top;
+		if (kva_alloc_stack(AP_KSTACK_PAGES, name, &top) || percpu_prepare(n, top)) {
+			kprintf("smp: no memory for cpu%u's stacks: APIC id %u left out\n", n, apic);
+			continue;
+		}
+		cpus[n].apic_id = apic;
+		u64 stack = top, arg = n;
+		memcpy(field(copy, tr_stack), &stack, 8);
+		memcpy(field(copy, tr_arg), &arg, 8);
+		if (start_ap(apic, n, (u8)(page >> 12), ap == skip)) {
+			n++;
+			continue;
+		}
+		kprintf("smp: cpu%u (APIC id %u) did not answer%s: left out\n", n, apic,
+			ap == skip ? " (no startup IPI sent: smp_skip)" : "");
+		lapic_send_ipi(apic, ICR_INIT); /* back to waiting for a startup IPI: never in the trampoline */
+	}
+	smp_ncpus = n;
+	memset(copy, 0, len);
+	free_boot_tables();
+	kprintf("smp: %u of %u CPUs up (trampoline page %#llx; its boot-only page table freed)\n", n, listed,
+		(unsigned long long)page);
+}
