@@ -11,7 +11,7 @@ static uptr kva_next = KVA_BASE;
 static struct {
 	uptr start, end;
 	char name[48];
-} regions[64];
+} regions[1024]; /* 64 CPUs' kernel and IST stacks and their guards, and more */
 static size_t nregions;
 
 void kva_note(uptr start, uptr end, const char *name)

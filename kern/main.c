@@ -247,6 +247,8 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 		audit_plant(plant);
 	if (slot_audit(slot_kernel_pml4(), "boot", true))
 		panic("slot audit failed at boot");
+	if (smp_audit_cpus())
+		panic("slot audit failed on an AP");
 	/* Interrupts stay off in Ring 0: the kernel is not preemptible. They
 	 * arrive in Ring 3, or while the kernel idles (sti; hlt). */
 

@@ -7,6 +7,7 @@
 #include "panic_trap.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/paging.h"
+#include "arch/x86_64/percpu.h"
 #include "arch/x86_64/trapframe.h"
 #include "arch/x86_64/vectors.h"
 #include "console.h"
@@ -63,6 +64,13 @@ static void dump_registers(const struct trap_frame *tf)
 		(unsigned long long)rdmsr(MSR_GS_BASE), (unsigned long long)rdmsr(MSR_KERNEL_GS_BASE));
 }
 
+/* With more than one CPU up, which one this is. */
+static void report_cpu(void)
+{
+	if (cpus_up > 1)
+		kprintf("on cpu%u (APIC id %u) of %u\n", this_cpu()->id, this_cpu()->apic_id, cpus_up);
+}
+
 __noreturn void panic_trap(const struct trap_frame *tf)
 {
 	panic_enter();
@@ -70,6 +78,7 @@ __noreturn void panic_trap(const struct trap_frame *tf)
 		(unsigned long long)tf->vector, tf_from_user(tf) ? "user" : "kernel", (unsigned long long)tf->rip);
 	print_symbol(tf->rip);
 	kprintf(">\n");
+	report_cpu();
 	decode_error(tf);
 	dump_registers(tf);
 	panic_backtrace(tf->rip, tf->rbp, tf->rsp);
@@ -110,6 +119,7 @@ __noreturn void panic_double_fault(const struct trap_frame *tf)
 {
 	panic_enter();
 	kprintf("\nPANIC: #DF double fault (a fault while delivering a fault)\n");
+	report_cpu();
 	kprintf("diagnosis (best effort: the SDM leaves the saved CS:RIP undefined):\n");
 	/* The classic cause: the stack the CPU pushed onto is not mapped here. */
 	report_mapped("saved RSP", tf->rsp);

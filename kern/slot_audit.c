@@ -130,7 +130,7 @@ int slot_audit_user_half(paddr_t pml4_pa, const char *who, u64 *leaves)
 	return a.problems;
 }
 
-int slot_audit(paddr_t pml4_pa, const char *who, bool kernel_only)
+static int audit_space(paddr_t pml4_pa, const char *who, bool kernel_only, u64 *leaves_out)
 {
 	struct audit a = { pml4_pa, who, 0 };
 	u64 leaves = 0;
@@ -185,12 +185,28 @@ int slot_audit(paddr_t pml4_pa, const char *who, bool kernel_only)
 
 	audit_live(&a, "RSP", read_rsp(), 8);
 	audit_live(&a, "GS base (per-CPU data)", rdmsr(MSR_GS_BASE), sizeof(struct percpu));
+	*leaves_out = leaves;
+	return a.problems;
+}
 
-	if (a.problems)
-		kprintf("slot audit: FAILED (%s): %d problem%s\n", who, a.problems, a.problems == 1 ? "" : "s");
+int slot_audit_quiet(paddr_t pml4_pa, const char *who, bool kernel_only)
+{
+	u64 leaves;
+	int problems = audit_space(pml4_pa, who, kernel_only, &leaves);
+	if (problems)
+		kprintf("slot audit: FAILED (%s): %d problem%s\n", who, problems, problems == 1 ? "" : "s");
+	return problems;
+}
+
+int slot_audit(paddr_t pml4_pa, const char *who, bool kernel_only)
+{
+	u64 leaves;
+	int problems = audit_space(pml4_pa, who, kernel_only, &leaves);
+	if (problems)
+		kprintf("slot audit: FAILED (%s): %d problem%s\n", who, problems, problems == 1 ? "" : "s");
 	else
 		kprintf("slot audit: ok (%s): PML4[511] -> shared PDPT %#llx; GDT, IDT, TSS, stacks, per-CPU "
 			"data mapped; user half: %llu user pages, no supervisor entry\n",
 			who, (unsigned long long)slot_pdpt(), (unsigned long long)leaves);
-	return a.problems;
+	return problems;
 }

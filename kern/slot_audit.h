@@ -12,6 +12,8 @@
  * kernel_only: the user half must be empty too (the kernel's own PML4).
  */
 int slot_audit(paddr_t pml4_pa, const char *who, bool kernel_only);
+/* The same, printing only problems (the audit of every CPU, smp.c). */
+int slot_audit_quiet(paddr_t pml4_pa, const char *who, bool kernel_only);
 
 /* The part of the audit that walks everything reachable from the user half
  * as the MMU would (the page-table window included): supervisor entries,

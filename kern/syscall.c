@@ -259,9 +259,18 @@ __noreturn void syscall_compat_from_user(struct trap_frame *tf)
 	env_kill(e, "syscall from compatibility mode at rip %#llx", (unsigned long long)tf->rip);
 }
 
+static u64 entries[3]; /* syscall_init's arguments on cpu0, for the APs */
+
+void syscall_init_like_cpu0(void) { syscall_init(entries[0], entries[1], entries[2]); }
+
 void syscall_init(u64 entry, u64 compat_entry, u64 floor_entry)
 {
 	struct percpu *cpu = this_cpu();
+	if (!entries[0]) {
+		entries[0] = entry;
+		entries[1] = compat_entry;
+		entries[2] = floor_entry;
+	}
 	cpu->lstar[0] = entry;
 	cpu->lstar[1] = floor_entry;
 	/* STAR: kernel CS/SS from GDT_KCODE; user SS = base + 8, CS = base + 16. */

@@ -14,6 +14,8 @@ struct trap_frame;
 /* STAR, LSTAR (entry; floor_entry for benchmarks, DEBUG_FLOOR_SYSCALL),
  * CSTAR (compat_entry), FMASK, EFER.SCE: entry.S's addresses, from main.c. */
 void syscall_init(u64 entry, u64 compat_entry, u64 floor_entry);
+/* The same MSRs on this CPU, with cpu0's addresses (an AP, smp.c). */
+void syscall_init_like_cpu0(void);
 
 /* Fast paths switched off for a differential test (DEBUG_FAST_PATHS). */
 extern u64 fast_paths_off;

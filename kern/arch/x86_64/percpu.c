@@ -8,6 +8,7 @@
 #include "lib/fmt.h"
 
 struct percpu cpus[MAX_CPUS];
+u32 cpus_up = 1;
 
 #define IST_STACK_PAGES 4
 

@@ -41,6 +41,8 @@ _Static_assert(__builtin_offsetof(struct percpu, iomap) == __builtin_offsetof(st
 	       "the I/O bitmap follows the TSS");
 
 extern struct percpu cpus[MAX_CPUS];
+/* CPUs running the kernel: cpus[0..cpus_up-1] (smp.c raises it at boot). */
+extern u32 cpus_up;
 
 /* Set up CPU `id` on this CPU: its GDT, TSS, IST stacks, GS base, with the
  * bootstrap stack as its kernel stack (cpu0). -ENOMEM if its stacks cannot

@@ -18,30 +18,30 @@
 #include "arch/x86_64/lapic.h"
 #include "arch/x86_64/paging.h"
 #include "arch/x86_64/percpu.h"
+#include "arch/x86_64/vectors.h"
 #include "clock.h"
 #include "console.h"
 #include "cpu_features.h"
 #include "fpu.h"
 #include "frame.h"
 #include "image.h"
+#include "keel/errno.h"
 #include "kva.h"
 #include "lib/fmt.h"
 #include "lib/string.h"
 #include "platform.h"
 #include "slot.h"
+#include "slot_audit.h"
 #include "syscall.h"
 
-#define AP_KSTACK_PAGES 8 /* 32 KiB, as the bootstrap stack */
 #define LOW_MEMORY 0xA0000 /* real-mode RAM ends here (the VGA window follows) */
 /* An AP reports within microseconds of its startup IPI; a virtual CPU may
  * wait for a host thread on a loaded host: a second before giving up. */
 #define AP_REPORT_US 1000000
 
-u32 smp_ncpus = 1;
 
 extern const char ap_trampoline[], ap_trampoline_end[], tr_gdt[], tr_pm32[], tr_lm64[];
 extern const char tr_gdt_ptr[], tr_far32[], tr_far64[], tr_cr3[], tr_efer[], tr_stack[], tr_entry[], tr_arg[];
-extern const char syscall_entry[], syscall_compat_entry[], floor_sysretq[];
 
 static volatile u32 ap_reported; /* an AP's index, stored by it once it runs */
 
@@ -124,14 +124,55 @@ static __noreturn void ap_entry(u64 id)
 	cpu_protections_apply();
 	fpu_cpu_setup();
 	percpu_load((unsigned)id);
-	syscall_init((u64)syscall_entry, (u64)syscall_compat_entry, (u64)floor_sysretq);
+	syscall_init_like_cpu0();
 	cpu_entry_registers();
 	lapic_enable();
 	__atomic_store_n(&ap_reported, (u32)id, __ATOMIC_RELEASE);
-	for (;;) { /* until SMP part 2 gives APs work */
-		cli();
+	/* Until SMP part 2 gives APs work: halted, woken only by cross-CPU
+	 * calls (nothing else is routed here: the LAPIC timer and LINTs are
+	 * masked, the IOAPIC delivers to cpu0). */
+	for (;;) {
+		sti();
 		hlt();
+		cli();
 	}
+}
+
+/* ------------------------------------------------------------ cross-CPU calls */
+
+static struct {
+	void (*fn)(void *);
+	void *arg;
+	u32 posted, done; /* a call is pending while posted != done */
+} mailbox[MAX_CPUS];
+
+void smp_call_interrupt(void)
+{
+	u32 me = this_cpu()->id;
+	u32 posted = __atomic_load_n(&mailbox[me].posted, __ATOMIC_ACQUIRE);
+	if (posted == mailbox[me].done)
+		return; /* nothing new: a late or duplicate IPI */
+	mailbox[me].fn(mailbox[me].arg);
+	__atomic_store_n(&mailbox[me].done, posted, __ATOMIC_RELEASE);
+}
+
+int smp_call(u32 cpu, void (*fn)(void *), void *arg)
+{
+	if (cpu == this_cpu()->id) {
+		fn(arg);
+		return 0;
+	}
+	if (cpu >= cpus_up)
+		return -EINVAL;
+	mailbox[cpu].fn = fn;
+	mailbox[cpu].arg = arg;
+	u32 ticket = mailbox[cpu].posted + 1;
+	__atomic_store_n(&mailbox[cpu].posted, ticket, __ATOMIC_RELEASE);
+	if (!lapic_send_ipi(cpus[cpu].apic_id, VEC_CALL) || !wait_us(AP_REPORT_US, &mailbox[cpu].done, ticket)) {
+		kprintf("smp: cpu%u did not run a cross-CPU call within a second\n", cpu);
+		return -EBUSY;
+	}
+	return 0;
 }
 
 /* Startup IPI (twice if the first is not answered in 200 us), then up to
@@ -217,9 +258,47 @@ void smp_start(const struct mb2_info *mb, paddr_t mbi_pa, u32 skip)
 			ap == skip ? " (no startup IPI sent: smp_skip)" : "");
 		lapic_send_ipi(apic, ICR_INIT); /* back to waiting for a startup IPI: never in the trampoline */
 	}
-	smp_ncpus = n;
+	cpus_up = n;
 	memset(copy, 0, len);
 	free_boot_tables();
 	kprintf("smp: %u of %u CPUs up (trampoline page %#llx; its boot-only page table freed)\n", n, listed,
 		(unsigned long long)page);
+}
+
+/* ------------------------------------------------------- the audit on every CPU */
+
+struct cpu_audit {
+	int problems;
+	u64 cr3;
+};
+
+static void audit_this_cpu(void *arg)
+{
+	struct cpu_audit *r = arg;
+	char who[16];
+	fmt_snprintf(who, sizeof who, "cpu%u", this_cpu()->id);
+	r->cr3 = read_cr3() & PTE_ADDR;
+	r->problems = slot_audit_quiet(r->cr3, who, true);
+}
+
+int smp_audit_cpus(void)
+{
+	int problems = 0;
+	for (u32 i = 1; i < cpus_up; i++) {
+		struct cpu_audit r = { -1, 0 };
+		if (smp_call(i, audit_this_cpu, &r) || r.problems) {
+			problems += r.problems > 0 ? r.problems : 1;
+			continue;
+		}
+		if (r.cr3 != slot_kernel_pml4()) {
+			kprintf("slot audit: FAILED (cpu%u): CR3 %#llx is not the kernel's %#llx\n", i,
+				(unsigned long long)r.cr3, (unsigned long long)slot_kernel_pml4());
+			problems++;
+		}
+	}
+	if (cpus_up > 1 && !problems)
+		kprintf("slot audit: ok on %s%u too: each one's CR3, GDT, IDT, TSS, RSP0 and IST stacks, "
+			"RSP and per-CPU data in slot 511, checked on that CPU\n", cpus_up > 2 ? "cpu1..cpu" : "cpu",
+			cpus_up - 1);
+	return problems;
 }

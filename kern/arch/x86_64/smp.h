@@ -5,8 +5,7 @@
 #include "mb2.h"
 #include "types.h"
 
-/* CPUs running the kernel (cpus[0..smp_ncpus-1]); 1 until smp_start. */
-extern u32 smp_ncpus;
+#define AP_KSTACK_PAGES 8 /* an AP's kernel stack: 32 KiB above a guard page, as cpu0's */
 
 /*
  * Start every enabled CPU the MADT lists besides this one: INIT to all of
@@ -20,5 +19,20 @@ extern u32 smp_ncpus;
  * halted with interrupts off, for work (SMP part 2).
  */
 void smp_start(const struct mb2_info *mb, paddr_t mbi_pa, u32 skip);
+
+/*
+ * Run fn(arg) on CPU `cpu` (an index into cpus[]) and wait until it has run:
+ * the call is posted in that CPU's mailbox and a VEC_CALL IPI sent; the AP,
+ * halted with interrupts on between calls, runs it from the interrupt. On
+ * this CPU, a plain call. 0, or -EBUSY if it did not run within a second
+ * (reported). Only cpu0 calls, for now: no two calls race for a mailbox.
+ */
+int smp_call(u32 cpu, void (*fn)(void *), void *arg);
+void smp_call_interrupt(void); /* trap.c: VEC_CALL arrived */
+
+/* The slot audit of the kernel's address space on every AP, from that AP's
+ * live registers (its own CR3, GDTR, IDTR, TSS, stacks, GS base); one line.
+ * Returns the number of problems. */
+int smp_audit_cpus(void);
 
 #endif

@@ -9,6 +9,7 @@
 #include "arch/x86_64/lapic.h"
 #include "arch/x86_64/paging.h"
 #include "arch/x86_64/percpu.h"
+#include "arch/x86_64/smp.h"
 #include "arch/x86_64/pic.h"
 #include "arch/x86_64/trapframe.h"
 #include "arch/x86_64/cpu.h"
@@ -219,6 +220,11 @@ static void from_kernel(struct trap_frame *tf)
 	}
 	if (v == VEC_TIMER) {
 		timer_interrupt();
+		return;
+	}
+	if (v == VEC_CALL) {
+		lapic_eoi();
+		smp_call_interrupt();
 		return;
 	}
 	if (v - VEC_IRQ_BASE < VEC_IRQ_COUNT) {

@@ -59,6 +59,8 @@
 
 /* 0xF0: the local APIC timer (the kernel's timer queue). */
 #define VEC_TIMER 0xF0
+/* 0xF1: a cross-CPU call (smp_call): run the function another CPU posted. */
+#define VEC_CALL 0xF1
 /* 0xFE: local APIC error. */
 #define VEC_LAPIC_ERROR 0xFE
 
