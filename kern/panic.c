@@ -103,9 +103,13 @@ void panic_backtrace(u64 rip, u64 rbp, u64 rsp)
 	}
 }
 
+void (*panic_hook)(void);
+
 void panic_enter(void)
 {
 	cli();
+	if (panic_hook)
+		panic_hook(); /* smp.c: the first CPU to panic stops the others */
 	if (panicking++) {
 		kprintf("\nPANIC while panicking: giving up\n");
 		keel_exit(KEEL_EXIT_PANIC);

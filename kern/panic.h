@@ -18,6 +18,9 @@ __noreturn void panic(const char *fmt, ...) __printf(1, 2);
  * up at once), and print the frame-pointer chain from rip/rbp (rsp: the
  * stack pointer at rip if known, else 0), touching only mapped memory. */
 void panic_enter(void);
+/* Called first thing by panic_enter once set (smp.c sets it when other CPUs
+ * run): stops them, or stops this CPU if another is already panicking. */
+extern void (*panic_hook)(void);
 void panic_backtrace(u64 rip, u64 rbp, u64 rsp);
 
 /* Symbols for backtraces: the text of the "ksyms" boot module. */

@@ -42,11 +42,21 @@ def test_cross_cpu_calls_run_once_on_the_cpu_they_were_sent_to(keel):
         b.expect(rf"^# cpu{cpu}: 1000 calls, each ran there once; \d+ TSC ticks a round trip$")
 
 
-def test_a_double_fault_on_an_ap_is_diagnosed_there(keel):
+def test_a_double_fault_on_an_ap_is_diagnosed_there_and_stops_the_others(keel):
     """cpu1 pushes onto its kernel stack's guard page: the #DF arrives on cpu1's
-    own IST stack, and the report names cpu1 and the guard page below its stack."""
-    b = keel.run_test("double_fault_on_an_ap", expect="panic", smp=2)
+    own IST stack; cpu1 stops the other three CPUs by NMI (cpu0 among them, as
+    it waits for the call), and the report names cpu1 and the guard page below
+    its stack."""
+    b = keel.run_test("double_fault_on_an_ap", expect="panic", smp=4)
+    b.expect(r"^panic: cpu1 stopped the other 3 CPUs by NMI$")
     b.expect(r"^PANIC: #DF double fault \(a fault while delivering a fault\)$")
-    b.expect(r"^on cpu1 \(APIC id 1\) of 2$")
+    b.expect(r"^on cpu1 \(APIC id 1\) of 4$")
     b.expect(r"^  => kernel stack overflow: RSP-8 0x[0-9a-f]+ is in the guard page of cpu1 kernel stack$")
     b.expect(r"^  #0  [0-9a-f]+ fault_on_guard\+0x")
+
+
+def test_a_panic_on_cpu0_stops_every_ap(keel):
+    b = keel.run_test("kernel_page_fault", expect="panic", smp=8)
+    b.expect(r"^panic: cpu0 stopped the other 7 CPUs by NMI$")
+    b.expect(r"^on cpu0 \(APIC id 0\) of 8$")
+    b.expect_not(r"^trap: NMI")

@@ -13,6 +13,7 @@ void lapic_enable(void);
  * by its APIC id; false if the LAPIC never reports it sent. */
 #define ICR_INIT 0x00004500u    /* INIT, level assert */
 #define ICR_STARTUP 0x00004600u /* start-up; | the vector: the page number below 1 MiB */
+#define ICR_NMI_OTHERS 0x000C4400u /* NMI, level assert, to every CPU but this one (shorthand) */
 bool lapic_send_ipi(u32 apic_id, u32 icr_lo);
 void lapic_eoi(void);
 u32 lapic_id(void);

@@ -29,6 +29,7 @@
 #include "kva.h"
 #include "lib/fmt.h"
 #include "lib/string.h"
+#include "panic.h"
 #include "platform.h"
 #include "slot.h"
 #include "slot_audit.h"
@@ -189,6 +190,8 @@ static bool start_ap(u32 apic_id, u32 id, u8 vector, bool skip_sipi)
 	return wait_us(AP_REPORT_US, &ap_reported, id);
 }
 
+static void stop_others(void);
+
 void smp_start(const struct mb2_info *mb, paddr_t mbi_pa, u32 skip)
 {
 	u32 me = lapic_id(), listed = 0;
@@ -259,6 +262,8 @@ void smp_start(const struct mb2_info *mb, paddr_t mbi_pa, u32 skip)
 		lapic_send_ipi(apic, ICR_INIT); /* back to waiting for a startup IPI: never in the trampoline */
 	}
 	cpus_up = n;
+	if (n > 1)
+		panic_hook = stop_others;
 	memset(copy, 0, len);
 	free_boot_tables();
 	kprintf("smp: %u of %u CPUs up (trampoline page %#llx; its boot-only page table freed)\n", n, listed,
@@ -301,4 +306,46 @@ int smp_audit_cpus(void)
 			"RSP and per-CPU data in slot 511, checked on that CPU\n", cpus_up > 2 ? "cpu1..cpu" : "cpu",
 			cpus_up - 1);
 	return problems;
+}
+
+/* ------------------------------------------------------------ a panic stops the rest */
+
+static u32 panic_owner = UINT32_MAX; /* the CPU whose panic report is being written */
+static u32 stopped;                  /* CPUs that took the panic's NMI and halted */
+
+static __noreturn void halt_for_good(void)
+{
+	for (;;) {
+		cli();
+		hlt();
+	}
+}
+
+/* panic_hook: the first CPU to panic sends every other CPU an NMI and says
+ * how many stopped; a CPU that panics while another reports halts silently;
+ * a panic within a panic goes on to panic_enter's own check. */
+static void stop_others(void)
+{
+	u32 me = this_cpu()->id, none = UINT32_MAX;
+	if (!__atomic_compare_exchange_n(&panic_owner, &none, me, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		if (none == me)
+			return;
+		halt_for_good();
+	}
+	lapic_send_ipi(0, ICR_NMI_OTHERS);
+	u64 end = rdtsc() + tsc_hz / 10;
+	while (__atomic_load_n(&stopped, __ATOMIC_ACQUIRE) < cpus_up - 1 && (i64)(rdtsc() - end) < 0)
+		pause();
+	u32 n = __atomic_load_n(&stopped, __ATOMIC_ACQUIRE);
+	kprintf("\npanic: cpu%u stopped the other %u CPU%s by NMI%s\n", me, n, n == 1 ? "" : "s",
+		n == cpus_up - 1 ? "" : " (some did not answer in 100 ms)");
+}
+
+void smp_nmi(void)
+{
+	u32 owner = __atomic_load_n(&panic_owner, __ATOMIC_ACQUIRE);
+	if (owner == UINT32_MAX || owner == this_cpu()->id)
+		return;
+	__atomic_fetch_add(&stopped, 1, __ATOMIC_ACQ_REL);
+	halt_for_good(); /* NMIs stay blocked: no iretq */
 }

@@ -30,6 +30,10 @@ void smp_start(const struct mb2_info *mb, paddr_t mbi_pa, u32 skip);
 int smp_call(u32 cpu, void (*fn)(void *), void *arg);
 void smp_call_interrupt(void); /* trap.c: VEC_CALL arrived */
 
+/* trap.c, at an NMI: if another CPU is panicking, count this one stopped and
+ * halt for good; otherwise return. */
+void smp_nmi(void);
+
 /* The slot audit of the kernel's address space on every AP, from that AP's
  * live registers (its own CR3, GDTR, IDTR, TSS, stacks, GS base); one line.
  * Returns the number of problems. */

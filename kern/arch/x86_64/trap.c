@@ -177,6 +177,7 @@ static void from_kernel(struct trap_frame *tf)
 	if (v == VEC_DF)
 		panic_double_fault(tf);
 	if (v == VEC_NMI) {
+		smp_nmi(); /* a panic on another CPU: does not return */
 		kprintf("trap: NMI at %#llx (ignored)\n", (unsigned long long)tf->rip);
 		return;
 	}
