@@ -71,12 +71,10 @@ void console_write(const char *s, size_t n)
 	for (size_t i = 0; i < n; i++)
 		history[(written + i) % HISTORY] = s[i];
 	written += n;
-	if (have_uart) {
-		for (size_t i = 0; i < n && have_uart; i++) {
-			if (s[i] == '\n')
-				uart_putc('\r');
-			uart_putc(s[i]);
-		}
+	for (size_t i = 0; i < n && have_uart; i++) { /* uart_putc may give the UART up */
+		if (s[i] == '\n')
+			uart_putc('\r');
+		uart_putc(s[i]);
 	}
 	if (screen_write)
 		screen_write(s, n);

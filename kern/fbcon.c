@@ -77,16 +77,27 @@ static void draw_cell(u32 col, u32 row, u8 c)
 	}
 }
 
+/* The cells written since the last flush lie in [dirty_lo, dirty_hi): a
+ * line's write compares only its own cells, a scroll all of them. */
+static u32 dirty_lo = UINT32_MAX, dirty_hi;
+
+static void dirty(u32 lo, u32 hi)
+{
+	dirty_lo = MIN(dirty_lo, lo);
+	dirty_hi = MAX(dirty_hi, hi);
+}
+
 /* Draw every cell whose character changed since it was last drawn. */
 static void flush(void)
 {
-	u32 n = con.cols * con.rows;
-	for (u32 i = 0; i < n; i++) {
+	for (u32 i = dirty_lo; i < dirty_hi; i++) {
 		if (grid[i] != shown[i]) {
 			draw_cell(i % con.cols, i / con.cols, grid[i]);
 			shown[i] = grid[i];
 		}
 	}
+	dirty_lo = UINT32_MAX;
+	dirty_hi = 0;
 }
 
 static void newline(void)
@@ -97,6 +108,7 @@ static void newline(void)
 	memmove(grid, grid + con.cols, (size_t)(con.rows - 1) * con.cols);
 	memset(grid + (size_t)(con.rows - 1) * con.cols, ' ', con.cols);
 	con.cy = con.rows - 1;
+	dirty(0, con.rows * con.cols);
 }
 
 static void put(u8 c)
@@ -122,7 +134,9 @@ static void put(u8 c)
 		return; /* other control characters show nothing */
 	if (con.cx == con.cols)
 		newline();
-	grid[con.cy * con.cols + con.cx++] = c;
+	u32 i = con.cy * con.cols + con.cx++;
+	grid[i] = c;
+	dirty(i, i + 1);
 }
 
 void fbcon_write(const char *s, size_t n)
@@ -193,24 +207,6 @@ static const struct mb2_module *find_module(const struct mb2_info *mb, const cha
 	return NULL;
 }
 
-/* Whether any byte of [start, end) is RAM per the memory map. */
-static bool overlaps_ram(u64 start, u64 end)
-{
-	for (size_t i = 0; i < boot_ram.n; i++)
-		if (start < boot_ram.r[i].end && boot_ram.r[i].start < end)
-			return true;
-	return false;
-}
-
-/* Whether [start, end) is RAM per the memory map, wholly. */
-static bool inside_ram(u64 start, u64 end)
-{
-	for (size_t i = 0; i < boot_ram.n; i++)
-		if (boot_ram.r[i].start <= start && end <= boot_ram.r[i].end)
-			return true;
-	return false;
-}
-
 static void print_diag(void *ctx, const char *line)
 {
 	(void)ctx;
@@ -232,7 +228,7 @@ void fbcon_start_boot(const struct mb2_info *mb)
 	/* Device memory, never RAM (the clear would overwrite it through a
 	 * writable alias), and addressable by this CPU. */
 	u64 end = fb->addr + (u64)fb->pitch * fb->height;
-	if (overlaps_ram(fb->addr, end) || end > 1ULL << cpu_has.phys_bits) {
+	if (range_set_overlaps(&boot_ram, fb->addr, end) || end > 1ULL << cpu_has.phys_bits) {
 		kprintf("console: the framebuffer %#llx-%#llx is RAM or beyond the CPU's %u address bits: serial only\n",
 			(unsigned long long)fb->addr, (unsigned long long)end, cpu_has.phys_bits);
 		return;
@@ -240,7 +236,7 @@ void fbcon_start_boot(const struct mb2_info *mb)
 	const struct mb2_module *m = find_module(mb, "font");
 	static struct psf_font font;
 	struct diag d = { print_diag, NULL, 0 };
-	if (!m || !inside_ram(m->start, m->end) ||
+	if (!m || !range_set_covers(&boot_ram, m->start, m->end) ||
 	    psf_parse(pa_to_va(m->start), m->end - m->start, &font, &d)) {
 		kprintf("console: %s: serial only\n", m ? "the font module is not a usable PSF font in RAM" : "no font module");
 		return;

@@ -68,6 +68,22 @@ u64 range_set_bytes(const struct range_set *s)
 	return sum;
 }
 
+bool range_set_covers(const struct range_set *s, u64 start, u64 end)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->r[i].start <= start && end <= s->r[i].end)
+			return true;
+	return false;
+}
+
+bool range_set_overlaps(const struct range_set *s, u64 start, u64 end)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (start < s->r[i].end && s->r[i].start < end)
+			return true;
+	return false;
+}
+
 void range_set_page_align(struct range_set *s)
 {
 	size_t k = 0;

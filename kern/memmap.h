@@ -35,6 +35,11 @@ u64 range_set_bytes(const struct range_set *s);
 /* Shrink every range inward to page boundaries, dropping empty ones. */
 void range_set_page_align(struct range_set *s);
 
+/* Whether one range of the set holds all of [start, end); whether any byte
+ * of [start, end) is in the set. */
+bool range_set_covers(const struct range_set *s, u64 start, u64 end);
+bool range_set_overlaps(const struct range_set *s, u64 start, u64 end);
+
 /* Remove [start, end) from a sorted, disjoint set (may split one range). */
 void range_set_remove(struct range_set *s, u64 start, u64 end);
 

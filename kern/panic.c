@@ -26,12 +26,9 @@ __noreturn void keel_exit(int code)
 		const char *v = code == KEEL_EXIT_SUCCESS ? "success" : code == KEEL_EXIT_FAILURE ? "failure"
 							 : code == KEEL_EXIT_PANIC	? "panic" : "?";
 		kprintf("keel: exit %s (%#x) held (hold=1): the machine stays up until stopped\n", v, code);
-		for (;;) {
-			cli();
-			hlt();
-		}
+	} else {
+		outb(KEEL_EXIT_PORT, (u8)code);
 	}
-	outb(KEEL_EXIT_PORT, (u8)code);
 	for (;;) {
 		cli();
 		hlt();

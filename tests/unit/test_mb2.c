@@ -26,6 +26,23 @@ static size_t tag(uint32_t type, uint32_t len)
 	return payload;
 }
 
+/* A framebuffer tag of `len` payload bytes (24: no colour fields; 30 and up:
+ * with them, red at rpos); returns the payload offset. */
+static size_t fb_tag(uint32_t len, uint64_t addr, uint32_t pitch, uint32_t w, uint32_t h, uint8_t bpp,
+		     uint8_t type, uint8_t rpos)
+{
+	size_t a = tag(MB2_TAG_FRAMEBUFFER, len);
+	put64(a, addr);
+	put32(a + 8, pitch);
+	put32(a + 12, w);
+	put32(a + 16, h);
+	buf[a + 20] = bpp;
+	buf[a + 21] = type;
+	if (len >= 30)
+		memcpy(buf + a + 24, (uint8_t[6]){ rpos, 8, 8, 8, 0, 8 }, 6);
+	return a;
+}
+
 static void end(void)
 {
 	tag(MB2_TAG_END, 0);
@@ -231,15 +248,7 @@ int main(void)
 	};
 	for (size_t i = 0; i < sizeof fbs / sizeof fbs[0]; i++) {
 		begin();
-		a = tag(MB2_TAG_FRAMEBUFFER, 32);
-		put64(a, fbs[i].addr);
-		put32(a + 8, fbs[i].pitch);
-		put32(a + 12, fbs[i].w);
-		put32(a + 16, fbs[i].h);
-		buf[a + 20] = fbs[i].bpp;
-		buf[a + 21] = MB2_FB_RGB;
-		uint8_t fields[6] = { fbs[i].rpos, 8, 8, 8, 0, 8 };
-		memcpy(buf + a + 24, fields, 6);
+		fb_tag(32, fbs[i].addr, fbs[i].pitch, fbs[i].w, fbs[i].h, fbs[i].bpp, MB2_FB_RGB, fbs[i].rpos);
 		end();
 		diag_log_init(&l);
 		mb2_parse(buf, sizeof buf, &info, &l.d);
@@ -251,13 +260,7 @@ int main(void)
 			      info.fb.blue_size == 8 && info.fb.addr == 0xFD000000);
 	}
 	begin();
-	a = tag(MB2_TAG_FRAMEBUFFER, 24);
-	put64(a, 0xB8000);
-	put32(a + 8, 160);
-	put32(a + 12, 80);
-	put32(a + 16, 25);
-	buf[a + 20] = 16;
-	buf[a + 21] = MB2_FB_EGA_TEXT;
+	fb_tag(24, 0xB8000, 160, 80, 25, 16, MB2_FB_EGA_TEXT, 0);
 	end();
 	mb2_parse(buf, sizeof buf, &info, NULL);
 	CHECK(info.have_fb && info.fb.type == MB2_FB_EGA_TEXT);
@@ -268,17 +271,10 @@ int main(void)
 		for (int k = 0; k < 2; k++) {
 			int good = order == 0 ? k == 0 : order == 1 ? k == 1 : 0;
 			int ega = order == 2 && k == 0;
-			a = tag(MB2_TAG_FRAMEBUFFER, ega ? 24 : order == 2 ? 30 : 32);
-			put64(a, ega ? 0xB8000 : 0xFD000000);
-			put32(a + 8, ega ? 160 : good ? 4096 : 16);
-			put32(a + 12, ega ? 80 : 1024);
-			put32(a + 16, ega ? 25 : 768);
-			buf[a + 20] = ega ? 16 : 32;
-			buf[a + 21] = ega ? MB2_FB_EGA_TEXT : MB2_FB_RGB;
-			if (!ega && order != 2) {
-				uint8_t fields[6] = { 16, 8, 8, 8, 0, 8 };
-				memcpy(buf + a + 24, fields, 6);
-			}
+			if (ega)
+				fb_tag(24, 0xB8000, 160, 80, 25, 16, MB2_FB_EGA_TEXT, 0);
+			else /* order 2: an RGB tag too short for its colour fields */
+				fb_tag(order == 2 ? 29 : 32, 0xFD000000, good ? 4096 : 16, 1024, 768, 32, MB2_FB_RGB, 16);
 		}
 		end();
 		diag_log_init(&l);
@@ -293,13 +289,7 @@ int main(void)
 	/* RGB tags of every size from 32 to 37 bytes lack colour fields. */
 	for (uint32_t len = 24; len < 30; len++) {
 		begin();
-		a = tag(MB2_TAG_FRAMEBUFFER, len);
-		put64(a, 0xFD000000);
-		put32(a + 8, 4096);
-		put32(a + 12, 1024);
-		put32(a + 16, 768);
-		buf[a + 20] = 32;
-		buf[a + 21] = MB2_FB_RGB;
+		fb_tag(len, 0xFD000000, 4096, 1024, 768, 32, MB2_FB_RGB, 0);
 		end();
 		mb2_parse(buf, sizeof buf, &info, NULL);
 		CHECK(!info.have_fb);
@@ -391,14 +381,7 @@ int main(void)
 	m = mmap_tag(2, 24);
 	mmap_entry(m, 24, 0, 0, 0x9fc00, 1);
 	mmap_entry(m, 24, 1, 0x100000, 0x100000, 1);
-	a = tag(MB2_TAG_FRAMEBUFFER, 32);
-	put64(a, 0xFD000000);
-	put32(a + 8, 4096);
-	put32(a + 12, 1024);
-	put32(a + 16, 768);
-	buf[a + 20] = 32;
-	buf[a + 21] = MB2_FB_RGB;
-	memcpy(buf + a + 24, (uint8_t[6]){ 16, 8, 8, 8, 0, 8 }, 6);
+	fb_tag(32, 0xFD000000, 4096, 1024, 768, 32, MB2_FB_RGB, 16);
 	a = tag(MB2_TAG_EFI64, 8);
 	put64(a, 0x3f9ec018);
 	a = tag(MB2_TAG_EFI_MMAP, 8 + 2 * 48);

@@ -86,6 +86,11 @@ int main(void)
 	RANGES(&s, { 0x2000, 0x4000 }, { 0x5000, 0xf000 }, { 0x20000, 0x30000 });
 	range_set_remove(&s, 0x3000, 0x28000);
 	RANGES(&s, { 0x2000, 0x3000 }, { 0x28000, 0x30000 });
+	/* Queries: within one range, across a gap, touching only at an end. */
+	CHECK(range_set_covers(&s, 0x2000, 0x3000) && range_set_covers(&s, 0x28000, 0x29000));
+	CHECK(!range_set_covers(&s, 0x2000, 0x28001) && !range_set_covers(&s, 0x1fff, 0x2001));
+	CHECK(range_set_overlaps(&s, 0x2fff, 0x28000) && range_set_overlaps(&s, 0, 0x2001));
+	CHECK(!range_set_overlaps(&s, 0x3000, 0x28000) && !range_set_overlaps(&s, 0x30000, 0x40000));
 	range_set_remove(&s, 0x50000, 0x40000);
 	range_set_remove(&s, 0, UINT64_MAX);
 	CHECK_EQ(s.n, 0);
