@@ -37,8 +37,10 @@
 
 #define LOW_MEMORY 0xA0000 /* real-mode RAM ends here (the VGA window follows) */
 /* An AP reports within microseconds of its startup IPI; a virtual CPU may
- * wait for a host thread on a loaded host: a second before giving up. */
-#define AP_REPORT_US 1000000
+ * wait for a host thread on a loaded host (QEMU runs one thread per vCPU):
+ * five seconds before giving up, as Linux waits. The same bound serves a
+ * cross-CPU call and a panic's NMI. */
+#define AP_REPORT_US 5000000
 
 
 extern const char ap_trampoline[], ap_trampoline_end[], tr_gdt[], tr_pm32[], tr_lm64[];
@@ -72,10 +74,7 @@ static bool overlaps(u64 a0, u64 a1, u64 b0, u64 b1) { return a0 < b1 && b0 < a1
 static paddr_t choose_page(const struct mb2_info *mb, paddr_t mbi_pa)
 {
 	for (paddr_t p = LOW_MEMORY - PAGE_SIZE; p >= PAGE_SIZE; p -= PAGE_SIZE) {
-		bool ram = false;
-		for (size_t i = 0; i < boot_ram.n && !ram; i++)
-			ram = boot_ram.r[i].start <= p && p + PAGE_SIZE <= boot_ram.r[i].end;
-		if (!ram || overlaps(p, p + PAGE_SIZE, image_phys_start(), image_phys_end()) ||
+		if (!range_set_covers(&boot_ram, p, p + PAGE_SIZE) || overlaps(p, p + PAGE_SIZE, image_phys_start(), image_phys_end()) ||
 		    overlaps(p, p + PAGE_SIZE, mbi_pa, mbi_pa + mb->total_size))
 			continue;
 		bool used = false;
@@ -170,7 +169,7 @@ int smp_call(u32 cpu, void (*fn)(void *), void *arg)
 	u32 ticket = mailbox[cpu].posted + 1;
 	__atomic_store_n(&mailbox[cpu].posted, ticket, __ATOMIC_RELEASE);
 	if (!lapic_send_ipi(cpus[cpu].apic_id, VEC_CALL) || !wait_us(AP_REPORT_US, &mailbox[cpu].done, ticket)) {
-		kprintf("smp: cpu%u did not run a cross-CPU call within a second\n", cpu);
+		kprintf("smp: cpu%u did not run a cross-CPU call within 5 s\n", cpu);
 		return -EBUSY;
 	}
 	return 0;
@@ -333,12 +332,10 @@ static void stop_others(void)
 		halt_for_good();
 	}
 	lapic_send_ipi(0, ICR_NMI_OTHERS);
-	u64 end = rdtsc() + tsc_hz / 10;
-	while (__atomic_load_n(&stopped, __ATOMIC_ACQUIRE) < cpus_up - 1 && (i64)(rdtsc() - end) < 0)
-		pause();
+	wait_us(AP_REPORT_US, &stopped, cpus_up - 1);
 	u32 n = __atomic_load_n(&stopped, __ATOMIC_ACQUIRE);
 	kprintf("\npanic: cpu%u stopped the other %u CPU%s by NMI%s\n", me, n, n == 1 ? "" : "s",
-		n == cpus_up - 1 ? "" : " (some did not answer in 100 ms)");
+		n == cpus_up - 1 ? "" : " (some did not answer in 5 s)");
 }
 
 void smp_nmi(void)

@@ -10,8 +10,8 @@
 /*
  * Start every enabled CPU the MADT lists besides this one: INIT to all of
  * them and the architectural 10 ms once, then one at a time a startup IPI
- * (again after 200 us if it has not answered) and up to a second for it to
- * report in. A CPU that does not
+ * (again after 200 us if it has not answered) and up to five seconds for it
+ * to report in. A CPU that does not
  * answer is reported, sent INIT again (so it never runs the trampoline after
  * it is gone) and left out. `skip` (1-based; 0: none) is an AP sent no
  * startup IPI on purpose, to prove that path (smp_skip= on the command
@@ -24,7 +24,7 @@ void smp_start(const struct mb2_info *mb, paddr_t mbi_pa, u32 skip);
  * Run fn(arg) on CPU `cpu` (an index into cpus[]) and wait until it has run:
  * the call is posted in that CPU's mailbox and a VEC_CALL IPI sent; the AP,
  * halted with interrupts on between calls, runs it from the interrupt. On
- * this CPU, a plain call. 0, or -EBUSY if it did not run within a second
+ * this CPU, a plain call. 0, or -EBUSY if it did not run within 5 s
  * (reported). Only cpu0 calls, for now: no two calls race for a mailbox.
  */
 int smp_call(u32 cpu, void (*fn)(void *), void *arg);
