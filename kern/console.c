@@ -7,6 +7,8 @@
  */
 #include "console.h"
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/percpu.h"
+#include "arch/x86_64/xcall.h"
 #include "lib/fmt.h"
 
 #define COM1 0x3F8
@@ -66,8 +68,51 @@ static void uart_putc(char c)
 	outb(COM1 + UART_THR, (u8)c);
 }
 
+/*
+ * Whole messages from several CPUs do not interleave: a CPU holds the
+ * console for a kprintf (nested ones too: a fault while printing is
+ * reported). It spins serving cross-CPU calls, as every kernel spin does,
+ * and takes the console over after CONSOLE_WAIT_SPINS: a CPU stopped by a
+ * panic's NMI may have held it, and the panic report must come out. With
+ * one CPU up (early boot included, before the per-CPU data) nothing is
+ * taken.
+ */
+#define CONSOLE_WAIT_SPINS (1u << 22) /* ~0.1-1 s of pause + check */
+static u32 owner; /* 1 + the CPU writing; 0: none */
+static u32 depth;
+
+static bool console_enter(void)
+{
+	if (cpus_up <= 1)
+		return false;
+	u32 me = this_cpu()->id + 1;
+	if (__atomic_load_n(&owner, __ATOMIC_ACQUIRE) == me) {
+		depth++;
+		return true;
+	}
+	for (u32 spins = 0;; spins++) {
+		u32 none = 0;
+		if (__atomic_compare_exchange_n(&owner, &none, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			break;
+		if (spins == CONSOLE_WAIT_SPINS) {
+			__atomic_store_n(&owner, me, __ATOMIC_RELEASE); /* its holder is stopped */
+			break;
+		}
+		cpu_relax_serving();
+	}
+	depth = 1;
+	return true;
+}
+
+static void console_leave(bool entered)
+{
+	if (entered && !--depth)
+		__atomic_store_n(&owner, 0, __ATOMIC_RELEASE);
+}
+
 void console_write(const char *s, size_t n)
 {
+	bool entered = console_enter();
 	for (size_t i = 0; i < n; i++)
 		history[(written + i) % HISTORY] = s[i];
 	written += n;
@@ -78,6 +123,7 @@ void console_write(const char *s, size_t n)
 	}
 	if (screen_write)
 		screen_write(s, n);
+	console_leave(entered);
 }
 
 void console_set_screen(void (*write)(const char *s, size_t n))
@@ -100,7 +146,10 @@ static void console_sink(void *ctx, const char *s, size_t n)
 
 size_t kvprintf(const char *fmt, va_list ap)
 {
-	return fmt_vformat(console_sink, NULL, fmt, ap);
+	bool entered = console_enter();
+	size_t n = fmt_vformat(console_sink, NULL, fmt, ap);
+	console_leave(entered);
+	return n;
 }
 
 size_t kprintf(const char *fmt, ...)

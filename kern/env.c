@@ -2,12 +2,14 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/paging.h"
 #include "arch/x86_64/percpu.h"
+#include "arch/x86_64/xcall.h"
 #include "config.h"
 #include "console.h"
 #include "context.h"
 #include "cpu_features.h"
 #include "fpu.h"
 #include "heap.h"
+#include "lock.h"
 #include "keel/errno.h"
 #include "lib/fmt.h"
 #include "lib/string.h"
@@ -19,7 +21,6 @@
 
 void user_return(struct trap_frame *frame, bool sysret) __noreturn; /* entry.S */
 
-struct exit_stats exit_stats;
 static struct env *all_envs;
 static u32 next_id = 1;
 static u64 live;
@@ -125,17 +126,57 @@ int env_create_empty(const char *name, struct env **out)
 	return 0;
 }
 
+/* This CPU's registers give e's state back to e (FPU, FS and GS bases). */
+static void save_state(struct percpu *cpu, struct env *e)
+{
+	fpu_save(e->fpu);
+	/* The FS base by RDFSBASE where the CPU has it (main.c sets
+	 * CR4.FSGSBASE then): fewer steps than the MSR, each switch. */
+	e->fs_base = cpu_has.fsgsbase ? rdfsbase() : rdmsr(MSR_FS_BASE);
+	e->gs_base = rdmsr(MSR_KERNEL_GS_BASE);
+	(void)cpu;
+}
+
+/* This CPU lets go of e: its state saved, its address space left (any CR3
+ * reaches the kernel: invariant 3), its ports closed. */
+static void unload(struct percpu *cpu, struct env *e)
+{
+	save_state(cpu, e);
+	write_cr3(slot_kernel_pml4());
+	cpu->pml4_loaded = 0;
+	cpu->env = NULL;
+	e->loaded_on = 0;
+	switch_hooks(cpu, NULL);
+}
+
+/* A cross-CPU call: the CPU that holds e (idle, keeping it, or running it
+ * when it dies) lets go of it. Run where that CPU can take an interrupt --
+ * in Ring 3, halted, or spinning for the kernel lock -- never inside a
+ * kernel path: what it was doing for e is over. */
+static void unload_call(void *arg)
+{
+	struct percpu *cpu = this_cpu();
+	if (cpu->env == arg)
+		unload(cpu, arg);
+}
+
+/* e's state comes back from the other CPU that holds it, if one does. */
+static void take_from_other_cpu(struct env *e)
+{
+	u32 c = e->loaded_on - 1;
+	if (!e->loaded_on || c == this_cpu()->id)
+		return;
+	if (smp_call(c, unload_call, e))
+		panic("env %u (%s): cpu%u, which holds it, did not answer within 5 s", e->id, e->name, c);
+}
+
 void env_destroy(struct env *e)
 {
 	struct percpu *cpu = this_cpu();
 	TRACE(KEEL_TR_EXIT, e->id, 0, 0);
-	if (cpu->env == e) {
-		/* Leave its address space before anything of it is freed: any
-		 * CR3 reaches the kernel (invariant 3). */
-		write_cr3(slot_kernel_pml4());
-		cpu->env = NULL;
-		switch_hooks(cpu, NULL); /* its ports close with it, ... */
-	}
+	take_from_other_cpu(e); /* it stops there before anything of it is freed */
+	if (cpu->env == e)
+		unload(cpu, e); /* its ports close with it, ... */
 	for (struct env **p = &all_envs; *p; p = &(*p)->all_next) {
 		if (*p == e) {
 			*p = e->all_next;
@@ -180,14 +221,12 @@ __noreturn void env_run(struct env *e)
 		 * would keep prev in a register across the switch, trace off. */
 		TRACE(KEEL_TR_SWITCH, e->id, prev ? prev->id : 0, 0);
 		if (prev) {
-			fpu_save(prev->fpu);
-			/* The FS base by RDFSBASE where the CPU has it (main.c sets
-			 * CR4.FSGSBASE then): fewer steps than the MSR, each switch. */
-			prev->fs_base = cpu_has.fsgsbase ? rdfsbase() : rdmsr(MSR_FS_BASE);
-			prev->gs_base = rdmsr(MSR_KERNEL_GS_BASE);
+			save_state(cpu, prev);
+			prev->loaded_on = 0;
 			if (prev->state == ENV_RUNNING)
 				prev->state = ENV_RUNNABLE;
 		}
+		take_from_other_cpu(e); /* it last ran on a CPU that now idles */
 		fpu_restore(e->fpu);
 		if (cpu_has.fsgsbase)
 			wrfsbase(e->fs_base);
@@ -195,9 +234,15 @@ __noreturn void env_run(struct env *e)
 			wrmsr(MSR_FS_BASE, e->fs_base);
 		wrmsr(MSR_KERNEL_GS_BASE, e->gs_base); /* becomes GS base at the swapgs on exit */
 		write_cr3(e->pml4);
+		cpu->pml4_loaded = e->pml4;
 		switch_hooks(cpu, e);
 		cpu->env = e;
-		exit_stats.switches++;
+		e->loaded_on = cpu->id + 1;
+		cpu->stats.switches++;
+		if (e->ran_on != cpu->id + 1) {
+			cpu->stats.migrations += e->ran_on != 0;
+			e->ran_on = cpu->id + 1;
+		}
 		if (e->floor_syscall != cpu->lstar_floor)
 			env_set_floor_syscall(e, e->floor_syscall);
 	}
@@ -216,14 +261,15 @@ __noreturn void env_run(struct env *e)
 	 * both from the frame, the values it checks. */
 	bool sysret = exit_via_sysret(e->ctx_from_syscall, f->rip);
 	if (sysret)
-		exit_stats.sysret++;
+		cpu->stats.sysret++;
 	else
-		exit_stats.iret++;
+		cpu->stats.iret++;
 	/* An env that takes upcalls leaves with none undelivered: events went
 	 * out by upcall, or into its area while it is disabled. */
 	if (KEEL_DEBUG)
 		ASSERT(f->cs == USER_CS && f->ss == USER_SS && (f->rflags & RFLAGS_IF_BIT) &&
 		       !(f->rflags & (3ULL << 12)) && (read_cr3() & PTE_ADDR) == e->pml4 && (!e->area || !e->events));
+	kernel_lock_drop(); /* this CPU's kernel work is done: the frame is on its own stack */
 	user_return(f, sysret);
 }
 

@@ -48,6 +48,10 @@ struct env {
 	enum env_state state;
 	char name[32];
 	struct env *rq_next;    /* run queue */
+	u32 loaded_on;          /* 1 + the CPU whose registers and CR3 hold it (running, or
+				 * kept by that CPU's idle loop); 0: all of it is here */
+	u32 pin;                /* 1 + the only CPU it may run on (pin=); 0: any */
+	u32 ran_on;             /* 1 + the CPU it last ran on; 0: none yet */
 	struct env *all_next;   /* every live env */
 	u64 image_base, image_size, stack_base, stack_size;
 	u64 dispatched_at;       /* when the scheduler last gave it the CPU (sched.c) */
@@ -137,17 +141,8 @@ struct env *env_by_id(u32 id);
 struct env *env_first_child(const struct env *parent);
 u64 env_live_count(void);
 
-struct exit_stats {
-	u64 sysret; /* entry.S increments these two (EXIT_STATS_*, asm-offsets.c) */
-	u64 iret, switches;
-	u64 iret_emulated; /* Ring 3 iretqs completed for a buggy CPU (ring3_iret.c) */
-	u64 upcalls;       /* event upcalls (upcall.c, and entry.S: EXIT_STATS_UPCALLS) */
-	u64 trap_upcalls;  /* exceptions delivered on a trap entry */
-	u64 pct_upcalls;   /* protected control transfers into a receiver's entry */
-};
 
 /* ring3_iret.c: finish a Ring 3 iretq the CPU faulted on wrongly; true if done. */
 bool ring3_iret_complete(struct env *e, struct trap_frame *tf, u64 cr2);
-extern struct exit_stats exit_stats;
 
 #endif

@@ -2,6 +2,7 @@
 #include "cmdline.h"
 #include "console.h"
 #include "env.h"
+#include "arch/x86_64/percpu.h"
 #include "ioport.h"
 #include "irq.h"
 #include "keel/errno.h"
@@ -50,7 +51,29 @@ static int grant_one(char *item, struct env **envs, u64 n, struct env **to)
 	return -EINVAL;
 }
 
-u64 grant_apply(const char *spec, struct env **envs, u64 n)
+/* pin=IDX:cpuN: 0 (the env is pinned) or -errno. */
+static int pin_one(char *item, struct env **envs, u64 n, struct env **to)
+{
+	char *what = strchr(item, ':');
+	u64 idx, cpu;
+	const char *rest;
+	if (!what)
+		return -EINVAL;
+	*what++ = 0;
+	if (!parse_u64(item, &idx) || idx >= n)
+		return -ENOENT;
+	if (!prefixed(what, "cpu", &rest) || !parse_u64(rest, &cpu))
+		return -EINVAL;
+	if (cpu >= cpus_up)
+		return -ERANGE; /* no such CPU running */
+	*to = envs[idx];
+	envs[idx]->pin = (u32)cpu + 1;
+	return 0;
+}
+
+/* Each comma-separated item of spec through one(); reports each. */
+static u64 apply_items(const char *key, const char *spec, struct env **envs, u64 n,
+		       int (*one)(char *item, struct env **envs, u64 n, struct env **to))
 {
 	u64 failed = 0;
 	while (*spec) {
@@ -64,15 +87,17 @@ u64 grant_apply(const char *spec, struct env **envs, u64 n)
 			memcpy(item, spec, len);
 			item[len] = 0;
 			memcpy(shown, item, len + 1);
-			r = grant_one(item, envs, n, &to);
+			r = one(item, envs, n, &to);
 		} else {
 			memcpy(shown, "(too long)", 11);
 		}
 		if (r < 0) {
-			kprintf("grant: %s: refused: %s\n", shown, errname(r));
+			kprintf("%s: %s: refused: %s\n", key, shown, errname(r));
 			failed++;
+		} else if (one == pin_one) {
+			kprintf("%s: %s: env %u (%s) runs only on cpu%u\n", key, shown, to->id, to->name, to->pin - 1);
 		} else {
-			kprintf("grant: %s: env %u (%s), slot %d\n", shown, to->id, to->name, r);
+			kprintf("%s: %s: env %u (%s), slot %d\n", key, shown, to->id, to->name, r);
 		}
 		spec += len;
 		if (*spec == ',')
@@ -80,3 +105,7 @@ u64 grant_apply(const char *spec, struct env **envs, u64 n)
 	}
 	return failed;
 }
+
+u64 grant_apply(const char *spec, struct env **envs, u64 n) { return apply_items("grant", spec, envs, n, grant_one); }
+
+u64 pin_apply(const char *spec, struct env **envs, u64 n) { return apply_items("pin", spec, envs, n, pin_one); }

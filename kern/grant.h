@@ -22,4 +22,8 @@ struct env;
  * reported on the console). */
 u64 grant_apply(const char *spec, struct env **envs, u64 n);
 
+/* `pin=IDX:cpuN,...`: the IDX-th program runs only on CPU N (a CPU that is
+ * up; SMP part 2 replaces this with CPU capabilities). Same reporting. */
+u64 pin_apply(const char *spec, struct env **envs, u64 n);
+
 #endif

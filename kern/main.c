@@ -123,6 +123,9 @@ static u64 start_envs(const char *spec, const char *grants, u64 *started)
 	cap_introduce(set, MIN(*started, (u64)ARRAY_SIZE(set)));
 	if (grants)
 		failed += grant_apply(grants, set, MIN(*started, (u64)ARRAY_SIZE(set)));
+	const char *pins = cmdline_get(&boot_cmdline, "pin");
+	if (pins)
+		failed += pin_apply(pins, set, MIN(*started, (u64)ARRAY_SIZE(set)));
 	return failed;
 }
 
@@ -270,5 +273,5 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 		started == 1 ? "" : "s", (unsigned long long)timeslice_us);
 	run_begin(started, failed, &before);
 	failpoint_arm_random(); /* after the boot's envs are made: they get to run */
-	sched_next();
+	sched_start();
 }

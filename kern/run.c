@@ -1,4 +1,7 @@
 #include "run.h"
+#include "arch/x86_64/percpu.h"
+#include "arch/x86_64/smp.h"
+#include "lock.h"
 #include "cap.h"
 #include "console.h"
 #include "env.h"
@@ -32,9 +35,16 @@ void run_expect_failures(u64 n) { expected_failures = n; }
 
 __noreturn void run_end(void)
 {
+	/* The other CPUs idle: stopped for good, the counters and leak checks
+	 * below see every CPU's part at rest. */
+	u32 stopped = smp_stop_others();
+	if (stopped)
+		kprintf("envs: the run is over: the other %u CPU%s stopped\n", stopped, stopped == 1 ? "" : "s");
 	trace_dump(); /* before the summary, whose counters it must agree with */
 	/* Everything the envs held must be back, to the frame. */
 	u64 after = frames_free();
+	struct exit_stats exit_stats;
+	exit_stats_sum(&exit_stats);
 	struct heap_stats heap;
 	heap_stats(&heap);
 	kprintf("envs: all ended: %llu started, %llu failed; frames free before %llu, after %llu; "
@@ -45,6 +55,9 @@ __noreturn void run_end(void)
 	kprintf("envs: kernel heap objects live before %llu, after %llu (%llu bytes before, %llu after)\n",
 		(unsigned long long)before.heap.live_objects, (unsigned long long)heap.live_objects,
 		(unsigned long long)before.heap.live_bytes, (unsigned long long)heap.live_bytes);
+	if (cpus_up > 1)
+		kprintf("envs: %llu env switches were to an env that last ran on another CPU\n",
+			(unsigned long long)exit_stats.migrations);
 	kprintf("envs: %llu env switches; exits to Ring 3: %llu sysretq, %llu iretq; %llu timer interrupts\n",
 		(unsigned long long)exit_stats.switches, (unsigned long long)exit_stats.sysret,
 		(unsigned long long)exit_stats.iret, (unsigned long long)timer_interrupts);
@@ -54,6 +67,8 @@ __noreturn void run_end(void)
 	if (exit_stats.iret_emulated)
 		kprintf("envs: %llu Ring 3 iretqs completed by the kernel for the CPU (QEMU TCG with SMAP)\n",
 			(unsigned long long)exit_stats.iret_emulated);
+	if (cpus_up > 1)
+		lock_report(&kernel_lock);
 	failpoint_report();
 	bool heap_leak = heap.live_objects != before.heap.live_objects || heap.live_bytes != before.heap.live_bytes;
 	bool leak = after != before.frames_free || vrange_count() != 0 || caps_live != 0 || heap_leak;

@@ -1,8 +1,11 @@
 #include "sched.h"
+#include "arch/x86_64/cpu.h"
 #include "arch/x86_64/percpu.h"
+#include "arch/x86_64/xcall.h"
 #include "clock.h"
 #include "console.h"
 #include "env.h"
+#include "lock.h"
 #include "panic.h"
 #include "timer.h"
 #include "trace.h"
@@ -10,10 +13,20 @@
 void kstack_restart(void (*fn)(void)) __noreturn; /* entry.S */
 
 u64 sched_slice_ns;
+bool sched_running;
+/* One run queue for every CPU, under the kernel lock; an env pinned to a
+ * CPU (pin=) is taken only there. */
 static struct env *rq_head, *rq_tail;
-static struct timer slice_timer;
-static bool slice_over;
-static bool slice_extended; /* a donation already lengthened this slice */
+/* Each CPU's slice. */
+static struct sched_cpu {
+	struct timer slice;
+	bool over;
+	bool extended; /* a donation already lengthened this slice */
+	bool idle;     /* in the idle loop, and not kicked since it said so */
+} per_cpu[MAX_CPUS];
+#define slice_timer (per_cpu[this_cpu()->id].slice)
+#define slice_over (per_cpu[this_cpu()->id].over)
+#define slice_extended (per_cpu[this_cpu()->id].extended)
 static void (*all_ended)(void);
 #define WAKERS_MAX 4
 static bool (*wakers[WAKERS_MAX])(void);
@@ -21,8 +34,7 @@ static unsigned nwakers;
 
 static void slice_expired(struct timer *t)
 {
-	(void)t;
-	slice_over = true;
+	((struct sched_cpu *)((u8 *)t - offsetof(struct sched_cpu, slice)))->over = true;
 }
 
 static const struct env_hooks sched_hooks = { .fini = sched_remove };
@@ -30,7 +42,8 @@ static const struct env_hooks sched_hooks = { .fini = sched_remove };
 void sched_init(u64 slice_ns, void (*when_all_ended)(void))
 {
 	sched_slice_ns = slice_ns;
-	slice_timer.fire = slice_expired;
+	for (u32 c = 0; c < MAX_CPUS; c++)
+		per_cpu[c].slice.fire = slice_expired;
 	all_ended = when_all_ended;
 	env_register(&sched_hooks);
 	env_set_continuation(sched_next); /* after an env ends */
@@ -77,6 +90,8 @@ void sched_post(struct env *e, u64 events)
 		sched_unblocked(e);
 		e->state = ENV_RUNNABLE;
 		sched_add(e);
+	} else if (e->state == ENV_RUNNING && e->loaded_on != this_cpu()->id + 1) {
+		smp_kick(e->loaded_on - 1); /* it runs there: in to deliver them */
 	}
 }
 
@@ -96,6 +111,21 @@ static void kill_waiting(void)
 
 /* ------------------------------------------------------- the run queue */
 
+/* An idle CPU that may run e is kicked to come and take it. */
+static void wake_idle_for(const struct env *e)
+{
+	if (cpus_up == 1 || !sched_running)
+		return;
+	u32 me = this_cpu()->id;
+	for (u32 c = 0; c < cpus_up; c++) {
+		if (c == me || !per_cpu[c].idle || (e->pin && e->pin != c + 1))
+			continue;
+		per_cpu[c].idle = false; /* it says so again if it finds nothing */
+		smp_kick(c);
+		return;
+	}
+}
+
 void sched_add(struct env *e)
 {
 	e->rq_next = NULL;
@@ -104,6 +134,7 @@ void sched_add(struct env *e)
 	else
 		rq_head = e;
 	rq_tail = e;
+	wake_idle_for(e);
 }
 
 void sched_add_front(struct env *e)
@@ -112,6 +143,27 @@ void sched_add_front(struct env *e)
 	rq_head = e;
 	if (!rq_tail)
 		rq_tail = e;
+	wake_idle_for(e);
+}
+
+/* The first queued env this CPU may run, taken off the queue; NULL: none. */
+static struct env *take_next(void)
+{
+	u32 mine = this_cpu()->id + 1;
+	struct env *prev = NULL;
+	for (struct env *e = rq_head; e; prev = e, e = e->rq_next) {
+		if (e->pin && e->pin != mine)
+			continue;
+		if (prev)
+			prev->rq_next = e->rq_next;
+		else
+			rq_head = e->rq_next;
+		if (rq_tail == e)
+			rq_tail = prev;
+		e->rq_next = NULL;
+		return e;
+	}
+	return NULL;
 }
 
 void sched_remove(struct env *e)
@@ -140,31 +192,57 @@ void sched_start_slice(void)
 
 bool sched_slice_over(void) { return slice_over; }
 
+/* Does an env run on another CPU? (It may still post, spawn, end.) */
+static bool others_run_envs(void)
+{
+	u32 me = this_cpu()->id;
+	for (u32 c = 0; c < cpus_up; c++)
+		if (c != me && cpus[c].env && cpus[c].env->state == ENV_RUNNING)
+			return true;
+	return false;
+}
+
+static __noreturn void dispatch(struct env *next)
+{
+	next->dispatched_at = clock_ns();
+	sched_start_slice();
+	env_run(next);
+}
+
 /*
- * Nothing to run, but envs wait for events: halt with interrupts on until
- * one arrives (the timer queue and the interrupt path post events, which
- * make their envs runnable), then schedule. The only place the kernel runs
- * with IF = 1 is the `sti; hlt` pair, so an interrupt is handled either
- * before the hlt (and the check runs again) or wakes it.
+ * Nothing to run here, but envs live: halt with interrupts on until
+ * something arrives (the timer queue and the interrupt path post events,
+ * which make their envs runnable; another CPU kicks this one when it queues
+ * an env this one may run), then look again. The kernel lock is dropped
+ * for the halt. The only place the kernel runs with IF = 1 is the `sti;
+ * hlt` pair, so an interrupt is handled either before the hlt (and the
+ * check runs again) or wakes it. Only when no CPU runs an env and nothing
+ * can post an event are the waiters ended.
  */
 static __noreturn void idle(void)
 {
-	timer_cancel(&slice_timer);
+	struct sched_cpu *s = &per_cpu[this_cpu()->id];
+	timer_cancel(&s->slice);
 	TRACE(KEEL_TR_IDLE, 0, 0, 0);
 	for (;;) {
-		if (rq_head) {
+		struct env *next = take_next();
+		if (next) {
+			s->idle = false;
 			TRACE(KEEL_TR_IDLE, 0, 1, 0);
-			sched_next();
+			dispatch(next);
 		}
 		if (!env_live_count())
 			end_of_run();
-		if (!anything_can_wake()) {
+		if (!others_run_envs() && !rq_head && !anything_can_wake()) {
 			kprintf("sched: every env waits for an event and nothing can send one (no deadline, no "
 				"interrupt that can fire): ending them\n");
 			kill_waiting();
 			continue; /* callers blocked on them are runnable now */
 		}
+		s->idle = true;
+		kernel_lock_drop();
 		__asm__ volatile("sti; hlt; cli" ::: "memory");
+		kernel_lock_take();
 	}
 }
 
@@ -173,19 +251,28 @@ __noreturn void sched_next(void)
 	struct env *cur = env_current();
 	if (cur && cur->state == ENV_RUNNING)
 		sched_add(cur); /* round robin: to the back */
-	struct env *next = rq_head;
+	struct env *next = take_next();
 	if (!next) {
 		if (!env_live_count())
 			end_of_run();
-		kstack_restart(idle); /* every live env waits */
+		kstack_restart(idle); /* nothing this CPU may run */
 	}
-	rq_head = next->rq_next;
-	if (!rq_head)
-		rq_tail = NULL;
-	next->rq_next = NULL;
-	next->dispatched_at = clock_ns();
-	sched_start_slice();
-	env_run(next);
+	dispatch(next);
+}
+
+__noreturn void sched_start(void)
+{
+	kernel_lock_take();
+	sched_running = true;
+	for (u32 c = 1; c < cpus_up; c++)
+		smp_kick(c); /* waiting in smp.c for the run to start: into idle */
+	sched_next();
+}
+
+__noreturn void sched_idle_enter(void)
+{
+	kernel_lock_take();
+	kstack_restart(idle);
 }
 
 /* A donated slice with less than this left is lengthened to it, once per

@@ -1,7 +1,10 @@
 /*
  * The kernel scheduler: round-robin over runnable environments in time
  * slices (Meson option timeslice_us, command line timeslice_us=N). Yield
- * gives up the rest of a slice. The kernel itself is never preempted.
+ * gives up the rest of a slice. The kernel itself is never preempted. One
+ * run queue serves every CPU (under the kernel lock); each CPU has its own
+ * slice timer and idle loop, an env runs on one CPU at a time, and an env
+ * pinned to a CPU (pin=IDX:cpuN) runs only there.
  */
 #ifndef KEEL_SCHED_H
 #define KEEL_SCHED_H
@@ -22,6 +25,14 @@ void sched_add_front(struct env *e); /* to run next */
 /* Run e now for the rest of the current slice, given up by the env that
  * leaves the CPU (directed yield, protected control transfer). */
 __noreturn void sched_run_donated(struct env *e);
+
+/* The run begins (cpu0, once every boot env is queued): the kernel lock is
+ * taken, the other CPUs are sent into the scheduler, and this one runs the
+ * first env. */
+__noreturn void sched_start(void);
+/* An AP joins the scheduler: to its idle loop (smp.c, once sched_running). */
+__noreturn void sched_idle_enter(void);
+extern bool sched_running;
 
 /* Run the next runnable env (the current one goes to the back if still
  * runnable). With none left, the run is over. */

@@ -14,6 +14,7 @@
 #include "cpu_features.h"
 #include "env.h"
 #include "keel/abi.h"
+#include "lock.h"
 #include "lib/string.h"
 #include "pt.h"
 #include "irq.h"
@@ -50,6 +51,8 @@ static i64 sys_debug(struct env *e, u64 op, u64 a, u64 b)
 {
 	switch (op) {
 	case DEBUG_EXIT_COUNTS: {
+		struct exit_stats exit_stats;
+		exit_stats_sum(&exit_stats);
 		struct keel_exit_counts c = { exit_stats.sysret, exit_stats.iret, exit_stats.switches,
 					      timer_interrupts };
 		return copy_to_user(a, &c, sizeof c);
@@ -211,9 +214,17 @@ __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64
 		TRACE(KEEL_TR_SYSCALL, e->id, SYS_TIME, 0);
 		break;
 	case SYS_SET_DEADLINE:
+		kernel_lock_take(); /* the timer queues */
+		if (unlikely(this_cpu()->env != e)) {
+			kernel_lock_drop();
+			return (struct fast_ret){ 0, SYSCALL_FAST_NONE };
+		}
 		r = (u64)upcall_set_deadline(e, a0);
 		TRACE(KEEL_TR_SYSCALL, e->id, SYS_SET_DEADLINE, 0);
-		break;
+		e->syscalls++;
+		u64 status = fast_status(e);
+		kernel_lock_drop();
+		return (struct fast_ret){ r, status };
 	/* Capabilities, page tables and interrupt bindings never block,
 	 * switch or kill the caller; what they do to other envs waits in
 	 * their events. Named one by one: which calls come here must not
@@ -228,9 +239,20 @@ __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64
 	case SYS_CAP_DELETE:
 	case SYS_QUOTA_INFO:
 	case SYS_IRQ_BIND:
-	case SYS_IRQ_ACK:
+	case SYS_IRQ_ACK: {
+		/* Shared state: under the kernel lock. Spinning for it may
+		 * have let this CPU give its env up (it ended on another
+		 * CPU): the general path finds that out. */
+		kernel_lock_take();
+		if (unlikely(this_cpu()->env != e)) {
+			kernel_lock_drop();
+			return (struct fast_ret){ 0, SYSCALL_FAST_NONE };
+		}
 		r = (u64)syscall_dispatch(e, nr, a0, a1, a2);
-		return (struct fast_ret){ r, fast_status(e) };
+		u64 status = fast_status(e);
+		kernel_lock_drop();
+		return (struct fast_ret){ r, status };
+	}
 	default:
 		return (struct fast_ret){ 0, SYSCALL_FAST_NONE };
 	}
@@ -241,9 +263,12 @@ __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64
 __noreturn void syscall_from_user(struct trap_frame *tf)
 {
 	struct percpu *cpu = this_cpu();
+	kernel_lock_take();
 	struct env *e = cpu->env;
 	u64 status = cpu->fast_status;
 	cpu->fast_status = 0;
+	if (unlikely(!e))
+		sched_next(); /* it ended on another CPU while this one spun for the lock */
 	env_save(e, tf, true);
 	if (status == SYSCALL_FAST_EVENTS) /* answered on the fast path; events to deliver */
 		e->ctx.rax = cpu->fast_result;
@@ -254,7 +279,10 @@ __noreturn void syscall_from_user(struct trap_frame *tf)
 
 __noreturn void syscall_compat_from_user(struct trap_frame *tf)
 {
+	kernel_lock_take();
 	struct env *e = env_current();
+	if (unlikely(!e))
+		sched_next();
 	env_save(e, tf, false);
 	env_kill(e, "syscall from compatibility mode at rip %#llx", (unsigned long long)tf->rip);
 }

@@ -1,9 +1,15 @@
 #include "timer.h"
 #include "trace.h"
 #include "arch/x86_64/lapic.h"
+#include "arch/x86_64/percpu.h"
 #include "clock.h"
 
-static struct timer *queue; /* sorted by deadline */
+/* A queue per CPU, sorted by deadline, driving that CPU's LAPIC timer; all
+ * of them under the kernel lock. A timer is armed on the CPU that arms it
+ * and may be cancelled from any: the CPU it leaves may take one early
+ * interrupt, which fires nothing and reprograms. */
+static struct timer *queues[MAX_CPUS];
+#define queue (queues[this_cpu()->id])
 static u64 ticks_per_ns_mult;  /* ticks = ns * mult >> 32 */
 u64 timer_interrupts;
 
@@ -24,7 +30,7 @@ static void program(void)
 
 static void unlink(struct timer *t)
 {
-	for (struct timer **p = &queue; *p; p = &(*p)->next) {
+	for (struct timer **p = &queues[t->cpu]; *p; p = &(*p)->next) {
 		if (*p == t) {
 			*p = t->next;
 			break;
@@ -36,9 +42,10 @@ static void unlink(struct timer *t)
 
 void timer_arm(struct timer *t, u64 deadline_ns)
 {
-	bool was_head = queue == t;
+	bool was_head = t->armed && queues[t->cpu] == t && t->cpu == this_cpu()->id;
 	if (t->armed)
 		unlink(t);
+	t->cpu = this_cpu()->id;
 	t->deadline = deadline_ns;
 	struct timer **p = &queue;
 	while (*p && (*p)->deadline <= deadline_ns)
@@ -54,7 +61,7 @@ void timer_cancel(struct timer *t)
 {
 	if (!t->armed)
 		return;
-	bool was_head = queue == t;
+	bool was_head = queues[t->cpu] == t && t->cpu == this_cpu()->id;
 	unlink(t);
 	if (was_head)
 		program();
@@ -74,12 +81,20 @@ void timer_interrupt(void)
 	TRACE(KEEL_TR_TIMER, 0, 0, 0);
 }
 
-u64 timer_next_deadline(void) { return queue ? queue->deadline : 0; }
+u64 timer_next_deadline(void)
+{
+	u64 first = 0;
+	for (u32 c = 0; c < cpus_up; c++)
+		if (queues[c] && (!first || queues[c]->deadline < first))
+			first = queues[c]->deadline;
+	return first;
+}
 
 u64 timer_queue_length(void)
 {
 	u64 n = 0;
-	for (struct timer *t = queue; t; t = t->next)
-		n++;
+	for (u32 c = 0; c < cpus_up; c++)
+		for (struct timer *t = queues[c]; t; t = t->next)
+			n++;
 	return n;
 }

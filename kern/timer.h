@@ -1,6 +1,6 @@
 /*
- * The kernel timer queue: deadlines in kernel-clock nanoseconds, kept sorted,
- * driving the one-shot local APIC timer for the earliest. Environments' time
+ * The kernel timer queues, one per CPU: deadlines in kernel-clock nanoseconds,
+ * kept sorted, driving that CPU's one-shot local APIC timer for the earliest. Environments' time
  * slices and their own deadlines are timers here. A callback never runs
  * before its deadline (the interrupt compares the clock, whatever the LAPIC's
  * rounding); callbacks run in deadline order, equal deadlines in the order
@@ -16,6 +16,7 @@ struct timer {
 	void (*fire)(struct timer *t); /* runs in the interrupt, may re-arm */
 	struct timer *next;
 	bool armed;
+	u32 cpu; /* the CPU whose queue holds it, while armed */
 };
 
 void timer_arm(struct timer *t, u64 deadline_ns);
@@ -24,10 +25,11 @@ void timer_cancel(struct timer *t);
 /* The timer vector: acknowledge, fire what is due, program the next. */
 void timer_interrupt(void);
 
-/* The earliest armed deadline (0: none). */
+/* The earliest armed deadline on any CPU (0: none). */
 u64 timer_next_deadline(void);
 
-/* Timers armed now. Each env owns one (its deadline) and the scheduler one:
+/* Timers armed now, on every CPU. Each env owns one (its deadline) and the
+ * scheduler one per CPU:
  * the queue never holds more than that, however often they are re-armed. */
 u64 timer_queue_length(void);
 

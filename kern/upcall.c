@@ -7,6 +7,7 @@
  * kernel resumes from it is sanitised first. Entries and stacks that are not
  * user addresses make the env die alone.
  */
+#include "arch/x86_64/percpu.h"
 #include "upcall.h"
 #include "arch/x86_64/trapframe.h"
 #include "arch/x86_64/vectors.h"
@@ -171,7 +172,7 @@ static void upcall_event(struct env *e, const struct area_head *h)
 	e->ka->disabled = 1;
 	events_to_area(e, e->ka);
 	e->ka->upcalls++;
-	exit_stats.upcalls++;
+	this_cpu()->stats.upcalls++;
 	TRACE(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_EVENT, e->ka->pending);
 	enter(e, h->event_entry, h->upcall_stack);
 }
@@ -212,7 +213,7 @@ static __noreturn void trap_to_env(struct env *e, const struct area_head *h, uns
 	e->ka->trap_error = error;
 	e->ka->trap_cr2 = cr2;
 	e->ka->traps++;
-	exit_stats.trap_upcalls++;
+	this_cpu()->stats.trap_upcalls++;
 	TRACE(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_TRAP, e->ka->trap_vector);
 	enter(e, h->trap_entry, stack);
 	e->ctx.rsi = vector;
@@ -270,8 +271,8 @@ __attribute__((optimize("omit-frame-pointer"))) bool upcall_event_fast(struct en
 	events_to_area(e, a);
 	a->upcalls++;
 	upcall_watchdog_reset(e); /* it was enabled */
-	exit_stats.iret++;
-	exit_stats.upcalls++;
+	this_cpu()->stats.iret++;
+	this_cpu()->stats.upcalls++;
 	TRACE(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_EVENT, a->pending);
 	return true;
 }
@@ -296,8 +297,8 @@ __attribute__((optimize("omit-frame-pointer"))) bool upcall_trap_fast(struct env
 	a->trap_cr2 = cr2;
 	a->traps++;
 	upcall_watchdog_reset(e);
-	exit_stats.iret++;
-	exit_stats.trap_upcalls++;
+	this_cpu()->stats.iret++;
+	this_cpu()->stats.trap_upcalls++;
 	TRACE(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_TRAP, a->trap_vector); /* from memory: nothing kept live */
 	return true;
 }
@@ -604,7 +605,7 @@ int upcall_pct_enter(struct env *r, u64 caller_id, const u64 arg[4])
 	r->ctx.r9 = arg[3];
 	r->ctx_from_syscall = false; /* RCX carries an argument */
 	r->ka->pct_calls++;
-	exit_stats.pct_upcalls++;
+	this_cpu()->stats.pct_upcalls++;
 	TRACE(KEEL_TR_UPCALL, r->id, KEEL_TR_UP_PCT, r->ctx.rsi); /* the caller's id, from memory */
 	return 0;
 }

@@ -3,6 +3,7 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/percpu.h"
 #include "arch/x86_64/smp.h"
+#include "arch/x86_64/xcall.h"
 #include "ktest.h"
 #include "layout.h"
 

@@ -52,7 +52,7 @@ static __noreturn void run_alone(struct env *e, const struct run_baseline *befor
 	ktest_log("running env %u from %#llx; exit counts follow at the end", e->id, (unsigned long long)e->ctx.rip);
 	sched_add(e);
 	run_begin(1, 0, before);
-	sched_next();
+	sched_start();
 }
 
 /* mov $SYS_ENV_ID, %eax; syscall; mov $SYS_EXIT, %eax; xor %edi, %edi; syscall */

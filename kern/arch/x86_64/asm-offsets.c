@@ -79,10 +79,10 @@ void asm_offsets(void)
 	OFFSET(ENV_DISABLED_NS, env, disabled_ns);
 	OFFSET(ENV_SWVEC_HELD, env, swvec_held);
 
-	COMMENT("struct exit_stats (env.h)");
-	OFFSET(EXIT_STATS_SYSRET, exit_stats, sysret);
-	OFFSET(EXIT_STATS_IRET, exit_stats, iret);
-	OFFSET(EXIT_STATS_UPCALLS, exit_stats, upcalls);
+	COMMENT("this CPU's struct exit_stats (percpu.h), through %gs");
+	OFFSET(PERCPU_STATS_SYSRET, percpu, stats.sysret);
+	OFFSET(PERCPU_STATS_IRET, percpu, stats.iret);
+	OFFSET(PERCPU_STATS_UPCALLS, percpu, stats.upcalls);
 
 	asm_offsets_abi();
 

@@ -205,7 +205,7 @@ syscall_entry:
 	movabsq $SYSRET_RIP_LIMIT, %rcx
 	cmpq %rcx, FAST_RCX(%rsp)  /* sysretq only below the last user page */
 	jae .Lsyscall_slow_answered
-	incq exit_stats+EXIT_STATS_SYSRET(%rip)
+	incq %gs:PERCPU_STATS_SYSRET
 	.cfi_remember_state
 	POP_FAST_SCRATCH
 	movq %gs:PERCPU_USER_RSP, %rsp
@@ -366,11 +366,11 @@ syscall_compat_entry:
 	.cfi_remember_state
 	movl $1, KUA_DISABLED(%rax)
 	incq KUA_UPCALLS(%rax)
-	incq exit_stats+EXIT_STATS_UPCALLS(%rip)
+	incq %gs:PERCPU_STATS_UPCALLS
 	TRACE_SITE_CALL trace_upcall_asm
 	movq $0, ENV_DISABLED_NS(%rbx) /* it was enabled: the watchdog starts over */
 	movb $0, ENV_WATCHDOG_FIRED(%rbx)
-	incq exit_stats+EXIT_STATS_IRET(%rip)
+	incq %gs:PERCPU_STATS_IRET
 	movq KUA_EVENT_ENTRY(%rax), %rcx
 	movq %rcx, SELF_RIP+\B(%rsp)
 	movq KUA_UPCALL_STACK(%rax), %rcx

@@ -15,6 +15,7 @@
 #include "arch/x86_64/lapic.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/paging.h"
+#include "arch/x86_64/percpu.h"
 #include "arch/x86_64/vectors.h"
 #include "keel/errno.h"
 #include "kva.h"
@@ -38,7 +39,6 @@
 #define DIV_BY_1 0xB
 
 static volatile u32 *lapic;
-static bool timer_unmasked; /* the LVT as last written: masked until the first one-shot */
 u64 lapic_timer_hz;
 
 static inline u32 rd(u32 reg) { return lapic[reg / 4]; }
@@ -65,6 +65,7 @@ void lapic_enable(void)
 	wr(LAPIC_ESR, 0);
 	wr(LAPIC_TIMER_DIV, DIV_BY_1);
 	wr(LAPIC_LVT_TIMER, LVT_MASKED | VEC_TIMER); /* one-shot when unmasked */
+	this_cpu()->lapic_timer_unmasked = false;
 	wr(LAPIC_EOI, 0);
 }
 
@@ -90,9 +91,10 @@ u32 lapic_id(void) { return rd(LAPIC_ID) >> 24; }
 
 void lapic_timer_oneshot(u32 ticks)
 {
-	if (!timer_unmasked) {
+	struct percpu *cpu = this_cpu(); /* the LVT as last written: masked until the first one-shot */
+	if (!cpu->lapic_timer_unmasked) {
 		wr(LAPIC_LVT_TIMER, VEC_TIMER); /* one-shot, unmasked: stays so */
-		timer_unmasked = true;
+		cpu->lapic_timer_unmasked = true;
 	}
 	wr(LAPIC_TIMER_INIT, ticks ? ticks : 1);
 }
@@ -117,7 +119,7 @@ void lapic_calibrate(unsigned ms, u64 *tsc_hz)
 	outb(0x61, inb(0x61) | 0x01);
 
 	wr(LAPIC_LVT_TIMER, LVT_MASKED | VEC_TIMER);
-	timer_unmasked = false;
+	this_cpu()->lapic_timer_unmasked = false;
 	wr(LAPIC_TIMER_INIT, 0xFFFFFFFF);
 	u64 t0 = rdtsc();
 	while (!(inb(0x61) & 0x20))

@@ -101,6 +101,22 @@ void percpu_load(unsigned id)
 	wrmsr(MSR_KERNEL_GS_BASE, 0);
 }
 
+void exit_stats_sum(struct exit_stats *out)
+{
+	*out = (struct exit_stats){ 0 };
+	for (u32 i = 0; i < cpus_up; i++) {
+		const struct exit_stats *s = &cpus[i].stats;
+		out->sysret += s->sysret;
+		out->iret += s->iret;
+		out->switches += s->switches;
+		out->migrations += s->migrations;
+		out->iret_emulated += s->iret_emulated;
+		out->upcalls += s->upcalls;
+		out->trap_upcalls += s->trap_upcalls;
+		out->pct_upcalls += s->pct_upcalls;
+	}
+}
+
 int percpu_init(unsigned id)
 {
 	/* CPU 0's kernel stack is the bootstrap stack it is running on: the

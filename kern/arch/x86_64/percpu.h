@@ -13,6 +13,19 @@
 
 struct env;
 
+/* Counters of the exits to Ring 3 and the upcalls, per CPU (entry.S counts
+ * on its fast paths through %gs, without the kernel lock): exit_stats_sum
+ * adds them up. */
+struct exit_stats {
+	u64 sysret; /* entry.S increments these three (PERCPU_STATS_*, asm-offsets.c) */
+	u64 iret, switches;
+	u64 migrations;    /* switches to an env that last ran on another CPU */
+	u64 iret_emulated; /* Ring 3 iretqs completed for a buggy CPU (ring3_iret.c) */
+	u64 upcalls;       /* event upcalls (upcall.c, and entry.S) */
+	u64 trap_upcalls;  /* exceptions delivered on a trap entry */
+	u64 pct_upcalls;   /* protected control transfers into a receiver's entry */
+};
+
 /* entry.S reaches the first fields through %gs as PERCPU_* (asm-offsets.c). */
 struct percpu {
 	struct percpu *self; /* this struct's own address: this_cpu() */
@@ -35,12 +48,19 @@ struct percpu {
 	u64 spurious_pic;    /* spurious IRQ 7/15 seen */
 	u64 spurious_lapic;  /* spurious LAPIC vector seen */
 	u64 db_in_kernel;    /* #DB taken in Ring 0 (trap.c), ignored */
+	struct exit_stats stats;
+	u32 lock_levels;     /* the levels of the locks it holds (lock.c) */
+	bool lapic_timer_unmasked; /* its LAPIC timer's LVT as last written (lapic.c) */
+	u64 pml4_loaded;     /* the user address space its CR3 holds (0: the kernel's) */
 };
 
 _Static_assert(__builtin_offsetof(struct percpu, iomap) == __builtin_offsetof(struct percpu, tss) + sizeof(struct tss),
 	       "the I/O bitmap follows the TSS");
 
 extern struct percpu cpus[MAX_CPUS];
+
+/* Every CPU's counters added up. */
+void exit_stats_sum(struct exit_stats *out);
 /* CPUs running the kernel: cpus[0..cpus_up-1] (smp.c raises it at boot). */
 extern u32 cpus_up;
 

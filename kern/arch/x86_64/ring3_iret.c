@@ -9,7 +9,7 @@
  * kernel finishes the instruction as the architecture defines it for CPL 3
  * (IF and IOPL unchanged, selectors must be Ring 3's). libos resumes threads
  * this way (keel_resume), so under QEMU each such resume costs a kernel trip;
- * exit_stats.iret_emulated counts them and the first is announced.
+ * this_cpu()->stats.iret_emulated counts them and the first is announced.
  *
  * A frame the instruction may not use gets the exception the CPU would have
  * raised, with its error code (iret_check); a frame that is not there at all
@@ -119,7 +119,7 @@ bool ring3_iret_complete(struct env *e, struct trap_frame *tf, u64 cr2)
 		iret_frame_fault(e, tf); /* really not there: the env's #PF */
 		return false;
 	}
-	if (!exit_stats.iret_emulated++)
+	if (!this_cpu()->stats.iret_emulated++)
 		kprintf("cpu: a Ring 3 iretq faulted with a supervisor-mode #PF (QEMU TCG with SMAP); the kernel "
 			"completes such iretqs (counted in iret_emulated)\n");
 	u64 err;
@@ -134,6 +134,6 @@ bool ring3_iret_complete(struct env *e, struct trap_frame *tf, u64 cr2)
 	tf->rsp = frame[3];
 	tf->cs = USER_CS;
 	tf->ss = USER_SS;
-	exit_stats.iret++;
+	this_cpu()->stats.iret++;
 	return true; /* the caller resumes the frame */
 }

@@ -19,6 +19,7 @@
 #include "arch/x86_64/paging.h"
 #include "arch/x86_64/percpu.h"
 #include "arch/x86_64/vectors.h"
+#include "arch/x86_64/xcall.h"
 #include "clock.h"
 #include "console.h"
 #include "cpu_features.h"
@@ -31,40 +32,18 @@
 #include "lib/string.h"
 #include "panic.h"
 #include "platform.h"
+#include "sched.h"
 #include "slot.h"
 #include "slot_audit.h"
 #include "syscall.h"
 
 #define LOW_MEMORY 0xA0000 /* real-mode RAM ends here (the VGA window follows) */
-/* An AP reports within microseconds of its startup IPI; a virtual CPU may
- * wait for a host thread on a loaded host (QEMU runs one thread per vCPU):
- * five seconds before giving up, as Linux waits. The same bound serves a
- * cross-CPU call and a panic's NMI. */
-#define AP_REPORT_US 5000000
-
+#define AP_REPORT_US XCALL_WAIT_US /* xcall.h: why five seconds */
 
 extern const char ap_trampoline[], ap_trampoline_end[], tr_gdt[], tr_pm32[], tr_lm64[];
 extern const char tr_gdt_ptr[], tr_far32[], tr_far64[], tr_cr3[], tr_efer[], tr_stack[], tr_entry[], tr_arg[];
 
 static volatile u32 ap_reported; /* an AP's index, stored by it once it runs */
-
-/*
- * Wait up to `us` microseconds, or until *flag == want if flag is given.
- * The TSC is read only every 256 pauses: under -icount a TSC read ends a
- * translation block and costs far more than the pauses, which count as one
- * instruction (a nanosecond) each.
- */
-static bool wait_us(u64 us, volatile u32 *flag, u32 want)
-{
-	u64 end = rdtsc() + tsc_hz / 1000000 * us;
-	do {
-		if (flag && __atomic_load_n(flag, __ATOMIC_ACQUIRE) == want)
-			return true;
-		for (int i = 0; i < 256; i++)
-			pause();
-	} while ((i64)(rdtsc() - end) < 0);
-	return flag && __atomic_load_n(flag, __ATOMIC_ACQUIRE) == want;
-}
 
 static bool overlaps(u64 a0, u64 a1, u64 b0, u64 b1) { return a0 < b1 && b0 < a1; }
 
@@ -128,51 +107,15 @@ static __noreturn void ap_entry(u64 id)
 	cpu_entry_registers();
 	lapic_enable();
 	__atomic_store_n(&ap_reported, (u32)id, __ATOMIC_RELEASE);
-	/* Until SMP part 2 gives APs work: halted, woken only by cross-CPU
-	 * calls (nothing else is routed here: the LAPIC timer and LINTs are
-	 * masked, the IOAPIC delivers to cpu0). */
-	for (;;) {
+	/* Halted until the run starts, woken by cross-CPU calls and by the
+	 * kick that starts the run (nothing else is routed here: the LAPIC
+	 * timer and LINTs are masked, the IOAPIC delivers to cpu0). */
+	while (!__atomic_load_n(&sched_running, __ATOMIC_ACQUIRE)) {
 		sti();
 		hlt();
 		cli();
 	}
-}
-
-/* ------------------------------------------------------------ cross-CPU calls */
-
-static struct {
-	void (*fn)(void *);
-	void *arg;
-	u32 posted, done; /* a call is pending while posted != done */
-} mailbox[MAX_CPUS];
-
-void smp_call_interrupt(void)
-{
-	u32 me = this_cpu()->id;
-	u32 posted = __atomic_load_n(&mailbox[me].posted, __ATOMIC_ACQUIRE);
-	if (posted == mailbox[me].done)
-		return; /* nothing new: a late or duplicate IPI */
-	mailbox[me].fn(mailbox[me].arg);
-	__atomic_store_n(&mailbox[me].done, posted, __ATOMIC_RELEASE);
-}
-
-int smp_call(u32 cpu, void (*fn)(void *), void *arg)
-{
-	if (cpu == this_cpu()->id) {
-		fn(arg);
-		return 0;
-	}
-	if (cpu >= cpus_up)
-		return -EINVAL;
-	mailbox[cpu].fn = fn;
-	mailbox[cpu].arg = arg;
-	u32 ticket = mailbox[cpu].posted + 1;
-	__atomic_store_n(&mailbox[cpu].posted, ticket, __ATOMIC_RELEASE);
-	if (!lapic_send_ipi(cpus[cpu].apic_id, VEC_CALL) || !wait_us(AP_REPORT_US, &mailbox[cpu].done, ticket)) {
-		kprintf("smp: cpu%u did not run a cross-CPU call within 5 s\n", cpu);
-		return -EBUSY;
-	}
-	return 0;
+	sched_idle_enter();
 }
 
 /* Startup IPI (twice if the first is not answered in 200 us), then up to
@@ -290,7 +233,10 @@ int smp_audit_cpus(void)
 	int problems = 0;
 	for (u32 i = 1; i < cpus_up; i++) {
 		struct cpu_audit r = { -1, 0 };
-		if (smp_call(i, audit_this_cpu, &r) || r.problems) {
+		int err = smp_call(i, audit_this_cpu, &r);
+		if (err)
+			kprintf("slot audit: FAILED (cpu%u): it did not run the audit within 5 s\n", i);
+		if (err || r.problems) {
 			problems += r.problems > 0 ? r.problems : 1;
 			continue;
 		}
@@ -320,22 +266,39 @@ static __noreturn void halt_for_good(void)
 	}
 }
 
-/* panic_hook: the first CPU to panic sends every other CPU an NMI and says
- * how many stopped; a CPU that panics while another reports halts silently;
- * a panic within a panic goes on to panic_enter's own check. */
-static void stop_others(void)
+/* The first CPU to get here sends every other CPU an NMI and waits for
+ * them to stop; one that gets here later halts silently (true: this CPU
+ * stopped the others now). */
+static bool stop_others_by_nmi(void)
 {
 	u32 me = this_cpu()->id, none = UINT32_MAX;
 	if (!__atomic_compare_exchange_n(&panic_owner, &none, me, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 		if (none == me)
-			return;
+			return false;
 		halt_for_good();
 	}
 	lapic_send_ipi(0, ICR_NMI_OTHERS);
 	wait_us(AP_REPORT_US, &stopped, cpus_up - 1);
+	return true;
+}
+
+/* panic_hook: the first CPU to panic stops the others and says how many
+ * stopped; a CPU that panics while another reports halts silently; a
+ * panic within a panic goes on to panic_enter's own check. */
+static void stop_others(void)
+{
+	if (!stop_others_by_nmi())
+		return;
 	u32 n = __atomic_load_n(&stopped, __ATOMIC_ACQUIRE);
-	kprintf("\npanic: cpu%u stopped the other %u CPU%s by NMI%s\n", me, n, n == 1 ? "" : "s",
+	kprintf("\npanic: cpu%u stopped the other %u CPU%s by NMI%s\n", this_cpu()->id, n, n == 1 ? "" : "s",
 		n == cpus_up - 1 ? "" : " (some did not answer in 5 s)");
+}
+
+u32 smp_stop_others(void)
+{
+	if (cpus_up == 1 || !stop_others_by_nmi())
+		return 0;
+	return __atomic_load_n(&stopped, __ATOMIC_ACQUIRE);
 }
 
 void smp_nmi(void)

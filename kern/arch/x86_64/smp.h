@@ -20,15 +20,10 @@
  */
 void smp_start(const struct mb2_info *mb, paddr_t mbi_pa, u32 skip);
 
-/*
- * Run fn(arg) on CPU `cpu` (an index into cpus[]) and wait until it has run:
- * the call is posted in that CPU's mailbox and a VEC_CALL IPI sent; the AP,
- * halted with interrupts on between calls, runs it from the interrupt. On
- * this CPU, a plain call. 0, or -EBUSY if it did not run within 5 s
- * (reported). Only cpu0 calls, for now: no two calls race for a mailbox.
- */
-int smp_call(u32 cpu, void (*fn)(void *), void *arg);
-void smp_call_interrupt(void); /* trap.c: VEC_CALL arrived */
+/* The run is over (run.c): every other CPU is stopped by NMI and halts for
+ * good, so the end-of-run checks see all of the kernel's state at rest.
+ * Returns how many stopped. */
+u32 smp_stop_others(void);
 
 /* trap.c, at an NMI: if another CPU is panicking, count this one stopped and
  * halt for good; otherwise return. */

@@ -14,9 +14,11 @@
 #include "arch/x86_64/trapframe.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/vectors.h"
+#include "arch/x86_64/xcall.h"
 #include "console.h"
 #include "env.h"
 #include "irq.h"
+#include "lock.h"
 #include "panic.h"
 #include "panic_trap.h"
 #include "sched.h"
@@ -117,6 +119,15 @@ __attribute__((optimize("omit-frame-pointer"))) static void from_user(struct tra
 			return;
 		if (upcall_event_fast(e, tf))
 			return;
+	} else if (v == VEC_KICK || v == VEC_CALL) {
+		/* (acknowledged in trap_dispatch) another CPU posted events to
+		 * this env, or wanted this CPU in the kernel a moment */
+		if (!e->events)
+			return;
+		if (upcall_event_fast(e, tf))
+			return;
+		env_save(e, tf, false);
+		env_run(e);
 	} else if (v - VEC_SOFT_BASE < VEC_SOFT_COUNT) {
 		if (swvec_raise(e, v)) {
 			if (upcall_event_fast(e, tf))
@@ -160,14 +171,49 @@ __attribute__((optimize("omit-frame-pointer"))) static void from_user(struct tra
 
 static void from_kernel(struct trap_frame *tf);
 
+/*
+ * An entry from Ring 3 found that its env had been taken from this CPU
+ * while it spun for the kernel lock (it ended on another CPU): the frame is
+ * the dead env's. Acknowledge what the vector needs, and schedule.
+ */
+static __noreturn void orphaned_entry(struct trap_frame *tf)
+{
+	unsigned v = (unsigned)tf->vector;
+	if (v == VEC_TIMER)
+		timer_interrupt();
+	else if (v - VEC_IRQ_BASE < VEC_IRQ_COUNT)
+		irq_interrupt(v);
+	else if (v == VEC_PIC_SPURIOUS_MASTER || v == VEC_PIC_SPURIOUS_SLAVE)
+		pic_handle_spurious(v);
+	sched_next();
+}
+
+/*
+ * Every entry from Ring 3 but the unlocked fast paths (docs/smp.md) takes
+ * the kernel lock first and drops it on the way out (here, or in env_run).
+ * A cross-CPU call or kick is acknowledged before: the CPU that sent it may
+ * hold the lock and wait for the answer.
+ */
 __attribute__((optimize("omit-frame-pointer"))) void trap_dispatch(struct trap_frame *tf)
 {
 	unsigned v = (unsigned)tf->vector;
 	/* #DF, NMI and #MC come through the paranoid path, from anywhere. */
-	if (likely(tf_from_user(tf)) && v != VEC_NMI && v != VEC_DF && v != VEC_MC)
+	if (likely(tf_from_user(tf)) && v != VEC_NMI && v != VEC_DF && v != VEC_MC) {
+		if (v == VEC_CALL || v == VEC_KICK) {
+			lapic_eoi();
+			if (v == VEC_CALL)
+				xcall_serve();
+			else
+				xcall_kicked();
+		}
+		kernel_lock_take();
+		if (unlikely(!this_cpu()->env))
+			orphaned_entry(tf);
 		from_user(tf);
-	else
+		kernel_lock_drop();
+	} else {
 		from_kernel(tf);
+	}
 }
 
 static void from_kernel(struct trap_frame *tf)
@@ -209,9 +255,12 @@ static void from_kernel(struct trap_frame *tf)
 			/* The return to Ring 3 faulted on the env's own frame:
 			 * the env's fault. GS was swapped back on entry; this
 			 * must not return, or trap_exit would leave with the
-			 * kernel's GS. */
+			 * kernel's GS. (env_run had dropped the kernel lock.) */
 			if (!env_current())
 				panic_trap(tf);
+			kernel_lock_take();
+			if (!env_current())
+				orphaned_entry(tf); /* it ended meanwhile on another CPU */
 			env_kill(env_current(), "%s returning to Ring 3 at rip %#llx",
 				 exception_name(v), (unsigned long long)((u64 *)tf->rsp)[0]);
 		}
@@ -219,17 +268,28 @@ static void from_kernel(struct trap_frame *tf)
 			return; /* a user copy hit a bad page: it returns -EFAULT */
 		panic_trap(tf);
 	}
+	/* In the idle loop (or a boot test's wait), which dropped the kernel
+	 * lock to halt: the lock is taken for what touches shared state. */
 	if (v == VEC_TIMER) {
+		kernel_lock_take();
 		timer_interrupt();
+		kernel_lock_drop();
 		return;
 	}
 	if (v == VEC_CALL) {
 		lapic_eoi();
-		smp_call_interrupt();
+		xcall_serve();
+		return;
+	}
+	if (v == VEC_KICK) {
+		lapic_eoi();
+		xcall_kicked(); /* the idle loop looks again */
 		return;
 	}
 	if (v - VEC_IRQ_BASE < VEC_IRQ_COUNT) {
+		kernel_lock_take();
 		irq_interrupt(v); /* in the idle loop: it wakes the holder */
+		kernel_lock_drop();
 		return;
 	}
 	if (v == VEC_PIC_SPURIOUS_MASTER || v == VEC_PIC_SPURIOUS_SLAVE) {

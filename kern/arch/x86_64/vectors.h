@@ -61,6 +61,9 @@
 #define VEC_TIMER 0xF0
 /* 0xF1: a cross-CPU call (smp_call): run the function another CPU posted. */
 #define VEC_CALL 0xF1
+/* 0xF2: a kick (smp_kick): enter the kernel and look again -- events for the
+ * env running here, or work for an idle CPU. */
+#define VEC_KICK 0xF2
 /* 0xFE: local APIC error. */
 #define VEC_LAPIC_ERROR 0xFE
 

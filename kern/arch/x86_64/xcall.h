@@ -1,0 +1,48 @@
+/*
+ * Cross-CPU calls and kicks (docs/smp.md, "Cross-CPU calls"). Low in the
+ * layers so that every spin loop in the kernel -- a lock, a shootdown's
+ * wait -- can serve this CPU's pending call while it spins: the CPU that
+ * posted it holds the kernel lock and waits for the answer.
+ */
+#ifndef KEEL_X86_XCALL_H
+#define KEEL_X86_XCALL_H
+
+#include "types.h"
+
+/* An AP reports within microseconds of its startup IPI, and a call is
+ * answered as fast; a virtual CPU may wait for a host thread on a loaded
+ * host (QEMU runs one thread per vCPU): five seconds before giving up, as
+ * Linux waits. */
+#define XCALL_WAIT_US 5000000
+
+/*
+ * Run fn(arg) on CPU `cpu` (an index into cpus[]) and wait until it has run:
+ * the call is posted in that CPU's mailbox and a VEC_CALL IPI sent; that CPU
+ * runs it from the interrupt, or from the spin loop it is in. On this CPU, a
+ * plain call. 0; -EINVAL for a CPU that is not up; -EBUSY if it did not run
+ * within XCALL_WAIT_US (the caller reports it). The caller holds the kernel
+ * lock (or runs before the APs join the scheduler): no two calls race for
+ * one mailbox.
+ */
+int smp_call(u32 cpu, void (*fn)(void *), void *arg);
+
+/* Run this CPU's pending call, if one is posted (VEC_CALL's handler, and
+ * every spin loop). True if one ran. */
+bool xcall_serve(void);
+
+/* Make CPU `cpu` enter the kernel and look again (VEC_KICK, no wait): an
+ * env it runs has events, or it idles and there is work. At most one kick
+ * is in flight per target: a CPU already kicked is not sent another. */
+void smp_kick(u32 cpu);
+void xcall_kicked(void); /* trap.c: VEC_KICK arrived (after its EOI) */
+
+/* Spin up to `us` microseconds, or until *flag == want if flag is given,
+ * serving this CPU's calls meanwhile. The TSC is read only every 256
+ * pauses: under -icount a TSC read ends a translation block and costs far
+ * more than the pauses, which count as one instruction each. */
+bool wait_us(u64 us, volatile u32 *flag, u32 want);
+
+/* Spin-loop body: `pause`, and this CPU's pending call if any. */
+void cpu_relax_serving(void);
+
+#endif
