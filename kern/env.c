@@ -137,13 +137,17 @@ static void save_state(struct percpu *cpu, struct env *e)
 	(void)cpu;
 }
 
-/* This CPU lets go of e: its state saved, its address space left (any CR3
- * reaches the kernel: invariant 3), its ports closed. */
-static void unload(struct percpu *cpu, struct env *e)
+/* This CPU lets go of e: its state saved, its ports closed. Its address
+ * space stays loaded (lazily: the CPU idles, and if e comes back here no
+ * CR3 load is needed; TLB shootdowns still reach this CPU) unless `leave`:
+ * then the kernel's (any CR3 reaches the kernel: invariant 3). */
+static void unload(struct percpu *cpu, struct env *e, bool leave)
 {
 	save_state(cpu, e);
-	write_cr3(slot_kernel_pml4());
-	cpu->pml4_loaded = 0;
+	if (leave) {
+		write_cr3(slot_kernel_pml4());
+		cpu->pml4_loaded = 0;
+	}
 	cpu->env = NULL;
 	e->loaded_on = 0;
 	switch_hooks(cpu, NULL);
@@ -157,7 +161,18 @@ static void unload_call(void *arg)
 {
 	struct percpu *cpu = this_cpu();
 	if (cpu->env == arg)
-		unload(cpu, arg);
+		unload(cpu, arg, false);
+}
+
+/* A cross-CPU call: this CPU's CR3 leaves the address space `arg` (a dying
+ * env's PML4) for the kernel's. */
+static void leave_call(void *arg)
+{
+	struct percpu *cpu = this_cpu();
+	if (cpu->pml4_loaded == *(paddr_t *)arg) {
+		write_cr3(slot_kernel_pml4());
+		cpu->pml4_loaded = 0;
+	}
 }
 
 /* e's state comes back from the other CPU that holds it, if one does. */
@@ -176,7 +191,14 @@ void env_destroy(struct env *e)
 	TRACE(KEEL_TR_EXIT, e->id, 0, 0);
 	take_from_other_cpu(e); /* it stops there before anything of it is freed */
 	if (cpu->env == e)
-		unload(cpu, e); /* its ports close with it, ... */
+		unload(cpu, e, true); /* its ports close with it, ... */
+	/* Its PML4 is freed below: no CPU may still have it loaded. */
+	u64 holders = 0;
+	for (u32 c = 0; c < cpus_up; c++)
+		if (cpus[c].pml4_loaded == e->pml4)
+			holders |= 1ULL << c;
+	if (holders && smp_call_many(holders, leave_call, &e->pml4))
+		panic("env %u (%s): a CPU did not leave its address space within 5 s", e->id, e->name);
 	for (struct env **p = &all_envs; *p; p = &(*p)->all_next) {
 		if (*p == e) {
 			*p = e->all_next;
@@ -233,8 +255,10 @@ __noreturn void env_run(struct env *e)
 		else
 			wrmsr(MSR_FS_BASE, e->fs_base);
 		wrmsr(MSR_KERNEL_GS_BASE, e->gs_base); /* becomes GS base at the swapgs on exit */
-		write_cr3(e->pml4);
-		cpu->pml4_loaded = e->pml4;
+		if (cpu->pml4_loaded != e->pml4) { /* (kept since e last ran here: no load) */
+			write_cr3(e->pml4);
+			cpu->pml4_loaded = e->pml4;
+		}
 		switch_hooks(cpu, e);
 		cpu->env = e;
 		e->loaded_on = cpu->id + 1;

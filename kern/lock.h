@@ -15,6 +15,7 @@
 #ifndef KEEL_LOCK_H
 #define KEEL_LOCK_H
 
+#include "tlb.h"
 #include "types.h"
 
 #define LOCK_REPORT_MS 2000
@@ -52,7 +53,12 @@ bool spin_held_by_me(const struct spinlock *l);
  * (what runs without it is listed in docs/smp.md). */
 extern struct spinlock kernel_lock;
 static inline void kernel_lock_take(void) { spin_lock(&kernel_lock); }
-static inline void kernel_lock_drop(void) { spin_unlock(&kernel_lock); }
+/* No CPU lets the kernel lock go with a TLB shootdown owed (tlb.h). */
+static inline void kernel_lock_drop(void)
+{
+	tlb_sync();
+	spin_unlock(&kernel_lock);
+}
 
 extern bool lockstat_on;
 

@@ -1,4 +1,5 @@
 #include "pt.h"
+#include "tlb.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/paging.h"
 #include "cap.h"
@@ -36,6 +37,7 @@ static paddr_t new_frame(struct env *e, enum frame_type t)
 
 static void free_frame(struct env *e, paddr_t pa)
 {
+	tlb_sync(); /* no CPU may still reach it when it is reused */
 	frame_set_type(pa, FRAME_UNTYPED);
 	frame_free(pa);
 	if (e)
@@ -222,6 +224,24 @@ static void set_entry(struct cap *c, u64 entry)
 		*c->map_mirror = entry;
 }
 
+/*
+ * An installed entry another CPU's MMU may be using: it sets the accessed
+ * and dirty bits as it goes, so the entry changes by an atomic exchange
+ * (a read, then a store, would lose a bit set in between). Returns the
+ * entry it replaced; `keep_ad`: the new entry keeps the old A and D bits.
+ */
+static u64 swap_entry(struct cap *c, u64 entry, bool keep_ad)
+{
+	u64 old = __atomic_load_n(c->map_pte, __ATOMIC_RELAXED);
+	u64 want;
+	do
+		want = keep_ad ? entry | (old & (PTE_A | PTE_D)) : entry;
+	while (!__atomic_compare_exchange_n(c->map_pte, &old, want, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+	if (c->map_mirror)
+		*c->map_mirror = want;
+	return old;
+}
+
 /* The window's copy of PML4 entry `index` of e. */
 static u64 *window_entry(struct env *e, unsigned index)
 {
@@ -248,8 +268,7 @@ static void install(struct cap *c, u64 *table, struct cap **recs, unsigned index
 
 static void pt_uninstall(struct cap *c)
 {
-	u64 old = *c->map_pte;
-	set_entry(c, 0);
+	u64 old = swap_entry(c, 0, false);
 	*c->map_rec = NULL;
 	c->map_pte = NULL;
 	c->map_mirror = NULL;
@@ -259,16 +278,16 @@ static void pt_uninstall(struct cap *c)
 		c->map_range = NULL;
 	}
 	frame_ref(c->base, -1);
-	/* One CPU: only the loaded address space can hold stale entries (a
-	 * CR3 load flushes the rest). A leaf: that page; a table: everything
-	 * under it -- reload CR3 (kernel mappings are global and stay). Then
-	 * an upcall area that was reached through it is one no longer. */
+	/* A leaf: that page; a table: everything under it -- a CR3 reload
+	 * (kernel mappings are global and stay) -- here now, on the other
+	 * CPUs by the caller's tlb_sync (tlb.h). Then an upcall area that was
+	 * reached through it is one no longer. */
 	if (c->type == KEEL_CAP_FRAME) {
-		invlpg(c->map_va);
+		tlb_user_page(c->map_va);
 		if (old & PTE_P)
 			unmapped(c->base);
 	} else {
-		write_cr3(read_cr3());
+		tlb_user_all();
 		unmapped(0);
 	}
 }
@@ -430,12 +449,11 @@ static int mmu_one(struct env *e, const struct keel_mmu_op *op)
 		 * an area loses W only by being replaced with a read-only
 		 * capability of it, an unmap first, which drops the area
 		 * (hazard area-readonly-l1..3). */
-		u64 old = table[op->index];
-		set_entry(c, entry | (old & (PTE_A | PTE_D)));
+		u64 old = swap_entry(c, entry, true);
 		if (level == 1)
-			invlpg(va);
+			tlb_user_page(va);
 		else
-			write_cr3(read_cr3());
+			tlb_user_all();
 		if ((old & PTE_W) && !(entry & PTE_W))
 			unmapped(level == 1 ? c->base : 0);
 		return 0;

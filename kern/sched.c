@@ -281,8 +281,15 @@ __noreturn void sched_idle_enter(void)
  * alive for ever (the others would starve). */
 #define DONATION_MIN_NS 20000
 
+bool sched_may_run_here(const struct env *e) { return !e->pin || e->pin == this_cpu()->id + 1; }
+
 __noreturn void sched_run_donated(struct env *e)
 {
+	if (unlikely(!sched_may_run_here(e))) { /* pinned elsewhere: it waits its turn there */
+		e->state = ENV_RUNNABLE;
+		sched_add(e);
+		sched_next();
+	}
 	u64 now = clock_ns();
 	e->dispatched_at = now;
 	if (!slice_extended && (slice_over || !slice_timer.armed || slice_timer.deadline < now + DONATION_MIN_NS)) {

@@ -22,9 +22,14 @@ void sched_add(struct env *e);    /* append to the run queue */
 void sched_remove(struct env *e); /* if queued */
 void sched_add_front(struct env *e); /* to run next */
 
+/* May e run on this CPU (pin=)? */
+bool sched_may_run_here(const struct env *e);
+
 /* Run e now for the rest of the current slice, given up by the env that
  * leaves the CPU (directed yield, protected control transfer). */
 __noreturn void sched_run_donated(struct env *e);
+/* (An env pinned to another CPU is queued there instead, and this CPU
+ * runs its next env.) */
 
 /* The run begins (cpu0, once every boot env is queued): the kernel lock is
  * taken, the other CPUs are sent into the scheduler, and this one runs the

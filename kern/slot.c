@@ -11,6 +11,7 @@
  * by construction, and the audit below proves it on the live tables.
  */
 #include "slot.h"
+#include "tlb.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/paging.h"
 #include "cpu_features.h"
@@ -72,7 +73,7 @@ paddr_t slot_unmap(uptr va)
 		return 0;
 	paddr_t pa = *e & PTE_ADDR;
 	*e = 0;
-	invlpg(va);
+	tlb_kernel_page(va); /* global: every CPU, now */
 	return pa;
 }
 

@@ -9,6 +9,8 @@
 #include "config.h"
 #include "console.h"
 #include "lib/string.h"
+#include "lock.h"
+#include "tlb.h"
 #include "spawn.h"
 #include "uaccess.h"
 #include "upcall.h"
@@ -28,6 +30,8 @@ struct tunable {
 #define WORDS(k, w, hi, v) { .key = k, .min = 0, .max = hi, .scale = 1, .var = &(v), .size = sizeof(v), .words = w }
 
 static const char *const window_words[] = { "closed", "open" };
+static const char *const shootdown_words[] = { "ipi", "skip" };
+static const char *const lockstat_words[] = { "off", "on" };
 
 static const struct tunable tunables[] = {
 	/* per boot env: capability slots, frames, GiB of the address space, descendants */
@@ -41,6 +45,11 @@ static const struct tunable tunables[] = {
 	/* test only: user copies may go through the page-table window ("open"
 	 * exists in debug builds alone) */
 	WORDS("uaccess_window", window_words, KEEL_DEBUG ? 1 : 0, uaccess_window_open),
+	/* test only: TLB shootdowns send no IPI ("skip" in debug builds alone),
+	 * the negative control of the shootdown tests */
+	WORDS("shootdown", shootdown_words, KEEL_DEBUG ? 1 : 0, tlb_skip_ipis),
+	/* lock hold and spin times (a TSC read at each acquisition and release) */
+	WORDS("lockstat", lockstat_words, 1, lockstat_on),
 };
 
 static u64 get(const struct tunable *t)

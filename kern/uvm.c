@@ -1,4 +1,5 @@
 #include "uvm.h"
+#include "tlb.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/paging.h"
 #include "frame.h"
@@ -50,8 +51,7 @@ int uvm_protect(paddr_t pml4, u64 va, u64 flags)
 	if (!(*e & PTE_P))
 		return -ENOENT;
 	*e = (*e & ~(PTE_W | PTE_NX)) | (flags & (PTE_W | PTE_NX));
-	if ((read_cr3() & PTE_ADDR) == pml4)
-		invlpg(va);
+	tlb_user_page(va); /* (before the env ever runs, today: the loader) */
 	return 0;
 }
 

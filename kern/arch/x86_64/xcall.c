@@ -64,6 +64,34 @@ int smp_call(u32 cpu, void (*fn)(void *), void *arg)
 	return 0;
 }
 
+int smp_call_many(u64 cpus_mask, void (*fn)(void *), void *arg)
+{
+	u32 ticket[MAX_CPUS];
+	u64 todo = cpus_mask & ~(1ULL << this_cpu()->id);
+	for (u64 m = todo; m; m &= m - 1) { /* post to all, then one IPI each */
+		u32 c = (u32)__builtin_ctzll(m);
+		if (c >= cpus_up)
+			return -EINVAL;
+		mailbox[c].fn = fn;
+		mailbox[c].arg = arg;
+		ticket[c] = mailbox[c].posted + 1;
+		__atomic_store_n(&mailbox[c].posted, ticket[c], __ATOMIC_RELEASE);
+	}
+	for (u64 m = todo; m; m &= m - 1) {
+		u32 c = (u32)__builtin_ctzll(m);
+		lapic_send_ipi(cpus[c].apic_id, VEC_CALL);
+	}
+	if (cpus_mask & (1ULL << this_cpu()->id))
+		fn(arg);
+	int err = 0;
+	for (u64 m = todo; m; m &= m - 1) {
+		u32 c = (u32)__builtin_ctzll(m);
+		if (!wait_us(XCALL_WAIT_US, &mailbox[c].done, ticket[c]))
+			err = -EBUSY;
+	}
+	return err;
+}
+
 void smp_kick(u32 cpu)
 {
 	if (cpu == this_cpu()->id || cpu >= cpus_up)

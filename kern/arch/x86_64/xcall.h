@@ -26,6 +26,11 @@
  */
 int smp_call(u32 cpu, void (*fn)(void *), void *arg);
 
+/* The same on every CPU in the mask (bit N: cpuN), this one included if
+ * its bit is set: posted to all, one IPI each, then every answer awaited --
+ * the calls run in parallel. 0, -EINVAL, or -EBUSY if one did not answer. */
+int smp_call_many(u64 cpus_mask, void (*fn)(void *), void *arg);
+
 /* Run this CPU's pending call, if one is posted (VEC_CALL's handler, and
  * every spin loop). True if one ran. */
 bool xcall_serve(void);
