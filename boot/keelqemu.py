@@ -413,6 +413,8 @@ def _wait(proc, timeout, rss_limit_mib=None):
 
 # ---------------------------------------------------------------------- CLI
 def cmd_run(a):
+    if a.smp is None:  # the demo runs on 2 CPUs; QEMU 7.2 records one only
+        a.smp = 1 if a.record else 2
     m = Machine(cpu=a.cpu, mem=a.mem, machine=a.machine, icount=a.icount or bool(a.record), smp=a.smp,
                 accel=a.accel, firmware=a.firmware, vga="std" if a.screen or a.display != "none" else "none",
                 display=a.display)
@@ -490,7 +492,7 @@ def main():
     s.add_argument("--mem", default="512M", type=_mem_arg)
     s.add_argument("--machine", default="q35")
     s.add_argument("--icount", action="store_true")
-    s.add_argument("--smp", type=int, default=1)
+    s.add_argument("--smp", type=int, default=None, help="CPUs (default 2; 1 with --record)")
     s.add_argument("--screen", action="store_true", help="a display device: the console is drawn on it too")
     s.add_argument("--display", default="none", help="QEMU's -display for the screen (gtk, sdl, vnc=:1); implies --screen")
     s.add_argument("--firmware", default="bios", choices=FIRMWARES)

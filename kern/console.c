@@ -7,8 +7,6 @@
  */
 #include "console.h"
 #include "arch/x86_64/cpu.h"
-#include "arch/x86_64/percpu.h"
-#include "arch/x86_64/xcall.h"
 #include "lib/fmt.h"
 
 #define COM1 0x3F8
@@ -68,46 +66,23 @@ static void uart_putc(char c)
 	outb(COM1 + UART_THR, (u8)c);
 }
 
-/*
- * Whole messages from several CPUs do not interleave: a CPU holds the
- * console for a kprintf (nested ones too: a fault while printing is
- * reported). It spins serving cross-CPU calls, as every kernel spin does,
- * and takes the console over after CONSOLE_WAIT_SPINS: a CPU stopped by a
- * panic's NMI may have held it, and the panic report must come out. With
- * one CPU up (early boot included, before the per-CPU data) nothing is
- * taken.
- */
-#define CONSOLE_WAIT_SPINS (1u << 22) /* ~0.1-1 s of pause + check */
-static u32 owner; /* 1 + the CPU writing; 0: none */
-static u32 depth;
+/* Whole messages from several CPUs do not interleave: once APs run, smp.c
+ * sets a lock that kprintf holds for a message (console_set_lock). */
+static bool (*lock_enter)(void);
+static void (*lock_leave)(void);
 
-static bool console_enter(void)
+void console_set_lock(bool (*enter)(void), void (*leave)(void))
 {
-	if (cpus_up <= 1)
-		return false;
-	u32 me = this_cpu()->id + 1;
-	if (__atomic_load_n(&owner, __ATOMIC_ACQUIRE) == me) {
-		depth++;
-		return true;
-	}
-	for (u32 spins = 0;; spins++) {
-		u32 none = 0;
-		if (__atomic_compare_exchange_n(&owner, &none, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-			break;
-		if (spins == CONSOLE_WAIT_SPINS) {
-			__atomic_store_n(&owner, me, __ATOMIC_RELEASE); /* its holder is stopped */
-			break;
-		}
-		cpu_relax_serving();
-	}
-	depth = 1;
-	return true;
+	lock_leave = leave;
+	lock_enter = enter;
 }
+
+static bool console_enter(void) { return lock_enter && lock_enter(); }
 
 static void console_leave(bool entered)
 {
-	if (entered && !--depth)
-		__atomic_store_n(&owner, 0, __ATOMIC_RELEASE);
+	if (entered)
+		lock_leave();
 }
 
 void console_write(const char *s, size_t n)

@@ -14,4 +14,8 @@ void console_write(const char *s, size_t n);
 size_t kprintf(const char *fmt, ...) __printf(1, 2);
 size_t kvprintf(const char *fmt, va_list ap);
 
+/* Several CPUs: `enter` takes the console for one message (true if it did;
+ * nested messages on the same CPU go through), `leave` gives it back. */
+void console_set_lock(bool (*enter)(void), void (*leave)(void));
+
 #endif

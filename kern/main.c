@@ -41,6 +41,7 @@
 #include "slot.h"
 #include "slot_audit.h"
 #include "syscall.h"
+#include "tlb.h"
 #include "trace.h"
 #include "trace_cap.h"
 #include "tunables.h"
@@ -227,6 +228,7 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	if (skip_s && !parse_u64(skip_s, &skip))
 		kprintf("warning: smp_skip=%s is not a number\n", skip_s);
 	smp_start(&boot_info, mbi_pa, (u32)MIN(skip, (u64)UINT32_MAX));
+	tlb_init();
 	boot_step(frame_type_init(), "setting up frame types");
 	/* Each subsystem's part in an env's life, registered in the order
 	 * they build on one another (env.h): tables, ports, capabilities,

@@ -33,8 +33,10 @@ i64 pct_call(struct env *e)
 	 * call of its own: a chain of calls never closes into a cycle. */
 	if (r->pct.serving || r->pct.callee)
 		return -EBUSY;
+	if (r->state == ENV_RUNNING)
+		return -EAGAIN; /* on another CPU now: like a disabled receiver, try again */
 	if (r->state != ENV_RUNNABLE && !(r->state == ENV_BLOCKED && r->waiting_events))
-		return -EBUSY; /* (running on another CPU, too) */
+		return -EBUSY;
 	if (!sched_may_run_here(r))
 		return -EBUSY; /* pinned to another CPU: the call cannot run on this one */
 	u64 arg[4] = { e->ctx.rsi, e->ctx.rdx, e->ctx.r10, e->ctx.r8 };

@@ -55,14 +55,17 @@ static struct cap *new_cap(u8 type, u8 rights)
 }
 
 /* A root capability for a fresh zeroed data frame charged to e, or NULL. */
+/* The bookkeeping first (the capability, then the frame): when memory runs
+ * out, the last free frame goes to the caller's data rather than to a
+ * record that is freed again. */
 static struct cap *new_frame_cap(struct env *e)
 {
-	paddr_t pa = new_frame(e, FRAME_DATA);
-	if (!pa)
-		return NULL;
 	struct cap *c = new_cap(KEEL_CAP_FRAME, KEEL_R_ALL);
-	if (!c) {
-		free_frame(e, pa);
+	if (!c)
+		return NULL;
+	paddr_t pa = new_frame(e, FRAME_DATA);
+	if (!pa) {
+		kfree(c);
 		return NULL;
 	}
 	c->base = pa;
@@ -91,6 +94,9 @@ i64 pt_frame_alloc(struct env *e)
 {
 	if (e->frames_charged >= e->quota_frames)
 		return -EDQUOT;
+	int err = cap_slot_ready(e); /* a slot first, for the same reason */
+	if (err < 0)
+		return err;
 	struct cap *c = new_frame_cap(e);
 	if (!c)
 		return -ENOMEM;

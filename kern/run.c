@@ -55,9 +55,13 @@ __noreturn void run_end(void)
 	kprintf("envs: kernel heap objects live before %llu, after %llu (%llu bytes before, %llu after)\n",
 		(unsigned long long)before.heap.live_objects, (unsigned long long)heap.live_objects,
 		(unsigned long long)before.heap.live_bytes, (unsigned long long)heap.live_bytes);
-	if (cpus_up > 1)
-		kprintf("envs: %llu env switches were to an env that last ran on another CPU\n",
+	if (cpus_up > 1) {
+		kprintf("envs: %llu env switches were to an env that last ran on another CPU; switches per CPU:",
 			(unsigned long long)exit_stats.migrations);
+		for (u32 c = 0; c < cpus_up; c++)
+			kprintf(" %llu", (unsigned long long)cpus[c].stats.switches);
+		kprintf("\n");
+	}
 	kprintf("envs: %llu env switches; exits to Ring 3: %llu sysretq, %llu iretq; %llu timer interrupts\n",
 		(unsigned long long)exit_stats.switches, (unsigned long long)exit_stats.sysret,
 		(unsigned long long)exit_stats.iret, (unsigned long long)timer_interrupts);

@@ -11,7 +11,6 @@
  * by construction, and the audit below proves it on the live tables.
  */
 #include "slot.h"
-#include "tlb.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/paging.h"
 #include "cpu_features.h"
@@ -66,6 +65,10 @@ int slot_map(uptr va, paddr_t pa, u64 size, u64 flags)
 	return 0;
 }
 
+static void (*flush_everywhere)(u64 va);
+
+void slot_set_unmap_flush(void (*flush)(u64 va)) { flush_everywhere = flush; }
+
 paddr_t slot_unmap(uptr va)
 {
 	u64 *e;
@@ -73,7 +76,10 @@ paddr_t slot_unmap(uptr va)
 		return 0;
 	paddr_t pa = *e & PTE_ADDR;
 	*e = 0;
-	tlb_kernel_page(va); /* global: every CPU, now */
+	if (flush_everywhere)
+		flush_everywhere(va); /* global: every CPU, now (tlb.c) */
+	else
+		invlpg(va);
 	return pa;
 }
 

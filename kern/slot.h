@@ -21,6 +21,9 @@ paddr_t slot_pdpt(void);
 int slot_map(uptr va, paddr_t pa, u64 size, u64 flags);
 
 /* Unmap the 4 KiB page at va; returns the frame it mapped (0 if none). */
+/* Once several CPUs run (tlb.c): how slot_unmap flushes the page on every
+ * CPU (a hook: tlb.c needs the cross-CPU calls, which need the slot). */
+void slot_set_unmap_flush(void (*flush)(u64 va));
 paddr_t slot_unmap(uptr va);
 
 #endif

@@ -4,6 +4,7 @@
 #include "arch/x86_64/percpu.h"
 #include "arch/x86_64/xcall.h"
 #include "panic.h"
+#include "slot.h"
 
 bool tlb_skip_ipis;
 u64 tlb_syncs, tlb_ipis;
@@ -79,3 +80,5 @@ void tlb_kernel_page(u64 va)
 	if (others && smp_call_many(others, invlpg_call, &va))
 		panic("tlb: a CPU did not flush kernel page %#llx within 5 s", (unsigned long long)va);
 }
+
+void tlb_init(void) { slot_set_unmap_flush(tlb_kernel_page); }

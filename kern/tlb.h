@@ -28,8 +28,10 @@ void tlb_user_page(u64 va);
 void tlb_user_all(void);
 /* Have every other CPU that may cache what was noted flush it; wait. */
 void tlb_sync(void);
-/* A kernel (global) mapping went: INVLPG on every CPU, now. */
+/* A kernel (global) mapping went: INVLPG on every CPU, now. tlb_init makes
+ * slot_unmap use it (once the APs are up). */
 void tlb_kernel_page(u64 va);
+void tlb_init(void);
 
 /* Test only (shootdown=skip on the command line): tlb_sync sends nothing,
  * to prove the shootdown tests fail without it. */

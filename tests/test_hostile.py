@@ -74,7 +74,11 @@ def test_long_fuzz_run(keel):
 def test_frames_run_out_machine_wide_with_an_error_and_come_back(keel):
     b = keel.boot("run=exhaust:frames,victim:5:40 quota_frames=1000000 quota_caps=1000000", mem="128M",
                   timeout=120).expect_verdict("success")
-    m = b.expect(r"^exhaust frames: (\d+) frames allocated, then ENOMEM \(0 frames free in the machine\)$")
+    # Out of memory machine-wide: the last call to fail may have needed more
+    # than one frame (the app's own bookkeeping maps a page, with a table and
+    # its records), so a frame may be left; which one fails depends on how
+    # the boot's own allocations fell.
+    m = b.expect(r"^exhaust frames: (\d+) frames allocated, then ENOMEM \(([012]) frames? free in the machine\)$")
     assert int(m.group(1)) > 20000
     b.expect(r"^exhaust frames: deleted: .* allocating again: ok$")
     b.expect_victim_intact()

@@ -204,8 +204,8 @@ static int mode_client(uint64_t n, const char *end)
 		expect_f(a, b, c, (uint64_t)me, want);
 		if (err || r[0] != want[0] || r[1] != want[1] || r[2] != want[2] || r[3] != want[3]) {
 			if (bad++ < 5)
-				printf("ipc client: call %llu: %s, got %#llx %#llx %#llx %#llx\n", (unsigned long long)i,
-				       errname((int)err), (unsigned long long)r[0], (unsigned long long)r[1],
+				printf("ipc client: call %llu: %s (%ld), got %#llx %#llx %#llx %#llx\n", (unsigned long long)i,
+				       errname((int)err), err, (unsigned long long)r[0], (unsigned long long)r[1],
 				       (unsigned long long)r[2], (unsigned long long)r[3]);
 		}
 	}

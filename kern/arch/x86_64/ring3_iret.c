@@ -119,7 +119,9 @@ bool ring3_iret_complete(struct env *e, struct trap_frame *tf, u64 cr2)
 		iret_frame_fault(e, tf); /* really not there: the env's #PF */
 		return false;
 	}
-	if (!this_cpu()->stats.iret_emulated++)
+	static bool announced; /* once per boot, not per CPU */
+	this_cpu()->stats.iret_emulated++;
+	if (!announced && (announced = true))
 		kprintf("cpu: a Ring 3 iretq faulted with a supervisor-mode #PF (QEMU TCG with SMAP); the kernel "
 			"completes such iretqs (counted in iret_emulated)\n");
 	u64 err;

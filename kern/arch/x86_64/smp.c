@@ -133,6 +133,8 @@ static bool start_ap(u32 apic_id, u32 id, u8 vector, bool skip_sipi)
 }
 
 static void stop_others(void);
+static bool console_enter(void);
+static void console_leave(void);
 
 void smp_start(const struct mb2_info *mb, paddr_t mbi_pa, u32 skip)
 {
@@ -204,12 +206,54 @@ void smp_start(const struct mb2_info *mb, paddr_t mbi_pa, u32 skip)
 		lapic_send_ipi(apic, ICR_INIT); /* back to waiting for a startup IPI: never in the trampoline */
 	}
 	cpus_up = n;
-	if (n > 1)
+	if (n > 1) {
 		panic_hook = stop_others;
+		console_set_lock(console_enter, console_leave);
+	}
 	memset(copy, 0, len);
 	free_boot_tables();
 	kprintf("smp: %u of %u CPUs up (trampoline page %#llx; its boot-only page table freed)\n", n, listed,
 		(unsigned long long)page);
+}
+
+/* ------------------------------------------------------- the console */
+
+/*
+ * The console's lock once APs run (console_set_lock): a CPU holds it for a
+ * kprintf, nested ones too (a fault while printing is reported). It spins
+ * serving cross-CPU calls, as every kernel spin does, and takes the console
+ * over after CONSOLE_WAIT_SPINS: a CPU stopped by a panic's NMI may have held
+ * it, and the panic report must come out.
+ */
+#define CONSOLE_WAIT_SPINS (1u << 22) /* ~0.1-1 s of pause + check */
+static u32 console_owner; /* 1 + the CPU writing; 0: none */
+static u32 console_depth;
+
+static bool console_enter(void)
+{
+	u32 me = this_cpu()->id + 1;
+	if (__atomic_load_n(&console_owner, __ATOMIC_ACQUIRE) == me) {
+		console_depth++;
+		return true;
+	}
+	for (u32 spins = 0;; spins++) {
+		u32 none = 0;
+		if (__atomic_compare_exchange_n(&console_owner, &none, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			break;
+		if (spins == CONSOLE_WAIT_SPINS) {
+			__atomic_store_n(&console_owner, me, __ATOMIC_RELEASE); /* its holder is stopped */
+			break;
+		}
+		cpu_relax_serving();
+	}
+	console_depth = 1;
+	return true;
+}
+
+static void console_leave(void)
+{
+	if (!--console_depth)
+		__atomic_store_n(&console_owner, 0, __ATOMIC_RELEASE);
 }
 
 /* ------------------------------------------------------- the audit on every CPU */
