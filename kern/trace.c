@@ -10,6 +10,7 @@
  * (Linux's text_poke_bp); SMP brings that with it.
  */
 #include "trace.h"
+#include "arch/x86_64/xcall.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/percpu.h"
 #include "clock.h"
@@ -31,7 +32,7 @@ struct trace_ring {
 
 static struct trace_ring rings[MAX_CPUS];
 static u32 ring_frames;  /* frames per ring (a power of two); 0: no rings */
-static u32 ncpus = 1;    /* CPUs with a ring: cpu0 until SMP starts the others */
+static u32 ncpus = 1;    /* CPUs with a ring (every CPU up when they are made) */
 static bool on;
 
 static const u8 nop5[5] = TRACE_NOP5_BYTES;
@@ -81,6 +82,7 @@ int trace_rings_alloc(u32 frames)
 		return -EINVAL;
 	if (ring_frames)
 		return -EBUSY;
+	ncpus = cpus_up; /* a ring for every CPU running */
 	for (u32 c = 0; c < ncpus; c++) {
 		rings[c].head = rings[c].read = rings[c].lost = 0;
 		for (u32 f = 0; f < frames; f++) {
@@ -139,8 +141,35 @@ int trace_site_state(u64 i)
 	return memcmp((const void *)s->at, want, 5) == 0 ? 2 : 0;
 }
 
+/*
+ * Other CPUs must not run kernel text while its sites change (a 5-byte
+ * store is not atomic to an instruction fetch): each is parked in a
+ * cross-CPU call until the patch is done, then serialises (CPUID) before
+ * it runs on -- the rendezvous Linux's text_poke does with stop_machine.
+ */
+static u32 parked, released;
+
+static void park(void *arg)
+{
+	(void)arg;
+	__atomic_fetch_add(&parked, 1, __ATOMIC_ACQ_REL);
+	while (!__atomic_load_n(&released, __ATOMIC_ACQUIRE))
+		pause();
+	u32 a, b, c, d;
+	cpuid(0, 0, &a, &b, &c, &d); /* serialising: no stale fetch of the old bytes */
+}
+
 void trace_switch(bool want)
 {
+	struct xcall_batch batch = { 0 };
+	u32 others = cpus_up - 1;
+	if (others) {
+		__atomic_store_n(&parked, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&released, 0, __ATOMIC_RELEASE);
+		smp_post_many(&batch, ~0ULL >> (64 - cpus_up), park, NULL);
+		if (!wait_us(XCALL_WAIT_US, &parked, others))
+			panic("trace: %u of %u other CPUs stopped for the patch within 5 s", parked, others);
+	}
 	u64 cr0 = read_cr0();
 	write_cr0(cr0 & ~CR0_WP); /* the text is read-only: see the top */
 	for (const struct trace_site *s = __trace_sites_start; s < __trace_sites_end; s++) {
@@ -149,6 +178,10 @@ void trace_switch(bool want)
 		memcpy((void *)s->at, b, 5);
 	}
 	write_cr0(cr0);
+	if (others) {
+		__atomic_store_n(&released, 1, __ATOMIC_RELEASE);
+		smp_wait_many(&batch);
+	}
 	for (u64 i = 0; i < trace_site_count(); i++)
 		if (trace_site_state(i) != (want ? 2 : 1))
 			panic("trace: site %llu at %#llx does not hold its %s bytes", (unsigned long long)i,

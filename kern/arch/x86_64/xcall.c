@@ -64,32 +64,40 @@ int smp_call(u32 cpu, void (*fn)(void *), void *arg)
 	return 0;
 }
 
-int smp_call_many(u64 cpus_mask, void (*fn)(void *), void *arg)
+void smp_post_many(struct xcall_batch *b, u64 cpus_mask, void (*fn)(void *), void *arg)
 {
-	u32 ticket[MAX_CPUS];
-	u64 todo = cpus_mask & ~(1ULL << this_cpu()->id);
-	for (u64 m = todo; m; m &= m - 1) { /* post to all, then one IPI each */
+	b->mask = cpus_mask & ~(1ULL << this_cpu()->id);
+	for (u64 m = b->mask; m; m &= m - 1) { /* post to all, then one IPI each */
 		u32 c = (u32)__builtin_ctzll(m);
-		if (c >= cpus_up)
-			return -EINVAL;
 		mailbox[c].fn = fn;
 		mailbox[c].arg = arg;
-		ticket[c] = mailbox[c].posted + 1;
-		__atomic_store_n(&mailbox[c].posted, ticket[c], __ATOMIC_RELEASE);
+		b->ticket[c] = mailbox[c].posted + 1;
+		__atomic_store_n(&mailbox[c].posted, b->ticket[c], __ATOMIC_RELEASE);
 	}
-	for (u64 m = todo; m; m &= m - 1) {
-		u32 c = (u32)__builtin_ctzll(m);
-		lapic_send_ipi(cpus[c].apic_id, VEC_CALL);
-	}
-	if (cpus_mask & (1ULL << this_cpu()->id))
-		fn(arg);
+	for (u64 m = b->mask; m; m &= m - 1)
+		lapic_send_ipi(cpus[__builtin_ctzll(m)].apic_id, VEC_CALL);
+}
+
+int smp_wait_many(struct xcall_batch *b)
+{
 	int err = 0;
-	for (u64 m = todo; m; m &= m - 1) {
+	for (u64 m = b->mask; m; m &= m - 1) {
 		u32 c = (u32)__builtin_ctzll(m);
-		if (!wait_us(XCALL_WAIT_US, &mailbox[c].done, ticket[c]))
+		if (!wait_us(XCALL_WAIT_US, &mailbox[c].done, b->ticket[c]))
 			err = -EBUSY;
 	}
 	return err;
+}
+
+int smp_call_many(u64 cpus_mask, void (*fn)(void *), void *arg)
+{
+	if (cpus_mask >> cpus_up)
+		return -EINVAL;
+	struct xcall_batch b;
+	smp_post_many(&b, cpus_mask, fn, arg);
+	if (cpus_mask & (1ULL << this_cpu()->id))
+		fn(arg);
+	return smp_wait_many(&b);
 }
 
 void smp_kick(u32 cpu)

@@ -7,6 +7,7 @@
 #ifndef KEEL_X86_XCALL_H
 #define KEEL_X86_XCALL_H
 
+#include "arch/x86_64/percpu.h"
 #include "types.h"
 
 /* An AP reports within microseconds of its startup IPI, and a call is
@@ -30,6 +31,16 @@ int smp_call(u32 cpu, void (*fn)(void *), void *arg);
  * its bit is set: posted to all, one IPI each, then every answer awaited --
  * the calls run in parallel. 0, -EINVAL, or -EBUSY if one did not answer. */
 int smp_call_many(u64 cpus_mask, void (*fn)(void *), void *arg);
+
+/* The two halves, for a caller that works while the calls run (a
+ * rendezvous: the calls wait for it): post to every CPU of the mask but
+ * this one, then wait for every answer (0 or -EBUSY). */
+struct xcall_batch {
+	u64 mask;
+	u32 ticket[MAX_CPUS];
+};
+void smp_post_many(struct xcall_batch *b, u64 cpus_mask, void (*fn)(void *), void *arg);
+int smp_wait_many(struct xcall_batch *b);
 
 /* Run this CPU's pending call, if one is posted (VEC_CALL's handler, and
  * every spin loop). True if one ran. */
