@@ -12,6 +12,7 @@
 #include "panic.h"
 #include "irq.h"
 #include "timer.h"
+#include "tlb.h"
 #include "trace.h"
 #include "vrange.h"
 
@@ -71,8 +72,12 @@ __noreturn void run_end(void)
 	if (exit_stats.iret_emulated)
 		kprintf("envs: %llu Ring 3 iretqs completed by the kernel for the CPU (QEMU TCG with SMAP)\n",
 			(unsigned long long)exit_stats.iret_emulated);
-	if (cpus_up > 1)
+	if (cpus_up > 1) {
 		lock_report(&kernel_lock);
+		kprintf("envs: TLB shootdown: %llu syncs of changes other CPUs may cache, %llu IPIs sent%s\n",
+			(unsigned long long)tlb_syncs, (unsigned long long)tlb_ipis,
+			tlb_skip_ipis ? " (shootdown=skip: none are sent)" : "");
+	}
 	failpoint_report();
 	bool heap_leak = heap.live_objects != before.heap.live_objects || heap.live_bytes != before.heap.live_bytes;
 	bool leak = after != before.frames_free || vrange_count() != 0 || caps_live != 0 || heap_leak;

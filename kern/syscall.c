@@ -100,6 +100,18 @@ static i64 sys_debug(struct env *e, u64 op, u64 a, u64 b)
 		idt_self_event_fast(!(a & KEEL_FASTPATH_ASM));
 		return 0;
 	}
+	case DEBUG_PIN:
+		/* Test only: an env moved between CPUs at a point of its
+		 * choosing (the shootdown tests' migration case), then as
+		 * SYS_YIELD: it goes on only where it may run now. */
+		if (!KEEL_DEBUG)
+			return -ENOSYS;
+		if (a >= cpus_up)
+			return -ERANGE;
+		e->pin = (u32)a + 1;
+		e->ctx.rax = 0;
+		upcall_deschedule(e);
+		sched_next();
 	default:
 		return -EINVAL;
 	}

@@ -82,6 +82,9 @@
 #define DEBUG_TIMERS        7 /* () -> timers in the kernel's queue now (at most one per env + 1) */
 #define DEBUG_FAST_PATHS    8 /* (mask of KEEL_FASTPATH_*) -> 0: switch those fast paths off, for
                                * every env, until called again (tests/test_paths.py) */
+#define DEBUG_PIN           9 /* (unsigned cpu) -> 0 once this env runs again: from now on only on
+                               * that CPU (as pin=), and it yields so the move happens at once
+                               * (debug builds; tests/test_shootdown.py's migration case) */
 #define KEEL_FASTPATH_ASM 1 /* entry.S's: the self event `int $0x82` */
 #define KEEL_FASTPATH_C   2 /* trap.c's upcall_event_fast for the self event */
 
