@@ -7,6 +7,9 @@ carries on; or the env is killed alone with the kernel's reason. Either way
 no panic, the other env finishes, and nothing leaks. docs/security.md
 has the table of cases, and which existing tests prove the rest.
 
+Every boot has four CPUs: the hazard env and the one beside it run at the
+same time on different CPUs, the others idle (and take the shootdowns).
+
 Where the CPU model matters (the kernel completes QEMU's faulting Ring 3
 iretq under SMAP; UMIP, XSAVE and FSGSBASE exist only under -cpu max) a test
 runs on both models.
@@ -18,10 +21,11 @@ import pytest
 
 CPUS = ["max", "qemu64"]
 BESIDE = "spin:x:3"
+SMP = 4  # (issue 19) each hazard with other CPUs running the env beside it and idling
 
 
 def boot(keel, mode, cpu="max"):
-    b = keel.boot(f"run=hazard:{mode},{BESIDE} timeslice_us=2000", cpu=cpu)
+    b = keel.boot(f"run=hazard:{mode},{BESIDE} timeslice_us=2000", cpu=cpu, smp=SMP)
     b.expect_not(r"PANIC|double fault|trap: unexpected")
     b.expect(r"^env 2 \(spin\): exited with code 0$")  # the env beside it was untouched
     return b

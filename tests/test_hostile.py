@@ -38,6 +38,19 @@ def test_fuzzer_beside_a_victim_leaves_it_intact_and_the_kernel_whole(keel, cpu)
     b.expect_nothing_leaked()
 
 
+def test_fuzzer_on_four_cpus_leaves_the_victim_intact_and_the_kernel_whole(keel):
+    """The same with four CPUs (icount): the children, their parent and the
+    victim run at once on different CPUs, every page-table change is shot
+    down on the others, and the end-of-run leak check sees every CPU's part
+    (the others stopped first)."""
+    b = keel.boot("run=victim:7,fuzz:1:10:2000", smp=4, icount=True, timeout=240).expect_verdict("success")
+    b.expect_victim_intact()
+    b.expect(r"^fuzz: seed 1: 10 children x 2000 iterations done$")
+    b.expect(r"^envs: the run is over: the other 3 CPUs stopped$")
+    assert b.value(r"^envs: TLB shootdown: \d+ syncs of changes other CPUs may cache, (\d+) IPIs sent") > 0
+    b.expect_nothing_leaked()
+
+
 def fuzz_trail(b):
     """What the fuzz children did, in order: every progress, trap and final
     line of theirs (each with the running hash of every call, its arguments

@@ -224,7 +224,13 @@ static void one_call(void)
 			a[0] = spawn_req();
 		break;
 	case SYS_EVENT_WAIT:
-		/* Something must wake it: a deadline a little ahead. */
+		/* Something must wake it: a deadline a little ahead, set while
+		 * disabled. Enabled, a deadline that passes before the wait (a
+		 * busy host, another CPU holding the kernel lock) goes to the
+		 * event entry, and the wait then has nothing left to wake it;
+		 * disabled, the event waits in `pending` and the wait returns. */
+		if (keel_area)
+			keel_area->disabled = 1;
 		sys_set_deadline(sys_time() + 100000); /* not keel_now(): the area may be scribbled on */
 		break;
 	case SYS_RESUME:
@@ -272,6 +278,8 @@ static void one_call(void)
 	if (a[0] == (uint64_t)(scratch + 32768) && nr == SYS_ENV_SPAWN)
 		hash_bytes(scratch + 32768, sizeof(struct keel_spawn));
 	long r = sc(nr, (long)a[0], (long)a[1], (long)a[2], (long)a[3], (long)a[4], via_int);
+	if (nr == SYS_EVENT_WAIT && keel_area)
+		keel_area->disabled = 0; /* (the next kernel entry delivers what is pending) */
 	if (nr == SYS_DEBUG && a[0] == DEBUG_FLOOR_SYSCALL)
 		sc(SYS_DEBUG, DEBUG_FLOOR_SYSCALL, 0, 0, 0, 0, 1); /* `syscall` back to the kernel */
 	hash_word((uint64_t)r);
