@@ -36,12 +36,14 @@ void run_expect_failures(u64 n) { expected_failures = n; }
 
 __noreturn void run_end(void)
 {
-	/* The other CPUs idle: stopped for good, the counters and leak checks
-	 * below see every CPU's part at rest. */
+	/* Before the summary, whose counters it must agree with; while the
+	 * other CPUs idle (switching the trace off parks them a moment). */
+	trace_dump();
+	/* Then they are stopped for good: the counters and leak checks below
+	 * see every CPU's part at rest. */
 	u32 stopped = smp_stop_others();
 	if (stopped)
 		kprintf("envs: the run is over: the other %u CPU%s stopped\n", stopped, stopped == 1 ? "" : "s");
-	trace_dump(); /* before the summary, whose counters it must agree with */
 	/* Everything the envs held must be back, to the frame. */
 	u64 after = frames_free();
 	struct exit_stats exit_stats;

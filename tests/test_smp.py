@@ -1,10 +1,17 @@
-"""SMP part 1, bring-up (kern/arch/x86_64/smp.c, trampoline.S): every CPU the
-MADT lists comes up through the trampoline below 1 MiB and the boot-only page
-table, sets up its own registers and per-CPU state, and waits; the boot goes
-on, on cpu0. Keel.boot(smp=N) requires all N up in every boot that names no
-smp_skip= (conftest.py, Boot.expect_cpus)."""
+"""SMP part 1 (docs/smp.md). Bring-up (kern/arch/x86_64/smp.c, trampoline.S):
+every CPU the MADT lists comes up through the trampoline below 1 MiB and the
+boot-only page table and sets up its own registers and per-CPU state.
+Keel.boot(smp=N) requires all N up in every boot that names no smp_skip=
+(conftest.py, Boot.expect_cpus). Then envs on every CPU: preemption across
+CR3 switches, icount reproducibility, placement. TLB shootdown is in
+test_shootdown.py."""
+
+import hashlib
+import re
 
 import pytest
+
+import keelqemu
 
 
 @pytest.mark.parametrize("cpu", ["max", "qemu64"])
@@ -60,3 +67,87 @@ def test_a_panic_on_cpu0_stops_every_ap(keel):
     b.expect(r"^panic: cpu0 stopped the other 7 CPUs by NMI$")
     b.expect(r"^on cpu0 \(APIC id 0\) of 8$")
     b.expect_not(r"^trap: NMI")
+
+
+# --------------------------------------------------------------- envs on every CPU
+
+def per_cpu_switches(b):
+    m = b.expect(r"^envs: (\d+) env switches were to an env that last ran on another CPU; switches per CPU:((?: \d+)+)$")
+    return int(m.group(1)), [int(x) for x in m.group(2).split()]
+
+
+@pytest.mark.parametrize("cpu", ["max", "qemu64"])
+def test_ten_thousand_preemptions_per_cpu_across_address_spaces_lose_no_register_state(keel, cpu):
+    """The seed's scenario (test_envs.py) on four CPUs at once: eight envs,
+    each holding its own values in every general register, XMM/YMM, MXCSR
+    and the x87 control word and checking them while preempted, 5,000
+    preemptions each inside the check -- at least 10,000 env switches on
+    every CPU, each a CR3 switch on a CPU whose neighbours switch too, and
+    envs moving between CPUs (their state fetched from the CPU that kept it).
+    Under icount: the same run every time."""
+    b = keel.boot("run=" + ",".join(["regcheck:5000"] * 8) + " timeslice_us=50", cpu=cpu, smp=4, icount=True,
+                  timeout=300).expect_verdict("success")
+    b.expect_not(r"MISMATCH")
+    reports = re.findall(r"^regcheck env \d+: (\d+) preemptions inside the check loop, \d+ rounds of 20000, "
+                         r"(\d+) mismatches", b.log, re.M)
+    assert len(reports) == 8 and all(int(p) >= 5000 and m == "0" for p, m in reports), reports
+    moved, per_cpu = per_cpu_switches(b)
+    assert len(per_cpu) == 4 and min(per_cpu) >= 10000, per_cpu
+    assert moved >= 50, f"only {moved} switches moved an env to another CPU"
+    b.expect(r"^envs: the run is over: the other 3 CPUs stopped$")
+    b.expect_nothing_leaked(started=8, failed=0)
+
+
+SMP_DEMO = keelqemu.DEMO_CMDLINE
+
+
+def test_two_icount_runs_of_the_smp_demo_say_the_same(keel):
+    """QEMU runs the CPUs of an icount boot round-robin in one thread; two
+    runs of the demo on two CPUs -- envs on both, the kernel lock contended,
+    cross-CPU kicks and shootdowns -- print the same console, byte for byte
+    (the ISO and every figure included)."""
+    runs = [keel.boot(SMP_DEMO, smp=2, icount=True, timeout=240).expect_verdict("success") for _ in range(2)]
+    moved, per_cpu = per_cpu_switches(runs[0])
+    assert min(per_cpu) > 0 and moved > 0, per_cpu  # both CPUs ran envs, and envs moved
+    a, b = runs[0].log.splitlines(), runs[1].log.splitlines()
+    diff = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), None)
+    assert len(a) == len(b) and diff is None, f"first difference at line {diff}: {a[diff]!r} vs {b[diff]!r}"
+
+
+def test_two_icount_runs_of_the_smp_demo_with_the_trace_on(keel):
+    """The same with trace=on: both runs end with a complete trace of both
+    CPUs. Their traces (and so their consoles) are not the same from run to
+    run: reading the clock at every traced event changes where QEMU's
+    round-robin hands the other vCPU its turn, which QEMU 7.2 does not make
+    reproducible (docs/smp.md, "Reproducibility"). Reported, not failed:
+    an SMP trace is reproduced from its seed and read, not replayed."""
+    runs = [keel.boot(SMP_DEMO + " trace=on", smp=2, icount=True, timeout=240).expect_verdict("success")
+            for _ in range(2)]
+    for r in runs:
+        for c in (0, 1):
+            r.expect(rf"^ktrace: begin cpu={c} events=\d+ dropped=0 ")
+            r.expect(rf"^ktrace: end cpu={c}$")
+    traces = [hashlib.sha256("\n".join(l for l in r.log.splitlines() if l.startswith("ktrace: ")).encode()).hexdigest()
+              for r in runs]
+    if traces[0] != traces[1]:
+        pytest.xfail(f"two icount SMP traces differ ({traces[0][:12]} vs {traces[1][:12]}): QEMU's round-robin")
+
+
+def test_pin_places_an_env_and_refuses_a_cpu_that_is_not_up(keel):
+    """pin=IDX:cpuN (SMP part 1's placement; CPU capabilities replace it in
+    part 2): env 0 runs only on cpu1 -- every switch to it is there -- and a
+    CPU that is not up is refused with its reason."""
+    b = keel.boot("run=spin:A:3,spin:B:3 pin=0:cpu1,1:cpu7 trace=on", smp=2, icount=True,
+                  timeout=120).expect_verdict("failure")
+    b.expect(r"^pin: 0:cpu1: env 1 \(spin\) runs only on cpu1$")
+    b.expect(r"^pin: 1:cpu7: refused: ERANGE$")
+    runs_on = set()
+    cpu = None
+    for line in b.log.splitlines():
+        m = re.match(r"^ktrace: begin cpu=(\d+)", line)
+        if m:
+            cpu = int(m.group(1))
+        m = re.match(r"^ktrace: \d+,switch,(\d+),", line)
+        if m and m.group(1) == "1":
+            runs_on.add(cpu)
+    assert runs_on == {1}, f"env 1 was switched to on CPUs {runs_on}"
