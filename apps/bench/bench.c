@@ -13,6 +13,7 @@
 #include "keel.h"
 #include "vm.h"
 #include "ipc.h"
+#include "env.h"
 
 uint64_t op_empty(void), op_floor_int(void), op_syscall(void), op_null_syscall(void), op_self_upcall(void),
 	op_swvec(void), op_trap(void);
@@ -396,16 +397,66 @@ static uint64_t map_unmap(size_t npages)
 static uint64_t map_unmap_1(void) { return map_unmap(1); }
 static uint64_t map_unmap_512(void) { return map_unmap(512); }
 
-static void vm_rows(size_t n, size_t warm)
+/* The unmap alone (one SYS_MMU_UPDATE clearing one entry) of a page mapped
+ * before the timing: on one CPU, an INVLPG; with another CPU running an env,
+ * the shootdown too (IPI, remote INVLPG, acknowledgement). */
+static uint64_t unmap_1(void)
+{
+	static long frame = -1;
+	if (frame < 0)
+		frame = sys_frame_alloc();
+	if (frame < 0 || vm_map(vm_base, (uint32_t)frame, KEEL_MAP_WRITE))
+		return NOT_MEASURED;
+	*(volatile char *)vm_base = 1; /* its translation in the TLB */
+	uint64_t t0 = rdtsc();
+	vm_unmap(vm_base);
+	return rdtsc() - t0;
+}
+
+static int vm_setup(void)
 {
 	long vr = sys_vrange_alloc(2 << 20, 2 << 20);
 	struct keel_cap_info info;
 	if (vm_init() || vr < 0 || sys_cap_info((uint32_t)vr, &info) || vm_table(1, info.base, 1) < 0) {
 		printf("bench: no page tables\n");
-		return;
+		return -1;
 	}
 	vm_base = info.base;
+	return 0;
+}
+
+/* `bench smp`, pinned to cpu0 beside `bench spinner` pinned to cpu1: the
+ * unmap with a shootdown to pay. */
+static int smp_rows(size_t n, size_t warm)
+{
+	trace_slot = -1; /* no trace-site counts: they would switch the trace on */
+	if (vm_setup())
+		return 1;
+	measure("shootdown_unmap_1_page", unmap_1, warm, n / 5);
+	printf("BENCH done smp\n");
+	return 0;
+}
+
+/* `bench spinner`: keeps a CPU in Ring 3 with its own address space loaded
+ * (a CPU a shootdown must reach) until the env beside it has ended; looks
+ * only now and then, so it does not contend for the kernel lock. */
+static int spinner(void)
+{
+	long peer = vm_find_cap(0, KEEL_CAP_ENV, NULL, 0, NULL);
+	for (;;) {
+		for (volatile uint32_t i = 0; i < 1000000; i++)
+			;
+		if (peer < 0 || keel_env_gone((uint32_t)peer))
+			return 0;
+	}
+}
+
+static void vm_rows(size_t n, size_t warm)
+{
+	if (vm_setup())
+		return;
 	measure("map_unmap_1_page", map_unmap_1, warm, n / 5);
+	measure("unmap_1_page", unmap_1, warm, n / 5);
 	measure("map_unmap_512_pages", map_unmap_512, warm / 10, n / 50);
 	keel_upcalls_init(full_event, demand_trap); /* libos's own entries, XSAVE and all */
 	measure("demand_zero_fault_upcall", demand_fault, warm, n / 5);
@@ -417,6 +468,14 @@ int main(int argc, char **argv)
 	size_t n = !strcmp(mode, "quick") ? 1000 : 10000, warm = n / 10;
 	if (!strcmp(mode, "deadline"))
 		return deadline_costs(2000);
+	if (!strcmp(mode, "spinner"))
+		return spinner();
+	if (!strcmp(mode, "smp")) {
+		size_t k = collect(op_empty, warm, n);
+		report("empty_frame", k);
+		empty_min = samples[0];
+		return smp_rows(n, warm);
+	}
 	if (!strcmp(mode, "yieldpeer")) {
 		/* It yields at every slice end of the bench before the yield row
 		 * too, so the budget is in wall time as much as in samples: 11,000

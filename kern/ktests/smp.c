@@ -4,6 +4,7 @@
 #include "arch/x86_64/percpu.h"
 #include "arch/x86_64/smp.h"
 #include "arch/x86_64/xcall.h"
+#include "console.h"
 #include "ktest.h"
 #include "layout.h"
 
@@ -62,4 +63,45 @@ KTEST(double_fault_on_an_ap)
 		  (void *)(cpus[1].kstack_top - AP_KSTACK_PAGES * PAGE_SIZE));
 	smp_call(1, fault_on_guard, NULL);
 	KEXPECT(false, "cpu1's push returned");
+}
+
+/* ------------------------------------------------------------ ./keel bench */
+
+#define BENCH_N 2000
+static u64 bench_samples[BENCH_N];
+
+static void empty_call(void *arg) { (void)arg; }
+static void invlpg_call(void *arg) { invlpg((u64)arg); }
+
+/* One row in apps/bench's format (bench/run.py reads it). */
+static void bench_row(const char *name, void (*fn)(void *), void *arg)
+{
+	for (int i = 0; i < BENCH_N / 10; i++) /* warm */
+		smp_call(1, fn, arg);
+	for (int i = 0; i < BENCH_N; i++) {
+		u64 t0 = rdtsc();
+		smp_call(1, fn, arg);
+		bench_samples[i] = rdtsc() - t0;
+	}
+	for (int i = 1; i < BENCH_N; i++) /* insertion sort: small, once */
+		for (int j = i; j > 0 && bench_samples[j - 1] > bench_samples[j]; j--) {
+			u64 t = bench_samples[j];
+			bench_samples[j] = bench_samples[j - 1];
+			bench_samples[j - 1] = t;
+		}
+	kprintf("BENCH %s n=%d min=%llu median=%llu p99=%llu redone=0\n", name, BENCH_N,
+		(unsigned long long)bench_samples[0], (unsigned long long)bench_samples[BENCH_N / 2],
+		(unsigned long long)bench_samples[BENCH_N * 99 / 100]);
+}
+
+/* The floors of cross-CPU work, cpu0 to cpu1 (halted, interrupts on): a
+ * cross-CPU call that does nothing (post, IPI, run, acknowledge: the IPI
+ * round trip), and one that does a 1-page shootdown's remote part (INVLPG). */
+KTEST(smp_bench)
+{
+	if (!KEXPECT(cpus_up > 1, "only %u CPU up: boot with several", cpus_up))
+		return;
+	bench_row("ipi_roundtrip", empty_call, NULL);
+	bench_row("shootdown_floor_1_page", invlpg_call, (void *)KERNEL_VMA);
+	kprintf("BENCH done smp_bench\n");
 }
