@@ -88,8 +88,6 @@ static int slot_alloc(struct env *e)
 	panic("cspace: leaf %u counts %u used but has no free slot", l, leaf->used);
 }
 
-int cap_slot_ready(struct env *e) { return slot_alloc(e); }
-
 static void slot_set(struct env *e, u32 slot, struct cap *c)
 {
 	struct cspace *cs = &e->cs;

@@ -50,9 +50,6 @@ struct cap_type_ops {
 void cap_register_type(u8 type, const struct cap_type_ops *ops);
 
 /* Put a new root capability into e's space: its slot, or -EDQUOT. */
-/* Make sure e's next capability has a slot without allocating then (the
- * slot's table is grown now if it must be): its index, or -ENOMEM. */
-int cap_slot_ready(struct env *e);
 int cap_insert_root(struct env *e, struct cap *c);
 /* Make one (rights RWXG) for an object the kernel hands out whole -- an
  * interrupt, ports, a software vector: its slot, or -ENOMEM / -EDQUOT. */

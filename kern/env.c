@@ -127,7 +127,7 @@ int env_create_empty(const char *name, struct env **out)
 }
 
 /* This CPU's registers give e's state back to e (FPU, FS and GS bases). */
-static void save_state(struct percpu *cpu, struct env *e)
+static inline void save_state(struct percpu *cpu, struct env *e)
 {
 	fpu_save(e->fpu);
 	/* The FS base by RDFSBASE where the CPU has it (main.c sets
@@ -175,21 +175,24 @@ static void leave_call(void *arg)
 	}
 }
 
-/* e's state comes back from the other CPU that holds it, if one does. */
-static void take_from_other_cpu(struct env *e)
+static __attribute__((noinline)) void fetch_from(struct env *e, u32 c)
 {
-	u32 c = e->loaded_on - 1;
-	if (!e->loaded_on || c == this_cpu()->id)
-		return;
 	if (smp_call(c, unload_call, e))
 		panic("env %u (%s): cpu%u, which holds it, did not answer within 5 s", e->id, e->name, c);
+}
+
+/* e's state comes back from the other CPU that holds it, if one does. */
+static inline void take_from_other_cpu(struct env *e, u32 me)
+{
+	if (unlikely(e->loaded_on && e->loaded_on != me + 1))
+		fetch_from(e, e->loaded_on - 1);
 }
 
 void env_destroy(struct env *e)
 {
 	struct percpu *cpu = this_cpu();
 	TRACE(KEEL_TR_EXIT, e->id, 0, 0);
-	take_from_other_cpu(e); /* it stops there before anything of it is freed */
+	take_from_other_cpu(e, cpu->id); /* it stops there before anything of it is freed */
 	if (cpu->env == e)
 		unload(cpu, e, true); /* its ports close with it, ... */
 	/* Its PML4 is freed below: no CPU may still have it loaded. */
@@ -248,7 +251,7 @@ __noreturn void env_run(struct env *e)
 			if (prev->state == ENV_RUNNING)
 				prev->state = ENV_RUNNABLE;
 		}
-		take_from_other_cpu(e); /* it last ran on a CPU that now idles */
+		take_from_other_cpu(e, cpu->id); /* it last ran on a CPU that now idles */
 		fpu_restore(e->fpu);
 		if (cpu_has.fsgsbase)
 			wrfsbase(e->fs_base);
@@ -263,7 +266,7 @@ __noreturn void env_run(struct env *e)
 		cpu->env = e;
 		e->loaded_on = cpu->id + 1;
 		cpu->stats.switches++;
-		if (e->ran_on != cpu->id + 1) {
+		if (unlikely(e->ran_on != cpu->id + 1)) {
 			cpu->stats.migrations += e->ran_on != 0;
 			e->ran_on = cpu->id + 1;
 		}

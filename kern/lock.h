@@ -15,6 +15,7 @@
 #ifndef KEEL_LOCK_H
 #define KEEL_LOCK_H
 
+#include "arch/x86_64/percpu.h"
 #include "tlb.h"
 #include "types.h"
 
@@ -52,12 +53,21 @@ bool spin_held_by_me(const struct spinlock *l);
 /* The big kernel lock: everything shared in the kernel is touched under it
  * (what runs without it is listed in docs/smp.md). */
 extern struct spinlock kernel_lock;
-static inline void kernel_lock_take(void) { spin_lock(&kernel_lock); }
+/* With one CPU up there is no one to exclude: nothing is taken (as Linux's
+ * UP kernels drop their spin locks), and the single-CPU paths cost what
+ * they did before SMP. */
+static inline void kernel_lock_take(void)
+{
+	if (cpus_up > 1)
+		spin_lock(&kernel_lock);
+}
 /* No CPU lets the kernel lock go with a TLB shootdown owed (tlb.h). */
 static inline void kernel_lock_drop(void)
 {
-	tlb_sync();
-	spin_unlock(&kernel_lock);
+	if (cpus_up > 1) {
+		tlb_sync();
+		spin_unlock(&kernel_lock);
+	}
 }
 
 extern bool lockstat_on;

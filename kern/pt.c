@@ -94,9 +94,6 @@ i64 pt_frame_alloc(struct env *e)
 {
 	if (e->frames_charged >= e->quota_frames)
 		return -EDQUOT;
-	int err = cap_slot_ready(e); /* a slot first, for the same reason */
-	if (err < 0)
-		return err;
 	struct cap *c = new_frame_cap(e);
 	if (!c)
 		return -ENOMEM;
@@ -233,15 +230,15 @@ static void set_entry(struct cap *c, u64 entry)
 /*
  * An installed entry another CPU's MMU may be using: it sets the accessed
  * and dirty bits as it goes, so the entry changes by an atomic exchange
- * (a read, then a store, would lose a bit set in between). Returns the
- * entry it replaced; `keep_ad`: the new entry keeps the old A and D bits.
+ * (a read, then a store, would lose a bit set in between); the new entry
+ * keeps the old A and D bits. Returns the entry it replaced.
  */
-static u64 swap_entry(struct cap *c, u64 entry, bool keep_ad)
+static u64 swap_entry(struct cap *c, u64 entry)
 {
 	u64 old = __atomic_load_n(c->map_pte, __ATOMIC_RELAXED);
 	u64 want;
 	do
-		want = keep_ad ? entry | (old & (PTE_A | PTE_D)) : entry;
+		want = entry | (old & (PTE_A | PTE_D));
 	while (!__atomic_compare_exchange_n(c->map_pte, &old, want, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
 	if (c->map_mirror)
 		*c->map_mirror = want;
@@ -274,7 +271,9 @@ static void install(struct cap *c, u64 *table, struct cap **recs, unsigned index
 
 static void pt_uninstall(struct cap *c)
 {
-	u64 old = swap_entry(c, 0, false);
+	u64 old = __atomic_exchange_n(c->map_pte, 0, __ATOMIC_ACQ_REL); /* (swap_entry's reason) */
+	if (c->map_mirror)
+		*c->map_mirror = 0;
 	*c->map_rec = NULL;
 	c->map_pte = NULL;
 	c->map_mirror = NULL;
@@ -455,7 +454,7 @@ static int mmu_one(struct env *e, const struct keel_mmu_op *op)
 		 * an area loses W only by being replaced with a read-only
 		 * capability of it, an unmap first, which drops the area
 		 * (hazard area-readonly-l1..3). */
-		u64 old = swap_entry(c, entry, true);
+		u64 old = swap_entry(c, entry);
 		if (level == 1)
 			tlb_user_page(va);
 		else

@@ -24,9 +24,7 @@ static struct sched_cpu {
 	bool extended; /* a donation already lengthened this slice */
 	bool idle;     /* in the idle loop, and not kicked since it said so */
 } per_cpu[MAX_CPUS];
-#define slice_timer (per_cpu[this_cpu()->id].slice)
-#define slice_over (per_cpu[this_cpu()->id].over)
-#define slice_extended (per_cpu[this_cpu()->id].extended)
+static inline struct sched_cpu *mine(void) { return &per_cpu[this_cpu()->id]; }
 static void (*all_ended)(void);
 #define WAKERS_MAX 4
 static bool (*wakers[WAKERS_MAX])(void);
@@ -68,7 +66,7 @@ static bool anything_can_wake(void)
 /* Every env has ended: the boot's verdict (main.c's), never to return. */
 static __noreturn void end_of_run(void)
 {
-	timer_cancel(&slice_timer);
+	timer_cancel(&mine()->slice);
 	all_ended();
 	__builtin_unreachable();
 }
@@ -112,10 +110,8 @@ static void kill_waiting(void)
 /* ------------------------------------------------------- the run queue */
 
 /* An idle CPU that may run e is kicked to come and take it. */
-static void wake_idle_for(const struct env *e)
+static __attribute__((noinline)) void kick_idle_for(const struct env *e)
 {
-	if (cpus_up == 1 || !sched_running)
-		return;
 	u32 me = this_cpu()->id;
 	for (u32 c = 0; c < cpus_up; c++) {
 		if (c == me || !per_cpu[c].idle || (e->pin && e->pin != c + 1))
@@ -124,6 +120,12 @@ static void wake_idle_for(const struct env *e)
 		smp_kick(c);
 		return;
 	}
+}
+
+static inline void wake_idle_for(const struct env *e)
+{
+	if (cpus_up > 1 && sched_running)
+		kick_idle_for(e);
 }
 
 void sched_add(struct env *e)
@@ -185,12 +187,13 @@ void sched_remove(struct env *e)
 
 void sched_start_slice(void)
 {
-	slice_over = false;
-	slice_extended = false;
-	timer_arm(&slice_timer, clock_ns() + sched_slice_ns);
+	struct sched_cpu *s = mine();
+	s->over = false;
+	s->extended = false;
+	timer_arm(&s->slice, clock_ns() + sched_slice_ns);
 }
 
-bool sched_slice_over(void) { return slice_over; }
+bool sched_slice_over(void) { return mine()->over; }
 
 /* Does an env run on another CPU? (It may still post, spawn, end.) */
 static bool others_run_envs(void)
@@ -292,10 +295,11 @@ __noreturn void sched_run_donated(struct env *e)
 	}
 	u64 now = clock_ns();
 	e->dispatched_at = now;
-	if (!slice_extended && (slice_over || !slice_timer.armed || slice_timer.deadline < now + DONATION_MIN_NS)) {
-		slice_extended = true;
-		slice_over = false;
-		timer_arm(&slice_timer, now + DONATION_MIN_NS);
+	struct sched_cpu *s = mine();
+	if (!s->extended && (s->over || !s->slice.armed || s->slice.deadline < now + DONATION_MIN_NS)) {
+		s->extended = true;
+		s->over = false;
+		timer_arm(&s->slice, now + DONATION_MIN_NS);
 	}
 	env_run(e);
 }

@@ -211,6 +211,23 @@ static inline u64 fast_status(struct env *e)
 	return e->events || (pending && !disabled) ? SYSCALL_FAST_EVENTS : SYSCALL_FAST_SYSRET;
 }
 
+/* The fast calls that touch shared state: under the kernel lock. Spinning
+ * for it may have let this CPU give its env up (it ended on another CPU):
+ * the general path finds that out. Out of line, so that the unlocked calls
+ * keep a frameless path. */
+static __attribute__((noinline)) struct fast_ret fast_locked(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2)
+{
+	kernel_lock_take();
+	if (unlikely(this_cpu()->env != e)) {
+		kernel_lock_drop();
+		return (struct fast_ret){ 0, SYSCALL_FAST_NONE };
+	}
+	u64 r = (u64)syscall_dispatch(e, nr, a0, a1, a2);
+	u64 status = fast_status(e);
+	kernel_lock_drop();
+	return (struct fast_ret){ r, status };
+}
+
 __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64 a0, u64 a1, u64 a2, u64 nr)
 {
 	struct env *e = this_cpu()->env;
@@ -225,18 +242,12 @@ __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64
 		r = clock_ns();
 		TRACE(KEEL_TR_SYSCALL, e->id, SYS_TIME, 0);
 		break;
-	case SYS_SET_DEADLINE:
-		kernel_lock_take(); /* the timer queues */
-		if (unlikely(this_cpu()->env != e)) {
-			kernel_lock_drop();
-			return (struct fast_ret){ 0, SYSCALL_FAST_NONE };
-		}
+	case SYS_SET_DEADLINE: /* the timer queues */
+		if (cpus_up > 1)
+			return fast_locked(e, nr, a0, a1, a2);
 		r = (u64)upcall_set_deadline(e, a0);
 		TRACE(KEEL_TR_SYSCALL, e->id, SYS_SET_DEADLINE, 0);
-		e->syscalls++;
-		u64 status = fast_status(e);
-		kernel_lock_drop();
-		return (struct fast_ret){ r, status };
+		break;
 	/* Capabilities, page tables and interrupt bindings never block,
 	 * switch or kill the caller; what they do to other envs waits in
 	 * their events. Named one by one: which calls come here must not
@@ -251,20 +262,11 @@ __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64
 	case SYS_CAP_DELETE:
 	case SYS_QUOTA_INFO:
 	case SYS_IRQ_BIND:
-	case SYS_IRQ_ACK: {
-		/* Shared state: under the kernel lock. Spinning for it may
-		 * have let this CPU give its env up (it ended on another
-		 * CPU): the general path finds that out. */
-		kernel_lock_take();
-		if (unlikely(this_cpu()->env != e)) {
-			kernel_lock_drop();
-			return (struct fast_ret){ 0, SYSCALL_FAST_NONE };
-		}
-		r = (u64)syscall_dispatch(e, nr, a0, a1, a2);
-		u64 status = fast_status(e);
-		kernel_lock_drop();
-		return (struct fast_ret){ r, status };
-	}
+	case SYS_IRQ_ACK:
+		if (cpus_up > 1)
+			return fast_locked(e, nr, a0, a1, a2);
+		r = (u64)syscall_dispatch(e, nr, a0, a1, a2); /* one CPU: no lock (lock.h) */
+		return (struct fast_ret){ r, fast_status(e) };
 	default:
 		return (struct fast_ret){ 0, SYSCALL_FAST_NONE };
 	}

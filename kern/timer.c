@@ -9,11 +9,10 @@
  * and may be cancelled from any: the CPU it leaves may take one early
  * interrupt, which fires nothing and reprograms. */
 static struct timer *queues[MAX_CPUS];
-#define queue (queues[this_cpu()->id])
 static u64 ticks_per_ns_mult;  /* ticks = ns * mult >> 32 */
 u64 timer_interrupts;
 
-static void program(void)
+static void program(struct timer *queue)
 {
 	if (!queue) {
 		lapic_timer_stop();
@@ -42,29 +41,31 @@ static void unlink(struct timer *t)
 
 void timer_arm(struct timer *t, u64 deadline_ns)
 {
-	bool was_head = t->armed && queues[t->cpu] == t && t->cpu == this_cpu()->id;
+	u32 me = this_cpu()->id;
+	bool was_head = t->armed && queues[t->cpu] == t && t->cpu == me;
 	if (t->armed)
 		unlink(t);
-	t->cpu = this_cpu()->id;
+	t->cpu = me;
 	t->deadline = deadline_ns;
-	struct timer **p = &queue;
+	struct timer **p = &queues[me];
 	while (*p && (*p)->deadline <= deadline_ns)
 		p = &(*p)->next;
 	t->next = *p;
 	*p = t;
 	t->armed = true;
-	if (queue == t || was_head)
-		program();
+	if (queues[me] == t || was_head)
+		program(queues[me]);
 }
 
 void timer_cancel(struct timer *t)
 {
 	if (!t->armed)
 		return;
-	bool was_head = queues[t->cpu] == t && t->cpu == this_cpu()->id;
+	u32 me = this_cpu()->id;
+	bool was_head = queues[t->cpu] == t && t->cpu == me;
 	unlink(t);
 	if (was_head)
-		program();
+		program(queues[me]);
 }
 
 void timer_interrupt(void)
@@ -72,12 +73,13 @@ void timer_interrupt(void)
 	timer_interrupts++;
 	lapic_eoi();
 	u64 now = clock_ns();
-	while (queue && queue->deadline <= now) {
-		struct timer *t = queue;
+	struct timer **queue = &queues[this_cpu()->id];
+	while (*queue && (*queue)->deadline <= now) {
+		struct timer *t = *queue;
 		unlink(t);
 		t->fire(t);
 	}
-	program();
+	program(*queue);
 	TRACE(KEEL_TR_TIMER, 0, 0, 0);
 }
 

@@ -16,10 +16,12 @@ static struct {
 	u64 va[TLB_BATCH];
 } pending;
 
-void tlb_user_page(u64 va)
+bool tlb_owed;
+
+void tlb_note_page(u64 va)
 {
-	invlpg(va);
-	if (cpus_up == 1 || pending.all)
+	tlb_owed = true;
+	if (pending.all)
 		return;
 	if (pending.npages == TLB_BATCH)
 		pending.all = true;
@@ -31,7 +33,7 @@ void tlb_user_all(void)
 {
 	write_cr3(read_cr3());
 	if (cpus_up > 1)
-		pending.all = true;
+		tlb_owed = pending.all = true;
 }
 
 /* On each CPU asked: a CPU whose CR3 is the kernel's caches no user entry. */
@@ -48,10 +50,8 @@ static void flush_call(void *arg)
 		invlpg(pending.va[i]);
 }
 
-void tlb_sync(void)
+void tlb_sync_now(void)
 {
-	if (!pending.all && !pending.npages)
-		return;
 	u64 targets = 0;
 	u32 me = this_cpu()->id;
 	for (u32 c = 0; c < cpus_up; c++)
@@ -66,6 +66,7 @@ void tlb_sync(void)
 	}
 	pending.npages = 0;
 	pending.all = false;
+	tlb_owed = false;
 }
 
 static void invlpg_call(void *arg) { invlpg(*(u64 *)arg); }

@@ -17,17 +17,33 @@
 #ifndef KEEL_TLB_H
 #define KEEL_TLB_H
 
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/percpu.h"
 #include "types.h"
 
 #define TLB_BATCH 16
 
-/* A user page's translation went or lost rights (flushed here now). */
-void tlb_user_page(u64 va);
+void tlb_note_page(u64 va);
+void tlb_sync_now(void);
+extern bool tlb_owed; /* something was noted since the last sync */
+
+/* A user page's translation went or lost rights (flushed here now). With
+ * one CPU up nothing is noted: no other CPU can cache it. */
+static inline void tlb_user_page(u64 va)
+{
+	invlpg(va);
+	if (cpus_up > 1)
+		tlb_note_page(va);
+}
 /* A table was unlinked or an upper-level entry lost rights: everything
  * below may be cached, paging-structure caches included (flushed here now). */
 void tlb_user_all(void);
 /* Have every other CPU that may cache what was noted flush it; wait. */
-void tlb_sync(void);
+static inline void tlb_sync(void)
+{
+	if (unlikely(tlb_owed))
+		tlb_sync_now();
+}
 /* A kernel (global) mapping went: INVLPG on every CPU, now. tlb_init makes
  * slot_unmap use it (once the APs are up). */
 void tlb_kernel_page(u64 va);

@@ -74,10 +74,14 @@ int percpu_init(unsigned id);
 int percpu_prepare(unsigned id, u64 kstack_top);
 void percpu_load(unsigned id);
 
+/* Not volatile: within a function the compiler may read it once (the
+ * kernel never moves to another CPU in the middle of a path, and GS base
+ * is set once per CPU, in percpu_load, before any caller), as Linux's
+ * this_cpu_read_stable. */
 static inline struct percpu *this_cpu(void)
 {
 	struct percpu *p;
-	__asm__ volatile("mov %%gs:%c1, %0" : "=r"(p) : "i"(__builtin_offsetof(struct percpu, self)));
+	__asm__("mov %%gs:%c1, %0" : "=r"(p) : "i"(__builtin_offsetof(struct percpu, self)));
 	return p;
 }
 

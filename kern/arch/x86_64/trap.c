@@ -199,6 +199,10 @@ __attribute__((optimize("omit-frame-pointer"))) void trap_dispatch(struct trap_f
 	unsigned v = (unsigned)tf->vector;
 	/* #DF, NMI and #MC come through the paranoid path, from anywhere. */
 	if (likely(tf_from_user(tf)) && v != VEC_NMI && v != VEC_DF && v != VEC_MC) {
+		if (cpus_up == 1) { /* nothing to take, nothing sent from elsewhere */
+			from_user(tf);
+			return;
+		}
 		if (v == VEC_CALL || v == VEC_KICK) {
 			lapic_eoi();
 			if (v == VEC_CALL)
