@@ -49,6 +49,9 @@ EQUIVALENT = {
     "demand_zero_fault_upcall": ("demand_zero_fault", None),
 }
 FLOOR_OPS = {"floor_int_iretq", "floor_syscall_sysretq"}
+# Cross-CPU rows (system keel-smp: two CPUs): the floors from the kernel's own
+# smp_bench test, and the Ring 3 unmap with a shootdown to pay.
+SMP_OPS = {"ipi_roundtrip", "shootdown_floor_1_page", "shootdown_unmap_1_page"}
 DESCRIPTION = {
     "floor_int_iretq": "int $0x81 to a handler that only iretqs",
     "floor_syscall_sysretq": "syscall to a handler that only sysretqs",
@@ -61,6 +64,10 @@ DESCRIPTION = {
     "timer_upcall_roundtrip": "deadline interrupt -> event upcall -> resume (incl. the spin loop)",
     "yield_roundtrip_2_switches": "yield to another env and back (2 env switches, 2 CR3 loads)",
     "map_unmap_1_page": "frame alloc + map (SYS_MMU_UPDATE) + unmap + delete, 1 page",
+    "unmap_1_page": "SYS_MMU_UPDATE clearing one mapped entry (INVLPG), one CPU",
+    "ipi_roundtrip": "cpu0 -> cpu1 (halted) cross-CPU call doing nothing: post, IPI, run, acknowledge",
+    "shootdown_floor_1_page": "the same call doing a 1-page shootdown's remote part: INVLPG",
+    "shootdown_unmap_1_page": "unmap_1_page with an env running on cpu1: + IPI, remote INVLPG, acknowledgement",
     "map_unmap_512_pages": "512 frame allocs, one 512-entry map batch, one unmap batch, 512 deletes",
     "demand_zero_fault_upcall": "touch an unmapped page -> #PF trap upcall (libos entry) -> frame + map -> resumed",
     "demand_zero_fault": "first touch of an anonymous page (the kernel's demand-zero fault)",
@@ -159,6 +166,33 @@ def run_keel(builddir, machine, quick, timeout):
     return parse(r.log), r.log
 
 
+LOCK_RE = re.compile(r"^lock: 'kernel': (\d+) acquisitions, (\d+) contended(?:; spin (\d+) ticks in all; held "
+                     r"(\d+) ticks in all, (\d+) on average, (\d+) at most)?$", re.M)
+
+
+def run_keel_smp(builddir, machine, quick, timeout):
+    """The cross-CPU rows on two CPUs, and the kernel lock's statistics from a
+    contended run on four (the fuzzer beside a victim, lockstat=on)."""
+    import dataclasses
+    two = dataclasses.replace(machine, smp=2)
+    res = {}
+    r = keelqemu.boot(builddir, "test=smp_bench", two, timeout=timeout)
+    res.update(parse(r.log))
+    r = keelqemu.boot(builddir, "run=bench:smp,bench:spinner pin=0:cpu0,1:cpu1", two, timeout=timeout)
+    if r.verdict != "success":
+        raise RuntimeError(f"Keel SMP bench boot ended in {r.verdict}:\n{r.log[-3000:]}")
+    res.update(parse(r.log))
+    four = dataclasses.replace(machine, smp=4)
+    r = keelqemu.boot(builddir, "run=victim:7,fuzz:1:%d:1000 lockstat=on" % (2 if quick else 8), four,
+                      timeout=timeout)
+    m = LOCK_RE.search(r.log)
+    lock = None
+    if m:
+        g = [int(x) if x else None for x in m.groups()]
+        lock = dict(acquired=g[0], contended=g[1], spin_ticks=g[2], hold_ticks=g[3], hold_mean=g[4], hold_max=g[5])
+    return res, lock
+
+
 def run_linux(builddir, machine, vmlinuz, initrd, quick, mitigations_off, timeout):
     append = "console=ttyS0 quiet panic=-1" + (" bench=quick" if quick else "") + \
         (" mitigations=off" if mitigations_off else "")
@@ -175,7 +209,7 @@ def records_for(system, mode, results, unit):
     for op, v in sorted(results.items()):
         if op in ("done", "empty_frame"):
             continue
-        sysname = "floor" if op in FLOOR_OPS else system
+        sysname = "floor" if op in FLOOR_OPS else "keel-smp" if op in SMP_OPS else system
         recs.append(dict(system=sysname, op=op, mode=mode, unit=unit, **v))
     return recs
 
@@ -211,6 +245,14 @@ def markdown(results, meta):
                          f"{r['iterations']} | {r['redone']} | {DESCRIPTION.get(r['op'], '')} |")
         for op, v in sorted(meta.get("keel_info", {}).get(mode, {}).items()):
             lines += ["", f"Keel, {op}: {v}"]
+        lock = meta.get("keel_lock", {}).get(mode)
+        if lock:
+            lines += ["", f"Keel's kernel lock, four CPUs (fuzzer beside a victim, lockstat=on; {mode}): "
+                      f"{lock['acquired']} acquisitions, {lock['contended']} contended "
+                      f"({100 * lock['contended'] / max(lock['acquired'], 1):.0f}%); held {lock['hold_mean']} "
+                      f"ticks on average, {lock['hold_max']} at most; {lock['spin_ticks']} ticks spent spinning"
+                      + (" (under icount each vCPU waits for the others' round-robin turns: read the wall "
+                         "figures)" if mode == "icount" else "")]
         sites = meta.get("keel_trace_sites", {}).get(mode, {})
         if sites:
             lines += ["", f"Kernel trace sites each Keel operation crosses ({mode}; a 5-byte NOP each while the "
@@ -306,6 +348,10 @@ def main():
         records += records_for("keel", mode, res, unit)
         meta.setdefault("keel_info", {})[mode] = parse_info(klog)
         meta.setdefault("keel_trace_sites", {})[mode] = parse_sites(klog)
+        log(f"{mode}: Keel, two and four CPUs")
+        res, lock = run_keel_smp(builddir, m, a.quick, a.timeout)
+        records += records_for("keel-smp", mode, res, unit)
+        meta.setdefault("keel_lock", {})[mode] = lock
         if a.no_linux:
             continue
         for off in (False, True):

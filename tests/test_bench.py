@@ -9,12 +9,13 @@ from conftest import BUILD, SRC
 
 KEEL_OPS = {"null_syscall", "upcall_roundtrip", "upcall_roundtrip_xsave", "trap_upcall_roundtrip",
             "timer_upcall_roundtrip", "yield_roundtrip_2_switches", "map_unmap_1_page", "map_unmap_512_pages",
-            "demand_zero_fault_upcall", "swvec_upcall_roundtrip", "pct_roundtrip"}
+            "demand_zero_fault_upcall", "swvec_upcall_roundtrip", "pct_roundtrip", "unmap_1_page"}
+SMP_OPS = {"ipi_roundtrip", "shootdown_floor_1_page", "shootdown_unmap_1_page"}
 FLOOR_OPS = {"floor_int_iretq", "floor_syscall_sysretq"}
 LINUX_OPS = {"getpid", "signal_roundtrip", "segv_mprotect_roundtrip", "pipe_pingpong_2_processes",
              "sched_yield_2_threads", "sched_yield_2_processes", "mmap_munmap_1_page", "mmap_munmap_512_pages",
              "demand_zero_fault"}
-SYSTEMS = {"keel": KEEL_OPS, "floor": FLOOR_OPS, "linux": LINUX_OPS, "linux-mitigations-off": LINUX_OPS}
+SYSTEMS = {"keel": KEEL_OPS, "keel-smp": SMP_OPS, "floor": FLOOR_OPS, "linux": LINUX_OPS, "linux-mitigations-off": LINUX_OPS}
 RECORD_KEYS = {"system", "op", "mode", "unit", "iterations", "min", "median", "p99", "redone"}
 
 
@@ -34,6 +35,9 @@ def test_bench_quick_writes_a_complete_well_formed_results_file():
         for system, ops in SYSTEMS.items():
             got = {rec["op"] for rec in res["records"] if rec["system"] == system and rec["mode"] == mode}
             assert ops <= got, f"{system}/{mode} lacks {sorted(ops - got)}"
+    for mode in meta["modes"]:  # the kernel lock's statistics (lockstat=on, four CPUs)
+        lock = meta["keel_lock"][mode]
+        assert lock and lock["acquired"] > 0 and lock["hold_max"] >= lock["hold_mean"] > 0, lock
     for rec in res["records"]:
         assert set(rec) == RECORD_KEYS, rec
         assert rec["unit"] == ("instructions" if rec["mode"] == "icount" else "tsc")
