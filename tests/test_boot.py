@@ -258,6 +258,8 @@ TUNABLES = {
     "timeslice_us": ("1000001", "10..1000000", "10000"),
     "watchdog_ms": ("0", "1..100000", "100"),
     "uaccess_window": ("wide", "closed|open", "closed"),  # open: debug builds (the default)
+    "shootdown": ("none", "ipi|skip", "ipi"),  # skip: debug builds
+    "lockstat": ("yes", "off|on", "off"),
 }
 
 
