@@ -137,7 +137,7 @@ int cap_insert_root(struct env *e, struct cap *c)
 	return place(e, c, e);
 }
 
-int cap_new_root(struct env *e, u8 type, u64 base, u64 size)
+static int new_cap(struct env *e, u8 type, u64 base, u64 size, bool root)
 {
 	struct cap *c = kzalloc(sizeof *c);
 	if (!c)
@@ -146,11 +146,16 @@ int cap_new_root(struct env *e, u8 type, u64 base, u64 size)
 	c->rights = KEEL_R_ALL;
 	c->base = base;
 	c->size = size;
-	int slot = cap_insert_root(e, c);
+	c->root = root;
+	int slot = place(e, c, e);
 	if (slot < 0)
 		kfree(c);
 	return slot;
 }
+
+int cap_new_root(struct env *e, u8 type, u64 base, u64 size) { return new_cap(e, type, base, size, true); }
+
+int cap_new_name(struct env *e, u8 type, u64 base, u64 size) { return new_cap(e, type, base, size, false); }
 
 struct cap *cap_lookup(struct env *e, u64 slot, u8 type, u8 rights, int *err)
 {

@@ -54,6 +54,9 @@ int cap_insert_root(struct env *e, struct cap *c);
 /* Make one (rights RWXG) for an object the kernel hands out whole -- an
  * interrupt, ports, a software vector: its slot, or -ENOMEM / -EDQUOT. */
 int cap_new_root(struct env *e, u8 type, u64 base, u64 size);
+/* The same, but not a root: it names an object someone else owns, and
+ * deleting it releases nothing (a child's ENV capability to its parent). */
+int cap_new_name(struct env *e, u8 type, u64 base, u64 size);
 
 /* Syscalls. */
 i64 cap_info(struct env *e, u64 slot, u64 out);

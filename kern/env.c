@@ -23,7 +23,7 @@ void user_return(struct trap_frame *frame, bool sysret) __noreturn; /* entry.S *
 
 static struct env *all_envs;
 static u32 next_id = 1;
-static u64 live;
+static u64 live, live_most;
 
 u32 quota_caps_default = 65536;
 u32 quota_frames_default = 65536;
@@ -86,6 +86,8 @@ struct env *env_first_child(const struct env *parent)
 
 u64 env_live_count(void) { return live; }
 
+u64 env_live_most(void) { return live_most; }
+
 int env_create_empty(const char *name, struct env **out)
 {
 	struct env *e = kzalloc(sizeof *e);
@@ -121,7 +123,8 @@ int env_create_empty(const char *name, struct env **out)
 	e->state = ENV_RUNNABLE;
 	e->all_next = all_envs;
 	all_envs = e;
-	live++;
+	if (++live > live_most)
+		live_most = live;
 	*out = e;
 	return 0;
 }

@@ -140,6 +140,8 @@ struct env *env_list(void);
 struct env *env_by_id(u32 id);
 struct env *env_first_child(const struct env *parent);
 u64 env_live_count(void);
+/* The most envs that were alive at once in this run. */
+u64 env_live_most(void);
 
 
 /* ring3_iret.c: finish a Ring 3 iretq the CPU faulted on wrongly; true if done. */

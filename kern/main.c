@@ -121,6 +121,9 @@ static u64 start_envs(const char *spec, const char *grants, u64 *started)
 			spec++;
 	}
 	/* The programs of one boot may grant each other capabilities. */
+	if (*started > ARRAY_SIZE(set))
+		kprintf("warning: run= started %llu envs: only the first %u are introduced to each other, and "
+			"take grant= and pin=\n", (unsigned long long)*started, (unsigned)ARRAY_SIZE(set));
 	cap_introduce(set, MIN(*started, (u64)ARRAY_SIZE(set)));
 	if (grants)
 		failed += grant_apply(grants, set, MIN(*started, (u64)ARRAY_SIZE(set)));

@@ -11,6 +11,7 @@
 #include "ktest.h"
 #include "panic.h"
 #include "irq.h"
+#include "spawn.h"
 #include "timer.h"
 #include "tlb.h"
 #include "trace.h"
@@ -55,6 +56,8 @@ __noreturn void run_end(void)
 		(unsigned long long)env_started, (unsigned long long)env_failures,
 		(unsigned long long)before.frames_free, (unsigned long long)after,
 		(unsigned long long)vrange_count(), (unsigned long long)caps_live);
+	kprintf("envs: at most %llu alive at once; %llu ended by their parent (its ENV capability deleted)\n",
+		(unsigned long long)env_live_most(), (unsigned long long)envs_ended_by_parent);
 	kprintf("envs: kernel heap objects live before %llu, after %llu (%llu bytes before, %llu after)\n",
 		(unsigned long long)before.heap.live_objects, (unsigned long long)heap.live_objects,
 		(unsigned long long)before.heap.live_bytes, (unsigned long long)heap.live_bytes);

@@ -1,4 +1,5 @@
 #include "spawn.h"
+#include "arch/x86_64/percpu.h"
 #include "cap.h"
 #include "console.h"
 #include "env.h"
@@ -9,6 +10,7 @@
 #include "frame.h"
 
 u32 quota_envs_default = 16;
+u64 envs_ended_by_parent;
 static const struct mb2_info *boot_info;
 
 static int spawn_env_init(struct env *e)
@@ -20,10 +22,43 @@ static int spawn_env_init(struct env *e)
 void spawn_env_fini(struct env *e);
 static const struct env_hooks spawn_hooks = { .init = spawn_env_init, .fini = spawn_env_fini };
 
+/*
+ * The ENV capability SYS_ENV_SPAWN gives the parent is the child's root:
+ * deleting it (or ending the parent, which deletes it after its children
+ * have ended) ends the child -- the way a parent stops a child it no longer
+ * wants. The child may be running on another CPU at that moment, or be kept
+ * loaded by one that idles: env_destroy stops it there before anything of
+ * it is freed. The line says where it was, for the tests of exactly that.
+ */
+static void env_cap_release(struct cap *c)
+{
+	struct env *child = env_by_id((u32)c->base);
+	if (!child)
+		return; /* it ended already: the capability was GONE */
+	static const char *const state[] = { [ENV_RUNNABLE] = "runnable", [ENV_RUNNING] = "running",
+					     [ENV_BLOCKED] = "blocked" };
+	kprintf("env %u (%s): ended by env %u, which deleted its ENV capability: %s", child->id, child->name,
+		c->owner->id, state[child->state]);
+	if (child->loaded_on)
+		kprintf(" on cpu%u", child->loaded_on - 1);
+	bool cr3 = false;
+	for (u32 n = 0; n < cpus_up; n++)
+		if (cpus[n].pml4_loaded == child->pml4) {
+			kprintf("%scpu%u", cr3 ? "," : "; in the CR3 of ", n);
+			cr3 = true;
+		}
+	kprintf("\n");
+	envs_ended_by_parent++;
+	env_destroy(child);
+}
+
+static const struct cap_type_ops env_cap_ops = { .release = env_cap_release };
+
 void spawn_init(const struct mb2_info *boot)
 {
 	boot_info = boot;
 	env_register(&spawn_hooks);
+	cap_register_type(KEEL_CAP_ENV, &env_cap_ops);
 }
 
 __attribute__((noinline)) void debug_env_loaded(const struct env *e)
@@ -87,8 +122,9 @@ i64 sys_env_spawn(struct env *e, u64 ureq)
 	e->frames_charged += req.quota_frames;
 	e->caps_charged += req.quota_caps;
 	e->envs_charged += 1 + req.quota_envs;
-	/* Best effort: a child too poor for it simply has no way to call back. */
-	(void)cap_new_root(c, KEEL_CAP_ENV, e->id, 0);
+	/* Best effort: a child too poor for it simply has no way to call back.
+	 * Not a root: the child holds no power over its parent's life. */
+	(void)cap_new_name(c, KEEL_CAP_ENV, e->id, 0);
 	kprintf("env %u (%s): spawned by env %u, loaded at %#llx, quotas %u frames %u caps %u envs, PML4 %#llx\n",
 		c->id, c->name, e->id, (unsigned long long)c->image_base, req.quota_frames, req.quota_caps,
 		req.quota_envs, (unsigned long long)c->pml4);

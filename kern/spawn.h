@@ -14,6 +14,8 @@
 struct env;
 
 extern u32 quota_envs_default; /* descendants a boot env may have (quota_envs=) */
+/* Children ended by their parent's deleting the ENV capability spawn gave it. */
+extern u64 envs_ended_by_parent;
 
 /* The boot's modules, the images SYS_ENV_SPAWN and run= start. */
 void spawn_init(const struct mb2_info *boot);
