@@ -33,9 +33,11 @@ def test_bench_quick_writes_a_complete_well_formed_results_file():
     assert meta["linux_mitigations"] and meta["linux_mitigations_off"]
     for mode in meta["modes"]:
         for system, ops in SYSTEMS.items():
+            if system == "keel-smp" and mode == "icount":  # the Ring 3 shootdown row is wall-only
+                ops = ops - {"shootdown_unmap_1_page"}
             got = {rec["op"] for rec in res["records"] if rec["system"] == system and rec["mode"] == mode}
             assert ops <= got, f"{system}/{mode} lacks {sorted(ops - got)}"
-    for mode in meta["modes"]:  # the kernel lock's statistics (lockstat=on, four CPUs)
+    for mode in ["wall"]:  # the kernel lock's statistics (lockstat=on, four CPUs; wall mode only)
         lock = meta["keel_lock"][mode]
         assert lock and lock["acquired"] > 0 and lock["hold_max"] >= lock["hold_mean"] > 0, lock
     for rec in res["records"]:

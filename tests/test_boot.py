@@ -254,7 +254,7 @@ TUNABLES = {
     "quota_caps": ("15", "16..16777216", "65536"),
     "quota_frames": ("x", "64..67108864", "65536"),
     "quota_vspace_gib": ("0", "1..131072", "1024"),
-    "quota_envs": ("65", "0..64", "16"),
+    "quota_envs": ("65537", "0..65536", "16"),
     "timeslice_us": ("1000001", "10..1000000", "10000"),
     "watchdog_ms": ("0", "1..100000", "100"),
     "uaccess_window": ("wide", "closed|open", "closed"),  # open: debug builds (the default)

@@ -66,6 +66,7 @@ def test_quota_envs_out_of_range_is_refused_aloud(keel):
     b.expect_not(r"^warning: quota_envs")
 
 
+@pytest.mark.slow  # ~55 s: ./keel test --slow (the suite must stay under 15 minutes)
 def test_a_thousand_envs_alive_at_once_and_ten_thousand_ended_on_eight_cpus(keel):
     # Each child: 64 frames and 64 capability slots of its parent's quotas
     # (it uses 52 of each loaded, a few more for the page it shares), so the
