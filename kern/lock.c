@@ -15,9 +15,8 @@ static __attribute__((noinline)) void order_violation(const struct spinlock *l, 
 {
 	if (l->holder == this_cpu()->id + 1)
 		panic("lock: cpu%u takes '%s', which it holds (taken at %p)", this_cpu()->id, l->name, l->held_at);
-	panic("lock order: cpu%u takes '%s' (level %u) while holding a lock of level %u or above (levels held "
-	      "%#x)",
-	      this_cpu()->id, l->name, l->level, l->level, levels);
+	panic("lock order: cpu%u takes '%s' (level %u) while holding a lock of level %u (levels held %#x)",
+	      this_cpu()->id, l->name, l->level, 31 - __builtin_clz(levels), levels);
 }
 
 static __attribute__((noinline)) void spin(struct spinlock *l, u32 ticket)

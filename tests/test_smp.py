@@ -159,3 +159,19 @@ def test_pin_places_an_env_and_refuses_a_cpu_that_is_not_up(keel):
         if m and m.group(1) == "1":
             runs_on.add(cpu)
     assert runs_on == {1}, f"env 1 was switched to on CPUs {runs_on}"
+
+
+def test_a_cpu_spinning_past_the_bound_says_which_lock_and_who_holds_it(keel):
+    """cpu1 holds a lock 4 s; cpu0, spinning for it, reports at 2 s which
+    lock, which CPU holds it and where it was taken, and gets it after."""
+    b = keel.run_test("lock_spin_is_reported", smp=2)
+    b.expect(r"^lock: cpu0 has spun 2000 ms for 'test', held by cpu1 \(taken at hold_a_while\+0x[0-9a-f]+\)$")
+    assert b.value(r"^# cpu0 got the lock after (\d+) ms$") >= 2000
+
+
+def test_the_lock_order_rule_is_checked(keel):
+    """Debug builds: taking the kernel lock (level 1) while holding a level-2
+    lock is a panic that names both."""
+    b = keel.run_test("lock_order_is_checked", expect="panic", smp=2)
+    b.expect(r"^PANIC: lock order: cpu0 takes 'kernel' \(level 1\) while holding a lock of level 2 "
+             r"\(levels held 0x4\)$")

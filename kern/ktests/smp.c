@@ -4,7 +4,10 @@
 #include "arch/x86_64/percpu.h"
 #include "arch/x86_64/smp.h"
 #include "arch/x86_64/xcall.h"
+#include "clock.h"
+#include "config.h"
 #include "console.h"
+#include "lock.h"
 #include "ktest.h"
 #include "layout.h"
 
@@ -104,4 +107,50 @@ KTEST(smp_bench)
 	bench_row("ipi_roundtrip", empty_call, NULL);
 	bench_row("shootdown_floor_1_page", invlpg_call, (void *)KERNEL_VMA);
 	kprintf("BENCH done smp_bench\n");
+}
+
+/* ------------------------------------------------------------ the lock's rules */
+
+static struct spinlock test_lock = SPINLOCK_INIT("test", LOCK_LEVEL_KERNEL + 1);
+
+/* On cpu1: take the test lock, hold it twice the report bound (a margin for a
+ * loaded host that stalls cpu0's thread), let go. */
+static void hold_a_while(void *arg)
+{
+	(void)arg;
+	spin_lock(&test_lock);
+	wait_us(2 * LOCK_REPORT_MS * 1000, NULL, 0);
+	spin_unlock(&test_lock);
+}
+
+/* cpu0 spins for a lock cpu1 holds past the bound: it reports which lock,
+ * who holds it and where it was taken, and gets it once cpu1 lets go. */
+KTEST(lock_spin_is_reported)
+{
+	if (!KEXPECT(cpus_up > 1, "only %u CPU up: boot with several", cpus_up))
+		return;
+	struct xcall_batch b;
+	smp_post_many(&b, 1ULL << 1, hold_a_while, NULL);
+	while (__atomic_load_n(&test_lock.holder, __ATOMIC_ACQUIRE) != 2) /* cpu1 holds it */
+		pause();
+	u64 t0 = rdtsc();
+	spin_lock(&test_lock);
+	u64 waited_ms = (rdtsc() - t0) / (tsc_hz / 1000);
+	spin_unlock(&test_lock);
+	KEXPECT(smp_wait_many(&b) == 0, "cpu1 answered");
+	KEXPECT(test_lock.stats.contended == 1 && test_lock.stats.acquired == 2, "acquired %llu, contended %llu",
+		(unsigned long long)test_lock.stats.acquired, (unsigned long long)test_lock.stats.contended);
+	ktest_log("cpu0 got the lock after %llu ms", (unsigned long long)waited_ms);
+}
+
+/* Taking a lock of a lower level while holding a higher one breaks the
+ * lock-order rule: a panic in debug builds, naming both. */
+KTEST(lock_order_is_checked)
+{
+	if (!KEXPECT(KEEL_DEBUG, "a debug build"))
+		return;
+	spin_lock(&test_lock); /* level 2 */
+	ktest_log("holding 'test' (level %u), taking 'kernel' (level %u)", test_lock.level, kernel_lock.level);
+	spin_lock(&kernel_lock);
+	KEXPECT(false, "the lock-order violation went unnoticed");
 }
