@@ -240,6 +240,22 @@ void env_save(struct env *e, const struct trap_frame *tf, bool from_syscall)
 	e->ctx_from_syscall = from_syscall;
 }
 
+/* Several CPUs: which CPU holds which env's registers. prev's are saved
+ * (this CPU holds it no more); e's come from the CPU that kept them, if
+ * another did; this CPU holds e now. With one CPU up nothing is kept
+ * elsewhere and nothing of this is done. */
+static __attribute__((noinline)) void hand_over(struct percpu *cpu, struct env *prev, struct env *e)
+{
+	if (prev)
+		prev->loaded_on = 0;
+	take_from_other_cpu(e, cpu->id); /* it last ran on a CPU that now idles */
+	e->loaded_on = cpu->id + 1;
+	if (e->ran_on != cpu->id + 1) {
+		cpu->stats.migrations += e->ran_on != 0;
+		e->ran_on = cpu->id + 1;
+	}
+}
+
 __noreturn void env_run(struct env *e)
 {
 	struct percpu *cpu = this_cpu();
@@ -250,11 +266,11 @@ __noreturn void env_run(struct env *e)
 		TRACE(KEEL_TR_SWITCH, e->id, prev ? prev->id : 0, 0);
 		if (prev) {
 			save_state(cpu, prev);
-			prev->loaded_on = 0;
 			if (prev->state == ENV_RUNNING)
 				prev->state = ENV_RUNNABLE;
 		}
-		take_from_other_cpu(e, cpu->id); /* it last ran on a CPU that now idles */
+		if (cpus_up > 1)
+			hand_over(cpu, prev, e);
 		fpu_restore(e->fpu);
 		if (cpu_has.fsgsbase)
 			wrfsbase(e->fs_base);
@@ -267,12 +283,7 @@ __noreturn void env_run(struct env *e)
 		}
 		switch_hooks(cpu, e);
 		cpu->env = e;
-		e->loaded_on = cpu->id + 1;
 		cpu->stats.switches++;
-		if (unlikely(e->ran_on != cpu->id + 1)) {
-			cpu->stats.migrations += e->ran_on != 0;
-			e->ran_on = cpu->id + 1;
-		}
 		if (e->floor_syscall != cpu->lstar_floor)
 			env_set_floor_syscall(e, e->floor_syscall);
 	}

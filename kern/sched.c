@@ -17,14 +17,8 @@ bool sched_running;
 /* One run queue for every CPU, under the kernel lock; an env pinned to a
  * CPU (pin=) is taken only there. */
 static struct env *rq_head, *rq_tail;
-/* Each CPU's slice. */
-static struct sched_cpu {
-	struct timer slice;
-	bool over;
-	bool extended; /* a donation already lengthened this slice */
-	bool idle;     /* in the idle loop, and not kicked since it said so */
-} per_cpu[MAX_CPUS];
-static inline struct sched_cpu *mine(void) { return &per_cpu[this_cpu()->id]; }
+/* Each CPU's slice and idle flag: percpu.sched. */
+static inline struct percpu_sched *mine(void) { return &this_cpu()->sched; }
 static void (*all_ended)(void);
 #define WAKERS_MAX 4
 static bool (*wakers[WAKERS_MAX])(void);
@@ -32,7 +26,7 @@ static unsigned nwakers;
 
 static void slice_expired(struct timer *t)
 {
-	((struct sched_cpu *)((u8 *)t - offsetof(struct sched_cpu, slice)))->over = true;
+	((struct percpu_sched *)((u8 *)t - offsetof(struct percpu_sched, slice)))->over = true;
 }
 
 static const struct env_hooks sched_hooks = { .fini = sched_remove };
@@ -41,7 +35,7 @@ void sched_init(u64 slice_ns, void (*when_all_ended)(void))
 {
 	sched_slice_ns = slice_ns;
 	for (u32 c = 0; c < MAX_CPUS; c++)
-		per_cpu[c].slice.fire = slice_expired;
+		cpus[c].sched.slice.fire = slice_expired;
 	all_ended = when_all_ended;
 	env_register(&sched_hooks);
 	env_set_continuation(sched_next); /* after an env ends */
@@ -88,7 +82,7 @@ void sched_post(struct env *e, u64 events)
 		sched_unblocked(e);
 		e->state = ENV_RUNNABLE;
 		sched_add(e);
-	} else if (e->state == ENV_RUNNING && e->loaded_on != this_cpu()->id + 1) {
+	} else if (cpus_up > 1 && e->state == ENV_RUNNING && e->loaded_on != this_cpu()->id + 1) {
 		smp_kick(e->loaded_on - 1); /* it runs there: in to deliver them */
 	}
 }
@@ -114,9 +108,9 @@ static __attribute__((noinline)) void kick_idle_for(const struct env *e)
 {
 	u32 me = this_cpu()->id;
 	for (u32 c = 0; c < cpus_up; c++) {
-		if (c == me || !per_cpu[c].idle || (e->pin && e->pin != c + 1))
+		if (c == me || !cpus[c].sched.idle || (e->pin && e->pin != c + 1))
 			continue;
-		per_cpu[c].idle = false; /* it says so again if it finds nothing */
+		cpus[c].sched.idle = false; /* it says so again if it finds nothing */
 		smp_kick(c);
 		return;
 	}
@@ -187,7 +181,7 @@ void sched_remove(struct env *e)
 
 void sched_start_slice(void)
 {
-	struct sched_cpu *s = mine();
+	struct percpu_sched *s = mine();
 	s->over = false;
 	s->extended = false;
 	timer_arm(&s->slice, clock_ns() + sched_slice_ns);
@@ -224,7 +218,7 @@ static __noreturn void dispatch(struct env *next)
  */
 static __noreturn void idle(void)
 {
-	struct sched_cpu *s = &per_cpu[this_cpu()->id];
+	struct percpu_sched *s = mine();
 	timer_cancel(&s->slice);
 	TRACE(KEEL_TR_IDLE, 0, 0, 0);
 	for (;;) {
@@ -295,7 +289,7 @@ __noreturn void sched_run_donated(struct env *e)
 	}
 	u64 now = clock_ns();
 	e->dispatched_at = now;
-	struct sched_cpu *s = mine();
+	struct percpu_sched *s = mine();
 	if (!s->extended && (s->over || !s->slice.armed || s->slice.deadline < now + DONATION_MIN_NS)) {
 		s->extended = true;
 		s->over = false;

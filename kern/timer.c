@@ -4,11 +4,10 @@
 #include "arch/x86_64/percpu.h"
 #include "clock.h"
 
-/* A queue per CPU, sorted by deadline, driving that CPU's LAPIC timer; all
- * of them under the kernel lock. A timer is armed on the CPU that arms it
- * and may be cancelled from any: the CPU it leaves may take one early
- * interrupt, which fires nothing and reprograms. */
-static struct timer *queues[MAX_CPUS];
+/* A queue per CPU (percpu.timers), sorted by deadline, driving that CPU's
+ * LAPIC timer; all of them under the kernel lock. A timer is armed on the
+ * CPU that arms it and may be cancelled from any: the CPU it leaves may take
+ * one early interrupt, which fires nothing and reprograms. */
 static u64 ticks_per_ns_mult;  /* ticks = ns * mult >> 32 */
 u64 timer_interrupts;
 
@@ -29,7 +28,7 @@ static void program(struct timer *queue)
 
 static void unlink(struct timer *t)
 {
-	for (struct timer **p = &queues[t->cpu]; *p; p = &(*p)->next) {
+	for (struct timer **p = &cpus[t->cpu].timers; *p; p = &(*p)->next) {
 		if (*p == t) {
 			*p = t->next;
 			break;
@@ -41,31 +40,31 @@ static void unlink(struct timer *t)
 
 void timer_arm(struct timer *t, u64 deadline_ns)
 {
-	u32 me = this_cpu()->id;
-	bool was_head = t->armed && queues[t->cpu] == t && t->cpu == me;
+	struct percpu *cpu = this_cpu();
+	bool was_head = t->armed && cpu->timers == t; /* (the head of this CPU's queue) */
 	if (t->armed)
 		unlink(t);
-	t->cpu = me;
+	t->cpu = cpu->id;
 	t->deadline = deadline_ns;
-	struct timer **p = &queues[me];
+	struct timer **p = &cpu->timers;
 	while (*p && (*p)->deadline <= deadline_ns)
 		p = &(*p)->next;
 	t->next = *p;
 	*p = t;
 	t->armed = true;
-	if (queues[me] == t || was_head)
-		program(queues[me]);
+	if (cpu->timers == t || was_head)
+		program(cpu->timers);
 }
 
 void timer_cancel(struct timer *t)
 {
 	if (!t->armed)
 		return;
-	u32 me = this_cpu()->id;
-	bool was_head = queues[t->cpu] == t && t->cpu == me;
+	struct percpu *cpu = this_cpu();
+	bool was_head = cpu->timers == t;
 	unlink(t);
 	if (was_head)
-		program(queues[me]);
+		program(cpu->timers);
 }
 
 void timer_interrupt(void)
@@ -73,7 +72,7 @@ void timer_interrupt(void)
 	timer_interrupts++;
 	lapic_eoi();
 	u64 now = clock_ns();
-	struct timer **queue = &queues[this_cpu()->id];
+	struct timer **queue = &this_cpu()->timers;
 	while (*queue && (*queue)->deadline <= now) {
 		struct timer *t = *queue;
 		unlink(t);
@@ -87,8 +86,8 @@ u64 timer_next_deadline(void)
 {
 	u64 first = 0;
 	for (u32 c = 0; c < cpus_up; c++)
-		if (queues[c] && (!first || queues[c]->deadline < first))
-			first = queues[c]->deadline;
+		if (cpus[c].timers && (!first || cpus[c].timers->deadline < first))
+			first = cpus[c].timers->deadline;
 	return first;
 }
 
@@ -96,7 +95,7 @@ u64 timer_queue_length(void)
 {
 	u64 n = 0;
 	for (u32 c = 0; c < cpus_up; c++)
-		for (struct timer *t = queues[c]; t; t = t->next)
+		for (struct timer *t = cpus[c].timers; t; t = t->next)
 			n++;
 	return n;
 }

@@ -8,6 +8,7 @@
 
 #include "types.h"
 #include "arch/x86_64/gdt.h"
+#include "timer.h"
 
 #define MAX_CPUS 64
 
@@ -24,6 +25,14 @@ struct exit_stats {
 	u64 upcalls;       /* event upcalls (upcall.c, and entry.S) */
 	u64 trap_upcalls;  /* exceptions delivered on a trap entry */
 	u64 pct_upcalls;   /* protected control transfers into a receiver's entry */
+};
+
+/* The scheduler's part of a CPU (sched.c). */
+struct percpu_sched {
+	struct timer slice; /* the running env's time slice */
+	bool over;          /* it has ended */
+	bool extended;      /* a donation already lengthened it */
+	bool idle;          /* in the idle loop, and not kicked since it said so */
 };
 
 /* entry.S reaches the first fields through %gs as PERCPU_* (asm-offsets.c). */
@@ -52,6 +61,8 @@ struct percpu {
 	u32 lock_levels;     /* the levels of the locks it holds (lock.c) */
 	bool lapic_timer_unmasked; /* its LAPIC timer's LVT as last written (lapic.c) */
 	u64 pml4_loaded;     /* the user address space its CR3 holds (0: the kernel's) */
+	struct timer *timers; /* its timer queue, sorted by deadline (timer.c) */
+	struct percpu_sched sched;
 };
 
 _Static_assert(__builtin_offsetof(struct percpu, iomap) == __builtin_offsetof(struct percpu, tss) + sizeof(struct tss),
