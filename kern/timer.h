@@ -9,15 +9,9 @@
 #ifndef KEEL_TIMER_H
 #define KEEL_TIMER_H
 
+#include "timer_types.h"
 #include "types.h"
 
-struct timer {
-	u64 deadline;
-	void (*fire)(struct timer *t); /* runs in the interrupt, may re-arm */
-	struct timer *next;
-	bool armed;
-	u32 cpu; /* the CPU whose queue holds it, while armed */
-};
 
 void timer_arm(struct timer *t, u64 deadline_ns);
 void timer_cancel(struct timer *t);

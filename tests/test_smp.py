@@ -122,6 +122,7 @@ def test_two_icount_runs_of_the_smp_demo(keel):
                      f"{a[diff] if diff is not None else ''!r} vs {b[diff] if diff is not None else ''!r}")
 
 
+@pytest.mark.slow  # a report (it differs every time): ./keel test --slow
 def test_two_icount_runs_of_the_smp_demo_with_the_trace_on(keel):
     """The same with trace=on: both runs end with a complete trace of both
     CPUs. Their traces (and so their consoles) are not the same from run to

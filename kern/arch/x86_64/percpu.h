@@ -8,7 +8,7 @@
 
 #include "types.h"
 #include "arch/x86_64/gdt.h"
-#include "timer.h"
+#include "timer_types.h"
 
 #define MAX_CPUS 64
 
