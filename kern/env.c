@@ -130,14 +130,13 @@ int env_create_empty(const char *name, struct env **out)
 }
 
 /* This CPU's registers give e's state back to e (FPU, FS and GS bases). */
-static inline void save_state(struct percpu *cpu, struct env *e)
+static inline void save_state(struct env *e)
 {
 	fpu_save(e->fpu);
 	/* The FS base by RDFSBASE where the CPU has it (main.c sets
 	 * CR4.FSGSBASE then): fewer steps than the MSR, each switch. */
 	e->fs_base = cpu_has.fsgsbase ? rdfsbase() : rdmsr(MSR_FS_BASE);
 	e->gs_base = rdmsr(MSR_KERNEL_GS_BASE);
-	(void)cpu;
 }
 
 /* This CPU lets go of e: its state saved, its ports closed. Its address
@@ -146,7 +145,7 @@ static inline void save_state(struct percpu *cpu, struct env *e)
  * then the kernel's (any CR3 reaches the kernel: invariant 3). */
 static void unload(struct percpu *cpu, struct env *e, bool leave)
 {
-	save_state(cpu, e);
+	save_state(e);
 	if (leave) {
 		write_cr3(slot_kernel_pml4());
 		cpu->pml4_loaded = 0;
@@ -265,7 +264,7 @@ __noreturn void env_run(struct env *e)
 		 * would keep prev in a register across the switch, trace off. */
 		TRACE(KEEL_TR_SWITCH, e->id, prev ? prev->id : 0, 0);
 		if (prev) {
-			save_state(cpu, prev);
+			save_state(prev);
 			if (prev->state == ENV_RUNNING)
 				prev->state = ENV_RUNNABLE;
 		}

@@ -29,6 +29,7 @@ static __attribute__((noinline)) void spin(struct spinlock *l, u32 ticket)
 		if ((n & 255) || reported || (i64)(rdtsc() - report) < 0)
 			continue;
 		reported = true;
+		__atomic_fetch_add(&l->stats.reports, 1, __ATOMIC_RELEASE);
 		u32 h = __atomic_load_n(&l->holder, __ATOMIC_RELAXED);
 		kprintf("lock: cpu%u has spun %u ms for '%s', held by cpu%d (taken at ", this_cpu()->id,
 			LOCK_REPORT_MS, l->name, (int)h - 1);
@@ -70,8 +71,6 @@ void spin_unlock(struct spinlock *l)
 	l->holder = 0;
 	__atomic_store_n(&l->serving, l->serving + 1, __ATOMIC_RELEASE);
 }
-
-bool spin_held_by_me(const struct spinlock *l) { return l->holder == this_cpu()->id + 1; }
 
 void lock_report(const struct spinlock *l)
 {

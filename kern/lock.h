@@ -23,6 +23,7 @@
 
 struct lock_stats {
 	u64 acquired, contended;  /* contended: had to spin */
+	u32 reports;              /* spins that went past LOCK_REPORT_MS */
 	u64 spin_ticks;           /* lockstat=on: TSC ticks spent spinning */
 	u64 hold_ticks, hold_max; /* lockstat=on: TSC ticks held, total and longest */
 };
@@ -48,7 +49,6 @@ enum lock_level {
 
 void spin_lock(struct spinlock *l);
 void spin_unlock(struct spinlock *l);
-bool spin_held_by_me(const struct spinlock *l);
 
 /* The big kernel lock: everything shared in the kernel is touched under it
  * (what runs without it is listed in docs/smp.md). */

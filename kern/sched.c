@@ -142,41 +142,36 @@ void sched_add_front(struct env *e)
 	wake_idle_for(e);
 }
 
+/* Take e, which follows prev (NULL: e is the head), off the run queue. */
+static struct env *unqueue(struct env *prev, struct env *e)
+{
+	if (prev)
+		prev->rq_next = e->rq_next;
+	else
+		rq_head = e->rq_next;
+	if (rq_tail == e)
+		rq_tail = prev;
+	e->rq_next = NULL;
+	return e;
+}
+
 /* The first queued env this CPU may run, taken off the queue; NULL: none. */
 static struct env *take_next(void)
 {
 	u32 mine = this_cpu()->id + 1;
-	struct env *prev = NULL;
-	for (struct env *e = rq_head; e; prev = e, e = e->rq_next) {
-		if (e->pin && e->pin != mine)
-			continue;
-		if (prev)
-			prev->rq_next = e->rq_next;
-		else
-			rq_head = e->rq_next;
-		if (rq_tail == e)
-			rq_tail = prev;
-		e->rq_next = NULL;
-		return e;
-	}
+	for (struct env *prev = NULL, *e = rq_head; e; prev = e, e = e->rq_next)
+		if (!e->pin || e->pin == mine)
+			return unqueue(prev, e);
 	return NULL;
 }
 
 void sched_remove(struct env *e)
 {
-	struct env *prev = NULL;
-	for (struct env *q = rq_head; q; prev = q, q = q->rq_next) {
-		if (q != e)
-			continue;
-		if (prev)
-			prev->rq_next = q->rq_next;
-		else
-			rq_head = q->rq_next;
-		if (rq_tail == q)
-			rq_tail = prev;
-		q->rq_next = NULL;
-		return;
-	}
+	for (struct env *prev = NULL, *q = rq_head; q; prev = q, q = q->rq_next)
+		if (q == e) {
+			unqueue(prev, q);
+			return;
+		}
 }
 
 void sched_start_slice(void)

@@ -47,6 +47,14 @@ static i64 sys_console_write(u64 buf, u64 len)
 	return (i64)len;
 }
 
+/* The rest of the slice goes; the env returns 0 when it runs again. */
+static __noreturn void yield(struct env *e)
+{
+	e->ctx.rax = 0;
+	upcall_deschedule(e);
+	sched_next();
+}
+
 static i64 sys_debug(struct env *e, u64 op, u64 a, u64 b)
 {
 	switch (op) {
@@ -109,9 +117,7 @@ static i64 sys_debug(struct env *e, u64 op, u64 a, u64 b)
 		if (a >= cpus_up)
 			return -ERANGE;
 		e->pin = (u32)a + 1;
-		e->ctx.rax = 0;
-		upcall_deschedule(e);
-		sched_next();
+		yield(e);
 	default:
 		return -EINVAL;
 	}
@@ -127,9 +133,7 @@ i64 syscall_dispatch(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2)
 	case SYS_EXIT:
 		env_exit(e, (int)a0);
 	case SYS_YIELD:
-		e->ctx.rax = 0;
-		upcall_deschedule(e);
-		sched_next();
+		yield(e);
 	case SYS_ENV_ID:
 		return e->id;
 	case SYS_TIME:

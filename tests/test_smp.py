@@ -98,6 +98,22 @@ def test_ten_thousand_preemptions_per_cpu_across_address_spaces_lose_no_register
     b.expect_nothing_leaked(started=8, failed=0)
 
 
+def test_an_env_moving_to_a_cpu_takes_its_registers_from_the_cpu_that_kept_them(keel):
+    """Two envs hop between two CPUs after every round (regcheck hop): the CPU
+    one leaves idles keeping its registers, and the CPU it moves to must fetch
+    them (its FS/GS bases, set once, are checked every round; its vector
+    state inside every round). With the fetch left out the run does not
+    finish."""
+    b = keel.boot("run=regcheck:100:hop,regcheck:100:hop timeslice_us=50", smp=2, icount=True,
+                  timeout=120).expect_verdict("success")
+    reports = re.findall(r"^regcheck env \d+: \d+ preemptions inside the check loop, (\d+) rounds of 500, "
+                         r"(\d+) mismatches, ymm fsgsbase$", b.log, re.M)
+    assert len(reports) == 2 and all(int(r) >= 20 and m == "0" for r, m in reports), reports
+    moved, _ = per_cpu_switches(b)
+    assert moved >= 40, f"only {moved} switches moved an env"
+    b.expect_nothing_leaked(started=2, failed=0)
+
+
 SMP_DEMO = keelqemu.DEMO_CMDLINE
 
 
@@ -163,7 +179,7 @@ def test_pin_places_an_env_and_refuses_a_cpu_that_is_not_up(keel):
 
 
 def test_a_cpu_spinning_past_the_bound_says_which_lock_and_who_holds_it(keel):
-    """cpu1 holds a lock 4 s; cpu0, spinning for it, reports at 2 s which
+    """cpu1 holds a lock until cpu0, spinning for it, has reported (at 2 s) which
     lock, which CPU holds it and where it was taken, and gets it after."""
     b = keel.run_test("lock_spin_is_reported", smp=2)
     b.expect(r"^lock: cpu0 has spun 2000 ms for 'test', held by cpu1 \(taken at hold_a_while\+0x[0-9a-f]+\)$")

@@ -1,9 +1,13 @@
 /*
- * `regcheck [PREEMPTIONS]`: the original failure, at scale. Loads this env's
+ * `regcheck [PREEMPTIONS [hop]]`: the original failure, at scale. Loads this env's
  * own values into every general register, XMM/YMM, MXCSR and the x87 control
  * word and checks them in a loop while the kernel preempts it and runs other
  * environments in other address spaces. Counts (through the kernel) how many
- * preemptions landed inside the loop; any lost bit is a mismatch.
+ * preemptions landed inside the loop; any lost bit is a mismatch. `hop`
+ * (two CPUs, debug builds): after every round the env moves to the other
+ * CPU (DEBUG_PIN), leaving the one it ran on idle with its registers kept
+ * there -- the CPU it moves to must fetch them (its FS/GS bases are checked
+ * every round).
  */
 #include "keel.h"
 
@@ -40,6 +44,8 @@ static const char *const check_names[] = {
 int main(int argc, char **argv)
 {
 	uint64_t target = argc > 1 ? keel_atou(argv[1]) : 5000;
+	int hop = argc > 2 && !strcmp(argv[2], "hop");
+	uint64_t per_round = hop ? 500 : 20000; /* hopping: often */
 	uint64_t id = (uint64_t)sys_env_id();
 	uint64_t seed = 0x9E3779B97F4A7C15ULL * (id + 1);
 	for (int i = 0; i < 15 + 64; i++) {
@@ -60,7 +66,7 @@ int main(int argc, char **argv)
 	sys_debug(DEBUG_WATCH_RANGE, (long)regcheck_loop_start, (long)regcheck_loop_end);
 	uint64_t rounds = 0, fails = 0, preempted = 0, t0 = sys_time();
 	while (preempted < target) {
-		uint64_t r = regcheck_loop(20000);
+		uint64_t r = regcheck_loop(per_round);
 		rounds++;
 		if (r) {
 			fails++;
@@ -77,14 +83,18 @@ int main(int argc, char **argv)
 			}
 		}
 		preempted = (uint64_t)sys_debug(DEBUG_PREEMPTIONS, 0, 0);
+		if (hop && sys_debug(DEBUG_PIN, (long)(rounds & 1), 0) < 0) {
+			printf("regcheck env %llu: cannot hop (two CPUs and a debug build needed)\n", (unsigned long long)id);
+			return 2;
+		}
 		if (sys_time() - t0 > 120ULL * 1000000000ULL) {
 			printf("regcheck env %llu: only %llu preemptions in 120 s\n", (unsigned long long)id,
 			       (unsigned long long)preempted);
 			return 2;
 		}
 	}
-	printf("regcheck env %llu: %llu preemptions inside the check loop, %llu rounds of 20000, %llu mismatches, %s%s\n",
-	       (unsigned long long)id, (unsigned long long)preempted, (unsigned long long)rounds,
+	printf("regcheck env %llu: %llu preemptions inside the check loop, %llu rounds of %llu, %llu mismatches, %s%s\n",
+	       (unsigned long long)id, (unsigned long long)preempted, (unsigned long long)rounds, (unsigned long long)per_round,
 	       (unsigned long long)fails, regcheck_use_avx ? "ymm" : "xmm", fsgs ? " fsgsbase" : "");
 	return fails != 0;
 }
