@@ -276,9 +276,10 @@ __noreturn void env_run(struct env *e)
 		else
 			wrmsr(MSR_FS_BASE, e->fs_base);
 		wrmsr(MSR_KERNEL_GS_BASE, e->gs_base); /* becomes GS base at the swapgs on exit */
-		if (cpu->pml4_loaded != e->pml4) { /* (kept since e last ran here: no load) */
-			write_cr3(e->pml4);
-			cpu->pml4_loaded = e->pml4;
+		u64 pml4 = e->pml4;
+		if (cpu->pml4_loaded != pml4) { /* (kept since e last ran here: no load) */
+			cpu->pml4_loaded = pml4;
+			write_cr3(pml4);
 		}
 		switch_hooks(cpu, e);
 		cpu->env = e;

@@ -122,7 +122,7 @@ static inline void wake_idle_for(const struct env *e)
 		kick_idle_for(e);
 }
 
-void sched_add(struct env *e)
+static inline void rq_push_back(struct env *e)
 {
 	e->rq_next = NULL;
 	if (rq_tail)
@@ -132,6 +132,8 @@ void sched_add(struct env *e)
 	rq_tail = e;
 	wake_idle_for(e);
 }
+
+void sched_add(struct env *e) { rq_push_back(e); }
 
 void sched_add_front(struct env *e)
 {
@@ -155,14 +157,23 @@ static struct env *unqueue(struct env *prev, struct env *e)
 	return e;
 }
 
-/* The first queued env this CPU may run, taken off the queue; NULL: none. */
-static struct env *take_next(void)
+/* The first queued env this CPU may run, taken off the queue; NULL: none.
+ * The head, unpinned, is the common case: taken without a walk. */
+static __attribute__((noinline)) struct env *take_next_walk(void)
 {
 	u32 mine = this_cpu()->id + 1;
 	for (struct env *prev = NULL, *e = rq_head; e; prev = e, e = e->rq_next)
 		if (!e->pin || e->pin == mine)
 			return unqueue(prev, e);
 	return NULL;
+}
+
+static inline struct env *take_next(void)
+{
+	struct env *e = rq_head;
+	if (likely(e && !e->pin))
+		return unqueue(NULL, e);
+	return take_next_walk();
 }
 
 void sched_remove(struct env *e)
@@ -242,7 +253,7 @@ __noreturn void sched_next(void)
 {
 	struct env *cur = env_current();
 	if (cur && cur->state == ENV_RUNNING)
-		sched_add(cur); /* round robin: to the back */
+		rq_push_back(cur); /* round robin: to the back */
 	struct env *next = take_next();
 	if (!next) {
 		if (!env_live_count())
@@ -273,7 +284,7 @@ __noreturn void sched_idle_enter(void)
  * alive for ever (the others would starve). */
 #define DONATION_MIN_NS 20000
 
-bool sched_may_run_here(const struct env *e) { return !e->pin || e->pin == this_cpu()->id + 1; }
+bool sched_pinned_here(const struct env *e) { return e->pin == this_cpu()->id + 1; }
 
 __noreturn void sched_run_donated(struct env *e)
 {

@@ -22,8 +22,10 @@ void sched_add(struct env *e);    /* append to the run queue */
 void sched_remove(struct env *e); /* if queued */
 void sched_add_front(struct env *e); /* to run next */
 
-/* May e run on this CPU (pin=)? */
-bool sched_may_run_here(const struct env *e);
+/* May e run on this CPU (pin=)? An unpinned env may, without a call
+ * (a macro: struct env is the caller's, env.h). */
+bool sched_pinned_here(const struct env *e);
+#define sched_may_run_here(e) (!(e)->pin || sched_pinned_here(e))
 
 /* Run e now for the rest of the current slice, given up by the env that
  * leaves the CPU (directed yield, protected control transfer). */

@@ -278,15 +278,24 @@ __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64
 	return (struct fast_ret){ r, fast_status(e) }; /* entry.S counts the sysretq */
 }
 
+/* Several CPUs: the kernel lock, and if this CPU's env ended on another
+ * CPU while this one spun for it, on to the next env. Out of line: one CPU
+ * does neither. */
+static __attribute__((noinline)) void lock_for_entry(struct percpu *cpu)
+{
+	spin_lock(&kernel_lock);
+	if (unlikely(!cpu->env))
+		sched_next();
+}
+
 __noreturn void syscall_from_user(struct trap_frame *tf)
 {
 	struct percpu *cpu = this_cpu();
-	kernel_lock_take();
+	if (unlikely(cpus_up > 1))
+		lock_for_entry(cpu);
 	struct env *e = cpu->env;
 	u64 status = cpu->fast_status;
 	cpu->fast_status = 0;
-	if (unlikely(!e))
-		sched_next(); /* it ended on another CPU while this one spun for the lock */
 	env_save(e, tf, true);
 	if (status == SYSCALL_FAST_EVENTS) /* answered on the fast path; events to deliver */
 		e->ctx.rax = cpu->fast_result;

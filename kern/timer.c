@@ -41,8 +41,10 @@ static void unlink(struct timer *t)
 void timer_arm(struct timer *t, u64 deadline_ns)
 {
 	struct percpu *cpu = this_cpu();
-	bool was_head = t->armed && cpu->timers == t; /* (the head of this CPU's queue) */
-	if (t->armed)
+	bool was_head = cpu->timers == t; /* armed, at the head of this CPU's queue */
+	if (was_head)
+		cpu->timers = t->next; /* popped: no walk (the slice timer, re-armed) */
+	else if (t->armed)
 		unlink(t);
 	t->cpu = cpu->id;
 	t->deadline = deadline_ns;
@@ -74,8 +76,10 @@ void timer_interrupt(void)
 	u64 now = clock_ns();
 	struct timer **queue = &this_cpu()->timers;
 	while (*queue && (*queue)->deadline <= now) {
-		struct timer *t = *queue;
-		unlink(t);
+		struct timer *t = *queue; /* the head: popped, no walk */
+		*queue = t->next;
+		t->next = NULL;
+		t->armed = false;
 		t->fire(t);
 	}
 	program(*queue);

@@ -74,7 +74,8 @@ static void int_gate_gp_error(struct trap_frame *tf)
  * event or exception delivered as an upcall to an enabled env. Everything
  * else saves the frame into the env and leaves through env_run.
  */
-__attribute__((optimize("omit-frame-pointer"))) static void from_user(struct trap_frame *tf)
+__attribute__((optimize("omit-frame-pointer"))) static inline __attribute__((always_inline)) void
+from_user(struct trap_frame *tf)
 {
 	struct env *e = env_current();
 	unsigned v = (unsigned)tf->vector;
@@ -189,32 +190,36 @@ static __noreturn void orphaned_entry(struct trap_frame *tf)
 }
 
 /*
+ * With several CPUs up, an entry from Ring 3 acknowledges a cross-CPU call
+ * or kick first (the CPU that sent it may hold the kernel lock and wait for
+ * the answer), then takes the lock. Out of line: one CPU does neither.
+ */
+static __attribute__((noinline)) void smp_entry(struct trap_frame *tf)
+{
+	unsigned v = (unsigned)tf->vector;
+	if (v == VEC_CALL || v == VEC_KICK) {
+		lapic_eoi();
+		if (v == VEC_CALL)
+			xcall_serve();
+		else
+			xcall_kicked();
+	}
+	spin_lock(&kernel_lock);
+	if (unlikely(!this_cpu()->env))
+		orphaned_entry(tf);
+}
+
+/*
  * Every entry from Ring 3 but the unlocked fast paths (docs/smp.md) takes
  * the kernel lock first and drops it on the way out (here, or in env_run).
- * A cross-CPU call or kick is acknowledged before: the CPU that sent it may
- * hold the lock and wait for the answer.
  */
 __attribute__((optimize("omit-frame-pointer"))) void trap_dispatch(struct trap_frame *tf)
 {
 	unsigned v = (unsigned)tf->vector;
 	/* #DF, NMI and #MC come through the paranoid path, from anywhere. */
 	if (likely(tf_from_user(tf)) && v != VEC_NMI && v != VEC_DF && v != VEC_MC) {
-		if (cpus_up == 1) { /* nothing to take, nothing sent from elsewhere */
-			from_user(tf);
-			__asm__ volatile("" ::: "memory"); /* a call, not a tail jump: this frame
-							    * stays in backtraces (test_gdb.py) */
-			return;
-		}
-		if (v == VEC_CALL || v == VEC_KICK) {
-			lapic_eoi();
-			if (v == VEC_CALL)
-				xcall_serve();
-			else
-				xcall_kicked();
-		}
-		kernel_lock_take();
-		if (unlikely(!this_cpu()->env))
-			orphaned_entry(tf);
+		if (unlikely(cpus_up > 1))
+			smp_entry(tf);
 		from_user(tf);
 		kernel_lock_drop();
 	} else {
