@@ -28,11 +28,19 @@ def test_every_cpu_comes_up(keel, smp, cpu):
                  r"RSP and per-CPU data in slot 511, checked on that CPU$" % (smp - 1))
 
 
-def test_an_ap_that_does_not_answer_is_reported_and_left_out(keel):
+def test_an_ap_that_does_not_answer_is_reported_left_out_and_its_stacks_freed(keel):
     """smp_skip=2 sends the second AP no startup IPI: it is reported after its
-    timeout, sent INIT again and left out, and the boot goes on with the rest."""
+    timeout, sent INIT again and left out, and the boot goes on with the rest.
+    The stacks cpu0 made for it -- a kernel stack and four IST stacks -- go back:
+    every frame (frames free as before they were made, the next AP then
+    prepared as cpu2 afresh)."""
     b = keel.boot("smp_skip=2", smp=4).expect_verdict("success")
     b.expect(r"^smp: cpu2 \(APIC id 2\) did not answer \(no startup IPI sent: smp_skip\): left out$")
+    m = b.expect(r"^smp: cpu2's kernel and IST stacks freed: (\d+) frames \(frames free (\d+) before they were "
+                 r"made, (\d+) now\)$")
+    freed, before, now = map(int, m.groups())
+    assert freed == 8 + 4 * 4, f"{freed} frames freed, not the kernel stack's 8 and the IST stacks' 4 x 4"
+    assert now == before, f"frames free {before} before cpu2's stacks were made, {now} after they were freed"
     b.expect(r"^smp: 3 of 4 CPUs up ")
 
 

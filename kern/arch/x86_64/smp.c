@@ -189,7 +189,13 @@ void smp_start(const struct mb2_info *mb, paddr_t mbi_pa, u32 skip)
 		char name[32];
 		fmt_snprintf(name, sizeof name, "cpu%u kernel stack", n);
 		uptr top;
-		if (kva_alloc_stack(AP_KSTACK_PAGES, name, &top) || percpu_prepare(n, top)) {
+		u64 free_before = frames_free();
+		if (kva_alloc_stack(AP_KSTACK_PAGES, name, &top)) {
+			kprintf("smp: no memory for cpu%u's stacks: APIC id %u left out\n", n, apic);
+			continue;
+		}
+		if (percpu_prepare(n, top)) { /* it freed its own part */
+			kva_free_stack(top, AP_KSTACK_PAGES);
 			kprintf("smp: no memory for cpu%u's stacks: APIC id %u left out\n", n, apic);
 			continue;
 		}
@@ -198,14 +204,22 @@ void smp_start(const struct mb2_info *mb, paddr_t mbi_pa, u32 skip)
 		memcpy(field(copy, tr_stack), &stack, 8);
 		memcpy(field(copy, tr_arg), &arg, 8);
 		if (start_ap(apic, n, (u8)(page >> 12), ap == skip)) {
-			n++;
+			cpus_up = ++n; /* cross-CPU calls reach it now: a kernel page unmapped is flushed there too */
 			continue;
 		}
 		kprintf("smp: cpu%u (APIC id %u) did not answer%s: left out\n", n, apic,
 			ap == skip ? " (no startup IPI sent: smp_skip)" : "");
-		lapic_send_ipi(apic, ICR_INIT); /* back to waiting for a startup IPI: never in the trampoline */
+		/* Back to waiting for a startup IPI: it never runs the trampoline
+		 * after this, nor anything on the stacks made for it, which go back
+		 * (the next AP is prepared as cpu<n> afresh). */
+		if (!lapic_send_ipi(apic, ICR_INIT)) {
+			kprintf("smp: APIC id %u did not take the INIT: its stacks are kept\n", apic);
+			continue;
+		}
+		size_t freed = kva_free_stack(top, AP_KSTACK_PAGES) + percpu_release(n);
+		kprintf("smp: cpu%u's kernel and IST stacks freed: %zu frames (frames free %llu before they were "
+			"made, %llu now)\n", n, freed, (unsigned long long)free_before, (unsigned long long)frames_free());
 	}
-	cpus_up = n;
 	if (n > 1) {
 		panic_hook = stop_others;
 		console_set_lock(console_enter, console_leave);
