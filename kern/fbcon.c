@@ -196,6 +196,13 @@ static int fbcon_start(const struct mb2_framebuffer *fb, const struct psf_font *
 	return 0;
 }
 
+void fbcon_font_moved(const void *from, const void *to, size_t len)
+{
+	uptr off = (uptr)con.font.glyphs - (uptr)from;
+	if (con.font.glyphs && off < len)
+		con.font.glyphs = (const u8 *)to + off;
+}
+
 u32 fbcon_cols(void) { return con.on ? con.cols : 0; }
 u32 fbcon_rows(void) { return con.on ? con.rows : 0; }
 

@@ -22,6 +22,10 @@
  * from now on, starting with what it said before. Says why not if not. */
 void fbcon_start_boot(const struct mb2_info *mb);
 
+/* A boot module moved from [from, from + len) to `to` (smp.c): the glyphs
+ * follow it if they were in it (the font is read where GRUB put it). */
+void fbcon_font_moved(const void *from, const void *to, size_t len);
+
 /* Put text on the screen (no-op before it starts). Handles \n, \r, \t, \b;
  * wraps at the right edge; scrolls at the bottom. */
 void fbcon_write(const char *s, size_t n);

@@ -84,6 +84,13 @@ paddr_t frame_alloc_in(paddr_t lo, paddr_t hi)
 
 paddr_t frame_alloc(void) { return frame_alloc_in(PAGE_SIZE, UINT64_MAX); }
 
+paddr_t frame_alloc_contig(u64 n, paddr_t lo, paddr_t hi)
+{
+	if (failpoint_hit(FAIL_FRAME))
+		return 0;
+	return pmm_alloc_contig(&kernel_frames, n, lo, MIN(hi, alloc_limit));
+}
+
 paddr_t frame_alloc_zeroed(void)
 {
 	paddr_t pa = frame_alloc();

@@ -28,6 +28,8 @@ int frame_init(const struct mb2_info *mb, paddr_t mbi_pa);
 paddr_t frame_alloc(void);
 paddr_t frame_alloc_zeroed(void);
 paddr_t frame_alloc_in(paddr_t lo, paddr_t hi);
+/* n physically contiguous frames in [lo, hi): the first, or 0. */
+paddr_t frame_alloc_contig(u64 n, paddr_t lo, paddr_t hi);
 void frame_free(paddr_t pa);
 void frame_lift_limit(void);
 

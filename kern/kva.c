@@ -3,6 +3,7 @@
 #include "frame.h"
 #include "keel/errno.h"
 #include "lib/fmt.h"
+#include "lib/string.h"
 #include "slot.h"
 #include "cpu_features.h"
 
@@ -64,6 +65,25 @@ int kva_alloc_stack(size_t pages, const char *name, uptr *top)
 	kva_note(lo, lo + pages * PAGE_SIZE, name);
 	*top = lo + pages * PAGE_SIZE;
 	return 0;
+}
+
+size_t kva_free_stack(uptr top, size_t pages)
+{
+	uptr lo = top - pages * PAGE_SIZE;
+	size_t freed = 0;
+	for (uptr va = lo; va < top; va += PAGE_SIZE) {
+		paddr_t pa = slot_unmap(va);
+		if (pa) {
+			frame_free(pa);
+			freed++;
+		}
+	}
+	for (size_t i = 0; i < nregions; i++)
+		if (regions[i].start == lo && regions[i].end == top) {
+			size_t n = strlen(regions[i].name);
+			fmt_snprintf(regions[i].name + n, sizeof regions[i].name - n, " (freed)");
+		}
+	return freed;
 }
 
 void *kva_map_phys(paddr_t pa, size_t len, bool writable, u64 cache)

@@ -14,6 +14,13 @@
  * *top is its (16-byte aligned) top. -ENOMEM leaves nothing allocated. */
 int kva_alloc_stack(size_t pages, const char *name, uptr *top);
 
+/* Unmap the stack of `pages` pages below `top` (kva_alloc_stack's) and free
+ * its frames; returns how many. Its addresses, guard page included, stay
+ * unmapped and are never handed out again (a stale pointer faults), and
+ * fault reports call them "(freed)". The caller makes sure no CPU uses it;
+ * slot_unmap flushes every CPU's TLB. */
+size_t kva_free_stack(uptr top, size_t pages);
+
 /* Map [pa, pa + len) read-only (writable if `writable`), with cache flags
  * (PTE_PCD | PTE_PWT for MMIO registers, pte_wc for a framebuffer, 0 for
  * write-back; docs/memory-map.md). NULL on failure. */

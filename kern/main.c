@@ -230,8 +230,9 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	u64 skip = 0;
 	if (skip_s && !parse_u64(skip_s, &skip))
 		kprintf("warning: smp_skip=%s is not a number\n", skip_s);
+	tunables_apply(&boot_cmdline); /* quotas, time slice, watchdog, ... (tunables.c); trampoline= for smp_start */
+	tlb_init(); /* before any AP is up: a kernel page unmapped from now on is flushed on every CPU up */
 	smp_start(&boot_info, mbi_pa, (u32)MIN(skip, (u64)UINT32_MAX));
-	tlb_init();
 	boot_step(frame_type_init(), "setting up frame types");
 	/* Each subsystem's part in an env's life, registered in the order
 	 * they build on one another (env.h): tables, ports, capabilities,
@@ -243,7 +244,6 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	pct_init();
 	boot_step(irq_init(), "setting up the IOAPIC");
 	trace_cap_init();
-	tunables_apply(&boot_cmdline); /* quotas, time slice, watchdog, ... (tunables.c) */
 	trace_boot(cmdline_get(&boot_cmdline, "trace"), TRACE_BOOT_FRAMES);
 	sched_init(timeslice_us * 1000, run_end);
 	spawn_init(&boot_info);

@@ -18,6 +18,13 @@ void panic_set_symbols(const char *text, size_t len)
 	sym_len = len;
 }
 
+void panic_symbols_moved(const void *from, const void *to, size_t len)
+{
+	uptr off = (uptr)sym_text - (uptr)from;
+	if (sym_text && off < len)
+		sym_text = (const char *)to + off;
+}
+
 bool exit_hold;
 
 __noreturn void keel_exit(int code)

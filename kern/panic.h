@@ -25,6 +25,9 @@ void panic_backtrace(u64 rip, u64 rbp, u64 rsp);
 
 /* Symbols for backtraces: the text of the "ksyms" boot module. */
 void panic_set_symbols(const char *text, size_t len);
+/* A boot module moved from [from, from + len) to `to` (smp.c): the symbols
+ * follow it if they were in it. */
+void panic_symbols_moved(const void *from, const void *to, size_t len);
 
 /* "#PF page fault", ... for an exception vector. */
 const char *exception_name(u64 vector);

@@ -5,6 +5,7 @@
  * command line is read (its definition, or the build's configuration).
  */
 #include "tunables.h"
+#include "arch/x86_64/smp.h"
 #include "cap.h"
 #include "config.h"
 #include "console.h"
@@ -32,6 +33,7 @@ struct tunable {
 static const char *const window_words[] = { "closed", "open" };
 static const char *const shootdown_words[] = { "ipi", "skip" };
 static const char *const lockstat_words[] = { "off", "on" };
+static const char *const trampoline_words[] = { "choose", "move" };
 
 static const struct tunable tunables[] = {
 	/* per boot env: capability slots, frames, GiB of the address space, descendants */
@@ -54,6 +56,9 @@ static const struct tunable tunables[] = {
 	WORDS("shootdown", shootdown_words, KEEL_DEBUG ? 1 : 0, tlb_skip_ipis),
 	/* lock hold and spin times (a TSC read at each acquisition and release) */
 	WORDS("lockstat", lockstat_words, 1, lockstat_on),
+	/* test only: the APs' trampoline page comes from moving a boot module,
+	 * as if no page below 640 KiB were free */
+	WORDS("trampoline", trampoline_words, 1, smp_trampoline_move),
 };
 
 static u64 get(const struct tunable *t)

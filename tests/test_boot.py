@@ -260,6 +260,7 @@ TUNABLES = {
     "uaccess_window": ("wide", "closed|open", "closed"),  # open: debug builds (the default)
     "shootdown": ("none", "ipi|skip", "ipi"),  # skip: debug builds
     "lockstat": ("yes", "off|on", "off"),
+    "trampoline": ("anywhere", "choose|move", "choose"),  # move: test only (test_smp.py)
 }
 
 

@@ -28,18 +28,74 @@ def test_every_cpu_comes_up(keel, smp, cpu):
                  r"RSP and per-CPU data in slot 511, checked on that CPU$" % (smp - 1))
 
 
-def test_an_ap_that_does_not_answer_is_reported_and_left_out(keel):
+def test_an_ap_that_does_not_answer_is_reported_left_out_and_its_stacks_freed(keel):
     """smp_skip=2 sends the second AP no startup IPI: it is reported after its
-    timeout, sent INIT again and left out, and the boot goes on with the rest."""
+    timeout, sent INIT again and left out, and the boot goes on with the rest.
+    The stacks cpu0 made for it -- a kernel stack and four IST stacks -- go back:
+    every frame (frames free as before they were made, the next AP then
+    prepared as cpu2 afresh)."""
     b = keel.boot("smp_skip=2", smp=4).expect_verdict("success")
     b.expect(r"^smp: cpu2 \(APIC id 2\) did not answer \(no startup IPI sent: smp_skip\): left out$")
+    m = b.expect(r"^smp: cpu2's kernel and IST stacks freed: (\d+) frames \(frames free (\d+) before they were "
+                 r"made, (\d+) now\)$")
+    freed, before, now = map(int, m.groups())
+    assert freed == 8 + 4 * 4, f"{freed} frames freed, not the kernel stack's 8 and the IST stacks' 4 x 4"
+    assert now == before, f"frames free {before} before cpu2's stacks were made, {now} after they were freed"
     b.expect(r"^smp: 3 of 4 CPUs up ")
 
 
-def test_aps_come_up_under_uefi(keel):
-    """Under OVMF GRUB puts its modules and boot information low: the trampoline
-    page is chosen around them (the four CPUs are required up by Keel.boot)."""
-    keel.boot(smp=4, firmware="uefi").expect_verdict("success").expect_firmware("uefi")
+# The kernel's word for the ranges GRUB's things hold (kern/frame.c, reserve()).
+RESERVED = r"^mem: reserved (0x[0-9a-f]+|0+)-(0x[0-9a-f]+) (.+)$"
+
+
+def test_under_uefi_a_module_moves_out_of_the_way_when_no_low_page_is_free(keel):
+    """Under OVMF GRUB puts its modules and boot information low. The page a
+    free page would have been (trampoline=move reports it) lies outside all of
+    them; trampoline=move then counts every free page below 640 KiB as held,
+    so the only way to a trampoline page is to move a module: the kernel moves
+    the one on the highest such page to frames above 1 MiB and says so, the APs start
+    through the page it held (all four up: Keel.boot), and the programs of the
+    boot -- the moved one among them, read from its new place while its old
+    copy is zeroed -- run and end with nothing leaked."""
+    b = keel.boot("trampoline=move run=hello,ptrtable", smp=4, firmware="uefi").expect_verdict("success")
+    b.expect_firmware("uefi")
+    held = [(int(a, 16), int(z, 16), what) for a, z, what in re.findall(RESERVED, b.log, re.M)
+            if what not in ("first MiB (firmware)", "kernel image")]
+    natural = b.value(r"^smp: trampoline=move \(test only\): every free page below 640 KiB is taken as held "
+                      r"\(the highest is (0x[0-9a-f]+)\)$", lambda v: int(v, 16))
+    assert 0x1000 <= natural < 0xA0000, hex(natural)
+    assert not [h for h in held if h[0] < natural + 0x1000 and natural < h[1]], \
+        f"the free page {natural:#x} is held: {[h for h in held if h[0] < natural + 0x1000 and natural < h[1]]}"
+    m = b.expect(r"^smp: moved module (\S+) from (0x[0-9a-f]+)-(0x[0-9a-f]+) to (0x[0-9a-f]+)-(0x[0-9a-f]+) "
+                 r"\((\d+) frames\) to free page (0x[0-9a-f]+) for the trampoline$")
+    name = m.group(1)
+    old0, old1, new0, new1, page = (int(m.group(i), 16) for i in (2, 3, 4, 5, 7))
+    assert (old0 % 0x1000, old1 - old0) == (new0 % 0x1000, new1 - new0), m.group(0)
+    assert new0 >= 1 << 20 and new1 <= 1 << 32, m.group(0)
+    assert int(m.group(6)) == (new1 - (new0 & ~0xFFF) + 0xFFF) // 0x1000, m.group(0)
+    assert page % 0x1000 == 0 and page < 0xA0000 and old0 < page + 0x1000 and page < old1, m.group(0)
+    assert (old0 & ~0xFFF, (old1 + 0xFFF) & ~0xFFF, name) in held, f"{name} was not at {old0:#x}-{old1:#x}"
+    others = [h for h in held if h[2] != name and h[0] < page + 0x1000 and page < h[1]]
+    assert not others, f"page {page:#x} also holds {others}"
+    assert b.value(r"^smp: 4 of 4 CPUs up \(trampoline page (0x[0-9a-f]+); ", lambda v: int(v, 16)) == page
+    assert name in ("hello", "ptrtable"), \
+        f"GRUB's layout changed: {name} moved, not a program this boot runs (run it here instead)"
+    b.expect(r"^hello from env 1 \(hello\), loaded at 0x[0-9a-f]+")
+    b.expect(r"^ptrtable env 2: all pointers right$")
+    b.expect(r"^env 1 \(hello\): exited with code 0$")
+    b.expect(r"^env 2 \(ptrtable\): exited with code 0$")
+    b.expect_nothing_leaked(started=2, failed=0)
+
+
+def test_with_no_module_below_640_kib_to_move_the_kernel_says_so_and_runs_on_one_cpu(keel):
+    """Under SeaBIOS GRUB puts every module above 1 MiB: with every free page
+    below 640 KiB counted as held (trampoline=move), there is nothing to move,
+    and the kernel says so and boots on one CPU."""
+    b = keel.boot("trampoline=move", smp=2, firmware="bios").expect_verdict("success")
+    b.expect(r"^smp: no module below 640 KiB can move out of the way$")
+    b.expect(r"^smp: no free RAM page below 640 KiB for the trampoline: running on 1 CPU of 2$")
+    b.expect_not(r"^smp: moved module")
+    b.expect(r"^keel: boot ok$")
 
 
 def test_cross_cpu_calls_run_once_on_the_cpu_they_were_sent_to(keel):

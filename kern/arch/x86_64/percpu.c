@@ -79,8 +79,10 @@ int percpu_prepare(unsigned id, u64 kstack_top)
 		uptr top;
 		fmt_snprintf(name, sizeof name, "cpu%u %s IST stack", id, ist_names[i]);
 		int err = kva_alloc_stack(IST_STACK_PAGES, name, &top);
-		if (err)
+		if (err) {
+			percpu_release(id); /* the ones made so far */
 			return err;
+		}
 		/* entry.S's paranoid path finds the per-CPU pointer just above
 		 * the frame the CPU pushes at the IST top. */
 		top -= 16;
@@ -90,6 +92,19 @@ int percpu_prepare(unsigned id, u64 kstack_top)
 	}
 	_Static_assert(IST_DF == 1 && IST_NMI == 2 && IST_MC == 3 && IST_DB == 4, "IST slots");
 	return 0;
+}
+
+size_t percpu_release(unsigned id)
+{
+	struct percpu *cpu = &cpus[id];
+	size_t freed = 0;
+	for (int i = 0; i < 4; i++) {
+		if (cpu->ist_top[i])
+			freed += kva_free_stack(cpu->ist_top[i] + 16, IST_STACK_PAGES);
+		cpu->ist_top[i] = cpu->tss.ist[i] = 0;
+	}
+	cpu->kstack_top = cpu->tss.rsp[0] = 0;
+	return freed;
 }
 
 void percpu_load(unsigned id)

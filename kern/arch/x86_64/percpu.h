@@ -85,6 +85,12 @@ int percpu_init(unsigned id);
 int percpu_prepare(unsigned id, u64 kstack_top);
 void percpu_load(unsigned id);
 
+/* Undo percpu_prepare for a CPU that never came up, or failed to: its IST
+ * stacks freed (kva_free_stack), its TSS's stack pointers cleared; the
+ * kernel stack stays the caller's. Returns the frames freed. The CPU must
+ * be unable to run (an AP sent INIT again). */
+size_t percpu_release(unsigned id);
+
 /* Not volatile: within a function the compiler may read it once (the
  * kernel never moves to another CPU in the middle of a path, and GS base
  * is set once per CPU, in percpu_load, before any caller), as Linux's

@@ -4,7 +4,8 @@
  * An AP starts in real mode at a page below 1 MiB (the startup IPI's vector
  * is its page number), so trampoline.S is copied to such a page, chosen from
  * the memory map's RAM minus the kernel image, the boot information and the
- * modules (under OVMF GRUB puts those low). The AP enters long mode through
+ * modules (under OVMF GRUB puts those low), or freed by moving a module out
+ * of the way when no such page is left. The AP enters long mode through
  * a boot-only top-level table below 4 GiB (CR3 is loaded in 32-bit mode)
  * that maps the trampoline page (identity, non-global, executable) and slot
  * 511 -- the kernel's shared PDPT -- and nothing else; it jumps to ap_entry
@@ -23,6 +24,7 @@
 #include "clock.h"
 #include "console.h"
 #include "cpu_features.h"
+#include "fbcon.h"
 #include "fpu.h"
 #include "frame.h"
 #include "image.h"
@@ -47,21 +49,109 @@ static volatile u32 ap_reported; /* an AP's index, stored by it once it runs */
 
 static bool overlaps(u64 a0, u64 a1, u64 b0, u64 b1) { return a0 < b1 && b0 < a1; }
 
+bool smp_trampoline_move;
+
+/* Can page p hold the trampoline if module `except` (SIZE_MAX: none) is
+ * left out of the count: RAM, and none of the kernel image, the boot
+ * information or a module on it? */
+static bool page_free(const struct mb2_info *mb, paddr_t mbi_pa, paddr_t p, size_t except)
+{
+	if (!range_set_covers(&boot_ram, p, p + PAGE_SIZE) || overlaps(p, p + PAGE_SIZE, image_phys_start(), image_phys_end()) ||
+	    overlaps(p, p + PAGE_SIZE, mbi_pa, mbi_pa + mb->total_size))
+		return false;
+	for (size_t i = 0; i < mb->nmodules; i++)
+		if (i != except && overlaps(p, p + PAGE_SIZE, mb->modules[i].start, mb->modules[i].end))
+			return false;
+	return true;
+}
+
 /* The highest page below LOW_MEMORY that is RAM and holds nothing GRUB or
  * the kernel put there; 0 if there is none. Page 0 (the real-mode interrupt
  * table and BIOS data) is never taken. */
 static paddr_t choose_page(const struct mb2_info *mb, paddr_t mbi_pa)
 {
-	for (paddr_t p = LOW_MEMORY - PAGE_SIZE; p >= PAGE_SIZE; p -= PAGE_SIZE) {
-		if (!range_set_covers(&boot_ram, p, p + PAGE_SIZE) || overlaps(p, p + PAGE_SIZE, image_phys_start(), image_phys_end()) ||
-		    overlaps(p, p + PAGE_SIZE, mbi_pa, mbi_pa + mb->total_size))
-			continue;
-		bool used = false;
-		for (size_t i = 0; i < mb->nmodules && !used; i++)
-			used = overlaps(p, p + PAGE_SIZE, mb->modules[i].start, mb->modules[i].end);
-		if (!used)
+	for (paddr_t p = LOW_MEMORY - PAGE_SIZE; p >= PAGE_SIZE; p -= PAGE_SIZE)
+		if (page_free(mb, mbi_pa, p, SIZE_MAX))
 			return p;
+	return 0;
+}
+
+/* The one module on page p, SIZE_MAX if none or several. */
+static size_t module_on(const struct mb2_info *mb, paddr_t p)
+{
+	size_t found = SIZE_MAX;
+	for (size_t i = 0; i < mb->nmodules; i++)
+		if (overlaps(p, p + PAGE_SIZE, mb->modules[i].start, mb->modules[i].end)) {
+			if (found != SIZE_MAX)
+				return SIZE_MAX;
+			found = i;
+		}
+	return found;
+}
+
+/* Module i may move: RAM below 1 MiB (never the allocator's: see below),
+ * sharing no byte with the image, the boot information or another module
+ * (its old copy is zeroed). */
+static bool module_movable(const struct mb2_info *mb, paddr_t mbi_pa, size_t i)
+{
+	const struct mb2_module *m = &mb->modules[i];
+	if (m->end > MiB(1) || !range_set_covers(&boot_ram, m->start, m->end) ||
+	    overlaps(m->start, m->end, image_phys_start(), image_phys_end()) ||
+	    overlaps(m->start, m->end, mbi_pa, mbi_pa + mb->total_size))
+		return false;
+	for (size_t j = 0; j < mb->nmodules; j++)
+		if (j != i && overlaps(m->start, m->end, mb->modules[j].start, mb->modules[j].end))
+			return false;
+	return true;
+}
+
+/*
+ * No page is free (under OVMF GRUB fills low memory with modules): move a
+ * module out of the way. The highest page below LOW_MEMORY that is RAM and
+ * holds one module and nothing else is taken; that module is copied to
+ * contiguous frames from the allocator, above 1 MiB and below 4 GiB (its
+ * record holds 32-bit addresses), at the same offset in its first page, and
+ * its record in *mb changes: everything that reads a module later finds it
+ * there (run= and SYS_ENV_SPAWN look it up by name in *mb each time, the
+ * frame allocator holds the new frames as allocated), and the two readers
+ * that keep a pointer into a module from earlier in the boot -- the
+ * backtrace symbols (ksyms) and the screen's font -- follow it. Only a
+ * module lying wholly below 1 MiB moves: frame_init never gave that memory
+ * to the allocator ("first MiB (firmware)"), so its old frames are neither
+ * free nor leaked -- they stay out of use, one of them the trampoline's.
+ * The old copy is zeroed, so nothing can go on reading it unnoticed. The
+ * boot information never moves: every module's name, the command line and
+ * the EFI memory map point into it. Returns the page freed, or 0 (said why).
+ */
+static paddr_t move_a_module(struct mb2_info *mb, paddr_t mbi_pa)
+{
+	for (paddr_t p = LOW_MEMORY - PAGE_SIZE; p >= PAGE_SIZE; p -= PAGE_SIZE) {
+		size_t i = module_on(mb, p);
+		if (i == SIZE_MAX || !page_free(mb, mbi_pa, p, i) || !module_movable(mb, mbi_pa, i))
+			continue;
+		struct mb2_module *m = &mb->modules[i];
+		u64 off = m->start % PAGE_SIZE, len = m->end - m->start;
+		u64 pages = ALIGN_UP(off + len, PAGE_SIZE) / PAGE_SIZE;
+		paddr_t to = frame_alloc_contig(pages, MiB(1), GiB(4));
+		if (!to) {
+			kprintf("smp: no %llu contiguous frames below 4 GiB to move module %s to\n",
+				(unsigned long long)pages, m->cmdline);
+			return 0;
+		}
+		void *old = pa_to_va(m->start), *new = pa_to_va(to + off);
+		memcpy(new, old, len);
+		panic_symbols_moved(old, new, len);
+		fbcon_font_moved(old, new, len);
+		u32 from = m->start;
+		m->start = (u32)(to + off);
+		m->end = (u32)(to + off + len);
+		memset(old, 0, len);
+		kprintf("smp: moved module %s from %#x-%#x to %#x-%#x (%llu frames) to free page %#llx for the trampoline\n",
+			m->cmdline, from, from + (u32)len, m->start, m->end, (unsigned long long)pages,
+			(unsigned long long)p);
+		return p;
 	}
+	kprintf("smp: no module below 640 KiB can move out of the way\n");
 	return 0;
 }
 
@@ -136,7 +226,7 @@ static void stop_others(void);
 static bool console_enter(void);
 static void console_leave(void);
 
-void smp_start(const struct mb2_info *mb, paddr_t mbi_pa, u32 skip)
+void smp_start(struct mb2_info *mb, paddr_t mbi_pa, u32 skip)
 {
 	u32 me = lapic_id(), listed = 0;
 	cpus[0].apic_id = me;
@@ -147,6 +237,16 @@ void smp_start(const struct mb2_info *mb, paddr_t mbi_pa, u32 skip)
 		return;
 	}
 	paddr_t page = choose_page(mb, mbi_pa);
+	if (smp_trampoline_move) {
+		char highest[32] = "there is none";
+		if (page)
+			fmt_snprintf(highest, sizeof highest, "the highest is %#llx", (unsigned long long)page);
+		kprintf("smp: trampoline=move (test only): every free page below 640 KiB is taken as held (%s)\n",
+			highest);
+		page = 0;
+	}
+	if (!page)
+		page = move_a_module(mb, mbi_pa);
 	if (!page || !build_boot_tables(page)) {
 		kprintf("smp: %s: running on 1 CPU of %u\n",
 			page ? "no memory for the boot-only page table" : "no free RAM page below 640 KiB for the trampoline",
@@ -189,7 +289,13 @@ void smp_start(const struct mb2_info *mb, paddr_t mbi_pa, u32 skip)
 		char name[32];
 		fmt_snprintf(name, sizeof name, "cpu%u kernel stack", n);
 		uptr top;
-		if (kva_alloc_stack(AP_KSTACK_PAGES, name, &top) || percpu_prepare(n, top)) {
+		u64 free_before = frames_free();
+		if (kva_alloc_stack(AP_KSTACK_PAGES, name, &top)) {
+			kprintf("smp: no memory for cpu%u's stacks: APIC id %u left out\n", n, apic);
+			continue;
+		}
+		if (percpu_prepare(n, top)) { /* it freed its own part */
+			kva_free_stack(top, AP_KSTACK_PAGES);
 			kprintf("smp: no memory for cpu%u's stacks: APIC id %u left out\n", n, apic);
 			continue;
 		}
@@ -198,14 +304,22 @@ void smp_start(const struct mb2_info *mb, paddr_t mbi_pa, u32 skip)
 		memcpy(field(copy, tr_stack), &stack, 8);
 		memcpy(field(copy, tr_arg), &arg, 8);
 		if (start_ap(apic, n, (u8)(page >> 12), ap == skip)) {
-			n++;
+			cpus_up = ++n; /* cross-CPU calls reach it now: a kernel page unmapped is flushed there too */
 			continue;
 		}
 		kprintf("smp: cpu%u (APIC id %u) did not answer%s: left out\n", n, apic,
 			ap == skip ? " (no startup IPI sent: smp_skip)" : "");
-		lapic_send_ipi(apic, ICR_INIT); /* back to waiting for a startup IPI: never in the trampoline */
+		/* Back to waiting for a startup IPI: it never runs the trampoline
+		 * after this, nor anything on the stacks made for it, which go back
+		 * (the next AP is prepared as cpu<n> afresh). */
+		if (!lapic_send_ipi(apic, ICR_INIT)) {
+			kprintf("smp: APIC id %u did not take the INIT: its stacks are kept\n", apic);
+			continue;
+		}
+		size_t freed = kva_free_stack(top, AP_KSTACK_PAGES) + percpu_release(n);
+		kprintf("smp: cpu%u's kernel and IST stacks freed: %zu frames (frames free %llu before they were "
+			"made, %llu now)\n", n, freed, (unsigned long long)free_before, (unsigned long long)frames_free());
 	}
-	cpus_up = n;
 	if (n > 1) {
 		panic_hook = stop_others;
 		console_set_lock(console_enter, console_leave);
