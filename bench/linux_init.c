@@ -178,7 +178,10 @@ static void yield_rows(size_t warm, size_t n)
  * mapped (MAP_POPULATE) and touched before the timing, so its translation
  * is in this CPU's TLB; then munmap alone is timed. Besides clearing the
  * entry and flushing, munmap removes the VMA and frees the page (Keel's
- * frame stays allocated and it has no VMA).
+ * frame stays allocated and it has no VMA). The page is asked for at one
+ * address, between two PROT_NONE pages: munmap then removes one whole VMA
+ * -- none to split, as when the page merged with an anonymous neighbour
+ * (it did, beside the SIGSEGV row's page) -- and frees no page table.
  *
  * Whether another CPU was sent a flush is read from /proc/interrupts' TLB
  * line, CPU 1's column: Linux counts a shootdown there when a flush from
@@ -218,20 +221,30 @@ static long tlb_shootdowns(int cpu)
 static long row_shootdowns;
 
 /* One page mapped and unmapped; the munmap timed alone, or with the mmap
- * (`whole`: the same operation as mmap_munmap_1_page, untouched). Valid
- * when CPU 1 received a shootdown during it (`shootdown`), or none. */
+ * (`whole`: the same operation as mmap_munmap_1_page, untouched, where
+ * the kernel puts it). Valid when CPU 1 received a shootdown during it
+ * (`shootdown`), or none, and the page was where it was asked for. */
 static void unmap_row(const char *name, size_t warm, size_t n, int whole, int shootdown)
 {
+	char *guard = NULL, *hole = NULL;
+	if (!whole) {
+		guard = mmap(NULL, 3 * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (guard == MAP_FAILED || munmap(guard + 4096, 4096)) {
+			printf("bench: %s not measured: no guard pages\n", name);
+			return;
+		}
+		hole = guard + 4096;
+	}
 	row_shootdowns = 0;
 	for (size_t i = 0; i < warm; i++) {
-		char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		char *p = mmap(hole, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 		*(volatile char *)p = 1;
 		munmap(p, 4096);
 	}
 	for (begin(); more(n);) {
 		long before = tlb_shootdowns(1);
 		uint64_t t0 = tsc();
-		char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		char *p = mmap(hole, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 		if (!whole) {
 			*(volatile char *)p = 1; /* its translation in this CPU's TLB */
 			t0 = tsc();
@@ -240,10 +253,12 @@ static void unmap_row(const char *name, size_t warm, size_t n, int whole, int sh
 		uint64_t dt = tsc() - t0;
 		long got = tlb_shootdowns(1) - before;
 		size_t k = kept;
-		take(dt, shootdown ? got > 0 : got == 0);
+		take(dt, (shootdown ? got > 0 : got == 0) && (whole || p == hole));
 		if (kept > k)
 			row_shootdowns += got;
 	}
+	if (guard)
+		munmap(guard, 3 * 4096);
 	report(name);
 	if (shootdown)
 		printf("INFO %s cpu1_tlb_shootdowns=%ld kept=%zu\n", name, row_shootdowns, kept);

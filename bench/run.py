@@ -88,8 +88,9 @@ DESCRIPTION = {
     "sched_yield_2_processes": "sched_yield between two processes (an address-space switch each way)",
     "mmap_munmap_1_page": "mmap(MAP_POPULATE) + munmap of 1 page",
     "mmap_munmap_512_pages": "mmap(MAP_POPULATE) + munmap of 512 pages",
-    "munmap_1_page": "munmap alone of 1 page mapped (MAP_POPULATE) and touched before the timing: + VMA removal and "
-                     "the page freed, which Keel's unmap does not do; no other CPU has the process",
+    "munmap_1_page": "munmap alone of 1 page mapped (MAP_POPULATE, between two PROT_NONE pages) and touched before "
+                     "the timing: + VMA removal and the page freed, which Keel's unmap does not do; no other CPU has "
+                     "the process",
     "munmap_1_page_peer_asleep": "munmap_1_page on two CPUs, a second thread of the process asleep (cpu1 idle: each "
                                  "kept sample saw cpu1's TLB-shootdown count stay)",
     "shootdown_munmap_1_page": "munmap_1_page with a second thread of the process spinning on cpu1: + IPI, remote "
