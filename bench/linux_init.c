@@ -5,6 +5,9 @@
  * empty frame's minimum subtracted, a sample that did not measure the
  * operation redone and counted -- and prints the same BENCH lines, then
  * the kernel version and its mitigation state, and powers off.
+ * With `bench=smp` on the command line (booted with -smp 2) it measures
+ * only the cross-CPU rows: munmap with a second thread of the process
+ * running on CPU 1, which the unmap's TLB shootdown must reach.
  * Built with the build machine's gcc, -static. Never committed as a binary.
  */
 #define _GNU_SOURCE
@@ -169,6 +172,208 @@ static void yield_rows(size_t warm, size_t n)
 	munmap(sh, 4096);
 }
 
+/*
+ * Unmapping one page, on one CPU and with a shootdown to pay -- the Linux
+ * side of Keel's unmap_1_page and shootdown_unmap_1_page. The page is
+ * mapped (MAP_POPULATE) and touched before the timing, so its translation
+ * is in this CPU's TLB; then munmap alone is timed. Besides clearing the
+ * entry and flushing, munmap removes the VMA and frees the page (Keel's
+ * frame stays allocated and it has no VMA). The page is asked for at one
+ * address, between two PROT_NONE pages: munmap then removes one whole VMA
+ * -- none to split, as when the page merged with an anonymous neighbour
+ * (it did, beside the SIGSEGV row's page) -- and frees no page table.
+ *
+ * Whether another CPU was sent a flush is read from /proc/interrupts' TLB
+ * line, CPU 1's column: Linux counts a shootdown there when a flush from
+ * another CPU runs (flush_tlb_func). It is read before and after each
+ * sample, outside the timing, through a kept descriptor into a static
+ * buffer: the reads themselves map and free nothing of the process's.
+ */
+static int interrupts_fd = -1;
+static char interrupts_buf[16384];
+
+/* CPU `cpu`'s TLB shootdowns received so far, or -1 (no such CPU, no
+ * /proc/interrupts). */
+static long tlb_shootdowns(int cpu)
+{
+	if (interrupts_fd < 0)
+		return -1;
+	ssize_t len = pread(interrupts_fd, interrupts_buf, sizeof interrupts_buf - 1, 0);
+	if (len <= 0)
+		return -1;
+	interrupts_buf[len] = 0;
+	char *p = strstr(interrupts_buf, "TLB:");
+	if (!p)
+		return -1;
+	p += 4;
+	for (int i = 0;; i++) {
+		char *end;
+		long v = strtol(p, &end, 10);
+		if (end == p)
+			return -1; /* the line has no column for this CPU */
+		if (i == cpu)
+			return v;
+		p = end;
+	}
+}
+
+/* The shootdowns CPU 1 received in a row's kept samples. */
+static long row_shootdowns;
+
+/* One page mapped and unmapped; the munmap timed alone, or with the mmap
+ * (`whole`: the same operation as mmap_munmap_1_page, untouched, where
+ * the kernel puts it). Valid when CPU 1 received a shootdown during it
+ * (`shootdown`), or none, and the page was where it was asked for. */
+static void unmap_row(const char *name, size_t warm, size_t n, int whole, int shootdown)
+{
+	char *guard = NULL, *hole = NULL;
+	if (!whole) {
+		guard = mmap(NULL, 3 * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (guard == MAP_FAILED || munmap(guard + 4096, 4096)) {
+			printf("bench: %s not measured: no guard pages\n", name);
+			return;
+		}
+		hole = guard + 4096;
+	}
+	row_shootdowns = 0;
+	for (size_t i = 0; i < warm; i++) {
+		char *p = mmap(hole, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		*(volatile char *)p = 1;
+		munmap(p, 4096);
+	}
+	for (begin(); more(n);) {
+		long before = tlb_shootdowns(1);
+		uint64_t t0 = tsc();
+		char *p = mmap(hole, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (!whole) {
+			*(volatile char *)p = 1; /* its translation in this CPU's TLB */
+			t0 = tsc();
+		}
+		munmap(p, 4096);
+		uint64_t dt = tsc() - t0;
+		long got = tlb_shootdowns(1) - before;
+		size_t k = kept;
+		take(dt, (shootdown ? got > 0 : got == 0) && (whole || p == hole));
+		if (kept > k)
+			row_shootdowns += got;
+	}
+	if (guard)
+		munmap(guard, 3 * 4096);
+	report(name);
+	if (shootdown)
+		printf("INFO %s cpu1_tlb_shootdowns=%ld kept=%zu\n", name, row_shootdowns, kept);
+}
+
+/* The second thread: pinned to CPU 1, asleep until told to go, then
+ * writing to memory of the process without pause, so the address space is
+ * live there (an idle CPU that keeps it lazily is skipped by Linux's
+ * flush) and every munmap must reach it. */
+static struct spinner {
+	int go[2];                 /* a pipe: a byte wakes it */
+	volatile uint64_t started;
+	volatile uint64_t loops;
+	volatile int cpu;          /* where it found itself last (sched_getcpu) */
+	volatile uint64_t off_cpu; /* looks that found it on another CPU than 1 */
+	volatile int stop;
+} spin = { .cpu = -1 };
+static char spin_mem[16 * 4096];
+
+static void *spinner(void *arg)
+{
+	char c;
+	(void)arg;
+	memset(spin_mem, 1, sizeof spin_mem); /* faulted in before it counts */
+	spin.cpu = sched_getcpu();
+	spin.started = 1;
+	if (read(spin.go[0], &c, 1) != 1)
+		return NULL;
+	while (!spin.stop) {
+		for (size_t i = 0; i < sizeof spin_mem; i += 64)
+			spin_mem[i]++;
+		int cpu = sched_getcpu();
+		spin.cpu = cpu;
+		if (cpu != 1)
+			spin.off_cpu++;
+		spin.loops++;
+	}
+	return NULL;
+}
+
+static int pin_to(int cpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof set, &set);
+}
+
+/* Up to 5 s for a count of the spinner's to reach `at_least`. */
+static int spin_wait(volatile uint64_t *count, uint64_t at_least)
+{
+	for (int i = 0; i < 5000 && *count < at_least; i++)
+		usleep(1000);
+	return *count >= at_least;
+}
+
+/* `bench=smp`, on two CPUs: this thread on CPU 0, the second on CPU 1.
+ * The unmap with the second thread asleep (CPU 1 idle: no shootdown),
+ * then with it spinning (a shootdown each) -- the same process, the same
+ * mappings around the page either way. The rows are left out, saying why,
+ * if a thread is not where it should be. */
+static void smp_rows(size_t warm, size_t n)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	printf("INFO cpus %ld\n", cpus);
+	if (cpus < 2 || pin_to(0) || sched_getcpu() != 0 || tlb_shootdowns(1) < 0) {
+		printf("bench: shootdown rows not measured: %ld CPUs online, this thread on cpu%d, CPU 1's TLB "
+		       "shootdowns %ld\n", cpus, sched_getcpu(), tlb_shootdowns(1));
+		return;
+	}
+	pthread_t t;
+	pthread_attr_t attr;
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(1, &one);
+	pthread_attr_init(&attr);
+	pthread_attr_setaffinity_np(&attr, sizeof one, &one);
+	if (pipe(spin.go) || pthread_create(&t, &attr, spinner, NULL)) {
+		printf("bench: shootdown rows not measured: no second thread\n");
+		return;
+	}
+	char c = 'g';
+	if (!spin_wait(&spin.started, 1) || spin.cpu != 1) {
+		printf("bench: shootdown rows not measured: the second thread %s (cpu%d)\n",
+		       spin.started ? "started off cpu1" : "did not start", spin.cpu);
+		goto stop;
+	}
+	usleep(10000); /* asleep in read(): CPU 1 idle */
+	unmap_row("munmap_1_page_peer_asleep", warm, n, 0, 0);
+	if (write(spin.go[1], &c, 1) == 1 && spin_wait(&spin.loops, 10) && spin.cpu == 1 && !spin.off_cpu &&
+	    sched_getcpu() == 0) {
+		unmap_row("shootdown_munmap_1_page", warm, n, 0, 1);
+		unmap_row("shootdown_mmap_munmap_1_page", warm, n, 1, 1);
+	} else {
+		printf("bench: shootdown rows not measured: the second thread runs on cpu%d (%llu looks off cpu1, %llu "
+		       "loops), this one on cpu%d\n", spin.cpu, (unsigned long long)spin.off_cpu,
+		       (unsigned long long)spin.loops, sched_getcpu());
+	}
+stop:
+	spin.stop = 1;
+	if (write(spin.go[1], &c, 1) == 1) /* (if it never woke) */
+		pthread_join(t, NULL);
+	printf("INFO spinner cpu=%d loops=%llu off_cpu1=%llu\n", spin.cpu, (unsigned long long)spin.loops,
+	       (unsigned long long)spin.off_cpu);
+}
+
+static int cmdline_has(const char *cmdline, const char *word)
+{
+	size_t len = strlen(word);
+	for (const char *p = strstr(cmdline, word); p; p = strstr(p + 1, word))
+		if ((p == cmdline || p[-1] == ' ') && (!p[len] || p[len] == ' ' || p[len] == '\n'))
+			return 1;
+	return 0;
+}
+
 static void print_file(const char *label, const char *path)
 {
 	char buf[512];
@@ -195,7 +400,8 @@ int main(int argc, char **argv)
 			cmdline[0] = 0;
 		fclose(cf);
 	}
-	size_t n = strstr(cmdline, "bench=quick") ? 1000 : 10000, warm = n / 10;
+	size_t n = cmdline_has(cmdline, "bench=quick") ? 1000 : 10000, warm = n / 10;
+	interrupts_fd = open("/proc/interrupts", O_RDONLY);
 
 	print_file("version", "/proc/version");
 	DIR *d = opendir("/sys/devices/system/cpu/vulnerabilities");
@@ -214,6 +420,11 @@ int main(int argc, char **argv)
 
 	MEASURE("empty_frame", warm, n, (void)0); /* nothing subtracted yet: empty_min is 0 */
 	empty_min = samples[0];
+
+	if (cmdline_has(cmdline, "bench=smp")) {
+		smp_rows(warm, n / 5);
+		goto done;
+	}
 
 	MEASURE("getpid", warm, n, syscall(SYS_getpid));
 
@@ -290,6 +501,8 @@ int main(int argc, char **argv)
 				       0);
 			munmap(p, 512 * 4096);
 		});
+	unmap_row("munmap_1_page", warm, n / 5, 0, 0);
+done:
 	printf("BENCH done\n");
 	fflush(stdout);
 	reboot(RB_POWER_OFF);

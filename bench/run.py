@@ -11,6 +11,9 @@ configuration (machine, CPU model, memory, icount mode):
          build/bench/linux/, never committed) booting an initramfs whose
          /init is bench/linux_init.c, built here with gcc -static; once as
          shipped and once with mitigations=off
+  linux-smp  the same kernel and /init on two CPUs (bench=smp): munmap of a
+         page while a second thread of the process runs on the other CPU,
+         beside keel-smp's unmap with a shootdown (wall mode only)
 
 Modes: `icount` (-icount shift=0: a tick is a guest instruction, so a
 figure is a path length, not a latency -- an iretq, a CR3 load or an XSAVE
@@ -47,7 +50,13 @@ EQUIVALENT = {
     "map_unmap_1_page": ("mmap_munmap_1_page", None),
     "map_unmap_512_pages": ("mmap_munmap_512_pages", None),
     "demand_zero_fault_upcall": ("demand_zero_fault", None),
+    "unmap_1_page": ("munmap_1_page", None),
 }
+# The same on two CPUs: a keel-smp operation -> the linux-smp one.
+SMP_EQUIVALENT = {
+    "shootdown_unmap_1_page": ("shootdown_munmap_1_page", None),
+}
+SYSTEMS = ("keel", "keel-smp", "linux", "linux-smp")
 FLOOR_OPS = {"floor_int_iretq", "floor_syscall_sysretq"}
 # Cross-CPU rows (system keel-smp: two CPUs): the floors from the kernel's own
 # smp_bench test, and the Ring 3 unmap with a shootdown to pay.
@@ -79,6 +88,14 @@ DESCRIPTION = {
     "sched_yield_2_processes": "sched_yield between two processes (an address-space switch each way)",
     "mmap_munmap_1_page": "mmap(MAP_POPULATE) + munmap of 1 page",
     "mmap_munmap_512_pages": "mmap(MAP_POPULATE) + munmap of 512 pages",
+    "munmap_1_page": "munmap alone of 1 page mapped (MAP_POPULATE, between two PROT_NONE pages) and touched before "
+                     "the timing: + VMA removal and the page freed, which Keel's unmap does not do; no other CPU has "
+                     "the process",
+    "munmap_1_page_peer_asleep": "munmap_1_page on two CPUs, a second thread of the process asleep (cpu1 idle: each "
+                                 "kept sample saw cpu1's TLB-shootdown count stay)",
+    "shootdown_munmap_1_page": "munmap_1_page with a second thread of the process spinning on cpu1: + IPI, remote "
+                               "flush, acknowledgement (each kept sample saw cpu1's TLB-shootdown count move)",
+    "shootdown_mmap_munmap_1_page": "mmap(MAP_POPULATE) + munmap of 1 page with that thread on cpu1",
 }
 
 # n: samples kept; redone: samples that did not measure the operation (an
@@ -198,14 +215,21 @@ def run_keel_smp(builddir, machine, quick, timeout):
     return res, lock
 
 
-def run_linux(builddir, machine, vmlinuz, initrd, quick, mitigations_off, timeout):
+def run_linux(builddir, machine, vmlinuz, initrd, quick, mitigations_off, timeout, smp=False):
+    """One boot of Linux with bench/linux_init.c as /init; `smp`: on two CPUs,
+    the cross-CPU rows only (bench=smp)."""
+    import dataclasses
     append = "console=ttyS0 quiet panic=-1" + (" bench=quick" if quick else "") + \
-        (" mitigations=off" if mitigations_off else "")
+        (" mitigations=off" if mitigations_off else "") + (" bench=smp" if smp else "")
     media = ["-kernel", str(vmlinuz), "-initrd", str(initrd), "-append", append]
+    if smp:
+        machine = dataclasses.replace(machine, smp=2)
     r = keelqemu.boot(builddir, "", machine, timeout=timeout, media=media)
     res = parse(r.log)
     if "done" not in res and not re.search(r"^BENCH done$", r.log, re.M):
         raise RuntimeError(f"Linux bench boot did not finish ({r.verdict}):\n{r.log[-3000:]}")
+    for m in re.finditer(r"^bench: .*$", r.log, re.M):  # what the /init could not measure, and why
+        log(f"Linux{' (two CPUs)' if smp else ''}: {m.group(0)[len('bench: '):]}")
     return res, parse_info(r.log)
 
 
@@ -221,14 +245,19 @@ def records_for(system, mode, results, unit):
 
 # ----------------------------------------------------------------- reports
 def ratio_rows(records, mode):
+    """(Keel op, Linux op, medians, ratio, target) for each pair measured in
+    `mode`; a two-CPU pair's ops are marked so."""
     by = {(r["system"], r["op"]): r for r in records if r["mode"] == mode}
+    pairs = [("keel", op, "linux", lop, target) for op, (lop, target) in EQUIVALENT.items()]
+    pairs += [("keel-smp", op, "linux-smp", lop, target) for op, (lop, target) in SMP_EQUIVALENT.items()]
     rows = []
-    for op, (lop, target) in EQUIVALENT.items():
-        k, l = by.get(("keel", op)), by.get(("linux", lop))
+    for ksys, op, lsys, lop, target in pairs:
+        k, l = by.get((ksys, op)), by.get((lsys, lop))
         if not k or not l or not k["median"]:
             continue
         ratio = l["median"] / k["median"]
-        rows.append((op, lop, k["median"], l["median"], ratio, target))
+        two = " (2 CPUs)" if ksys == "keel-smp" else ""
+        rows.append((op + two, lop + two, k["median"], l["median"], ratio, target))
     return rows
 
 
@@ -250,6 +279,8 @@ def markdown(results, meta):
                          f"{r['iterations']} | {r['redone']} | {DESCRIPTION.get(r['op'], '')} |")
         for op, v in sorted(meta.get("keel_info", {}).get(mode, {}).items()):
             lines += ["", f"Keel, {op}: {v}"]
+        for op, v in sorted(meta.get("linux_smp_info", {}).get(mode, {}).items()):
+            lines += ["", f"Linux on two CPUs, {op}: {v}"]
         lock = meta.get("keel_lock", {}).get(mode)
         if lock:
             lines += ["", f"Keel's kernel lock, four CPUs (fuzzer beside a victim, lockstat=on; {mode}): "
@@ -296,6 +327,9 @@ def plot(results, out, mode):
         (keel if system == "floor" else floor).append(0)
         lop = EQUIVALENT.get(op, (None,))[0]
         linux.append(by.get(("linux", lop), 0))
+    if not labels:
+        log(f"nothing to plot ({mode}): no Keel or floor row")
+        return
     fig, ax = plt.subplots(figsize=(11, 5))
     x = range(len(labels))
     w = 0.28
@@ -326,7 +360,10 @@ def main():
     p.add_argument("--firmware", default="bios", choices=keelqemu.FIRMWARES,
                    help="bios (SeaBIOS) or uefi (OVMF), for Keel and Linux alike; the figures start after "
                         "the firmware has handed over, so they should not depend on it")
-    p.add_argument("--no-linux", action="store_true")
+    p.add_argument("--systems", default=",".join(SYSTEMS),
+                   help="which boots, comma-separated (default all): keel (and floor), keel-smp, linux (as "
+                        "shipped and mitigations=off), linux-smp (two CPUs, wall mode only)")
+    p.add_argument("--no-linux", action="store_true", help="neither linux nor linux-smp")
     p.add_argument("--timeout", type=float, default=900.0)
     a = p.parse_args()
 
@@ -336,36 +373,50 @@ def main():
     cache = outdir / "linux"
     cache.mkdir(exist_ok=True)
     modes = [m for m in a.modes.split(",") if m]
-    meta = dict(schema=SCHEMA_VERSION, command="./keel bench" + (" --quick" if a.quick else ""),
+    systems = [x for x in a.systems.split(",") if x and not (a.no_linux and x.startswith("linux"))]
+    if set(systems) - set(SYSTEMS):
+        p.error(f"--systems: unknown {sorted(set(systems) - set(SYSTEMS))}; known: {', '.join(SYSTEMS)}")
+    command = " ".join(["./keel bench"] + (["--quick"] if a.quick else []) +
+                       ([f"--systems {','.join(systems)}"] if list(systems) != list(SYSTEMS) else []))
+    meta = dict(schema=SCHEMA_VERSION, command=command, systems=systems,
                 machine=a.machine, cpu=a.cpu, mem=a.mem, accel=a.accel or "tcg", firmware=a.firmware, modes=modes,
                 date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     records = []
     vmlinuz = initrd = None
-    if not a.no_linux:
+    if "linux" in systems or "linux-smp" in systems:
         meta["linux_package"], vmlinuz = linux_kernel(cache)
         initrd = linux_initramfs(cache)
     for mode in modes:
         m = keelqemu.Machine(cpu=a.cpu, mem=a.mem, machine=a.machine, icount=(mode == "icount"), accel=a.accel,
                              firmware=a.firmware)
         unit = "instructions" if mode == "icount" else "tsc"
-        log(f"{mode}: Keel")
-        res, klog = run_keel(builddir, m, a.quick, a.timeout)
-        records += records_for("keel", mode, res, unit)
-        meta.setdefault("keel_info", {})[mode] = parse_info(klog)
-        meta.setdefault("keel_trace_sites", {})[mode] = parse_sites(klog)
-        log(f"{mode}: Keel, two and four CPUs")
-        res, lock = run_keel_smp(builddir, m, a.quick, a.timeout)
-        records += records_for("keel-smp", mode, res, unit)
-        meta.setdefault("keel_lock", {})[mode] = lock
-        if a.no_linux:
-            continue
-        for off in (False, True):
+        if "keel" in systems:
+            log(f"{mode}: Keel")
+            res, klog = run_keel(builddir, m, a.quick, a.timeout)
+            records += records_for("keel", mode, res, unit)
+            meta.setdefault("keel_info", {})[mode] = parse_info(klog)
+            meta.setdefault("keel_trace_sites", {})[mode] = parse_sites(klog)
+        if "keel-smp" in systems:
+            log(f"{mode}: Keel, two and four CPUs")
+            res, lock = run_keel_smp(builddir, m, a.quick, a.timeout)
+            records += records_for("keel-smp", mode, res, unit)
+            meta.setdefault("keel_lock", {})[mode] = lock
+        for off in ((False, True) if "linux" in systems else ()):
             log(f"{mode}: Linux{' mitigations=off' if off else ''}")
             res, info = run_linux(builddir, m, vmlinuz, initrd, a.quick, off, a.timeout)
             records += records_for("linux-mitigations-off" if off else "linux", mode, res, unit)
             meta["linux_version"] = info.get("version", "?").split(" (")[0]
             meta["linux_mitigations" + ("_off" if off else "")] = {
                 k.split(".", 1)[1]: v for k, v in info.items() if k.startswith("vulnerability.")}
+        if "linux-smp" in systems and mode == "wall":
+            # As for keel-smp's shootdown row: under icount the round-robin
+            # vCPUs make a cross-CPU wait count the other CPU's whole turn.
+            log(f"{mode}: Linux, two CPUs")
+            res, info = run_linux(builddir, m, vmlinuz, initrd, a.quick, False, a.timeout, smp=True)
+            records += records_for("linux-smp", mode, res, unit)
+            meta["linux_version"] = info.get("version", "?").split(" (")[0]
+            meta.setdefault("linux_smp_info", {})[mode] = {
+                k: v for k, v in info.items() if k != "version" and not k.startswith("vulnerability.")}
     results = dict(meta=meta, records=records)
     (outdir / "results.json").write_text(json.dumps(results, indent=1))
     md = markdown(results, meta)
