@@ -192,21 +192,29 @@ static __noreturn void orphaned_entry(struct trap_frame *tf)
 /*
  * With several CPUs up, an entry from Ring 3 acknowledges a cross-CPU call
  * or kick first (the CPU that sent it may hold the kernel lock and wait for
- * the answer), then takes the lock. Out of line: one CPU does neither.
+ * the answer), then takes the lock. A call (a TLB flush, a park) touches
+ * only this CPU: if it left this CPU's env here with no events to deliver,
+ * the env goes straight back to Ring 3, without the lock (an event posted
+ * meanwhile comes with a kick of its own). False: so it did. Out of line:
+ * one CPU does none of this.
  */
-static __attribute__((noinline)) void smp_entry(struct trap_frame *tf)
+static __attribute__((noinline)) bool smp_entry(struct trap_frame *tf)
 {
 	unsigned v = (unsigned)tf->vector;
-	if (v == VEC_CALL || v == VEC_KICK) {
+	if (v == VEC_CALL) {
 		lapic_eoi();
-		if (v == VEC_CALL)
-			xcall_serve();
-		else
-			xcall_kicked();
+		xcall_serve();
+		struct env *e = this_cpu()->env;
+		if (e && !__atomic_load_n(&e->events, __ATOMIC_RELAXED))
+			return false;
+	} else if (v == VEC_KICK) {
+		lapic_eoi();
+		xcall_kicked();
 	}
 	spin_lock(&kernel_lock);
 	if (unlikely(!this_cpu()->env))
 		orphaned_entry(tf);
+	return true;
 }
 
 /*
@@ -218,8 +226,8 @@ __attribute__((optimize("omit-frame-pointer"))) void trap_dispatch(struct trap_f
 	unsigned v = (unsigned)tf->vector;
 	/* #DF, NMI and #MC come through the paranoid path, from anywhere. */
 	if (likely(tf_from_user(tf)) && v != VEC_NMI && v != VEC_DF && v != VEC_MC) {
-		if (unlikely(cpus_up > 1))
-			smp_entry(tf);
+		if (unlikely(cpus_up > 1) && !smp_entry(tf))
+			return;
 		from_user(tf);
 		kernel_lock_drop();
 	} else {
