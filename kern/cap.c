@@ -14,7 +14,7 @@ u64 caps_live;
 
 #define CSPACE_INITIAL_LEAVES 64 /* 32768 slots before leaf[] itself grows */
 
-static const struct cap_type_ops *type_ops[KEEL_CAP_TRACE + 1];
+static const struct cap_type_ops *type_ops[KEEL_CAP_CPU + 1];
 
 void cap_register_type(u8 type, const struct cap_type_ops *ops)
 {
@@ -289,17 +289,22 @@ int cap_derive(struct env *e, u64 slot, u64 rights, u64 env_slot)
 		if (to != e && !(c->rights & KEEL_R_GRANT))
 			return -ERIGHTS; /* giving it away needs the grant right */
 	}
+	return cap_derive_into(c, (u8)rights, to, e); /* the deriving env pays for the slot */
+}
+
+int cap_derive_into(struct cap *c, u8 rights, struct env *to, struct env *payer)
+{
 	struct cap *d = kzalloc(sizeof *d);
 	if (!d)
 		return -ENOMEM;
 	d->type = c->type;
-	d->rights = (u8)rights;
+	d->rights = rights;
 	d->level = c->level;
 	d->base = c->base;
 	d->size = c->size;
 	d->vbase = c->vbase;
 	d->pt_recs = c->pt_recs; /* a table's entries are the table's, whichever capability names it */
-	int s = place(to, d, e); /* the deriving env pays for the slot */
+	int s = place(to, d, payer);
 	if (s < 0) {
 		kfree(d);
 		return s;

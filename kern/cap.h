@@ -62,6 +62,9 @@ int cap_new_name(struct env *e, u8 type, u64 base, u64 size);
 i64 cap_info(struct env *e, u64 slot, u64 out);
 i64 quota_info(struct env *e, u64 out);
 int cap_derive(struct env *e, u64 slot, u64 rights, u64 env_slot);
+/* The kernel's own derivation (rights already checked): a child of c with
+ * `rights` in env `to`, its slot charged to `payer`. Its slot or -errno. */
+int cap_derive_into(struct cap *c, u8 rights, struct env *to, struct env *payer);
 int cap_revoke(struct env *e, u64 slot);
 int cap_delete(struct env *e, u64 slot);
 

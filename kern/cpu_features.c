@@ -33,6 +33,7 @@ void cpu_detect(void)
 		cpu_has.smap = b & (1u << 20);
 		cpu_has.umip = c & (1u << 2);
 		cpu_has.pku = c & (1u << 3);
+		cpu_has.rdpid = c & (1u << 22);
 	}
 
 	cpuid(0x80000000, 0, &a, &b, &c, &d);
@@ -41,6 +42,7 @@ void cpu_detect(void)
 		cpuid(0x80000001, 0, &a, &b, &c, &d);
 		cpu_has.nx = d & (1u << 20);
 		cpu_has.page1g = d & (1u << 26);
+		cpu_has.rdtscp = d & (1u << 27);
 	}
 	cpu_has.phys_bits = 36;
 	if (cpu_has.max_ext_leaf >= 0x80000008) {

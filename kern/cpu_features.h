@@ -11,6 +11,7 @@ struct cpu_features {
 	bool nx, page1g, pge, pat;
 	bool smep, smap, umip, fsgsbase;
 	bool fxsr, xsave, avx, pku;
+	bool rdtscp, rdpid;
 	bool apic, x2apic, tsc_deadline, invariant_tsc;
 	u8 phys_bits; /* physical address width (CPUID 0x80000008; 36 if the CPU does not say) */
 };

@@ -50,7 +50,9 @@ struct env {
 	struct env *rq_next;    /* run queue */
 	u32 loaded_on;          /* 1 + the CPU whose registers and CR3 hold it (running, or
 				 * kept by that CPU's idle loop); 0: all of it is here */
-	u32 pin;                /* 1 + the only CPU it may run on (pin=); 0: any */
+	u64 may_run;            /* bit c: the scheduler may run it on CPU c (sched.c: the CPUs it
+				 * holds, cpu.held, narrowed by a debug pin) */
+	u32 pin;                /* 1 + the only CPU it may run on (DEBUG_PIN, tests); 0: any */
 	u32 ran_on;             /* 1 + the CPU it last ran on; 0: none yet */
 	struct env *all_next;   /* every live env */
 	u64 image_base, image_size, stack_base, stack_size;
@@ -63,6 +65,7 @@ struct env {
 	struct pct_state pct;    /* calls in progress (pct.c) */
 	struct pt_state pt;      /* its tables' records and ranges (pt.c) */
 	struct cspace cs;        /* its capabilities (cap.c) */
+	struct cpucap_state cpu; /* the CPUs it holds (cpucap.c) */
 	/* quotas: what it may hold, and what it is charged for */
 	u32 quota_caps, caps_charged;
 	u32 quota_frames, frames_charged;

@@ -23,6 +23,14 @@ struct upcall_state {
 	u64 ran_total_ns, waited_total_ns, activations;
 };
 
+/* cpucap.c: the CPUs it holds capabilities for. */
+#define CPUCAP_MAX 64 /* = MAX_CPUS (checked in cpucap.c) */
+struct cpucap_state {
+	u64 held;              /* bit c: it holds a capability for CPU c */
+	struct hnode *caps;    /* its CPU capabilities (struct cap, in_holder) */
+	u16 count[CPUCAP_MAX]; /* per CPU: how many it holds */
+};
+
 /* pt.c: what its page tables and ranges hold. */
 struct pt_state {
 	struct hnode *vranges;   /* the VRANGE capabilities it holds (struct cap, in_holder) */

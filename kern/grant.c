@@ -1,6 +1,7 @@
 #include "grant.h"
 #include "cmdline.h"
 #include "console.h"
+#include "cpucap.h"
 #include "env.h"
 #include "arch/x86_64/percpu.h"
 #include "ioport.h"
@@ -39,6 +40,8 @@ static int grant_one(char *item, struct env **envs, u64 n, struct env **to)
 		return swvec_grant(e, (u32)a);
 	if (strcmp(what, "trace") == 0)
 		return trace_grant(e); /* the only way a trace capability comes to be */
+	if (prefixed(what, "cpu", &rest) && parse_u64(rest, &a))
+		return cpucap_grant(e, a < cpus_up ? (u32)a : cpus_up); /* (-ERANGE: not up) */
 	if (prefixed(what, "io", &rest)) {
 		char *plus = strchr(rest, '+');
 		if (!plus)
@@ -51,24 +54,13 @@ static int grant_one(char *item, struct env **envs, u64 n, struct env **to)
 	return -EINVAL;
 }
 
-/* pin=IDX:cpuN: 0 (the env is pinned) or -errno. */
+/* pin=IDX:cpuN, SMP part 1's placement: now the same as grant=IDX:cpuN. */
 static int pin_one(char *item, struct env **envs, u64 n, struct env **to)
 {
-	char *what = strchr(item, ':');
-	u64 idx, cpu;
-	const char *rest;
-	if (!what)
+	const char *what = strchr(item, ':');
+	if (what && strncmp(what + 1, "cpu", 3) != 0)
 		return -EINVAL;
-	*what++ = 0;
-	if (!parse_u64(item, &idx) || idx >= n)
-		return -ENOENT;
-	if (!prefixed(what, "cpu", &rest) || !parse_u64(rest, &cpu))
-		return -EINVAL;
-	if (cpu >= cpus_up)
-		return -ERANGE; /* no such CPU running */
-	*to = envs[idx];
-	envs[idx]->pin = (u32)cpu + 1;
-	return 0;
+	return grant_one(item, envs, n, to);
 }
 
 /* Each comma-separated item of spec through one(); reports each. */
@@ -94,8 +86,6 @@ static u64 apply_items(const char *key, const char *spec, struct env **envs, u64
 		if (r < 0) {
 			kprintf("%s: %s: refused: %s\n", key, shown, errname(r));
 			failed++;
-		} else if (one == pin_one) {
-			kprintf("%s: %s: env %u (%s) runs only on cpu%u\n", key, shown, to->id, to->name, to->pin - 1);
 		} else {
 			kprintf("%s: %s: env %u (%s), slot %d\n", key, shown, to->id, to->name, r);
 		}

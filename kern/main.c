@@ -20,6 +20,7 @@
 #include "failpoint.h"
 #include "env.h"
 #include "fpu.h"
+#include "cpucap.h"
 #include "grant.h"
 #include "ioport.h"
 #include "irq.h"
@@ -130,6 +131,12 @@ static u64 start_envs(const char *spec, const char *grants, u64 *started)
 	const char *pins = cmdline_get(&boot_cmdline, "pin");
 	if (pins)
 		failed += pin_apply(pins, set, MIN(*started, (u64)ARRAY_SIZE(set)));
+	/* Every boot env that grant= gave no CPU holds them all. */
+	int err = cpucap_grant_defaults();
+	if (err < 0) {
+		kprintf("env: cannot give the boot envs their CPUs: %s\n", errname(err));
+		failed++;
+	}
 	return failed;
 }
 
@@ -244,6 +251,7 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	pct_init();
 	boot_step(irq_init(), "setting up the IOAPIC");
 	trace_cap_init();
+	cpucap_init();
 	trace_boot(cmdline_get(&boot_cmdline, "trace"), TRACE_BOOT_FRAMES);
 	sched_init(timeslice_us * 1000, run_end);
 	spawn_init(&boot_info);

@@ -38,7 +38,7 @@ i64 pct_call(struct env *e)
 	if (r->state != ENV_RUNNABLE && !(r->state == ENV_BLOCKED && r->waiting_events))
 		return -EBUSY;
 	if (!sched_may_run_here(r))
-		return -EBUSY; /* pinned to another CPU: the call cannot run on this one */
+		return -ENOCPU; /* it holds no capability for this CPU: the call cannot run here */
 	u64 arg[4] = { e->ctx.rsi, e->ctx.rdx, e->ctx.r10, e->ctx.r8 };
 	if ((err = upcall_pct_enter(r, e->id, arg)))
 		return err; /* r untouched */
@@ -95,8 +95,10 @@ i64 pct_yield_to(struct env *e, u64 env_slot)
 	struct env *t = named_env(e, env_slot, &err);
 	if (!t)
 		return err;
-	if (t->state != ENV_RUNNABLE || !sched_may_run_here(t))
-		return -EAGAIN; /* blocked, running elsewhere or pinned elsewhere: it could not run here */
+	if (t->state != ENV_RUNNABLE)
+		return -EAGAIN; /* blocked or running elsewhere: it could not run now */
+	if (!sched_may_run_here(t))
+		return -ENOCPU; /* it holds no capability for this CPU */
 	e->ctx.rax = 0;
 	upcall_deschedule(e);
 	sched_remove(t);

@@ -14,8 +14,8 @@ void kstack_restart(void (*fn)(void)) __noreturn; /* entry.S */
 
 u64 sched_slice_ns;
 bool sched_running;
-/* One run queue for every CPU, under the kernel lock; an env pinned to a
- * CPU (pin=) is taken only there. */
+/* One run queue for every CPU, under the kernel lock; a CPU takes only the
+ * envs that hold it (may_run: cpucap.c). */
 static struct env *rq_head, *rq_tail;
 /* Each CPU's slice and idle flag: percpu.sched. */
 static inline struct percpu_sched *mine(void) { return &this_cpu()->sched; }
@@ -87,14 +87,20 @@ void sched_post(struct env *e, u64 events)
 	}
 }
 
+/* Can a CPU that is up run e? */
+static bool runnable_somewhere(const struct env *e) { return e->may_run & (~0ULL >> (64 - cpus_up)); }
+
 static void kill_waiting(void)
 {
 	for (struct env *e = env_list(); e;) {
-		if (e->state != ENV_BLOCKED || !e->waiting_events) {
+		bool waits = e->state == ENV_BLOCKED && e->waiting_events;
+		bool stopped = e->state == ENV_RUNNABLE && !runnable_somewhere(e);
+		if (!waits && !stopped) {
 			e = e->all_next;
 			continue;
 		}
-		kprintf("env %u (%s): killed: waits for an event that nothing can send\n", e->id, e->name);
+		kprintf("env %u (%s): killed: %s\n", e->id, e->name,
+			waits ? "waits for an event that nothing can send" : "holds no CPU and no env that runs can give it one");
 		env_note_failure(e);
 		env_destroy(e);
 		e = env_list(); /* the list changed */
@@ -108,7 +114,7 @@ static __attribute__((noinline)) void kick_idle_for(const struct env *e)
 {
 	u32 me = this_cpu()->id;
 	for (u32 c = 0; c < cpus_up; c++) {
-		if (c == me || !cpus[c].sched.idle || (e->pin && e->pin != c + 1))
+		if (c == me || !cpus[c].sched.idle || !(e->may_run & cpus[c].bit))
 			continue;
 		cpus[c].sched.idle = false; /* it says so again if it finds nothing */
 		smp_kick(c);
@@ -159,11 +165,10 @@ static struct env *unqueue(struct env *prev, struct env *e)
 
 /* The first queued env this CPU may run, taken off the queue; NULL: none.
  * The head, unpinned, is the common case: taken without a walk. */
-static __attribute__((noinline)) struct env *take_next_walk(void)
+static __attribute__((noinline)) struct env *take_next_walk(u64 mine)
 {
-	u32 mine = this_cpu()->id + 1;
 	for (struct env *prev = NULL, *e = rq_head; e; prev = e, e = e->rq_next)
-		if (!e->pin || e->pin == mine)
+		if (e->may_run & mine)
 			return unqueue(prev, e);
 	return NULL;
 }
@@ -171,9 +176,39 @@ static __attribute__((noinline)) struct env *take_next_walk(void)
 static inline struct env *take_next(void)
 {
 	struct env *e = rq_head;
-	if (likely(e && !e->pin))
+	u64 mine = this_cpu()->bit;
+	if (likely(e && (e->may_run & mine)))
 		return unqueue(NULL, e);
-	return take_next_walk();
+	return take_next_walk(mine);
+}
+
+/* Does a queued env wait for a CPU that is up (not only for one it may be
+ * given)? */
+static bool queue_runnable(void)
+{
+	for (struct env *e = rq_head; e; e = e->rq_next)
+		if (runnable_somewhere(e))
+			return true;
+	return false;
+}
+
+void sched_cpus_changed(struct env *e)
+{
+	u64 was = e->may_run;
+	e->may_run = e->cpu.held & (e->pin ? 1ULL << (e->pin - 1) : ~0ULL);
+	if (!e->may_run)
+		e->may_run = e->cpu.held; /* a debug pin to a CPU it does not hold: ignored */
+	if (e->may_run == was || !sched_running)
+		return;
+	if (e->state == ENV_RUNNABLE) {
+		wake_idle_for(e); /* queued: an idle CPU it may run on now comes for it */
+	} else if (e->state == ENV_RUNNING) {
+		/* Running, on a CPU it no longer holds: a kick takes it off there
+		 * (trap.c) -- this CPU's own once it returns to Ring 3. */
+		u32 c = cpus_up > 1 ? e->loaded_on - 1 : 0;
+		if (!(e->may_run & cpus[c].bit))
+			smp_kick(c);
+	}
 }
 
 void sched_remove(struct env *e)
@@ -236,9 +271,9 @@ static __noreturn void idle(void)
 		}
 		if (!env_live_count())
 			end_of_run();
-		if (!others_run_envs() && !rq_head && !anything_can_wake()) {
+		if (!others_run_envs() && !queue_runnable() && !anything_can_wake()) {
 			kprintf("sched: every env waits for an event and nothing can send one (no deadline, no "
-				"interrupt that can fire): ending them\n");
+				"interrupt that can fire), or for a CPU no env can give: ending them\n");
 			kill_waiting();
 			continue; /* callers blocked on them are runnable now */
 		}
@@ -284,7 +319,6 @@ __noreturn void sched_idle_enter(void)
  * alive for ever (the others would starve). */
 #define DONATION_MIN_NS 20000
 
-bool sched_pinned_here(const struct env *e) { return e->pin == this_cpu()->id + 1; }
 
 __noreturn void sched_run_donated(struct env *e)
 {

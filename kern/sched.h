@@ -9,6 +9,7 @@
 #ifndef KEEL_SCHED_H
 #define KEEL_SCHED_H
 
+#include "arch/x86_64/percpu.h" /* this_cpu(): sched_may_run_here */
 #include "types.h"
 
 struct env;
@@ -22,10 +23,15 @@ void sched_add(struct env *e);    /* append to the run queue */
 void sched_remove(struct env *e); /* if queued */
 void sched_add_front(struct env *e); /* to run next */
 
-/* May e run on this CPU (pin=)? An unpinned env may, without a call
- * (a macro: struct env is the caller's, env.h). */
-bool sched_pinned_here(const struct env *e);
-#define sched_may_run_here(e) (!(e)->pin || sched_pinned_here(e))
+/* May e run on this CPU: does it hold it (cpucap.h)? (A macro: struct env
+ * and this_cpu() are the caller's, env.h and arch/x86_64/percpu.h.) */
+#define sched_may_run_here(e) (((e)->may_run & this_cpu()->bit) != 0)
+
+/* The CPUs e holds changed (cpucap.c), or its debug pin: the CPUs it may
+ * run on follow; queued, an idle CPU that may run it now is kicked;
+ * running on a CPU it may no longer run on, that CPU is kicked, and the
+ * kick takes it off (trap.c). */
+void sched_cpus_changed(struct env *e);
 
 /* Run e now for the rest of the current slice, given up by the env that
  * leaves the CPU (directed yield, protected control transfer). */

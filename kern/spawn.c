@@ -1,6 +1,7 @@
 #include "spawn.h"
 #include "arch/x86_64/percpu.h"
 #include "cap.h"
+#include "cpucap.h"
 #include "console.h"
 #include "env.h"
 #include "keel/errno.h"
@@ -93,15 +94,18 @@ i64 sys_env_spawn(struct env *e, u64 ureq)
 	int err = copy_from_user(&req, ureq, sizeof req);
 	if (err)
 		return err;
-	if (req.reserved || req.image_len == 0 || req.quota_frames < 64 || req.quota_caps < 16)
+	if ((req.flags & ~(u32)KEEL_SPAWN_NO_CPUS) || req.image_len == 0 || req.quota_frames < 64 ||
+	    req.quota_caps < 16)
 		return -EINVAL;
+	u32 cpu_caps = req.flags & KEEL_SPAWN_NO_CPUS ? 0 : cpucap_count(e);
 	if ((err = copy_string(image, sizeof image, (u64)req.image, req.image_len)) ||
 	    (err = copy_string(args, sizeof args, (u64)req.args, req.args_len)))
 		return err;
-	/* The child's share, and the ENV capability the caller gets, come out
-	 * of the caller's own quotas (u64 sums: no wrap-around). */
+	/* The child's share, and the ENV capability the caller gets and the
+	 * child's CPU capabilities, come out of the caller's own quotas (u64
+	 * sums: no wrap-around). */
 	if ((u64)e->frames_charged + req.quota_frames > e->quota_frames ||
-	    (u64)e->caps_charged + req.quota_caps + 1 > e->quota_caps ||
+	    (u64)e->caps_charged + req.quota_caps + 1 + cpu_caps > e->quota_caps ||
 	    (u64)e->envs_charged + 1 + req.quota_envs > e->quota_envs)
 		return -EDQUOT;
 	const struct mb2_module *m = spawn_image(image);
@@ -130,6 +134,13 @@ i64 sys_env_spawn(struct env *e, u64 ureq)
 		req.quota_envs, (unsigned long long)c->pml4);
 	debug_env_loaded(c);
 	env_started++;
+	/* Its CPUs, derived from the caller's: revoking the caller's takes
+	 * them too. Without any it waits in the queue, stopped, until given
+	 * one (cpucap.h). */
+	if (cpu_caps && (err = cpucap_spawn(e, c))) {
+		(void)cap_delete(e, (u64)slot); /* the child ends with it, its charges returned */
+		return err;
+	}
 	sched_add(c);
 	return slot;
 }

@@ -117,6 +117,7 @@ static i64 sys_debug(struct env *e, u64 op, u64 a, u64 b)
 		if (a >= cpus_up)
 			return -ERANGE;
 		e->pin = (u32)a + 1;
+		sched_cpus_changed(e);
 		yield(e);
 	default:
 		return -EINVAL;

@@ -82,6 +82,18 @@ size_t keel_xstate_size(void);
 /* The kernel clock without a syscall. */
 uint64_t keel_now(void);
 
+/* The index of the CPU this code runs on, without a system call: RDPID or
+ * RDTSCP (IA32_TSC_AUX) where the CPU has them, else `lsl` of KEEL_CPU_SEL.
+ * (Preemption may move the env right after: a hint, exact only while it
+ * holds one CPU.) keel_cpu_method() says which is used; keel_cpu_by() asks
+ * one way (the CPU must have it). */
+#define KEEL_CPU_BY_LSL    1
+#define KEEL_CPU_BY_RDTSCP 2
+#define KEEL_CPU_BY_RDPID  3
+unsigned keel_cpu(void);
+int keel_cpu_method(void);
+unsigned keel_cpu_by(int method);
+
 static inline long sys_set_deadline(uint64_t ns) { return keel_syscall3(SYS_SET_DEADLINE, (long)ns, 0, 0); }
 static inline long sys_resume(unsigned slot, unsigned flags) { return keel_syscall3(SYS_RESUME, slot, flags, 0); }
 

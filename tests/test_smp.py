@@ -214,24 +214,29 @@ def test_two_icount_runs_of_the_smp_demo_with_the_trace_on(keel):
         pytest.xfail(f"two icount SMP traces differ ({traces[0][:12]} vs {traces[1][:12]}): QEMU's round-robin")
 
 
-def test_pin_places_an_env_and_refuses_a_cpu_that_is_not_up(keel):
-    """pin=IDX:cpuN (SMP part 1's placement; CPU capabilities replace it in
-    part 2): env 0 runs only on cpu1 -- every switch to it is there -- and a
-    CPU that is not up is refused with its reason."""
-    b = keel.boot("run=spin:A:3,spin:B:3 pin=0:cpu1,1:cpu7 trace=on", smp=2, icount=True,
+def test_an_env_runs_only_on_the_cpus_it_holds(keel):
+    """CPU capabilities: on four CPUs, env 1 holds only cpu1 (grant=0:cpu1) and
+    env 2 only cpu2 (pin=1:cpu2, SMP part 1's placement, now the same grant);
+    the trace shows every switch to each on its CPU alone, never on the idle
+    others. A CPU that is not up is refused with its reason, and env 3, given
+    no CPU by grant=, holds every CPU."""
+    b = keel.boot("run=spin:A:3,spin:B:3,hello grant=0:cpu1,0:cpu7 pin=1:cpu2 trace=on", smp=4, icount=True,
                   timeout=120).expect_verdict("failure")
-    b.expect(r"^pin: 0:cpu1: env 1 \(spin\) runs only on cpu1$")
-    b.expect(r"^pin: 1:cpu7: refused: ERANGE$")
-    runs_on = set()
+    b.expect(r"^grant: 0:cpu1: env 1 \(spin\), slot \d+$")
+    b.expect(r"^grant: 0:cpu7: refused: ERANGE$")
+    b.expect(r"^pin: 1:cpu2: env 2 \(spin\), slot \d+$")
+    runs_on = {1: set(), 2: set(), 3: set()}
     cpu = None
     for line in b.log.splitlines():
         m = re.match(r"^ktrace: begin cpu=(\d+)", line)
         if m:
             cpu = int(m.group(1))
         m = re.match(r"^ktrace: \d+,switch,(\d+),", line)
-        if m and m.group(1) == "1":
-            runs_on.add(cpu)
-    assert runs_on == {1}, f"env 1 was switched to on CPUs {runs_on}"
+        if m and int(m.group(1)) in runs_on:
+            runs_on[int(m.group(1))].add(cpu)
+    assert runs_on[1] == {1}, f"env 1 was switched to on CPUs {runs_on[1]}"
+    assert runs_on[2] == {2}, f"env 2 was switched to on CPUs {runs_on[2]}"
+    assert runs_on[3], "env 3 never ran"
 
 
 def test_a_cpu_spinning_past_the_bound_says_which_lock_and_who_holds_it(keel):

@@ -174,6 +174,16 @@ static uint64_t mmu_batch(void)
 	return (uint64_t)ops;
 }
 
+/* Is slot s the last CPU capability the fuzzer holds? */
+static int last_cpu(uint64_t s)
+{
+	struct keel_cap_info info;
+	if (s > UINT32_MAX || sys_cap_info((uint32_t)s, &info) || info.type != KEEL_CAP_CPU)
+		return 0;
+	long first = vm_find_cap(0, KEEL_CAP_CPU, NULL, 0, &info);
+	return first < 0 || vm_find_cap((uint32_t)first + 1, KEEL_CAP_CPU, NULL, 0, &info) < 0;
+}
+
 static uint64_t spawn_req(void)
 {
 	static const char *const images[] = { "hello", "fuzz", "ksyms", "victim", "nosuch" };
@@ -186,7 +196,7 @@ static uint64_t spawn_req(void)
 	r->quota_frames = (uint32_t)(pick(2) ? 64 + pick(64) : value());
 	r->quota_caps = (uint32_t)(pick(2) ? 16 + pick(16) : value());
 	r->quota_envs = (uint32_t)(pick(2) ? 0 : value());
-	r->reserved = pick(8) ? 0 : 1;
+	r->flags = pick(8) ? 0 : pick(2) ? KEEL_SPAWN_NO_CPUS : (uint32_t)value(); /* no CPUs: stopped */
 	return (uint64_t)r;
 }
 
@@ -245,6 +255,8 @@ static void one_call(void)
 	case SYS_CAP_DELETE:
 		if (pick(32) && a[0] < nslots)
 			a[0] = nslots + pick(64); /* mostly what it made itself, not its own image */
+		if (nr == SYS_CAP_DELETE && last_cpu(a[0]))
+			a[0] = nslots + pick(64); /* never its last CPU: it would stop for good */
 		break;
 	case SYS_DEBUG:
 		a[0] = pick(10);

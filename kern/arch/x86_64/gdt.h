@@ -15,7 +15,9 @@
 #define GDT_UDATA    0x20
 #define GDT_UCODE    0x28
 #define GDT_TSS      0x30 /* 16-byte system descriptor: two slots */
-#define GDT_ENTRIES  8
+#define GDT_CPU      0x40 /* DPL 3, read-only data, limit = the CPU's index: `lsl` from Ring 3
+			   * reads which CPU it runs on (KEEL_CPU_SEL; libos keel_cpu) */
+#define GDT_ENTRIES  9
 
 #define USER_CS (GDT_UCODE | 3)
 #define USER_SS (GDT_UDATA | 3)
@@ -33,6 +35,7 @@
 _Static_assert(GDT_UDATA == GDT_UCODE32 + 8 && GDT_UCODE == GDT_UCODE32 + 16,
 	       "sysret derives user SS and CS from the 32-bit user code slot");
 _Static_assert(GDT_KDATA == GDT_KCODE + 8, "syscall derives kernel SS from kernel CS");
+_Static_assert(GDT_CPU == GDT_TSS + 16, "the CPU descriptor follows the TSS's two slots");
 
 /* The 64-bit task state segment (SDM Vol. 3A, 8.7). */
 struct __packed tss {

@@ -2,6 +2,8 @@
 #include "arch/x86_64/percpu.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/idt.h"
+#include "cpu_features.h"
+#include "keel/abi.h"
 #include "image.h"
 #include "keel/errno.h"
 #include "kva.h"
@@ -20,6 +22,8 @@ u32 cpus_up = 1;
 #define DESC_UCODE   0x00AFFA000000FFFFULL /* P, DPL 3, code, L */
 
 /* This CPU's GDT and TSS, loaded, with CS and the data segments reloaded. */
+_Static_assert(KEEL_CPU_SEL == (GDT_CPU | 3), "the ABI's CPU selector is the GDT's, RPL 3");
+
 static void gdt_load(struct percpu *cpu)
 {
 	u64 *g = cpu->gdt;
@@ -35,6 +39,11 @@ static void gdt_load(struct percpu *cpu)
 	g[GDT_TSS / 8] = (limit & 0xFFFF) | (base & 0xFFFFFF) << 16 | 0x89ULL << 40 /* P, 64-bit TSS */ |
 			 ((limit >> 16) & 0xF) << 48 | ((base >> 24) & 0xFF) << 56;
 	g[GDT_TSS / 8 + 1] = base >> 32;
+	/* Present, DPL 3, data, read-only, accessed (so the CPU never writes
+	 * it), base 0, byte-granular limit = this CPU's index: LSL reads it in
+	 * Ring 3. Loaded into a data segment it allows nothing (64-bit mode
+	 * ignores DS/ES bases and limits); as SS or CS the CPU refuses it. */
+	g[GDT_CPU / 8] = (cpu->id & 0xFFFF) | 0xF1ULL << 40 | (u64)((cpu->id >> 16) & 0xF) << 48;
 
 	/* Every port forbidden until an env holding a port capability runs. */
 	cpu->tss.iomap_base = sizeof(struct tss);
@@ -71,6 +80,7 @@ int percpu_prepare(unsigned id, u64 kstack_top)
 
 	cpu->self = cpu;
 	cpu->id = id;
+	cpu->bit = 1ULL << id;
 	cpu->kstack_top = kstack_top;
 	cpu->tss.rsp[0] = cpu->kstack_top;
 
@@ -114,6 +124,8 @@ void percpu_load(unsigned id)
 	idt_load();
 	wrmsr(MSR_GS_BASE, (u64)cpu);
 	wrmsr(MSR_KERNEL_GS_BASE, 0);
+	if (cpu_has.rdtscp) /* RDTSCP's ECX and RDPID: this CPU's index in Ring 3 */
+		wrmsr(MSR_TSC_AUX, id);
 }
 
 void exit_stats_sum(struct exit_stats *out)

@@ -45,6 +45,7 @@ struct percpu {
 	struct env *env;     /* the environment this CPU runs (NULL: none) */
 	u32 id;
 	u32 apic_id;
+	u64 bit;             /* 1 << id: this CPU in a mask of CPUs */
 	u64 ist_top[4];      /* IST stacks (#DF, NMI, #MC, #DB); each top holds `self` */
 	u64 gdt[GDT_ENTRIES] __aligned(16);
 	struct tss tss __aligned(16);

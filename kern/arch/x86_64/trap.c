@@ -121,8 +121,19 @@ from_user(struct trap_frame *tf)
 		if (upcall_event_fast(e, tf))
 			return;
 	} else if (v == VEC_KICK || v == VEC_CALL) {
-		/* (acknowledged in trap_dispatch) another CPU posted events to
-		 * this env, or wanted this CPU in the kernel a moment */
+		/* (acknowledged in smp_entry; with one CPU only a kick of its
+		 * own comes, acknowledged here) another CPU posted events to this
+		 * env, or wanted this CPU in the kernel a moment, or the env lost
+		 * its capability for this CPU: off it goes (sched.c) */
+		if (cpus_up == 1) {
+			lapic_eoi();
+			xcall_kicked();
+		}
+		if (unlikely(!sched_may_run_here(e))) {
+			env_save(e, tf, false);
+			upcall_deschedule(e);
+			sched_next(); /* queued again: a CPU it holds takes it */
+		}
 		if (!e->events)
 			return;
 		if (upcall_event_fast(e, tf))

@@ -102,7 +102,7 @@ int smp_call_many(u64 cpus_mask, void (*fn)(void *), void *arg)
 
 void smp_kick(u32 cpu)
 {
-	if (cpu == this_cpu()->id || cpu >= cpus_up)
+	if (cpu >= cpus_up)
 		return;
 	if (__atomic_exchange_n(&mailbox[cpu].kicked, 1, __ATOMIC_ACQ_REL))
 		return; /* one in flight already: it will look at everything */

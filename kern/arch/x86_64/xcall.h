@@ -47,8 +47,10 @@ int smp_wait_many(struct xcall_batch *b);
 bool xcall_serve(void);
 
 /* Make CPU `cpu` enter the kernel and look again (VEC_KICK, no wait): an
- * env it runs has events, or it idles and there is work. At most one kick
- * is in flight per target: a CPU already kicked is not sent another. */
+ * env it runs has events, or it idles and there is work, or its env may no
+ * longer run there. At most one kick is in flight per target: a CPU already
+ * kicked is not sent another. This CPU's own kick arrives once it runs with
+ * interrupts on (back in Ring 3, or halted). */
 void smp_kick(u32 cpu);
 void xcall_kicked(void); /* trap.c: VEC_KICK arrived (after its EOI) */
 

@@ -217,6 +217,7 @@ _Static_assert(sizeof(struct keel_upcall_area) == 4096, "the upcall area is one 
 #define KEEL_CAP_IOPORT 6 /* I/O ports [base, base + size) */
 #define KEEL_CAP_SWVEC  7 /* a software vector: base = the vector */
 #define KEEL_CAP_TRACE  8 /* the kernel trace: granted at boot only (grant=IDX:trace), never made by Ring 3 */
+#define KEEL_CAP_CPU    9 /* a CPU: base = its index; an env runs only on the CPUs it holds */
 
 #define KEEL_R_READ  1
 #define KEEL_R_WRITE 2
@@ -262,6 +263,10 @@ struct keel_quota_info {
  * an ENV capability to it (charged to the caller), the child one to its
  * parent (charged to the child).
  */
+/* The child gets no CPU capability: it stays stopped until it is given one
+ * (without the flag it gets one derived from each of the caller's CPUs). */
+#define KEEL_SPAWN_NO_CPUS 1
+
 struct keel_spawn {
 	const char *image;   /* the module's name, image_len bytes (no NUL needed) */
 	uint64_t image_len;  /* 1 .. 31 */
@@ -269,7 +274,7 @@ struct keel_spawn {
 	uint64_t args_len;   /* 0 .. KEEL_ARGS_MAX - 1 */
 	uint32_t quota_frames, quota_caps; /* the child's quotas (frames >= 64, caps >= 16) */
 	uint32_t quota_envs;               /* descendants the child may have */
-	uint32_t reserved;                 /* 0 */
+	uint32_t flags;                    /* KEEL_SPAWN_* */
 };
 
 /*
@@ -319,6 +324,10 @@ struct keel_mmu_op {
 /* Ring 3 selectors, for contexts a libOS builds itself. */
 #define KEEL_USER_CS 0x2B
 #define KEEL_USER_SS 0x23
+/* Which CPU Ring 3 runs on, without a system call: `lsl` of this selector
+ * reads the CPU's index (every x86-64 CPU); where the CPU has RDTSCP (and
+ * RDPID), IA32_TSC_AUX holds the same index (RDTSCP's ECX). libos keel_cpu(). */
+#define KEEL_CPU_SEL 0x43
 
 /* The single user address space (PML4 slots 0..255). */
 #define KEEL_USER_BASE KEEL_U64(0x1000)

@@ -41,6 +41,7 @@
 #define EMAPPED  94 /* already mapped: one mapping per capability (derive another) */
 #define EWINDOW  95 /* the read-only page-table window's slot */
 #define EBADTABLE 96 /* SYS_MMU_UPDATE: no capability in the table slot */
+#define ENOCPU   97 /* the env holds no capability for this CPU */
 #define EPIPE    32 /* the other end of a protected control transfer is gone */
 #define EDQUOT  122 /* a quota is exhausted */
 

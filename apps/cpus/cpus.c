@@ -1,0 +1,144 @@
+/*
+ * `cpus MODE`: CPUs as capabilities (docs/smp.md "CPUs as capabilities",
+ * tests/test_cpus.py). Run on two CPUs or more.
+ *
+ *   where  the CPU it runs on, by every way the CPU has (lsl, rdtscp, rdpid):
+ *          they must agree
+ *   stop   a child spawned with KEEL_SPAWN_NO_CPUS holds no CPU: a directed
+ *          yield to it is ENOCPU, and it has not run after a while; given a
+ *          capability for cpu1 it runs, there, and exits
+ *   move   a child spinning with both of the parent's CPUs (derived at
+ *          spawn): the parent revokes cpu0 (the child goes on on cpu1), then
+ *          cpu1 (it holds none: stopped), then gives cpu0 back (it runs
+ *          again, there); the child prints a tick with its CPU every 2 ms.
+ *          Last the parent deletes its own capability for the CPU it runs
+ *          on, and goes on on the other.
+ *
+ * Children: child (says where it runs, exits), spinner (ticks for ever).
+ */
+#include "env.h"
+#include "ipc.h"
+#include "keel.h"
+#include "lib/string.h"
+#include "vm.h"
+
+static int failed;
+static void check(int ok, const char *what)
+{
+	if (!ok) {
+		printf("cpus: FAILED: %s\n", what);
+		failed = 1;
+	}
+}
+
+static int is_cpu(const struct keel_cap_info *info, uint64_t cpu) { return info->base == cpu; }
+
+/* The slot of this env's capability for CPU `cpu`, or -ENOENT. */
+static long cpu_slot(unsigned cpu)
+{
+	struct keel_cap_info info;
+	return vm_find_cap(0, KEEL_CAP_CPU, is_cpu, cpu, &info);
+}
+
+/* Let `ms` milliseconds of kernel time pass, giving the CPU away meanwhile. */
+static void wait_ms(uint64_t ms)
+{
+	uint64_t until = keel_now() + ms * 1000000;
+	while (keel_now() < until)
+		sys_yield();
+}
+
+static void where(const char *who)
+{
+	int how = keel_cpu_method();
+	unsigned lsl = keel_cpu_by(KEEL_CPU_BY_LSL);
+	char line[128];
+	int n = snprintf(line, sizeof line, "cpus: %s runs on cpu%u (lsl %u", who, keel_cpu(), lsl);
+	if (how >= KEEL_CPU_BY_RDTSCP)
+		n += snprintf(line + n, sizeof line - (size_t)n, ", rdtscp %u", keel_cpu_by(KEEL_CPU_BY_RDTSCP));
+	if (how >= KEEL_CPU_BY_RDPID)
+		n += snprintf(line + n, sizeof line - (size_t)n, ", rdpid %u", keel_cpu_by(KEEL_CPU_BY_RDPID));
+	printf("%s)\n", line); /* one write: another CPU's lines do not cut into it */
+	check(keel_cpu() == lsl, "the ways of asking disagree");
+}
+
+static long spawn(const char *args, uint32_t flags)
+{
+	struct keel_spawn r = { .image = "cpus", .image_len = 4, .args = args, .args_len = strlen(args),
+				.quota_frames = 256, .quota_caps = 256, .flags = flags };
+	return sys_env_spawn(&r);
+}
+
+static void stop(void)
+{
+	long c = spawn("child", KEEL_SPAWN_NO_CPUS);
+	check(c >= 0, "spawn a child with no CPU");
+	check(sys_yield_to((uint32_t)c) == -ENOCPU, "a directed yield to an env holding no CPU is ENOCPU");
+	wait_ms(5);
+	check(!keel_env_gone((uint32_t)c), "the child holding no CPU has not run");
+	printf("cpus: stop: the child holding no CPU has not run after 5 ms; giving it cpu1\n");
+	check(sys_cap_derive((uint32_t)cpu_slot(1), KEEL_R_ALL, (uint32_t)c) >= 0, "give the child cpu1");
+	keel_env_wait((uint32_t)c);
+	printf("cpus: stop: the child ran and exited\n");
+}
+
+static void move(void)
+{
+	long s0 = cpu_slot(0), s1 = cpu_slot(1);
+	check(s0 >= 0 && s1 >= 0, "hold cpu0 and cpu1");
+	long c = spawn("spinner", 0);
+	check(c >= 0, "spawn the spinner");
+	wait_ms(10);
+	check(sys_cap_revoke((uint32_t)s0) == 1, "revoke the spinner's cpu0");
+	printf("cpus: move: took cpu0 from the spinner\n");
+	wait_ms(10);
+	check(sys_cap_revoke((uint32_t)s1) == 1, "revoke the spinner's cpu1");
+	printf("cpus: move: took cpu1 too: the spinner holds no CPU\n");
+	wait_ms(10);
+	check(!keel_env_gone((uint32_t)c), "the stopped spinner lives");
+	printf("cpus: move: gave cpu0 back\n");
+	check(sys_cap_derive((uint32_t)s0, KEEL_R_ALL, (uint32_t)c) >= 0, "give the spinner cpu0 again");
+	wait_ms(10);
+	check(sys_cap_delete((uint32_t)c) == 0, "end the spinner");
+	printf("cpus: move: spinner ended\n");
+
+	unsigned here = keel_cpu();
+	check(sys_cap_delete((uint32_t)(here ? s1 : s0)) == 0, "drop the capability for the CPU it runs on");
+	unsigned now = keel_cpu();
+	printf("cpus: move: dropped cpu%u while running there: now on cpu%u\n", here, now);
+	check(now == 1 - here, "moved to the other CPU at once");
+}
+
+static void spinner(void)
+{
+	uint64_t next = keel_now();
+	for (unsigned n = 0;; n++) {
+		if (keel_now() >= next) {
+			printf("cpus: spinner tick %u on cpu%u\n", n, keel_cpu());
+			next = keel_now() + 2000000;
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+	if (!strcmp(mode, "child")) {
+		where("child");
+		return 0;
+	}
+	if (!strcmp(mode, "spinner"))
+		spinner();
+	if (!strcmp(mode, "where"))
+		where("env");
+	else if (!strcmp(mode, "stop"))
+		stop();
+	else if (!strcmp(mode, "move"))
+		move();
+	else {
+		printf("cpus: unknown mode '%s'\n", mode);
+		return 2;
+	}
+	printf("cpus: %s: %s\n", mode, failed ? "FAILED" : "ok");
+	return failed;
+}

@@ -1,0 +1,66 @@
+"""CPUs as capabilities (docs/smp.md "CPUs as capabilities"; apps/cpus).
+
+An env runs only on the CPUs it holds a KEEL_CAP_CPU for; boot envs hold
+every CPU unless grant= names some (tests/test_smp.py checks placement from
+the trace), a spawned env gets its parent's, derived, or none. Ring 3 reads
+which CPU it runs on without a system call.
+"""
+
+import re
+
+import pytest
+
+
+@pytest.mark.parametrize("cpu", ["max", "qemu64"])
+def test_ring3_reads_its_cpu_without_a_system_call(keel, cpu):
+    """`lsl` of KEEL_CPU_SEL everywhere; RDTSCP (IA32_TSC_AUX) where the CPU
+    has it (-cpu max under TCG: no RDPID), and the two agree. qemu64 has
+    neither RDTSCP nor RDPID: the fallback alone."""
+    b = keel.boot("run=cpus:where,cpus:where grant=0:cpu1,1:cpu0", smp=2, cpu=cpu, icount=True)
+    b.expect_verdict("success")
+    got = re.findall(r"^cpus: env runs on cpu(\d) \((.*)\)$", b.log, re.M)
+    assert sorted(g[0] for g in got) == ["0", "1"], got
+    for n, ways in got:
+        if cpu == "max":
+            assert ways == f"lsl {n}, rdtscp {n}", ways
+        else:
+            assert ways == f"lsl {n}", ways
+
+
+def test_a_child_holding_no_cpu_is_stopped_until_given_one(keel):
+    b = keel.boot("run=cpus:stop", smp=2, icount=True)
+    b.expect_verdict("success")
+    b.expect(r"^cpus: stop: the child holding no CPU has not run after 5 ms; giving it cpu1$")
+    b.expect(r"^cpus: child runs on cpu1 \(lsl 1, rdtscp 1\)$")
+    b.expect(r"^cpus: stop: ok$")
+    b.expect_not("FAILED")
+
+
+def test_revoking_a_cpu_moves_the_env_off_it_and_taking_all_stops_it(keel):
+    """The spinner (both CPUs, derived from its parent's) ticks every 2 ms of
+    kernel time, saying where; it starts on cpu0. Revoking its cpu0 moves it
+    off there at once (a kick): it ticks on cpu1 only; revoking cpu1 too stops
+    it (no tick at all, and it lives); cpu0 given back, it ticks again, on
+    cpu0 only. Then the parent drops the capability for the CPU it runs on
+    and is on the other at its next instruction (the kick the kernel sends
+    itself)."""
+    b = keel.boot("run=cpus:move", smp=2, icount=True)
+    b.expect_verdict("success")
+    b.expect_not("FAILED")
+    phase, ticks = 0, {0: [], 1: [], 2: [], 3: []}
+    markers = ["took cpu0 from the spinner", "took cpu1 too", "gave cpu0 back", "spinner ended"]
+    for line in b.log.splitlines():
+        if phase < 4 and markers[phase] in line:
+            phase += 1
+            continue
+        m = re.match(r"^cpus: spinner tick \d+ on cpu(\d)$", line)
+        if m:
+            assert phase < 4, "a tick after the spinner ended"
+            ticks[phase].append(int(m.group(1)))
+    assert phase == 4, b.log[-2000:]
+    assert ticks[0] and ticks[0][-1] == 0, f"before: ticks on {ticks[0]} (not running on cpu0: no move to see)"
+    assert ticks[1] and set(ticks[1]) == {1}, f"after cpu0 was taken: ticks on {ticks[1]}"
+    assert ticks[2] == [], f"holding no CPU, it ticked on {ticks[2]}"
+    assert ticks[3] and set(ticks[3]) == {0}, f"given cpu0 back: ticks on {ticks[3]}"
+    here, now = b.expect(r"^cpus: move: dropped cpu(\d) while running there: now on cpu(\d)$").groups()
+    assert here != now
