@@ -134,7 +134,7 @@ def test_spawn_refuses_each_bad_request_and_the_env_quota_binds(keel):
         "no such module": "ENOENT", "a module that is not a program": "ENOEXEC", "arguments too long": "E2BIG",
         "frame quota below 64": "EINVAL", "capability quota below 16": "EINVAL", "more frames than it has": "EDQUOT",
         "more capabilities than it has": "EDQUOT", "more envs than it may have": "EDQUOT",
-        "reserved field set": "EINVAL",
+        "an unknown flag": "EINVAL",
     }
     got = dict(re.findall(r"^exhaust spawn: (.+?): (E[A-Z0-9]+|accepted)$", b.log, re.M))
     assert got == want

@@ -230,7 +230,7 @@ static void spawn_mode(void)
 		{ "more frames than it has", { "hello", 5, 0, 0, 0xFFFFFFFFu, 16, 0, 0 }, -EDQUOT },
 		{ "more capabilities than it has", { "hello", 5, 0, 0, 64, 0xFFFFFFFFu, 0, 0 }, -EDQUOT },
 		{ "more envs than it may have", { "hello", 5, 0, 0, 64, 16, 0xFFFFFFFFu, 0 }, -EDQUOT },
-		{ "reserved field set", { "hello", 5, 0, 0, 64, 16, 0, 1 }, -EINVAL },
+		{ "an unknown flag", { "hello", 5, 0, 0, 64, 16, 0, 2 }, -EINVAL },
 	};
 	struct keel_quota_info q0 = quota();
 	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {

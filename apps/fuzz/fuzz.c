@@ -174,14 +174,16 @@ static uint64_t mmu_batch(void)
 	return (uint64_t)ops;
 }
 
-/* Is slot s the last CPU capability the fuzzer holds? */
-static int last_cpu(uint64_t s)
+/* Would deleting slot s take away CPUs it got from its parent? Deleting a
+ * capability deletes what was derived from it, so only the CPU capabilities
+ * it derived itself may go: never one of its own CPUs (then it would hold
+ * none, and stay stopped for good). */
+static int keeps_cpu(uint64_t s)
 {
 	struct keel_cap_info info;
 	if (s > UINT32_MAX || sys_cap_info((uint32_t)s, &info) || info.type != KEEL_CAP_CPU)
 		return 0;
-	long first = vm_find_cap(0, KEEL_CAP_CPU, NULL, 0, &info);
-	return first < 0 || vm_find_cap((uint32_t)first + 1, KEEL_CAP_CPU, NULL, 0, &info) < 0;
+	return info.from != (uint32_t)sys_env_id();
 }
 
 static uint64_t spawn_req(void)
@@ -196,7 +198,9 @@ static uint64_t spawn_req(void)
 	r->quota_frames = (uint32_t)(pick(2) ? 64 + pick(64) : value());
 	r->quota_caps = (uint32_t)(pick(2) ? 16 + pick(16) : value());
 	r->quota_envs = (uint32_t)(pick(2) ? 0 : value());
-	r->flags = pick(8) ? 0 : pick(2) ? KEEL_SPAWN_NO_CPUS : (uint32_t)value(); /* no CPUs: stopped */
+	/* (No extra draw from the generator: each seed's calls stay what they were.)
+	 * KEEL_SPAWN_NO_CPUS: a child that holds no CPU, stopped; 2: an unknown flag. */
+	r->flags = pick(8) ? 0 : (uint32_t)KEEL_SPAWN_NO_CPUS << (hash & 1);
 	return (uint64_t)r;
 }
 
@@ -255,8 +259,8 @@ static void one_call(void)
 	case SYS_CAP_DELETE:
 		if (pick(32) && a[0] < nslots)
 			a[0] = nslots + pick(64); /* mostly what it made itself, not its own image */
-		if (nr == SYS_CAP_DELETE && last_cpu(a[0]))
-			a[0] = nslots + pick(64); /* never its last CPU: it would stop for good */
+		if (nr == SYS_CAP_DELETE && keeps_cpu(a[0]))
+			a[0] = nslots + (a[0] & 63); /* never a CPU it holds from its parent */
 		break;
 	case SYS_DEBUG:
 		a[0] = pick(10);

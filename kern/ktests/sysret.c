@@ -10,6 +10,7 @@
 #include "arch/x86_64/percpu.h"
 #include "context.h"
 #include "fpu.h"
+#include "cpucap.h"
 #include "env.h"
 #include "frame.h"
 #include "keel/abi.h"
@@ -50,6 +51,7 @@ static __noreturn void run_alone(struct env *e, const struct run_baseline *befor
 {
 	run_expect_failures(expected_kills);
 	ktest_log("running env %u from %#llx; exit counts follow at the end", e->id, (unsigned long long)e->ctx.rip);
+	KEXPECT(cpucap_grant_defaults() == 1, "every CPU for it, as for a boot env");
 	sched_add(e);
 	run_begin(1, 0, before);
 	sched_start();
@@ -144,6 +146,7 @@ KTEST(sysret_uses_the_checked_rip)
 		return;
 	memset(pa_to_va(text), 0xCC, PAGE_SIZE);
 	memcpy(pa_to_va(text), exit0_or_7, sizeof exit0_or_7);
+	KEXPECT(cpucap_grant_defaults() == 1, "every CPU for it, as for a boot env");
 	struct percpu *cpu = this_cpu();
 	run_begin(1, 0, &before);
 	fpu_restore(e->fpu);
