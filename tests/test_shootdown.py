@@ -35,7 +35,7 @@ import re
 import pytest
 
 PAIR = "run=shootdown:{m}:writer,shootdown:{m}:reader pin=0:cpu0,1:cpu1 watchdog_ms=100000"
-SINGLE = "run=shootdown:{m} pin=0:cpu1 watchdog_ms=100000"
+SINGLE = "run=shootdown:{m} watchdog_ms=100000"  # both CPUs: the app pins itself to cpu1, then moves
 
 # mode: (command line, the reader's access, its #PF error code once the page is gone, the writer's call)
 MODES = {

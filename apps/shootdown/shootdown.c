@@ -24,7 +24,7 @@
  *   reuse    as unmap, then the writer frees the frame and allocates until
  *            it gets it back, and fills it anew: the reader must never read
  *            the new contents
- *   migrate  one env, pinned to cpu1 at boot (`pin=0:cpu1`): reads its page
+ *   migrate  one env holding both CPUs, pinned to cpu1 (DEBUG_PIN): reads its page
  *            there, moves to cpu0 (DEBUG_PIN), unmaps it, moves back. cpu1
  *            idled meanwhile keeping the env's CR3 (no reload when it comes
  *            back), so only the shootdown can have flushed its TLB.
@@ -303,6 +303,7 @@ static int reader(void)
 /* ---------------------------------------------------------------- migrate */
 static int migrate(void)
 {
+	must(sys_debug(DEBUG_PIN, 1, 0), "move to cpu1"); /* (it holds both CPUs) */
 	uint64_t v = vrange(PAGE, 0);
 	must(vm_map_new(v, KEEL_MAP_WRITE), "map the page");
 	volatile uint64_t *p = (volatile uint64_t *)v;
