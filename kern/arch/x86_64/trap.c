@@ -121,7 +121,7 @@ from_user(struct trap_frame *tf)
 		if (upcall_event_fast(e, tf))
 			return;
 	} else if (v == VEC_KICK || v == VEC_CALL) {
-		/* (acknowledged in trap_dispatch) another CPU posted events to
+		/* (acknowledged in smp_entry, below) another CPU posted events to
 		 * this env, or wanted this CPU in the kernel a moment */
 		if (!e->events)
 			return;
