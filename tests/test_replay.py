@@ -102,6 +102,10 @@ def test_a_recording_refuses_what_qemu_cannot_record():
     assert replay.why_not(keelqemu.Machine(icount=True)) is None
 
 
+# ~2 minutes (two replays under gdb, one single-stepping): ./keel test --slow. Going back under
+# gdb (keel-seek: a snapshot load and a replay forward) stays in the default suite through
+# test_race_replay.py, back from a failed assertion to the preemption that caused it.
+@pytest.mark.slow
 def test_gdb_goes_back_from_the_panic_to_its_instruction_count_minus_100(recording):
     """Replay A stops at panic_trap (instruction count N), goes to N - 100 in one move (keel-seek: a
     snapshot load and a replay forward), takes one reverse-stepi, then reverse-continues to a kernel

@@ -121,8 +121,8 @@ from_user(struct trap_frame *tf)
 		if (upcall_event_fast(e, tf))
 			return;
 	} else if (v == VEC_KICK || v == VEC_CALL) {
-		/* (acknowledged in smp_entry; with one CPU only a kick of its
-		 * own comes, acknowledged here) another CPU posted events to this
+		/* (acknowledged in smp_entry, below; with one CPU only a kick of
+		 * its own comes, acknowledged here) another CPU posted events to this
 		 * env, or wanted this CPU in the kernel a moment, or the env lost
 		 * its capability for this CPU: off it goes (sched.c) */
 		if (cpus_up == 1) {
