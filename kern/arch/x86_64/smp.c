@@ -105,6 +105,15 @@ static bool module_movable(const struct mb2_info *mb, paddr_t mbi_pa, size_t i)
 	return true;
 }
 
+/* FNV-1a, 64 bits: the moved copy's hash, which a test compares with the file's. */
+static u64 fnv1a64(const u8 *p, u64 len)
+{
+	u64 h = 0xcbf29ce484222325ull;
+	while (len--)
+		h = (h ^ *p++) * 0x100000001b3ull;
+	return h;
+}
+
 /*
  * No page is free (under OVMF GRUB fills low memory with modules): move a
  * module out of the way. The highest page below LOW_MEMORY that is RAM and
@@ -146,9 +155,10 @@ static paddr_t move_a_module(struct mb2_info *mb, paddr_t mbi_pa)
 		m->start = (u32)(to + off);
 		m->end = (u32)(to + off + len);
 		memset(old, 0, len);
-		kprintf("smp: moved module %s from %#x-%#x to %#x-%#x (%llu frames) to free page %#llx for the trampoline\n",
+		kprintf("smp: moved module %s from %#x-%#x to %#x-%#x (%llu frames) to free page %#llx for the trampoline "
+			"(fnv1a64 of the new copy %#llx)\n",
 			m->cmdline, from, from + (u32)len, m->start, m->end, (unsigned long long)pages,
-			(unsigned long long)p);
+			(unsigned long long)p, (unsigned long long)fnv1a64(new, len));
 		return p;
 	}
 	kprintf("smp: no module below 640 KiB can move out of the way\n");
