@@ -181,11 +181,11 @@ struct cap *cap_lookup(struct env *e, u64 slot, u8 type, u8 rights, int *err)
 static void note_revoked(struct env *e, const struct cap *c)
 {
 	TRACE(KEEL_TR_REVOKE, e->id, c->type, c->slot);
-	if (e->state == ENV_DEAD)
+	if (e->d0.state == ENV_DEAD)
 		return;
 	e->revoked++;
-	if (e->ka) {
-		e->ka->revoked = e->revoked;
+	if (e->d0.ka) {
+		e->d0.ka->revoked = e->revoked;
 		sched_post(e, KEEL_EV_REVOKED);
 	}
 }

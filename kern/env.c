@@ -71,7 +71,7 @@ struct env *env_list(void) { return all_envs; }
 struct env *env_by_id(u32 id)
 {
 	for (struct env *e = all_envs; e; e = e->all_next)
-		if (e->id == id && e->state != ENV_DEAD)
+		if (e->id == id && e->d0.state != ENV_DEAD)
 			return e;
 	return NULL;
 }
@@ -95,8 +95,9 @@ int env_create_empty(const char *name, struct env **out)
 		return -ENOMEM;
 	e->id = next_id++;
 	fmt_snprintf(e->name, sizeof e->name, "%s", name);
-	e->fpu = fpu_state_alloc();
-	e->pml4 = e->fpu ? uvm_create(&e->pt_window) : 0;
+	e->d0.env = e;
+	e->d0.fpu = fpu_state_alloc();
+	e->pml4 = e->d0.fpu ? uvm_create(&e->pt_window) : 0;
 	e->quota_caps = quota_caps_default;
 	e->quota_frames = quota_frames_default;
 	e->quota_vspace = quota_vspace_default;
@@ -113,14 +114,14 @@ int env_create_empty(const char *name, struct env **out)
 				hooks[made]->fini(e);
 		if (e->pml4)
 			uvm_destroy(e->pml4, e->pt_window);
-		kfree(e->fpu);
+		kfree(e->d0.fpu);
 		kfree(e);
 		return err;
 	}
-	e->ctx.cs = USER_CS;
-	e->ctx.ss = USER_SS;
-	e->ctx.rflags = RFLAGS_IF_BIT | RFLAGS_RESERVED1;
-	e->state = ENV_RUNNABLE;
+	e->d0.ctx.cs = USER_CS;
+	e->d0.ctx.ss = USER_SS;
+	e->d0.ctx.rflags = RFLAGS_IF_BIT | RFLAGS_RESERVED1;
+	e->d0.state = ENV_RUNNABLE;
 	e->all_next = all_envs;
 	all_envs = e;
 	if (++live > live_most)
@@ -132,11 +133,11 @@ int env_create_empty(const char *name, struct env **out)
 /* This CPU's registers give e's state back to e (FPU, FS and GS bases). */
 static inline void save_state(struct env *e)
 {
-	fpu_save(e->fpu);
+	fpu_save(e->d0.fpu);
 	/* The FS base by RDFSBASE where the CPU has it (main.c sets
 	 * CR4.FSGSBASE then): fewer steps than the MSR, each switch. */
-	e->fs_base = cpu_has.fsgsbase ? rdfsbase() : rdmsr(MSR_FS_BASE);
-	e->gs_base = rdmsr(MSR_KERNEL_GS_BASE);
+	e->d0.fs_base = cpu_has.fsgsbase ? rdfsbase() : rdmsr(MSR_FS_BASE);
+	e->d0.gs_base = rdmsr(MSR_KERNEL_GS_BASE);
 }
 
 /* This CPU lets go of e: its state saved, its ports closed. Its address
@@ -151,7 +152,7 @@ static void unload(struct percpu *cpu, struct env *e, bool leave)
 		cpu->pml4_loaded = 0;
 	}
 	cpu->env = NULL;
-	e->loaded_on = 0;
+	e->d0.loaded_on = 0;
 	switch_hooks(cpu, NULL);
 }
 
@@ -186,8 +187,8 @@ static __attribute__((noinline)) void fetch_from(struct env *e, u32 c)
 /* e's state comes back from the other CPU that holds it, if one does. */
 static inline void take_from_other_cpu(struct env *e, u32 me)
 {
-	if (unlikely(e->loaded_on && e->loaded_on != me + 1))
-		fetch_from(e, e->loaded_on - 1);
+	if (unlikely(e->d0.loaded_on && e->d0.loaded_on != me + 1))
+		fetch_from(e, e->d0.loaded_on - 1);
 }
 
 void env_destroy(struct env *e)
@@ -210,7 +211,7 @@ void env_destroy(struct env *e)
 			break;
 		}
 	}
-	e->state = ENV_DEAD;
+	e->d0.state = ENV_DEAD;
 	/* Each subsystem gives back what the env holds, in the reverse of
 	 * the order they set it up in: its children end first (spawn), it
 	 * leaves the run queue (sched), ..., its capabilities go -- which
@@ -220,7 +221,7 @@ void env_destroy(struct env *e)
 		if (hooks[i]->fini)
 			hooks[i]->fini(e);
 	uvm_destroy(e->pml4, e->pt_window);
-	kfree(e->fpu);
+	kfree(e->d0.fpu);
 	kfree(e);
 	live--;
 }
@@ -235,8 +236,8 @@ void env_set_floor_syscall(struct env *e, bool on)
 
 void env_save(struct env *e, const struct trap_frame *tf, bool from_syscall)
 {
-	e->ctx = *tf;
-	e->ctx_from_syscall = from_syscall;
+	e->d0.ctx = *tf;
+	e->d0.ctx_from_syscall = from_syscall;
 }
 
 /* Several CPUs: which CPU holds which env's registers. prev's are saved
@@ -246,12 +247,12 @@ void env_save(struct env *e, const struct trap_frame *tf, bool from_syscall)
 static __attribute__((noinline)) void hand_over(struct percpu *cpu, struct env *prev, struct env *e)
 {
 	if (prev)
-		prev->loaded_on = 0;
+		prev->d0.loaded_on = 0;
 	take_from_other_cpu(e, cpu->id); /* it last ran on a CPU that now idles */
-	e->loaded_on = cpu->id + 1;
-	if (e->ran_on != cpu->id + 1) {
-		cpu->stats.migrations += e->ran_on != 0;
-		e->ran_on = cpu->id + 1;
+	e->d0.loaded_on = cpu->id + 1;
+	if (e->d0.ran_on != cpu->id + 1) {
+		cpu->stats.migrations += e->d0.ran_on != 0;
+		e->d0.ran_on = cpu->id + 1;
 	}
 }
 
@@ -265,17 +266,17 @@ __noreturn void env_run(struct env *e)
 		TRACE(KEEL_TR_SWITCH, e->id, prev ? prev->id : 0, 0);
 		if (prev) {
 			save_state(prev);
-			if (prev->state == ENV_RUNNING)
-				prev->state = ENV_RUNNABLE;
+			if (prev->d0.state == ENV_RUNNING)
+				prev->d0.state = ENV_RUNNABLE;
 		}
 		if (cpus_up > 1)
 			hand_over(cpu, prev, e);
-		fpu_restore(e->fpu);
+		fpu_restore(e->d0.fpu);
 		if (cpu_has.fsgsbase)
-			wrfsbase(e->fs_base);
+			wrfsbase(e->d0.fs_base);
 		else
-			wrmsr(MSR_FS_BASE, e->fs_base);
-		wrmsr(MSR_KERNEL_GS_BASE, e->gs_base); /* becomes GS base at the swapgs on exit */
+			wrmsr(MSR_FS_BASE, e->d0.fs_base);
+		wrmsr(MSR_KERNEL_GS_BASE, e->d0.gs_base); /* becomes GS base at the swapgs on exit */
 		u64 pml4 = e->pml4;
 		if (cpu->pml4_loaded != pml4) { /* (kept since e last ran here: no load) */
 			cpu->pml4_loaded = pml4;
@@ -287,7 +288,7 @@ __noreturn void env_run(struct env *e)
 		if (e->floor_syscall != cpu->lstar_floor)
 			env_set_floor_syscall(e, e->floor_syscall);
 	}
-	e->state = ENV_RUNNING;
+	e->d0.state = ENV_RUNNING;
 	if (resume_fn)
 		resume_fn(e); /* upcalls: may redirect ctx to an upcall entry */
 
@@ -295,12 +296,12 @@ __noreturn void env_run(struct env *e)
 	 * entry from Ring 3 will build its own; nothing below is live. */
 	struct trap_frame *f = (struct trap_frame *)(cpu->kstack_top - sizeof(struct trap_frame));
 	ASSERT(read_rsp() < (u64)f);
-	*f = e->ctx;
+	*f = e->d0.ctx;
 	if (context_sanitize(f, false))
 		env_kill(e, "cannot resume at rip %#llx: not a user address", (unsigned long long)f->rip);
 	/* sysretq takes RIP from RCX and RFLAGS from R11: user_return sets
 	 * both from the frame, the values it checks. */
-	bool sysret = exit_via_sysret(e->ctx_from_syscall, f->rip);
+	bool sysret = exit_via_sysret(e->d0.ctx_from_syscall, f->rip);
 	if (sysret)
 		cpu->stats.sysret++;
 	else
@@ -309,7 +310,7 @@ __noreturn void env_run(struct env *e)
 	 * out by upcall, or into its area while it is disabled. */
 	if (KEEL_DEBUG)
 		ASSERT(f->cs == USER_CS && f->ss == USER_SS && (f->rflags & RFLAGS_IF_BIT) &&
-		       !(f->rflags & (3ULL << 12)) && (read_cr3() & PTE_ADDR) == e->pml4 && (!e->area || !e->events));
+		       !(f->rflags & (3ULL << 12)) && (read_cr3() & PTE_ADDR) == e->pml4 && (!e->d0.area || !e->d0.events));
 	kernel_lock_drop(); /* this CPU's kernel work is done: the frame is on its own stack */
 	user_return(f, sysret);
 }

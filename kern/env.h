@@ -9,60 +9,26 @@
 
 #include "arch/x86_64/trapframe.h"
 #include "cap_types.h"
+#include "dispatcher.h"
 #include "env_state.h"
 #include "keel/abi.h"
 #include "types.h"
 
-/* How a descheduled env with an upcall area continues when dispatched again. */
-enum env_resume {
-	RESUME_CTX,      /* from ctx (the kernel holds its registers) */
-	RESUME_ACTIVATE, /* by upcall: its context is in the area's enabled save */
-	RESUME_DISABLED, /* from the area's disabled save (sanitised), event pending */
-	RESUME_WATCHDOG, /* disabled too long: ctx to the trap save, watchdog trap */
-};
-
-enum env_state {
-	ENV_RUNNABLE, /* in the run queue */
-	ENV_RUNNING,  /* on a CPU */
-	ENV_BLOCKED,  /* waiting for an event (SYS_EVENT_WAIT) or a reply (SYS_PCT_CALL) */
-	ENV_DEAD,
-};
-
 struct env {
-	/* first: what entry.S's event fast path reads (ENV_*, asm-offsets.c) */
-	struct keel_upcall_area *ka; /* the upcall area, in the direct map (0: none) */
-	u64 area;                /* its user address (upcall.c); 0: the env takes no upcalls */
-	u64 events;              /* KEEL_EV_* not yet written to the area */
-	enum env_resume resume;
-	bool watchdog_fired;
-	u64 disabled_ns;         /* CPU time run while disabled since last seen enabled (0: not) */
+	/* first: its first dispatcher (entry.S reaches the running one through
+	 * percpu; dispatcher.h) */
+	struct dispatcher d0;
 	u32 swvec_held[32];      /* software-vector capabilities held, per vector (irq.c) */
 
-	struct trap_frame ctx;  /* registers while not running */
-	bool ctx_from_syscall;  /* ctx saved at a `syscall` entry (RCX/R11 are scratch) */
-	u64 fs_base, gs_base;   /* the user's FS and GS bases */
-	void *fpu;              /* extended state save area */
 	paddr_t pml4;
 	paddr_t pt_window;      /* the top of its read-only page-table window (uvm.c, pt.c) */
 	u32 id;
-	enum env_state state;
 	char name[32];
-	struct env *rq_next;    /* run queue */
-	u32 loaded_on;          /* 1 + the CPU whose registers and CR3 hold it (running, or
-				 * kept by that CPU's idle loop); 0: all of it is here */
-	u64 may_run;            /* bit c: the scheduler may run it on CPU c (sched.c: the CPUs it
-				 * holds, cpu.held, narrowed by a debug pin) */
-	u32 pin;                /* 1 + the only CPU it may run on (DEBUG_PIN, tests); 0: any */
-	u32 ran_on;             /* 1 + the CPU it last ran on; 0: none yet */
 	struct env *all_next;   /* every live env */
 	u64 image_base, image_size, stack_base, stack_size;
-	u64 dispatched_at;       /* when the scheduler last gave it the CPU (sched.c) */
-	bool waiting_events;     /* ENV_BLOCKED in SYS_EVENT_WAIT (sched.c) */
 	bool floor_syscall;      /* benchmarks: `syscall` goes to floor_sysretq */
 	/* each subsystem's own part (env_state.h) */
-	struct upcall_state up;  /* deadline and CPU-time accounting (upcall.c) */
 	struct ioport_state io;  /* ports (ioport.c) */
-	struct pct_state pct;    /* calls in progress (pct.c) */
 	struct pt_state pt;      /* its tables' records and ranges (pt.c) */
 	struct cspace cs;        /* its capabilities (cap.c) */
 	struct cpucap_state cpu; /* the CPUs it holds (cpucap.c) */

@@ -82,7 +82,7 @@ i64 irq_bind(struct env *e, u64 slot)
 	struct cap *c = cap_lookup(e, slot, KEEL_CAP_IRQ, KEEL_R_READ, &err);
 	if (!c)
 		return err;
-	if (!e->area)
+	if (!e->d0.area)
 		return -EINVAL; /* it would arrive as an upcall */
 	u32 g = (u32)c->base;
 	if (gsi_state[g].bound)
@@ -119,19 +119,19 @@ void irq_interrupt(unsigned vector)
 	lapic_eoi();
 	struct cap *c = gsi_state[g].bound;
 	TRACE(KEEL_TR_IRQ, c ? c->owner->id : 0, vector, g);
-	if (!c || !c->owner->ka)
+	if (!c || !c->owner->d0.ka)
 		return; /* unbound (or its holder took no upcalls any more): stays masked */
 	struct env *e = c->owner;
-	e->ka->irq_pending |= 1ULL << g;
+	e->d0.ka->irq_pending |= 1ULL << g;
 	sched_post(e, KEEL_EV_IRQ);
 }
 
 bool swvec_raise(struct env *e, unsigned vector)
 {
 	unsigned n = vector - VEC_SOFT_BASE;
-	if (!e->swvec_held[n] || !e->ka)
+	if (!e->swvec_held[n] || !e->d0.ka)
 		return false;
-	e->ka->swvec_pending |= 1ULL << n;
+	e->d0.ka->swvec_pending |= 1ULL << n;
 	sched_post(e, KEEL_EV_SWVEC);
 	return true;
 }
@@ -156,7 +156,7 @@ static bool irq_can_wake(void)
 {
 	for (u32 g = 0; g < VEC_IRQ_COUNT; g++) {
 		struct cap *c = gsi_state[g].bound;
-		if (c && !gsi_state[g].masked && c->owner->ka)
+		if (c && !gsi_state[g].masked && c->owner->d0.ka)
 			return true; /* it can fire, and be posted */
 	}
 	return false;

@@ -99,9 +99,9 @@ static int build(struct env *e, const u8 *file, size_t len, const struct elf_ima
 	if ((err = uvm_poke(e->pml4, si_va, &si, sizeof si)))
 		return err;
 
-	e->ctx.rip = base + img->entry;
-	e->ctx.rsp = si_va;
-	e->ctx.rdi = si_va;
+	e->d0.ctx.rip = base + img->entry;
+	e->d0.ctx.rsp = si_va;
+	e->d0.ctx.rdi = si_va;
 	return 0;
 }
 

@@ -16,7 +16,7 @@ u64 sched_slice_ns;
 bool sched_running;
 /* One run queue for every CPU, under the kernel lock; a CPU takes only the
  * envs that hold it (may_run: cpucap.c). */
-static struct env *rq_head, *rq_tail;
+static struct dispatcher *rq_head, *rq_tail;
 /* Each CPU's slice and idle flag: percpu.sched. */
 static inline struct percpu_sched *mine(void) { return &this_cpu()->sched; }
 static void (*all_ended)(void);
@@ -69,32 +69,32 @@ static __noreturn void end_of_run(void)
 
 void sched_block(struct env *e, bool waiting)
 {
-	e->state = ENV_BLOCKED;
-	e->waiting_events = waiting;
+	e->d0.state = ENV_BLOCKED;
+	e->d0.waiting_events = waiting;
 }
 
-void sched_unblocked(struct env *e) { e->waiting_events = false; }
+void sched_unblocked(struct env *e) { e->d0.waiting_events = false; }
 
 void sched_post(struct env *e, u64 events)
 {
-	e->events |= events;
-	if (e->state == ENV_BLOCKED && e->waiting_events) {
+	e->d0.events |= events;
+	if (e->d0.state == ENV_BLOCKED && e->d0.waiting_events) {
 		sched_unblocked(e);
-		e->state = ENV_RUNNABLE;
+		e->d0.state = ENV_RUNNABLE;
 		sched_add(e);
-	} else if (cpus_up > 1 && e->state == ENV_RUNNING && e->loaded_on != this_cpu()->id + 1) {
-		smp_kick(e->loaded_on - 1); /* it runs there: in to deliver them */
+	} else if (cpus_up > 1 && e->d0.state == ENV_RUNNING && e->d0.loaded_on != this_cpu()->id + 1) {
+		smp_kick(e->d0.loaded_on - 1); /* it runs there: in to deliver them */
 	}
 }
 
-/* Can a CPU that is up run e? */
-static bool runnable_somewhere(const struct env *e) { return e->may_run & (~0ULL >> (64 - cpus_up)); }
+/* Can a CPU that is up run d? */
+static bool runnable_somewhere(const struct dispatcher *d) { return d->may_run & (~0ULL >> (64 - cpus_up)); }
 
 static void kill_waiting(void)
 {
 	for (struct env *e = env_list(); e;) {
-		bool waits = e->state == ENV_BLOCKED && e->waiting_events;
-		bool stopped = e->state == ENV_RUNNABLE && !runnable_somewhere(e);
+		bool waits = e->d0.state == ENV_BLOCKED && e->d0.waiting_events;
+		bool stopped = e->d0.state == ENV_RUNNABLE && !runnable_somewhere(&e->d0);
 		if (!waits && !stopped) {
 			e = e->all_next;
 			continue;
@@ -109,12 +109,12 @@ static void kill_waiting(void)
 
 /* ------------------------------------------------------- the run queue */
 
-/* An idle CPU that may run e is kicked to come and take it. */
-static __attribute__((noinline)) void kick_idle_for(const struct env *e)
+/* An idle CPU that may run d is kicked to come and take it. */
+static __attribute__((noinline)) void kick_idle_for(const struct dispatcher *d)
 {
 	u32 me = this_cpu()->id;
 	for (u32 c = 0; c < cpus_up; c++) {
-		if (c == me || !cpus[c].sched.idle || !(e->may_run & cpus[c].bit))
+		if (c == me || !cpus[c].sched.idle || !(d->may_run & cpus[c].bit))
 			continue;
 		cpus[c].sched.idle = false; /* it says so again if it finds nothing */
 		smp_kick(c);
@@ -122,99 +122,101 @@ static __attribute__((noinline)) void kick_idle_for(const struct env *e)
 	}
 }
 
-static inline void wake_idle_for(const struct env *e)
+static inline void wake_idle_for(const struct dispatcher *d)
 {
 	if (cpus_up > 1 && sched_running)
-		kick_idle_for(e);
+		kick_idle_for(d);
 }
 
-static inline void rq_push_back(struct env *e)
+static inline void rq_push_back(struct dispatcher *d)
 {
-	e->rq_next = NULL;
+	d->rq_next = NULL;
 	if (rq_tail)
-		rq_tail->rq_next = e;
+		rq_tail->rq_next = d;
 	else
-		rq_head = e;
-	rq_tail = e;
-	wake_idle_for(e);
+		rq_head = d;
+	rq_tail = d;
+	wake_idle_for(d);
 }
 
-void sched_add(struct env *e) { rq_push_back(e); }
+void sched_add(struct env *e) { rq_push_back(&e->d0); }
 
 void sched_add_front(struct env *e)
 {
-	e->rq_next = rq_head;
-	rq_head = e;
+	struct dispatcher *d = &e->d0;
+	d->rq_next = rq_head;
+	rq_head = d;
 	if (!rq_tail)
-		rq_tail = e;
-	wake_idle_for(e);
+		rq_tail = d;
+	wake_idle_for(d);
 }
 
-/* Take e, which follows prev (NULL: e is the head), off the run queue. */
-static struct env *unqueue(struct env *prev, struct env *e)
+/* Take d, which follows prev (NULL: d is the head), off the run queue. */
+static struct dispatcher *unqueue(struct dispatcher *prev, struct dispatcher *d)
 {
 	if (prev)
-		prev->rq_next = e->rq_next;
+		prev->rq_next = d->rq_next;
 	else
-		rq_head = e->rq_next;
-	if (rq_tail == e)
+		rq_head = d->rq_next;
+	if (rq_tail == d)
 		rq_tail = prev;
-	e->rq_next = NULL;
-	return e;
+	d->rq_next = NULL;
+	return d;
 }
 
-/* The first queued env this CPU may run, taken off the queue; NULL: none.
- * The head, unpinned, is the common case: taken without a walk. */
-static __attribute__((noinline)) struct env *take_next_walk(u64 mine)
+/* The first queued dispatcher this CPU may run, taken off the queue; NULL:
+ * none. The head, unpinned, is the common case: taken without a walk. */
+static __attribute__((noinline)) struct dispatcher *take_next_walk(u64 mine)
 {
-	for (struct env *prev = NULL, *e = rq_head; e; prev = e, e = e->rq_next)
-		if (e->may_run & mine)
-			return unqueue(prev, e);
+	for (struct dispatcher *prev = NULL, *d = rq_head; d; prev = d, d = d->rq_next)
+		if (d->may_run & mine)
+			return unqueue(prev, d);
 	return NULL;
 }
 
-static inline struct env *take_next(void)
+static inline struct dispatcher *take_next(void)
 {
-	struct env *e = rq_head;
+	struct dispatcher *d = rq_head;
 	u64 mine = this_cpu()->bit;
-	if (likely(e && (e->may_run & mine)))
-		return unqueue(NULL, e);
+	if (likely(d && (d->may_run & mine)))
+		return unqueue(NULL, d);
 	return take_next_walk(mine);
 }
 
-/* Does a queued env wait for a CPU that is up (not only for one it may be
- * given)? */
+/* Does a queued dispatcher wait for a CPU that is up (not only for one its
+ * env may be given)? */
 static bool queue_runnable(void)
 {
-	for (struct env *e = rq_head; e; e = e->rq_next)
-		if (runnable_somewhere(e))
+	for (struct dispatcher *d = rq_head; d; d = d->rq_next)
+		if (runnable_somewhere(d))
 			return true;
 	return false;
 }
 
 void sched_cpus_changed(struct env *e)
 {
-	u64 was = e->may_run;
-	e->may_run = e->cpu.held & (e->pin ? 1ULL << (e->pin - 1) : ~0ULL);
-	if (!e->may_run)
-		e->may_run = e->cpu.held; /* a debug pin to a CPU it does not hold: ignored */
-	if (e->may_run == was || !sched_running)
+	struct dispatcher *d = &e->d0;
+	u64 was = d->may_run;
+	d->may_run = e->cpu.held & (d->pin ? 1ULL << (d->pin - 1) : ~0ULL);
+	if (!d->may_run)
+		d->may_run = e->cpu.held; /* a debug pin to a CPU it does not hold: ignored */
+	if (d->may_run == was || !sched_running)
 		return;
-	if (e->state == ENV_RUNNABLE) {
-		wake_idle_for(e); /* queued: an idle CPU it may run on now comes for it */
-	} else if (e->state == ENV_RUNNING) {
+	if (d->state == ENV_RUNNABLE) {
+		wake_idle_for(d); /* queued: an idle CPU it may run on now comes for it */
+	} else if (d->state == ENV_RUNNING) {
 		/* Running, on a CPU it no longer holds: a kick takes it off there
 		 * (trap.c) -- this CPU's own once it returns to Ring 3. */
-		u32 c = cpus_up > 1 ? e->loaded_on - 1 : 0;
-		if (!(e->may_run & cpus[c].bit))
+		u32 c = cpus_up > 1 ? d->loaded_on - 1 : 0;
+		if (!(d->may_run & cpus[c].bit))
 			smp_kick(c);
 	}
 }
 
 void sched_remove(struct env *e)
 {
-	for (struct env *prev = NULL, *q = rq_head; q; prev = q, q = q->rq_next)
-		if (q == e) {
+	for (struct dispatcher *prev = NULL, *q = rq_head; q; prev = q, q = q->rq_next)
+		if (q == &e->d0) {
 			unqueue(prev, q);
 			return;
 		}
@@ -235,16 +237,16 @@ static bool others_run_envs(void)
 {
 	u32 me = this_cpu()->id;
 	for (u32 c = 0; c < cpus_up; c++)
-		if (c != me && cpus[c].env && cpus[c].env->state == ENV_RUNNING)
+		if (c != me && cpus[c].env && cpus[c].env->d0.state == ENV_RUNNING)
 			return true;
 	return false;
 }
 
-static __noreturn void dispatch(struct env *next)
+static __noreturn void dispatch(struct dispatcher *next)
 {
 	next->dispatched_at = clock_ns();
 	sched_start_slice();
-	env_run(next);
+	env_run(next->env);
 }
 
 /*
@@ -263,7 +265,7 @@ static __noreturn void idle(void)
 	timer_cancel(&s->slice);
 	TRACE(KEEL_TR_IDLE, 0, 0, 0);
 	for (;;) {
-		struct env *next = take_next();
+		struct dispatcher *next = take_next();
 		if (next) {
 			s->idle = false;
 			TRACE(KEEL_TR_IDLE, 0, 1, 0);
@@ -287,9 +289,9 @@ static __noreturn void idle(void)
 __noreturn void sched_next(void)
 {
 	struct env *cur = env_current();
-	if (cur && cur->state == ENV_RUNNING)
-		rq_push_back(cur); /* round robin: to the back */
-	struct env *next = take_next();
+	if (cur && cur->d0.state == ENV_RUNNING)
+		rq_push_back(&cur->d0); /* round robin: to the back */
+	struct dispatcher *next = take_next();
 	if (!next) {
 		if (!env_live_count())
 			end_of_run();
@@ -323,12 +325,12 @@ __noreturn void sched_idle_enter(void)
 __noreturn void sched_run_donated(struct env *e)
 {
 	if (unlikely(!sched_may_run_here(e))) { /* pinned elsewhere: it waits its turn there */
-		e->state = ENV_RUNNABLE;
+		e->d0.state = ENV_RUNNABLE;
 		sched_add(e);
 		sched_next();
 	}
 	u64 now = clock_ns();
-	e->dispatched_at = now;
+	e->d0.dispatched_at = now;
 	struct percpu_sched *s = mine();
 	if (!s->extended && (s->over || !s->slice.armed || s->slice.deadline < now + DONATION_MIN_NS)) {
 		s->extended = true;
@@ -341,7 +343,7 @@ __noreturn void sched_run_donated(struct env *e)
 __noreturn void sched_preempt(struct env *e)
 {
 	e->preemptions++;
-	if (e->ctx.rip >= e->watch_lo && e->ctx.rip < e->watch_hi)
+	if (e->d0.ctx.rip >= e->watch_lo && e->d0.ctx.rip < e->watch_hi)
 		e->preempt_in_watch++;
 	sched_next();
 }

@@ -25,7 +25,7 @@ void sched_add_front(struct env *e); /* to run next */
 
 /* May e run on this CPU: does it hold it (cpucap.h)? (A macro: struct env
  * and this_cpu() are the caller's, env.h and arch/x86_64/percpu.h.) */
-#define sched_may_run_here(e) (((e)->may_run & this_cpu()->bit) != 0)
+#define sched_may_run_here(e) (((e)->d0.may_run & this_cpu()->bit) != 0)
 
 /* The CPUs e holds changed (cpucap.c), or its debug pin: the CPUs it may
  * run on follow; queued, an idle CPU that may run it now is kicked;

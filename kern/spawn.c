@@ -39,9 +39,9 @@ static void env_cap_release(struct cap *c)
 	static const char *const state[] = { [ENV_RUNNABLE] = "runnable", [ENV_RUNNING] = "running",
 					     [ENV_BLOCKED] = "blocked" };
 	kprintf("env %u (%s): ended by env %u, which deleted its ENV capability: %s", child->id, child->name,
-		c->owner->id, state[child->state]);
-	if (child->loaded_on)
-		kprintf(" on cpu%u", child->loaded_on - 1);
+		c->owner->id, state[child->d0.state]);
+	if (child->d0.loaded_on)
+		kprintf(" on cpu%u", child->d0.loaded_on - 1);
 	bool cr3 = false;
 	for (u32 n = 0; n < cpus_up; n++)
 		if (cpus[n].pml4_loaded == child->pml4) {

@@ -50,7 +50,7 @@ static i64 sys_console_write(u64 buf, u64 len)
 /* The rest of the slice goes; the env returns 0 when it runs again. */
 static __noreturn void yield(struct env *e)
 {
-	e->ctx.rax = 0;
+	e->d0.ctx.rax = 0;
 	upcall_deschedule(e);
 	sched_next();
 }
@@ -116,7 +116,7 @@ static i64 sys_debug(struct env *e, u64 op, u64 a, u64 b)
 			return -ENOSYS;
 		if (a >= cpus_up)
 			return -ERANGE;
-		e->pin = (u32)a + 1;
+		e->d0.pin = (u32)a + 1;
 		sched_cpus_changed(e);
 		yield(e);
 	default:
@@ -206,14 +206,14 @@ struct fast_ret {
  * be charged all its CPU time as disabled. */
 static inline u64 fast_status(struct env *e)
 {
-	const struct keel_upcall_area *ka = e->ka;
+	const struct keel_upcall_area *ka = e->d0.ka;
 	if (!ka)
-		return e->events ? SYSCALL_FAST_EVENTS : SYSCALL_FAST_SYSRET;
+		return e->d0.events ? SYSCALL_FAST_EVENTS : SYSCALL_FAST_SYSRET;
 	u32 disabled = ka->disabled, pending = ka->pending != 0;
 	if (!disabled) {
 		upcall_watchdog_reset(e);
 	}
-	return e->events || (pending && !disabled) ? SYSCALL_FAST_EVENTS : SYSCALL_FAST_SYSRET;
+	return e->d0.events || (pending && !disabled) ? SYSCALL_FAST_EVENTS : SYSCALL_FAST_SYSRET;
 }
 
 /* The fast calls that touch shared state: under the kernel lock. Spinning
@@ -299,9 +299,9 @@ __noreturn void syscall_from_user(struct trap_frame *tf)
 	cpu->fast_status = 0;
 	env_save(e, tf, true);
 	if (status == SYSCALL_FAST_EVENTS) /* answered on the fast path; events to deliver */
-		e->ctx.rax = cpu->fast_result;
+		e->d0.ctx.rax = cpu->fast_result;
 	else
-		e->ctx.rax = (u64)syscall_dispatch(e, tf->rax, tf->rdi, tf->rsi, tf->rdx);
+		e->d0.ctx.rax = (u64)syscall_dispatch(e, tf->rax, tf->rdi, tf->rsi, tf->rdx);
 	env_run(e);
 }
 

@@ -50,19 +50,19 @@ _Static_assert(sizeof(struct area_head) == offsetof(struct keel_upcall_area, cri
  */
 static bool head_read(struct env *e, struct area_head *h)
 {
-	memcpy(h, e->ka, sizeof *h);
+	memcpy(h, e->d0.ka, sizeof *h);
 	return true;
 }
 
 static bool area_put(struct env *e, size_t off, const void *v, size_t n)
 {
-	memcpy((u8 *)e->ka + off, v, n);
+	memcpy((u8 *)e->d0.ka + off, v, n);
 	return true;
 }
 
 static bool area_put64(struct env *e, size_t off, u64 v)
 {
-	*(u64 *)((u8 *)e->ka + off) = v;
+	*(u64 *)((u8 *)e->d0.ka + off) = v;
 	return true;
 }
 
@@ -86,7 +86,7 @@ static bool trap_stack_ok(const struct area_head *h)
 
 /* RSP inside the area itself: a resume routine is restoring a save slot
  * (its iret frame is there), which must not be overwritten now. */
-static bool restoring_from_area(struct env *e, u64 rsp) { return rsp - e->area < sizeof(struct keel_upcall_area); }
+static bool restoring_from_area(struct env *e, u64 rsp) { return rsp - e->d0.area < sizeof(struct keel_upcall_area); }
 
 static void ctx_from_frame(struct keel_context *c, const struct trap_frame *f)
 {
@@ -116,7 +116,7 @@ static bool put_ctx(struct env *e, unsigned slot, const struct keel_context *c)
 
 static bool get_ctx(struct env *e, unsigned slot, struct keel_context *c)
 {
-	memcpy(c, (u8 *)e->ka + AREA_FIELD(enabled_save) + slot * sizeof *c, sizeof *c);
+	memcpy(c, (u8 *)e->d0.ka + AREA_FIELD(enabled_save) + slot * sizeof *c, sizeof *c);
 	return true;
 }
 
@@ -125,12 +125,12 @@ static bool get_ctx(struct env *e, unsigned slot, struct keel_context *c)
  * (Xen-style fixup); elsewhere, the registers themselves. */
 static bool interrupted_ctx(struct env *e, const struct area_head *h, struct keel_context *c)
 {
-	if (!in_crit(h, e->ctx.rip)) {
-		ctx_from_frame(c, &e->ctx);
+	if (!in_crit(h, e->d0.ctx.rip)) {
+		ctx_from_frame(c, &e->d0.ctx);
 		return true;
 	}
-	e->ka->crit_fixups++;
-	return uvm_peek(e->pml4, e->ctx.rsp - offsetof(struct keel_context, rip), c, sizeof *c) == 0;
+	e->d0.ka->crit_fixups++;
+	return uvm_peek(e->pml4, e->d0.ctx.rsp - offsetof(struct keel_context, rip), c, sizeof *c) == 0;
 }
 
 static bool user_addr(u64 a) { return a >= USER_BASE && a < USER_END; }
@@ -138,11 +138,11 @@ static bool user_addr(u64 a) { return a >= USER_BASE && a < USER_END; }
 /* Point the env's registers at an entry on a stack (arguments set after). */
 static void enter(struct env *e, u64 entry, u64 stack)
 {
-	e->ctx.rip = entry;
-	e->ctx.rsp = stack & ~15ULL;
-	e->ctx.rflags = RFLAGS_IF_BIT | RFLAGS_RESERVED1;
-	e->ctx.rdi = e->area;
-	e->ctx_from_syscall = true; /* RCX and R11 are undefined at an entry */
+	e->d0.ctx.rip = entry;
+	e->d0.ctx.rsp = stack & ~15ULL;
+	e->d0.ctx.rflags = RFLAGS_IF_BIT | RFLAGS_RESERVED1;
+	e->d0.ctx.rdi = e->d0.area;
+	e->d0.ctx_from_syscall = true; /* RCX and R11 are undefined at an entry */
 }
 
 /*
@@ -153,11 +153,11 @@ static void enter(struct env *e, u64 entry, u64 stack)
  */
 static inline void events_to_area(struct env *e, struct keel_upcall_area *a)
 {
-	u64 ev = e->events;
-	e->events = 0;
+	u64 ev = e->d0.events;
+	e->d0.events = 0;
 	a->pending |= ev;
 	if (ev & KEEL_EV_TIMER) {
-		a->deadline = e->up.fired_deadline;
+		a->deadline = e->d0.up.fired_deadline;
 		a->delivered_at = clock_ns();
 	}
 }
@@ -169,25 +169,25 @@ static void upcall_event(struct env *e, const struct area_head *h)
 	if (!user_addr(h->event_entry) || !user_addr(h->upcall_stack))
 		env_kill(e, "upcall: event entry %#llx or upcall stack %#llx is not a user address",
 			 (unsigned long long)h->event_entry, (unsigned long long)h->upcall_stack);
-	e->ka->disabled = 1;
-	events_to_area(e, e->ka);
-	e->ka->upcalls++;
+	e->d0.ka->disabled = 1;
+	events_to_area(e, e->d0.ka);
+	e->d0.ka->upcalls++;
 	this_cpu()->stats.upcalls++;
-	TRACE(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_EVENT, e->ka->pending);
+	TRACE(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_EVENT, e->d0.ka->pending);
 	enter(e, h->event_entry, h->upcall_stack);
 }
 
 static void write_activation(struct env *e)
 {
 	u64 now = clock_ns();
-	e->up.waited_total_ns += now - e->up.descheduled_at;
-	e->up.activations++;
-	area_put64(e, AREA_FIELD(descheduled_at), e->up.descheduled_at);
-	area_put64(e, AREA_FIELD(ran_ns), e->up.ran_ns);
-	area_put64(e, AREA_FIELD(activations), e->up.activations);
-	area_put64(e, AREA_FIELD(ran_total_ns), e->up.ran_total_ns);
-	area_put64(e, AREA_FIELD(waited_total_ns), e->up.waited_total_ns);
-	e->events |= KEEL_EV_ACTIVATION;
+	e->d0.up.waited_total_ns += now - e->d0.up.descheduled_at;
+	e->d0.up.activations++;
+	area_put64(e, AREA_FIELD(descheduled_at), e->d0.up.descheduled_at);
+	area_put64(e, AREA_FIELD(ran_ns), e->d0.up.ran_ns);
+	area_put64(e, AREA_FIELD(activations), e->d0.up.activations);
+	area_put64(e, AREA_FIELD(ran_total_ns), e->d0.up.ran_total_ns);
+	area_put64(e, AREA_FIELD(waited_total_ns), e->d0.up.waited_total_ns);
+	e->d0.events |= KEEL_EV_ACTIVATION;
 }
 
 /*
@@ -201,26 +201,26 @@ static bool take_user_ctx(struct env *e, unsigned slot, bool strict)
 	struct keel_context c;
 	if (!get_ctx(e, slot, &c))
 		return false;
-	frame_from_ctx(&e->ctx, &c);
-	e->ctx_from_syscall = false;
-	return context_sanitize(&e->ctx, strict) == 0;
+	frame_from_ctx(&e->d0.ctx, &c);
+	e->d0.ctx_from_syscall = false;
+	return context_sanitize(&e->d0.ctx, strict) == 0;
 }
 
 static __noreturn void trap_to_env(struct env *e, const struct area_head *h, unsigned slot, u64 stack, u64 vector,
 				   u64 error, u64 cr2)
 {
-	e->ka->trap_vector = vector;
-	e->ka->trap_error = error;
-	e->ka->trap_cr2 = cr2;
-	e->ka->traps++;
+	e->d0.ka->trap_vector = vector;
+	e->d0.ka->trap_error = error;
+	e->d0.ka->trap_cr2 = cr2;
+	e->d0.ka->traps++;
 	this_cpu()->stats.trap_upcalls++;
-	TRACE(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_TRAP, e->ka->trap_vector);
+	TRACE(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_TRAP, e->d0.ka->trap_vector);
 	enter(e, h->trap_entry, stack);
-	e->ctx.rsi = vector;
-	e->ctx.rdx = error;
-	e->ctx.rcx = cr2;
-	e->ctx.r8 = slot;
-	e->ctx_from_syscall = false; /* RCX carries an argument: not through sysretq */
+	e->d0.ctx.rsi = vector;
+	e->d0.ctx.rdx = error;
+	e->d0.ctx.rcx = cr2;
+	e->d0.ctx.r8 = slot;
+	e->d0.ctx_from_syscall = false; /* RCX carries an argument: not through sysretq */
 	env_run(e);
 }
 
@@ -234,8 +234,8 @@ static __noreturn void trap_to_env(struct env *e, const struct area_head *h, uns
  */
 static inline bool fast_ok(struct env *e, const struct trap_frame *tf, u64 entry, u64 stack)
 {
-	const struct keel_upcall_area *a = e->ka;
-	return e->resume == RESUME_CTX && !a->disabled && user_addr(entry) && user_addr(stack) &&
+	const struct keel_upcall_area *a = e->d0.ka;
+	return e->d0.resume == RESUME_CTX && !a->disabled && user_addr(entry) && user_addr(stack) &&
 	       !upcall_in_crit(a->crit_start, a->crit_end, tf->rip);
 }
 
@@ -260,14 +260,14 @@ static inline void frame_to_enabled_save(struct keel_upcall_area *a, struct trap
 
 __attribute__((optimize("omit-frame-pointer"))) bool upcall_event_fast(struct env *e, struct trap_frame *tf)
 {
-	struct keel_upcall_area *a = e->ka;
+	struct keel_upcall_area *a = e->d0.ka;
 	if (!a)
 		return false;
 	u64 entry = a->event_entry, stack = a->upcall_stack;
 	if (!fast_ok(e, tf, entry, stack))
 		return false;
 	frame_to_enabled_save(a, tf, entry, stack);
-	tf->rdi = e->area;
+	tf->rdi = e->d0.area;
 	events_to_area(e, a);
 	a->upcalls++;
 	upcall_watchdog_reset(e); /* it was enabled */
@@ -279,7 +279,7 @@ __attribute__((optimize("omit-frame-pointer"))) bool upcall_event_fast(struct en
 
 __attribute__((optimize("omit-frame-pointer"))) bool upcall_trap_fast(struct env *e, struct trap_frame *tf, u64 cr2)
 {
-	struct keel_upcall_area *a = e->ka;
+	struct keel_upcall_area *a = e->d0.ka;
 	if (!a)
 		return false;
 	u64 entry = a->trap_entry, stack = a->upcall_stack;
@@ -287,7 +287,7 @@ __attribute__((optimize("omit-frame-pointer"))) bool upcall_trap_fast(struct env
 		return false;
 	u64 vector = tf->vector, error = tf->error;
 	frame_to_enabled_save(a, tf, entry, stack);
-	tf->rdi = e->area;
+	tf->rdi = e->d0.area;
 	tf->rsi = vector;
 	tf->rdx = error;
 	tf->rcx = cr2;
@@ -307,53 +307,53 @@ void upcall_before_resume(struct env *e)
 {
 	struct area_head h;
 	if (!head_read(e, &h))
-		env_kill(e, "upcall: area at %#llx is not readable", (unsigned long long)e->area);
+		env_kill(e, "upcall: area at %#llx is not readable", (unsigned long long)e->d0.area);
 	/* Seen enabled at any kernel entry: not stuck (the watchdog samples
 	 * every entry, not only deschedules, which can phase-lock with the
 	 * env's own deadlines and always find it in its event handler). */
-	if (!h.disabled || in_crit(&h, e->ctx.rip)) {
+	if (!h.disabled || in_crit(&h, e->d0.ctx.rip)) {
 		upcall_watchdog_reset(e);
 	}
 
-	switch (e->resume) {
+	switch (e->d0.resume) {
 	case RESUME_CTX:
 		break;
 	case RESUME_ACTIVATE: /* its context waits in the enabled save */
-		e->resume = RESUME_CTX;
+		e->d0.resume = RESUME_CTX;
 		write_activation(e);
 		upcall_event(e, &h);
 		return;
 	case RESUME_DISABLED:
-		e->resume = RESUME_CTX;
+		e->d0.resume = RESUME_CTX;
 		if (!take_user_ctx(e, KEEL_SAVE_DISABLED, false))
 			env_kill(e, "upcall: cannot resume its disabled save (unreadable, or RIP not a user address)");
 		write_activation(e);
 		break;
 	case RESUME_WATCHDOG: {
-		e->resume = RESUME_CTX;
+		e->d0.resume = RESUME_CTX;
 		struct keel_context c;
-		ctx_from_frame(&c, &e->ctx);
+		ctx_from_frame(&c, &e->d0.ctx);
 		if (!user_addr(h.trap_entry) || !trap_stack_ok(&h) || !put_ctx(e, KEEL_SAVE_TRAP, &c))
 			env_kill(e, "watchdog: disabled for too long, and no usable trap entry");
 		kprintf("env %u (%s): watchdog: disabled for more than %llu ms\n", e->id, e->name,
 			(unsigned long long)(upcall_watchdog_ns / 1000000));
 		write_activation(e);
-		events_to_area(e, e->ka);
+		events_to_area(e, e->d0.ka);
 		trap_to_env(e, &h, KEEL_SAVE_TRAP, h.trap_stack, KEEL_TRAP_WATCHDOG, 0, 0);
 	}
 	}
 
-	if (!e->events && !(h.pending && !h.disabled))
+	if (!e->d0.events && !(h.pending && !h.disabled))
 		return;
-	if (h.disabled && !in_crit(&h, e->ctx.rip)) {
+	if (h.disabled && !in_crit(&h, e->d0.ctx.rip)) {
 		/* It will see them when it enables itself. */
-		events_to_area(e, e->ka);
+		events_to_area(e, e->d0.ka);
 		return;
 	}
 	struct keel_context c;
 	if (!interrupted_ctx(e, &h, &c) || !put_ctx(e, KEEL_SAVE_ENABLED, &c))
 		env_kill(e, "upcall: cannot save the interrupted context (area %#llx, rsp %#llx)",
-			 (unsigned long long)e->area, (unsigned long long)e->ctx.rsp);
+			 (unsigned long long)e->d0.area, (unsigned long long)e->d0.ctx.rsp);
 	upcall_event(e, &h);
 }
 
@@ -363,7 +363,7 @@ __noreturn void upcall_exception(struct env *e, const struct trap_frame *tf)
 	/* The context that trapped is e->ctx (saved on entry) but for the vector
 	 * and error code, which tf may have corrected (ring3_iret.c). */
 	struct area_head h;
-	if (!e->area || !head_read(e, &h) || !h.trap_entry) {
+	if (!e->d0.area || !head_read(e, &h) || !h.trap_entry) {
 		if (tf->vector == VEC_PF)
 			env_kill(e, "%s at rip %#llx (error %#llx, cr2 %#llx)", exception_name(tf->vector),
 				 (unsigned long long)tf->rip, (unsigned long long)tf->error, (unsigned long long)cr2);
@@ -397,31 +397,31 @@ __noreturn void upcall_exception(struct env *e, const struct trap_frame *tf)
 
 void upcall_deschedule(struct env *e)
 {
-	if (!e->area)
+	if (!e->d0.area)
 		return;
 	u64 now = clock_ns();
 	struct area_head h;
 	if (!head_read(e, &h))
-		env_kill(e, "upcall: area at %#llx is not readable", (unsigned long long)e->area);
+		env_kill(e, "upcall: area at %#llx is not readable", (unsigned long long)e->d0.area);
 
 	/* Enabled (or resuming): re-dispatch by activation upcall. Disabled
 	 * (a preemption or a yield alike): the kernel resumes it from the
 	 * disabled save. */
 	struct keel_context c;
-	bool disabled = h.disabled && !in_crit(&h, e->ctx.rip);
+	bool disabled = h.disabled && !in_crit(&h, e->d0.ctx.rip);
 	if (!disabled) {
 		if (!interrupted_ctx(e, &h, &c) || !put_ctx(e, KEEL_SAVE_ENABLED, &c))
 			env_kill(e, "upcall: cannot save its context at a deschedule");
-		e->resume = RESUME_ACTIVATE;
+		e->d0.resume = RESUME_ACTIVATE;
 	} else {
-		ctx_from_frame(&c, &e->ctx);
+		ctx_from_frame(&c, &e->d0.ctx);
 		if (!put_ctx(e, KEEL_SAVE_DISABLED, &c))
 			env_kill(e, "upcall: cannot save its disabled context");
-		e->resume = RESUME_DISABLED;
+		e->d0.resume = RESUME_DISABLED;
 	}
-	e->up.descheduled_at = now;
-	e->up.ran_ns = now - e->dispatched_at;
-	e->up.ran_total_ns += e->up.ran_ns;
+	e->d0.up.descheduled_at = now;
+	e->d0.up.ran_ns = now - e->d0.dispatched_at;
+	e->d0.up.ran_total_ns += e->d0.up.ran_ns;
 
 	/* The watchdog: disabled at every kernel entry for too long -- too
 	 * long of its own CPU time, so an env idling disabled in
@@ -432,45 +432,45 @@ void upcall_deschedule(struct env *e)
 		upcall_watchdog_reset(e);
 		return;
 	}
-	e->disabled_ns += MAX(e->up.ran_ns, 1);
-	if (e->disabled_ns > 2 * upcall_watchdog_ns) {
+	e->d0.disabled_ns += MAX(e->d0.up.ran_ns, 1);
+	if (e->d0.disabled_ns > 2 * upcall_watchdog_ns) {
 		env_kill(e, "watchdog: disabled for more than %llu ms",
 			 (unsigned long long)(2 * upcall_watchdog_ns / 1000000));
-	} else if (e->disabled_ns > upcall_watchdog_ns && !e->watchdog_fired &&
-		   !on_trap_stack(&h, e->ctx.rsp) && !restoring_from_area(e, e->ctx.rsp)) {
+	} else if (e->d0.disabled_ns > upcall_watchdog_ns && !e->d0.watchdog_fired &&
+		   !on_trap_stack(&h, e->d0.ctx.rsp) && !restoring_from_area(e, e->d0.ctx.rsp)) {
 		/* Not while it runs its trap path, nor while it restores a
 		 * save slot (the trap save is about to be overwritten). */
-		e->watchdog_fired = true;
-		e->resume = RESUME_WATCHDOG; /* its context stays in ctx */
+		e->d0.watchdog_fired = true;
+		e->d0.resume = RESUME_WATCHDOG; /* its context stays in ctx */
 	}
 }
 
 static void deadline_fired(struct timer *t)
 {
-	struct env *e = (struct env *)((u8 *)t - offsetof(struct env, up.deadline));
-	e->up.fired_deadline = t->deadline;
+	struct env *e = (struct env *)((u8 *)t - offsetof(struct env, d0.up.deadline));
+	e->d0.up.fired_deadline = t->deadline;
 	sched_post(e, KEEL_EV_TIMER);
 }
 
 int upcall_set_deadline(struct env *e, u64 deadline_ns)
 {
-	if (!e->area)
+	if (!e->d0.area)
 		return -EINVAL;
-	e->up.deadline.fire = deadline_fired;
+	e->d0.up.deadline.fire = deadline_fired;
 	if (deadline_ns == 0) {
-		timer_cancel(&e->up.deadline);
+		timer_cancel(&e->d0.up.deadline);
 		return 0;
 	}
 	if (deadline_ns <= clock_ns()) {
 		/* Already due: fire now, never through the LAPIC timer (arming
 		 * and cancelling it would be two emulator exits and a stray
 		 * interrupt). It replaces a deadline still armed. */
-		timer_cancel(&e->up.deadline);
-		e->up.deadline.deadline = deadline_ns;
-		deadline_fired(&e->up.deadline);
+		timer_cancel(&e->d0.up.deadline);
+		e->d0.up.deadline.deadline = deadline_ns;
+		deadline_fired(&e->d0.up.deadline);
 		return 0;
 	}
-	timer_arm(&e->up.deadline, deadline_ns);
+	timer_arm(&e->d0.up.deadline, deadline_ns);
 	return 0;
 }
 
@@ -480,24 +480,24 @@ void upcall_area_lost(struct env *e)
 	 * activation, its context is the enabled save (ctx may be older: a
 	 * call's handler that has replied): take it while the frame is still
 	 * readable, sanitised; if it cannot be, ctx stays. */
-	if (e->ka && e->resume == RESUME_ACTIVATE && e->state != ENV_DEAD) {
-		struct trap_frame saved = e->ctx;
-		bool saved_sys = e->ctx_from_syscall;
+	if (e->d0.ka && e->d0.resume == RESUME_ACTIVATE && e->d0.state != ENV_DEAD) {
+		struct trap_frame saved = e->d0.ctx;
+		bool saved_sys = e->d0.ctx_from_syscall;
 		if (!take_user_ctx(e, KEEL_SAVE_ENABLED, false)) {
-			e->ctx = saved;
-			e->ctx_from_syscall = saved_sys;
+			e->d0.ctx = saved;
+			e->d0.ctx_from_syscall = saved_sys;
 		}
 	}
-	e->area = 0;
-	e->ka = NULL;
-	e->events = 0;
-	timer_cancel(&e->up.deadline);
-	e->resume = RESUME_CTX;
+	e->d0.area = 0;
+	e->d0.ka = NULL;
+	e->d0.events = 0;
+	timer_cancel(&e->d0.up.deadline);
+	e->d0.resume = RESUME_CTX;
 	upcall_watchdog_reset(e);
-	if (e->state == ENV_BLOCKED && e->waiting_events) {
+	if (e->d0.state == ENV_BLOCKED && e->d0.waiting_events) {
 		/* Nothing can be posted to it any more: its wait returns. */
 		sched_unblocked(e);
-		e->state = ENV_RUNNABLE;
+		e->d0.state = ENV_RUNNABLE;
 		sched_add(e);
 	}
 }
@@ -511,8 +511,8 @@ static void upcall_areas_check(paddr_t pa)
 {
 	for (struct env *e = env_list(); e; e = e->all_next) {
 		paddr_t now;
-		if (e->ka && (!pa || direct_va_to_pa(e->ka) == pa) &&
-		    (uvm_translate(e->pml4, e->area, true, &now) || now != direct_va_to_pa(e->ka)))
+		if (e->d0.ka && (!pa || direct_va_to_pa(e->d0.ka) == pa) &&
+		    (uvm_translate(e->pml4, e->d0.area, true, &now) || now != direct_va_to_pa(e->d0.ka)))
 			upcall_area_lost(e);
 	}
 }
@@ -520,7 +520,7 @@ static void upcall_areas_check(paddr_t pa)
 /* On every return to Ring 3 through env_run: frameless, a tail call. */
 __attribute__((optimize("omit-frame-pointer"))) static void upcall_env_resume(struct env *e)
 {
-	if (e->area)
+	if (e->d0.area)
 		upcall_before_resume(e); /* may redirect ctx to an upcall entry */
 }
 
@@ -542,8 +542,8 @@ int upcall_setup(struct env *e, u64 area)
 	/* The page must be the env's own, user-accessible and writable. */
 	if (uvm_translate(e->pml4, area, true, &pa))
 		return -EFAULT;
-	e->ka = pa_to_va(pa);
-	e->area = area;
+	e->d0.ka = pa_to_va(pa);
+	e->d0.area = area;
 	u64 base, mult;
 	clock_params(&base, &mult);
 	area_put64(e, AREA_FIELD(clock_tsc_base), base);
@@ -554,27 +554,27 @@ int upcall_setup(struct env *e, u64 area)
 
 i64 upcall_resume(struct env *e, u64 slot, u64 flags)
 {
-	if (!e->area || slot > KEEL_SAVE_TRAP || flags & ~(u64)KEEL_RESUME_ENABLE)
+	if (!e->d0.area || slot > KEEL_SAVE_TRAP || flags & ~(u64)KEEL_RESUME_ENABLE)
 		return -EINVAL;
-	struct trap_frame saved = e->ctx;
-	bool saved_by_syscall = e->ctx_from_syscall;
+	struct trap_frame saved = e->d0.ctx;
+	bool saved_by_syscall = e->d0.ctx_from_syscall;
 	if (!take_user_ctx(e, (unsigned)slot, true)) {
-		e->ctx = saved; /* refused: the call returns an error, by the way it came */
-		e->ctx_from_syscall = saved_by_syscall;
+		e->d0.ctx = saved; /* refused: the call returns an error, by the way it came */
+		e->d0.ctx_from_syscall = saved_by_syscall;
 		return -EINVAL;
 	}
 	u32 zero = 0;
 	if ((flags & KEEL_RESUME_ENABLE) && !area_put(e, AREA_FIELD(disabled), &zero, 4))
-		env_kill(e, "upcall: area at %#llx is not writable", (unsigned long long)e->area);
+		env_kill(e, "upcall: area at %#llx is not writable", (unsigned long long)e->d0.area);
 	env_run(e);
 }
 
 int upcall_pct_enter(struct env *r, u64 caller_id, const u64 arg[4])
 {
-	u64 entry = r->ka->pct_entry, stack = r->ka->pct_stack;
+	u64 entry = r->d0.ka->pct_entry, stack = r->d0.ka->pct_stack;
 	if (!user_addr(entry) || !user_addr(stack))
 		return -ENOENT; /* takes no calls */
-	switch (r->resume) {
+	switch (r->d0.resume) {
 	case RESUME_ACTIVATE: /* its context already waits in the enabled save */
 		break;
 	case RESUME_CTX: {
@@ -583,12 +583,12 @@ int upcall_pct_enter(struct env *r, u64 caller_id, const u64 arg[4])
 		struct area_head h;
 		struct keel_context c;
 		head_read(r, &h);
-		if (h.disabled && !in_crit(&h, r->ctx.rip))
+		if (h.disabled && !in_crit(&h, r->d0.ctx.rip))
 			return -EAGAIN;
 		if (!interrupted_ctx(r, &h, &c) || !put_ctx(r, KEEL_SAVE_ENABLED, &c))
 			return -EAGAIN;
-		r->up.descheduled_at = clock_ns();
-		r->up.ran_ns = 0;
+		r->d0.up.descheduled_at = clock_ns();
+		r->d0.up.ran_ns = 0;
 		break;
 	}
 	default: /* disabled: its context is in the disabled save */
@@ -596,17 +596,17 @@ int upcall_pct_enter(struct env *r, u64 caller_id, const u64 arg[4])
 	}
 	u32 one = 1;
 	area_put(r, AREA_FIELD(disabled), &one, 4);
-	r->resume = RESUME_CTX;
+	r->d0.resume = RESUME_CTX;
 	enter(r, entry, stack);
-	r->ctx.rsi = caller_id;
-	r->ctx.rdx = arg[0];
-	r->ctx.rcx = arg[1];
-	r->ctx.r8 = arg[2];
-	r->ctx.r9 = arg[3];
-	r->ctx_from_syscall = false; /* RCX carries an argument */
-	r->ka->pct_calls++;
+	r->d0.ctx.rsi = caller_id;
+	r->d0.ctx.rdx = arg[0];
+	r->d0.ctx.rcx = arg[1];
+	r->d0.ctx.r8 = arg[2];
+	r->d0.ctx.r9 = arg[3];
+	r->d0.ctx_from_syscall = false; /* RCX carries an argument */
+	r->d0.ka->pct_calls++;
 	this_cpu()->stats.pct_upcalls++;
-	TRACE(KEEL_TR_UPCALL, r->id, KEEL_TR_UP_PCT, r->ctx.rsi); /* the caller's id, from memory */
+	TRACE(KEEL_TR_UPCALL, r->id, KEEL_TR_UP_PCT, r->d0.ctx.rsi); /* the caller's id, from memory */
 	return 0;
 }
 
@@ -614,14 +614,14 @@ void upcall_pct_leave(struct env *r)
 {
 	u32 zero = 0;
 	u64 now = clock_ns();
-	if (!r->ka)
+	if (!r->d0.ka)
 		return; /* it dropped its area inside the handler: it goes on from
 			 * its reply call, as an env without upcalls */
 	area_put(r, AREA_FIELD(disabled), &zero, 4);
-	r->resume = RESUME_ACTIVATE;
-	r->up.descheduled_at = now;
-	r->up.ran_ns = now - r->dispatched_at;
-	r->up.ran_total_ns += r->up.ran_ns;
+	r->d0.resume = RESUME_ACTIVATE;
+	r->d0.up.descheduled_at = now;
+	r->d0.up.ran_ns = now - r->d0.dispatched_at;
+	r->d0.up.ran_total_ns += r->d0.up.ran_ns;
 	upcall_watchdog_reset(r);
 }
 
@@ -629,5 +629,5 @@ void upcall_pct_leave(struct env *r)
  * that calls this with the env (the area's pending bits are set). */
 void trace_upcall_asm(struct env *e)
 {
-	trace_record(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_EVENT, e->ka->pending);
+	trace_record(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_EVENT, e->d0.ka->pending);
 }

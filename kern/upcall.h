@@ -76,8 +76,8 @@ static inline bool upcall_in_crit(u64 crit_start, u64 crit_end, u64 rip)
  * says what that means (entry.S's fast path does the same two stores). */
 static inline void upcall_watchdog_reset(struct env *e)
 {
-	e->disabled_ns = 0;
-	e->watchdog_fired = false;
+	e->d0.disabled_ns = 0;
+	e->d0.watchdog_fired = false;
 }
 
 #endif

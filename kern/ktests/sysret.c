@@ -41,8 +41,8 @@ static struct env *env_in_last_page(const char *name, const u8 *code, size_t len
 		return NULL;
 	memset(pa_to_va(text), 0xCC, PAGE_SIZE); /* int3 everywhere else */
 	memcpy((u8 *)pa_to_va(text) + code_off, code, len);
-	e->ctx.rip = LAST_PAGE + code_off;
-	e->ctx.rsp = stack_va + PAGE_SIZE;
+	e->d0.ctx.rip = LAST_PAGE + code_off;
+	e->d0.ctx.rsp = stack_va + PAGE_SIZE;
 	KEXPECT(slot_audit(e->pml4, name, false) == 0, "audit");
 	return e;
 }
@@ -50,7 +50,7 @@ static struct env *env_in_last_page(const char *name, const u8 *code, size_t len
 static __noreturn void run_alone(struct env *e, const struct run_baseline *before, u64 expected_kills)
 {
 	run_expect_failures(expected_kills);
-	ktest_log("running env %u from %#llx; exit counts follow at the end", e->id, (unsigned long long)e->ctx.rip);
+	ktest_log("running env %u from %#llx; exit counts follow at the end", e->id, (unsigned long long)e->d0.ctx.rip);
 	KEXPECT(cpucap_grant_defaults() == 1, "every CPU for it, as for a boot env");
 	sched_add(e);
 	run_begin(1, 0, before);
@@ -106,12 +106,12 @@ static void iret_with(u64 cs, u64 rip)
 	struct percpu *cpu = this_cpu();
 	run_begin(1, 0, &before);
 	run_expect_failures(1);
-	fpu_restore(e->fpu);
+	fpu_restore(e->d0.fpu);
 	write_cr3(e->pml4);
 	cpu->env = e;
-	e->state = ENV_RUNNING;
+	e->d0.state = ENV_RUNNING;
 	struct trap_frame *f = (struct trap_frame *)(cpu->kstack_top - sizeof(struct trap_frame));
-	*f = e->ctx;
+	*f = e->d0.ctx;
 	f->cs = cs;
 	if (rip)
 		f->rip = rip;
@@ -149,12 +149,12 @@ KTEST(sysret_uses_the_checked_rip)
 	KEXPECT(cpucap_grant_defaults() == 1, "every CPU for it, as for a boot env");
 	struct percpu *cpu = this_cpu();
 	run_begin(1, 0, &before);
-	fpu_restore(e->fpu);
+	fpu_restore(e->d0.fpu);
 	write_cr3(e->pml4);
 	cpu->env = e;
-	e->state = ENV_RUNNING;
+	e->d0.state = ENV_RUNNING;
 	struct trap_frame *f = (struct trap_frame *)(cpu->kstack_top - sizeof(struct trap_frame));
-	*f = e->ctx;
+	*f = e->d0.ctx;
 	f->rip = code;
 	f->rsp = stack + PAGE_SIZE;
 	f->rcx = code + 0x40;

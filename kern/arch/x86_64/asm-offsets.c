@@ -29,8 +29,8 @@
 
 #define FIELD_SIZE(type, field) sizeof(((struct type *)0)->field)
 
-_Static_assert(FIELD_SIZE(env, resume) == 4, "entry.S compares env.resume as 32 bits");
-_Static_assert(FIELD_SIZE(env, watchdog_fired) == 1, "entry.S clears env.watchdog_fired as a byte");
+_Static_assert(FIELD_SIZE(dispatcher, resume) == 4, "entry.S compares dispatcher.resume as 32 bits");
+_Static_assert(FIELD_SIZE(dispatcher, watchdog_fired) == 1, "entry.S clears dispatcher.watchdog_fired as a byte");
 _Static_assert(FIELD_SIZE(env, swvec_held[0]) == 4, "entry.S indexes env.swvec_held by 4");
 _Static_assert(FIELD_SIZE(keel_upcall_area, disabled) == 4, "entry.S reads and sets `disabled` as 32 bits");
 
@@ -70,13 +70,13 @@ void asm_offsets(void)
 	OFFSET(PERCPU_ENV, percpu, env);
 
 	COMMENT("struct env (env.h): what the event fast path reads");
-	OFFSET(ENV_KA, env, ka);
-	OFFSET(ENV_AREA, env, area);
-	OFFSET(ENV_EVENTS, env, events);
-	OFFSET(ENV_RESUME, env, resume);
+	OFFSET(ENV_KA, env, d0.ka);
+	OFFSET(ENV_AREA, env, d0.area);
+	OFFSET(ENV_EVENTS, env, d0.events);
+	OFFSET(ENV_RESUME, env, d0.resume);
 	CONST(RESUME_CTX);
-	OFFSET(ENV_WATCHDOG_FIRED, env, watchdog_fired);
-	OFFSET(ENV_DISABLED_NS, env, disabled_ns);
+	OFFSET(ENV_WATCHDOG_FIRED, env, d0.watchdog_fired);
+	OFFSET(ENV_DISABLED_NS, env, d0.disabled_ns);
 	OFFSET(ENV_SWVEC_HELD, env, swvec_held);
 
 	COMMENT("this CPU's struct exit_stats (percpu.h), through %gs");

@@ -81,15 +81,15 @@ from_user(struct trap_frame *tf)
 	unsigned v = (unsigned)tf->vector;
 
 	if (v == VEC_SELF_EVENT) {
-		if (!e->area)
+		if (!e->d0.area)
 			return; /* no upcalls taken: nothing to raise */
-		e->events |= KEEL_EV_SELF;
+		e->d0.events |= KEEL_EV_SELF;
 		if (!(fast_paths_off & KEEL_FASTPATH_C) && upcall_event_fast(e, tf))
 			return;
 	} else if (v == VEC_TIMER) {
 		timer_interrupt();
 		if (!sched_slice_over()) {
-			if (!e->events)
+			if (!e->d0.events)
 				return; /* not this env's business: resume it */
 			if (upcall_event_fast(e, tf))
 				return;
@@ -99,7 +99,7 @@ from_user(struct trap_frame *tf)
 		if (v == VEC_PF && ring3_iret_complete(e, tf, cr2)) {
 			/* Resumed where the iretq went -- with the events posted
 			 * meanwhile delivered there, as at every other exit. */
-			if (!e->events || upcall_event_fast(e, tf))
+			if (!e->d0.events || upcall_event_fast(e, tf))
 				return;
 			env_save(e, tf, false);
 			env_run(e);
@@ -116,7 +116,7 @@ from_user(struct trap_frame *tf)
 			return;
 	} else if (v - VEC_IRQ_BASE < VEC_IRQ_COUNT) {
 		irq_interrupt(v); /* for this env or another: it is posted */
-		if (!e->events)
+		if (!e->d0.events)
 			return;
 		if (upcall_event_fast(e, tf))
 			return;
@@ -134,7 +134,7 @@ from_user(struct trap_frame *tf)
 			upcall_deschedule(e);
 			sched_next(); /* queued again: a CPU it holds takes it */
 		}
-		if (!e->events)
+		if (!e->d0.events)
 			return;
 		if (upcall_event_fast(e, tf))
 			return;
@@ -165,7 +165,7 @@ from_user(struct trap_frame *tf)
 		sched_preempt(e);
 	}
 	if (v == VEC_SYSCALL_INT) {
-		e->ctx.rax = (u64)syscall_dispatch(e, tf->rax, tf->rdi, tf->rsi, tf->rdx);
+		e->d0.ctx.rax = (u64)syscall_dispatch(e, tf->rax, tf->rdi, tf->rsi, tf->rdx);
 		env_run(e);
 	}
 	if (v == VEC_PIC_SPURIOUS_MASTER || v == VEC_PIC_SPURIOUS_SLAVE) {
@@ -216,7 +216,7 @@ static __attribute__((noinline)) bool smp_entry(struct trap_frame *tf)
 		lapic_eoi();
 		xcall_serve();
 		struct env *e = this_cpu()->env;
-		if (e && !__atomic_load_n(&e->events, __ATOMIC_RELAXED))
+		if (e && !__atomic_load_n(&e->d0.events, __ATOMIC_RELAXED))
 			return false;
 	} else if (v == VEC_KICK) {
 		lapic_eoi();
