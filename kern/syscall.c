@@ -13,6 +13,7 @@
 #include "console.h"
 #include "cpu_features.h"
 #include "env.h"
+#include "event.h"
 #include "keel/abi.h"
 #include "lock.h"
 #include "lib/string.h"
@@ -181,6 +182,8 @@ i64 syscall_dispatch(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2)
 		return sys_env_spawn(e, a0);
 	case SYS_TRACE:
 		return trace_syscall(e, a0, a1, a2);
+	case SYS_EVENT_POST:
+		return event_post(e, a0, a1, a2);
 	default:
 		return -ENOSYS;
 	}
@@ -253,7 +256,7 @@ __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64
 		r = (u64)upcall_set_deadline(e, a0);
 		TRACE(KEEL_TR_SYSCALL, e->id, SYS_SET_DEADLINE, 0);
 		break;
-	/* Capabilities, page tables and interrupt bindings never block,
+	/* Capabilities, page tables, interrupt bindings and posts never block,
 	 * switch or kill the caller; what they do to other envs waits in
 	 * their events. Named one by one: which calls come here must not
 	 * depend on how the ABI numbers them. */
@@ -268,6 +271,7 @@ __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64
 	case SYS_QUOTA_INFO:
 	case SYS_IRQ_BIND:
 	case SYS_IRQ_ACK:
+	case SYS_EVENT_POST:
 		if (cpus_up > 1)
 			return fast_locked(e, nr, a0, a1, a2);
 		r = (u64)syscall_dispatch(e, nr, a0, a1, a2); /* one CPU: no lock (lock.h) */

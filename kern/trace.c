@@ -256,7 +256,7 @@ static const char *const kind_names[KEEL_TR_KINDS] = {
 	[KEEL_TR_SWITCH] = "switch",   [KEEL_TR_SYSCALL] = "syscall",     [KEEL_TR_UPCALL] = "upcall",
 	[KEEL_TR_IRQ] = "irq",         [KEEL_TR_IPI] = "ipi",             [KEEL_TR_TIMER] = "timer",
 	[KEEL_TR_FAULT] = "fault",     [KEEL_TR_REVOKE] = "revoke",       [KEEL_TR_PCT_CALL] = "pct-call",
-	[KEEL_TR_PCT_REPLY] = "pct-reply", [KEEL_TR_EXIT] = "exit",       [KEEL_TR_IDLE] = "idle",
+	[KEEL_TR_PCT_REPLY] = "pct-reply", [KEEL_TR_EXIT] = "exit",       [KEEL_TR_IDLE] = "idle", [KEEL_TR_POST] = "post",
 };
 
 void trace_dump(void)

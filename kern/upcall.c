@@ -426,13 +426,19 @@ void upcall_deschedule(struct env *e)
 	/* The watchdog: disabled at every kernel entry for too long -- too
 	 * long of its own CPU time, so an env idling disabled in
 	 * SYS_EVENT_WAIT or waiting its turn behind others is not stuck. A
-	 * dispatch that ends disabled is charged whole (it may have disabled
-	 * only at its end: the bound errs late by at most one time slice). */
+	 * dispatch that ends disabled is charged whole -- unless the env was
+	 * seen enabled since it last was (disabled_ns reset to 0): then the
+	 * clock only starts. An env that spends much of its time in handlers
+	 * (an echo of cross-CPU events) is found in one at many a slice end,
+	 * and whole slices charged for a handler entered just before would
+	 * add up to a kill; and under MTTCG a host that stops the vCPU's
+	 * thread in the handler stretches that slice in wall time. Either way
+	 * the bound errs late by at most one time slice. */
 	if (!disabled) {
 		upcall_watchdog_reset(e);
 		return;
 	}
-	e->d0.disabled_ns += MAX(e->d0.up.ran_ns, 1);
+	e->d0.disabled_ns = e->d0.disabled_ns ? e->d0.disabled_ns + MAX(e->d0.up.ran_ns, 1) : 1;
 	if (e->d0.disabled_ns > 2 * upcall_watchdog_ns) {
 		env_kill(e, "watchdog: disabled for more than %llu ms",
 			 (unsigned long long)(2 * upcall_watchdog_ns / 1000000));

@@ -15,6 +15,13 @@ static inline long sys_event_wait(void) { return keel_syscall3(SYS_EVENT_WAIT, 0
 /* Run the env an ENV capability names now, on the rest of this slice.
  * 0 when this env runs again; -EAGAIN if that env cannot run (blocked). */
 static inline long sys_yield_to(uint32_t env_slot) { return keel_syscall3(SYS_YIELD_TO, env_slot, 0, 0); }
+/* Post bits to the env an ENV capability names (KEEL_SELF: this env), on
+ * its dispatcher for `cpu`: they are ORed into its area's `posted` and it
+ * gets KEEL_EV_POST. 0, or -errno (docs/abi.md "Events between envs"). */
+static inline long sys_event_post(uint32_t env_slot, unsigned cpu, uint64_t bits)
+{
+	return keel_syscall3(SYS_EVENT_POST, env_slot, cpu, (long)bits);
+}
 
 /* One call: 0 and r[0..3], or -errno (-EAGAIN: the receiver is disabled
  * now; -EBUSY: it serves another call or waits in one; -ENOENT: it takes no

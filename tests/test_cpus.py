@@ -64,3 +64,24 @@ def test_revoking_a_cpu_moves_the_env_off_it_and_taking_all_stops_it(keel):
     assert ticks[3] and set(ticks[3]) == {0}, f"given cpu0 back: ticks on {ticks[3]}"
     here, now = b.expect(r"^cpus: move: dropped cpu(\d) while running there: now on cpu(\d)$").groups()
     assert here != now
+
+
+def test_events_posted_between_envs_on_two_cpus_arrive_each_exactly_once(keel):
+    """SYS_EVENT_POST across CPUs: the parent, pinned to cpu0, and a child
+    holding only cpu1, which echoes what it is posted (blocked in
+    SYS_EVENT_WAIT in between, so each post wakes a halted CPU). 2,000 round
+    trips, one bit each, come back exactly as posted; a burst of 63 posts
+    comes back bit for bit, none twice; the bad requests get their errors
+    (no such CPU, one the target does not hold, no bits, a slot that names
+    no env); a post to the child after it ended is ENOENT. Under MTTCG: with
+    -icount QEMU runs the vCPUs round-robin, each to the end of its turn, so
+    every round trip would wait out a turn of the spinning parent."""
+    b = keel.boot("run=cpus:post", smp=2, timeout=120)  # no icount: MTTCG, QEMU's default here
+    b.expect_verdict("success")
+    b.expect_not("FAILED")
+    b.expect(r"^cpus: post: 2000 round trips cpu0 -> cpu1 -> cpu0, \d+ ns each on average \(wall: MTTCG\)$")
+    upcalls = int(b.expect(r"^cpus: post: a burst of 63 posts came back in (\d+) upcalls$").group(1))
+    assert 1 <= upcalls <= 63
+    m = b.expect(r"^cpus: postee on cpu1: (\d+) upcalls, (\d+) echoes$")
+    assert int(m.group(2)) <= int(m.group(1)) and int(m.group(2)) >= 2000 + 1, m.group(0)
+    b.expect(r"^cpus: post: ok$")

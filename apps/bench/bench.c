@@ -14,6 +14,7 @@
 #include "vm.h"
 #include "ipc.h"
 #include "env.h"
+#include "dev.h"
 
 uint64_t op_empty(void), op_floor_int(void), op_syscall(void), op_null_syscall(void), op_self_upcall(void),
 	op_swvec(void), op_trap(void);
@@ -109,7 +110,7 @@ static long trace_take(void)
 static void event_name(const struct keel_trace_rec *r, char *buf, size_t size)
 {
 	static const char *const kinds[] = { "?", "switch", "syscall", "upcall", "irq", "ipi", "timer", "fault",
-					     "revoke", "pct-call", "pct-reply", "exit", "idle" };
+					     "revoke", "pct-call", "pct-reply", "exit", "idle", "post" };
 	static const char *const ups[] = { "event", "trap", "pct" };
 	const char *k = r->ev < sizeof kinds / sizeof kinds[0] ? kinds[r->ev] : "?";
 	if (r->ev == KEEL_TR_SYSCALL || r->ev == KEEL_TR_FAULT)
@@ -425,14 +426,52 @@ static int vm_setup(void)
 	return 0;
 }
 
+/* Events between envs on two CPUs: the bench posts to the spinner (on
+ * cpu1, in Ring 3), whose upcall posts the bits back; the bench spins until
+ * its own upcall has counted them. */
+static volatile uint64_t posts_back;
+static long spinner_slot = -1;
+
+static void count_post(struct keel_upcall_area *a, uint64_t ev, struct keel_context *c)
+{
+	if ((ev & KEEL_EV_POST) && keel_take(&a->posted))
+		posts_back++;
+}
+
+static void echo_post(struct keel_upcall_area *a, uint64_t ev, struct keel_context *c)
+{
+	uint64_t b;
+	if ((ev & KEEL_EV_POST) && (b = keel_take(&a->posted)))
+		sys_event_post((uint32_t)spinner_slot, 0, b); /* (the spinner's slot: its peer's) */
+}
+
+static uint64_t xcpu_post(void)
+{
+	uint64_t before = posts_back, t0 = rdtsc();
+	if (sys_event_post((uint32_t)spinner_slot, 1, 1))
+		return NOT_MEASURED;
+	while (posts_back == before)
+		;
+	return rdtsc() - t0;
+}
+
 /* `bench smp`, pinned to cpu0 beside `bench spinner` pinned to cpu1: the
- * unmap with a shootdown to pay. */
+ * unmap with a shootdown to pay, and the cross-CPU event round trip. */
 static int smp_rows(size_t n, size_t warm)
 {
 	trace_slot = -1; /* no trace-site counts: they would switch the trace on */
 	if (vm_setup())
 		return 1;
 	measure("shootdown_unmap_1_page", unmap_1, warm, n / 5);
+	spinner_slot = vm_find_cap(0, KEEL_CAP_ENV, NULL, 0, NULL);
+	if (spinner_slot >= 0 && !keel_upcalls_init(count_post, NULL)) {
+		/* the spinner takes upcalls once it has run a moment: retry until it does */
+		while (sys_event_post((uint32_t)spinner_slot, 1, 1) == -ENOENT)
+			sys_yield();
+		while (!posts_back)
+			;
+		measure("xcpu_event_roundtrip", xcpu_post, warm, n / 5);
+	}
 	printf("BENCH done smp\n");
 	return 0;
 }
@@ -443,6 +482,9 @@ static int smp_rows(size_t n, size_t warm)
 static int spinner(void)
 {
 	long peer = vm_find_cap(0, KEEL_CAP_ENV, NULL, 0, NULL);
+	spinner_slot = peer; /* echo_post posts back to it */
+	if (peer >= 0)
+		keel_upcalls_init(echo_post, NULL);
 	for (;;) {
 		for (volatile uint32_t i = 0; i < 1000000; i++)
 			;

@@ -14,8 +14,16 @@
  *          Last the parent deletes its own capability for the CPU it runs
  *          on, and goes on on the other.
  *
- * Children: child (says where it runs, exits), spinner (ticks for ever).
+ *   post   events between envs on two CPUs (SYS_EVENT_POST): a child
+ *          holding only cpu1 (the parent is pinned to cpu0) echoes every post;
+ *          2,000 round trips one bit each, then 63 bits posted back to back:
+ *          each comes back exactly once; the bad requests get their errors;
+ *          a post to the child once it has ended is ENOENT.
+ *
+ * Children: child (says where it runs, exits), spinner (ticks for ever),
+ * postee (echoes posts to its parent until bit 63 comes).
  */
+#include "dev.h"
 #include "env.h"
 #include "ipc.h"
 #include "keel.h"
@@ -109,6 +117,98 @@ static void move(void)
 	check(now == 1 - here, "moved to the other CPU at once");
 }
 
+/* ------------------------------------------------ events between envs */
+#define POST_ROUNDS 2000
+#define POST_LAST (1ULL << 63) /* the parent: "ready"; the child: "quit" */
+static volatile uint64_t arrivals, arrived, echoed, quit;
+static long peer = -1; /* the child: its parent's ENV capability */
+
+static void on_post(struct keel_upcall_area *a, uint64_t ev, struct keel_context *ctx)
+{
+	if (!(ev & KEEL_EV_POST))
+		return;
+	uint64_t b = keel_take(&a->posted);
+	if (!b)
+		return; /* (taken with an earlier upcall's bits) */
+	if (peer < 0) { /* the parent */
+		check(!(arrived & b), "a posted bit came back twice");
+		arrived |= b;
+		arrivals++;
+		return;
+	}
+	arrivals++;
+	if (b & POST_LAST)
+		quit = 1;
+	if (b & ~POST_LAST) {
+		check(sys_event_post((uint32_t)peer, 0, b & ~POST_LAST) == 0, "echo to the parent");
+		echoed++;
+	}
+}
+
+static int any_env(const struct keel_cap_info *info, uint64_t unused) { return 1; }
+
+static void postee(void)
+{
+	struct keel_cap_info info;
+	peer = vm_find_cap(0, KEEL_CAP_ENV, any_env, 0, &info);
+	check(peer >= 0 && keel_upcalls_init(on_post, NULL) == 0, "find the parent, take upcalls");
+	check(sys_event_post((uint32_t)peer, 0, POST_LAST) == 0, "tell the parent it is ready");
+	while (!quit)
+		sys_event_wait(); /* cpu1 halts; a post wakes it */
+	printf("cpus: postee on cpu%u: %llu upcalls, %llu echoes\n", keel_cpu(), (unsigned long long)arrivals,
+	       (unsigned long long)echoed);
+}
+
+/* Spin until a post arrives; the bits come back. No time limit: a post
+ * that never comes hangs the boot, which the test's timeout reports (a
+ * bound in time would make the outcome depend on the host's speed). */
+static uint64_t await_post(uint64_t before)
+{
+	while (arrivals == before)
+		;
+	return arrived;
+}
+
+static void post(void)
+{
+	check(keel_upcalls_init(on_post, NULL) == 0, "take upcalls");
+	check(sys_debug(DEBUG_PIN, 0, 0) == 0 && keel_cpu() == 0, "run on cpu0 only");
+	long c = spawn("postee", KEEL_SPAWN_NO_CPUS);
+	check(c >= 0, "spawn the postee");
+	check(sys_event_post((uint32_t)c, 1, 1) == -ENOCPU, "a post to a child holding no CPU: ENOCPU");
+	check(sys_cap_derive((uint32_t)cpu_slot(1), KEEL_R_ALL, (uint32_t)c) >= 0, "give the postee cpu1");
+	check(await_post(0) == POST_LAST, "the postee says it is ready");
+	check(sys_event_post((uint32_t)c, 0, 1) == -ENOCPU, "a post to a CPU the target does not hold: ENOCPU");
+	check(sys_event_post((uint32_t)c, 64, 1) == -ERANGE, "a post to no such CPU: ERANGE");
+	check(sys_event_post((uint32_t)c, 1, 0) == -EINVAL, "a post of no bits: EINVAL");
+	check(sys_event_post(4000, 1, 1) < 0, "a post through an empty slot fails");
+	check(sys_event_post((uint32_t)cpu_slot(1), 1, 1) < 0, "a post through a CPU capability fails");
+	uint64_t t0 = keel_now();
+	for (unsigned i = 0; i < POST_ROUNDS && !failed; i++) {
+		uint64_t bit = 1ULL << (i % 63), before = arrivals;
+		arrived = 0;
+		check(sys_event_post((uint32_t)c, 1, bit) == 0, "post to the postee");
+		check(await_post(before) == bit, "the echo is the bit posted, once");
+		if (failed)
+			printf("cpus: post: round %u: sent %#llx, got %#llx after %llu arrivals\n", i,
+			       (unsigned long long)bit, (unsigned long long)arrived, (unsigned long long)arrivals);
+	}
+	uint64_t t1 = keel_now();
+	printf("cpus: post: %u round trips cpu0 -> cpu1 -> cpu0, %llu ns each on average (wall: MTTCG)\n",
+	       POST_ROUNDS, (unsigned long long)((t1 - t0) / POST_ROUNDS));
+	arrived = 0;
+	uint64_t all = POST_LAST - 1;
+	for (unsigned b = 0; b < 63; b++)
+		check(sys_event_post((uint32_t)c, 1, 1ULL << b) == 0, "post a burst");
+	while (arrived != all)
+		;
+	check(arrived == all, "every bit of the burst came back once");
+	printf("cpus: post: a burst of 63 posts came back in %llu upcalls\n", (unsigned long long)(arrivals - POST_ROUNDS - 1));
+	check(sys_event_post((uint32_t)c, 1, POST_LAST) == 0, "tell the postee to end");
+	keel_env_wait((uint32_t)c);
+	check(sys_event_post((uint32_t)c, 1, 1) == -ENOENT, "a post to an ended env: ENOENT");
+}
+
 static void spinner(void)
 {
 	uint64_t next = keel_now();
@@ -129,12 +229,18 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(mode, "spinner"))
 		spinner();
+	if (!strcmp(mode, "postee")) {
+		postee();
+		return failed;
+	}
 	if (!strcmp(mode, "where"))
 		where("env");
 	else if (!strcmp(mode, "stop"))
 		stop();
 	else if (!strcmp(mode, "move"))
 		move();
+	else if (!strcmp(mode, "post"))
+		post();
 	else {
 		printf("cpus: unknown mode '%s'\n", mode);
 		return 2;

@@ -265,6 +265,13 @@ static void one_call(void)
 	case SYS_DEBUG:
 		a[0] = pick(10);
 		break;
+	case SYS_EVENT_POST:
+		/* itself or a slot; mostly a CPU index that may be up */
+		if (pick(2))
+			a[0] = pick(2) ? KEEL_SELF : slot();
+		if (pick(4))
+			a[1] = pick(4);
+		break;
 	case SYS_CONSOLE_WRITE: {
 		/* Readable memory would print garbage: dots, or pointers the
 		 * kernel must refuse (kernel half, non-canonical, off the end). */

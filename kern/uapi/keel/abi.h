@@ -54,7 +54,9 @@
 /* Environments (docs/abi.md) */
 #define SYS_ENV_SPAWN    24 /* (const struct keel_spawn *req) -> slot of an ENV capability to the new env */
 #define SYS_TRACE        25 /* (trace slot, KEEL_TRACE_* op, arg) -> see "the kernel trace" below */
-#define SYS_COUNT        26
+#define SYS_EVENT_POST   26 /* (env slot or KEEL_SELF, unsigned cpu, u64 bits) -> 0: the bits are
+                             * ORed into that env's `posted`, and it gets KEEL_EV_POST (docs/abi.md) */
+#define SYS_COUNT        27
 
 #define KEEL_VEC_SYSCALL_INT 0x80 /* `int $0x80`: the same calls through an interrupt gate */
 #define KEEL_VEC_FLOOR       0x81 /* `int $0x81`: a handler that only iretqs (hardware floor) */
@@ -129,6 +131,7 @@ struct keel_start {
 /* (1 << 3) is KEEL_EV_REVOKED, below */
 #define KEEL_EV_IRQ        (1ULL << 4) /* a bound interrupt arrived: see irq_pending */
 #define KEEL_EV_SWVEC      (1ULL << 5) /* a held software vector was raised: see swvec_pending */
+#define KEEL_EV_POST       (1ULL << 6) /* SYS_EVENT_POST: bits were posted to it: see posted */
 
 /* The trap entry's vector argument beyond the CPU's 0..31. */
 #define KEEL_TRAP_WATCHDOG 32 /* disabled for longer than the first watchdog bound */
@@ -191,7 +194,8 @@ struct keel_upcall_area {
 	/* written by the env: where protected control transfers enter (docs/abi.md) */
 	uint64_t pct_entry, pct_stack;
 	uint64_t pct_calls;              /* protected control transfers it has been entered by */
-	uint8_t reserved1[512 - 240];    /* the save areas start at byte 512 */
+	uint64_t posted;                 /* bits posted to it by SYS_EVENT_POST (take with xchg) */
+	uint8_t reserved1[512 - 248];    /* the save areas start at byte 512 */
 	struct keel_context enabled_save, disabled_save, trap_save;
 	uint8_t reserved2[4096 - 512 - 3 * sizeof(struct keel_context)];
 };
@@ -371,7 +375,8 @@ struct keel_mmu_op {
 #define KEEL_TR_PCT_REPLY 10 /* env replied to its caller a */
 #define KEEL_TR_EXIT    11 /* env ended (exited or killed) */
 #define KEEL_TR_IDLE    12 /* the CPU idles (a = 0) or leaves idle (a = 1) */
-#define KEEL_TR_KINDS   13
+#define KEEL_TR_POST    13 /* env posted bits b to env a (SYS_EVENT_POST) */
+#define KEEL_TR_KINDS   14
 
 #define KEEL_TR_UP_EVENT 0 /* events (b: the bits delivered) */
 #define KEEL_TR_UP_TRAP  1 /* an exception on the trap entry (b: vector) */
