@@ -7,7 +7,8 @@
  * the kernel version and its mitigation state, and powers off.
  * With `bench=smp` on the command line (booted with -smp 2) it measures
  * only the cross-CPU rows: munmap with a second thread of the process
- * running on CPU 1, which the unmap's TLB shootdown must reach.
+ * running on CPU 1, which the unmap's TLB shootdown must reach; then futex,
+ * eventfd and signal round trips between a thread on CPU 0 and one on CPU 1.
  * Built with the build machine's gcc, -static. Never committed as a binary.
  */
 #define _GNU_SOURCE
@@ -22,8 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/reboot.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -365,6 +369,263 @@ stop:
 	       (unsigned long long)spin.off_cpu);
 }
 
+/*
+ * Cross-CPU round trips: thread A (this one, pinned to CPU 0) wakes thread
+ * B (pinned to CPU 1), B wakes A back -- the Linux side of Keel's
+ * cross-CPU event round trip (a dispatcher on CPU 0 posts to one on CPU 1,
+ * which posts back). A times each round trip; a sample counts only if B's
+ * count of its answers moved by exactly one (B ran once, in between) and A
+ * blocked waiting for it (its voluntary context switches, from
+ * getrusage(RUSAGE_THREAD) outside the timing, moved): B's answer then woke
+ * a sleeping thread, not one that found it already there.
+ *
+ *   futex    each waits with FUTEX_WAIT_PRIVATE on its own word until the
+ *            other sets it and FUTEX_WAKE_PRIVATEs it
+ *   eventfd  two blocking eventfds: A writes B's and reads its own, B the
+ *            other way round
+ *   signal   A sends SIGUSR2 to B (pthread_kill: tgkill), whose handler
+ *            sends SIGUSR1 back to A (tgkill); each waits in sigsuspend,
+ *            its signal blocked outside it, so each side's signal runs a
+ *            handler (a signal frame and sigreturn), like an upcall
+ *
+ * Whether B went to sleep between two round trips depends on timing: it may
+ * find its next wake pending. So the voluntary context switches of both
+ * threads over the timed loop are reported (INFO), each a time its thread
+ * blocked.
+ * Placement is checked with sched_getcpu() by each thread before the
+ * warm-up and after the timed loop: if A was not on CPU 0 or B not on
+ * CPU 1 the row is left out, saying why.
+ */
+static struct xcpu {
+	volatile uint64_t turns; /* B's answers */
+	volatile int stop;
+	volatile int started;
+	volatile int b_cpu_start, b_cpu_end;
+	volatile pid_t a_tid, b_tid;
+	int a_word, b_word;       /* futex: set by the other side, then woken */
+	int efd_a, efd_b;         /* eventfd: A reads efd_a, B reads efd_b */
+	volatile uint64_t a_seen; /* signal: SIGUSR1 handlers run on A */
+} xc;
+
+static long futex(int *word, int op, int val)
+{
+	return syscall(SYS_futex, word, op, val, NULL, NULL, 0);
+}
+
+static void futex_post(int *word)
+{
+	__atomic_store_n(word, 1, __ATOMIC_SEQ_CST);
+	futex(word, FUTEX_WAKE_PRIVATE, 1);
+}
+
+static void futex_take(int *word)
+{
+	while (!__atomic_load_n(word, __ATOMIC_SEQ_CST))
+		futex(word, FUTEX_WAIT_PRIVATE, 0);
+	__atomic_store_n(word, 0, __ATOMIC_SEQ_CST);
+}
+
+static void futex_roundtrip(void)
+{
+	futex_post(&xc.b_word);
+	futex_take(&xc.a_word);
+}
+
+static void futex_peer(void)
+{
+	for (;;) {
+		futex_take(&xc.b_word);
+		if (xc.stop)
+			return;
+		xc.turns++;
+		futex_post(&xc.a_word);
+	}
+}
+
+static void futex_stop(void) { futex_post(&xc.b_word); }
+
+static const uint64_t efd_one = 1;
+
+static void eventfd_roundtrip(void)
+{
+	uint64_t v;
+	if (write(xc.efd_b, &efd_one, 8) != 8 || read(xc.efd_a, &v, 8) != 8)
+		xc.stop = 1; /* (never: B's count then stays and the sample is redone) */
+}
+
+static void eventfd_peer(void)
+{
+	uint64_t v;
+	while (read(xc.efd_b, &v, 8) == 8 && !xc.stop) {
+		xc.turns++;
+		if (write(xc.efd_a, &efd_one, 8) != 8)
+			return;
+	}
+}
+
+static void eventfd_stop(void)
+{
+	if (write(xc.efd_b, &efd_one, 8) != 8)
+		printf("bench: eventfd: cannot wake the second thread to stop it\n");
+}
+
+static sigset_t xcpu_mask; /* the threads' mask outside sigsuspend: both signals blocked */
+
+static void on_xcpu_a(int s) { (void)s; xc.a_seen++; }
+
+static void on_xcpu_b(int s)
+{
+	(void)s;
+	if (xc.stop)
+		return;
+	xc.turns++;
+	syscall(SYS_tgkill, getpid(), xc.a_tid, SIGUSR1);
+}
+
+static void signal_roundtrip_xcpu(void)
+{
+	sigset_t wait = xcpu_mask;
+	uint64_t seen = xc.a_seen;
+	sigdelset(&wait, SIGUSR1);
+	syscall(SYS_tgkill, getpid(), xc.b_tid, SIGUSR2);
+	while (xc.a_seen == seen)
+		sigsuspend(&wait);
+}
+
+static void signal_peer(void)
+{
+	sigset_t wait = xcpu_mask;
+	sigdelset(&wait, SIGUSR2);
+	while (!xc.stop)
+		sigsuspend(&wait);
+}
+
+static void signal_stop(void) { syscall(SYS_tgkill, getpid(), xc.b_tid, SIGUSR2); }
+
+static void (*xcpu_peer_loop)(void);
+
+static void *xcpu_peer(void *arg)
+{
+	(void)arg;
+	xc.b_tid = syscall(SYS_gettid);
+	xc.b_cpu_start = sched_getcpu();
+	__atomic_store_n(&xc.started, 1, __ATOMIC_SEQ_CST);
+	xcpu_peer_loop();
+	xc.b_cpu_end = sched_getcpu();
+	return NULL;
+}
+
+/* A thread's voluntary context switches so far (the times it blocked), from
+ * /proc: -1 if unreadable. */
+static long voluntary_switches(pid_t tid)
+{
+	char path[64], buf[2048];
+	snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	ssize_t len = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (len <= 0)
+		return -1;
+	buf[len] = 0;
+	char *p = strstr(buf, "\nvoluntary_ctxt_switches:");
+	return p ? strtol(p + strlen("\nvoluntary_ctxt_switches:"), NULL, 10) : -1;
+}
+
+static void xcpu_row(const char *name, void (*peer)(void), void (*roundtrip)(void), void (*stop)(void), size_t warm,
+		     size_t n)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+	cpu_set_t one;
+	memset(&xc, 0, sizeof xc);
+	xc.efd_a = xc.efd_b = -1;
+	xc.b_cpu_start = xc.b_cpu_end = -1;
+	xc.a_tid = syscall(SYS_gettid);
+	if (peer == eventfd_peer && ((xc.efd_a = eventfd(0, 0)) < 0 || (xc.efd_b = eventfd(0, 0)) < 0)) {
+		printf("bench: %s not measured: no eventfd (%s)\n", name, strerror(errno));
+		goto close;
+	}
+	xcpu_peer_loop = peer;
+	CPU_ZERO(&one);
+	CPU_SET(1, &one);
+	pthread_attr_init(&attr);
+	pthread_attr_setaffinity_np(&attr, sizeof one, &one);
+	if (pthread_create(&t, &attr, xcpu_peer, NULL)) {
+		printf("bench: %s not measured: no second thread\n", name);
+		goto close;
+	}
+	for (int i = 0; i < 5000 && !__atomic_load_n(&xc.started, __ATOMIC_SEQ_CST); i++)
+		usleep(1000);
+	int a_cpu_start = sched_getcpu(), a_cpu_end = -1;
+	long a_sw = -1, b_sw = -1;
+	if (!xc.started)
+		goto stop;
+	for (size_t i = 0; i < warm; i++)
+		roundtrip();
+	usleep(1000); /* B asleep again after its last answer: its count taken whole */
+	a_sw = voluntary_switches(xc.a_tid);
+	b_sw = voluntary_switches(xc.b_tid);
+	for (begin(); more(n);) {
+		struct rusage r0, r1;
+		uint64_t c = xc.turns;
+		getrusage(RUSAGE_THREAD, &r0);
+		uint64_t t0 = tsc();
+		roundtrip();
+		uint64_t dt = tsc() - t0;
+		getrusage(RUSAGE_THREAD, &r1);
+		take(dt, xc.turns == c + 1 && r1.ru_nvcsw > r0.ru_nvcsw);
+	}
+	a_cpu_end = sched_getcpu();
+	usleep(1000);
+	a_sw = voluntary_switches(xc.a_tid) - a_sw;
+	b_sw = voluntary_switches(xc.b_tid) - b_sw;
+stop:
+	xc.stop = 1;
+	stop();
+	pthread_join(t, NULL);
+	if (!xc.started || a_cpu_start != 0 || a_cpu_end != 0 || xc.b_cpu_start != 1 || xc.b_cpu_end != 1) {
+		printf("bench: %s not measured: the timing thread was on cpu%d then cpu%d (wanted 0), the second "
+		       "thread on cpu%d then cpu%d (wanted 1)%s\n", name, a_cpu_start, a_cpu_end, xc.b_cpu_start,
+		       xc.b_cpu_end, xc.started ? "" : "; the second thread did not start");
+		goto close;
+	}
+	report(name);
+	printf("INFO %s a_cpu=%d,%d b_cpu=%d,%d round_trips=%zu a_blocked=%ld b_blocked=%ld\n", name, a_cpu_start,
+	       a_cpu_end, xc.b_cpu_start, xc.b_cpu_end, kept + redone, a_sw, b_sw);
+close:
+	if (xc.efd_a >= 0)
+		close(xc.efd_a);
+	if (xc.efd_b >= 0)
+		close(xc.efd_b);
+}
+
+/* The three rows, this thread pinned to CPU 0 (as smp_rows leaves it). */
+static void xcpu_rows(size_t warm, size_t n)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if (cpus < 2 || pin_to(0) || sched_getcpu() != 0) {
+		printf("bench: cross-CPU round trips not measured: %ld CPUs online, this thread on cpu%d\n", cpus,
+		       sched_getcpu());
+		return;
+	}
+	xcpu_row("xcpu_futex_pingpong", futex_peer, futex_roundtrip, futex_stop, warm, n);
+	xcpu_row("xcpu_eventfd_pingpong", eventfd_peer, eventfd_roundtrip, eventfd_stop, warm, n);
+
+	struct sigaction sa = { 0 };
+	sigemptyset(&xcpu_mask);
+	sigaddset(&xcpu_mask, SIGUSR1);
+	sigaddset(&xcpu_mask, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &xcpu_mask, NULL); /* B inherits it */
+	sa.sa_handler = on_xcpu_a;
+	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = on_xcpu_b;
+	sigaction(SIGUSR2, &sa, NULL);
+	xcpu_row("xcpu_signal_roundtrip", signal_peer, signal_roundtrip_xcpu, signal_stop, warm, n);
+	sigprocmask(SIG_UNBLOCK, &xcpu_mask, NULL);
+}
+
 static int cmdline_has(const char *cmdline, const char *word)
 {
 	size_t len = strlen(word);
@@ -423,6 +684,7 @@ int main(int argc, char **argv)
 
 	if (cmdline_has(cmdline, "bench=smp")) {
 		smp_rows(warm, n / 5);
+		xcpu_rows(warm, n / 5);
 		goto done;
 	}
 

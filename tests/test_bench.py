@@ -18,7 +18,8 @@ FLOOR_OPS = {"floor_int_iretq", "floor_syscall_sysretq"}
 LINUX_OPS = {"getpid", "signal_roundtrip", "segv_mprotect_roundtrip", "pipe_pingpong_2_processes",
              "sched_yield_2_threads", "sched_yield_2_processes", "mmap_munmap_1_page", "mmap_munmap_512_pages",
              "demand_zero_fault", "munmap_1_page"}
-LINUX_SMP_OPS = {"munmap_1_page_peer_asleep", "shootdown_munmap_1_page", "shootdown_mmap_munmap_1_page"}
+XCPU_OPS = {"xcpu_futex_pingpong", "xcpu_eventfd_pingpong", "xcpu_signal_roundtrip"}
+LINUX_SMP_OPS = {"munmap_1_page_peer_asleep", "shootdown_munmap_1_page", "shootdown_mmap_munmap_1_page"} | XCPU_OPS
 SYSTEMS = {"keel": KEEL_OPS, "keel-smp": SMP_OPS, "floor": FLOOR_OPS, "linux": LINUX_OPS, "linux-mitigations-off": LINUX_OPS}
 RECORD_KEYS = {"system", "op", "mode", "unit", "iterations", "min", "median", "p99", "redone"}
 
@@ -72,13 +73,20 @@ def test_bench_quick_writes_a_complete_well_formed_results_file():
     assert (BUILD / "bench" / "results.png").stat().st_size > 10000
 
 
-@pytest.mark.slow  # a boot of its own (~10 s): ./keel test --slow
-def test_bench_linux_on_two_cpus_pays_a_shootdown_for_each_munmap_while_a_second_thread_runs():
+@pytest.fixture(scope="module")
+def linux_smp():
+    """One linux-smp boot (wall mode only: under icount this Linux never
+    brings CPU 1 up), shared by the tests below."""
+    return run_bench("--quick", "--modes", "wall", "--systems", "linux-smp")
+
+
+@pytest.mark.slow  # a boot of its own (~13 s): ./keel test --slow
+def test_bench_linux_on_two_cpus_pays_a_shootdown_for_each_munmap_while_a_second_thread_runs(linux_smp):
     """linux-smp (wall mode only, like keel-smp's shootdown row): the second
     thread ran on cpu1 and never elsewhere, and every kept sample of the
     shootdown rows saw cpu1's TLB-shootdown count move (the asleep row's,
     stay: those are the /init's own checks, reported)."""
-    res = run_bench("--quick", "--modes", "wall", "--systems", "linux-smp")
+    res = linux_smp
     got = {rec["op"]: rec for rec in res["records"] if rec["system"] == "linux-smp" and rec["mode"] == "wall"}
     assert LINUX_SMP_OPS <= set(got), f"linux-smp/wall lacks {sorted(LINUX_SMP_OPS - set(got))}"
     for rec in res["records"]:
@@ -89,3 +97,28 @@ def test_bench_linux_on_two_cpus_pays_a_shootdown_for_each_munmap_while_a_second
     for op in ("shootdown_munmap_1_page", "shootdown_mmap_munmap_1_page"):
         m = re.fullmatch(r"cpu1_tlb_shootdowns=(\d+) kept=(\d+)", info[op])
         assert m and int(m.group(1)) >= int(m.group(2)) == got[op]["iterations"], (op, info[op])
+
+
+@pytest.mark.slow  # the same boot as above
+def test_bench_linux_round_trips_between_threads_on_two_cpus_are_measured_with_the_threads_in_place(linux_smp):
+    """The cross-CPU round trips (futex, eventfd, signal ping-pong between a
+    thread on cpu0 and one on cpu1): each row is there with every sample
+    kept a real round trip (the peer answered exactly once, and the timing
+    thread blocked waiting for the answer), both threads
+    were on their CPUs before the warm-up and after the timed loop (the
+    /init leaves a row out otherwise), and the peer blocked too (in how many
+    round trips depends on timing). No
+    order between the rows is asserted: on a shared host a run's medians
+    can be a timer tick apart."""
+    got = {rec["op"]: rec for rec in linux_smp["records"] if rec["system"] == "linux-smp"}
+    assert XCPU_OPS <= set(got), f"linux-smp/wall lacks {sorted(XCPU_OPS - set(got))}"
+    info = linux_smp["meta"]["linux_smp_info"]["wall"]
+    for op in sorted(XCPU_OPS):
+        check_record(got[op])
+        line = info.get(op, "")
+        m = re.fullmatch(r"a_cpu=0,0 b_cpu=1,1 round_trips=(\d+) a_blocked=(\d+) b_blocked=(\d+)", line)
+        assert m, (op, line)
+        trips, a_blocked, b_blocked = map(int, m.groups())
+        assert trips == got[op]["iterations"] + got[op]["redone"], (op, info[op], got[op])
+        # Every kept sample had the timing thread block; the peer's sleeps depend on timing.
+        assert a_blocked >= got[op]["iterations"] and b_blocked > 0, (op, info[op])
