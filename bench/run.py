@@ -57,12 +57,16 @@ EQUIVALENT = {
 # The same on two CPUs: a keel-smp operation -> the linux-smp one.
 SMP_EQUIVALENT = {
     "shootdown_unmap_1_page": ("shootdown_munmap_1_page", None),
+    "xcpu_event_roundtrip": ("xcpu_signal_roundtrip", None),
+    "xcpu_event_roundtrip_blocked": ("xcpu_futex_pingpong", None),
 }
 SYSTEMS = ("keel", "keel-smp", "linux", "linux-smp")
 FLOOR_OPS = {"floor_int_iretq", "floor_syscall_sysretq"}
 # Cross-CPU rows (system keel-smp: two CPUs): the floors from the kernel's own
-# smp_bench test, and the Ring 3 unmap with a shootdown to pay.
-SMP_OPS = {"ipi_roundtrip", "shootdown_floor_1_page", "shootdown_unmap_1_page"}
+# smp_bench test, the Ring 3 unmap with a shootdown to pay, and the event
+# round trip between envs on two CPUs.
+SMP_OPS = {"ipi_roundtrip", "shootdown_floor_1_page", "shootdown_unmap_1_page", "xcpu_event_roundtrip",
+           "xcpu_event_roundtrip_blocked"}
 DESCRIPTION = {
     "floor_int_iretq": "int $0x81 to a handler that only iretqs",
     "floor_syscall_sysretq": "syscall to a handler that only sysretqs",
@@ -79,6 +83,10 @@ DESCRIPTION = {
     "ipi_roundtrip": "cpu0 -> cpu1 (halted) cross-CPU call doing nothing: post, IPI, run, acknowledge",
     "shootdown_floor_1_page": "the same call doing a 1-page shootdown's remote part: INVLPG",
     "shootdown_unmap_1_page": "unmap_1_page with an env running on cpu1: + IPI, remote INVLPG, acknowledgement",
+    "xcpu_event_roundtrip": "SYS_EVENT_POST to an env spinning on cpu1, whose upcall posts back: 2 posts, 2 IPIs, "
+                            "2 upcalls (libos entries, XSAVE)",
+    "xcpu_event_roundtrip_blocked": "the same with both envs waiting in SYS_EVENT_WAIT: each post wakes a halted CPU, "
+                                    "which dispatches the env by upcall",
     "map_unmap_512_pages": "512 frame allocs, one 512-entry map batch, one unmap batch, 512 deletes",
     "demand_zero_fault_upcall": "touch an unmapped page -> #PF trap upcall (libos entry) -> frame + map -> resumed",
     "demand_zero_fault": "first touch of an anonymous page (the kernel's demand-zero fault)",

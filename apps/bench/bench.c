@@ -427,9 +427,13 @@ static int vm_setup(void)
 }
 
 /* Events between envs on two CPUs: the bench posts to the spinner (on
- * cpu1, in Ring 3), whose upcall posts the bits back; the bench spins until
- * its own upcall has counted them. */
-static volatile uint64_t posts_back;
+ * cpu1), whose upcall posts the bits back; the bench waits until its own
+ * upcall has counted them. Bit 1: both spin in Ring 3 meanwhile (each post
+ * interrupts a running env); bit 2: both wait in SYS_EVENT_WAIT (each post
+ * wakes a halted CPU), as Linux's futex and eventfd rows do. */
+#define POST_SPIN 1
+#define POST_BLOCK 2
+static volatile uint64_t posts_back, spinner_blocks;
 static long spinner_slot = -1;
 
 static void count_post(struct keel_upcall_area *a, uint64_t ev, struct keel_context *c)
@@ -441,19 +445,24 @@ static void count_post(struct keel_upcall_area *a, uint64_t ev, struct keel_cont
 static void echo_post(struct keel_upcall_area *a, uint64_t ev, struct keel_context *c)
 {
 	uint64_t b;
-	if ((ev & KEEL_EV_POST) && (b = keel_take(&a->posted)))
-		sys_event_post((uint32_t)spinner_slot, 0, b); /* (the spinner's slot: its peer's) */
+	if (!(ev & KEEL_EV_POST) || !(b = keel_take(&a->posted)))
+		return;
+	spinner_blocks = (b & POST_BLOCK) != 0;
+	sys_event_post((uint32_t)spinner_slot, 0, b); /* (the spinner's slot: its peer's) */
 }
 
-static uint64_t xcpu_post(void)
+static uint64_t xcpu_post_as(uint64_t bit)
 {
 	uint64_t before = posts_back, t0 = rdtsc();
-	if (sys_event_post((uint32_t)spinner_slot, 1, 1))
+	if (sys_event_post((uint32_t)spinner_slot, 1, bit))
 		return NOT_MEASURED;
 	while (posts_back == before)
-		;
+		if (bit == POST_BLOCK)
+			sys_event_wait();
 	return rdtsc() - t0;
 }
+static uint64_t xcpu_post(void) { return xcpu_post_as(POST_SPIN); }
+static uint64_t xcpu_post_blocked(void) { return xcpu_post_as(POST_BLOCK); }
 
 /* `bench smp`, pinned to cpu0 beside `bench spinner` pinned to cpu1: the
  * unmap with a shootdown to pay, and the cross-CPU event round trip. */
@@ -471,6 +480,8 @@ static int smp_rows(size_t n, size_t warm)
 		while (!posts_back)
 			;
 		measure("xcpu_event_roundtrip", xcpu_post, warm, n / 5);
+		measure("xcpu_event_roundtrip_blocked", xcpu_post_blocked, warm, n / 5);
+		xcpu_post(); /* the spinner spins again: it notices this env's end */
 	}
 	printf("BENCH done smp\n");
 	return 0;
@@ -486,8 +497,11 @@ static int spinner(void)
 	if (peer >= 0)
 		keel_upcalls_init(echo_post, NULL);
 	for (;;) {
-		for (volatile uint32_t i = 0; i < 1000000; i++)
-			;
+		if (spinner_blocks)
+			sys_event_wait(); /* until a post (its upcall echoes it) */
+		else
+			for (volatile uint32_t i = 0; i < 1000000 && !spinner_blocks; i++)
+				;
 		if (peer < 0 || keel_env_gone((uint32_t)peer))
 			return 0;
 	}
