@@ -186,7 +186,7 @@ static void note_revoked(struct env *e, const struct cap *c)
 	e->revoked++;
 	if (e->d0.ka) {
 		e->d0.ka->revoked = e->revoked;
-		sched_post(e, KEEL_EV_REVOKED);
+		sched_post(&e->d0, KEEL_EV_REVOKED); /* (its first dispatcher) */
 	}
 }
 

@@ -38,7 +38,7 @@ static unsigned nhooks;
  * today: ports switch, upcalls resume; a loop here cost an env switch a
  * few per cent of its instructions). */
 static void (*switch_fn)(struct percpu *cpu, struct env *next);
-static void (*resume_fn)(struct env *e);
+static void (*resume_fn)(struct dispatcher *d);
 static void (*after_end)(void); /* what runs once an env has ended (the scheduler) */
 
 void env_register(const struct env_hooks *h)
@@ -130,40 +130,41 @@ int env_create_empty(const char *name, struct env **out)
 	return 0;
 }
 
-/* This CPU's registers give e's state back to e (FPU, FS and GS bases). */
-static inline void save_state(struct env *e)
+/* This CPU's registers give d's state back to d (FPU, FS and GS bases). */
+static inline void save_state(struct dispatcher *d)
 {
-	fpu_save(e->d0.fpu);
+	fpu_save(d->fpu);
 	/* The FS base by RDFSBASE where the CPU has it (main.c sets
 	 * CR4.FSGSBASE then): fewer steps than the MSR, each switch. */
-	e->d0.fs_base = cpu_has.fsgsbase ? rdfsbase() : rdmsr(MSR_FS_BASE);
-	e->d0.gs_base = rdmsr(MSR_KERNEL_GS_BASE);
+	d->fs_base = cpu_has.fsgsbase ? rdfsbase() : rdmsr(MSR_FS_BASE);
+	d->gs_base = rdmsr(MSR_KERNEL_GS_BASE);
 }
 
-/* This CPU lets go of e: its state saved, its ports closed. Its address
- * space stays loaded (lazily: the CPU idles, and if e comes back here no
- * CR3 load is needed; TLB shootdowns still reach this CPU) unless `leave`:
- * then the kernel's (any CR3 reaches the kernel: invariant 3). */
-static void unload(struct percpu *cpu, struct env *e, bool leave)
+/* This CPU lets go of d: its state saved, its env's ports closed. Its
+ * address space stays loaded (lazily: the CPU idles, and if d comes back
+ * here no CR3 load is needed; TLB shootdowns still reach this CPU) unless
+ * `leave`: then the kernel's (any CR3 reaches the kernel: invariant 3). */
+static void unload(struct percpu *cpu, struct dispatcher *d, bool leave)
 {
-	save_state(e);
+	save_state(d);
 	if (leave) {
 		write_cr3(slot_kernel_pml4());
 		cpu->pml4_loaded = 0;
 	}
 	cpu->env = NULL;
-	e->d0.loaded_on = 0;
+	cpu->disp = NULL;
+	d->loaded_on = 0;
 	switch_hooks(cpu, NULL);
 }
 
-/* A cross-CPU call: the CPU that holds e (idle, keeping it, or running it
- * when it dies) lets go of it. Run where that CPU can take an interrupt --
- * in Ring 3, halted, or spinning for the kernel lock -- never inside a
- * kernel path: what it was doing for e is over. */
+/* A cross-CPU call: the CPU that holds dispatcher `arg` (idle, keeping it,
+ * or running it when its env dies) lets go of it. Run where that CPU can
+ * take an interrupt -- in Ring 3, halted, or spinning for the kernel lock
+ * -- never inside a kernel path: what it was doing for it is over. */
 static void unload_call(void *arg)
 {
 	struct percpu *cpu = this_cpu();
-	if (cpu->env == arg)
+	if (cpu->disp == arg)
 		unload(cpu, arg, false);
 }
 
@@ -178,26 +179,26 @@ static void leave_call(void *arg)
 	}
 }
 
-static __attribute__((noinline)) void fetch_from(struct env *e, u32 c)
+static __attribute__((noinline)) void fetch_from(struct dispatcher *d, u32 c)
 {
-	if (smp_call(c, unload_call, e))
-		panic("env %u (%s): cpu%u, which holds it, did not answer within 5 s", e->id, e->name, c);
+	if (smp_call(c, unload_call, d))
+		panic("env %u (%s): cpu%u, which holds it, did not answer within 5 s", d->env->id, d->env->name, c);
 }
 
-/* e's state comes back from the other CPU that holds it, if one does. */
-static inline void take_from_other_cpu(struct env *e, u32 me)
+/* d's state comes back from the other CPU that holds it, if one does. */
+static inline void take_from_other_cpu(struct dispatcher *d, u32 me)
 {
-	if (unlikely(e->d0.loaded_on && e->d0.loaded_on != me + 1))
-		fetch_from(e, e->d0.loaded_on - 1);
+	if (unlikely(d->loaded_on && d->loaded_on != me + 1))
+		fetch_from(d, d->loaded_on - 1);
 }
 
 void env_destroy(struct env *e)
 {
 	struct percpu *cpu = this_cpu();
 	TRACE(KEEL_TR_EXIT, e->id, 0, 0);
-	take_from_other_cpu(e, cpu->id); /* it stops there before anything of it is freed */
-	if (cpu->env == e)
-		unload(cpu, e, true); /* its ports close with it, ... */
+	take_from_other_cpu(&e->d0, cpu->id); /* it stops there before anything of it is freed */
+	if (cpu->disp == &e->d0)
+		unload(cpu, &e->d0, true); /* its ports close with it, ... */
 	/* Its PML4 is freed below: no CPU may still have it loaded. */
 	u64 holders = 0;
 	for (u32 c = 0; c < cpus_up; c++)
@@ -234,49 +235,50 @@ void env_set_floor_syscall(struct env *e, bool on)
 	cpu->lstar_floor = on;
 }
 
-void env_save(struct env *e, const struct trap_frame *tf, bool from_syscall)
+void env_save(struct dispatcher *d, const struct trap_frame *tf, bool from_syscall)
 {
-	e->d0.ctx = *tf;
-	e->d0.ctx_from_syscall = from_syscall;
+	d->ctx = *tf;
+	d->ctx_from_syscall = from_syscall;
 }
 
 /* Several CPUs: which CPU holds which env's registers. prev's are saved
  * (this CPU holds it no more); e's come from the CPU that kept them, if
  * another did; this CPU holds e now. With one CPU up nothing is kept
  * elsewhere and nothing of this is done. */
-static __attribute__((noinline)) void hand_over(struct percpu *cpu, struct env *prev, struct env *e)
+static __attribute__((noinline)) void hand_over(struct percpu *cpu, struct dispatcher *prev, struct dispatcher *d)
 {
 	if (prev)
-		prev->d0.loaded_on = 0;
-	take_from_other_cpu(e, cpu->id); /* it last ran on a CPU that now idles */
-	e->d0.loaded_on = cpu->id + 1;
-	if (e->d0.ran_on != cpu->id + 1) {
-		cpu->stats.migrations += e->d0.ran_on != 0;
-		e->d0.ran_on = cpu->id + 1;
+		prev->loaded_on = 0;
+	take_from_other_cpu(d, cpu->id); /* it last ran on a CPU that now idles */
+	d->loaded_on = cpu->id + 1;
+	if (d->ran_on != cpu->id + 1) {
+		cpu->stats.migrations += d->ran_on != 0;
+		d->ran_on = cpu->id + 1;
 	}
 }
 
-__noreturn void env_run(struct env *e)
+__noreturn void env_run(struct dispatcher *d)
 {
 	struct percpu *cpu = this_cpu();
-	struct env *prev = cpu->env;
-	if (prev != e) {
+	struct dispatcher *prev = cpu->disp;
+	struct env *e = d->env;
+	if (prev != d) {
 		/* Here, where both are live anyway: a site further down
 		 * would keep prev in a register across the switch, trace off. */
-		TRACE(KEEL_TR_SWITCH, e->id, prev ? prev->id : 0, 0);
+		TRACE(KEEL_TR_SWITCH, e->id, prev ? prev->env->id : 0, 0);
 		if (prev) {
 			save_state(prev);
-			if (prev->d0.state == ENV_RUNNING)
-				prev->d0.state = ENV_RUNNABLE;
+			if (prev->state == ENV_RUNNING)
+				prev->state = ENV_RUNNABLE;
 		}
 		if (cpus_up > 1)
-			hand_over(cpu, prev, e);
-		fpu_restore(e->d0.fpu);
+			hand_over(cpu, prev, d);
+		fpu_restore(d->fpu);
 		if (cpu_has.fsgsbase)
-			wrfsbase(e->d0.fs_base);
+			wrfsbase(d->fs_base);
 		else
-			wrmsr(MSR_FS_BASE, e->d0.fs_base);
-		wrmsr(MSR_KERNEL_GS_BASE, e->d0.gs_base); /* becomes GS base at the swapgs on exit */
+			wrmsr(MSR_FS_BASE, d->fs_base);
+		wrmsr(MSR_KERNEL_GS_BASE, d->gs_base); /* becomes GS base at the swapgs on exit */
 		u64 pml4 = e->pml4;
 		if (cpu->pml4_loaded != pml4) { /* (kept since e last ran here: no load) */
 			cpu->pml4_loaded = pml4;
@@ -284,24 +286,25 @@ __noreturn void env_run(struct env *e)
 		}
 		switch_hooks(cpu, e);
 		cpu->env = e;
+		cpu->disp = d;
 		cpu->stats.switches++;
 		if (e->floor_syscall != cpu->lstar_floor)
 			env_set_floor_syscall(e, e->floor_syscall);
 	}
-	e->d0.state = ENV_RUNNING;
+	d->state = ENV_RUNNING;
 	if (resume_fn)
-		resume_fn(e); /* upcalls: may redirect ctx to an upcall entry */
+		resume_fn(d); /* upcalls: may redirect ctx to an upcall entry */
 
 	/* The frame goes at the top of this CPU's kernel stack, where the next
 	 * entry from Ring 3 will build its own; nothing below is live. */
 	struct trap_frame *f = (struct trap_frame *)(cpu->kstack_top - sizeof(struct trap_frame));
 	ASSERT(read_rsp() < (u64)f);
-	*f = e->d0.ctx;
+	*f = d->ctx;
 	if (context_sanitize(f, false))
 		env_kill(e, "cannot resume at rip %#llx: not a user address", (unsigned long long)f->rip);
 	/* sysretq takes RIP from RCX and RFLAGS from R11: user_return sets
 	 * both from the frame, the values it checks. */
-	bool sysret = exit_via_sysret(e->d0.ctx_from_syscall, f->rip);
+	bool sysret = exit_via_sysret(d->ctx_from_syscall, f->rip);
 	if (sysret)
 		cpu->stats.sysret++;
 	else
@@ -310,7 +313,7 @@ __noreturn void env_run(struct env *e)
 	 * out by upcall, or into its area while it is disabled. */
 	if (KEEL_DEBUG)
 		ASSERT(f->cs == USER_CS && f->ss == USER_SS && (f->rflags & RFLAGS_IF_BIT) &&
-		       !(f->rflags & (3ULL << 12)) && (read_cr3() & PTE_ADDR) == e->pml4 && (!e->d0.area || !e->d0.events));
+		       !(f->rflags & (3ULL << 12)) && (read_cr3() & PTE_ADDR) == e->pml4 && (!d->area || !d->events));
 	kernel_lock_drop(); /* this CPU's kernel work is done: the frame is on its own stack */
 	user_return(f, sysret);
 }

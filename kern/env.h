@@ -59,7 +59,7 @@ struct env_hooks {
 	int (*init)(struct env *e);
 	void (*fini)(struct env *e);
 	void (*switch_to)(struct percpu *cpu, struct env *next);
-	void (*resume)(struct env *e);
+	void (*resume)(struct dispatcher *d);
 };
 void env_register(const struct env_hooks *h);
 
@@ -93,11 +93,11 @@ void env_destroy(struct env *e);
 void env_set_floor_syscall(struct env *e, bool on);
 
 /* Save the frame a Ring 3 entry built into the env. */
-void env_save(struct env *e, const struct trap_frame *tf, bool from_syscall);
+void env_save(struct dispatcher *d, const struct trap_frame *tf, bool from_syscall);
 
 /* Switch to e (address space, FS/GS bases, extended state) and return to
  * Ring 3 through the one exit. */
-__noreturn void env_run(struct env *e);
+__noreturn void env_run(struct dispatcher *d);
 
 /* End the env: "exited with code N" or "killed: why"; then schedule. */
 __noreturn void env_exit(struct env *e, int code);

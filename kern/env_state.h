@@ -12,6 +12,7 @@
 #include "types.h"
 
 struct cap;
+struct dispatcher;
 struct env;
 
 /* upcall.c: the env's deadline, and the CPU time it is told of at each
@@ -50,8 +51,8 @@ struct ioport_state {
 struct pct_state {
 	bool serving;       /* entered by a call not yet replied to */
 	bool was_waiting;   /* ... while it waited for events (and waits again after) */
-	struct env *caller; /* serving a call from it (NULL once that caller ended) */
-	struct env *callee; /* blocked in a call to it */
+	struct dispatcher *caller; /* serving a call from it (NULL once that caller ended) */
+	struct dispatcher *callee; /* blocked in a call to it */
 };
 
 #endif

@@ -36,6 +36,6 @@ i64 event_post(struct env *e, u64 slot, u64 cpu, u64 bits)
 		return -ENOENT; /* it takes no upcalls: nowhere to post */
 	__atomic_fetch_or(&d->ka->posted, bits, __ATOMIC_RELEASE);
 	TRACE(KEEL_TR_POST, e->id, t->id, bits);
-	sched_post(t, KEEL_EV_POST);
+	sched_post(d, KEEL_EV_POST);
 	return 0;
 }

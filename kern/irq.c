@@ -123,16 +123,16 @@ void irq_interrupt(unsigned vector)
 		return; /* unbound (or its holder took no upcalls any more): stays masked */
 	struct env *e = c->owner;
 	e->d0.ka->irq_pending |= 1ULL << g;
-	sched_post(e, KEEL_EV_IRQ);
+	sched_post(&e->d0, KEEL_EV_IRQ); /* (the dispatcher it is bound to, once there are more) */
 }
 
-bool swvec_raise(struct env *e, unsigned vector)
+bool swvec_raise(struct dispatcher *d, unsigned vector)
 {
 	unsigned n = vector - VEC_SOFT_BASE;
-	if (!e->swvec_held[n] || !e->d0.ka)
+	if (!d->env->swvec_held[n] || !d->ka)
 		return false;
-	e->d0.ka->swvec_pending |= 1ULL << n;
-	sched_post(e, KEEL_EV_SWVEC);
+	d->ka->swvec_pending |= 1ULL << n;
+	sched_post(d, KEEL_EV_SWVEC);
 	return true;
 }
 

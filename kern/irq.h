@@ -20,6 +20,7 @@
 
 struct cap;
 struct env;
+struct dispatcher;
 struct trap_frame;
 
 /* At boot: the IOAPIC, the IRQ and SWVEC capability types, and a waker for
@@ -41,7 +42,7 @@ extern u64 irq_interrupts; /* device interrupts taken, all GSIs */
 
 /* `int $N` from Ring 3 on a software vector: true if e holds it (the event
  * is posted); false: the caller raises #GP. */
-bool swvec_raise(struct env *e, unsigned vector);
+bool swvec_raise(struct dispatcher *d, unsigned vector);
 
 
 

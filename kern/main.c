@@ -111,7 +111,7 @@ static u64 start_envs(const char *spec, const char *grants, u64 *started)
 					(unsigned long long)(e->image_size >> 10), (unsigned long long)e->stack_base,
 					(unsigned long long)e->pml4);
 				debug_env_loaded(e);
-				sched_add(e);
+				sched_add(&e->d0);
 				if (*started < ARRAY_SIZE(set))
 					set[*started] = e;
 				(*started)++;

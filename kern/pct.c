@@ -21,127 +21,134 @@ static struct env *named_env(struct env *e, u64 slot, i64 *err)
 	return *err ? NULL : t;
 }
 
-i64 pct_call(struct env *e)
+/* Its dispatcher that a transfer from this CPU runs (dispatcher.h: with
+ * one per env, its only one). */
+static struct dispatcher *disp_for_here(struct env *t) { return &t->d0; }
+
+i64 pct_call(struct dispatcher *d)
 {
 	i64 err;
-	struct env *r = named_env(e, e->d0.ctx.rdi, &err);
-	if (!r)
+	struct env *re = named_env(d->env, d->ctx.rdi, &err);
+	if (!re)
 		return err;
-	if (!r->d0.area)
+	struct dispatcher *r = disp_for_here(re);
+	if (!r->area)
 		return -ENOENT; /* takes no upcalls, so no calls */
 	/* One call at a time per receiver, and none into an env blocked in a
 	 * call of its own: a chain of calls never closes into a cycle. */
-	if (r->d0.pct.serving || r->d0.pct.callee)
+	if (r->pct.serving || r->pct.callee)
 		return -EBUSY;
-	if (r->d0.state == ENV_RUNNING)
+	if (r->state == ENV_RUNNING)
 		return -EAGAIN; /* on another CPU now: like a disabled receiver, try again */
-	if (r->d0.state != ENV_RUNNABLE && !(r->d0.state == ENV_BLOCKED && r->d0.waiting_events))
+	if (r->state != ENV_RUNNABLE && !(r->state == ENV_BLOCKED && r->waiting_events))
 		return -EBUSY;
 	if (!sched_may_run_here(r))
 		return -ENOCPU; /* it holds no capability for this CPU: the call cannot run here */
-	u64 arg[4] = { e->d0.ctx.rsi, e->d0.ctx.rdx, e->d0.ctx.r10, e->d0.ctx.r8 };
-	if ((err = upcall_pct_enter(r, e->id, arg)))
+	u64 arg[4] = { d->ctx.rsi, d->ctx.rdx, d->ctx.r10, d->ctx.r8 };
+	if ((err = upcall_pct_enter(r, d->env->id, arg)))
 		return err; /* r untouched */
-	r->d0.pct.was_waiting = r->d0.state == ENV_BLOCKED;
-	if (r->d0.state == ENV_BLOCKED)
+	r->pct.was_waiting = r->state == ENV_BLOCKED;
+	if (r->state == ENV_BLOCKED)
 		sched_unblocked(r);
 	else
 		sched_remove(r);
-	r->d0.pct.serving = true;
-	r->d0.pct.caller = e;
-	e->d0.pct.callee = r;
-	TRACE(KEEL_TR_PCT_CALL, e->id, r->id, 0);
-	sched_block(e, false); /* until the reply, or r's end */
+	r->pct.serving = true;
+	r->pct.caller = d;
+	d->pct.callee = r;
+	TRACE(KEEL_TR_PCT_CALL, d->env->id, re->id, 0);
+	sched_block(d, false); /* until the reply, or r's end */
 	sched_run_donated(r);
 }
 
-i64 pct_reply(struct env *e)
+i64 pct_reply(struct dispatcher *d)
 {
-	if (!e->d0.pct.serving)
+	if (!d->pct.serving)
 		return -EINVAL;
-	struct env *c = e->d0.pct.caller;
-	e->d0.pct.serving = false;
-	e->d0.pct.caller = NULL;
+	struct dispatcher *c = d->pct.caller;
+	d->pct.serving = false;
+	d->pct.caller = NULL;
 	if (!c)
 		return -EPIPE; /* the caller ended: the handler resumes itself */
-	c->d0.pct.callee = NULL;
-	TRACE(KEEL_TR_PCT_REPLY, e->id, c->id, 0);
+	c->pct.callee = NULL;
+	TRACE(KEEL_TR_PCT_REPLY, d->env->id, c->env->id, 0);
 	sched_unblocked(c);
-	c->d0.ctx.rax = 0;
-	c->d0.ctx.rdi = e->d0.ctx.rdi;
-	c->d0.ctx.rsi = e->d0.ctx.rsi;
-	c->d0.ctx.rdx = e->d0.ctx.rdx;
-	c->d0.ctx.r10 = e->d0.ctx.r10;
-	c->d0.state = ENV_RUNNABLE;
+	c->ctx.rax = 0;
+	c->ctx.rdi = d->ctx.rdi;
+	c->ctx.rsi = d->ctx.rsi;
+	c->ctx.rdx = d->ctx.rdx;
+	c->ctx.r10 = d->ctx.r10;
+	c->state = ENV_RUNNABLE;
 
 	/* The receiver leaves its handler; it waits again if it was waiting
 	 * and nothing arrived meanwhile, else it is runnable. */
-	e->d0.ctx.rax = 0;
-	upcall_pct_leave(e);
-	if (e->d0.pct.was_waiting && e->d0.ka && !e->d0.events &&
-	    !(e->d0.ka->pending || e->d0.ka->irq_pending || e->d0.ka->swvec_pending)) {
-		sched_block(e, true);
+	d->ctx.rax = 0;
+	upcall_pct_leave(d);
+	if (d->pct.was_waiting && d->ka && !d->events &&
+	    !(d->ka->pending || d->ka->irq_pending || d->ka->swvec_pending || d->ka->posted)) {
+		sched_block(d, true);
 	} else {
-		e->d0.state = ENV_RUNNABLE;
-		sched_add(e);
+		d->state = ENV_RUNNABLE;
+		sched_add(d);
 	}
-	e->d0.pct.was_waiting = false;
+	d->pct.was_waiting = false;
 	sched_run_donated(c); /* the rest of the slice goes back */
 }
 
-i64 pct_yield_to(struct env *e, u64 env_slot)
+i64 pct_yield_to(struct dispatcher *d, u64 env_slot)
 {
 	i64 err;
-	struct env *t = named_env(e, env_slot, &err);
-	if (!t)
+	struct env *te = named_env(d->env, env_slot, &err);
+	if (!te)
 		return err;
-	if (t->d0.state != ENV_RUNNABLE)
+	struct dispatcher *t = disp_for_here(te);
+	if (t->state != ENV_RUNNABLE)
 		return -EAGAIN; /* blocked or running elsewhere: it could not run now */
 	if (!sched_may_run_here(t))
 		return -ENOCPU; /* it holds no capability for this CPU */
-	e->d0.ctx.rax = 0;
-	upcall_deschedule(e);
+	d->ctx.rax = 0;
+	upcall_deschedule(d);
 	sched_remove(t);
-	sched_add(e);
-	e->d0.state = ENV_RUNNABLE;
+	sched_add(d);
+	d->state = ENV_RUNNABLE;
 	sched_run_donated(t);
 }
 
-i64 pct_event_wait(struct env *e)
+i64 pct_event_wait(struct dispatcher *d)
 {
-	if (!e->d0.area)
+	if (!d->area)
 		return -EINVAL; /* events arrive by upcall */
 	/* The device words count too: a driver that took an event but not yet
 	 * its interrupt bits must not sleep on them. */
-	if (e->d0.events || e->d0.ka->pending || e->d0.ka->irq_pending || e->d0.ka->swvec_pending)
+	if (d->events || d->ka->pending || d->ka->irq_pending || d->ka->swvec_pending || d->ka->posted)
 		return 0;
-	e->d0.ctx.rax = 0;
+	d->ctx.rax = 0;
 	/* Waiting gives the CPU up: the time blocked is not time spent
 	 * disabled (the watchdog bounds how long an env holds the CPU with
 	 * upcalls off; sched_unblocked moves its clock past the wait). */
-	upcall_deschedule(e);
-	sched_block(e, true);
+	upcall_deschedule(d);
+	sched_block(d, true);
 	sched_next();
 }
 
 static void pct_env_fini(struct env *e)
 {
-	if (e->d0.pct.caller) {
-		struct env *c = e->d0.pct.caller;
-		c->d0.pct.callee = NULL;
-		if (c->d0.state != ENV_DEAD) { /* (it may be ending too: the parent of e) */
+	struct dispatcher *d = &e->d0; /* (each of its dispatchers, once there are more) */
+	if (d->pct.caller) {
+		struct dispatcher *c = d->pct.caller;
+		c->pct.callee = NULL;
+		if (c->state != ENV_DEAD) { /* (it may be ending too: the parent of e) */
 			sched_unblocked(c);
-			c->d0.ctx.rax = (u64)-EPIPE;
-			c->d0.state = ENV_RUNNABLE;
+			c->ctx.rax = (u64)-EPIPE;
+			c->state = ENV_RUNNABLE;
 			sched_add_front(c); /* it gets the CPU back first */
 		}
-		e->d0.pct.caller = NULL;
+		d->pct.caller = NULL;
 	}
-	if (e->d0.pct.callee) {
-		e->d0.pct.callee->d0.pct.caller = NULL; /* its reply will find no one */
-		e->d0.pct.callee = NULL;
+	if (d->pct.callee) {
+		d->pct.callee->pct.caller = NULL; /* its reply will find no one */
+		d->pct.callee = NULL;
 	}
-	e->d0.pct.serving = false;
+	d->pct.serving = false;
 }
 
 static const struct env_hooks pct_hooks = { .fini = pct_env_fini };

@@ -14,18 +14,18 @@
 
 #include "types.h"
 
-struct env;
+struct dispatcher;
 
 /* SYS_PCT_CALL (arguments in e->ctx): returns only an error; success
  * switches to the receiver. */
-i64 pct_call(struct env *e);
+i64 pct_call(struct dispatcher *d);
 /* SYS_PCT_REPLY (results in e->ctx): returns only an error; success
  * switches back to the caller. */
-i64 pct_reply(struct env *e);
+i64 pct_reply(struct dispatcher *d);
 /* SYS_YIELD_TO: returns only an error; success runs the target now. */
-i64 pct_yield_to(struct env *e, u64 env_slot);
+i64 pct_yield_to(struct dispatcher *d, u64 env_slot);
 /* SYS_EVENT_WAIT: 0 at once if an event is pending; else blocks. */
-i64 pct_event_wait(struct env *e);
+i64 pct_event_wait(struct dispatcher *d);
 
 /* At boot. When an env ends, a caller blocked on it gets -EPIPE and a
  * receiver serving it learns at its reply. */

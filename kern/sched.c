@@ -29,7 +29,8 @@ static void slice_expired(struct timer *t)
 	((struct percpu_sched *)((u8 *)t - offsetof(struct percpu_sched, slice)))->over = true;
 }
 
-static const struct env_hooks sched_hooks = { .fini = sched_remove };
+static void sched_env_fini(struct env *e) { sched_remove(&e->d0); }
+static const struct env_hooks sched_hooks = { .fini = sched_env_fini };
 
 void sched_init(u64 slice_ns, void (*when_all_ended)(void))
 {
@@ -67,23 +68,23 @@ static __noreturn void end_of_run(void)
 
 /* ------------------------------------------------- waiting and waking */
 
-void sched_block(struct env *e, bool waiting)
+void sched_block(struct dispatcher *d, bool waiting)
 {
-	e->d0.state = ENV_BLOCKED;
-	e->d0.waiting_events = waiting;
+	d->state = ENV_BLOCKED;
+	d->waiting_events = waiting;
 }
 
-void sched_unblocked(struct env *e) { e->d0.waiting_events = false; }
+void sched_unblocked(struct dispatcher *d) { d->waiting_events = false; }
 
-void sched_post(struct env *e, u64 events)
+void sched_post(struct dispatcher *d, u64 events)
 {
-	e->d0.events |= events;
-	if (e->d0.state == ENV_BLOCKED && e->d0.waiting_events) {
-		sched_unblocked(e);
-		e->d0.state = ENV_RUNNABLE;
-		sched_add(e);
-	} else if (cpus_up > 1 && e->d0.state == ENV_RUNNING && e->d0.loaded_on != this_cpu()->id + 1) {
-		smp_kick(e->d0.loaded_on - 1); /* it runs there: in to deliver them */
+	d->events |= events;
+	if (d->state == ENV_BLOCKED && d->waiting_events) {
+		sched_unblocked(d);
+		d->state = ENV_RUNNABLE;
+		sched_add(d);
+	} else if (cpus_up > 1 && d->state == ENV_RUNNING && d->loaded_on != this_cpu()->id + 1) {
+		smp_kick(d->loaded_on - 1); /* it runs there: in to deliver them */
 	}
 }
 
@@ -93,8 +94,9 @@ static bool runnable_somewhere(const struct dispatcher *d) { return d->may_run &
 static void kill_waiting(void)
 {
 	for (struct env *e = env_list(); e;) {
-		bool waits = e->d0.state == ENV_BLOCKED && e->d0.waiting_events;
-		bool stopped = e->d0.state == ENV_RUNNABLE && !runnable_somewhere(&e->d0);
+		const struct dispatcher *d = &e->d0;
+		bool waits = d->state == ENV_BLOCKED && d->waiting_events;
+		bool stopped = d->state == ENV_RUNNABLE && !runnable_somewhere(d);
 		if (!waits && !stopped) {
 			e = e->all_next;
 			continue;
@@ -139,11 +141,10 @@ static inline void rq_push_back(struct dispatcher *d)
 	wake_idle_for(d);
 }
 
-void sched_add(struct env *e) { rq_push_back(&e->d0); }
+void sched_add(struct dispatcher *d) { rq_push_back(d); }
 
-void sched_add_front(struct env *e)
+void sched_add_front(struct dispatcher *d)
 {
-	struct dispatcher *d = &e->d0;
 	d->rq_next = rq_head;
 	rq_head = d;
 	if (!rq_tail)
@@ -195,7 +196,7 @@ static bool queue_runnable(void)
 
 void sched_cpus_changed(struct env *e)
 {
-	struct dispatcher *d = &e->d0;
+	struct dispatcher *d = &e->d0; /* (each of its dispatchers, once there are more) */
 	u64 was = d->may_run;
 	d->may_run = e->cpu.held & (d->pin ? 1ULL << (d->pin - 1) : ~0ULL);
 	if (!d->may_run)
@@ -213,10 +214,10 @@ void sched_cpus_changed(struct env *e)
 	}
 }
 
-void sched_remove(struct env *e)
+void sched_remove(struct dispatcher *d)
 {
 	for (struct dispatcher *prev = NULL, *q = rq_head; q; prev = q, q = q->rq_next)
-		if (q == &e->d0) {
+		if (q == d) {
 			unqueue(prev, q);
 			return;
 		}
@@ -237,7 +238,7 @@ static bool others_run_envs(void)
 {
 	u32 me = this_cpu()->id;
 	for (u32 c = 0; c < cpus_up; c++)
-		if (c != me && cpus[c].env && cpus[c].env->d0.state == ENV_RUNNING)
+		if (c != me && cpus[c].disp && cpus[c].disp->state == ENV_RUNNING)
 			return true;
 	return false;
 }
@@ -246,7 +247,7 @@ static __noreturn void dispatch(struct dispatcher *next)
 {
 	next->dispatched_at = clock_ns();
 	sched_start_slice();
-	env_run(next->env);
+	env_run(next);
 }
 
 /*
@@ -288,9 +289,9 @@ static __noreturn void idle(void)
 
 __noreturn void sched_next(void)
 {
-	struct env *cur = env_current();
-	if (cur && cur->d0.state == ENV_RUNNING)
-		rq_push_back(&cur->d0); /* round robin: to the back */
+	struct dispatcher *cur = this_cpu()->disp;
+	if (cur && cur->state == ENV_RUNNING)
+		rq_push_back(cur); /* round robin: to the back */
 	struct dispatcher *next = take_next();
 	if (!next) {
 		if (!env_live_count())
@@ -322,28 +323,28 @@ __noreturn void sched_idle_enter(void)
 #define DONATION_MIN_NS 20000
 
 
-__noreturn void sched_run_donated(struct env *e)
+__noreturn void sched_run_donated(struct dispatcher *d)
 {
-	if (unlikely(!sched_may_run_here(e))) { /* pinned elsewhere: it waits its turn there */
-		e->d0.state = ENV_RUNNABLE;
-		sched_add(e);
+	if (unlikely(!sched_may_run_here(d))) { /* pinned elsewhere: it waits its turn there */
+		d->state = ENV_RUNNABLE;
+		sched_add(d);
 		sched_next();
 	}
 	u64 now = clock_ns();
-	e->d0.dispatched_at = now;
+	d->dispatched_at = now;
 	struct percpu_sched *s = mine();
 	if (!s->extended && (s->over || !s->slice.armed || s->slice.deadline < now + DONATION_MIN_NS)) {
 		s->extended = true;
 		s->over = false;
 		timer_arm(&s->slice, now + DONATION_MIN_NS);
 	}
-	env_run(e);
+	env_run(d);
 }
 
-__noreturn void sched_preempt(struct env *e)
+__noreturn void sched_preempt(struct dispatcher *d)
 {
-	e->preemptions++;
-	if (e->d0.ctx.rip >= e->watch_lo && e->d0.ctx.rip < e->watch_hi)
-		e->preempt_in_watch++;
+	d->env->preemptions++;
+	if (d->ctx.rip >= d->env->watch_lo && d->ctx.rip < d->env->watch_hi)
+		d->env->preempt_in_watch++;
 	sched_next();
 }

@@ -13,29 +13,31 @@
 #include "types.h"
 
 struct env;
+struct dispatcher;
 
 /* slice_ns: the time slice; when_all_ended: what to do once no env is
  * left (main.c's verdict; it does not return). Registers sched's part in
  * an env's end, and makes the scheduler what runs after an env ends. */
 void sched_init(u64 slice_ns, void (*when_all_ended)(void));
 
-void sched_add(struct env *e);    /* append to the run queue */
-void sched_remove(struct env *e); /* if queued */
-void sched_add_front(struct env *e); /* to run next */
+void sched_add(struct dispatcher *d);    /* append to the run queue */
+void sched_remove(struct dispatcher *d); /* if queued */
+void sched_add_front(struct dispatcher *d); /* to run next */
 
-/* May e run on this CPU: does it hold it (cpucap.h)? (A macro: struct env
- * and this_cpu() are the caller's, env.h and arch/x86_64/percpu.h.) */
-#define sched_may_run_here(e) (((e)->d0.may_run & this_cpu()->bit) != 0)
+/* May dispatcher d run on this CPU: does its env hold it (cpucap.h)? (A
+ * macro: struct dispatcher and this_cpu() are the caller's, dispatcher.h
+ * and arch/x86_64/percpu.h.) */
+#define sched_may_run_here(d) (((d)->may_run & this_cpu()->bit) != 0)
 
-/* The CPUs e holds changed (cpucap.c), or its debug pin: the CPUs it may
+/* The CPUs d holds changed (cpucap.c), or its debug pin: the CPUs it may
  * run on follow; queued, an idle CPU that may run it now is kicked;
  * running on a CPU it may no longer run on, that CPU is kicked, and the
  * kick takes it off (trap.c). */
 void sched_cpus_changed(struct env *e);
 
-/* Run e now for the rest of the current slice, given up by the env that
+/* Run d now for the rest of the current slice, given up by the env that
  * leaves the CPU (directed yield, protected control transfer). */
-__noreturn void sched_run_donated(struct env *e);
+__noreturn void sched_run_donated(struct dispatcher *d);
 /* (An env pinned to another CPU is queued there instead, and this CPU
  * runs its next env.) */
 
@@ -51,9 +53,9 @@ extern bool sched_running;
  * runnable). With none left, the run is over. */
 __noreturn void sched_next(void);
 
-/* The timer ended the slice of e, which was running: count the preemption
+/* The timer ended the slice of d, which was running: count the preemption
  * and run the next env. (Its upcall bookkeeping is done by the caller.) */
-__noreturn void sched_preempt(struct env *e);
+__noreturn void sched_preempt(struct dispatcher *d);
 
 /* Has the running env's slice ended? */
 bool sched_slice_over(void);
@@ -61,15 +63,15 @@ bool sched_slice_over(void);
 /* A new slice starts for the env being dispatched. */
 void sched_start_slice(void);
 
-/* Post events to e (KEEL_EV_*): they reach it by upcall; a blocked env
+/* Post events to d (KEEL_EV_*): they reach it by upcall; a blocked env
  * waiting for events becomes runnable. */
-void sched_post(struct env *e, u64 events);
+void sched_post(struct dispatcher *d, u64 events);
 
-/* e blocks now (in SYS_EVENT_WAIT if `waiting`, else in a call); and e is
+/* d blocks now (in SYS_EVENT_WAIT if `waiting`, else in a call); and d is
  * no longer blocked (wait over, call answered): blocked time is not time
  * spent disabled, so the watchdog's clock moves past it. */
-void sched_block(struct env *e, bool waiting);
-void sched_unblocked(struct env *e);
+void sched_block(struct dispatcher *d, bool waiting);
+void sched_unblocked(struct dispatcher *d);
 
 /* When every live env waits, the idle loop halts only if something can
  * still post an event: an armed deadline, or what a registered waker says

@@ -141,7 +141,7 @@ i64 sys_env_spawn(struct env *e, u64 ureq)
 		(void)cap_delete(e, (u64)slot); /* the child ends with it, its charges returned */
 		return err;
 	}
-	sched_add(c);
+	sched_add(&c->d0);
 	return slot;
 }
 

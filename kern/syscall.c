@@ -49,10 +49,10 @@ static i64 sys_console_write(u64 buf, u64 len)
 }
 
 /* The rest of the slice goes; the env returns 0 when it runs again. */
-static __noreturn void yield(struct env *e)
+static __noreturn void yield(struct dispatcher *d)
 {
-	e->d0.ctx.rax = 0;
-	upcall_deschedule(e);
+	d->ctx.rax = 0;
+	upcall_deschedule(d);
 	sched_next();
 }
 
@@ -117,16 +117,17 @@ static i64 sys_debug(struct env *e, u64 op, u64 a, u64 b)
 			return -ENOSYS;
 		if (a >= cpus_up)
 			return -ERANGE;
-		e->d0.pin = (u32)a + 1;
+		e->d0.pin = (u32)a + 1; /* (the calling dispatcher's, once there are more) */
 		sched_cpus_changed(e);
-		yield(e);
+		yield(this_cpu()->disp);
 	default:
 		return -EINVAL;
 	}
 }
 
-i64 syscall_dispatch(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2)
+i64 syscall_dispatch(struct dispatcher *d, u64 nr, u64 a0, u64 a1, u64 a2)
 {
+	struct env *e = d->env;
 	e->syscalls++;
 	TRACE(KEEL_TR_SYSCALL, e->id, nr, 0);
 	switch (nr) {
@@ -135,7 +136,7 @@ i64 syscall_dispatch(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2)
 	case SYS_EXIT:
 		env_exit(e, (int)a0);
 	case SYS_YIELD:
-		yield(e);
+		yield(d);
 	case SYS_ENV_ID:
 		return e->id;
 	case SYS_TIME:
@@ -143,11 +144,11 @@ i64 syscall_dispatch(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2)
 	case SYS_DEBUG:
 		return sys_debug(e, a0, a1, a2);
 	case SYS_UPCALL_SETUP:
-		return upcall_setup(e, a0);
+		return upcall_setup(d, a0);
 	case SYS_SET_DEADLINE:
-		return upcall_set_deadline(e, a0);
+		return upcall_set_deadline(d, a0);
 	case SYS_RESUME:
-		return upcall_resume(e, a0, a1);
+		return upcall_resume(d, a0, a1);
 	case SYS_CAP_INFO:
 		return cap_info(e, a0, a1);
 	case SYS_FRAME_ALLOC:
@@ -167,17 +168,17 @@ i64 syscall_dispatch(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2)
 	case SYS_QUOTA_INFO:
 		return quota_info(e, a0);
 	case SYS_EVENT_WAIT:
-		return pct_event_wait(e);
+		return pct_event_wait(d);
 	case SYS_IRQ_BIND:
 		return irq_bind(e, a0);
 	case SYS_IRQ_ACK:
 		return irq_ack(e, a0);
 	case SYS_YIELD_TO:
-		return pct_yield_to(e, a0);
+		return pct_yield_to(d, a0);
 	case SYS_PCT_CALL:
-		return pct_call(e);
+		return pct_call(d);
 	case SYS_PCT_REPLY:
-		return pct_reply(e);
+		return pct_reply(d);
 	case SYS_ENV_SPAWN:
 		return sys_env_spawn(e, a0);
 	case SYS_TRACE:
@@ -207,38 +208,39 @@ struct fast_ret {
  * return to Ring 3 (upcall_before_resume) -- else a libOS whose only kernel
  * entries while enabled are fast calls, and which blocks disabled, would
  * be charged all its CPU time as disabled. */
-static inline u64 fast_status(struct env *e)
+static inline u64 fast_status(struct dispatcher *d)
 {
-	const struct keel_upcall_area *ka = e->d0.ka;
+	const struct keel_upcall_area *ka = d->ka;
 	if (!ka)
-		return e->d0.events ? SYSCALL_FAST_EVENTS : SYSCALL_FAST_SYSRET;
+		return d->events ? SYSCALL_FAST_EVENTS : SYSCALL_FAST_SYSRET;
 	u32 disabled = ka->disabled, pending = ka->pending != 0;
 	if (!disabled) {
-		upcall_watchdog_reset(e);
+		upcall_watchdog_reset(d);
 	}
-	return e->d0.events || (pending && !disabled) ? SYSCALL_FAST_EVENTS : SYSCALL_FAST_SYSRET;
+	return d->events || (pending && !disabled) ? SYSCALL_FAST_EVENTS : SYSCALL_FAST_SYSRET;
 }
 
 /* The fast calls that touch shared state: under the kernel lock. Spinning
  * for it may have let this CPU give its env up (it ended on another CPU):
  * the general path finds that out. Out of line, so that the unlocked calls
  * keep a frameless path. */
-static __attribute__((noinline)) struct fast_ret fast_locked(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2)
+static __attribute__((noinline)) struct fast_ret fast_locked(struct dispatcher *d, u64 nr, u64 a0, u64 a1, u64 a2)
 {
 	kernel_lock_take();
-	if (unlikely(this_cpu()->env != e)) {
+	if (unlikely(this_cpu()->disp != d)) {
 		kernel_lock_drop();
 		return (struct fast_ret){ 0, SYSCALL_FAST_NONE };
 	}
-	u64 r = (u64)syscall_dispatch(e, nr, a0, a1, a2);
-	u64 status = fast_status(e);
+	u64 r = (u64)syscall_dispatch(d, nr, a0, a1, a2);
+	u64 status = fast_status(d);
 	kernel_lock_drop();
 	return (struct fast_ret){ r, status };
 }
 
 __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64 a0, u64 a1, u64 a2, u64 nr)
 {
-	struct env *e = this_cpu()->env;
+	struct dispatcher *d = this_cpu()->disp;
+	struct env *e = d->env;
 	u64 r;
 	switch (nr) {
 	/* Each names its number: the site needs nothing kept live for it. */
@@ -252,8 +254,8 @@ __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64
 		break;
 	case SYS_SET_DEADLINE: /* the timer queues */
 		if (cpus_up > 1)
-			return fast_locked(e, nr, a0, a1, a2);
-		r = (u64)upcall_set_deadline(e, a0);
+			return fast_locked(d, nr, a0, a1, a2);
+		r = (u64)upcall_set_deadline(d, a0);
 		TRACE(KEEL_TR_SYSCALL, e->id, SYS_SET_DEADLINE, 0);
 		break;
 	/* Capabilities, page tables, interrupt bindings and posts never block,
@@ -273,14 +275,14 @@ __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64
 	case SYS_IRQ_ACK:
 	case SYS_EVENT_POST:
 		if (cpus_up > 1)
-			return fast_locked(e, nr, a0, a1, a2);
-		r = (u64)syscall_dispatch(e, nr, a0, a1, a2); /* one CPU: no lock (lock.h) */
-		return (struct fast_ret){ r, fast_status(e) };
+			return fast_locked(d, nr, a0, a1, a2);
+		r = (u64)syscall_dispatch(d, nr, a0, a1, a2); /* one CPU: no lock (lock.h) */
+		return (struct fast_ret){ r, fast_status(d) };
 	default:
 		return (struct fast_ret){ 0, SYSCALL_FAST_NONE };
 	}
 	e->syscalls++;
-	return (struct fast_ret){ r, fast_status(e) }; /* entry.S counts the sysretq */
+	return (struct fast_ret){ r, fast_status(d) }; /* entry.S counts the sysretq */
 }
 
 /* Several CPUs: the kernel lock, and if this CPU's env ended on another
@@ -298,25 +300,25 @@ __noreturn void syscall_from_user(struct trap_frame *tf)
 	struct percpu *cpu = this_cpu();
 	if (unlikely(cpus_up > 1))
 		lock_for_entry(cpu);
-	struct env *e = cpu->env;
+	struct dispatcher *d = cpu->disp;
 	u64 status = cpu->fast_status;
 	cpu->fast_status = 0;
-	env_save(e, tf, true);
+	env_save(d, tf, true);
 	if (status == SYSCALL_FAST_EVENTS) /* answered on the fast path; events to deliver */
-		e->d0.ctx.rax = cpu->fast_result;
+		d->ctx.rax = cpu->fast_result;
 	else
-		e->d0.ctx.rax = (u64)syscall_dispatch(e, tf->rax, tf->rdi, tf->rsi, tf->rdx);
-	env_run(e);
+		d->ctx.rax = (u64)syscall_dispatch(d, tf->rax, tf->rdi, tf->rsi, tf->rdx);
+	env_run(d);
 }
 
 __noreturn void syscall_compat_from_user(struct trap_frame *tf)
 {
 	kernel_lock_take();
-	struct env *e = env_current();
-	if (unlikely(!e))
+	struct dispatcher *d = this_cpu()->disp;
+	if (unlikely(!d))
 		sched_next();
-	env_save(e, tf, false);
-	env_kill(e, "syscall from compatibility mode at rip %#llx", (unsigned long long)tf->rip);
+	env_save(d, tf, false);
+	env_kill(d->env, "syscall from compatibility mode at rip %#llx", (unsigned long long)tf->rip);
 }
 
 static u64 entries[3]; /* syscall_init's arguments on cpu0, for the APs */

@@ -4,6 +4,7 @@
 #include "types.h"
 
 struct env;
+struct dispatcher;
 struct trap_frame;
 
 /* What syscall_fast tells entry.S's syscall entry (in RDX, its value in RAX). */
@@ -20,7 +21,7 @@ void syscall_init_like_cpu0(void);
 /* Fast paths switched off for a differential test (DEBUG_FAST_PATHS). */
 extern u64 fast_paths_off;
 
-i64 syscall_dispatch(struct env *e, u64 nr, u64 a0, u64 a1, u64 a2);
+i64 syscall_dispatch(struct dispatcher *d, u64 nr, u64 a0, u64 a1, u64 a2);
 __noreturn void syscall_from_user(struct trap_frame *tf);
 
 __noreturn void syscall_compat_from_user(struct trap_frame *tf);

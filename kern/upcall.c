@@ -2,7 +2,7 @@
  * Upcalls (docs/design.md "Upcalls, with three save areas" and "CPU time";
  * docs/upcalls.md explains the protocol and its races).
  *
- * The area is the env's own memory (reached through e->ka, its frame in the
+ * The area is the env's own memory (reached through d->env->ka, its frame in the
  * direct map): nothing the kernel reads there is trusted, and a context the
  * kernel resumes from it is sanitised first. Entries and stacks that are not
  * user addresses make the env die alone.
@@ -41,28 +41,28 @@ _Static_assert(sizeof(struct area_head) == offsetof(struct keel_upcall_area, cri
 #define AREA_FIELD(f) offsetof(struct keel_upcall_area, f)
 
 /*
- * The area is reached through e->ka, its frame in the direct map, found at
+ * The area is reached through d->env->ka, its frame in the direct map, found at
  * SYS_UPCALL_SETUP (mapped user and writable at every level). An env owns
  * its frames until it dies, so the frame cannot change under it. (When
  * envs can unmap their own pages -- raw page tables -- unmapping the area
- * must clear e->ka and e->area.) The env cannot run while the kernel does,
+ * must clear d->env->ka and d->env->area.) The env cannot run while the kernel does,
  * so a snapshot of its fields is stable.
  */
-static bool head_read(struct env *e, struct area_head *h)
+static bool head_read(struct dispatcher *d, struct area_head *h)
 {
-	memcpy(h, e->d0.ka, sizeof *h);
+	memcpy(h, d->ka, sizeof *h);
 	return true;
 }
 
-static bool area_put(struct env *e, size_t off, const void *v, size_t n)
+static bool area_put(struct dispatcher *d, size_t off, const void *v, size_t n)
 {
-	memcpy((u8 *)e->d0.ka + off, v, n);
+	memcpy((u8 *)d->ka + off, v, n);
 	return true;
 }
 
-static bool area_put64(struct env *e, size_t off, u64 v)
+static bool area_put64(struct dispatcher *d, size_t off, u64 v)
 {
-	*(u64 *)((u8 *)e->d0.ka + off) = v;
+	*(u64 *)((u8 *)d->ka + off) = v;
 	return true;
 }
 
@@ -86,7 +86,7 @@ static bool trap_stack_ok(const struct area_head *h)
 
 /* RSP inside the area itself: a resume routine is restoring a save slot
  * (its iret frame is there), which must not be overwritten now. */
-static bool restoring_from_area(struct env *e, u64 rsp) { return rsp - e->d0.area < sizeof(struct keel_upcall_area); }
+static bool restoring_from_area(struct dispatcher *d, u64 rsp) { return rsp - d->area < sizeof(struct keel_upcall_area); }
 
 static void ctx_from_frame(struct keel_context *c, const struct trap_frame *f)
 {
@@ -109,40 +109,40 @@ static void frame_from_ctx(struct trap_frame *f, const struct keel_context *c)
 	f->ss = c->ss;
 }
 
-static bool put_ctx(struct env *e, unsigned slot, const struct keel_context *c)
+static bool put_ctx(struct dispatcher *d, unsigned slot, const struct keel_context *c)
 {
-	return area_put(e, AREA_FIELD(enabled_save) + slot * sizeof *c, c, sizeof *c);
+	return area_put(d, AREA_FIELD(enabled_save) + slot * sizeof *c, c, sizeof *c);
 }
 
-static bool get_ctx(struct env *e, unsigned slot, struct keel_context *c)
+static bool get_ctx(struct dispatcher *d, unsigned slot, struct keel_context *c)
 {
-	memcpy(c, (u8 *)e->d0.ka + AREA_FIELD(enabled_save) + slot * sizeof *c, sizeof *c);
+	memcpy(c, (u8 *)d->ka + AREA_FIELD(enabled_save) + slot * sizeof *c, sizeof *c);
 	return true;
 }
 
 /* The context a Ring 3 interruption stands for. Inside the resume routine's
  * critical range it is the one being resumed, whose iret frame RSP points at
  * (Xen-style fixup); elsewhere, the registers themselves. */
-static bool interrupted_ctx(struct env *e, const struct area_head *h, struct keel_context *c)
+static bool interrupted_ctx(struct dispatcher *d, const struct area_head *h, struct keel_context *c)
 {
-	if (!in_crit(h, e->d0.ctx.rip)) {
-		ctx_from_frame(c, &e->d0.ctx);
+	if (!in_crit(h, d->ctx.rip)) {
+		ctx_from_frame(c, &d->ctx);
 		return true;
 	}
-	e->d0.ka->crit_fixups++;
-	return uvm_peek(e->pml4, e->d0.ctx.rsp - offsetof(struct keel_context, rip), c, sizeof *c) == 0;
+	d->ka->crit_fixups++;
+	return uvm_peek(d->env->pml4, d->ctx.rsp - offsetof(struct keel_context, rip), c, sizeof *c) == 0;
 }
 
 static bool user_addr(u64 a) { return a >= USER_BASE && a < USER_END; }
 
 /* Point the env's registers at an entry on a stack (arguments set after). */
-static void enter(struct env *e, u64 entry, u64 stack)
+static void enter(struct dispatcher *d, u64 entry, u64 stack)
 {
-	e->d0.ctx.rip = entry;
-	e->d0.ctx.rsp = stack & ~15ULL;
-	e->d0.ctx.rflags = RFLAGS_IF_BIT | RFLAGS_RESERVED1;
-	e->d0.ctx.rdi = e->d0.area;
-	e->d0.ctx_from_syscall = true; /* RCX and R11 are undefined at an entry */
+	d->ctx.rip = entry;
+	d->ctx.rsp = stack & ~15ULL;
+	d->ctx.rflags = RFLAGS_IF_BIT | RFLAGS_RESERVED1;
+	d->ctx.rdi = d->area;
+	d->ctx_from_syscall = true; /* RCX and R11 are undefined at an entry */
 }
 
 /*
@@ -151,43 +151,43 @@ static void enter(struct env *e, u64 entry, u64 stack)
  * `pending`, and a timer event brings its deadline and the time it was
  * posted. (A timer bit already pending brings nothing new.)
  */
-static inline void events_to_area(struct env *e, struct keel_upcall_area *a)
+static inline void events_to_area(struct dispatcher *d, struct keel_upcall_area *a)
 {
-	u64 ev = e->d0.events;
-	e->d0.events = 0;
+	u64 ev = d->events;
+	d->events = 0;
 	a->pending |= ev;
 	if (ev & KEEL_EV_TIMER) {
-		a->deadline = e->d0.up.fired_deadline;
+		a->deadline = d->up.fired_deadline;
 		a->delivered_at = clock_ns();
 	}
 }
 
 /* Deliver pending events now: the interrupted context is already in the
  * enabled save. */
-static void upcall_event(struct env *e, const struct area_head *h)
+static void upcall_event(struct dispatcher *d, const struct area_head *h)
 {
 	if (!user_addr(h->event_entry) || !user_addr(h->upcall_stack))
-		env_kill(e, "upcall: event entry %#llx or upcall stack %#llx is not a user address",
+		env_kill(d->env, "upcall: event entry %#llx or upcall stack %#llx is not a user address",
 			 (unsigned long long)h->event_entry, (unsigned long long)h->upcall_stack);
-	e->d0.ka->disabled = 1;
-	events_to_area(e, e->d0.ka);
-	e->d0.ka->upcalls++;
+	d->ka->disabled = 1;
+	events_to_area(d, d->ka);
+	d->ka->upcalls++;
 	this_cpu()->stats.upcalls++;
-	TRACE(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_EVENT, e->d0.ka->pending);
-	enter(e, h->event_entry, h->upcall_stack);
+	TRACE(KEEL_TR_UPCALL, d->env->id, KEEL_TR_UP_EVENT, d->ka->pending);
+	enter(d, h->event_entry, h->upcall_stack);
 }
 
-static void write_activation(struct env *e)
+static void write_activation(struct dispatcher *d)
 {
 	u64 now = clock_ns();
-	e->d0.up.waited_total_ns += now - e->d0.up.descheduled_at;
-	e->d0.up.activations++;
-	area_put64(e, AREA_FIELD(descheduled_at), e->d0.up.descheduled_at);
-	area_put64(e, AREA_FIELD(ran_ns), e->d0.up.ran_ns);
-	area_put64(e, AREA_FIELD(activations), e->d0.up.activations);
-	area_put64(e, AREA_FIELD(ran_total_ns), e->d0.up.ran_total_ns);
-	area_put64(e, AREA_FIELD(waited_total_ns), e->d0.up.waited_total_ns);
-	e->d0.events |= KEEL_EV_ACTIVATION;
+	d->up.waited_total_ns += now - d->up.descheduled_at;
+	d->up.activations++;
+	area_put64(d, AREA_FIELD(descheduled_at), d->up.descheduled_at);
+	area_put64(d, AREA_FIELD(ran_ns), d->up.ran_ns);
+	area_put64(d, AREA_FIELD(activations), d->up.activations);
+	area_put64(d, AREA_FIELD(ran_total_ns), d->up.ran_total_ns);
+	area_put64(d, AREA_FIELD(waited_total_ns), d->up.waited_total_ns);
+	d->events |= KEEL_EV_ACTIVATION;
 }
 
 /*
@@ -196,32 +196,32 @@ static void write_activation(struct env *e)
  * the disabled save after a deschedule holds what the CPU had, and a CPU may
  * hold any RSP (context.h).
  */
-static bool take_user_ctx(struct env *e, unsigned slot, bool strict)
+static bool take_user_ctx(struct dispatcher *d, unsigned slot, bool strict)
 {
 	struct keel_context c;
-	if (!get_ctx(e, slot, &c))
+	if (!get_ctx(d, slot, &c))
 		return false;
-	frame_from_ctx(&e->d0.ctx, &c);
-	e->d0.ctx_from_syscall = false;
-	return context_sanitize(&e->d0.ctx, strict) == 0;
+	frame_from_ctx(&d->ctx, &c);
+	d->ctx_from_syscall = false;
+	return context_sanitize(&d->ctx, strict) == 0;
 }
 
-static __noreturn void trap_to_env(struct env *e, const struct area_head *h, unsigned slot, u64 stack, u64 vector,
+static __noreturn void trap_to_env(struct dispatcher *d, const struct area_head *h, unsigned slot, u64 stack, u64 vector,
 				   u64 error, u64 cr2)
 {
-	e->d0.ka->trap_vector = vector;
-	e->d0.ka->trap_error = error;
-	e->d0.ka->trap_cr2 = cr2;
-	e->d0.ka->traps++;
+	d->ka->trap_vector = vector;
+	d->ka->trap_error = error;
+	d->ka->trap_cr2 = cr2;
+	d->ka->traps++;
 	this_cpu()->stats.trap_upcalls++;
-	TRACE(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_TRAP, e->d0.ka->trap_vector);
-	enter(e, h->trap_entry, stack);
-	e->d0.ctx.rsi = vector;
-	e->d0.ctx.rdx = error;
-	e->d0.ctx.rcx = cr2;
-	e->d0.ctx.r8 = slot;
-	e->d0.ctx_from_syscall = false; /* RCX carries an argument: not through sysretq */
-	env_run(e);
+	TRACE(KEEL_TR_UPCALL, d->env->id, KEEL_TR_UP_TRAP, d->ka->trap_vector);
+	enter(d, h->trap_entry, stack);
+	d->ctx.rsi = vector;
+	d->ctx.rdx = error;
+	d->ctx.rcx = cr2;
+	d->ctx.r8 = slot;
+	d->ctx_from_syscall = false; /* RCX carries an argument: not through sysretq */
+	env_run(d);
 }
 
 /*
@@ -232,10 +232,10 @@ static __noreturn void trap_to_env(struct env *e, const struct area_head *h, uns
  * through env_save and env_run. Each returns false when any condition fails;
  * the general path then does it all.
  */
-static inline bool fast_ok(struct env *e, const struct trap_frame *tf, u64 entry, u64 stack)
+static inline bool fast_ok(struct dispatcher *d, const struct trap_frame *tf, u64 entry, u64 stack)
 {
-	const struct keel_upcall_area *a = e->d0.ka;
-	return e->d0.resume == RESUME_CTX && !a->disabled && user_addr(entry) && user_addr(stack) &&
+	const struct keel_upcall_area *a = d->ka;
+	return d->resume == RESUME_CTX && !a->disabled && user_addr(entry) && user_addr(stack) &&
 	       !upcall_in_crit(a->crit_start, a->crit_end, tf->rip);
 }
 
@@ -258,36 +258,36 @@ static inline void frame_to_enabled_save(struct keel_upcall_area *a, struct trap
 	tf->rflags = RFLAGS_IF_BIT | RFLAGS_RESERVED1;
 }
 
-__attribute__((optimize("omit-frame-pointer"))) bool upcall_event_fast(struct env *e, struct trap_frame *tf)
+__attribute__((optimize("omit-frame-pointer"))) bool upcall_event_fast(struct dispatcher *d, struct trap_frame *tf)
 {
-	struct keel_upcall_area *a = e->d0.ka;
+	struct keel_upcall_area *a = d->ka;
 	if (!a)
 		return false;
 	u64 entry = a->event_entry, stack = a->upcall_stack;
-	if (!fast_ok(e, tf, entry, stack))
+	if (!fast_ok(d, tf, entry, stack))
 		return false;
 	frame_to_enabled_save(a, tf, entry, stack);
-	tf->rdi = e->d0.area;
-	events_to_area(e, a);
+	tf->rdi = d->area;
+	events_to_area(d, a);
 	a->upcalls++;
-	upcall_watchdog_reset(e); /* it was enabled */
+	upcall_watchdog_reset(d); /* it was enabled */
 	this_cpu()->stats.iret++;
 	this_cpu()->stats.upcalls++;
-	TRACE(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_EVENT, a->pending);
+	TRACE(KEEL_TR_UPCALL, d->env->id, KEEL_TR_UP_EVENT, a->pending);
 	return true;
 }
 
-__attribute__((optimize("omit-frame-pointer"))) bool upcall_trap_fast(struct env *e, struct trap_frame *tf, u64 cr2)
+__attribute__((optimize("omit-frame-pointer"))) bool upcall_trap_fast(struct dispatcher *d, struct trap_frame *tf, u64 cr2)
 {
-	struct keel_upcall_area *a = e->d0.ka;
+	struct keel_upcall_area *a = d->ka;
 	if (!a)
 		return false;
 	u64 entry = a->trap_entry, stack = a->upcall_stack;
-	if (!fast_ok(e, tf, entry, stack))
+	if (!fast_ok(d, tf, entry, stack))
 		return false;
 	u64 vector = tf->vector, error = tf->error;
 	frame_to_enabled_save(a, tf, entry, stack);
-	tf->rdi = e->d0.area;
+	tf->rdi = d->area;
 	tf->rsi = vector;
 	tf->rdx = error;
 	tf->rcx = cr2;
@@ -296,132 +296,132 @@ __attribute__((optimize("omit-frame-pointer"))) bool upcall_trap_fast(struct env
 	a->trap_error = error;
 	a->trap_cr2 = cr2;
 	a->traps++;
-	upcall_watchdog_reset(e);
+	upcall_watchdog_reset(d);
 	this_cpu()->stats.iret++;
 	this_cpu()->stats.trap_upcalls++;
-	TRACE(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_TRAP, a->trap_vector); /* from memory: nothing kept live */
+	TRACE(KEEL_TR_UPCALL, d->env->id, KEEL_TR_UP_TRAP, a->trap_vector); /* from memory: nothing kept live */
 	return true;
 }
 
-void upcall_before_resume(struct env *e)
+void upcall_before_resume(struct dispatcher *d)
 {
 	struct area_head h;
-	if (!head_read(e, &h))
-		env_kill(e, "upcall: area at %#llx is not readable", (unsigned long long)e->d0.area);
+	if (!head_read(d, &h))
+		env_kill(d->env, "upcall: area at %#llx is not readable", (unsigned long long)d->area);
 	/* Seen enabled at any kernel entry: not stuck (the watchdog samples
 	 * every entry, not only deschedules, which can phase-lock with the
 	 * env's own deadlines and always find it in its event handler). */
-	if (!h.disabled || in_crit(&h, e->d0.ctx.rip)) {
-		upcall_watchdog_reset(e);
+	if (!h.disabled || in_crit(&h, d->ctx.rip)) {
+		upcall_watchdog_reset(d);
 	}
 
-	switch (e->d0.resume) {
+	switch (d->resume) {
 	case RESUME_CTX:
 		break;
 	case RESUME_ACTIVATE: /* its context waits in the enabled save */
-		e->d0.resume = RESUME_CTX;
-		write_activation(e);
-		upcall_event(e, &h);
+		d->resume = RESUME_CTX;
+		write_activation(d);
+		upcall_event(d, &h);
 		return;
 	case RESUME_DISABLED:
-		e->d0.resume = RESUME_CTX;
-		if (!take_user_ctx(e, KEEL_SAVE_DISABLED, false))
-			env_kill(e, "upcall: cannot resume its disabled save (unreadable, or RIP not a user address)");
-		write_activation(e);
+		d->resume = RESUME_CTX;
+		if (!take_user_ctx(d, KEEL_SAVE_DISABLED, false))
+			env_kill(d->env, "upcall: cannot resume its disabled save (unreadable, or RIP not a user address)");
+		write_activation(d);
 		break;
 	case RESUME_WATCHDOG: {
-		e->d0.resume = RESUME_CTX;
+		d->resume = RESUME_CTX;
 		struct keel_context c;
-		ctx_from_frame(&c, &e->d0.ctx);
-		if (!user_addr(h.trap_entry) || !trap_stack_ok(&h) || !put_ctx(e, KEEL_SAVE_TRAP, &c))
-			env_kill(e, "watchdog: disabled for too long, and no usable trap entry");
-		kprintf("env %u (%s): watchdog: disabled for more than %llu ms\n", e->id, e->name,
+		ctx_from_frame(&c, &d->ctx);
+		if (!user_addr(h.trap_entry) || !trap_stack_ok(&h) || !put_ctx(d, KEEL_SAVE_TRAP, &c))
+			env_kill(d->env, "watchdog: disabled for too long, and no usable trap entry");
+		kprintf("env %u (%s): watchdog: disabled for more than %llu ms\n", d->env->id, d->env->name,
 			(unsigned long long)(upcall_watchdog_ns / 1000000));
-		write_activation(e);
-		events_to_area(e, e->d0.ka);
-		trap_to_env(e, &h, KEEL_SAVE_TRAP, h.trap_stack, KEEL_TRAP_WATCHDOG, 0, 0);
+		write_activation(d);
+		events_to_area(d, d->ka);
+		trap_to_env(d, &h, KEEL_SAVE_TRAP, h.trap_stack, KEEL_TRAP_WATCHDOG, 0, 0);
 	}
 	}
 
-	if (!e->d0.events && !(h.pending && !h.disabled))
+	if (!d->events && !(h.pending && !h.disabled))
 		return;
-	if (h.disabled && !in_crit(&h, e->d0.ctx.rip)) {
+	if (h.disabled && !in_crit(&h, d->ctx.rip)) {
 		/* It will see them when it enables itself. */
-		events_to_area(e, e->d0.ka);
+		events_to_area(d, d->ka);
 		return;
 	}
 	struct keel_context c;
-	if (!interrupted_ctx(e, &h, &c) || !put_ctx(e, KEEL_SAVE_ENABLED, &c))
-		env_kill(e, "upcall: cannot save the interrupted context (area %#llx, rsp %#llx)",
-			 (unsigned long long)e->d0.area, (unsigned long long)e->d0.ctx.rsp);
-	upcall_event(e, &h);
+	if (!interrupted_ctx(d, &h, &c) || !put_ctx(d, KEEL_SAVE_ENABLED, &c))
+		env_kill(d->env, "upcall: cannot save the interrupted context (area %#llx, rsp %#llx)",
+			 (unsigned long long)d->area, (unsigned long long)d->ctx.rsp);
+	upcall_event(d, &h);
 }
 
-__noreturn void upcall_exception(struct env *e, const struct trap_frame *tf)
+__noreturn void upcall_exception(struct dispatcher *d, const struct trap_frame *tf)
 {
 	u64 cr2 = tf->vector == VEC_PF ? read_cr2() : 0;
-	/* The context that trapped is e->ctx (saved on entry) but for the vector
+	/* The context that trapped is d->env->ctx (saved on entry) but for the vector
 	 * and error code, which tf may have corrected (ring3_iret.c). */
 	struct area_head h;
-	if (!e->d0.area || !head_read(e, &h) || !h.trap_entry) {
+	if (!d->area || !head_read(d, &h) || !h.trap_entry) {
 		if (tf->vector == VEC_PF)
-			env_kill(e, "%s at rip %#llx (error %#llx, cr2 %#llx)", exception_name(tf->vector),
+			env_kill(d->env, "%s at rip %#llx (error %#llx, cr2 %#llx)", exception_name(tf->vector),
 				 (unsigned long long)tf->rip, (unsigned long long)tf->error, (unsigned long long)cr2);
-		env_kill(e, "%s at rip %#llx (error %#llx)", exception_name(tf->vector), (unsigned long long)tf->rip,
+		env_kill(d->env, "%s at rip %#llx (error %#llx)", exception_name(tf->vector), (unsigned long long)tf->rip,
 			 (unsigned long long)tf->error);
 	}
 	if (!user_addr(h.trap_entry))
-		env_kill(e, "%s at rip %#llx, and trap entry %#llx is not a user address", exception_name(tf->vector),
+		env_kill(d->env, "%s at rip %#llx, and trap entry %#llx is not a user address", exception_name(tf->vector),
 			 (unsigned long long)tf->rip, (unsigned long long)h.trap_entry);
 	struct keel_context c;
 	ctx_from_frame(&c, tf);
 	if (h.disabled || in_crit(&h, tf->rip)) {
 		/* Disabled: the thread's context in the enabled save stays intact. */
 		if (on_trap_stack(&h, tf->rsp))
-			env_kill(e, "%s at rip %#llx on the trap path (error %#llx, cr2 %#llx)",
+			env_kill(d->env, "%s at rip %#llx on the trap path (error %#llx, cr2 %#llx)",
 				 exception_name(tf->vector), (unsigned long long)tf->rip, (unsigned long long)tf->error,
 				 (unsigned long long)cr2);
 		u32 one = 1; /* in the critical range `disabled` may already be clear */
-		if (!trap_stack_ok(&h) || !put_ctx(e, KEEL_SAVE_TRAP, &c) || !area_put(e, AREA_FIELD(disabled), &one, 4))
-			env_kill(e, "%s at rip %#llx while disabled: trap stack %#llx (size %#llx) or area unusable",
+		if (!trap_stack_ok(&h) || !put_ctx(d, KEEL_SAVE_TRAP, &c) || !area_put(d, AREA_FIELD(disabled), &one, 4))
+			env_kill(d->env, "%s at rip %#llx while disabled: trap stack %#llx (size %#llx) or area unusable",
 				 exception_name(tf->vector), (unsigned long long)tf->rip, (unsigned long long)h.trap_stack,
 				 (unsigned long long)h.trap_stack_size);
-		trap_to_env(e, &h, KEEL_SAVE_TRAP, h.trap_stack, tf->vector, tf->error, cr2);
+		trap_to_env(d, &h, KEEL_SAVE_TRAP, h.trap_stack, tf->vector, tf->error, cr2);
 	}
 	u32 one = 1;
-	if (!user_addr(h.upcall_stack) || !put_ctx(e, KEEL_SAVE_ENABLED, &c) || !area_put(e, AREA_FIELD(disabled), &one, 4))
-		env_kill(e, "%s at rip %#llx: upcall stack %#llx or area unusable", exception_name(tf->vector),
+	if (!user_addr(h.upcall_stack) || !put_ctx(d, KEEL_SAVE_ENABLED, &c) || !area_put(d, AREA_FIELD(disabled), &one, 4))
+		env_kill(d->env, "%s at rip %#llx: upcall stack %#llx or area unusable", exception_name(tf->vector),
 			 (unsigned long long)tf->rip, (unsigned long long)h.upcall_stack);
-	trap_to_env(e, &h, KEEL_SAVE_ENABLED, h.upcall_stack, tf->vector, tf->error, cr2);
+	trap_to_env(d, &h, KEEL_SAVE_ENABLED, h.upcall_stack, tf->vector, tf->error, cr2);
 }
 
-void upcall_deschedule(struct env *e)
+void upcall_deschedule(struct dispatcher *d)
 {
-	if (!e->d0.area)
+	if (!d->area)
 		return;
 	u64 now = clock_ns();
 	struct area_head h;
-	if (!head_read(e, &h))
-		env_kill(e, "upcall: area at %#llx is not readable", (unsigned long long)e->d0.area);
+	if (!head_read(d, &h))
+		env_kill(d->env, "upcall: area at %#llx is not readable", (unsigned long long)d->area);
 
 	/* Enabled (or resuming): re-dispatch by activation upcall. Disabled
 	 * (a preemption or a yield alike): the kernel resumes it from the
 	 * disabled save. */
 	struct keel_context c;
-	bool disabled = h.disabled && !in_crit(&h, e->d0.ctx.rip);
+	bool disabled = h.disabled && !in_crit(&h, d->ctx.rip);
 	if (!disabled) {
-		if (!interrupted_ctx(e, &h, &c) || !put_ctx(e, KEEL_SAVE_ENABLED, &c))
-			env_kill(e, "upcall: cannot save its context at a deschedule");
-		e->d0.resume = RESUME_ACTIVATE;
+		if (!interrupted_ctx(d, &h, &c) || !put_ctx(d, KEEL_SAVE_ENABLED, &c))
+			env_kill(d->env, "upcall: cannot save its context at a deschedule");
+		d->resume = RESUME_ACTIVATE;
 	} else {
-		ctx_from_frame(&c, &e->d0.ctx);
-		if (!put_ctx(e, KEEL_SAVE_DISABLED, &c))
-			env_kill(e, "upcall: cannot save its disabled context");
-		e->d0.resume = RESUME_DISABLED;
+		ctx_from_frame(&c, &d->ctx);
+		if (!put_ctx(d, KEEL_SAVE_DISABLED, &c))
+			env_kill(d->env, "upcall: cannot save its disabled context");
+		d->resume = RESUME_DISABLED;
 	}
-	e->d0.up.descheduled_at = now;
-	e->d0.up.ran_ns = now - e->d0.dispatched_at;
-	e->d0.up.ran_total_ns += e->d0.up.ran_ns;
+	d->up.descheduled_at = now;
+	d->up.ran_ns = now - d->dispatched_at;
+	d->up.ran_total_ns += d->up.ran_ns;
 
 	/* The watchdog: disabled at every kernel entry for too long -- too
 	 * long of its own CPU time, so an env idling disabled in
@@ -435,76 +435,76 @@ void upcall_deschedule(struct env *e)
 	 * thread in the handler stretches that slice in wall time. Either way
 	 * the bound errs late by at most one time slice. */
 	if (!disabled) {
-		upcall_watchdog_reset(e);
+		upcall_watchdog_reset(d);
 		return;
 	}
-	e->d0.disabled_ns = e->d0.disabled_ns ? e->d0.disabled_ns + MAX(e->d0.up.ran_ns, 1) : 1;
-	if (e->d0.disabled_ns > 2 * upcall_watchdog_ns) {
-		env_kill(e, "watchdog: disabled for more than %llu ms",
+	d->disabled_ns = d->disabled_ns ? d->disabled_ns + MAX(d->up.ran_ns, 1) : 1;
+	if (d->disabled_ns > 2 * upcall_watchdog_ns) {
+		env_kill(d->env, "watchdog: disabled for more than %llu ms",
 			 (unsigned long long)(2 * upcall_watchdog_ns / 1000000));
-	} else if (e->d0.disabled_ns > upcall_watchdog_ns && !e->d0.watchdog_fired &&
-		   !on_trap_stack(&h, e->d0.ctx.rsp) && !restoring_from_area(e, e->d0.ctx.rsp)) {
+	} else if (d->disabled_ns > upcall_watchdog_ns && !d->watchdog_fired &&
+		   !on_trap_stack(&h, d->ctx.rsp) && !restoring_from_area(d, d->ctx.rsp)) {
 		/* Not while it runs its trap path, nor while it restores a
 		 * save slot (the trap save is about to be overwritten). */
-		e->d0.watchdog_fired = true;
-		e->d0.resume = RESUME_WATCHDOG; /* its context stays in ctx */
+		d->watchdog_fired = true;
+		d->resume = RESUME_WATCHDOG; /* its context stays in ctx */
 	}
 }
 
 static void deadline_fired(struct timer *t)
 {
-	struct env *e = (struct env *)((u8 *)t - offsetof(struct env, d0.up.deadline));
-	e->d0.up.fired_deadline = t->deadline;
-	sched_post(e, KEEL_EV_TIMER);
+	struct dispatcher *d = (struct dispatcher *)((u8 *)t - offsetof(struct dispatcher, up.deadline));
+	d->up.fired_deadline = t->deadline;
+	sched_post(d, KEEL_EV_TIMER);
 }
 
-int upcall_set_deadline(struct env *e, u64 deadline_ns)
+int upcall_set_deadline(struct dispatcher *d, u64 deadline_ns)
 {
-	if (!e->d0.area)
+	if (!d->area)
 		return -EINVAL;
-	e->d0.up.deadline.fire = deadline_fired;
+	d->up.deadline.fire = deadline_fired;
 	if (deadline_ns == 0) {
-		timer_cancel(&e->d0.up.deadline);
+		timer_cancel(&d->up.deadline);
 		return 0;
 	}
 	if (deadline_ns <= clock_ns()) {
 		/* Already due: fire now, never through the LAPIC timer (arming
 		 * and cancelling it would be two emulator exits and a stray
 		 * interrupt). It replaces a deadline still armed. */
-		timer_cancel(&e->d0.up.deadline);
-		e->d0.up.deadline.deadline = deadline_ns;
-		deadline_fired(&e->d0.up.deadline);
+		timer_cancel(&d->up.deadline);
+		d->up.deadline.deadline = deadline_ns;
+		deadline_fired(&d->up.deadline);
 		return 0;
 	}
-	timer_arm(&e->d0.up.deadline, deadline_ns);
+	timer_arm(&d->up.deadline, deadline_ns);
 	return 0;
 }
 
-void upcall_area_lost(struct env *e)
+void upcall_area_lost(struct dispatcher *d)
 {
 	/* It continues from ctx, as an env without upcalls. Parked for an
 	 * activation, its context is the enabled save (ctx may be older: a
 	 * call's handler that has replied): take it while the frame is still
 	 * readable, sanitised; if it cannot be, ctx stays. */
-	if (e->d0.ka && e->d0.resume == RESUME_ACTIVATE && e->d0.state != ENV_DEAD) {
-		struct trap_frame saved = e->d0.ctx;
-		bool saved_sys = e->d0.ctx_from_syscall;
-		if (!take_user_ctx(e, KEEL_SAVE_ENABLED, false)) {
-			e->d0.ctx = saved;
-			e->d0.ctx_from_syscall = saved_sys;
+	if (d->ka && d->resume == RESUME_ACTIVATE && d->state != ENV_DEAD) {
+		struct trap_frame saved = d->ctx;
+		bool saved_sys = d->ctx_from_syscall;
+		if (!take_user_ctx(d, KEEL_SAVE_ENABLED, false)) {
+			d->ctx = saved;
+			d->ctx_from_syscall = saved_sys;
 		}
 	}
-	e->d0.area = 0;
-	e->d0.ka = NULL;
-	e->d0.events = 0;
-	timer_cancel(&e->d0.up.deadline);
-	e->d0.resume = RESUME_CTX;
-	upcall_watchdog_reset(e);
-	if (e->d0.state == ENV_BLOCKED && e->d0.waiting_events) {
+	d->area = 0;
+	d->ka = NULL;
+	d->events = 0;
+	timer_cancel(&d->up.deadline);
+	d->resume = RESUME_CTX;
+	upcall_watchdog_reset(d);
+	if (d->state == ENV_BLOCKED && d->waiting_events) {
 		/* Nothing can be posted to it any more: its wait returns. */
-		sched_unblocked(e);
-		e->d0.state = ENV_RUNNABLE;
-		sched_add(e);
+		sched_unblocked(d);
+		d->state = ENV_RUNNABLE;
+		sched_add(d);
 	}
 }
 
@@ -516,23 +516,25 @@ void upcall_area_lost(struct env *e)
 static void upcall_areas_check(paddr_t pa)
 {
 	for (struct env *e = env_list(); e; e = e->all_next) {
+		struct dispatcher *d = &e->d0; /* (every dispatcher, once there are more) */
 		paddr_t now;
-		if (e->d0.ka && (!pa || direct_va_to_pa(e->d0.ka) == pa) &&
-		    (uvm_translate(e->pml4, e->d0.area, true, &now) || now != direct_va_to_pa(e->d0.ka)))
-			upcall_area_lost(e);
+		if (d->ka && (!pa || direct_va_to_pa(d->ka) == pa) &&
+		    (uvm_translate(d->env->pml4, d->area, true, &now) || now != direct_va_to_pa(d->ka)))
+			upcall_area_lost(d);
 	}
 }
 
 /* On every return to Ring 3 through env_run: frameless, a tail call. */
-__attribute__((optimize("omit-frame-pointer"))) static void upcall_env_resume(struct env *e)
+__attribute__((optimize("omit-frame-pointer"))) static void upcall_env_resume(struct dispatcher *d)
 {
-	if (e->d0.area)
-		upcall_before_resume(e); /* may redirect ctx to an upcall entry */
+	if (d->area)
+		upcall_before_resume(d); /* may redirect ctx to an upcall entry */
 }
 
 /* An env's end loses its area like any other way (it is ENV_DEAD by then:
  * no context is taken, nothing wakes). */
-static const struct env_hooks upcall_hooks = { .fini = upcall_area_lost, .resume = upcall_env_resume };
+static void upcall_env_fini(struct env *e) { upcall_area_lost(&e->d0); }
+static const struct env_hooks upcall_hooks = { .fini = upcall_env_fini, .resume = upcall_env_resume };
 
 void upcall_init(void)
 {
@@ -540,47 +542,47 @@ void upcall_init(void)
 	pt_on_unmap(upcall_areas_check);
 }
 
-int upcall_setup(struct env *e, u64 area)
+int upcall_setup(struct dispatcher *d, u64 area)
 {
 	if (area % PAGE_SIZE || !user_addr(area))
 		return -EINVAL;
 	paddr_t pa;
 	/* The page must be the env's own, user-accessible and writable. */
-	if (uvm_translate(e->pml4, area, true, &pa))
+	if (uvm_translate(d->env->pml4, area, true, &pa))
 		return -EFAULT;
-	e->d0.ka = pa_to_va(pa);
-	e->d0.area = area;
+	d->ka = pa_to_va(pa);
+	d->area = area;
 	u64 base, mult;
 	clock_params(&base, &mult);
-	area_put64(e, AREA_FIELD(clock_tsc_base), base);
-	area_put64(e, AREA_FIELD(clock_mult), mult);
-	area_put64(e, AREA_FIELD(revoked), e->revoked);
+	area_put64(d, AREA_FIELD(clock_tsc_base), base);
+	area_put64(d, AREA_FIELD(clock_mult), mult);
+	area_put64(d, AREA_FIELD(revoked), d->env->revoked);
 	return 0;
 }
 
-i64 upcall_resume(struct env *e, u64 slot, u64 flags)
+i64 upcall_resume(struct dispatcher *d, u64 slot, u64 flags)
 {
-	if (!e->d0.area || slot > KEEL_SAVE_TRAP || flags & ~(u64)KEEL_RESUME_ENABLE)
+	if (!d->area || slot > KEEL_SAVE_TRAP || flags & ~(u64)KEEL_RESUME_ENABLE)
 		return -EINVAL;
-	struct trap_frame saved = e->d0.ctx;
-	bool saved_by_syscall = e->d0.ctx_from_syscall;
-	if (!take_user_ctx(e, (unsigned)slot, true)) {
-		e->d0.ctx = saved; /* refused: the call returns an error, by the way it came */
-		e->d0.ctx_from_syscall = saved_by_syscall;
+	struct trap_frame saved = d->ctx;
+	bool saved_by_syscall = d->ctx_from_syscall;
+	if (!take_user_ctx(d, (unsigned)slot, true)) {
+		d->ctx = saved; /* refused: the call returns an error, by the way it came */
+		d->ctx_from_syscall = saved_by_syscall;
 		return -EINVAL;
 	}
 	u32 zero = 0;
-	if ((flags & KEEL_RESUME_ENABLE) && !area_put(e, AREA_FIELD(disabled), &zero, 4))
-		env_kill(e, "upcall: area at %#llx is not writable", (unsigned long long)e->d0.area);
-	env_run(e);
+	if ((flags & KEEL_RESUME_ENABLE) && !area_put(d, AREA_FIELD(disabled), &zero, 4))
+		env_kill(d->env, "upcall: area at %#llx is not writable", (unsigned long long)d->area);
+	env_run(d);
 }
 
-int upcall_pct_enter(struct env *r, u64 caller_id, const u64 arg[4])
+int upcall_pct_enter(struct dispatcher *r, u64 caller_id, const u64 arg[4])
 {
-	u64 entry = r->d0.ka->pct_entry, stack = r->d0.ka->pct_stack;
+	u64 entry = r->ka->pct_entry, stack = r->ka->pct_stack;
 	if (!user_addr(entry) || !user_addr(stack))
 		return -ENOENT; /* takes no calls */
-	switch (r->d0.resume) {
+	switch (r->resume) {
 	case RESUME_ACTIVATE: /* its context already waits in the enabled save */
 		break;
 	case RESUME_CTX: {
@@ -589,12 +591,12 @@ int upcall_pct_enter(struct env *r, u64 caller_id, const u64 arg[4])
 		struct area_head h;
 		struct keel_context c;
 		head_read(r, &h);
-		if (h.disabled && !in_crit(&h, r->d0.ctx.rip))
+		if (h.disabled && !in_crit(&h, r->ctx.rip))
 			return -EAGAIN;
 		if (!interrupted_ctx(r, &h, &c) || !put_ctx(r, KEEL_SAVE_ENABLED, &c))
 			return -EAGAIN;
-		r->d0.up.descheduled_at = clock_ns();
-		r->d0.up.ran_ns = 0;
+		r->up.descheduled_at = clock_ns();
+		r->up.ran_ns = 0;
 		break;
 	}
 	default: /* disabled: its context is in the disabled save */
@@ -602,38 +604,38 @@ int upcall_pct_enter(struct env *r, u64 caller_id, const u64 arg[4])
 	}
 	u32 one = 1;
 	area_put(r, AREA_FIELD(disabled), &one, 4);
-	r->d0.resume = RESUME_CTX;
+	r->resume = RESUME_CTX;
 	enter(r, entry, stack);
-	r->d0.ctx.rsi = caller_id;
-	r->d0.ctx.rdx = arg[0];
-	r->d0.ctx.rcx = arg[1];
-	r->d0.ctx.r8 = arg[2];
-	r->d0.ctx.r9 = arg[3];
-	r->d0.ctx_from_syscall = false; /* RCX carries an argument */
-	r->d0.ka->pct_calls++;
+	r->ctx.rsi = caller_id;
+	r->ctx.rdx = arg[0];
+	r->ctx.rcx = arg[1];
+	r->ctx.r8 = arg[2];
+	r->ctx.r9 = arg[3];
+	r->ctx_from_syscall = false; /* RCX carries an argument */
+	r->ka->pct_calls++;
 	this_cpu()->stats.pct_upcalls++;
-	TRACE(KEEL_TR_UPCALL, r->id, KEEL_TR_UP_PCT, r->d0.ctx.rsi); /* the caller's id, from memory */
+	TRACE(KEEL_TR_UPCALL, r->env->id, KEEL_TR_UP_PCT, r->ctx.rsi); /* the caller's id, from memory */
 	return 0;
 }
 
-void upcall_pct_leave(struct env *r)
+void upcall_pct_leave(struct dispatcher *r)
 {
 	u32 zero = 0;
 	u64 now = clock_ns();
-	if (!r->d0.ka)
+	if (!r->ka)
 		return; /* it dropped its area inside the handler: it goes on from
 			 * its reply call, as an env without upcalls */
 	area_put(r, AREA_FIELD(disabled), &zero, 4);
-	r->d0.resume = RESUME_ACTIVATE;
-	r->d0.up.descheduled_at = now;
-	r->d0.up.ran_ns = now - r->d0.dispatched_at;
-	r->d0.up.ran_total_ns += r->d0.up.ran_ns;
+	r->resume = RESUME_ACTIVATE;
+	r->up.descheduled_at = now;
+	r->up.ran_ns = now - r->dispatched_at;
+	r->up.ran_total_ns += r->up.ran_ns;
 	upcall_watchdog_reset(r);
 }
 
 /* entry.S's event delivery, when the trace is on: its site jumps to code
  * that calls this with the env (the area's pending bits are set). */
-void trace_upcall_asm(struct env *e)
+void trace_upcall_asm(struct dispatcher *d)
 {
-	trace_record(KEEL_TR_UPCALL, e->id, KEEL_TR_UP_EVENT, e->d0.ka->pending);
+	trace_record(KEEL_TR_UPCALL, d->env->id, KEEL_TR_UP_EVENT, d->ka->pending);
 }

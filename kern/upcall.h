@@ -17,30 +17,30 @@ struct trap_frame;
  * back to Ring 3, and an area whose page is unmapped is dropped. */
 void upcall_init(void);
 
-int upcall_setup(struct env *e, u64 area);
-int upcall_set_deadline(struct env *e, u64 deadline_ns);
+int upcall_setup(struct dispatcher *d, u64 area);
+int upcall_set_deadline(struct dispatcher *d, u64 deadline_ns);
 
 /* SYS_RESUME: continue from a save area (sanitised). Returns only an error. */
-i64 upcall_resume(struct env *e, u64 slot, u64 flags);
+i64 upcall_resume(struct dispatcher *d, u64 slot, u64 flags);
 /* The area is gone (unmapped by a revocation, or the env is ending). */
-void upcall_area_lost(struct env *e);
+void upcall_area_lost(struct dispatcher *d);
 
 /* A Ring 3 exception: to the env's trap entry, or the env dies. */
-__noreturn void upcall_exception(struct env *e, const struct trap_frame *tf);
+__noreturn void upcall_exception(struct dispatcher *d, const struct trap_frame *tf);
 
 /* The env leaves the CPU (slice over, or yielding): put its context where its
  * libOS expects it -- the enabled save (then an activation), or the disabled
  * save (then the kernel resumes it). */
-void upcall_deschedule(struct env *e);
+void upcall_deschedule(struct dispatcher *d);
 
 /* Fast deliveries from a trap frame (trap.c): the env's pending events, or
  * the exception in the frame, to its entry -- true if done (the frame now
  * enters the upcall); false: use the general path. */
-bool upcall_event_fast(struct env *e, struct trap_frame *tf);
-bool upcall_trap_fast(struct env *e, struct trap_frame *tf, u64 cr2);
+bool upcall_event_fast(struct dispatcher *d, struct trap_frame *tf);
+bool upcall_trap_fast(struct dispatcher *d, struct trap_frame *tf, u64 cr2);
 
 /* On the way back to Ring 3 (env_run): finish a dispatch, deliver events. */
-void upcall_before_resume(struct env *e);
+void upcall_before_resume(struct dispatcher *d);
 
 /* Protected control transfer (pct.c). Enter r's registered call entry
  * (pct_entry on pct_stack, disabled) with the caller's id and four
@@ -48,10 +48,10 @@ void upcall_before_resume(struct env *e);
  * upcall. 0, -ENOENT (r registered no entry) or -EAGAIN (r is disabled:
  * its context is not one an upcall may interrupt); on an error r's
  * registers are untouched. */
-int upcall_pct_enter(struct env *r, u64 caller_id, const u64 arg[4]);
+int upcall_pct_enter(struct dispatcher *r, u64 caller_id, const u64 arg[4]);
 /* The call is over: r leaves its handler, enabled again, and continues
  * from its enabled save by activation when next dispatched. */
-void upcall_pct_leave(struct env *r);
+void upcall_pct_leave(struct dispatcher *r);
 
 /* The longest critical range the kernel honours (bytes): a declared range
  * longer than a resume routine could be is ignored, or an env could look
@@ -74,10 +74,10 @@ static inline bool upcall_in_crit(u64 crit_start, u64 crit_end, u64 rip)
 /* The env was seen enabled (or stopped being charged: it blocked): the
  * watchdog's count of time spent disabled starts over. The one place that
  * says what that means (entry.S's fast path does the same two stores). */
-static inline void upcall_watchdog_reset(struct env *e)
+static inline void upcall_watchdog_reset(struct dispatcher *d)
 {
-	e->d0.disabled_ns = 0;
-	e->d0.watchdog_fired = false;
+	d->disabled_ns = 0;
+	d->watchdog_fired = false;
 }
 
 #endif

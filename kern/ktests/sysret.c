@@ -52,7 +52,7 @@ static __noreturn void run_alone(struct env *e, const struct run_baseline *befor
 	run_expect_failures(expected_kills);
 	ktest_log("running env %u from %#llx; exit counts follow at the end", e->id, (unsigned long long)e->d0.ctx.rip);
 	KEXPECT(cpucap_grant_defaults() == 1, "every CPU for it, as for a boot env");
-	sched_add(e);
+	sched_add(&e->d0);
 	run_begin(1, 0, before);
 	sched_start();
 }
@@ -109,6 +109,7 @@ static void iret_with(u64 cs, u64 rip)
 	fpu_restore(e->d0.fpu);
 	write_cr3(e->pml4);
 	cpu->env = e;
+	cpu->disp = &e->d0;
 	e->d0.state = ENV_RUNNING;
 	struct trap_frame *f = (struct trap_frame *)(cpu->kstack_top - sizeof(struct trap_frame));
 	*f = e->d0.ctx;
@@ -152,6 +153,7 @@ KTEST(sysret_uses_the_checked_rip)
 	fpu_restore(e->d0.fpu);
 	write_cr3(e->pml4);
 	cpu->env = e;
+	cpu->disp = &e->d0;
 	e->d0.state = ENV_RUNNING;
 	struct trap_frame *f = (struct trap_frame *)(cpu->kstack_top - sizeof(struct trap_frame));
 	*f = e->d0.ctx;

@@ -67,16 +67,18 @@ void asm_offsets(void)
 	OFFSET(PERCPU_USER_RSP, percpu, user_rsp);
 	OFFSET(PERCPU_FAST_RESULT, percpu, fast_result);
 	OFFSET(PERCPU_FAST_STATUS, percpu, fast_status);
-	OFFSET(PERCPU_ENV, percpu, env);
+	OFFSET(PERCPU_DISP, percpu, disp);
 
-	COMMENT("struct env (env.h): what the event fast path reads");
-	OFFSET(ENV_KA, env, d0.ka);
-	OFFSET(ENV_AREA, env, d0.area);
-	OFFSET(ENV_EVENTS, env, d0.events);
-	OFFSET(ENV_RESUME, env, d0.resume);
+	COMMENT("struct dispatcher (dispatcher.h): what the event fast path reads");
+	OFFSET(DISP_KA, dispatcher, ka);
+	OFFSET(DISP_AREA, dispatcher, area);
+	OFFSET(DISP_EVENTS, dispatcher, events);
+	OFFSET(DISP_RESUME, dispatcher, resume);
 	CONST(RESUME_CTX);
-	OFFSET(ENV_WATCHDOG_FIRED, env, d0.watchdog_fired);
-	OFFSET(ENV_DISABLED_NS, env, d0.disabled_ns);
+	OFFSET(DISP_WATCHDOG_FIRED, dispatcher, watchdog_fired);
+	OFFSET(DISP_DISABLED_NS, dispatcher, disabled_ns);
+	OFFSET(DISP_ENV, dispatcher, env);
+	COMMENT("struct env (env.h): the software vectors it holds");
 	OFFSET(ENV_SWVEC_HELD, env, swvec_held);
 
 	COMMENT("this CPU's struct exit_stats (percpu.h), through %gs");

@@ -284,7 +284,7 @@ syscall_compat_entry:
 #define SWVEC_VECTOR SELF_SCRATCH /* the vector the stub pushed */
 #define SAVE(r) (KUA_ENABLED_SAVE + KCTX_##r)
 
-/* Enter, with the four scratch registers pushed and RBX = the env. */
+/* Enter, with the four scratch registers pushed and RBX = the running dispatcher. */
 .macro EVENT_ENTER
 	swapgs
 	lfence
@@ -294,17 +294,17 @@ syscall_compat_entry:
 	FAST_PUSH rbx, %rbx
 	FAST_PUSH rcx, %rcx
 	FAST_PUSH rdx, %rdx
-	movq %gs:PERCPU_ENV, %rbx
+	movq %gs:PERCPU_DISP, %rbx
 .endm
 
 /* Can the event be delivered here? Else to \general. Leaves RAX = the area. */
 .macro EVENT_CHECKS B, general
-	movq ENV_KA(%rbx), %rax
+	movq DISP_KA(%rbx), %rax
 	testq %rax, %rax
 	jz \general
-	cmpq $0, ENV_EVENTS(%rbx)  /* kernel-side events carry details: C writes them */
+	cmpq $0, DISP_EVENTS(%rbx)  /* kernel-side events carry details: C writes them */
 	jne \general
-	cmpl $RESUME_CTX, ENV_RESUME(%rbx)
+	cmpl $RESUME_CTX, DISP_RESUME(%rbx)
 	jne \general
 	cmpl $0, KUA_DISABLED(%rax)
 	jne \general
@@ -368,8 +368,8 @@ syscall_compat_entry:
 	incq KUA_UPCALLS(%rax)
 	incq %gs:PERCPU_STATS_UPCALLS
 	TRACE_SITE_CALL trace_upcall_asm
-	movq $0, ENV_DISABLED_NS(%rbx) /* it was enabled: the watchdog starts over */
-	movb $0, ENV_WATCHDOG_FIRED(%rbx)
+	movq $0, DISP_DISABLED_NS(%rbx) /* it was enabled: the watchdog starts over */
+	movb $0, DISP_WATCHDOG_FIRED(%rbx)
 	incq %gs:PERCPU_STATS_IRET
 	movq KUA_EVENT_ENTRY(%rax), %rcx
 	movq %rcx, SELF_RIP+\B(%rsp)
@@ -377,7 +377,7 @@ syscall_compat_entry:
 	andq $-16, %rcx
 	movq %rcx, SELF_RSP+\B(%rsp)
 	movq $(RFLAGS_IF_BIT | RFLAGS_RESERVED1), SELF_RFLAGS+\B(%rsp) /* IF, nothing else */
-	movq ENV_AREA(%rbx), %rdi  /* the entry's argument */
+	movq DISP_AREA(%rbx), %rdi  /* the entry's argument */
 	FAST_POP rdx
 	FAST_POP rcx
 	FAST_POP rbx
@@ -431,7 +431,8 @@ swvec_entry:
 	EVENT_ENTER
 	movq SWVEC_VECTOR(%rsp), %rcx
 	subq $VEC_SOFT_BASE, %rcx
-	cmpl $0, ENV_SWVEC_HELD(%rbx,%rcx,4)
+	movq DISP_ENV(%rbx), %rdx    /* what the env holds (RDX is saved) */
+	cmpl $0, ENV_SWVEC_HELD(%rdx,%rcx,4)
 	je .Lswvec_general         /* not held: #GP, from C */
 	EVENT_CHECKS SWVEC_B, .Lswvec_general
 	EVENT_SAVE SWVEC_B

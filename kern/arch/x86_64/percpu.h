@@ -13,6 +13,7 @@
 #define MAX_CPUS 64
 
 struct env;
+struct dispatcher;
 
 /* Counters of the exits to Ring 3 and the upcalls, per CPU (entry.S counts
  * on its fast paths through %gs, without the kernel lock): exit_stats_sum
@@ -43,6 +44,7 @@ struct percpu {
 	u64 fast_result;     /* syscall_fast's answer when it ... */
 	u64 fast_status;     /* ... hands over to the general path */
 	struct env *env;     /* the environment this CPU runs (NULL: none) */
+	struct dispatcher *disp; /* ... through this dispatcher of it (NULL: none) */
 	u32 id;
 	u32 apic_id;
 	u64 bit;             /* 1 << id: this CPU in a mask of CPUs */

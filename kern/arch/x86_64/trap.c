@@ -77,32 +77,32 @@ static void int_gate_gp_error(struct trap_frame *tf)
 __attribute__((optimize("omit-frame-pointer"))) static inline __attribute__((always_inline)) void
 from_user(struct trap_frame *tf)
 {
-	struct env *e = env_current();
+	struct dispatcher *d = this_cpu()->disp;
 	unsigned v = (unsigned)tf->vector;
 
 	if (v == VEC_SELF_EVENT) {
-		if (!e->d0.area)
+		if (!d->area)
 			return; /* no upcalls taken: nothing to raise */
-		e->d0.events |= KEEL_EV_SELF;
-		if (!(fast_paths_off & KEEL_FASTPATH_C) && upcall_event_fast(e, tf))
+		d->events |= KEEL_EV_SELF;
+		if (!(fast_paths_off & KEEL_FASTPATH_C) && upcall_event_fast(d, tf))
 			return;
 	} else if (v == VEC_TIMER) {
 		timer_interrupt();
 		if (!sched_slice_over()) {
-			if (!e->d0.events)
+			if (!d->events)
 				return; /* not this env's business: resume it */
-			if (upcall_event_fast(e, tf))
+			if (upcall_event_fast(d, tf))
 				return;
 		}
 	} else if (v < 32) {
 		u64 cr2 = v == VEC_PF ? read_cr2() : 0;
-		if (v == VEC_PF && ring3_iret_complete(e, tf, cr2)) {
+		if (v == VEC_PF && ring3_iret_complete(d->env, tf, cr2)) {
 			/* Resumed where the iretq went -- with the events posted
 			 * meanwhile delivered there, as at every other exit. */
-			if (!e->d0.events || upcall_event_fast(e, tf))
+			if (!d->events || upcall_event_fast(d, tf))
 				return;
-			env_save(e, tf, false);
-			env_run(e);
+			env_save(d, tf, false);
+			env_run(d);
 		}
 		/* ring3_iret.c may have made it the #GP/#NP/#SS the CPU would
 		 * raise, or moved CR2 to the page a user-mode pop faults on. */
@@ -111,14 +111,14 @@ from_user(struct trap_frame *tf)
 			int_gate_gp_error(tf);
 		/* (CR2 read again on the recording side: keeping cr2 for the
 		 * site would cost the path a register.) */
-		TRACE(KEEL_TR_FAULT, e->id, tf->vector, tf->vector == VEC_PF ? read_cr2() : tf->rip);
-		if (upcall_trap_fast(e, tf, cr2))
+		TRACE(KEEL_TR_FAULT, d->env->id, tf->vector, tf->vector == VEC_PF ? read_cr2() : tf->rip);
+		if (upcall_trap_fast(d, tf, cr2))
 			return;
 	} else if (v - VEC_IRQ_BASE < VEC_IRQ_COUNT) {
 		irq_interrupt(v); /* for this env or another: it is posted */
-		if (!e->d0.events)
+		if (!d->events)
 			return;
-		if (upcall_event_fast(e, tf))
+		if (upcall_event_fast(d, tf))
 			return;
 	} else if (v == VEC_KICK || v == VEC_CALL) {
 		/* (acknowledged in smp_entry, below; with one CPU only a kick of
@@ -129,44 +129,44 @@ from_user(struct trap_frame *tf)
 			lapic_eoi();
 			xcall_kicked();
 		}
-		if (unlikely(!sched_may_run_here(e))) {
-			env_save(e, tf, false);
-			upcall_deschedule(e);
+		if (unlikely(!sched_may_run_here(d))) {
+			env_save(d, tf, false);
+			upcall_deschedule(d);
 			sched_next(); /* queued again: a CPU it holds takes it */
 		}
-		if (!e->d0.events)
+		if (!d->events)
 			return;
-		if (upcall_event_fast(e, tf))
+		if (upcall_event_fast(d, tf))
 			return;
-		env_save(e, tf, false);
-		env_run(e);
+		env_save(d, tf, false);
+		env_run(d);
 	} else if (v - VEC_SOFT_BASE < VEC_SOFT_COUNT) {
-		if (swvec_raise(e, v)) {
-			if (upcall_event_fast(e, tf))
+		if (swvec_raise(d, v)) {
+			if (upcall_event_fast(d, tf))
 				return;
 		} else {
 			soft_vector_gp(tf);
-			if (upcall_trap_fast(e, tf, 0))
+			if (upcall_trap_fast(d, tf, 0))
 				return;
-			env_save(e, tf, false);
-			upcall_exception(e, tf);
+			env_save(d, tf, false);
+			upcall_exception(d, tf);
 		}
 	}
 
-	env_save(e, tf, false);
+	env_save(d, tf, false);
 	if (v < 32)
-		upcall_exception(e, tf); /* to its trap entry, or it dies alone */
+		upcall_exception(d, tf); /* to its trap entry, or it dies alone */
 	if (v - VEC_IRQ_BASE < VEC_IRQ_COUNT || v - VEC_SOFT_BASE < VEC_SOFT_COUNT)
-		env_run(e); /* its events go out on the way */
+		env_run(d); /* its events go out on the way */
 	if (v == VEC_TIMER) {
 		if (!sched_slice_over())
-			env_run(e);
-		upcall_deschedule(e); /* its slice is over */
-		sched_preempt(e);
+			env_run(d);
+		upcall_deschedule(d); /* its slice is over */
+		sched_preempt(d);
 	}
 	if (v == VEC_SYSCALL_INT) {
-		e->d0.ctx.rax = (u64)syscall_dispatch(e, tf->rax, tf->rdi, tf->rsi, tf->rdx);
-		env_run(e);
+		d->ctx.rax = (u64)syscall_dispatch(d, tf->rax, tf->rdi, tf->rsi, tf->rdx);
+		env_run(d);
 	}
 	if (v == VEC_PIC_SPURIOUS_MASTER || v == VEC_PIC_SPURIOUS_SLAVE) {
 		if (pic_handle_spurious(v))
@@ -178,7 +178,7 @@ from_user(struct trap_frame *tf)
 		if (v >= 0x30)
 			lapic_eoi();
 	}
-	env_run(e);
+	env_run(d);
 }
 
 static void from_kernel(struct trap_frame *tf);
@@ -215,8 +215,8 @@ static __attribute__((noinline)) bool smp_entry(struct trap_frame *tf)
 	if (v == VEC_CALL) {
 		lapic_eoi();
 		xcall_serve();
-		struct env *e = this_cpu()->env;
-		if (e && !__atomic_load_n(&e->d0.events, __ATOMIC_RELAXED))
+		struct dispatcher *d = this_cpu()->disp;
+		if (d && !__atomic_load_n(&d->events, __ATOMIC_RELAXED))
 			return false;
 	} else if (v == VEC_KICK) {
 		lapic_eoi();
