@@ -8,7 +8,8 @@
  *
  * Every env has its first dispatcher inside it (env->d0): an env that never
  * asks for more is what an env was before dispatchers, and runs on any CPU
- * it holds.
+ * it holds. One that starts more (SYS_DISP_START, disp.c) has at most one
+ * per CPU, each bound to its CPU -- d0 to the one it ran on then.
  */
 #ifndef KEEL_DISPATCHER_H
 #define KEEL_DISPATCHER_H
@@ -56,11 +57,17 @@ struct dispatcher {
 	u64 may_run;            /* bit c: the scheduler may run it on CPU c (sched.c: the CPUs
 				 * its env holds, cpu.held, narrowed by a debug pin) */
 	u32 pin;                /* 1 + the only CPU it may run on (DEBUG_PIN, tests); 0: any */
+	u32 bound;              /* 1 + the one CPU it runs on (every dispatcher of an env with
+				 * more than one); 0: any its env holds (an env's only one) */
+	struct dispatcher *next; /* its env's next dispatcher (env->d0 first) */
 	u32 ran_on;             /* 1 + the CPU it last ran on; 0: none yet */
 	u64 dispatched_at;      /* when the scheduler last gave it the CPU (sched.c) */
 	bool waiting_events;    /* ENV_BLOCKED in SYS_EVENT_WAIT (sched.c) */
 	struct upcall_state up; /* deadline and CPU-time accounting (upcall.c) */
 	struct pct_state pct;   /* calls in progress (pct.c) */
 };
+
+ /* Each dispatcher of e, d0 first. */
+#define for_each_disp(e, d) for (struct dispatcher *d = &(e)->d0; d; d = d->next)
 
 #endif

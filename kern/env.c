@@ -88,6 +88,56 @@ u64 env_live_count(void) { return live; }
 
 u64 env_live_most(void) { return live_most; }
 
+static void disp_init(struct env *e, struct dispatcher *d)
+{
+	d->env = e;
+	d->ctx.cs = USER_CS;
+	d->ctx.ss = USER_SS;
+	d->ctx.rflags = RFLAGS_IF_BIT | RFLAGS_RESERVED1;
+	d->state = ENV_RUNNABLE;
+}
+
+struct dispatcher *env_disp_new(struct env *e)
+{
+	struct dispatcher *d = kzalloc(sizeof *d);
+	if (!d)
+		return NULL;
+	if (!(d->fpu = fpu_state_alloc())) {
+		kfree(d);
+		return NULL;
+	}
+	disp_init(e, d);
+	struct dispatcher **p = &e->d0.next;
+	while (*p)
+		p = &(*p)->next;
+	*p = d;
+	e->ndisp++;
+	return d;
+}
+
+void env_disp_free(struct dispatcher *d)
+{
+	struct env *e = d->env;
+	for (struct dispatcher **p = &e->d0.next; *p; p = &(*p)->next)
+		if (*p == d) {
+			*p = d->next;
+			break;
+		}
+	e->ndisp--;
+	kfree(d->fpu);
+	kfree(d);
+}
+
+struct dispatcher *env_disp_on(struct env *e, u32 cpu)
+{
+	if (e->ndisp == 1)
+		return e->cpu.held & (1ULL << cpu) ? &e->d0 : NULL;
+	for_each_disp(e, d)
+		if (d->bound == cpu + 1)
+			return d;
+	return NULL;
+}
+
 int env_create_empty(const char *name, struct env **out)
 {
 	struct env *e = kzalloc(sizeof *e);
@@ -95,7 +145,6 @@ int env_create_empty(const char *name, struct env **out)
 		return -ENOMEM;
 	e->id = next_id++;
 	fmt_snprintf(e->name, sizeof e->name, "%s", name);
-	e->d0.env = e;
 	e->d0.fpu = fpu_state_alloc();
 	e->pml4 = e->d0.fpu ? uvm_create(&e->pt_window) : 0;
 	e->quota_caps = quota_caps_default;
@@ -118,10 +167,8 @@ int env_create_empty(const char *name, struct env **out)
 		kfree(e);
 		return err;
 	}
-	e->d0.ctx.cs = USER_CS;
-	e->d0.ctx.ss = USER_SS;
-	e->d0.ctx.rflags = RFLAGS_IF_BIT | RFLAGS_RESERVED1;
-	e->d0.state = ENV_RUNNABLE;
+	disp_init(e, &e->d0);
+	e->ndisp = 1;
 	e->all_next = all_envs;
 	all_envs = e;
 	if (++live > live_most)
@@ -196,9 +243,11 @@ void env_destroy(struct env *e)
 {
 	struct percpu *cpu = this_cpu();
 	TRACE(KEEL_TR_EXIT, e->id, 0, 0);
-	take_from_other_cpu(&e->d0, cpu->id); /* it stops there before anything of it is freed */
-	if (cpu->disp == &e->d0)
-		unload(cpu, &e->d0, true); /* its ports close with it, ... */
+	for_each_disp(e, d) {
+		take_from_other_cpu(d, cpu->id); /* each stops there before anything of it is freed */
+		if (cpu->disp == d)
+			unload(cpu, d, true); /* its ports close with it, ... */
+	}
 	/* Its PML4 is freed below: no CPU may still have it loaded. */
 	u64 holders = 0;
 	for (u32 c = 0; c < cpus_up; c++)
@@ -212,7 +261,8 @@ void env_destroy(struct env *e)
 			break;
 		}
 	}
-	e->d0.state = ENV_DEAD;
+	for_each_disp(e, d)
+		d->state = ENV_DEAD;
 	/* Each subsystem gives back what the env holds, in the reverse of
 	 * the order they set it up in: its children end first (spawn), it
 	 * leaves the run queue (sched), ..., its capabilities go -- which
@@ -223,6 +273,11 @@ void env_destroy(struct env *e)
 			hooks[i]->fini(e);
 	uvm_destroy(e->pml4, e->pt_window);
 	kfree(e->d0.fpu);
+	for (struct dispatcher *d = e->d0.next, *n; d; d = n) {
+		n = d->next;
+		kfree(d->fpu);
+		kfree(d);
+	}
 	kfree(e);
 	live--;
 }

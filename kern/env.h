@@ -18,6 +18,7 @@ struct env {
 	/* first: its first dispatcher (entry.S reaches the running one through
 	 * percpu; dispatcher.h) */
 	struct dispatcher d0;
+	u32 ndisp;               /* its dispatchers, d0 included (for_each_disp) */
 	u32 swvec_held[32];      /* software-vector capabilities held, per vector (irq.c) */
 
 	paddr_t pml4;
@@ -87,6 +88,15 @@ int env_create_empty(const char *name, struct env **out);
 
 /* Free everything the env holds. If it is running, leave its address space first. */
 void env_destroy(struct env *e);
+
+/* A new dispatcher of e, not yet bound, queued or given an area (disp.c
+ * does that): NULL without memory. */
+struct dispatcher *env_disp_new(struct env *e);
+/* Undo env_disp_new (a dispatcher never queued or run). */
+void env_disp_free(struct dispatcher *d);
+/* The dispatcher that runs e on CPU `cpu`: the one bound there, or an only
+ * dispatcher (which runs on any CPU e holds); NULL: none. */
+struct dispatcher *env_disp_on(struct env *e, u32 cpu);
 
 /* Benchmarks: send this env's `syscall` to the bare floor_sysretq (it must
  * be the running env), or back. */

@@ -7,12 +7,11 @@
 #include "trace.h"
 
 /*
- * The target is the env's dispatcher for `cpu` -- with one dispatcher per
- * env (dispatcher.h), its only one, which runs on any CPU the env holds: so
- * the CPU must be up and held by the target. The bits go straight into the
- * target's area (its frame in the direct map, as swvec_pending), under the
- * kernel lock, with an atomic OR: the target takes them with xchg from
- * another CPU meanwhile.
+ * The target is the env's dispatcher for `cpu`: the one bound there, or an
+ * only dispatcher, which runs on any CPU the env holds (dispatcher.h). The
+ * bits go straight into its area (its frame in the direct map, as
+ * swvec_pending), under the kernel lock, with an atomic OR: the target
+ * takes them with xchg from another CPU meanwhile.
  */
 i64 event_post(struct env *e, u64 slot, u64 cpu, u64 bits)
 {
@@ -29,9 +28,9 @@ i64 event_post(struct env *e, u64 slot, u64 cpu, u64 bits)
 		return -EINVAL;
 	if (cpu >= cpus_up)
 		return -ERANGE; /* no such CPU, or not up */
-	if (!(t->cpu.held & (1ULL << cpu)))
-		return -ENOCPU; /* no dispatcher of the target's there */
-	struct dispatcher *d = &t->d0;
+	struct dispatcher *d = env_disp_on(t, (u32)cpu);
+	if (!d)
+		return -ENOCPU; /* the target has no dispatcher there (or does not hold the CPU) */
 	if (!d->ka)
 		return -ENOENT; /* it takes no upcalls: nowhere to post */
 	__atomic_fetch_or(&d->ka->posted, bits, __ATOMIC_RELEASE);

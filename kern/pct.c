@@ -21,9 +21,9 @@ static struct env *named_env(struct env *e, u64 slot, i64 *err)
 	return *err ? NULL : t;
 }
 
-/* Its dispatcher that a transfer from this CPU runs (dispatcher.h: with
- * one per env, its only one). */
-static struct dispatcher *disp_for_here(struct env *t) { return &t->d0; }
+/* Its dispatcher that a transfer from this CPU runs: the one bound here,
+ * or its only one; NULL: none (ENOCPU). */
+static struct dispatcher *disp_for_here(struct env *t) { return env_disp_on(t, this_cpu()->id); }
 
 i64 pct_call(struct dispatcher *d)
 {
@@ -32,6 +32,8 @@ i64 pct_call(struct dispatcher *d)
 	if (!re)
 		return err;
 	struct dispatcher *r = disp_for_here(re);
+	if (!r)
+		return -ENOCPU; /* no dispatcher of it for this CPU: the call cannot run here */
 	if (!r->area)
 		return -ENOENT; /* takes no upcalls, so no calls */
 	/* One call at a time per receiver, and none into an env blocked in a
@@ -101,6 +103,8 @@ i64 pct_yield_to(struct dispatcher *d, u64 env_slot)
 	if (!te)
 		return err;
 	struct dispatcher *t = disp_for_here(te);
+	if (!t)
+		return -ENOCPU; /* no dispatcher of it for this CPU */
 	if (t->state != ENV_RUNNABLE)
 		return -EAGAIN; /* blocked or running elsewhere: it could not run now */
 	if (!sched_may_run_here(t))
@@ -130,9 +134,8 @@ i64 pct_event_wait(struct dispatcher *d)
 	sched_next();
 }
 
-static void pct_env_fini(struct env *e)
+static void pct_disp_fini(struct dispatcher *d)
 {
-	struct dispatcher *d = &e->d0; /* (each of its dispatchers, once there are more) */
 	if (d->pct.caller) {
 		struct dispatcher *c = d->pct.caller;
 		c->pct.callee = NULL;
@@ -149,6 +152,12 @@ static void pct_env_fini(struct env *e)
 		d->pct.callee = NULL;
 	}
 	d->pct.serving = false;
+}
+
+static void pct_env_fini(struct env *e)
+{
+	for_each_disp(e, d)
+		pct_disp_fini(d);
 }
 
 static const struct env_hooks pct_hooks = { .fini = pct_env_fini };

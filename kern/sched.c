@@ -29,7 +29,11 @@ static void slice_expired(struct timer *t)
 	((struct percpu_sched *)((u8 *)t - offsetof(struct percpu_sched, slice)))->over = true;
 }
 
-static void sched_env_fini(struct env *e) { sched_remove(&e->d0); }
+static void sched_env_fini(struct env *e)
+{
+	for_each_disp(e, d)
+		sched_remove(d);
+}
 static const struct env_hooks sched_hooks = { .fini = sched_env_fini };
 
 void sched_init(u64 slice_ns, void (*when_all_ended)(void))
@@ -94,9 +98,11 @@ static bool runnable_somewhere(const struct dispatcher *d) { return d->may_run &
 static void kill_waiting(void)
 {
 	for (struct env *e = env_list(); e;) {
-		const struct dispatcher *d = &e->d0;
-		bool waits = d->state == ENV_BLOCKED && d->waiting_events;
-		bool stopped = d->state == ENV_RUNNABLE && !runnable_somewhere(d);
+		bool waits = false, stopped = false;
+		for_each_disp(e, d) {
+			waits |= d->state == ENV_BLOCKED && d->waiting_events;
+			stopped |= d->state == ENV_RUNNABLE && !runnable_somewhere(d);
+		}
 		if (!waits && !stopped) {
 			e = e->all_next;
 			continue;
@@ -194,23 +200,33 @@ static bool queue_runnable(void)
 	return false;
 }
 
+/* The CPUs d may run on: the ones its env holds, narrowed to its own if it
+ * is bound, and by a debug pin (ignored if it names a CPU not held). */
+static u64 may_run_of(const struct dispatcher *d)
+{
+	u64 held = d->env->cpu.held;
+	u64 m = d->bound ? held & (1ULL << (d->bound - 1)) : held;
+	u64 pinned = d->pin ? m & (1ULL << (d->pin - 1)) : m;
+	return pinned ? pinned : m;
+}
+
 void sched_cpus_changed(struct env *e)
 {
-	struct dispatcher *d = &e->d0; /* (each of its dispatchers, once there are more) */
-	u64 was = d->may_run;
-	d->may_run = e->cpu.held & (d->pin ? 1ULL << (d->pin - 1) : ~0ULL);
-	if (!d->may_run)
-		d->may_run = e->cpu.held; /* a debug pin to a CPU it does not hold: ignored */
-	if (d->may_run == was || !sched_running)
-		return;
-	if (d->state == ENV_RUNNABLE) {
-		wake_idle_for(d); /* queued: an idle CPU it may run on now comes for it */
-	} else if (d->state == ENV_RUNNING) {
-		/* Running, on a CPU it no longer holds: a kick takes it off there
-		 * (trap.c) -- this CPU's own once it returns to Ring 3. */
-		u32 c = cpus_up > 1 ? d->loaded_on - 1 : 0;
-		if (!(d->may_run & cpus[c].bit))
-			smp_kick(c);
+	for_each_disp(e, d) {
+		u64 was = d->may_run;
+		d->may_run = may_run_of(d);
+		if (d->may_run == was || !sched_running)
+			continue;
+		if (d->state == ENV_RUNNABLE) {
+			wake_idle_for(d); /* queued: an idle CPU it may run on now comes for it */
+		} else if (d->state == ENV_RUNNING) {
+			/* Running, on a CPU it may no longer run on: a kick takes
+			 * it off there (trap.c) -- this CPU's own once it returns
+			 * to Ring 3. */
+			u32 c = cpus_up > 1 ? d->loaded_on - 1 : 0;
+			if (!(d->may_run & cpus[c].bit))
+				smp_kick(c);
+		}
 	}
 }
 

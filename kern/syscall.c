@@ -13,6 +13,7 @@
 #include "console.h"
 #include "cpu_features.h"
 #include "env.h"
+#include "disp.h"
 #include "event.h"
 #include "keel/abi.h"
 #include "lock.h"
@@ -185,6 +186,8 @@ i64 syscall_dispatch(struct dispatcher *d, u64 nr, u64 a0, u64 a1, u64 a2)
 		return trace_syscall(e, a0, a1, a2);
 	case SYS_EVENT_POST:
 		return event_post(e, a0, a1, a2);
+	case SYS_DISP_START:
+		return disp_start(d, a0);
 	default:
 		return -ENOSYS;
 	}

@@ -515,13 +515,13 @@ void upcall_area_lost(struct dispatcher *d)
  * that frame, and must not write there for it any more. */
 static void upcall_areas_check(paddr_t pa)
 {
-	for (struct env *e = env_list(); e; e = e->all_next) {
-		struct dispatcher *d = &e->d0; /* (every dispatcher, once there are more) */
-		paddr_t now;
-		if (d->ka && (!pa || direct_va_to_pa(d->ka) == pa) &&
-		    (uvm_translate(d->env->pml4, d->area, true, &now) || now != direct_va_to_pa(d->ka)))
-			upcall_area_lost(d);
-	}
+	for (struct env *e = env_list(); e; e = e->all_next)
+		for_each_disp(e, d) {
+			paddr_t now;
+			if (d->ka && (!pa || direct_va_to_pa(d->ka) == pa) &&
+			    (uvm_translate(e->pml4, d->area, true, &now) || now != direct_va_to_pa(d->ka)))
+				upcall_area_lost(d);
+		}
 }
 
 /* On every return to Ring 3 through env_run: frameless, a tail call. */
@@ -533,7 +533,11 @@ __attribute__((optimize("omit-frame-pointer"))) static void upcall_env_resume(st
 
 /* An env's end loses its area like any other way (it is ENV_DEAD by then:
  * no context is taken, nothing wakes). */
-static void upcall_env_fini(struct env *e) { upcall_area_lost(&e->d0); }
+static void upcall_env_fini(struct env *e)
+{
+	for_each_disp(e, d)
+		upcall_area_lost(d);
+}
 static const struct env_hooks upcall_hooks = { .fini = upcall_env_fini, .resume = upcall_env_resume };
 
 void upcall_init(void)
@@ -550,6 +554,11 @@ int upcall_setup(struct dispatcher *d, u64 area)
 	/* The page must be the env's own, user-accessible and writable. */
 	if (uvm_translate(d->env->pml4, area, true, &pa))
 		return -EFAULT;
+	/* ... and serve no other dispatcher, of this env or another. */
+	for (struct env *o = env_list(); o; o = o->all_next)
+		for_each_disp(o, od)
+			if (od != d && od->ka && direct_va_to_pa(od->ka) == pa)
+				return -EBUSY;
 	d->ka = pa_to_va(pa);
 	d->area = area;
 	u64 base, mult;

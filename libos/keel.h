@@ -64,6 +64,17 @@ int keel_upcalls_init(keel_event_fn on_event, keel_trap_fn on_trap);
 int keel_upcalls_init_at(struct keel_upcall_area *a, keel_event_fn on_event, keel_trap_fn on_trap);
 extern struct keel_upcall_area *keel_area;
 
+/* Dispatchers (docs/abi.md "Dispatchers"): fill area `a` for another
+ * dispatcher of this env -- libos's entries, its own upcall and trap stacks
+ * (no two dispatchers share one); the handlers are the env's. Then start a
+ * dispatcher bound to `cpu` through it, running entry(arg) on `stack`
+ * (entry never returns): 0 or -errno. Handlers tell dispatchers apart by
+ * the area they get, or keel_cpu(). (keel_upcall_xstate is one variable:
+ * a handler that switches threads on two dispatchers at once races on it.) */
+void keel_area_prepare(struct keel_upcall_area *a, void *ustack, size_t usize, void *tstack, size_t tsize);
+long keel_disp_start(unsigned cpu, struct keel_upcall_area *a, void (*entry)(void *), void *stack, size_t size,
+		     void *arg);
+
 /* Resume a context in Ring 3, enabling upcalls (the critical range), or
  * staying disabled. */
 __attribute__((noreturn)) void keel_resume(struct keel_context *ctx, struct keel_upcall_area *a);

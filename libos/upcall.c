@@ -49,22 +49,37 @@ static void detect_xsave(void)
 	}
 }
 
+void keel_area_prepare(struct keel_upcall_area *a, void *ustack, size_t usize, void *tstack, size_t tsize)
+{
+	memset(a, 0, sizeof *a);
+	a->disabled = 0;
+	a->event_entry = (uint64_t)keel_event_entry;
+	a->trap_entry = (uint64_t)keel_trap_entry;
+	a->upcall_stack = (uint64_t)ustack + usize;
+	a->trap_stack = (uint64_t)tstack + tsize;
+	a->trap_stack_size = tsize;
+	a->crit_start = (uint64_t)keel_resume_crit_start;
+	a->crit_end = (uint64_t)keel_resume_crit_end;
+}
+
 int keel_upcalls_init_at(struct keel_upcall_area *a, keel_event_fn on_event, keel_trap_fn on_trap)
 {
 	detect_xsave();
 	event_handler = on_event;
 	trap_handler = on_trap;
-	memset(a, 0, sizeof *a);
-	a->disabled = 0;
-	a->event_entry = (uint64_t)keel_event_entry;
-	a->trap_entry = (uint64_t)keel_trap_entry;
-	a->upcall_stack = (uint64_t)(upcall_stack + STACK_SIZE);
-	a->trap_stack = (uint64_t)(trap_stack + STACK_SIZE);
-	a->trap_stack_size = STACK_SIZE;
-	a->crit_start = (uint64_t)keel_resume_crit_start;
-	a->crit_end = (uint64_t)keel_resume_crit_end;
+	keel_area_prepare(a, upcall_stack, STACK_SIZE, trap_stack, STACK_SIZE);
 	keel_area = a;
 	return (int)keel_syscall3(SYS_UPCALL_SETUP, (long)a, 0, 0);
+}
+
+long keel_disp_start(unsigned cpu, struct keel_upcall_area *a, void (*entry)(void *), void *stack, size_t size,
+		     void *arg)
+{
+	/* As if entry had been called: RSP + 8 16-byte aligned. */
+	uint64_t top = (((uint64_t)stack + size) & ~15ULL) - 8;
+	struct keel_disp_start req = { .cpu = cpu, .area = (uint64_t)a, .entry = (uint64_t)entry, .stack = top,
+				       .arg = (uint64_t)arg };
+	return keel_syscall3(SYS_DISP_START, (long)&req, 0, 0);
 }
 
 void libos_event(struct keel_upcall_area *a, void *xstate)

@@ -85,3 +85,24 @@ def test_events_posted_between_envs_on_two_cpus_arrive_each_exactly_once(keel):
     m = b.expect(r"^cpus: postee on cpu1: (\d+) upcalls, (\d+) echoes$")
     assert int(m.group(2)) <= int(m.group(1)) and int(m.group(2)) >= 2000 + 1, m.group(0)
     b.expect(r"^cpus: post: ok$")
+
+
+def test_one_env_runs_on_two_cpus_at_once_through_two_dispatchers(keel):
+    """SYS_DISP_START: the env's second dispatcher, on the other CPU with its
+    own area and stacks, counts a million while the first spins without a
+    system call (so both run at once), and only ever on its CPU; 1,000 posts
+    from the first to the second (KEEL_SELF and its CPU) each come back once;
+    a start on a CPU already served, on the first's area, misaligned, or on
+    no such CPU gets its error; with its CPU's capability deleted the second
+    stands still; the env's exit ends both, with nothing leaked."""
+    b = keel.boot("run=cpus:disps", smp=2, timeout=120)  # MTTCG: see the post test
+    b.expect_verdict("success")
+    b.expect_not("FAILED")
+    b.expect(r"^env 1 \(cpus\): dispatcher started on cpu[01] \(2 dispatchers\)$")
+    first, second = b.expect(r"^cpus: disps: the second dispatcher counted 1000000 on cpu(\d) while the first "
+                             r"spun on cpu(\d)$").groups()[::-1]
+    assert first != second
+    b.expect(r"^cpus: disps: 1000 posts to the second dispatcher, 1000 echoes, 1000 back$")
+    b.expect(rf"^cpus: disps: cpu{second} taken: the second dispatcher stopped at \d+$")
+    b.expect(r"^cpus: disps: ok$")
+    b.expect_nothing_leaked(started=1, failed=0)

@@ -20,6 +20,14 @@
  *          each comes back exactly once; the bad requests get their errors;
  *          a post to the child once it has ended is ENOENT.
  *
+ *   disps  one env on two CPUs at once: a second dispatcher, started on the
+ *          other CPU with its own area and stacks, counts while the first
+ *          spins and watches the count move; 1,000 posts between the two
+ *          (KEEL_SELF, the other's CPU) each come back once; the bad starts
+ *          get their errors; deleting its capability for the second's CPU
+ *          stops it there (its count stands still); the env's exit ends
+ *          both.
+ *
  * Children: child (says where it runs, exits), spinner (ticks for ever),
  * postee (echoes posts to its parent until bit 63 comes).
  */
@@ -209,6 +217,86 @@ static void post(void)
 	check(sys_event_post((uint32_t)c, 1, 1) == -ENOENT, "a post to an ended env: ENOENT");
 }
 
+/* ------------------------------------------- one env on two CPUs at once */
+static struct keel_upcall_area area2 __attribute__((aligned(4096)));
+static uint8_t d2_stack[16384] __attribute__((aligned(64)));
+static uint8_t d2_ustack[16384] __attribute__((aligned(64)));
+static uint8_t d2_tstack[16384] __attribute__((aligned(64)));
+static volatile uint64_t d2_count, d2_cpu = ~0ULL, d2_wrong_cpu, d2_echoes, d1_back;
+static unsigned d1_cpu;
+
+static void on_disp_event(struct keel_upcall_area *a, uint64_t ev, struct keel_context *ctx)
+{
+	if (!(ev & KEEL_EV_POST))
+		return;
+	uint64_t b = keel_take(&a->posted);
+	if (!b)
+		return;
+	if (a == &area2) { /* the second dispatcher: echo to the first */
+		d2_echoes++;
+		check(sys_event_post(KEEL_SELF, d1_cpu, b) == 0, "echo to the first dispatcher");
+	} else {
+		d1_back++;
+	}
+}
+
+static void second(void *arg)
+{
+	d2_cpu = keel_cpu();
+	for (;;) {
+		d2_count++;
+		if (keel_cpu() != d2_cpu)
+			d2_wrong_cpu++;
+	}
+}
+
+static void disps(void)
+{
+	check(keel_upcalls_init(on_disp_event, NULL) == 0, "take upcalls");
+	d1_cpu = keel_cpu();
+	unsigned other = 1 - d1_cpu;
+	struct keel_disp_start bad = { .cpu = 64, .area = (uint64_t)&area2, .entry = (uint64_t)second,
+				       .stack = (uint64_t)d2_stack + sizeof d2_stack - 8 };
+	check(keel_syscall3(SYS_DISP_START, (long)&bad, 0, 0) == -ERANGE, "a dispatcher on no such CPU: ERANGE");
+	keel_area_prepare(&area2, d2_ustack, sizeof d2_ustack, d2_tstack, sizeof d2_tstack);
+	check(keel_disp_start(d1_cpu, &area2, second, d2_stack, sizeof d2_stack, 0) == -EEXIST,
+	      "a second dispatcher on the first's CPU: EEXIST");
+	check(keel_disp_start(other, keel_area, second, d2_stack, sizeof d2_stack, 0) == -EBUSY,
+	      "a dispatcher on the first's area: EBUSY");
+	check(keel_disp_start(other, (struct keel_upcall_area *)((char *)&area2 + 8), second, d2_stack,
+			      sizeof d2_stack, 0) == -EINVAL, "a misaligned area: EINVAL");
+	check(keel_disp_start(other, &area2, second, d2_stack, sizeof d2_stack, 0) == 0, "start the second");
+	check(keel_disp_start(other, &area2, second, d2_stack, sizeof d2_stack, 0) == -EEXIST,
+	      "a third on the second's CPU: EEXIST");
+	/* Both at once: while this one spins (no system call, no yield), the
+	 * other's count moves. */
+	while (!d2_count)
+		;
+	uint64_t c0 = d2_count, spins = 0;
+	while (d2_count < c0 + 1000000)
+		spins++;
+	check(keel_cpu() == d1_cpu, "the first stays on its CPU");
+	printf("cpus: disps: the second dispatcher counted 1000000 on cpu%llu while the first spun on cpu%u\n",
+	       (unsigned long long)d2_cpu, d1_cpu);
+	check(d2_cpu == other && !d2_wrong_cpu, "the second runs on its CPU only");
+	for (unsigned i = 0; i < 1000 && !failed; i++) {
+		uint64_t before = d1_back;
+		check(sys_event_post(KEEL_SELF, other, 1ULL << (i % 64)) == 0, "post to the second dispatcher");
+		while (d1_back == before)
+			;
+	}
+	printf("cpus: disps: 1000 posts to the second dispatcher, %llu echoes, %llu back\n",
+	       (unsigned long long)d2_echoes, (unsigned long long)d1_back);
+	check(d2_echoes == 1000 && d1_back == 1000, "each post came back once");
+	check(sys_cap_delete((uint32_t)cpu_slot(other)) == 0, "drop the second's CPU");
+	wait_ms(5);
+	uint64_t c1 = d2_count;
+	wait_ms(20);
+	check(d2_count == c1, "the second, its CPU taken, stands still");
+	printf("cpus: disps: cpu%u taken: the second dispatcher stopped at %llu\n", other, (unsigned long long)c1);
+	check(keel_cpu() == d1_cpu, "the first goes on, on its CPU");
+}
+
 static void spinner(void)
 {
 	uint64_t next = keel_now();
@@ -241,6 +329,8 @@ int main(int argc, char **argv)
 		move();
 	else if (!strcmp(mode, "post"))
 		post();
+	else if (!strcmp(mode, "disps"))
+		disps();
 	else {
 		printf("cpus: unknown mode '%s'\n", mode);
 		return 2;

@@ -204,6 +204,21 @@ static uint64_t spawn_req(void)
 	return (uint64_t)r;
 }
 
+/* A dispatcher start request: a CPU that may be up, an area and entry
+ * drawn like any pointer (a start that passes every check runs the fuzzer's
+ * garbage on another CPU: that dispatcher faults, and the env dies alone). */
+static uint64_t disp_req(void)
+{
+	struct keel_disp_start *r = (struct keel_disp_start *)(scratch + 36864);
+	r->cpu = (uint32_t)(pick(2) ? pick(4) : value());
+	r->reserved = pick(8) ? 0 : (uint32_t)value();
+	r->area = pick(2) ? pointer() & ~0xFFFULL : pointer();
+	r->entry = pointer();
+	r->stack = pointer();
+	r->arg = value();
+	return (uint64_t)r;
+}
+
 static void one_call(void)
 {
 	long nr = (long)pick(SYS_COUNT + 3);
@@ -265,6 +280,10 @@ static void one_call(void)
 	case SYS_DEBUG:
 		a[0] = pick(10);
 		break;
+	case SYS_DISP_START:
+		if (pick(4))
+			a[0] = disp_req();
+		break;
 	case SYS_EVENT_POST:
 		/* itself or a slot; mostly a CPU index that may be up */
 		if (pick(2))
@@ -300,6 +319,8 @@ static void one_call(void)
 		hash_bytes(scratch, batch_len * sizeof(struct keel_mmu_op));
 	if (a[0] == (uint64_t)(scratch + 32768) && nr == SYS_ENV_SPAWN)
 		hash_bytes(scratch + 32768, sizeof(struct keel_spawn));
+	if (a[0] == (uint64_t)(scratch + 36864) && nr == SYS_DISP_START)
+		hash_bytes(scratch + 36864, sizeof(struct keel_disp_start));
 	long r = sc(nr, (long)a[0], (long)a[1], (long)a[2], (long)a[3], (long)a[4], via_int);
 	if (nr == SYS_EVENT_WAIT && keel_area)
 		keel_area->disabled = 0; /* (the next kernel entry delivers what is pending) */

@@ -56,7 +56,9 @@
 #define SYS_TRACE        25 /* (trace slot, KEEL_TRACE_* op, arg) -> see "the kernel trace" below */
 #define SYS_EVENT_POST   26 /* (env slot or KEEL_SELF, unsigned cpu, u64 bits) -> 0: the bits are
                              * ORed into that env's `posted`, and it gets KEEL_EV_POST (docs/abi.md) */
-#define SYS_COUNT        27
+#define SYS_DISP_START   27 /* (const struct keel_disp_start *req) -> 0: a new dispatcher of this
+                             * env runs on req->cpu (docs/abi.md "Dispatchers") */
+#define SYS_COUNT        28
 
 #define KEEL_VEC_SYSCALL_INT 0x80 /* `int $0x80`: the same calls through an interrupt gate */
 #define KEEL_VEC_FLOOR       0x81 /* `int $0x81`: a handler that only iretqs (hardware floor) */
@@ -279,6 +281,22 @@ struct keel_spawn {
 	uint32_t quota_frames, quota_caps; /* the child's quotas (frames >= 64, caps >= 16) */
 	uint32_t quota_envs;               /* descendants the child may have */
 	uint32_t flags;                    /* KEEL_SPAWN_* */
+};
+
+/*
+ * SYS_DISP_START: a new dispatcher of the calling env, bound to CPU `cpu`
+ * (one the env holds, with no dispatcher of the env bound there yet). It
+ * takes upcalls through its own area (a page of the env's, registered as
+ * SYS_UPCALL_SETUP does; no page serves two dispatchers) and starts enabled
+ * at `entry` with RSP = `stack` and RDI = `arg`. From then on every
+ * dispatcher of the env is bound to one CPU: the calling env's first, if it
+ * was its only one, to the CPU it runs on.
+ */
+struct keel_disp_start {
+	uint32_t cpu;
+	uint32_t reserved;  /* 0 */
+	uint64_t area;      /* page-aligned: its upcall area */
+	uint64_t entry, stack, arg;
 };
 
 /*
