@@ -1,11 +1,13 @@
 #include "ioport.h"
 #include "arch/x86_64/percpu.h"
+#include "arch/x86_64/xcall.h"
 #include "cap.h"
 #include "env.h"
 #include "heap.h"
 #include "keel/errno.h"
 #include "keel/exit.h"
 #include "lib/string.h"
+#include "panic.h"
 
 /* The kernel's ports: the ISA DMA controllers and page registers (DMA
  * reaches any low physical memory), the PICs, the PIT and its gate, the
@@ -51,11 +53,27 @@ static int ioport_prepare(struct env *e)
  * port of the capabilities allowing it): each change costs its own range,
  * never a rebuild of everything. Only the first io.bytes bytes of the
  * bitmap allow anything; only they are ever copied into a TSS. */
+static void refresh_call(void *arg)
+{
+	struct percpu *cpu = this_cpu();
+	if (cpu->env == arg)
+		ioport_switch(cpu, arg);
+}
+
+/* Every CPU running e (or keeping it, idle) copies its bitmap again: a port
+ * taken away is closed there before this returns, not at its next switch --
+ * e may run on another CPU, or on several through its dispatchers. */
 static void refresh(struct env *e)
 {
 	struct percpu *cpu = this_cpu();
+	u64 others = 0;
+	for (u32 c = 0; c < cpus_up; c++)
+		if (cpus[c].env == e && c != cpu->id)
+			others |= 1ULL << c;
 	if (cpu->env == e)
 		ioport_switch(cpu, e);
+	if (others && smp_call_many(others, refresh_call, e))
+		panic("ioport: a CPU running env %u did not answer within 5 s", e->id);
 }
 
 static void ioport_cap_placed(struct cap *c)

@@ -106,3 +106,15 @@ def test_one_env_runs_on_two_cpus_at_once_through_two_dispatchers(keel):
     b.expect(rf"^cpus: disps: cpu{second} taken: the second dispatcher stopped at \d+$")
     b.expect(r"^cpus: disps: ok$")
     b.expect_nothing_leaked(started=1, failed=0)
+
+
+def test_an_env_exiting_on_one_cpu_ends_its_dispatcher_running_on_another(keel):
+    """The first dispatcher exits while the second counts on the other CPU:
+    the env ends with both (the second is fetched from its CPU before
+    anything is freed), and nothing is leaked."""
+    b = keel.boot("run=cpus:disps:exit", smp=2, timeout=120)
+    b.expect_verdict("success")
+    b.expect_not("FAILED")
+    b.expect(r"^cpus: disps: exiting while the second runs$")
+    b.expect(r"^env 1 \(cpus\): exited with code 0$")
+    b.expect_nothing_leaked(started=1, failed=0)
