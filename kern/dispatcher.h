@@ -34,6 +34,8 @@ enum env_state {
 	ENV_RUNNING,  /* on a CPU */
 	ENV_BLOCKED,  /* waiting for an event (SYS_EVENT_WAIT) or a reply (SYS_PCT_CALL) */
 	ENV_DEAD,     /* its env has ended */
+	ENV_ENDED,    /* (a dispatcher) ended, its context handed to another of its env's: the env
+		       * lives on; SYS_DISP_START may start it again */
 };
 
 struct dispatcher {

@@ -99,6 +99,22 @@ static void disp_init(struct env *e, struct dispatcher *d)
 
 struct dispatcher *env_disp_new(struct env *e)
 {
+	for_each_disp(e, o)
+		if (o->state == ENV_ENDED) { /* one that ended: it starts again, as new */
+			void *fpu = o->fpu;
+			struct dispatcher *next = o->next;
+			void *fresh = fpu_state_alloc();
+			if (!fresh)
+				return NULL;
+			memcpy(fpu, fresh, fpu_state_size);
+			kfree(fresh);
+			memset(o, 0, sizeof *o);
+			o->fpu = fpu;
+			o->next = next;
+			disp_init(e, o);
+			e->ndisp++;
+			return o;
+		}
 	struct dispatcher *d = kzalloc(sizeof *d);
 	if (!d)
 		return NULL;
@@ -130,13 +146,12 @@ void env_disp_free(struct dispatcher *d)
 
 struct dispatcher *env_disp_on(struct env *e, u32 cpu)
 {
-	if (e->ndisp == 1)
-		return e->cpu.held & (1ULL << cpu) ? &e->d0 : NULL;
 	for_each_disp(e, d)
-		if (d->bound == cpu + 1)
+		if (d->state != ENV_ENDED && (d->bound ? d->bound == cpu + 1 : (e->cpu.held >> cpu) & 1))
 			return d;
 	return NULL;
 }
+
 
 int env_create_empty(const char *name, struct env **out)
 {
@@ -237,6 +252,15 @@ static inline void take_from_other_cpu(struct dispatcher *d, u32 me)
 {
 	if (unlikely(d->loaded_on && d->loaded_on != me + 1))
 		fetch_from(d, d->loaded_on - 1);
+}
+
+void env_disp_unload(struct dispatcher *d)
+{
+	struct percpu *cpu = this_cpu();
+	if (cpu->disp == d)
+		unload(cpu, d, false);
+	else
+		take_from_other_cpu(d, cpu->id);
 }
 
 void env_destroy(struct env *e)

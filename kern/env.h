@@ -89,14 +89,18 @@ int env_create_empty(const char *name, struct env **out);
 /* Free everything the env holds. If it is running, leave its address space first. */
 void env_destroy(struct env *e);
 
-/* A new dispatcher of e, not yet bound, queued or given an area (disp.c
- * does that): NULL without memory. */
+/* A new dispatcher of e -- one that ended, started again, if it has one --
+ * not yet bound, queued or given an area (disp.c does that): NULL without
+ * memory. */
 struct dispatcher *env_disp_new(struct env *e);
 /* Undo env_disp_new (a dispatcher never queued or run). */
 void env_disp_free(struct dispatcher *d);
-/* The dispatcher that runs e on CPU `cpu`: the one bound there, or an only
- * dispatcher (which runs on any CPU e holds); NULL: none. */
+/* The dispatcher that runs e on CPU `cpu`: the one bound there, or one not
+ * bound (an only dispatcher: it runs on any CPU e holds); NULL: none. */
 struct dispatcher *env_disp_on(struct env *e, u32 cpu);
+/* d's registers and extended state come home into d from the CPU that holds
+ * them (this one -- which then holds no dispatcher -- or another). */
+void env_disp_unload(struct dispatcher *d);
 
 /* Benchmarks: send this env's `syscall` to the bare floor_sysretq (it must
  * be the running env), or back. */

@@ -49,6 +49,7 @@
 #include "uaccess.h"
 #include "upcall.h"
 #include "pct.h"
+#include "disp.h"
 #include "run.h"
 
 void audit_plant(const char *what); /* ktests/audit_plant.c: test-only */
@@ -249,6 +250,7 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	cap_init();
 	upcall_init();
 	pct_init();
+	disp_init();
 	boot_step(irq_init(), "setting up the IOAPIC");
 	trace_cap_init();
 	cpucap_init();

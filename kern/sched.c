@@ -210,13 +210,25 @@ static u64 may_run_of(const struct dispatcher *d)
 	return pinned ? pinned : m;
 }
 
+static bool (*lost_fn)(struct dispatcher *d);
+
+void sched_set_lost(bool (*fn)(struct dispatcher *d)) { lost_fn = fn; }
+
+/* A bound dispatcher that may run nowhere now is handed over (disp.c), if
+ * it can be; true if it was. */
+static bool lost(struct dispatcher *d) { return d->bound && !d->may_run && lost_fn && lost_fn(d); }
+
 void sched_cpus_changed(struct env *e)
 {
 	for_each_disp(e, d) {
+		if (d->state == ENV_ENDED)
+			continue;
 		u64 was = d->may_run;
 		d->may_run = may_run_of(d);
 		if (d->may_run == was || !sched_running)
 			continue;
+		if ((d->state == ENV_RUNNABLE || d->state == ENV_BLOCKED) && lost(d))
+			continue; /* off the run queue: another dispatcher has its context */
 		if (d->state == ENV_RUNNABLE) {
 			wake_idle_for(d); /* queued: an idle CPU it may run on now comes for it */
 		} else if (d->state == ENV_RUNNING) {
@@ -301,6 +313,12 @@ static __noreturn void idle(void)
 		__asm__ volatile("sti; hlt; cli" ::: "memory");
 		kernel_lock_take();
 	}
+}
+
+__noreturn void sched_evicted(struct dispatcher *d)
+{
+	lost(d); /* if handed over, it is off this CPU and ended: not queued again */
+	sched_next();
 }
 
 __noreturn void sched_next(void)

@@ -37,7 +37,7 @@ static void env_cap_release(struct cap *c)
 	if (!child)
 		return; /* it ended already: the capability was GONE */
 	static const char *const state[] = { [ENV_RUNNABLE] = "runnable", [ENV_RUNNING] = "running",
-					     [ENV_BLOCKED] = "blocked" };
+					     [ENV_BLOCKED] = "blocked", [ENV_DEAD] = "dead", [ENV_ENDED] = "ended" };
 	kprintf("env %u (%s): ended by env %u, which deleted its ENV capability: %s", child->id, child->name,
 		c->owner->id, state[child->d0.state]);
 	if (child->d0.loaded_on)

@@ -451,6 +451,23 @@ void upcall_deschedule(struct dispatcher *d)
 	}
 }
 
+bool upcall_park(struct dispatcher *d)
+{
+	struct area_head h;
+	if (!d->ka || !head_read(d, &h))
+		return false;
+	if (d->resume == RESUME_ACTIVATE || d->resume == RESUME_DISABLED)
+		return true; /* there already (upcall_deschedule) */
+	/* The kernel holds it (RESUME_CTX, RESUME_WATCHDOG): into the save the
+	 * area's `disabled` names. */
+	struct keel_context c;
+	ctx_from_frame(&c, &d->ctx);
+	if (!put_ctx(d, h.disabled ? KEEL_SAVE_DISABLED : KEEL_SAVE_ENABLED, &c))
+		return false;
+	d->resume = h.disabled ? RESUME_DISABLED : RESUME_ACTIVATE;
+	return true;
+}
+
 static void deadline_fired(struct timer *t)
 {
 	struct dispatcher *d = (struct dispatcher *)((u8 *)t - offsetof(struct dispatcher, up.deadline));

@@ -33,6 +33,13 @@ __noreturn void upcall_exception(struct dispatcher *d, const struct trap_frame *
  * save (then the kernel resumes it). */
 void upcall_deschedule(struct dispatcher *d);
 
+/* d is off every CPU, for good (its context is handed to another of its
+ * env's dispatchers, disp.c): its context goes into its area, to the
+ * enabled save if the area says enabled, else the disabled save (where
+ * upcall_deschedule put it, or from the kernel's copy). False: it has no
+ * usable area. */
+bool upcall_park(struct dispatcher *d);
+
 /* Fast deliveries from a trap frame (trap.c): the env's pending events, or
  * the exception in the frame, to its entry -- true if done (the frame now
  * enters the upcall); false: use the general path. */

@@ -118,3 +118,27 @@ def test_an_env_exiting_on_one_cpu_ends_its_dispatcher_running_on_another(keel):
     b.expect(r"^cpus: disps: exiting while the second runs$")
     b.expect(r"^env 1 \(cpus\): exited with code 0$")
     b.expect_nothing_leaked(started=1, failed=0)
+
+
+@pytest.mark.parametrize("state", ["enabled", "disabled"])
+def test_a_revoked_cpus_dispatcher_is_handed_to_another_which_continues_it(keel, state):
+    """The scheduler-activations hand-over. The env's second dispatcher runs
+    a loop whose marks live in registers only (R15, a count in R14, XMM7) --
+    enabled, or disabled as if it held a libOS lock; the first deletes its
+    capability for the second's CPU. The kernel takes the second off its CPU,
+    puts its context in its area (the save its state names) and its extended
+    state in the area's handed_xstate, ends it, and posts KEEL_EV_LOST to the
+    first, whose handler finds all of it and resumes the context on its own
+    CPU: the loop goes on there with its count and XMM7."""
+    b = keel.boot(f"run=cpus:handover{':disabled' if state == 'disabled' else ''}", smp=2, timeout=120)
+    b.expect_verdict("success")
+    b.expect_not("FAILED")
+    b.expect(r"^env 1 \(cpus\): its dispatcher on cpu(\d) lost the CPU: its context goes to the one on cpu(\d)$")
+    m = b.expect(rf"^cpus: handover: KEEL_EV_LOST for cpu\d: its {state} save, rip in the loop, count (\d+), "
+                 r"(\d+) bytes of extended state$")
+    assert int(m.group(2)) == 832, "x87, SSE and AVX (XSAVE under -cpu max)"
+    m2 = b.expect(r"^cpus: handover: the loop went on on cpu\d: count (\d+) -> (\d+), R15 0x5eed, "
+                  r"XMM7 0x1122334455667788$")
+    assert int(m2.group(1)) == int(m.group(1)) < int(m2.group(2))
+    b.expect(r"^cpus: handover: ok$")
+    b.expect_nothing_leaked(started=1, failed=0)

@@ -28,6 +28,15 @@
  *          stops it there (its count stands still); the env's exit ends
  *          both. `disps exit`: the env exits while the second counts.
  *
+ *   handover  the scheduler-activations hand-over: the second dispatcher
+ *          runs a loop with marks in its registers (R15, a count in R14,
+ *          XMM7); the first deletes its capability for the second's CPU,
+ *          gets KEEL_EV_LOST, finds the context (registers in the second's
+ *          area, extended state in its handed_xstate) and resumes it on its
+ *          own CPU: the loop goes on there, count and XMM7 intact.
+ *          `handover disabled`: the loop runs disabled (as if it held a libOS
+ *          lock): its context comes from the disabled save.
+ *
  * Children: child (says where it runs, exits), spinner (ticks for ever),
  * postee (echoes posts to its parent until bit 63 comes).
  */
@@ -301,6 +310,100 @@ static void disps(int exit_now)
 	check(keel_cpu() == d1_cpu, "the first goes on, on its CPU");
 }
 
+/* ------------------------------------------------ the hand-over of a CPU */
+#define HO_XMM7 0x1122334455667788ULL
+#define HO_R15 0x5eedULL
+static volatile int ho_adopt, ho_adopted, ho_lost_seen;
+static volatile uint64_t ho_r14_handed, ho_r14_after, ho_xmm7_after, ho_r15_after;
+static struct keel_context ho_main, ho_handed;
+static uint8_t ho_xbuf[3072] __attribute__((aligned(64)));
+static unsigned ho_other;
+
+static void ho_done(void);
+
+/* The second dispatcher's loop: its marks live in registers only. */
+static int ho_disabled;
+
+static void ho_worker(void *arg)
+{
+	uint64_t pattern = HO_XMM7;
+	if (ho_disabled)
+		area2.disabled = 1; /* as while holding a libOS lock: its context goes to the disabled save */
+	__asm__ volatile("movq %0, %%xmm7\n\t"
+			 "movq %1, %%r15\n\t"
+			 "xorl %%r14d, %%r14d\n"
+			 "1: incq %%r14\n\t"
+			 "cmpl $0, %2\n\t"
+			 "je 1b\n\t"
+			 "movq %%r14, %3\n\t"
+			 "movq %%xmm7, %4\n\t"
+			 "movq %%r15, %5\n\t"
+			 :
+			 : "r"(pattern), "i"(HO_R15), "m"(ho_adopt), "m"(ho_r14_after), "m"(ho_xmm7_after),
+			   "m"(ho_r15_after)
+			 : "r14", "r15", "xmm7", "memory");
+	ho_done();
+}
+
+/* Back on the first dispatcher's CPU, the handed context went on. */
+static void ho_done(void)
+{
+	check(ho_r15_after == HO_R15 && ho_xmm7_after == HO_XMM7, "the handed loop's R15 and XMM7 survived");
+	check(ho_r14_after > ho_r14_handed && keel_cpu() == d1_cpu, "the handed loop went on, on the first's CPU");
+	printf("cpus: handover: the loop went on on cpu%u: count %llu -> %llu, R15 %#llx, XMM7 %#llx\n", keel_cpu(),
+	       (unsigned long long)ho_r14_handed, (unsigned long long)ho_r14_after,
+	       (unsigned long long)ho_r15_after, (unsigned long long)ho_xmm7_after);
+	ho_adopted = 1;
+	keel_resume(&ho_main, keel_area); /* the first dispatcher's own context */
+}
+
+static void on_ho_event(struct keel_upcall_area *a, uint64_t ev, struct keel_context *ctx)
+{
+	if (!(ev & KEEL_EV_LOST) || a != keel_area)
+		return;
+	uint64_t lost = keel_take(&a->lost);
+	ho_lost_seen = 1;
+	check(lost == 1ULL << ho_other, "KEEL_EV_LOST names the second's CPU");
+	const struct keel_context *h = area2.disabled ? &area2.disabled_save : &area2.enabled_save;
+	uint64_t n = area2.handed_xstate_size, xmm7;
+	memcpy(&xmm7, area2.handed_xstate + 160 + 7 * 16, 8); /* FXSAVE layout: XMM0 at 160 */
+	check(area2.disabled == (uint32_t)ho_disabled, "the handed context is in the save its state names");
+	check(h->r15 == HO_R15 && h->r14 > 0 && h->rip >= (uint64_t)ho_worker &&
+		      h->rip < (uint64_t)ho_worker + 128,
+	      "the handed registers are the loop's");
+	check(n >= 512 && n <= sizeof ho_xbuf && xmm7 == HO_XMM7, "the handed extended state holds XMM7");
+	printf("cpus: handover: KEEL_EV_LOST for cpu%u: its %s save, rip in the loop, count %llu, %llu bytes of "
+	       "extended state\n",
+	       ho_other, ho_disabled ? "disabled" : "enabled", (unsigned long long)h->r14, (unsigned long long)n);
+	if (failed)
+		return;
+	ho_r14_handed = h->r14;
+	ho_main = *ctx;
+	ho_handed = *h;
+	memcpy(ho_xbuf, area2.handed_xstate, n);
+	ho_adopt = 1;
+	if (n > 512)
+		__asm__ volatile("xrstor64 (%0)" ::"r"(ho_xbuf), "a"(0xFFFFFFFFu), "d"(0xFFFFFFFFu) : "memory");
+	else
+		__asm__ volatile("fxrstor64 (%0)" ::"r"(ho_xbuf) : "memory");
+	keel_resume(&ho_handed, a); /* the second's context, on this dispatcher */
+}
+
+static void handover(int disabled)
+{
+	ho_disabled = disabled;
+	check(keel_upcalls_init(on_ho_event, NULL) == 0, "take upcalls");
+	d1_cpu = keel_cpu();
+	ho_other = 1 - d1_cpu;
+	keel_area_prepare(&area2, d2_ustack, sizeof d2_ustack, d2_tstack, sizeof d2_tstack);
+	check(keel_disp_start(ho_other, &area2, ho_worker, d2_stack, sizeof d2_stack, 0) == 0, "start the second");
+	wait_ms(5);
+	check(sys_cap_delete((uint32_t)cpu_slot(ho_other)) == 0, "drop the second's CPU");
+	while (!ho_adopted && !failed)
+		sys_yield();
+	check(ho_lost_seen && keel_cpu() == d1_cpu, "the first goes on after the hand-over");
+}
+
 static void spinner(void)
 {
 	uint64_t next = keel_now();
@@ -333,6 +436,8 @@ int main(int argc, char **argv)
 		move();
 	else if (!strcmp(mode, "post"))
 		post();
+	else if (!strcmp(mode, "handover"))
+		handover(argc > 2 && !strcmp(argv[2], "disabled"));
 	else if (!strcmp(mode, "disps"))
 		disps(argc > 2 && !strcmp(argv[2], "exit"));
 	else {

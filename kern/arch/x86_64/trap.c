@@ -132,7 +132,7 @@ from_user(struct trap_frame *tf)
 		if (unlikely(!sched_may_run_here(d))) {
 			env_save(d, tf, false);
 			upcall_deschedule(d);
-			sched_next(); /* queued again: a CPU it holds takes it */
+			sched_evicted(d); /* handed over, or queued again: a CPU it may run on takes it */
 		}
 		if (!d->events)
 			return;

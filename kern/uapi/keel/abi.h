@@ -134,6 +134,8 @@ struct keel_start {
 #define KEEL_EV_IRQ        (1ULL << 4) /* a bound interrupt arrived: see irq_pending */
 #define KEEL_EV_SWVEC      (1ULL << 5) /* a held software vector was raised: see swvec_pending */
 #define KEEL_EV_POST       (1ULL << 6) /* SYS_EVENT_POST: bits were posted to it: see posted */
+#define KEEL_EV_LOST       (1ULL << 7) /* another dispatcher of this env lost its CPU: its context is
+                                        * this one's to take over (see lost; docs/abi.md) */
 
 /* The trap entry's vector argument beyond the CPU's 0..31. */
 #define KEEL_TRAP_WATCHDOG 32 /* disabled for longer than the first watchdog bound */
@@ -197,9 +199,15 @@ struct keel_upcall_area {
 	uint64_t pct_entry, pct_stack;
 	uint64_t pct_calls;              /* protected control transfers it has been entered by */
 	uint64_t posted;                 /* bits posted to it by SYS_EVENT_POST (take with xchg) */
-	uint8_t reserved1[512 - 248];    /* the save areas start at byte 512 */
+	uint64_t lost;                   /* bit c: this env's dispatcher on CPU c lost its CPU and was
+	                                  * handed to this one (KEEL_EV_LOST; take with xchg) */
+	uint64_t handed_xstate_size;     /* this dispatcher was handed over: handed_xstate's bytes */
+	uint8_t reserved1[512 - 264];    /* the save areas start at byte 512 */
 	struct keel_context enabled_save, disabled_save, trap_save;
-	uint8_t reserved2[4096 - 512 - 3 * sizeof(struct keel_context)];
+	uint8_t reserved2[1024 - 512 - 3 * sizeof(struct keel_context)];
+	/* Written when this dispatcher is handed over: the extended state of its
+	 * context (XSAVE's standard format, or FXSAVE's image without XSAVE). */
+	uint8_t handed_xstate[4096 - 1024];
 };
 
 /* The layout facts the ABI promises (docs/upcalls.md); every field's offset
@@ -210,6 +218,7 @@ _Static_assert(sizeof(struct keel_context) == 20 * 8 &&
 	       "a keel_context is 20 registers, the iret frame (rip cs rflags rsp ss) last");
 _Static_assert(offsetof(struct keel_upcall_area, enabled_save) == 512, "the save areas start at byte 512");
 _Static_assert(sizeof(struct keel_upcall_area) == 4096, "the upcall area is one page");
+_Static_assert(offsetof(struct keel_upcall_area, handed_xstate) == 1024, "the handed-over extended state: byte 1024");
 #endif
 
 /* ------------------------------------------------- capabilities, page tables */
