@@ -436,12 +436,6 @@ static int vm_setup(void)
 static volatile uint64_t posts_back, spinner_blocks;
 static long spinner_slot = -1;
 
-static void count_post(struct keel_upcall_area *a, uint64_t ev, struct keel_context *c)
-{
-	if ((ev & KEEL_EV_POST) && keel_take(&a->posted))
-		posts_back++;
-}
-
 static void echo_post(struct keel_upcall_area *a, uint64_t ev, struct keel_context *c)
 {
 	uint64_t b;
@@ -464,23 +458,97 @@ static uint64_t xcpu_post_as(uint64_t bit)
 static uint64_t xcpu_post(void) { return xcpu_post_as(POST_SPIN); }
 static uint64_t xcpu_post_blocked(void) { return xcpu_post_as(POST_BLOCK); }
 
-/* `bench smp`, pinned to cpu0 beside `bench spinner` pinned to cpu1: the
- * unmap with a shootdown to pay, and the cross-CPU event round trip. */
-static int smp_rows(size_t n, size_t warm)
+/* The same between two dispatchers of this env (cpu0 -> cpu1 -> cpu0):
+ * the second, on cpu1, echoes to the first (KEEL_SELF, cpu0). */
+static struct keel_upcall_area disp2_area __attribute__((aligned(4096)));
+static uint8_t disp2_stack[16384] __attribute__((aligned(64)));
+static uint8_t disp2_ustack[16384] __attribute__((aligned(64)));
+static uint8_t disp2_tstack[16384] __attribute__((aligned(64)));
+static volatile uint64_t disp2_blocks;
+
+static void smp_event(struct keel_upcall_area *a, uint64_t ev, struct keel_context *c)
+{
+	uint64_t b;
+	if (!(ev & KEEL_EV_POST) || !(b = keel_take(&a->posted)))
+		return;
+	if (a != &disp2_area) {
+		posts_back++; /* the first dispatcher: an echo came back */
+		return;
+	}
+	disp2_blocks = (b & POST_BLOCK) != 0;
+	sys_event_post(KEEL_SELF, 0, b);
+}
+
+static void disp2_main(void *arg)
+{
+	for (;;)
+		if (disp2_blocks)
+			sys_event_wait();
+}
+
+static uint64_t xdisp_post_as(uint64_t bit)
+{
+	uint64_t before = posts_back, t0 = rdtsc();
+	if (sys_event_post(KEEL_SELF, 1, bit))
+		return NOT_MEASURED;
+	while (posts_back == before)
+		if (bit == POST_BLOCK)
+			sys_event_wait();
+	return rdtsc() - t0;
+}
+static uint64_t xdisp_post(void) { return xdisp_post_as(POST_SPIN); }
+static uint64_t xdisp_post_blocked(void) { return xdisp_post_as(POST_BLOCK); }
+
+/* This env's first dispatcher on cpu0 and a second on cpu1, which waits
+ * until posted to. (It holds both CPUs: until the start binds the first to
+ * the CPU it runs on, that may be cpu1 -- then it tries again.) */
+static int start_second(void)
+{
+	keel_area_prepare(&disp2_area, disp2_ustack, sizeof disp2_ustack, disp2_tstack, sizeof disp2_tstack);
+	disp2_blocks = 1;
+	for (int tries = 0; tries < 1000; tries++) {
+		if (keel_cpu() != 0) {
+			sys_yield();
+			continue;
+		}
+		long r = keel_disp_start(1, &disp2_area, disp2_main, disp2_stack, sizeof disp2_stack, 0);
+		if (r != -EEXIST)
+			return (int)r;
+	}
+	return -EEXIST;
+}
+
+/* `bench smp`, on cpu0 beside `bench spinner` on cpu1: the unmap with a
+ * shootdown to pay, and the cross-CPU event round trips -- to the spinner,
+ * another env, and to this env's own second dispatcher on cpu1 (the spinner
+ * waits meanwhile). */
+static int smp_rows(size_t n, size_t warm, int blocked_only)
 {
 	trace_slot = -1; /* no trace-site counts: they would switch the trace on */
-	if (vm_setup())
+	if (vm_setup() || keel_upcalls_init(smp_event, NULL))
 		return 1;
-	measure("shootdown_unmap_1_page", unmap_1, warm, n / 5);
+	int second = start_second();
+	if (second)
+		printf("bench: no second dispatcher on cpu1: %s\n", errname(second));
+	if (!blocked_only)
+		measure("shootdown_unmap_1_page", unmap_1, warm, n / 5);
 	spinner_slot = vm_find_cap(0, KEEL_CAP_ENV, NULL, 0, NULL);
-	if (spinner_slot >= 0 && !keel_upcalls_init(count_post, NULL)) {
+	if (spinner_slot >= 0) {
 		/* the spinner takes upcalls once it has run a moment: retry until it does */
-		while (sys_event_post((uint32_t)spinner_slot, 1, 1) == -ENOENT)
+		uint64_t first = blocked_only ? POST_BLOCK : POST_SPIN;
+		while (sys_event_post((uint32_t)spinner_slot, 1, first) == -ENOENT)
 			sys_yield();
 		while (!posts_back)
-			;
-		measure("xcpu_event_roundtrip", xcpu_post, warm, n / 5);
+			if (blocked_only)
+				sys_event_wait();
+		if (!blocked_only)
+			measure("xcpu_event_roundtrip", xcpu_post, warm, n / 5);
 		measure("xcpu_event_roundtrip_blocked", xcpu_post_blocked, warm, n / 5);
+		if (!second) { /* the spinner waits: cpu1 is the second dispatcher's */
+			if (!blocked_only)
+				measure("xdisp_event_roundtrip", xdisp_post, warm, n / 5);
+			measure("xdisp_event_roundtrip_blocked", xdisp_post_blocked, warm, n / 5);
+		}
 		xcpu_post(); /* the spinner spins again: it notices this env's end */
 	}
 	printf("BENCH done smp\n");
@@ -530,7 +598,7 @@ int main(int argc, char **argv)
 		size_t k = collect(op_empty, warm, n);
 		report("empty_frame", k);
 		empty_min = samples[0];
-		return smp_rows(n, warm);
+		return smp_rows(n, warm, argc > 2 && !strcmp(argv[2], "blocked"));
 	}
 	if (!strcmp(mode, "yieldpeer")) {
 		/* It yields at every slice end of the bench before the yield row
