@@ -37,7 +37,17 @@
  *          `handover disabled`: the loop runs disabled (as if it held a libOS
  *          lock): its context comes from the disabled save.
  *
+ *   stream  100,000 posts from the first dispatcher to the second, each with
+ *          its sequence number in memory beside its bit (64 bits in flight);
+ *          the second's handler sees each exactly once while its main loop
+ *          cycles through running enabled, running disabled, waiting in
+ *          SYS_EVENT_WAIT and yielding its CPU to an env spinning there.
+ *          `stream revoke`: at 90,000 the receiver's CPU is revoked; its
+ *          dispatcher is handed to the first, which takes the bits posted
+ *          to it and receives the rest itself.
+ *
  * Children: child (says where it runs, exits), spinner (ticks for ever),
+ * hog (spins, silent, for ever),
  * postee (echoes posts to its parent until bit 63 comes).
  */
 #include "dev.h"
@@ -404,6 +414,112 @@ static void handover(int disabled)
 	check(ho_lost_seen && keel_cpu() == d1_cpu, "the first goes on after the hand-over");
 }
 
+/* ------------------------------------------- a stream of 100,000 events */
+#define STREAM_N 100000
+static volatile uint64_t st_slot[64];       /* 1 + the sequence number posted on bit b; 0: taken */
+static uint8_t st_seen[STREAM_N / 8];
+static volatile uint64_t st_received, st_dups, st_empties, st_by_state[4];
+static volatile unsigned st_state;
+
+static volatile uint64_t st_after_loss;
+
+static void stream_take(uint64_t bits);
+
+static void on_stream_event(struct keel_upcall_area *a, uint64_t ev, struct keel_context *ctx)
+{
+	if (a == keel_area && (ev & KEEL_EV_LOST)) {
+		/* the receiver's CPU was revoked: its context is ours, and so are
+		 * the bits posted to it that it had not taken */
+		keel_take(&a->lost);
+		stream_take(keel_take(&area2.posted));
+	}
+	if (ev & KEEL_EV_POST)
+		stream_take(keel_take(&a->posted));
+}
+
+static void stream_take(uint64_t bits)
+{
+	for (; bits; bits &= bits - 1) {
+		unsigned b = (unsigned)__builtin_ctzll(bits);
+		uint64_t s = st_slot[b];
+		if (!s || s > STREAM_N) {
+			st_empties++;
+			continue;
+		}
+		if (st_seen[(s - 1) / 8] & (1u << ((s - 1) % 8)))
+			st_dups++;
+		st_seen[(s - 1) / 8] |= (uint8_t)(1u << ((s - 1) % 8));
+		__atomic_store_n(&st_slot[b], 0, __ATOMIC_RELEASE);
+		st_received++;
+		if (keel_cpu() == d1_cpu)
+			st_after_loss++;
+		else
+			st_by_state[st_state]++;
+	}
+}
+
+/* The receiver: every 500 events it moves on to its next way of being. */
+static void stream_receiver(void *arg)
+{
+	for (;;) {
+		unsigned s = (unsigned)(st_received / 500 % 4);
+		st_state = s;
+		if (s == 1) { /* disabled a while: posts wait in pending */
+			area2.disabled = 1;
+			st_state = 1;
+			for (volatile int i = 0; i < 20000; i++)
+				;
+			area2.disabled = 0;
+			sys_env_id(); /* a kernel entry: what is pending comes now */
+		} else if (s == 2) {
+			sys_event_wait();
+		} else if (s == 3) {
+			sys_yield(); /* to the spinner on this CPU */
+		}
+	}
+}
+
+static void stream(int revoke)
+{
+	check(keel_upcalls_init(on_stream_event, NULL) == 0, "take upcalls");
+	d1_cpu = keel_cpu();
+	unsigned other = 1 - d1_cpu;
+	long hog = spawn("hog", KEEL_SPAWN_NO_CPUS); /* the receiver yields its CPU to it */
+	check(hog >= 0 && sys_cap_derive((uint32_t)cpu_slot(other), KEEL_R_ALL, (uint32_t)hog) >= 0,
+	      "a hog on the receiver's CPU");
+	keel_area_prepare(&area2, d2_ustack, sizeof d2_ustack, d2_tstack, sizeof d2_tstack);
+	check(keel_disp_start(other, &area2, stream_receiver, d2_stack, sizeof d2_stack, 0) == 0, "start the receiver");
+	uint64_t refused = 0;
+	unsigned to = other;
+	for (uint64_t seq = 1; seq <= STREAM_N && !failed; seq++) {
+		unsigned b = (unsigned)(seq % 64);
+		if (revoke && seq == STREAM_N * 9 / 10) {
+			/* mid-stream: the receiver's CPU goes; the rest come here */
+			check(sys_cap_delete((uint32_t)cpu_slot(other)) == 0, "revoke the receiver's CPU");
+			to = d1_cpu;
+		}
+		while (__atomic_load_n(&st_slot[b], __ATOMIC_ACQUIRE))
+			; /* its last number not taken yet */
+		__atomic_store_n(&st_slot[b], seq, __ATOMIC_RELEASE);
+		if (sys_event_post(KEEL_SELF, to, 1ULL << b))
+			refused++;
+	}
+	while (st_received < STREAM_N && !failed)
+		;
+	unsigned missing = 0;
+	for (unsigned i = 0; i < STREAM_N; i++)
+		missing += !(st_seen[i / 8] & (1u << (i % 8)));
+	printf("cpus: stream: %u posts, %llu received, %u missing, %llu twice, %llu empty, %llu refused; received "
+	       "running %llu, disabled %llu, waiting %llu, yielding %llu, after the receiver's CPU went %llu\n",
+	       STREAM_N, (unsigned long long)st_received, missing, (unsigned long long)st_dups,
+	       (unsigned long long)st_empties, (unsigned long long)refused, (unsigned long long)st_by_state[0],
+	       (unsigned long long)st_by_state[1], (unsigned long long)st_by_state[2], (unsigned long long)st_by_state[3],
+	       (unsigned long long)st_after_loss);
+	check(st_received == STREAM_N && !missing && !st_dups && !st_empties && !refused, "each post seen exactly once");
+	check(!revoke || st_after_loss > 0, "the first took the stream over");
+	check(sys_cap_delete((uint32_t)hog) == 0, "end the hog");
+}
+
 static void spinner(void)
 {
 	uint64_t next = keel_now();
@@ -424,6 +540,9 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(mode, "spinner"))
 		spinner();
+	if (!strcmp(mode, "hog"))
+		for (;;)
+			;
 	if (!strcmp(mode, "postee")) {
 		postee();
 		return failed;
@@ -438,6 +557,8 @@ int main(int argc, char **argv)
 		post();
 	else if (!strcmp(mode, "handover"))
 		handover(argc > 2 && !strcmp(argv[2], "disabled"));
+	else if (!strcmp(mode, "stream"))
+		stream(argc > 2 && !strcmp(argv[2], "revoke"));
 	else if (!strcmp(mode, "disps"))
 		disps(argc > 2 && !strcmp(argv[2], "exit"));
 	else {
