@@ -3,6 +3,7 @@
 #include "cap.h"
 #include "console.h"
 #include "fpu.h"
+#include "irq.h"
 #include "lib/string.h"
 #include "timer.h"
 #include "env.h"
@@ -52,6 +53,7 @@ static bool hand_over(struct dispatcher *d)
 	d->area = 0;
 	d->events = 0;
 	e->ndisp--;
+	irq_dispatcher_handed(d, r); /* its interrupts follow its context */
 	__atomic_fetch_or(&r->ka->lost, 1ULL << cpu, __ATOMIC_RELEASE);
 	sched_post(r, KEEL_EV_LOST);
 	kprintf("env %u (%s): its dispatcher on cpu%u lost the CPU: its context goes to the one on cpu%u\n", e->id,

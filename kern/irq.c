@@ -15,7 +15,8 @@
 static struct {
 	bool known, level, active_low, kernel;
 	bool masked; /* bound, and waiting for its holder's acknowledgement */
-	struct cap *bound; /* the capability it was bound through (its owner gets it) */
+	struct cap *bound; /* the capability it was bound through */
+	struct dispatcher *disp; /* ... by this dispatcher of its owner, which gets it */
 } gsi_state[VEC_IRQ_COUNT];
 
 static void irq_cap_placed(struct cap *c);
@@ -76,13 +77,13 @@ int swvec_grant(struct env *e, u32 vector)
 	return cap_new_root(e, KEEL_CAP_SWVEC, vector, 1);
 }
 
-i64 irq_bind(struct env *e, u64 slot)
+i64 irq_bind(struct dispatcher *d, u64 slot)
 {
 	int err;
-	struct cap *c = cap_lookup(e, slot, KEEL_CAP_IRQ, KEEL_R_READ, &err);
+	struct cap *c = cap_lookup(d->env, slot, KEEL_CAP_IRQ, KEEL_R_READ, &err);
 	if (!c)
 		return err;
-	if (!e->d0.area)
+	if (!d->area)
 		return -EINVAL; /* it would arrive as an upcall */
 	u32 g = (u32)c->base;
 	if (gsi_state[g].bound)
@@ -90,6 +91,7 @@ i64 irq_bind(struct env *e, u64 slot)
 	if ((err = ioapic_route(g, (u8)(VEC_IRQ_BASE + g), gsi_state[g].level, gsi_state[g].active_low)))
 		return err;
 	gsi_state[g].bound = c;
+	gsi_state[g].disp = d;
 	gsi_state[g].masked = false;
 	ioapic_set_masked(g, false);
 	return 0;
@@ -108,6 +110,13 @@ i64 irq_ack(struct env *e, u64 slot)
 	return 0;
 }
 
+void irq_dispatcher_handed(struct dispatcher *from, struct dispatcher *to)
+{
+	for (u32 g = 0; g < VEC_IRQ_COUNT; g++)
+		if (gsi_state[g].bound && gsi_state[g].disp == from)
+			gsi_state[g].disp = to;
+}
+
 u64 irq_interrupts;
 
 void irq_interrupt(unsigned vector)
@@ -119,11 +128,11 @@ void irq_interrupt(unsigned vector)
 	lapic_eoi();
 	struct cap *c = gsi_state[g].bound;
 	TRACE(KEEL_TR_IRQ, c ? c->owner->id : 0, vector, g);
-	if (!c || !c->owner->d0.ka)
-		return; /* unbound (or its holder took no upcalls any more): stays masked */
-	struct env *e = c->owner;
-	e->d0.ka->irq_pending |= 1ULL << g;
-	sched_post(&e->d0, KEEL_EV_IRQ); /* (the dispatcher it is bound to, once there are more) */
+	struct dispatcher *d = gsi_state[g].disp;
+	if (!c || !d->ka)
+		return; /* unbound (or its dispatcher took no upcalls any more): stays masked */
+	d->ka->irq_pending |= 1ULL << g;
+	sched_post(d, KEEL_EV_IRQ);
 }
 
 bool swvec_raise(struct dispatcher *d, unsigned vector)
@@ -149,6 +158,7 @@ static void irq_cap_gone(struct cap *c)
 	} else if (c->type == KEEL_CAP_IRQ && gsi_state[c->base].bound == c) {
 		ioapic_set_masked((u32)c->base, true);
 		gsi_state[c->base].bound = NULL;
+		gsi_state[c->base].disp = NULL;
 	}
 }
 
@@ -156,7 +166,7 @@ static bool irq_can_wake(void)
 {
 	for (u32 g = 0; g < VEC_IRQ_COUNT; g++) {
 		struct cap *c = gsi_state[g].bound;
-		if (c && !gsi_state[g].masked && c->owner->d0.ka)
+		if (c && !gsi_state[g].masked && gsi_state[g].disp->ka)
 			return true; /* it can fire, and be posted */
 	}
 	return false;

@@ -33,8 +33,11 @@ int irq_init(void);
 int irq_grant(struct env *e, u32 n, bool isa);
 int swvec_grant(struct env *e, u32 vector);
 
-i64 irq_bind(struct env *e, u64 slot);
+i64 irq_bind(struct dispatcher *d, u64 slot);
 i64 irq_ack(struct env *e, u64 slot);
+/* A dispatcher was handed over (disp.c): the interrupts bound by it go to
+ * the one that took its context. */
+void irq_dispatcher_handed(struct dispatcher *from, struct dispatcher *to);
 
 /* Vector 0x30 + gsi arrived (from Ring 3 or in the idle loop). */
 void irq_interrupt(unsigned vector);

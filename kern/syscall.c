@@ -171,7 +171,7 @@ i64 syscall_dispatch(struct dispatcher *d, u64 nr, u64 a0, u64 a1, u64 a2)
 	case SYS_EVENT_WAIT:
 		return pct_event_wait(d);
 	case SYS_IRQ_BIND:
-		return irq_bind(e, a0);
+		return irq_bind(d, a0);
 	case SYS_IRQ_ACK:
 		return irq_ack(e, a0);
 	case SYS_YIELD_TO:
