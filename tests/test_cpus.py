@@ -149,11 +149,11 @@ def test_100000_events_between_two_dispatchers_arrive_each_exactly_once(keel, re
     """The first dispatcher posts 100,000 events to the second (64 bits in
     flight), each with its sequence number in memory beside its bit; the
     second's handler marks each number seen and frees its bit. The second's
-    main loop cycles every 500 events through running enabled, running
+    main loop moves at every turn to the next of: running enabled, running
     disabled (posts wait in pending until it enables and enters the kernel),
     waiting in SYS_EVENT_WAIT, and yielding its CPU to a hog spinning there
-    (posts wait for its next dispatch): every number arrives exactly once, in
-    every state. Revoked mid-stream: at 90,000 the second's CPU goes; the
+    (posts wait for its next dispatch): every number arrives exactly once, and
+    each state receives some. Revoked mid-stream: at 90,000 the second's CPU goes; the
     kernel hands its dispatcher to the first, which takes what was posted to
     it and not yet taken, and receives the rest itself -- nothing lost,
     nothing twice. A lost post hangs the boot (the timeout fails it)."""

@@ -40,8 +40,8 @@
  *   stream  100,000 posts from the first dispatcher to the second, each with
  *          its sequence number in memory beside its bit (64 bits in flight);
  *          the second's handler sees each exactly once while its main loop
- *          cycles through running enabled, running disabled, waiting in
- *          SYS_EVENT_WAIT and yielding its CPU to an env spinning there.
+ *          moves, turn by turn, through running enabled, running disabled,
+ *          waiting in SYS_EVENT_WAIT and yielding its CPU to a hog there.
  *          `stream revoke`: at 90,000 the receiver's CPU is revoked; its
  *          dispatcher is handed to the first, which takes the bits posted
  *          to it and receives the rest itself.
@@ -458,23 +458,32 @@ static void stream_take(uint64_t bits)
 	}
 }
 
-/* The receiver: every 500 events it moves on to its next way of being. */
+/* The receiver: its main loop moves on to its next way of being at every
+ * turn (by its own count: by the events' count, a turn that lasts as long
+ * as four phases of events would land in the same one every time). */
 static void stream_receiver(void *arg)
 {
-	for (;;) {
-		unsigned s = (unsigned)(st_received / 500 % 4);
+	volatile uint32_t *disabled = &area2.disabled;
+	for (unsigned turn = 0;; turn++) {
+		unsigned s = turn % 4;
 		st_state = s;
-		if (s == 1) { /* disabled a while: posts wait in pending */
-			area2.disabled = 1;
-			st_state = 1;
-			for (volatile int i = 0; i < 20000; i++)
+		if (s == 0) { /* running enabled, for 100 posts: they arrive by upcall at once */
+			uint64_t r0 = st_received;
+			while (st_received - r0 < 100 && st_received < STREAM_N)
 				;
-			area2.disabled = 0;
+		} else if (s == 1) { /* disabled until a post has come: it waits in pending */
+			*disabled = 1;
+			while (!__atomic_load_n(&area2.posted, __ATOMIC_ACQUIRE) && st_received < STREAM_N)
+				;
+			*disabled = 0;
 			sys_env_id(); /* a kernel entry: what is pending comes now */
 		} else if (s == 2) {
 			sys_event_wait();
-		} else if (s == 3) {
-			sys_yield(); /* to the spinner on this CPU */
+		} else { /* yield to the hog on this CPU until a post came meanwhile */
+			uint64_t r0 = st_received;
+			do
+				sys_yield(); /* posts wait for its next dispatch */
+			while (st_received == r0 && st_received < STREAM_N);
 		}
 	}
 }
