@@ -153,10 +153,12 @@ def test_100000_events_between_two_dispatchers_arrive_each_exactly_once(keel, re
     disabled (posts wait in pending until it enables and enters the kernel),
     waiting in SYS_EVENT_WAIT, and yielding its CPU to a hog spinning there
     (posts wait for its next dispatch): every number arrives exactly once, and
-    each state receives some. Revoked mid-stream: at 90,000 the second's CPU goes; the
-    kernel hands its dispatcher to the first, which takes what was posted to
-    it and not yet taken, and receives the rest itself -- nothing lost,
-    nothing twice. A lost post hangs the boot (the timeout fails it)."""
+    each state receives some. Revoked mid-stream: at 90,000, while the second
+    holds the bits it took inside its handler, its CPU goes; the kernel hands
+    its disabled context to the first, which runs that handler to its end on
+    its own CPU (the bits in hand), takes what was posted to the second and not
+    yet taken, and receives the rest itself -- nothing lost, nothing twice. A
+    lost post hangs the boot (the timeout fails it)."""
     b = keel.boot(f"run=cpus:stream{':revoke' if revoke else ''} timeslice_us=1000", smp=2, timeout=240)
     b.expect_verdict("success")
     b.expect_not("FAILED")
@@ -167,5 +169,6 @@ def test_100000_events_between_two_dispatchers_arrive_each_exactly_once(keel, re
     assert (counts[4] >= 10000) if revoke else counts[4] == 0, counts
     if revoke:
         b.expect(r"^env 1 \(cpus\): its dispatcher on cpu\d lost the CPU: its context goes to the one on cpu\d$")
+        b.expect(r"^cpus: stream: the receiver was taken inside its handler, which finished on cpu\d$")
     b.expect(r"^cpus: stream: ok$")
     b.expect_nothing_leaked(started=2, failed=0)

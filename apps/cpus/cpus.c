@@ -42,9 +42,10 @@
  *          the second's handler sees each exactly once while its main loop
  *          moves, turn by turn, through running enabled, running disabled,
  *          waiting in SYS_EVENT_WAIT and yielding its CPU to a hog there.
- *          `stream revoke`: at 90,000 the receiver's CPU is revoked; its
- *          dispatcher is handed to the first, which takes the bits posted
- *          to it and receives the rest itself.
+ *          `stream revoke`: at 90,000, while the receiver holds bits it took
+ *          inside its handler, its CPU is revoked; its dispatcher is handed
+ *          to the first, which finishes that handler on its own CPU, takes
+ *          the bits posted to it, and receives the rest itself.
  *
  * Children: child (says where it runs, exits), spinner (ticks for ever),
  * hog (spins, silent, for ever),
@@ -425,20 +426,54 @@ static volatile uint64_t st_after_loss;
 
 static void stream_take(uint64_t bits);
 
+static volatile int st_in_handler;           /* the receiver is inside its handler */
+static struct keel_context st_main, st_handed; /* the hand-over: the first's own, and the one it takes */
+static uint8_t st_back_stack[4096] __attribute__((aligned(64)));
+
+/* The taken-over handler has finished, on the first dispatcher's CPU: the
+ * bits still posted to the ended receiver, then the first's own context. */
+static void st_back(void)
+{
+	printf("cpus: stream: the receiver was taken inside its handler, which finished on cpu%u\n", keel_cpu());
+	stream_take(keel_take(&area2.posted));
+	keel_resume(&st_main, keel_area);
+}
+
 static void on_stream_event(struct keel_upcall_area *a, uint64_t ev, struct keel_context *ctx)
 {
+	if (a == &area2)
+		st_in_handler = 1;
 	if (a == keel_area && (ev & KEEL_EV_LOST)) {
-		/* the receiver's CPU was revoked: its context is ours, and so are
-		 * the bits posted to it that it had not taken */
+		/* The receiver's CPU was revoked; its context is the first's now.
+		 * Taken inside its handler, it holds bits it took and has not
+		 * handled: it goes on here until its handler returns, which
+		 * returns to st_back. Otherwise only what is posted to it. */
 		keel_take(&a->lost);
+		if (area2.disabled && st_in_handler) {
+			st_main = *ctx;
+			st_handed = area2.disabled_save;
+			area2.enabled_save.rip = (uint64_t)st_back;
+			area2.enabled_save.rsp = (uint64_t)st_back_stack + sizeof st_back_stack - 8;
+			keel_resume_disabled(&st_handed);
+		}
 		stream_take(keel_take(&area2.posted));
 	}
 	if (ev & KEEL_EV_POST)
 		stream_take(keel_take(&a->posted));
+	if (a == &area2)
+		st_in_handler = 0;
 }
+
+static volatile int st_hold, st_holding;
 
 static void stream_take(uint64_t bits)
 {
+	/* Told to hold (revoke mode), the receiver waits inside its handler
+	 * with the bits it took in hand until it finds itself on another CPU:
+	 * its CPU goes meanwhile, and the first must finish this handler for it. */
+	unsigned here = keel_cpu();
+	while (bits && st_hold && keel_cpu() == here && here != d1_cpu)
+		st_holding = 1;
 	for (; bits; bits &= bits - 1) {
 		unsigned b = (unsigned)__builtin_ctzll(bits);
 		uint64_t s = st_slot[b];
@@ -502,16 +537,21 @@ static void stream(int revoke)
 	unsigned to = other;
 	for (uint64_t seq = 1; seq <= STREAM_N && !failed; seq++) {
 		unsigned b = (unsigned)(seq % 64);
-		if (revoke && seq == STREAM_N * 9 / 10) {
-			/* mid-stream: the receiver's CPU goes; the rest come here */
-			check(sys_cap_delete((uint32_t)cpu_slot(other)) == 0, "revoke the receiver's CPU");
-			to = d1_cpu;
-		}
 		while (__atomic_load_n(&st_slot[b], __ATOMIC_ACQUIRE))
 			; /* its last number not taken yet */
 		__atomic_store_n(&st_slot[b], seq, __ATOMIC_RELEASE);
+		if (revoke && seq == STREAM_N * 9 / 10)
+			st_hold = 1; /* the receiver's next handler holds its bits: this one's at least */
 		if (sys_event_post(KEEL_SELF, to, 1ULL << b))
 			refused++;
+		if (revoke && seq == STREAM_N * 9 / 10) {
+			/* mid-stream, while the receiver holds bits inside its
+			 * handler: its CPU goes; the rest come here */
+			while (!st_holding)
+				;
+			check(sys_cap_delete((uint32_t)cpu_slot(other)) == 0, "revoke the receiver's CPU");
+			to = d1_cpu;
+		}
 	}
 	while (st_received < STREAM_N && !failed)
 		;
