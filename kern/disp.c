@@ -13,7 +13,6 @@
 #include "uaccess.h"
 #include "upcall.h"
 
-static bool user_addr(u64 a) { return a >= USER_BASE && a < USER_END; }
 
 /*
  * The scheduler-activations hand-over: dispatcher d, bound to a CPU its env

@@ -36,6 +36,10 @@
 /* The single user address space: PML4 slots 0..255, page 0 never mapped. */
 #define USER_BASE        UL(0x1000)
 #define USER_END         UL(0x800000000000)     /* exclusive: first non-canonical address */
+#ifndef __ASSEMBLER__
+/* Is a an address of the user half? */
+static inline bool user_addr(u64 a) { return a >= USER_BASE && a < USER_END; }
+#endif
 
 #define BOOT_STACK_SIZE  UL(0x8000)             /* CPU 0's kernel stack (32 KiB) */
 

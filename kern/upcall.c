@@ -133,7 +133,6 @@ static bool interrupted_ctx(struct dispatcher *d, const struct area_head *h, str
 	return uvm_peek(d->env->pml4, d->ctx.rsp - offsetof(struct keel_context, rip), c, sizeof *c) == 0;
 }
 
-static bool user_addr(u64 a) { return a >= USER_BASE && a < USER_END; }
 
 /* Point the env's registers at an entry on a stack (arguments set after). */
 static void enter(struct dispatcher *d, u64 entry, u64 stack)

@@ -445,16 +445,20 @@ static void echo_post(struct keel_upcall_area *a, uint64_t ev, struct keel_conte
 	sys_event_post((uint32_t)spinner_slot, 0, b); /* (the spinner's slot: its peer's) */
 }
 
-static uint64_t xcpu_post_as(uint64_t bit)
+/* One round trip: post `bit` to env slot `slot` (KEEL_SELF: this env) on
+ * CPU 1, and wait -- spinning, or in SYS_EVENT_WAIT for POST_BLOCK -- until
+ * this dispatcher's upcall has counted the echo. */
+static uint64_t post_roundtrip(uint32_t slot, uint64_t bit)
 {
 	uint64_t before = posts_back, t0 = rdtsc();
-	if (sys_event_post((uint32_t)spinner_slot, 1, bit))
+	if (sys_event_post(slot, 1, bit))
 		return NOT_MEASURED;
 	while (posts_back == before)
 		if (bit == POST_BLOCK)
 			sys_event_wait();
 	return rdtsc() - t0;
 }
+static uint64_t xcpu_post_as(uint64_t bit) { return post_roundtrip((uint32_t)spinner_slot, bit); }
 static uint64_t xcpu_post(void) { return xcpu_post_as(POST_SPIN); }
 static uint64_t xcpu_post_blocked(void) { return xcpu_post_as(POST_BLOCK); }
 
@@ -486,16 +490,7 @@ static void disp2_main(void *arg)
 			sys_event_wait();
 }
 
-static uint64_t xdisp_post_as(uint64_t bit)
-{
-	uint64_t before = posts_back, t0 = rdtsc();
-	if (sys_event_post(KEEL_SELF, 1, bit))
-		return NOT_MEASURED;
-	while (posts_back == before)
-		if (bit == POST_BLOCK)
-			sys_event_wait();
-	return rdtsc() - t0;
-}
+static uint64_t xdisp_post_as(uint64_t bit) { return post_roundtrip(KEEL_SELF, bit); }
 static uint64_t xdisp_post(void) { return xdisp_post_as(POST_SPIN); }
 static uint64_t xdisp_post_blocked(void) { return xdisp_post_as(POST_BLOCK); }
 
