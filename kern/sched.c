@@ -136,8 +136,28 @@ static inline void wake_idle_for(const struct dispatcher *d)
 		kick_idle_for(d);
 }
 
+static bool (*lost_fn)(struct dispatcher *d);
+
+void sched_set_lost(bool (*fn)(struct dispatcher *d)) { lost_fn = fn; }
+
+/* A bound dispatcher that may run nowhere now is handed over (disp.c), if
+ * it can be; true if it was (it has ended). */
+static bool lost(struct dispatcher *d) { return d->bound && !d->may_run && lost_fn && lost_fn(d); }
+
+/*
+ * Such a dispatcher is never queued, nor left blocked on the CPU it had:
+ * it is handed over then, if it can be. The revocation's own look
+ * (sched_cpus_changed) misses one that was running: the kick it sends can
+ * find it already on its way off its CPU -- preempted at its slice end,
+ * yielding, blocking in a wait -- which would queue or block it with
+ * nowhere to run and nobody told. True: handed over.
+ */
+static inline bool lost_on_the_way(struct dispatcher *d) { return unlikely(d->bound && !d->may_run) && lost(d); }
+
 static inline void rq_push_back(struct dispatcher *d)
 {
+	if (lost_on_the_way(d))
+		return;
 	d->rq_next = NULL;
 	if (rq_tail)
 		rq_tail->rq_next = d;
@@ -151,6 +171,8 @@ void sched_add(struct dispatcher *d) { rq_push_back(d); }
 
 void sched_add_front(struct dispatcher *d)
 {
+	if (lost_on_the_way(d))
+		return;
 	d->rq_next = rq_head;
 	rq_head = d;
 	if (!rq_tail)
@@ -209,14 +231,6 @@ static u64 may_run_of(const struct dispatcher *d)
 	u64 pinned = d->pin ? m & (1ULL << (d->pin - 1)) : m;
 	return pinned ? pinned : m;
 }
-
-static bool (*lost_fn)(struct dispatcher *d);
-
-void sched_set_lost(bool (*fn)(struct dispatcher *d)) { lost_fn = fn; }
-
-/* A bound dispatcher that may run nowhere now is handed over (disp.c), if
- * it can be; true if it was. */
-static bool lost(struct dispatcher *d) { return d->bound && !d->may_run && lost_fn && lost_fn(d); }
 
 void sched_cpus_changed(struct env *e)
 {
@@ -315,17 +329,13 @@ static __noreturn void idle(void)
 	}
 }
 
-__noreturn void sched_evicted(struct dispatcher *d)
-{
-	lost(d); /* if handed over, it is off this CPU and ended: not queued again */
-	sched_next();
-}
-
 __noreturn void sched_next(void)
 {
 	struct dispatcher *cur = this_cpu()->disp;
 	if (cur && cur->state == ENV_RUNNING)
 		rq_push_back(cur); /* round robin: to the back */
+	else if (cur && cur->state == ENV_BLOCKED)
+		lost_on_the_way(cur);
 	struct dispatcher *next = take_next();
 	if (!next) {
 		if (!env_live_count())

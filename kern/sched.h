@@ -37,11 +37,10 @@ void sched_cpus_changed(struct env *e);
 
 /* A dispatcher bound to a CPU its env no longer holds is handed over: fn
  * (disp.c) gives its context to another of its env's dispatchers and ends
- * it, returning true, or returns false (it stands still). */
+ * it, returning true, or returns false (it stands still). It happens when
+ * the CPU goes, or at the latest when the dispatcher leaves the CPU (it
+ * is never queued or left blocked with nowhere to run). */
 void sched_set_lost(bool (*fn)(struct dispatcher *d));
-/* d, running here, was taken off this CPU (trap.c: its CPU's capability
- * went): handed over if it can be, else queued; then the next. */
-__noreturn void sched_evicted(struct dispatcher *d);
 
 /* Run d now for the rest of the current slice, given up by the env that
  * leaves the CPU (directed yield, protected control transfer). */

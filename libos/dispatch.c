@@ -43,17 +43,7 @@ void dispatch_lock(void)
 	barrier();
 }
 
-void dispatch_unlock(void)
-{
-	barrier();
-	*(volatile uint32_t *)&keel_area->disabled = 0;
-	barrier();
-	if (*(volatile uint64_t *)&keel_area->pending) {
-		/* Events came while disabled: take them now, through the resume routine. */
-		struct keel_context c;
-		keel_capture_resume(&c, keel_area);
-	}
-}
+void dispatch_unlock(void) { keel_upcalls_enable(keel_area); }
 
 uint64_t dispatch_vnow(void)
 {

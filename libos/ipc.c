@@ -22,6 +22,19 @@ int keel_pct_serve(keel_pct_fn fn)
 	return 0;
 }
 
+void keel_wait_while(struct keel_upcall_area *a, const volatile uint64_t *word, uint64_t value)
+{
+	for (;;) {
+		*(volatile uint32_t *)&a->disabled = 1;
+		__asm__ volatile("" ::: "memory");
+		if (*word != value)
+			break;
+		sys_event_wait();
+		keel_upcalls_enable(a);
+	}
+	keel_upcalls_enable(a);
+}
+
 long keel_pct_call(uint32_t env_slot, const uint64_t a[4], uint64_t r[4])
 {
 	long ret;

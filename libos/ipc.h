@@ -12,6 +12,18 @@
 /* 0 once an event is pending (at once if one is); events still arrive by
  * upcall. -EINVAL without an upcall area. */
 static inline long sys_event_wait(void) { return keel_syscall3(SYS_EVENT_WAIT, 0, 0, 0); }
+/*
+ * Wait in the kernel while *word == value, where *word is changed by this
+ * dispatcher's event handler (area a: keel_area, or a second dispatcher's).
+ * `while (*word == value) sys_event_wait();` loses a wake-up: the upcall
+ * can come between the look and the call, change the word and take the
+ * event, and the call then sleeps until the next one. Here upcalls are off
+ * for both (what comes meanwhile waits in `pending`, and SYS_EVENT_WAIT
+ * returns at once while anything is pending), then on again, which runs
+ * the handler. Not from inside a handler; while it waits, a protected
+ * control transfer into the env gets -EAGAIN (it is disabled).
+ */
+void keel_wait_while(struct keel_upcall_area *a, const volatile uint64_t *word, uint64_t value);
 /* Run the env an ENV capability names now, on the rest of this slice.
  * 0 when this env runs again; -EAGAIN if that env cannot run (blocked). */
 static inline long sys_yield_to(uint32_t env_slot) { return keel_syscall3(SYS_YIELD_TO, env_slot, 0, 0); }

@@ -82,6 +82,9 @@ __attribute__((noreturn)) void keel_resume_disabled(struct keel_context *ctx);
 /* Save the caller's context in ctx and resume it through keel_resume: returns
  * like a function call, having enabled upcalls on the way. */
 void keel_capture_resume(struct keel_context *ctx, struct keel_upcall_area *a);
+/* Upcalls on again in area a (set `disabled` to turn them off), taking
+ * what arrived while they were off: the handler runs first if anything did. */
+void keel_upcalls_enable(struct keel_upcall_area *a);
 
 /* Inside an event or trap handler: the interrupted context's extended state
  * (an XSAVE image; FXSAVE's without XSAVE), restored into the registers when

@@ -19,6 +19,17 @@ extern char keel_event_entry[], keel_trap_entry[], keel_resume_crit_start[], kee
 
 void *keel_upcall_xstate;
 
+void keel_upcalls_enable(struct keel_upcall_area *a)
+{
+	__asm__ volatile("" ::: "memory");
+	*(volatile uint32_t *)&a->disabled = 0;
+	__asm__ volatile("" ::: "memory");
+	if (*(volatile uint64_t *)&a->pending) {
+		struct keel_context c; /* through the resume routine: the handler runs */
+		keel_capture_resume(&c, a);
+	}
+}
+
 void libos_event(struct keel_upcall_area *a, void *xstate);
 void libos_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, uint64_t cr2, uint64_t slot,
 		void *xstate);

@@ -321,7 +321,7 @@ static int peer_serve(void)
 {
 	if (keel_upcalls_init(NULL, NULL) || keel_pct_serve(peer_handler))
 		return 1;
-	while (!peer_stop)
+	while (!peer_stop) /* enabled: calls come in (keel_wait_while's disabled wait would refuse them) */
 		sys_event_wait();
 	return 0;
 }
@@ -453,9 +453,10 @@ static uint64_t post_roundtrip(uint32_t slot, uint64_t bit)
 	uint64_t before = posts_back, t0 = rdtsc();
 	if (sys_event_post(slot, 1, bit))
 		return NOT_MEASURED;
+	if (bit == POST_BLOCK)
+		keel_wait_while(keel_area, &posts_back, before);
 	while (posts_back == before)
-		if (bit == POST_BLOCK)
-			sys_event_wait();
+		;
 	return rdtsc() - t0;
 }
 static uint64_t xcpu_post_as(uint64_t bit) { return post_roundtrip((uint32_t)spinner_slot, bit); }
@@ -533,9 +534,10 @@ static int smp_rows(size_t n, size_t warm, int blocked_only)
 		uint64_t first = blocked_only ? POST_BLOCK : POST_SPIN;
 		while (sys_event_post((uint32_t)spinner_slot, 1, first) == -ENOENT)
 			sys_yield();
+		if (blocked_only)
+			keel_wait_while(keel_area, &posts_back, 0);
 		while (!posts_back)
-			if (blocked_only)
-				sys_event_wait();
+			;
 		if (!blocked_only)
 			measure("xcpu_event_roundtrip", xcpu_post, warm, n / 5);
 		measure("xcpu_event_roundtrip_blocked", xcpu_post_blocked, warm, n / 5);

@@ -35,7 +35,9 @@
  *          area, extended state in its handed_xstate) and resumes it on its
  *          own CPU: the loop goes on there, count and XMM7 intact.
  *          `handover disabled`: the loop runs disabled (as if it held a libOS
- *          lock): its context comes from the disabled save.
+ *          lock): its context comes from the disabled save. `handover
+ *          yielding`: each turn of the loop is a SYS_YIELD, so the
+ *          revocation mostly finds it in the kernel, on its way off the CPU.
  *
  *   stream  100,000 posts from the first dispatcher to the second, each with
  *          its sequence number in memory beside its bit (64 bits in flight);
@@ -181,8 +183,7 @@ static void postee(void)
 	peer = vm_find_cap(0, KEEL_CAP_ENV, any_env, 0, &info);
 	check(peer >= 0 && keel_upcalls_init(on_post, NULL) == 0, "find the parent, take upcalls");
 	check(sys_event_post((uint32_t)peer, 0, POST_LAST) == 0, "tell the parent it is ready");
-	while (!quit)
-		sys_event_wait(); /* cpu1 halts; a post wakes it */
+	keel_wait_while(keel_area, &quit, 0); /* cpu1 halts; a post wakes it */
 	printf("cpus: postee on cpu%u: %llu upcalls, %llu echoes\n", keel_cpu(), (unsigned long long)arrivals,
 	       (unsigned long long)echoed);
 }
@@ -338,26 +339,43 @@ static unsigned ho_other;
 static void ho_done(void);
 
 /* The second dispatcher's loop: its marks live in registers only. */
-static int ho_disabled;
+static int ho_disabled, ho_yielding;
 
 static void ho_worker(void *arg)
 {
 	uint64_t pattern = HO_XMM7;
 	if (ho_disabled)
 		area2.disabled = 1; /* as while holding a libOS lock: its context goes to the disabled save */
-	__asm__ volatile("movq %0, %%xmm7\n\t"
-			 "movq %1, %%r15\n\t"
-			 "xorl %%r14d, %%r14d\n"
-			 "1: incq %%r14\n\t"
-			 "cmpl $0, %2\n\t"
-			 "je 1b\n\t"
-			 "movq %%r14, %3\n\t"
-			 "movq %%xmm7, %4\n\t"
-			 "movq %%r15, %5\n\t"
-			 :
-			 : "r"(pattern), "i"(HO_R15), "m"(ho_adopt), "m"(ho_r14_after), "m"(ho_xmm7_after),
-			   "m"(ho_r15_after)
-			 : "r14", "r15", "xmm7", "memory");
+	if (ho_yielding) /* each turn a SYS_YIELD: the revocation mostly finds it in the kernel */
+		__asm__ volatile("movq %0, %%xmm7\n\t"
+				 "movq %1, %%r15\n\t"
+				 "xorl %%r14d, %%r14d\n"
+				 "1: movl %6, %%eax\n\t"
+				 "syscall\n\t"
+				 "incq %%r14\n\t"
+				 "cmpl $0, %2\n\t"
+				 "je 1b\n\t"
+				 "movq %%r14, %3\n\t"
+				 "movq %%xmm7, %4\n\t"
+				 "movq %%r15, %5\n\t"
+				 :
+				 : "r"(pattern), "i"(HO_R15), "m"(ho_adopt), "m"(ho_r14_after), "m"(ho_xmm7_after),
+				   "m"(ho_r15_after), "i"(SYS_YIELD)
+				 : "rax", "rcx", "r11", "r14", "r15", "xmm7", "memory");
+	else
+		__asm__ volatile("movq %0, %%xmm7\n\t"
+				 "movq %1, %%r15\n\t"
+				 "xorl %%r14d, %%r14d\n"
+				 "1: incq %%r14\n\t"
+				 "cmpl $0, %2\n\t"
+				 "je 1b\n\t"
+				 "movq %%r14, %3\n\t"
+				 "movq %%xmm7, %4\n\t"
+				 "movq %%r15, %5\n\t"
+				 :
+				 : "r"(pattern), "i"(HO_R15), "m"(ho_adopt), "m"(ho_r14_after), "m"(ho_xmm7_after),
+				   "m"(ho_r15_after)
+				 : "r14", "r15", "xmm7", "memory");
 	ho_done();
 }
 
@@ -385,7 +403,7 @@ static void on_ho_event(struct keel_upcall_area *a, uint64_t ev, struct keel_con
 	memcpy(&xmm7, area2.handed_xstate + 160 + 7 * 16, 8); /* FXSAVE layout: XMM0 at 160 */
 	check(area2.disabled == (uint32_t)ho_disabled, "the handed context is in the save its state names");
 	check(h->r15 == HO_R15 && h->r14 > 0 && h->rip >= (uint64_t)ho_worker &&
-		      h->rip < (uint64_t)ho_worker + 128,
+		      h->rip < (uint64_t)ho_worker + 512,
 	      "the handed registers are the loop's");
 	check(n >= 512 && n <= sizeof ho_xbuf && xmm7 == HO_XMM7, "the handed extended state holds XMM7");
 	printf("cpus: handover: KEEL_EV_LOST for cpu%u: its %s save, rip in the loop, count %llu, %llu bytes of "
@@ -405,9 +423,10 @@ static void on_ho_event(struct keel_upcall_area *a, uint64_t ev, struct keel_con
 	keel_resume(&ho_handed, a); /* the second's context, on this dispatcher */
 }
 
-static void handover(int disabled)
+static void handover(const char *how)
 {
-	ho_disabled = disabled;
+	ho_disabled = !strcmp(how, "disabled");
+	ho_yielding = !strcmp(how, "yielding");
 	check(keel_upcalls_init(on_ho_event, NULL) == 0, "take upcalls");
 	d1_cpu = keel_cpu();
 	ho_other = 1 - d1_cpu;
@@ -610,7 +629,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(mode, "post"))
 		post();
 	else if (!strcmp(mode, "handover"))
-		handover(argc > 2 && !strcmp(argv[2], "disabled"));
+		handover(argc > 2 ? argv[2] : "");
 	else if (!strcmp(mode, "stream"))
 		stream(argc > 2 && !strcmp(argv[2], "revoke"));
 	else if (!strcmp(mode, "disps"))

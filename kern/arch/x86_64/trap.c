@@ -132,7 +132,7 @@ from_user(struct trap_frame *tf)
 		if (unlikely(!sched_may_run_here(d))) {
 			env_save(d, tf, false);
 			upcall_deschedule(d);
-			sched_evicted(d); /* handed over, or queued again: a CPU it may run on takes it */
+			sched_next(); /* handed over on the way (bound: sched.c), or queued again for a CPU it may run on */
 		}
 		if (!d->events)
 			return;
