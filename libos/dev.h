@@ -21,9 +21,6 @@ static inline uint8_t inb(uint16_t port)
 }
 static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
 
-/* Take the pending bits of an upcall-area word (irq_pending, swvec_pending). */
-static inline uint64_t keel_take(uint64_t *word) { return __atomic_exchange_n(word, 0, __ATOMIC_SEQ_CST); }
-
 /* The slot of this env's capability of `type` (KEEL_CAP_IRQ, _IOPORT,
  * _SWVEC) whose base is `base`, or -ENOENT. */
 long keel_dev_cap(uint32_t type, uint64_t base);

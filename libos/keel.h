@@ -82,6 +82,9 @@ __attribute__((noreturn)) void keel_resume_disabled(struct keel_context *ctx);
 /* Save the caller's context in ctx and resume it through keel_resume: returns
  * like a function call, having enabled upcalls on the way. */
 void keel_capture_resume(struct keel_context *ctx, struct keel_upcall_area *a);
+/* Take the bits of an upcall-area word the kernel sets (irq_pending,
+ * swvec_pending, posted, lost): an atomic exchange with 0. */
+static inline uint64_t keel_take(uint64_t *word) { return __atomic_exchange_n(word, 0, __ATOMIC_SEQ_CST); }
 /* Upcalls on again in area a (set `disabled` to turn them off), taking
  * what arrived while they were off: the handler runs first if anything did. */
 void keel_upcalls_enable(struct keel_upcall_area *a);

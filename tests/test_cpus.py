@@ -149,8 +149,8 @@ def test_a_revoked_cpus_dispatcher_is_handed_to_another_which_continues_it(keel,
     b.expect_nothing_leaked(started=1, failed=0)
 
 
-@pytest.mark.parametrize("revoke", [False, True], ids=["steady", "revoked_mid_stream"])
-def test_100000_events_between_two_dispatchers_arrive_each_exactly_once(keel, revoke):
+@pytest.mark.parametrize("how", ["steady", "revoked_mid_stream", "lost_area"])
+def test_100000_events_between_two_dispatchers_arrive_each_exactly_once(keel, how):
     """The first dispatcher posts 100,000 events to the second (64 bits in
     flight), each with its sequence number in memory beside its bit; the
     second's handler marks each number seen and frees its bit. The second's
@@ -162,13 +162,19 @@ def test_100000_events_between_two_dispatchers_arrive_each_exactly_once(keel, re
     holds the bits it took inside its handler, its CPU goes; the kernel hands
     its disabled context to the first, which runs that handler to its end on
     its own CPU (the bits in hand), takes what was posted to the second and not
-    yet taken, and receives the rest itself -- nothing lost, nothing twice. A
-    lost post hangs the boot (the timeout fails it)."""
+    yet taken, and receives the rest itself -- nothing lost, nothing twice.
+    Lost area: at 50,000 received the second unmaps its own area page, so the
+    kernel drops the area; posts to it are refused (ENOENT: the sender knows,
+    and posts again) until it maps the page back and registers it, when it
+    takes by hand the bits posted before the loss (they stay in `posted`; the
+    event that announced them went with the area). A lost post hangs the boot
+    (the timeout fails it)."""
+    revoke = how == "revoked_mid_stream"
     # The receiver holds its bits disabled until the other CPU has revoked
     # its own: a vCPU thread the host does not run for 100 ms (one busy
     # process beside the boot did it, 1 run in 25) would fire the watchdog.
-    b = keel.boot(f"run=cpus:stream{':revoke watchdog_ms=5000' if revoke else ''} timeslice_us=1000", smp=2,
-                  timeout=240)
+    arg = {"steady": "", "revoked_mid_stream": ":revoke watchdog_ms=5000", "lost_area": ":lose"}[how]
+    b = keel.boot(f"run=cpus:stream{arg} timeslice_us=1000", smp=2, timeout=240)
     b.expect_verdict("success")
     b.expect_not("FAILED")
     m = b.expect(r"^cpus: stream: 100000 posts, 100000 received, 0 missing, 0 twice, 0 empty, 0 refused; received "
@@ -179,5 +185,34 @@ def test_100000_events_between_two_dispatchers_arrive_each_exactly_once(keel, re
     if revoke:
         b.expect(r"^env 1 \(cpus\): its dispatcher on cpu\d lost the CPU: its context goes to the one on cpu\d$")
         b.expect(r"^cpus: stream: the receiver was taken inside its handler, which finished on cpu\d$")
+    if how == "lost_area":
+        refused = b.value(r"^cpus: stream: the receiver lost its area at 50000 received: (\d+) posts refused with "
+                          r"ENOENT meanwhile, then it came back$")
+        assert refused >= 100
     b.expect(r"^cpus: stream: ok$")
     b.expect_nothing_leaked(started=2, failed=0)
+
+
+@pytest.mark.parametrize("cpu", ["max", "qemu64"])
+def test_two_dispatchers_of_one_env_keep_their_own_registers_on_two_cpus(keel, cpu):
+    """One env checks its registers on two dispatchers at once, one per CPU,
+    each with its own values in every general register, XMM/YMM, MXCSR, the
+    x87 control word and (where the CPU has FSGSBASE) its FS and GS bases,
+    while two children post events to both in turn and compete with them for
+    both CPUs: every check loop is interrupted again and again -- by a kick
+    with an event upcall (resumed through keel_resume in Ring 3), by a
+    preemption with an activation upcall, by the other envs' runs -- on both
+    CPUs at once, often with both dispatchers off their CPUs together. A
+    kernel that mixed the two dispatchers' saved registers, extended-state
+    buffers or bases, or moved one off its CPU, shows a mismatch (giving the
+    second dispatcher the first's extended-state buffer did, at once)."""
+    b = keel.boot("run=regcheck:2000:disps timeslice_us=50", cpu=cpu, smp=2, icount=True, timeout=300)
+    b.expect_verdict("success")
+    b.expect_not("MISMATCH")
+    b.expect_not("moved from")
+    vec = "ymm fsgsbase" if cpu == "max" else "xmm"
+    reports = re.findall(r"^regcheck dispatcher (\d) on cpu(\d): (\d+) upcalls inside the check loop \((\d+) in all\), "
+                         rf"\d+ rounds of 2000, (\d+) mismatches, {vec}$", b.log, re.M)
+    assert len(reports) == 2 and {r[1] for r in reports} == {"0", "1"}, reports
+    assert all(int(r[2]) >= 2000 and r[4] == "0" for r in reports), reports
+    b.expect_nothing_leaked(started=3, failed=0)

@@ -47,7 +47,11 @@
  *          `stream revoke`: at 90,000, while the receiver holds bits it took
  *          inside its handler, its CPU is revoked; its dispatcher is handed
  *          to the first, which finishes that handler on its own CPU, takes
- *          the bits posted to it, and receives the rest itself.
+ *          the bits posted to it, and receives the rest itself. `stream
+ *          lose`: at 50,000 received the receiver unmaps its area page (the
+ *          kernel drops the area), posts to it are refused (ENOENT) and
+ *          retried, and it maps the page back, registers it again and takes
+ *          by hand what was posted before the loss.
  *
  * Children: child (says where it runs, exits), spinner (ticks for ever),
  * hog (spins, silent, for ever),
@@ -451,6 +455,11 @@ static volatile uint64_t st_after_loss;
 static void stream_take(uint64_t bits);
 
 static volatile int st_in_handler;           /* the receiver is inside its handler */
+static struct keel_upcall_area *sa = &area2; /* the receiver's area (`stream lose`: a page of its own) */
+static uint64_t st_area_va;                  /* `stream lose`: that page, and its frame's slot */
+static long st_area_frame = -1;
+static volatile uint64_t st_lose_at, st_refused_while_lost, st_area_back; /* ENOENT while it had none */
+static volatile int st_area_gone;
 static struct keel_context st_main, st_handed; /* the hand-over: the first's own, and the one it takes */
 static uint8_t st_back_stack[4096] __attribute__((aligned(64)));
 
@@ -459,13 +468,13 @@ static uint8_t st_back_stack[4096] __attribute__((aligned(64)));
 static void st_back(void)
 {
 	printf("cpus: stream: the receiver was taken inside its handler, which finished on cpu%u\n", keel_cpu());
-	stream_take(keel_take(&area2.posted));
+	stream_take(keel_take(&sa->posted));
 	keel_resume(&st_main, keel_area);
 }
 
 static void on_stream_event(struct keel_upcall_area *a, uint64_t ev, struct keel_context *ctx)
 {
-	if (a == &area2)
+	if (a == sa)
 		st_in_handler = 1;
 	if (a == keel_area && (ev & KEEL_EV_LOST)) {
 		/* The receiver's CPU was revoked; its context is the first's now.
@@ -473,18 +482,18 @@ static void on_stream_event(struct keel_upcall_area *a, uint64_t ev, struct keel
 		 * handled: it goes on here until its handler returns, which
 		 * returns to st_back. Otherwise only what is posted to it. */
 		keel_take(&a->lost);
-		if (area2.disabled && st_in_handler) {
+		if (sa->disabled && st_in_handler) {
 			st_main = *ctx;
-			st_handed = area2.disabled_save;
-			area2.enabled_save.rip = (uint64_t)st_back;
-			area2.enabled_save.rsp = (uint64_t)st_back_stack + sizeof st_back_stack - 8;
+			st_handed = sa->disabled_save;
+			sa->enabled_save.rip = (uint64_t)st_back;
+			sa->enabled_save.rsp = (uint64_t)st_back_stack + sizeof st_back_stack - 8;
 			keel_resume_disabled(&st_handed);
 		}
-		stream_take(keel_take(&area2.posted));
+		stream_take(keel_take(&sa->posted));
 	}
 	if (ev & KEEL_EV_POST)
 		stream_take(keel_take(&a->posted));
-	if (a == &area2)
+	if (a == sa)
 		st_in_handler = 0;
 }
 
@@ -520,19 +529,41 @@ static void stream_take(uint64_t bits)
 /* The receiver: its main loop moves on to its next way of being at every
  * turn (by its own count: by the events' count, a turn that lasts as long
  * as four phases of events would land in the same one every time). */
+/* `stream lose`: the receiver unmaps its own area page (the kernel drops
+ * the area: no more upcalls, posts to it ENOENT), runs on without it until
+ * the sender has been refused 100 times, maps the frame back and registers
+ * the area again, then takes by hand what was posted before the loss and
+ * never delivered (the bits stay in `posted`, on the frame). */
+static void stream_lose_area(void)
+{
+	st_area_gone = 1; /* first: the sender takes an ENOENT for a refusal to retry only after it */
+	check(vm_unmap(st_area_va) == 0, "unmap the receiver's area");
+	while (st_refused_while_lost < 100 && !failed)
+		;
+	check(vm_map(st_area_va, (uint32_t)st_area_frame, KEEL_MAP_WRITE) == 0, "map the area back");
+	sa->disabled = 1;
+	check(keel_syscall3(SYS_UPCALL_SETUP, (long)sa, 0, 0) == 0, "register the area again");
+	st_area_gone = 0;
+	st_area_back = 1;
+	stream_take(keel_take(&sa->posted));
+	keel_upcalls_enable(sa);
+}
+
 static void stream_receiver(void *arg)
 {
-	volatile uint32_t *disabled = &area2.disabled;
+	volatile uint32_t *disabled = &sa->disabled;
 	for (unsigned turn = 0;; turn++) {
 		unsigned s = turn % 4;
 		st_state = s;
+		if (st_lose_at && !st_area_back && st_received >= st_lose_at)
+			stream_lose_area();
 		if (s == 0) { /* running enabled, for 100 posts: they arrive by upcall at once */
 			uint64_t r0 = st_received;
 			while (st_received - r0 < 100 && st_received < STREAM_N)
 				;
 		} else if (s == 1) { /* disabled until a post has come: it waits in pending */
 			*disabled = 1;
-			while (!__atomic_load_n(&area2.posted, __ATOMIC_ACQUIRE) && st_received < STREAM_N)
+			while (!__atomic_load_n(&sa->posted, __ATOMIC_ACQUIRE) && st_received < STREAM_N)
 				;
 			*disabled = 0;
 			sys_env_id(); /* a kernel entry: what is pending comes now */
@@ -547,16 +578,27 @@ static void stream_receiver(void *arg)
 	}
 }
 
-static void stream(int revoke)
+static void stream(const char *how)
 {
+	int revoke = !strcmp(how, "revoke"), lose = !strcmp(how, "lose");
 	check(keel_upcalls_init(on_stream_event, NULL) == 0, "take upcalls");
+	if (lose) { /* the receiver's area on a page it can unmap and map back */
+		long vr = sys_vrange_alloc(2 << 20, 2 << 20);
+		struct keel_cap_info info;
+		check(vm_init() == 0 && vr >= 0 && sys_cap_info((uint32_t)vr, &info) == 0 &&
+			      vm_table(1, info.base, 1) >= 0 && (st_area_frame = vm_map_new(info.base, KEEL_MAP_WRITE)) >= 0,
+		      "a page for the receiver's area");
+		st_area_va = info.base;
+		sa = (struct keel_upcall_area *)st_area_va;
+		st_lose_at = STREAM_N / 2;
+	}
 	d1_cpu = keel_cpu();
 	unsigned other = 1 - d1_cpu;
 	long hog = spawn("hog", KEEL_SPAWN_NO_CPUS); /* the receiver yields its CPU to it */
 	check(hog >= 0 && sys_cap_derive((uint32_t)cpu_slot(other), KEEL_R_ALL, (uint32_t)hog) >= 0,
 	      "a hog on the receiver's CPU");
-	keel_area_prepare(&area2, d2_ustack, sizeof d2_ustack, d2_tstack, sizeof d2_tstack);
-	check(keel_disp_start(other, &area2, stream_receiver, d2_stack, sizeof d2_stack, 0) == 0, "start the receiver");
+	keel_area_prepare(sa, d2_ustack, sizeof d2_ustack, d2_tstack, sizeof d2_tstack);
+	check(keel_disp_start(other, sa, stream_receiver, d2_stack, sizeof d2_stack, 0) == 0, "start the receiver");
 	uint64_t refused = 0;
 	unsigned to = other;
 	for (uint64_t seq = 1; seq <= STREAM_N && !failed; seq++) {
@@ -566,7 +608,10 @@ static void stream(int revoke)
 		__atomic_store_n(&st_slot[b], seq, __ATOMIC_RELEASE);
 		if (revoke && seq == STREAM_N * 9 / 10)
 			st_hold = 1; /* the receiver's next handler holds its bits: this one's at least */
-		if (sys_event_post(KEEL_SELF, to, 1ULL << b))
+		long r;
+		while ((r = sys_event_post(KEEL_SELF, to, 1ULL << b)) == -ENOENT && st_area_gone)
+			st_refused_while_lost++; /* the receiver has no area now: again until it has */
+		if (r)
 			refused++;
 		if (revoke && seq == STREAM_N * 9 / 10) {
 			/* mid-stream, while the receiver holds bits inside its
@@ -588,6 +633,12 @@ static void stream(int revoke)
 	       (unsigned long long)st_empties, (unsigned long long)refused, (unsigned long long)st_by_state[0],
 	       (unsigned long long)st_by_state[1], (unsigned long long)st_by_state[2], (unsigned long long)st_by_state[3],
 	       (unsigned long long)st_after_loss);
+	if (lose) {
+		printf("cpus: stream: the receiver lost its area at %llu received: %llu posts refused with ENOENT "
+		       "meanwhile, then it came back\n",
+		       (unsigned long long)st_lose_at, (unsigned long long)st_refused_while_lost);
+		check(st_area_back && st_refused_while_lost >= 100, "posts refused while the area was gone");
+	}
 	check(st_received == STREAM_N && !missing && !st_dups && !st_empties && !refused, "each post seen exactly once");
 	check(!revoke || st_after_loss > 0, "the first took the stream over");
 	check(sys_cap_delete((uint32_t)hog) == 0, "end the hog");
@@ -631,7 +682,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(mode, "handover"))
 		handover(argc > 2 ? argv[2] : "");
 	else if (!strcmp(mode, "stream"))
-		stream(argc > 2 && !strcmp(argv[2], "revoke"));
+		stream(argc > 2 ? argv[2] : "");
 	else if (!strcmp(mode, "disps"))
 		disps(argc > 2 && !strcmp(argv[2], "exit"));
 	else {

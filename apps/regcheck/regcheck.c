@@ -8,13 +8,32 @@
  * CPU (DEBUG_PIN), leaving the one it ran on idle with its registers kept
  * there -- the CPU it moves to must fetch them (its FS/GS bases are checked
  * every round).
+ *
+ * `regcheck N disps` (two CPUs): one env, two dispatchers checking at once,
+ * one per CPU, each with its own values (its own copy of the loop and of
+ * the expected registers: regloop2.S) and its own FS/GS bases, while two
+ * children (`regcheck 0 poster`) post events to both in turn and compete
+ * with them for both CPUs (both dispatchers are often off their CPUs at once): the checks are interrupted by cross-CPU kicks
+ * with event upcalls, preemptions with activation upcalls, and the other
+ * env's runs, on both CPUs at once. Each side counts the upcalls that
+ * interrupted its loop (the handler sees where); it stops at N of them.
+ * A kernel that mixed the two dispatchers' registers, extended state or
+ * bases would show a mismatch.
  */
+#include "env.h"
+#include "ipc.h"
 #include "keel.h"
+#include "lib/string.h"
+#include "vm.h"
 
 extern uint64_t regcheck_expected[15 + 64 + 2];
 extern uint64_t regcheck_use_avx;
 extern char regcheck_loop_start[], regcheck_loop_end[];
 uint64_t regcheck_loop(uint64_t iterations);
+extern uint64_t regcheck2_expected[15 + 64 + 2];
+extern uint64_t regcheck2_use_avx;
+extern char regcheck2_loop_start[], regcheck2_loop_end[];
+uint64_t regcheck2_loop(uint64_t iterations);
 
 static int have_avx(void)
 {
@@ -41,21 +60,154 @@ static const char *const check_names[] = {
 	"r15", "xmm/ymm", "mxcsr", "x87 control word", "DF",
 };
 
-int main(int argc, char **argv)
+/* The values a checker loads: its own for every `salt`. */
+static void fill_expected(uint64_t *expected, uint64_t salt)
 {
-	uint64_t target = argc > 1 ? keel_atou(argv[1]) : 5000;
-	int hop = argc > 2 && !strcmp(argv[2], "hop");
-	uint64_t per_round = hop ? 500 : 20000; /* hopping: often */
-	uint64_t id = (uint64_t)sys_env_id();
-	uint64_t seed = 0x9E3779B97F4A7C15ULL * (id + 1);
+	uint64_t seed = 0x9E3779B97F4A7C15ULL * (salt + 1);
 	for (int i = 0; i < 15 + 64; i++) {
 		seed ^= seed << 13;
 		seed ^= seed >> 7;
 		seed ^= seed << 17;
-		regcheck_expected[i] = seed;
+		expected[i] = seed;
 	}
-	regcheck_expected[79] = 0x1F80 | ((id & 3) << 13); /* MXCSR: all masked, own rounding mode */
-	regcheck_expected[80] = 0x037F | ((id & 3) << 10); /* x87: all masked, own rounding mode */
+	expected[79] = 0x1F80 | ((salt & 3) << 13); /* MXCSR: all masked, own rounding mode */
+	expected[80] = 0x037F | ((salt & 3) << 10); /* x87: all masked, own rounding mode */
+}
+
+/* ------------------------------------------------- two dispatchers at once */
+struct side {
+	uint64_t (*loop)(uint64_t);
+	uint64_t lo, hi;                     /* its loop's check range */
+	volatile uint64_t rounds, fails, upcalls, in_loop;
+	uint64_t fs_want, gs_want;
+	unsigned cpu;
+	volatile int done;
+};
+static struct side sides[2];
+static uint64_t target;
+static int fsgs;
+static struct keel_upcall_area area2 __attribute__((aligned(4096)));
+static uint8_t d2_stack[16384] __attribute__((aligned(64)));
+static uint8_t d2_ustack[16384] __attribute__((aligned(64)));
+static uint8_t d2_tstack[16384] __attribute__((aligned(64)));
+
+static void on_event(struct keel_upcall_area *a, uint64_t ev, struct keel_context *interrupted)
+{
+	struct side *sd = &sides[a == keel_area ? 0 : 1];
+	(void)ev;
+	keel_take(&a->posted);
+	sd->upcalls++;
+	if (interrupted->rip >= sd->lo && interrupted->rip < sd->hi)
+		sd->in_loop++;
+}
+
+static void check_side(unsigned k)
+{
+	struct side *sd = &sides[k];
+	sd->cpu = keel_cpu();
+	if (fsgs)
+		__asm__ volatile("wrfsbase %0\n\twrgsbase %1" ::"r"(sd->fs_want), "r"(sd->gs_want));
+	uint64_t t0 = sys_time();
+	while (sd->in_loop < target && sys_time() - t0 < 120ULL * 1000000000ULL) {
+		uint64_t r = sd->loop(2000);
+		sd->rounds++;
+		if (r) {
+			sd->fails++;
+			printf("regcheck dispatcher %u: MISMATCH in %s (round %llu)\n", k,
+			       check_names[r < ARRAY_SIZE(check_names) ? r : 0], (unsigned long long)sd->rounds);
+		}
+		if (fsgs) {
+			uint64_t fs, gs;
+			__asm__ volatile("rdfsbase %0\n\trdgsbase %1" : "=r"(fs), "=r"(gs));
+			if (fs != sd->fs_want || gs != sd->gs_want) {
+				sd->fails++;
+				printf("regcheck dispatcher %u: MISMATCH in FS/GS base (%#llx %#llx)\n", k,
+				       (unsigned long long)fs, (unsigned long long)gs);
+			}
+		}
+		if (keel_cpu() != sd->cpu) {
+			sd->fails++;
+			printf("regcheck dispatcher %u: moved from cpu%u to cpu%u\n", k, sd->cpu, keel_cpu());
+		}
+	}
+	sd->done = 1;
+}
+
+static void second(void *arg)
+{
+	(void)arg;
+	check_side(1);
+	for (;;)
+		sys_event_wait(); /* until the env ends */
+}
+
+static int any_env(const struct keel_cap_info *info, uint64_t unused) { return 1; }
+
+/* The child: post to the parent's two dispatchers in turn until it ends. */
+static int poster(void)
+{
+	long peer = vm_find_cap(0, KEEL_CAP_ENV, any_env, 0, NULL);
+	if (peer < 0)
+		return 1;
+	for (uint64_t n = 0; !keel_env_gone((uint32_t)peer); n++)
+		sys_event_post((uint32_t)peer, (unsigned)(n & 1), 1); /* (ENOCPU until the second starts) */
+	return 0;
+}
+
+static int disps(uint64_t id)
+{
+	fsgs = have_fsgsbase();
+	regcheck_use_avx = regcheck2_use_avx = have_avx();
+	fill_expected(regcheck_expected, id * 2);
+	fill_expected(regcheck2_expected, id * 2 + 1);
+	sides[0] = (struct side){ .loop = regcheck_loop, .lo = (uint64_t)regcheck_loop_start,
+				  .hi = (uint64_t)regcheck_loop_end, .fs_want = 0x0000100000000000ULL,
+				  .gs_want = 0x0000200000000000ULL };
+	sides[1] = (struct side){ .loop = regcheck2_loop, .lo = (uint64_t)regcheck2_loop_start,
+				  .hi = (uint64_t)regcheck2_loop_end, .fs_want = 0x0000100000001000ULL,
+				  .gs_want = 0x0000200000001000ULL };
+	if (keel_upcalls_init(on_event, NULL))
+		return 2;
+	/* Two posters: with one, the two dispatchers would take turns being
+	 * off their CPUs, never both at once. */
+	long child = keel_spawn("regcheck", "0 poster", 64, 64, 0), child2 = keel_spawn("regcheck", "0 poster", 64, 64, 0);
+	keel_area_prepare(&area2, d2_ustack, sizeof d2_ustack, d2_tstack, sizeof d2_tstack);
+	long r = -1;
+	for (int tries = 0; tries < 1000 && r; tries++) /* (the first binds to the CPU it runs on) */
+		r = keel_disp_start(1 - keel_cpu(), &area2, second, d2_stack, sizeof d2_stack, 0);
+	if (child < 0 || child2 < 0 || r) {
+		printf("regcheck: no posters or no second dispatcher (%ld, %ld, %ld)\n", child, child2, r);
+		return 2;
+	}
+	check_side(0);
+	while (!sides[1].done)
+		;
+	sys_cap_delete((uint32_t)child); /* the posters end */
+	sys_cap_delete((uint32_t)child2);
+	uint64_t fails = 0;
+	for (unsigned k = 0; k < 2; k++) {
+		struct side *sd = &sides[k];
+		printf("regcheck dispatcher %u on cpu%u: %llu upcalls inside the check loop (%llu in all), %llu rounds "
+		       "of 2000, %llu mismatches, %s%s\n",
+		       k, sd->cpu, (unsigned long long)sd->in_loop, (unsigned long long)sd->upcalls,
+		       (unsigned long long)sd->rounds, (unsigned long long)sd->fails, regcheck_use_avx ? "ymm" : "xmm",
+		       fsgs ? " fsgsbase" : "");
+		fails += sd->fails + (sd->in_loop < target);
+	}
+	return fails != 0;
+}
+
+int main(int argc, char **argv)
+{
+	target = argc > 1 ? keel_atou(argv[1]) : 5000;
+	if (argc > 2 && !strcmp(argv[2], "poster"))
+		return poster();
+	uint64_t id = (uint64_t)sys_env_id();
+	if (argc > 2 && !strcmp(argv[2], "disps"))
+		return disps(id);
+	int hop = argc > 2 && !strcmp(argv[2], "hop");
+	uint64_t per_round = hop ? 500 : 20000; /* hopping: often */
+	fill_expected(regcheck_expected, id);
 	regcheck_use_avx = have_avx();
 
 	int fsgs = have_fsgsbase();

@@ -7,18 +7,28 @@
  *
  *   u64 regcheck_loop(u64 iterations): 0 if every check held, else the
  *   number (1..) of the first check that failed.
+ *
+ * Its data is its own (RIP-relative: no register to spare for a pointer), so
+ * two dispatchers of one env that check at once each need a copy:
+ * regloop2.S assembles this file again with the prefix regcheck2.
  */
+#ifndef REGLOOP
+#define REGLOOP regcheck
+#endif
+#define REGLOOP_CAT_(a, b) a##_##b
+#define REGLOOP_CAT(a, b) REGLOOP_CAT_(a, b)
+#define R(x) REGLOOP_CAT(REGLOOP, x)
 	.data
 	.balign 32
-	.global regcheck_expected, regcheck_use_avx, regcheck_use_df
-regcheck_expected:
+	.global R(expected), R(use_avx), R(use_df)
+R(expected):
 	.skip 15 * 8           /* rax rbx rcx rdx rsi rdi rbp r8..r15 */
 	.skip 16 * 32          /* ymm0..ymm15 (xmm: the low 16 bytes) */
 	.skip 8                /* mxcsr (dword) */
 	.skip 8                /* x87 control word */
-regcheck_use_avx:
+R(use_avx):
 	.quad 0
-regcheck_use_df:
+R(use_df):
 	.quad 0                /* set: run the loop with DF=1 and check it too */
 	.balign 32
 scratch:	.skip 32
@@ -26,14 +36,14 @@ saved_rsp:	.quad 0
 iters:		.quad 0
 failed:		.quad 0
 
-#define EXP(i) regcheck_expected + 8 * (i)(%rip)
-#define VEXP(n, q) regcheck_expected + 120 + 32 * (n) + 8 * (q)(%rip)
-#define MXCSR_EXP regcheck_expected + 120 + 512(%rip)
-#define FCW_EXP regcheck_expected + 120 + 520(%rip)
+#define EXP(i) R(expected) + 8 * (i)(%rip)
+#define VEXP(n, q) R(expected) + 120 + 32 * (n) + 8 * (q)(%rip)
+#define MXCSR_EXP R(expected) + 120 + 512(%rip)
+#define FCW_EXP R(expected) + 120 + 520(%rip)
 
 	.text
-	.global regcheck_loop, regcheck_loop_start, regcheck_loop_end
-regcheck_loop:
+	.global R(loop), R(loop_start), R(loop_end)
+R(loop):
 	pushq %rbx
 	pushq %rbp
 	pushq %r12
@@ -46,15 +56,15 @@ regcheck_loop:
 
 	ldmxcsr MXCSR_EXP
 	fldcw FCW_EXP
-	cmpq $0, regcheck_use_avx(%rip)
+	cmpq $0, R(use_avx)(%rip)
 	je 1f
 	.irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
-	vmovdqu regcheck_expected + 120 + 32 * \n(%rip), %ymm\n
+	vmovdqu R(expected) + 120 + 32 * \n(%rip), %ymm\n
 	.endr
 	jmp 2f
 1:
 	.irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
-	movdqu regcheck_expected + 120 + 32 * \n(%rip), %xmm\n
+	movdqu R(expected) + 120 + 32 * \n(%rip), %xmm\n
 	.endr
 2:
 	movq EXP(0), %rax
@@ -72,11 +82,11 @@ regcheck_loop:
 	movq EXP(12), %r13
 	movq EXP(13), %r14
 	movq EXP(14), %r15
-	cmpq $0, regcheck_use_df(%rip)
-	je regcheck_loop_start
+	cmpq $0, R(use_df)(%rip)
+	je R(loop_start)
 	std
 
-regcheck_loop_start:
+R(loop_start):
 .Lagain:
 	cmpq EXP(0), %rax;  jne .Lbad1
 	cmpq EXP(1), %rbx;  jne .Lbad2
@@ -94,7 +104,7 @@ regcheck_loop_start:
 	cmpq EXP(13), %r14; jne .Lbad14
 	cmpq EXP(14), %r15; jne .Lbad15
 
-	cmpq $0, regcheck_use_avx(%rip)
+	cmpq $0, R(use_avx)(%rip)
 	je .Lxmm
 	.irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
 	vmovdqu %ymm\n, scratch(%rip)
@@ -123,7 +133,7 @@ regcheck_loop_start:
 	movzwl scratch(%rip), %esp
 	cmpw FCW_EXP, %sp
 	jne .Lbadfcw
-	cmpq $0, regcheck_use_df(%rip)
+	cmpq $0, R(use_df)(%rip)
 	je 4f
 	leaq scratch + 16(%rip), %rsp  /* a stack just for pushfq */
 	pushfq
@@ -133,7 +143,7 @@ regcheck_loop_start:
 4:
 	decq iters(%rip)
 	jnz .Lagain
-regcheck_loop_end:
+R(loop_end):
 	jmp .Ldone
 
 	.irp k, 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
@@ -148,7 +158,7 @@ regcheck_loop_end:
 	cld
 	movq saved_rsp(%rip), %rsp
 	movq failed(%rip), %rax
-	cmpq $0, regcheck_use_avx(%rip)
+	cmpq $0, R(use_avx)(%rip)
 	je 3f
 	vzeroupper
 3:
