@@ -112,8 +112,8 @@ i64 pct_yield_to(struct dispatcher *d, u64 env_slot)
 	d->ctx.rax = 0;
 	upcall_deschedule(d);
 	sched_remove(t);
+	d->state = ENV_RUNNABLE; /* first: sched_add may hand it over (its CPU gone), which ends it */
 	sched_add(d);
-	d->state = ENV_RUNNABLE;
 	sched_run_donated(t);
 }
 

@@ -72,10 +72,13 @@ static __noreturn void end_of_run(void)
 
 /* ------------------------------------------------- waiting and waking */
 
+static inline bool lost_on_the_way(struct dispatcher *d);
+
 void sched_block(struct dispatcher *d, bool waiting)
 {
 	d->state = ENV_BLOCKED;
 	d->waiting_events = waiting;
+	lost_on_the_way(d); /* (its CPU gone meanwhile: handed over rather than left blocked there) */
 }
 
 void sched_unblocked(struct dispatcher *d) { d->waiting_events = false; }
@@ -145,8 +148,8 @@ void sched_set_lost(bool (*fn)(struct dispatcher *d)) { lost_fn = fn; }
 static bool lost(struct dispatcher *d) { return d->bound && !d->may_run && lost_fn && lost_fn(d); }
 
 /*
- * Such a dispatcher is never queued, nor left blocked on the CPU it had:
- * it is handed over then, if it can be. The revocation's own look
+ * Such a dispatcher is never queued, nor blocked (sched_block): it is
+ * handed over then, if it can be. The revocation's own look
  * (sched_cpus_changed) misses one that was running: the kick it sends can
  * find it already on its way off its CPU -- preempted at its slice end,
  * yielding, blocking in a wait -- which would queue or block it with
@@ -332,10 +335,13 @@ static __noreturn void idle(void)
 __noreturn void sched_next(void)
 {
 	struct dispatcher *cur = this_cpu()->disp;
-	if (cur && cur->state == ENV_RUNNING)
-		rq_push_back(cur); /* round robin: to the back */
-	else if (cur && cur->state == ENV_BLOCKED)
-		lost_on_the_way(cur);
+	if (cur && cur->state == ENV_RUNNING) {
+		/* Round robin: to the back. Runnable from here, though this CPU
+		 * keeps its registers until another is loaded: a CPU that idles
+		 * beside it must not count as running an env. */
+		cur->state = ENV_RUNNABLE;
+		rq_push_back(cur);
+	}
 	struct dispatcher *next = take_next();
 	if (!next) {
 		if (!env_live_count())
