@@ -72,13 +72,28 @@ static __noreturn void end_of_run(void)
 
 /* ------------------------------------------------- waiting and waking */
 
-static inline bool lost_on_the_way(struct dispatcher *d);
+static bool (*lost_fn)(struct dispatcher *d);
+
+void sched_set_lost(bool (*fn)(struct dispatcher *d)) { lost_fn = fn; }
+
+/*
+ * A bound dispatcher that may run nowhere now is handed over (disp.c), if
+ * it can be; true if it was (it has ended). Besides the revocation's own
+ * look (sched_cpus_changed), it is never queued nor blocked: that look
+ * misses one that was running, whose kick can find it already on its way
+ * off its CPU -- preempted at its slice end, yielding, blocking in a wait
+ * -- which would queue or block it with nowhere to run and nobody told.
+ */
+static inline bool lost(struct dispatcher *d)
+{
+	return unlikely(d->bound && !d->may_run) && lost_fn && lost_fn(d);
+}
 
 void sched_block(struct dispatcher *d, bool waiting)
 {
 	d->state = ENV_BLOCKED;
 	d->waiting_events = waiting;
-	lost_on_the_way(d); /* (its CPU gone meanwhile: handed over rather than left blocked there) */
+	lost(d); /* (its CPU gone meanwhile: handed over rather than left blocked there) */
 }
 
 void sched_unblocked(struct dispatcher *d) { d->waiting_events = false; }
@@ -139,27 +154,9 @@ static inline void wake_idle_for(const struct dispatcher *d)
 		kick_idle_for(d);
 }
 
-static bool (*lost_fn)(struct dispatcher *d);
-
-void sched_set_lost(bool (*fn)(struct dispatcher *d)) { lost_fn = fn; }
-
-/* A bound dispatcher that may run nowhere now is handed over (disp.c), if
- * it can be; true if it was (it has ended). */
-static bool lost(struct dispatcher *d) { return d->bound && !d->may_run && lost_fn && lost_fn(d); }
-
-/*
- * Such a dispatcher is never queued, nor blocked (sched_block): it is
- * handed over then, if it can be. The revocation's own look
- * (sched_cpus_changed) misses one that was running: the kick it sends can
- * find it already on its way off its CPU -- preempted at its slice end,
- * yielding, blocking in a wait -- which would queue or block it with
- * nowhere to run and nobody told. True: handed over.
- */
-static inline bool lost_on_the_way(struct dispatcher *d) { return unlikely(d->bound && !d->may_run) && lost(d); }
-
 static inline void rq_push_back(struct dispatcher *d)
 {
-	if (lost_on_the_way(d))
+	if (lost(d))
 		return;
 	d->rq_next = NULL;
 	if (rq_tail)
@@ -174,7 +171,7 @@ void sched_add(struct dispatcher *d) { rq_push_back(d); }
 
 void sched_add_front(struct dispatcher *d)
 {
-	if (lost_on_the_way(d))
+	if (lost(d))
 		return;
 	d->rq_next = rq_head;
 	rq_head = d;

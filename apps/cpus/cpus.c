@@ -344,6 +344,7 @@ static void ho_done(void);
 
 /* The second dispatcher's loop: its marks live in registers only. */
 static int ho_disabled, ho_yielding;
+static volatile int ho_started; /* the loop runs (its count already 1) */
 
 static void ho_worker(void *arg)
 {
@@ -353,23 +354,25 @@ static void ho_worker(void *arg)
 	/* Yielding: each turn a SYS_YIELD, so the revocation mostly finds it in
 	 * the kernel. R14 counts once more on the way out: the loop has gone
 	 * on after the hand-over wherever in it the context was taken. */
-	__asm__ volatile("movq %0, %%xmm7\n\t"
-			 "movq %1, %%r15\n\t"
-			 "xorl %%r14d, %%r14d\n"
-			 "1: cmpl $0, %6\n\t"
+	__asm__ volatile("movq %[pat], %%xmm7\n\t"
+			 "movq %[r15], %%r15\n\t"
+			 "movl $1, %%r14d\n\t"
+			 "movl $1, %[started]\n" /* from here R14 > 0, wherever the hand-over lands */
+			 "1: cmpl $0, %[yield]\n\t"
 			 "je 2f\n\t"
-			 "movl %7, %%eax\n\t"
+			 "movl %[nr], %%eax\n\t"
 			 "syscall\n"
 			 "2: incq %%r14\n\t"
-			 "cmpl $0, %2\n\t"
+			 "cmpl $0, %[adopt]\n\t"
 			 "je 1b\n\t"
 			 "incq %%r14\n\t"
-			 "movq %%r14, %3\n\t"
-			 "movq %%xmm7, %4\n\t"
-			 "movq %%r15, %5\n\t"
-			 :
-			 : "r"(pattern), "i"(HO_R15), "m"(ho_adopt), "m"(ho_r14_after), "m"(ho_xmm7_after),
-			   "m"(ho_r15_after), "m"(ho_yielding), "i"(SYS_YIELD)
+			 "movq %%r14, %[r14_after]\n\t"
+			 "movq %%xmm7, %[xmm7_after]\n\t"
+			 "movq %%r15, %[r15_after]\n\t"
+			 : [started] "=m"(ho_started), [r14_after] "=m"(ho_r14_after), [xmm7_after] "=m"(ho_xmm7_after),
+			   [r15_after] "=m"(ho_r15_after)
+			 : [pat] "r"(pattern), [r15] "i"(HO_R15), [adopt] "m"(ho_adopt), [yield] "m"(ho_yielding),
+			   [nr] "i"(SYS_YIELD)
 			 : "rax", "rcx", "r11", "r14", "r15", "xmm7", "memory");
 	ho_done();
 }
@@ -427,6 +430,8 @@ static void handover(const char *how)
 	ho_other = 1 - d1_cpu;
 	keel_area_prepare(&area2, d2_ustack, sizeof d2_ustack, d2_tstack, sizeof d2_tstack);
 	check(keel_disp_start(ho_other, &area2, ho_worker, d2_stack, sizeof d2_stack, 0) == 0, "start the second");
+	while (!ho_started && !failed)
+		; /* (not a time: a slow host may not have run it yet) */
 	wait_ms(5);
 	check(sys_cap_delete((uint32_t)cpu_slot(ho_other)) == 0, "drop the second's CPU");
 	while (!ho_adopted && !failed)

@@ -60,6 +60,31 @@ static const char *const check_names[] = {
 	"r15", "xmm/ymm", "mxcsr", "x87 control word", "DF",
 };
 
+/* One round of `loop`, then the FS/GS bases (where the CPU has FSGSBASE):
+ * the mismatches found, each printed as `regcheck WHO: MISMATCH ...`. */
+static int fsgs; /* the CPU has FSGSBASE: the bases are checked too */
+
+static uint64_t check_round(const char *who, uint64_t (*loop)(uint64_t), uint64_t n, uint64_t round, uint64_t fs_want,
+			    uint64_t gs_want)
+{
+	uint64_t fails = 0, r = loop(n);
+	if (r) {
+		fails++;
+		printf("regcheck %s: MISMATCH in %s (round %llu)\n", who, check_names[r < ARRAY_SIZE(check_names) ? r : 0],
+		       (unsigned long long)round);
+	}
+	if (fsgs) {
+		uint64_t fs, gs;
+		__asm__ volatile("rdfsbase %0\n\trdgsbase %1" : "=r"(fs), "=r"(gs));
+		if (fs != fs_want || gs != gs_want) {
+			fails++;
+			printf("regcheck %s: MISMATCH in FS/GS base (%#llx %#llx)\n", who, (unsigned long long)fs,
+			       (unsigned long long)gs);
+		}
+	}
+	return fails;
+}
+
 /* The values a checker loads: its own for every `salt`. */
 static void fill_expected(uint64_t *expected, uint64_t salt)
 {
@@ -85,7 +110,6 @@ struct side {
 };
 static struct side sides[2];
 static uint64_t target;
-static int fsgs;
 static struct keel_upcall_area area2 __attribute__((aligned(4096)));
 static uint8_t d2_stack[16384] __attribute__((aligned(64)));
 static uint8_t d2_ustack[16384] __attribute__((aligned(64)));
@@ -107,24 +131,11 @@ static void check_side(unsigned k)
 	sd->cpu = keel_cpu();
 	if (fsgs)
 		__asm__ volatile("wrfsbase %0\n\twrgsbase %1" ::"r"(sd->fs_want), "r"(sd->gs_want));
+	char who[16];
+	snprintf(who, sizeof who, "dispatcher %u", k);
 	uint64_t t0 = sys_time();
 	while (sd->in_loop < target && sys_time() - t0 < 120ULL * 1000000000ULL) {
-		uint64_t r = sd->loop(2000);
-		sd->rounds++;
-		if (r) {
-			sd->fails++;
-			printf("regcheck dispatcher %u: MISMATCH in %s (round %llu)\n", k,
-			       check_names[r < ARRAY_SIZE(check_names) ? r : 0], (unsigned long long)sd->rounds);
-		}
-		if (fsgs) {
-			uint64_t fs, gs;
-			__asm__ volatile("rdfsbase %0\n\trdgsbase %1" : "=r"(fs), "=r"(gs));
-			if (fs != sd->fs_want || gs != sd->gs_want) {
-				sd->fails++;
-				printf("regcheck dispatcher %u: MISMATCH in FS/GS base (%#llx %#llx)\n", k,
-				       (unsigned long long)fs, (unsigned long long)gs);
-			}
-		}
+		sd->fails += check_round(who, sd->loop, 2000, ++sd->rounds, sd->fs_want, sd->gs_want);
 		if (keel_cpu() != sd->cpu) {
 			sd->fails++;
 			printf("regcheck dispatcher %u: moved from cpu%u to cpu%u\n", k, sd->cpu, keel_cpu());
@@ -210,30 +221,17 @@ int main(int argc, char **argv)
 	fill_expected(regcheck_expected, id);
 	regcheck_use_avx = have_avx();
 
-	int fsgs = have_fsgsbase();
+	fsgs = have_fsgsbase();
 	uint64_t fs_want = 0x0000100000000000ULL + (id << 12), gs_want = 0x0000200000000000ULL + (id << 12);
 	if (fsgs)
 		__asm__ volatile("wrfsbase %0\n\twrgsbase %1" ::"r"(fs_want), "r"(gs_want));
 
 	sys_debug(DEBUG_WATCH_RANGE, (long)regcheck_loop_start, (long)regcheck_loop_end);
+	char who[32];
+	snprintf(who, sizeof who, "env %llu", (unsigned long long)id);
 	uint64_t rounds = 0, fails = 0, preempted = 0, t0 = sys_time();
 	while (preempted < target) {
-		uint64_t r = regcheck_loop(per_round);
-		rounds++;
-		if (r) {
-			fails++;
-			printf("regcheck env %llu: MISMATCH in %s (round %llu)\n", (unsigned long long)id,
-			       check_names[r < ARRAY_SIZE(check_names) ? r : 0], (unsigned long long)rounds);
-		}
-		if (fsgs) {
-			uint64_t fs, gs;
-			__asm__ volatile("rdfsbase %0\n\trdgsbase %1" : "=r"(fs), "=r"(gs));
-			if (fs != fs_want || gs != gs_want) {
-				fails++;
-				printf("regcheck env %llu: MISMATCH in FS/GS base (%#llx %#llx)\n", (unsigned long long)id,
-				       (unsigned long long)fs, (unsigned long long)gs);
-			}
-		}
+		fails += check_round(who, regcheck_loop, per_round, ++rounds, fs_want, gs_want);
 		preempted = (uint64_t)sys_debug(DEBUG_PREEMPTIONS, 0, 0);
 		if (hop && sys_debug(DEBUG_PIN, (long)(rounds & 1), 0) < 0) {
 			printf("regcheck env %llu: cannot hop (two CPUs and a debug build needed)\n", (unsigned long long)id);
