@@ -316,7 +316,8 @@ void env_set_floor_syscall(struct env *e, bool on)
 
 void env_save(struct dispatcher *d, const struct trap_frame *tf, bool from_syscall)
 {
-	d->ctx = *tf;
+	if (tf != &d->ctx) /* (entry.S saved the calls that switch envs there already) */
+		d->ctx = *tf;
 	d->ctx_from_syscall = from_syscall;
 }
 
@@ -336,53 +337,48 @@ static __attribute__((noinline)) void hand_over(struct percpu *cpu, struct dispa
 	}
 }
 
-__noreturn void env_run(struct dispatcher *d)
+/* This CPU runs d from now on: prev's state saved, d's loaded (its
+ * extended state, FS and GS bases, address space, I/O ports). */
+static inline void switch_to(struct percpu *cpu, struct dispatcher *prev, struct dispatcher *d)
 {
-	struct percpu *cpu = this_cpu();
-	struct dispatcher *prev = cpu->disp;
 	struct env *e = d->env;
-	if (prev != d) {
-		/* Here, where both are live anyway: a site further down
-		 * would keep prev in a register across the switch, trace off. */
-		TRACE(KEEL_TR_SWITCH, e->id, prev ? prev->env->id : 0, 0);
-		if (prev) {
-			save_state(prev);
-			if (prev->state == ENV_RUNNING)
-				prev->state = ENV_RUNNABLE;
-		}
-		if (cpus_up > 1)
-			hand_over(cpu, prev, d);
-		fpu_restore(d->fpu);
-		if (cpu_has.fsgsbase)
-			wrfsbase(d->fs_base);
-		else
-			wrmsr(MSR_FS_BASE, d->fs_base);
-		wrmsr(MSR_KERNEL_GS_BASE, d->gs_base); /* becomes GS base at the swapgs on exit */
-		u64 pml4 = e->pml4;
-		if (cpu->pml4_loaded != pml4) { /* (kept since e last ran here: no load) */
-			cpu->pml4_loaded = pml4;
-			write_cr3(pml4);
-		}
-		switch_hooks(cpu, e);
-		cpu->env = e;
-		cpu->disp = d;
-		cpu->stats.switches++;
-		if (e->floor_syscall != cpu->lstar_floor)
-			env_set_floor_syscall(e, e->floor_syscall);
+	/* Here, where both are live anyway: a site further down would keep
+	 * prev in a register across the switch, trace off. */
+	TRACE(KEEL_TR_SWITCH, e->id, prev ? prev->env->id : 0, 0);
+	if (prev) {
+		save_state(prev);
+		if (prev->state == ENV_RUNNING)
+			prev->state = ENV_RUNNABLE;
 	}
-	d->state = ENV_RUNNING;
-	if (resume_fn)
-		resume_fn(d); /* upcalls: may redirect ctx to an upcall entry */
+	if (cpus_up > 1)
+		hand_over(cpu, prev, d);
+	fpu_restore(d->fpu);
+	if (cpu_has.fsgsbase)
+		wrfsbase(d->fs_base);
+	else
+		wrmsr(MSR_FS_BASE, d->fs_base);
+	wrmsr(MSR_KERNEL_GS_BASE, d->gs_base); /* becomes GS base at the swapgs on exit */
+	u64 pml4 = e->pml4;
+	if (cpu->pml4_loaded != pml4) { /* (kept since e last ran here: no load) */
+		cpu->pml4_loaded = pml4;
+		write_cr3(pml4);
+	}
+	switch_hooks(cpu, e);
+	cpu->env = e;
+	cpu->disp = d;
+	cpu->stats.switches++;
+	if (e->floor_syscall != cpu->lstar_floor)
+		env_set_floor_syscall(e, e->floor_syscall);
+}
 
-	/* The frame goes at the top of this CPU's kernel stack, where the next
-	 * entry from Ring 3 will build its own; nothing below is live. */
-	struct trap_frame *f = (struct trap_frame *)(cpu->kstack_top - sizeof(struct trap_frame));
-	ASSERT(read_rsp() < (u64)f);
-	*f = d->ctx;
+/* Out to Ring 3 with d's registers, read where they are kept (d->ctx). */
+static __noreturn void leave(struct percpu *cpu, struct dispatcher *d)
+{
+	struct trap_frame *f = &d->ctx;
 	if (context_sanitize(f, false))
-		env_kill(e, "cannot resume at rip %#llx: not a user address", (unsigned long long)f->rip);
+		env_kill(d->env, "cannot resume at rip %#llx: not a user address", (unsigned long long)f->rip);
 	/* sysretq takes RIP from RCX and RFLAGS from R11: user_return sets
-	 * both from the frame, the values it checks. */
+	 * both from the context, the values it checks. */
 	bool sysret = exit_via_sysret(d->ctx_from_syscall, f->rip);
 	if (sysret)
 		cpu->stats.sysret++;
@@ -392,9 +388,32 @@ __noreturn void env_run(struct dispatcher *d)
 	 * out by upcall, or into its area while it is disabled. */
 	if (KEEL_DEBUG)
 		ASSERT(f->cs == USER_CS && f->ss == USER_SS && (f->rflags & RFLAGS_IF_BIT) &&
-		       !(f->rflags & (3ULL << 12)) && (read_cr3() & PTE_ADDR) == e->pml4 && (!d->area || !d->events));
-	kernel_lock_drop(); /* this CPU's kernel work is done: the frame is on its own stack */
+		       !(f->rflags & (3ULL << 12)) && (read_cr3() & PTE_ADDR) == d->env->pml4 &&
+		       (!d->area || !d->events));
+	kernel_lock_drop(); /* this CPU's kernel work is done: nothing of it is live */
 	user_return(f, sysret);
+}
+
+__noreturn void env_run(struct dispatcher *d)
+{
+	struct percpu *cpu = this_cpu();
+	struct dispatcher *prev = cpu->disp;
+	if (prev != d)
+		switch_to(cpu, prev, d);
+	d->state = ENV_RUNNING;
+	if (resume_fn)
+		resume_fn(d); /* upcalls: may redirect ctx to an upcall entry */
+	leave(cpu, d);
+}
+
+__noreturn void env_run_plain(struct dispatcher *d)
+{
+	struct percpu *cpu = this_cpu();
+	struct dispatcher *prev = cpu->disp;
+	if (prev != d)
+		switch_to(cpu, prev, d);
+	d->state = ENV_RUNNING;
+	leave(cpu, d);
 }
 
 void kstack_restart(void (*fn)(void)) __noreturn; /* entry.S */

@@ -112,6 +112,9 @@ void env_save(struct dispatcher *d, const struct trap_frame *tf, bool from_sysca
 /* Switch to e (address space, FS/GS bases, extended state) and return to
  * Ring 3 through the one exit. */
 __noreturn void env_run(struct dispatcher *d);
+/* env_run without the resume hook: for a fast path that has made sure the
+ * hook has nothing to do (upcall_resume_plain). */
+__noreturn void env_run_plain(struct dispatcher *d);
 
 /* End the env: "exited with code N" or "killed: why"; then schedule. */
 __noreturn void env_exit(struct env *e, int code);

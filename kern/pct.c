@@ -2,7 +2,9 @@
 #include "cap.h"
 #include "clock.h"
 #include "env.h"
+#include "keel/abi.h"
 #include "keel/errno.h"
+#include "layout.h"
 #include "sched.h"
 #include "trace.h"
 #include "upcall.h"
@@ -94,6 +96,94 @@ i64 pct_reply(struct dispatcher *d)
 	}
 	d->pct.was_waiting = false;
 	sched_run_donated(c); /* the rest of the slice goes back */
+}
+
+/*
+ * The fast paths (seL4's fastpath, L4's direct process switch). A call's
+ * common case: a receiver for this CPU, waiting for events or queued,
+ * parked for an activation, nothing for it pending; a reply's: a caller
+ * that may run here. Each checks all of that first and returns if anything differs,
+ * having changed nothing (the general path then makes the call); else it
+ * does what pct_call or pct_reply does, step for step in the same order --
+ * the same records, counters and trace -- without the general path's
+ * detours: the registers are already in the dispatcher (entry.S), the
+ * run queue is not walked, and the one they switch to leaves by
+ * env_run_plain when it has nothing to deliver. tests/test_paths.py proves
+ * both paths leave the same state. Keep them in step with the above.
+ */
+void pct_call_fast(struct dispatcher *d)
+{
+	struct env *e = d->env;
+	u64 mine = this_cpu()->bit;
+	int err;
+	struct cap *cap = cap_lookup(e, d->ctx.rdi, KEEL_CAP_ENV, 0, &err);
+	struct env *re = cap ? env_by_id((u32)cap->base) : NULL;
+	if (!re || re == e)
+		return;
+	struct dispatcher *r = disp_for_here(re);
+	if (!r || !r->area || r->resume != RESUME_ACTIVATE || r->events || r->pct.serving || r->pct.callee ||
+	    !(r->may_run & mine) || !(d->may_run & mine))
+		return;
+	bool waiting = r->state == ENV_BLOCKED && r->waiting_events;
+	if (!waiting && r->state != ENV_RUNNABLE)
+		return;
+	if (!user_addr(r->ka->pct_entry) || !user_addr(r->ka->pct_stack))
+		return;
+
+	e->syscalls++; /* (syscall_dispatch's part) */
+	TRACE(KEEL_TR_SYSCALL, e->id, SYS_PCT_CALL, 0);
+	u64 arg[4] = { d->ctx.rsi, d->ctx.rdx, d->ctx.r10, d->ctx.r8 };
+	upcall_pct_enter(r, e->id, arg); /* (it cannot refuse: checked above) */
+	r->pct.was_waiting = waiting;
+	if (waiting)
+		sched_unblocked(r);
+	else
+		sched_remove(r);
+	r->pct.serving = true;
+	r->pct.caller = d;
+	d->pct.callee = r;
+	TRACE(KEEL_TR_PCT_CALL, e->id, re->id, 0);
+	sched_block(d, false);
+	sched_donated(r);
+	if (upcall_resume_plain(r))
+		env_run_plain(r);
+	env_run(r);
+}
+
+void pct_reply_fast(struct dispatcher *d)
+{
+	struct dispatcher *c = d->pct.caller;
+	u64 mine = this_cpu()->bit;
+	if (!d->pct.serving || !c || !(c->may_run & mine) || !(d->may_run & mine))
+		return;
+
+	d->env->syscalls++;
+	TRACE(KEEL_TR_SYSCALL, d->env->id, SYS_PCT_REPLY, 0);
+	d->pct.serving = false;
+	d->pct.caller = NULL;
+	c->pct.callee = NULL;
+	TRACE(KEEL_TR_PCT_REPLY, d->env->id, c->env->id, 0);
+	sched_unblocked(c);
+	c->ctx.rax = 0;
+	c->ctx.rdi = d->ctx.rdi;
+	c->ctx.rsi = d->ctx.rsi;
+	c->ctx.rdx = d->ctx.rdx;
+	c->ctx.r10 = d->ctx.r10;
+	c->state = ENV_RUNNABLE;
+	d->ctx.rax = 0;
+	upcall_pct_leave(d);
+	if (d->pct.was_waiting && d->ka && !d->events &&
+	    !(d->ka->pending || d->ka->irq_pending || d->ka->swvec_pending || d->ka->posted)) {
+		sched_block(d, true);
+	} else {
+		d->state = ENV_RUNNABLE;
+		sched_add(d);
+	}
+	d->pct.was_waiting = false;
+	sched_donated(c);
+	if (upcall_resume_plain(c))
+		env_run_plain(c);
+	env_run(c);
 }
 
 i64 pct_yield_to(struct dispatcher *d, u64 env_slot)

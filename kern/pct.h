@@ -22,6 +22,11 @@ i64 pct_call(struct dispatcher *d);
 /* SYS_PCT_REPLY (results in e->ctx): returns only an error; success
  * switches back to the caller. */
 i64 pct_reply(struct dispatcher *d);
+/* Their fast paths (entry.S -> syscall_switch): the common case done in one
+ * pass, by switching -- else they return, having changed nothing, and the
+ * general path above makes the call. */
+void pct_call_fast(struct dispatcher *d);
+void pct_reply_fast(struct dispatcher *d);
 /* SYS_YIELD_TO: returns only an error; success runs the target now. */
 i64 pct_yield_to(struct dispatcher *d, u64 env_slot);
 /* SYS_EVENT_WAIT: 0 at once if an event is pending; else blocks. */

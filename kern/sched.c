@@ -377,6 +377,12 @@ __noreturn void sched_run_donated(struct dispatcher *d)
 		sched_add(d);
 		sched_next();
 	}
+	sched_donated(d);
+	env_run(d);
+}
+
+void sched_donated(struct dispatcher *d)
+{
 	u64 now = clock_ns();
 	d->dispatched_at = now;
 	struct percpu_sched *s = mine();
@@ -385,7 +391,6 @@ __noreturn void sched_run_donated(struct dispatcher *d)
 		s->over = false;
 		timer_arm(&s->slice, now + DONATION_MIN_NS);
 	}
-	env_run(d);
 }
 
 __noreturn void sched_preempt(struct dispatcher *d)

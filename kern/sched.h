@@ -45,6 +45,9 @@ void sched_set_lost(bool (*fn)(struct dispatcher *d));
 /* Run d now for the rest of the current slice, given up by the env that
  * leaves the CPU (directed yield, protected control transfer). */
 __noreturn void sched_run_donated(struct dispatcher *d);
+/* sched_run_donated's bookkeeping for d, which may run here, without the
+ * run: a fast path's (pct.c), which runs d itself. */
+void sched_donated(struct dispatcher *d);
 /* (An env pinned to another CPU is queued there instead, and this CPU
  * runs its next env.) */
 

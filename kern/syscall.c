@@ -104,11 +104,43 @@ static i64 sys_debug(struct env *e, u64 op, u64 a, u64 b)
 		 * (tests/test_paths.py proves it with these switched off). */
 		if (!KEEL_DEBUG)
 			return -ENOSYS;
-		if (a & ~(u64)(KEEL_FASTPATH_ASM | KEEL_FASTPATH_C))
+		if (a & ~(u64)(KEEL_FASTPATH_ASM | KEEL_FASTPATH_C | KEEL_FASTPATH_PCT))
 			return -EINVAL;
 		fast_paths_off = a;
 		idt_self_event_fast(!(a & KEEL_FASTPATH_ASM));
 		return 0;
+	}
+	case DEBUG_DISP_RECORD: {
+		if (!KEEL_DEBUG)
+			return -ENOSYS;
+		struct env *t = e;
+		if (a != KEEL_SELF) {
+			int err;
+			struct cap *c = cap_lookup(e, a, KEEL_CAP_ENV, 0, &err);
+			if (!c)
+				return err;
+			if (!(t = env_by_id((u32)c->base)))
+				return -ENOENT;
+		}
+		const struct dispatcher *d = &t->d0;
+		struct keel_disp_record r = {
+			.state = d->state,
+			.resume = d->resume,
+			.waiting_events = d->waiting_events,
+			.ctx_from_syscall = d->ctx_from_syscall,
+			.serving = d->pct.serving,
+			.was_waiting = d->pct.was_waiting,
+			.caller = d->pct.caller ? d->pct.caller->env->id : 0,
+			.callee = d->pct.callee ? d->pct.callee->env->id : 0,
+			.events = d->events,
+			.syscalls = t->syscalls,
+			.activations = d->up.activations,
+			.watchdog = (d->disabled_ns != 0) | (u64)d->watchdog_fired << 1,
+		};
+		_Static_assert(sizeof r.ctx == sizeof d->ctx, "keel_disp_record.ctx is a trap frame");
+		if (t != e)
+			memcpy(r.ctx, &d->ctx, sizeof r.ctx);
+		return copy_to_user(b, &r, sizeof r);
 	}
 	case DEBUG_PIN:
 		/* Test only: an env moved between CPUs at a point of its
@@ -312,6 +344,26 @@ __noreturn void syscall_from_user(struct trap_frame *tf)
 	else
 		d->ctx.rax = (u64)syscall_dispatch(d, tf->rax, tf->rdi, tf->rsi, tf->rdx);
 	env_run(d);
+}
+
+/* entry.S's path for the calls that switch envs: tf is the caller's
+ * dispatcher's ctx, where the entry saved its registers. A fast path
+ * returns only when its common case does not apply; then the general path,
+ * as for any other call. */
+__noreturn void syscall_switch(struct trap_frame *tf)
+{
+	struct percpu *cpu = this_cpu();
+	if (unlikely(cpus_up > 1))
+		lock_for_entry(cpu);
+	struct dispatcher *d = cpu->disp;
+	d->ctx_from_syscall = true;
+	if (likely(!(fast_paths_off & KEEL_FASTPATH_PCT))) {
+		if (tf->rax == SYS_PCT_CALL)
+			pct_call_fast(d);
+		else
+			pct_reply_fast(d);
+	}
+	syscall_from_user(tf);
 }
 
 __noreturn void syscall_compat_from_user(struct trap_frame *tf)

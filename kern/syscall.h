@@ -23,6 +23,7 @@ extern u64 fast_paths_off;
 
 i64 syscall_dispatch(struct dispatcher *d, u64 nr, u64 a0, u64 a1, u64 a2);
 __noreturn void syscall_from_user(struct trap_frame *tf);
+__noreturn void syscall_switch(struct trap_frame *tf);
 
 __noreturn void syscall_compat_from_user(struct trap_frame *tf);
 

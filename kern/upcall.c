@@ -540,6 +540,23 @@ static void upcall_areas_check(paddr_t pa)
 		}
 }
 
+/* Would upcall_before_resume leave d's context as it is -- no activation,
+ * no event to deliver or to write to the area? Then true, having done the
+ * one thing it does besides: the watchdog's look. The fast paths ask this
+ * and run d by env_run_plain; false: env_run (which does it all). */
+bool upcall_resume_plain(struct dispatcher *d)
+{
+	const struct keel_upcall_area *a = d->ka;
+	if (!d->area)
+		return true;
+	u32 disabled = a->disabled;
+	if (d->resume != RESUME_CTX || d->events || (a->pending && !disabled))
+		return false;
+	if (!disabled || upcall_in_crit(a->crit_start, a->crit_end, d->ctx.rip))
+		upcall_watchdog_reset(d);
+	return true;
+}
+
 /* On every return to Ring 3 through env_run: frameless, a tail call. */
 __attribute__((optimize("omit-frame-pointer"))) static void upcall_env_resume(struct dispatcher *d)
 {
@@ -627,8 +644,7 @@ int upcall_pct_enter(struct dispatcher *r, u64 caller_id, const u64 arg[4])
 	default: /* disabled: its context is in the disabled save */
 		return -EAGAIN;
 	}
-	u32 one = 1;
-	area_put(r, AREA_FIELD(disabled), &one, 4);
+	r->ka->disabled = 1;
 	r->resume = RESUME_CTX;
 	enter(r, entry, stack);
 	r->ctx.rsi = caller_id;
@@ -645,12 +661,11 @@ int upcall_pct_enter(struct dispatcher *r, u64 caller_id, const u64 arg[4])
 
 void upcall_pct_leave(struct dispatcher *r)
 {
-	u32 zero = 0;
 	u64 now = clock_ns();
 	if (!r->ka)
 		return; /* it dropped its area inside the handler: it goes on from
 			 * its reply call, as an env without upcalls */
-	area_put(r, AREA_FIELD(disabled), &zero, 4);
+	r->ka->disabled = 0;
 	r->resume = RESUME_ACTIVATE;
 	r->up.descheduled_at = now;
 	r->up.ran_ns = now - r->dispatched_at;

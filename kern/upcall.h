@@ -48,6 +48,8 @@ bool upcall_trap_fast(struct dispatcher *d, struct trap_frame *tf, u64 cr2);
 
 /* On the way back to Ring 3 (env_run): finish a dispatch, deliver events. */
 void upcall_before_resume(struct dispatcher *d);
+/* Would it leave d's context as it is? (It then does the watchdog's look.) */
+bool upcall_resume_plain(struct dispatcher *d);
 
 /* Protected control transfer (pct.c). Enter r's registered call entry
  * (pct_entry on pct_stack, disabled) with the caller's id and four

@@ -12,6 +12,12 @@ outcome: whether the event was delivered, the registers at the entry, the
 enabled save, the area's fields, the registers it came back with. Every path
 must print the same lines. A new fast path plugs in as a SUBJECTS entry and a
 table in apps/paths.
+
+The control transfer (pct.c's fast call and reply) takes two envs: apps/paths
+calls `paths pctpeer` through a table of states the peer is left in (waiting,
+queued, disabled, with events waiting, a bad slot); both print what they saw
+-- every register back, what the entry got, the peer's whole area but the
+kernel's clocks, and both dispatchers' kernel records (DEBUG_DISP_RECORD).
 """
 
 import re
@@ -85,3 +91,37 @@ def test_a_state_that_ends_the_env_ends_it_alike_on_every_path(keel, subject, fi
         b.expect_not(r"survived: WRONG|PANIC")
         words.add(b.expect(r"^env 1 \(paths\): killed: (.*)$").group(1))
     assert len(words) == 1, f"each path ended the env with other words: {words}"
+
+
+def pct_run(keel, path, cpu):
+    b = keel.boot(f"run=paths:pct:{path},paths:pctpeer", cpu=cpu, icount=True).expect_verdict("success")
+    b.expect(rf"^paths pct {path}: done$")
+    b.expect(r"^paths pctpeer: done$")
+    seen = [l for l in re.findall(r"^paths pct(?:peer)? .*$", b.log, re.M)
+            if ": cost " not in l and not l.endswith(": done")]
+    cost = {m.group(1): int(m.group(2)) for m in re.finditer(r"^paths pct (\S+): cost (\d+)$", b.log, re.M)}
+    return seen, cost
+
+
+@pytest.mark.parametrize("cpu", ["max", "qemu64"])
+def test_the_control_transfer_fast_path_leaves_what_the_general_path_leaves(keel, cpu):
+    fast, fast_cost = pct_run(keel, "fast", cpu)
+    general, general_cost = pct_run(keel, "general", cpu)
+    assert len(general) >= 14, general
+    diff = [(f, g) for f, g in zip(fast, general) if f != g]
+    assert not diff and len(fast) == len(general), f"the fast path differs from the general one: {diff[:2]}"
+    # Not merely the same both ways, but right.
+    line = {m.group(1): m.group(2) for l in general for m in [re.match(r"paths pct (\S+): (.*)", l)] if m}
+    for state in ("waiting", "queued", "queued-again", "waiting-again", "events-waiting", "last"):
+        assert re.match(r"ret 0 back rax=0,rcx=0x[0-9a-f]+,rdx=0x[0-9a-f]+,rsi=0x[0-9a-f]+,rdi=0x[0-9a-f]+,"
+                        r"r10=0x[0-9a-f]+,r11=0x246;", line[state]), (state, line[state])
+    assert line["disabled"].startswith("ret -11 ") and line["bad-slot"].startswith("ret -80 "), line
+    assert "the peer's: state 2 resume 1 waiting 1 " in line["waiting"]   # back to its wait
+    assert "the peer's: state 0 resume 1 waiting 0 " in line["queued"]    # back in the queue
+    peer = [l for l in general if l.startswith("paths pctpeer ")]
+    assert len(peer) == 6 and all("entry: rdi the area caller 1 " in l and " rsp top-0 rflags 0x202 " in l
+                                  for l in peer), peer
+    assert " pending 0x40 posted 0x10 " in peer[4], peer[4]  # the events that waited came with the call
+    # The switch switches: where the common case holds, the fast path is shorter.
+    for state in ("waiting", "queued", "queued-again", "waiting-again", "last"):
+        assert fast_cost[state] < general_cost[state], (state, fast_cost[state], general_cost[state])

@@ -16,10 +16,20 @@
  *           then upcall_event_fast), c (the assembly switched off) or
  *           general (both off: env_run and upcall_before_resume);
  *           FINAL bad-entry or bad-stack
+ *   pct     a protected control transfer and its reply, with env
+ *           `paths pctpeer` beside it (run=paths:pct:PATH,paths:pctpeer):
+ *           PATH fast (pct.c's fast paths) or general (KEEL_FASTPATH_PCT
+ *           off). The caller prints what it got back and both kernel
+ *           records; the peer prints what its entry got, its area and the
+ *           records as the call left them.
  */
 #include "keel.h"
+#include "ipc.h"
+#include "vm.h"
 
 void paths_int_self(const uint64_t in[15], uint64_t out[15], uint64_t rsp);
+void paths_syscall_self(const uint64_t in[15], uint64_t out[15]);
+extern char paths_pct_entry[];
 extern uint64_t paths_saved_rsp;
 extern char paths_int[], paths_int_end[], paths_event_entry[];
 extern char keel_resume_crit_start[], keel_resume_crit_end[];
@@ -236,24 +246,193 @@ static int event_subject(const char *final)
 	return 0;
 }
 
+/* ------------------------------------------- the control transfer */
+
+/* What the peer does between calls, set by the first argument of a call. */
+enum { PEER_WAIT = 1, PEER_YIELD, PEER_DISABLE, PEER_STOP };
+static volatile int peer_mode = PEER_WAIT;
+static long other_slot; /* the ENV capability to the other env */
+
+static uint64_t hash_bytes(const void *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < n; i++) {
+		h ^= ((const uint8_t *)p)[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+/* One line of a dispatcher's kernel record (ctx as a hash, and its RIP). */
+static void print_record(const char *who, long slot)
+{
+	struct keel_disp_record r;
+	long err = sys_debug(DEBUG_DISP_RECORD, slot, (long)&r);
+	if (err) {
+		printf("; %s: record %ld", who, err);
+		return;
+	}
+	printf("; %s: state %u resume %u waiting %u from_syscall %u serving %u was_waiting %u caller %u callee %u "
+	       "events %#llx syscalls %llu activations %llu watchdog %llu ctx %#llx",
+	       who, r.state, r.resume, r.waiting_events, r.ctx_from_syscall, r.serving, r.was_waiting, r.caller ? 1 : 0,
+	       r.callee ? 1 : 0, (unsigned long long)r.events, (unsigned long long)r.syscalls,
+	       (unsigned long long)r.activations, (unsigned long long)r.watchdog,
+	       (unsigned long long)hash_bytes(r.ctx, sizeof r.ctx));
+}
+
+/* The peer's area, but the kernel's clocks in it (they tell the paths'
+ * lengths apart, not what they did). */
+static uint64_t area_hash(const struct keel_upcall_area *a)
+{
+	static struct keel_upcall_area c;
+	memcpy(&c, a, sizeof c);
+	c.descheduled_at = c.ran_ns = c.ran_total_ns = c.waited_total_ns = c.delivered_at = 0;
+	c.clock_tsc_base = 0; /* (where the boot set the clock: each boot its own) */
+	return hash_bytes(&c, sizeof c);
+}
+
+__attribute__((noreturn)) void paths_pct(struct keel_upcall_area *a, const uint64_t *block);
+__attribute__((noreturn)) void paths_pct(struct keel_upcall_area *a, const uint64_t *block)
+{
+	/* block: r15 .. rax (as pushed), RSP, RFLAGS at the entry. RDI the
+	 * area, RSI the caller's id, RDX RCX R8 R9 the arguments: the rest are
+	 * hashed. */
+	uint64_t r[NREGS + 2];
+	memcpy(r, block, sizeof r);
+	uint64_t args[4] = { r[NREGS - 1 - 3], r[NREGS - 1 - 2], r[7], r[6] }; /* rdx rcx r8 r9 */
+	uint64_t caller = r[NREGS - 1 - 4];
+	r[NREGS - 1 - 3] = r[NREGS - 1 - 2] = r[7] = r[6] = r[NREGS - 1 - 4] = 0;
+	printf("paths pctpeer %llu: entry: rdi %s caller %llu args %#llx %#llx %#llx %#llx rsp top-%llu rflags %#llx "
+	       "others %#llx; area: disabled %u pending %#llx posted %#llx pct_calls %llu activations %llu hash %#llx",
+	       (unsigned long long)args[0], r[NREGS - 1 - 5] == (uint64_t)a ? "the area" : "OTHER",
+	       (unsigned long long)caller, (unsigned long long)args[0], (unsigned long long)args[1],
+	       (unsigned long long)args[2], (unsigned long long)args[3],
+	       (unsigned long long)(a->pct_stack - r[NREGS]), (unsigned long long)r[NREGS + 1],
+	       (unsigned long long)hash_regs(r, NREGS), a->disabled, (unsigned long long)a->pending,
+	       (unsigned long long)a->posted, (unsigned long long)a->pct_calls, (unsigned long long)a->activations,
+	       (unsigned long long)area_hash(a));
+	print_record("mine", KEEL_SELF);
+	print_record("the caller's", other_slot);
+	printf("\n");
+	peer_mode = (int)(args[0] >> 8);
+	register uint64_t rdi __asm__("rdi") = args[0] + 1;
+	register uint64_t rsi __asm__("rsi") = args[1] + 1;
+	register uint64_t rdx __asm__("rdx") = args[2] + 1;
+	register uint64_t r10 __asm__("r10") = args[3] + 1;
+	long ret;
+	__asm__ volatile("syscall"
+			 : "=a"(ret), "+r"(rdi), "+r"(rsi), "+r"(rdx), "+r"(r10)
+			 : "a"((long)SYS_PCT_REPLY)
+			 : "rcx", "r11", "r8", "r9", "memory");
+	printf("paths pctpeer: the reply returned %ld: WRONG\n", ret);
+	sys_exit(1);
+}
+
+static int pct_peer(void)
+{
+	other_slot = vm_find_cap(0, KEEL_CAP_ENV, NULL, 0, NULL);
+	if (keel_upcalls_init(NULL, NULL) || other_slot < 0) {
+		printf("paths pctpeer: no upcalls or no caller\n");
+		return 1;
+	}
+	keel_area->pct_stack = (uint64_t)(stack + sizeof stack);
+	keel_area->pct_entry = (uint64_t)paths_pct_entry;
+	while (peer_mode != PEER_STOP) {
+		if (peer_mode == PEER_WAIT) {
+			sys_event_wait();
+			__atomic_exchange_n(&keel_area->posted, 0, __ATOMIC_SEQ_CST);
+		} else if (peer_mode == PEER_YIELD) {
+			sys_yield();
+		} else { /* disabled over one yield: a call finds it so */
+			keel_area->disabled = 1;
+			sys_yield();
+			peer_mode = PEER_WAIT;
+			keel_upcalls_enable(keel_area);
+		}
+	}
+	printf("paths pctpeer: done\n");
+	return 0;
+}
+
+struct pct_state {
+	const char *name;
+	int cmd;     /* the peer's next mode (PEER_*) */
+	int prepare; /* what the caller does first (PREP_*) */
+};
+
+enum {
+	PREP_YIELD = 1, /* the peer runs until it waits, yields or blocks */
+	PREP_WAKE,      /* a post wakes the peer, which runs its loop once */
+	PREP_POST,      /* a post only: events wait for it at the call */
+	PREP_BAD_SLOT,  /* the call names an empty slot */
+};
+
+/* In this order, each leaving the peer where the next expects it. */
+static const struct pct_state pct_states[] = {
+	{ "waiting", PEER_YIELD, PREP_YIELD },         /* blocked in its wait */
+	{ "queued", PEER_YIELD, PREP_WAKE },           /* runnable, yielding */
+	{ "queued-again", PEER_DISABLE, PREP_YIELD },
+	{ "disabled", PEER_WAIT, PREP_YIELD },         /* refused: -EAGAIN */
+	{ "waiting-again", PEER_WAIT, PREP_YIELD },
+	{ "events-waiting", PEER_WAIT, PREP_POST },    /* woken by a post, not yet run */
+	{ "bad-slot", PEER_WAIT, PREP_BAD_SLOT },
+	{ "last", PEER_STOP, PREP_YIELD },
+};
+
+static int pct_subject(void)
+{
+	other_slot = vm_find_cap(0, KEEL_CAP_ENV, NULL, 0, NULL);
+	if (other_slot < 0) {
+		printf("paths pct: no peer\n");
+		return 1;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(pct_states); i++) {
+		const struct pct_state *s = &pct_states[i];
+		uint64_t cin[NREGS], cout[NREGS];
+		char b[512];
+		if (s->prepare == PREP_WAKE || s->prepare == PREP_POST)
+			sys_event_post((uint32_t)other_slot, 0, 0x10);
+		if (s->prepare == PREP_YIELD || s->prepare == PREP_WAKE)
+			sys_yield();
+		for (int k = 0; k < NREGS; k++)
+			cin[k] = 0x0101010101010101ULL * (uint64_t)(k + 1) ^ (uint64_t)(uintptr_t)s->name;
+		cin[0] = SYS_PCT_CALL;
+		cin[5] = s->prepare == PREP_BAD_SLOT ? 4000 : (uint64_t)other_slot;              /* rdi: the slot */
+		cin[4] = (uint64_t)s->cmd << 8 | i;                                     /* rsi: a0 */
+		uint64_t t0 = rdtsc();
+		paths_syscall_self(cin, cout);
+		uint64_t cost = rdtsc() - t0; /* (the peer's handler included: the same on every path) */
+		printf("paths pct %s: ret %ld back %s", s->name, (long)cout[0], regs_diff(cout, cin, b, sizeof b));
+		print_record("mine", KEEL_SELF);
+		print_record("the peer's", other_slot);
+		printf("\npaths pct %s: cost %llu\n", s->name, (unsigned long long)cost);
+	}
+	sys_event_post((uint32_t)other_slot, 0, 0x10); /* it sees PEER_STOP */
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *subject = argc > 1 ? argv[1] : "event";
 	const char *path = argc > 2 ? argv[2] : "fast";
 	const char *final = argc > 3 ? argv[3] : NULL;
-	long off = !strcmp(path, "fast")    ? 0 :
-		   !strcmp(path, "c")       ? KEEL_FASTPATH_ASM :
-		   !strcmp(path, "general") ? KEEL_FASTPATH_ASM | KEEL_FASTPATH_C :
-					      -1;
-	if (off < 0 || strcmp(subject, "event")) {
-		printf("paths: usage: paths event fast|c|general [FINAL]\n");
+	if (!strcmp(subject, "pctpeer"))
+		return pct_peer();
+	int pct = !strcmp(subject, "pct");
+	long off = !strcmp(path, "fast")          ? 0 :
+		   !strcmp(path, "c") && !pct     ? KEEL_FASTPATH_ASM :
+		   !strcmp(path, "general") && pct ? KEEL_FASTPATH_PCT :
+		   !strcmp(path, "general")       ? KEEL_FASTPATH_ASM | KEEL_FASTPATH_C :
+						    -1;
+	if (off < 0 || (strcmp(subject, "event") && !pct)) {
+		printf("paths: usage: paths event fast|c|general [FINAL], paths pct fast|general, paths pctpeer\n");
 		return 2;
 	}
 	long r = sys_debug(DEBUG_FAST_PATHS, off, 0);
 	printf("paths: %s: fast paths switched off: %#lx (%ld)\n", path, off, r);
 	if (r)
 		return 1;
-	int rc = event_subject(final);
+	int rc = pct ? pct_subject() : event_subject(final);
 	sys_debug(DEBUG_FAST_PATHS, 0, 0);
 	printf("paths %s %s: done\n", subject, path);
 	return rc;

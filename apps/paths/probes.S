@@ -109,3 +109,87 @@ paths_event_entry:
 	andq $-16, %rsp
 	call paths_event
 	ud2
+
+/*
+ * void paths_syscall_self(const uint64_t in[15], uint64_t out[15]): as
+ * paths_int_self, with `syscall` (RAX in in[0] the call) and the caller's
+ * own stack.
+ */
+	.global paths_syscall_self
+paths_syscall_self:
+	pushq %rbp
+	pushq %rbx
+	pushq %r12
+	pushq %r13
+	pushq %r14
+	pushq %r15
+	pushq %rsi                     /* out */
+	movq 0(%rdi), %rax
+	movq 8(%rdi), %rbx
+	movq 16(%rdi), %rcx
+	movq 24(%rdi), %rdx
+	movq 32(%rdi), %rsi
+	movq 48(%rdi), %rbp
+	movq 56(%rdi), %r8
+	movq 64(%rdi), %r9
+	movq 72(%rdi), %r10
+	movq 80(%rdi), %r11
+	movq 88(%rdi), %r12
+	movq 96(%rdi), %r13
+	movq 104(%rdi), %r14
+	movq 112(%rdi), %r15
+	movq 40(%rdi), %rdi
+	cmpq %rdi, %rdi                /* RFLAGS (R11 at the syscall) the same every run */
+	syscall
+	pushq %rdi
+	movq 8(%rsp), %rdi             /* out */
+	movq %rax, 0(%rdi)
+	movq %rbx, 8(%rdi)
+	movq %rcx, 16(%rdi)
+	movq %rdx, 24(%rdi)
+	movq %rsi, 32(%rdi)
+	popq %rax
+	movq %rax, 40(%rdi)
+	movq %rbp, 48(%rdi)
+	movq %r8, 56(%rdi)
+	movq %r9, 64(%rdi)
+	movq %r10, 72(%rdi)
+	movq %r11, 80(%rdi)
+	movq %r12, 88(%rdi)
+	movq %r13, 96(%rdi)
+	movq %r14, 104(%rdi)
+	movq %r15, 112(%rdi)
+	addq $8, %rsp                  /* out */
+	popq %r15
+	popq %r14
+	popq %r13
+	popq %r12
+	popq %rbx
+	popq %rbp
+	ret
+
+/* The control transfer entry: as paths_event_entry, into paths_pct. */
+	.global paths_pct_entry
+paths_pct_entry:
+	pushfq
+	pushq %rsp
+	addq $8, (%rsp)
+	pushq %rax
+	pushq %rbx
+	pushq %rcx
+	pushq %rdx
+	pushq %rsi
+	pushq %rdi
+	pushq %rbp
+	pushq %r8
+	pushq %r9
+	pushq %r10
+	pushq %r11
+	pushq %r12
+	pushq %r13
+	pushq %r14
+	pushq %r15
+	movq %rsp, %rsi
+	andq $-16, %rsp
+	call paths_pct
+	ud2

@@ -78,6 +78,7 @@ void asm_offsets(void)
 	OFFSET(DISP_WATCHDOG_FIRED, dispatcher, watchdog_fired);
 	OFFSET(DISP_DISABLED_NS, dispatcher, disabled_ns);
 	OFFSET(DISP_ENV, dispatcher, env);
+	OFFSET(DISP_CTX, dispatcher, ctx);
 	COMMENT("struct env (env.h): the software vectors it holds");
 	OFFSET(ENV_SWVEC_HELD, env, swvec_held);
 
@@ -91,6 +92,8 @@ void asm_offsets(void)
 	COMMENT("the syscall entry: syscall_fast's answers (syscall.h), the SYSRET limit (context.h)");
 	CONST(SYSCALL_FAST_SYSRET);
 	CONST(SYSCALL_FAST_EVENTS);
+	CONST(SYS_PCT_CALL);
+	CONST(SYS_PCT_REPLY);
 	CONST(SYSRET_RIP_LIMIT);
 	CONST(MSR_GS_BASE);
 

@@ -187,6 +187,10 @@ syscall_entry:
 	swapgs
 	lfence
 	movq %rsp, %gs:PERCPU_USER_RSP
+	.cfi_remember_state        /* (for .Lsyscall_maybe_switch) */
+	cmpq $SYS_PCT_CALL, %rax   /* the calls that switch envs (below) */
+	jae .Lsyscall_maybe_switch
+.Lsyscall_fast:
 	movq %gs:PERCPU_KSTACK_TOP, %rsp
 	CFI_SYSCALL_KSTACK
 	FAST_PUSH rax, %rax
@@ -227,6 +231,31 @@ syscall_entry:
 	movq %rsp, %rdi
 	xorl %ebp, %ebp            /* the kernel's own backtrace ends here (gdb's goes on, by the CFI) */
 	call syscall_from_user     /* reads the fast path's status; never returns */
+	ud2
+
+/*
+ * The calls that switch envs (a protected control transfer and its reply):
+ * the caller's registers go straight into its dispatcher's saved context --
+ * the frame is built there, not on the kernel stack -- and syscall_switch
+ * (C) makes the call on its fast path if it can, else the general one.
+ * Safe before the kernel lock: this CPU runs the dispatcher, and another
+ * CPU that ends its env waits for this one to let go of it, which it can
+ * only do with interrupts on (spinning for the lock, in C).
+ */
+.Lsyscall_maybe_switch:
+	.cfi_restore_state
+	cmpq $SYS_PCT_REPLY, %rax
+	ja .Lsyscall_fast
+	movq %gs:PERCPU_DISP, %rsp
+	leaq DISP_CTX+TF_SIZE(%rsp), %rsp
+	CFI_SYSCALL_KSTACK
+	SYSCALL_FRAME
+	PUSH_REGS
+	movq %rsp, %rdi            /* the dispatcher's ctx */
+	movq %gs:PERCPU_KSTACK_TOP, %rsp
+	.cfi_undefined %rip        /* (the frame is in the dispatcher now: gdb's backtrace ends here) */
+	xorl %ebp, %ebp
+	call syscall_switch        /* never returns */
 	ud2
 	.cfi_endproc
 

@@ -25,6 +25,7 @@ trap_exit:
 	.cfi_adjust_cfa_offset -(TF_RIP-TF_VECTOR)
 	testb $3, TF_CS-TF_RIP(%rsp)
 	jz 3f
+user_swapgs_iretq:
 	swapgs
 user_iretq:
 	iretq
@@ -32,41 +33,47 @@ user_iretq:
 	.cfi_endproc
 
 /*
- * The one exit to Ring 3: user_return(frame, sysret) with a sanitised frame
- * (env_run) at the top of the kernel stack. iretq goes through trap_exit's
- * labelled user_iretq; sysretq is taken only when env_run decided it is safe
- * (a context saved by `syscall`, RIP below the last user page).
+ * The one exit to Ring 3: user_return(ctx, sysret), ctx a sanitised
+ * context (env_run) wherever it is kept -- a dispatcher's saved registers,
+ * read in place, not copied. iretq: the CPU's five words go to the top of
+ * the kernel stack, where the next entry from Ring 3 builds its own frame,
+ * and leave through trap_exit's labelled user_iretq (a fault there finds
+ * them as it finds any iret frame). sysretq is taken only when env_run
+ * decided it is safe (a context saved by `syscall`, RIP below the last user
+ * page). A ctx at the kernel stack's top (the ktests') works too: each push
+ * writes a word back where it was read.
  */
 	.global user_return, user_sysretq
 user_return:
-	.cfi_startproc             /* called; after the switch, as trap_exit */
-	movq %rdi, %rsp
-	CFI_TRAP_FRAME
+	.cfi_startproc
+	.cfi_undefined %rip          /* gdb's backtrace ends here: the context is the env's */
+	movq %gs:PERCPU_KSTACK_TOP, %rsp
 	testl %esi, %esi
-	jz trap_exit
+	jz 1f
 	/* Second line of defence against the SYSRET hazard: sysretq only to a
 	 * RIP below the last user page, whatever the caller decided. sysretq
 	 * jumps to RCX and loads RFLAGS from R11, so both are made here from the
-	 * frame's checked RIP and sanitised RFLAGS: the address checked is the
+	 * context's checked RIP and sanitised RFLAGS: the address checked is the
 	 * address used. */
-	movq TF_RIP(%rsp), %rcx
+	movq TF_RIP(%rdi), %rcx
 	movabsq $SYSRET_RIP_LIMIT, %rax
 	cmpq %rax, %rcx
-	jae trap_exit
-	movq %rcx, TF_RCX(%rsp)
-	movq TF_RFLAGS(%rsp), %rax
-	movq %rax, TF_R11(%rsp)
-	POP_REGS
-	addq $TF_RIP-TF_VECTOR, %rsp /* vector, error code */
-	.cfi_adjust_cfa_offset -(TF_RIP-TF_VECTOR)
-	movq TF_RSP-TF_RIP(%rsp), %rsp /* the user's RSP (frame: rip cs rflags rsp ss) */
-	.cfi_def_cfa %rsp, 0         /* as `syscall` left it: RIP in RCX, RFLAGS in R11 */
-	.cfi_same_value %rsp
-	.cfi_register %rip, %rcx
-	.cfi_register DW_RFLAGS, %r11
+	jae 1f
+	movq TF_RFLAGS(%rdi), %r11
+	LOAD_REGS rdi, 1
+	movq TF_RSP(%rdi), %rsp      /* the user's RSP (an NMI runs on its IST stack) */
+	movq TF_RDI(%rdi), %rdi
 	swapgs                  /* an NMI from here on takes the paranoid path */
 user_sysretq:
 	sysretq
+1:	pushq TF_SS(%rdi)
+	pushq TF_RSP(%rdi)
+	pushq TF_RFLAGS(%rdi)
+	pushq TF_CS(%rdi)
+	pushq TF_RIP(%rdi)
+	LOAD_REGS rdi, 0
+	movq TF_RDI(%rdi), %rdi
+	jmp user_swapgs_iretq
 	.cfi_endproc
 
 /*

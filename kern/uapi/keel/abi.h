@@ -89,8 +89,12 @@
 #define DEBUG_PIN           9 /* (unsigned cpu) -> 0 once this env runs again: from now on only on
                                * that CPU (as pin=), and it yields so the move happens at once
                                * (debug builds; tests/test_shootdown.py's migration case) */
+#define DEBUG_DISP_RECORD  10 /* (env slot or KEEL_SELF, struct keel_disp_record *out) -> 0: what the
+                               * kernel keeps of that env's first dispatcher (debug builds;
+                               * tests/test_paths.py compares it after each path) */
 #define KEEL_FASTPATH_ASM 1 /* entry.S's: the self event `int $0x82` */
 #define KEEL_FASTPATH_C   2 /* trap.c's upcall_event_fast for the self event */
+#define KEEL_FASTPATH_PCT 4 /* pct.c's control transfer call and reply (pct_call_fast, pct_reply_fast) */
 
 #ifndef __ASSEMBLER__
 struct keel_exit_counts {
@@ -98,6 +102,17 @@ struct keel_exit_counts {
 	uint64_t iret;      /* ... through iretq */
 	uint64_t switches;  /* env switches (CR3 loads) */
 	uint64_t timer;     /* timer interrupts */
+};
+
+/* DEBUG_DISP_RECORD: a dispatcher's kernel record, but its clocks (which
+ * tell the paths' lengths apart, not what they did). ctx: its saved
+ * registers (the kernel's enum order of struct trap_frame: r15 .. rax,
+ * vector, error, rip, cs, rflags, rsp, ss), zero for the caller's own. */
+struct keel_disp_record {
+	uint32_t state, resume, waiting_events, ctx_from_syscall;
+	uint32_t serving, was_waiting, caller, callee; /* caller, callee: env ids (0: none) */
+	uint64_t events, syscalls, activations, watchdog; /* watchdog: disabled_ns != 0 | fired << 1 */
+	uint64_t ctx[22];
 };
 
 /* ------------------------------------------------------------- start-up */
