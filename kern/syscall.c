@@ -330,11 +330,9 @@ static __attribute__((noinline)) void lock_for_entry(struct percpu *cpu)
 		sched_next();
 }
 
-__noreturn void syscall_from_user(struct trap_frame *tf)
+/* The general path, the kernel lock held. */
+static __noreturn void syscall_general(struct percpu *cpu, struct trap_frame *tf)
 {
-	struct percpu *cpu = this_cpu();
-	if (unlikely(cpus_up > 1))
-		lock_for_entry(cpu);
 	struct dispatcher *d = cpu->disp;
 	u64 status = cpu->fast_status;
 	cpu->fast_status = 0;
@@ -344,6 +342,14 @@ __noreturn void syscall_from_user(struct trap_frame *tf)
 	else
 		d->ctx.rax = (u64)syscall_dispatch(d, tf->rax, tf->rdi, tf->rsi, tf->rdx);
 	env_run(d);
+}
+
+__noreturn void syscall_from_user(struct trap_frame *tf)
+{
+	struct percpu *cpu = this_cpu();
+	if (unlikely(cpus_up > 1))
+		lock_for_entry(cpu);
+	syscall_general(cpu, tf);
 }
 
 /* entry.S's path for the calls that switch envs: tf is the caller's
@@ -363,7 +369,7 @@ __noreturn void syscall_switch(struct trap_frame *tf)
 		else
 			pct_reply_fast(d);
 	}
-	syscall_from_user(tf);
+	syscall_general(cpu, tf); /* (the lock already held) */
 }
 
 __noreturn void syscall_compat_from_user(struct trap_frame *tf)
