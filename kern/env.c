@@ -394,27 +394,21 @@ static __noreturn void leave(struct percpu *cpu, struct dispatcher *d)
 	user_return(f, sysret);
 }
 
-__noreturn void env_run(struct dispatcher *d)
+static inline __noreturn void run(struct dispatcher *d, bool resume)
 {
 	struct percpu *cpu = this_cpu();
 	struct dispatcher *prev = cpu->disp;
 	if (prev != d)
 		switch_to(cpu, prev, d);
 	d->state = ENV_RUNNING;
-	if (resume_fn)
+	if (resume && resume_fn)
 		resume_fn(d); /* upcalls: may redirect ctx to an upcall entry */
 	leave(cpu, d);
 }
 
-__noreturn void env_run_plain(struct dispatcher *d)
-{
-	struct percpu *cpu = this_cpu();
-	struct dispatcher *prev = cpu->disp;
-	if (prev != d)
-		switch_to(cpu, prev, d);
-	d->state = ENV_RUNNING;
-	leave(cpu, d);
-}
+__noreturn void env_run(struct dispatcher *d) { run(d, true); }
+
+__noreturn void env_run_plain(struct dispatcher *d) { run(d, false); }
 
 void kstack_restart(void (*fn)(void)) __noreturn; /* entry.S */
 

@@ -27,6 +27,48 @@ static struct env *named_env(struct env *e, u64 slot, i64 *err)
  * or its only one; NULL: none (ENOCPU). */
 static struct dispatcher *disp_for_here(struct env *t) { return env_disp_on(t, this_cpu()->id); }
 
+/* r, entered (upcall_pct_enter), serves d's call: off the run queue or
+ * out of its wait; d blocks until the reply. */
+static void begin_serving(struct dispatcher *d, struct dispatcher *r)
+{
+	r->pct.was_waiting = r->state == ENV_BLOCKED;
+	if (r->state == ENV_BLOCKED)
+		sched_unblocked(r);
+	else
+		sched_remove(r);
+	r->pct.serving = true;
+	r->pct.caller = d;
+	d->pct.callee = r;
+	TRACE(KEEL_TR_PCT_CALL, d->env->id, r->env->id, 0);
+	sched_block(d, false); /* until the reply, or r's end */
+}
+
+/* d, which has just stopped serving, replies to its caller c: c gets the
+ * results and may run; d waits again if it was waiting and nothing arrived
+ * meanwhile, else it is runnable. */
+static void end_serving(struct dispatcher *d, struct dispatcher *c)
+{
+	c->pct.callee = NULL;
+	TRACE(KEEL_TR_PCT_REPLY, d->env->id, c->env->id, 0);
+	sched_unblocked(c);
+	c->ctx.rax = 0;
+	c->ctx.rdi = d->ctx.rdi;
+	c->ctx.rsi = d->ctx.rsi;
+	c->ctx.rdx = d->ctx.rdx;
+	c->ctx.r10 = d->ctx.r10;
+	c->state = ENV_RUNNABLE;
+	d->ctx.rax = 0;
+	upcall_pct_leave(d);
+	if (d->pct.was_waiting && d->ka && !d->events &&
+	    !(d->ka->pending || d->ka->irq_pending || d->ka->swvec_pending || d->ka->posted)) {
+		sched_block(d, true);
+	} else {
+		d->state = ENV_RUNNABLE;
+		sched_add(d);
+	}
+	d->pct.was_waiting = false;
+}
+
 i64 pct_call(struct dispatcher *d)
 {
 	i64 err;
@@ -51,16 +93,7 @@ i64 pct_call(struct dispatcher *d)
 	u64 arg[4] = { d->ctx.rsi, d->ctx.rdx, d->ctx.r10, d->ctx.r8 };
 	if ((err = upcall_pct_enter(r, d->env->id, arg)))
 		return err; /* r untouched */
-	r->pct.was_waiting = r->state == ENV_BLOCKED;
-	if (r->state == ENV_BLOCKED)
-		sched_unblocked(r);
-	else
-		sched_remove(r);
-	r->pct.serving = true;
-	r->pct.caller = d;
-	d->pct.callee = r;
-	TRACE(KEEL_TR_PCT_CALL, d->env->id, re->id, 0);
-	sched_block(d, false); /* until the reply, or r's end */
+	begin_serving(d, r);
 	sched_run_donated(r);
 }
 
@@ -73,28 +106,7 @@ i64 pct_reply(struct dispatcher *d)
 	d->pct.caller = NULL;
 	if (!c)
 		return -EPIPE; /* the caller ended: the handler resumes itself */
-	c->pct.callee = NULL;
-	TRACE(KEEL_TR_PCT_REPLY, d->env->id, c->env->id, 0);
-	sched_unblocked(c);
-	c->ctx.rax = 0;
-	c->ctx.rdi = d->ctx.rdi;
-	c->ctx.rsi = d->ctx.rsi;
-	c->ctx.rdx = d->ctx.rdx;
-	c->ctx.r10 = d->ctx.r10;
-	c->state = ENV_RUNNABLE;
-
-	/* The receiver leaves its handler; it waits again if it was waiting
-	 * and nothing arrived meanwhile, else it is runnable. */
-	d->ctx.rax = 0;
-	upcall_pct_leave(d);
-	if (d->pct.was_waiting && d->ka && !d->events &&
-	    !(d->ka->pending || d->ka->irq_pending || d->ka->swvec_pending || d->ka->posted)) {
-		sched_block(d, true);
-	} else {
-		d->state = ENV_RUNNABLE;
-		sched_add(d);
-	}
-	d->pct.was_waiting = false;
+	end_serving(d, c);
 	sched_run_donated(c); /* the rest of the slice goes back */
 }
 
@@ -111,6 +123,16 @@ i64 pct_reply(struct dispatcher *d)
  * env_run_plain when it has nothing to deliver. tests/test_paths.py proves
  * both paths leave the same state. Keep them in step with the above.
  */
+/* sched_run_donated for a fast path, which has checked that d may run
+ * here: without the resume hook when it has nothing to do. */
+static __noreturn void run_donated_fast(struct dispatcher *d)
+{
+	sched_donated(d);
+	if (upcall_resume_plain(d))
+		env_run_plain(d);
+	env_run(d);
+}
+
 void pct_call_fast(struct dispatcher *d)
 {
 	struct env *e = d->env;
@@ -124,8 +146,7 @@ void pct_call_fast(struct dispatcher *d)
 	if (!r || !r->area || r->resume != RESUME_ACTIVATE || r->events || r->pct.serving || r->pct.callee ||
 	    !(r->may_run & mine) || !(d->may_run & mine))
 		return;
-	bool waiting = r->state == ENV_BLOCKED && r->waiting_events;
-	if (!waiting && r->state != ENV_RUNNABLE)
+	if (!(r->state == ENV_BLOCKED && r->waiting_events) && r->state != ENV_RUNNABLE)
 		return;
 	if (!user_addr(r->ka->pct_entry) || !user_addr(r->ka->pct_stack))
 		return;
@@ -134,20 +155,8 @@ void pct_call_fast(struct dispatcher *d)
 	TRACE(KEEL_TR_SYSCALL, e->id, SYS_PCT_CALL, 0);
 	u64 arg[4] = { d->ctx.rsi, d->ctx.rdx, d->ctx.r10, d->ctx.r8 };
 	upcall_pct_enter(r, e->id, arg); /* (it cannot refuse: checked above) */
-	r->pct.was_waiting = waiting;
-	if (waiting)
-		sched_unblocked(r);
-	else
-		sched_remove(r);
-	r->pct.serving = true;
-	r->pct.caller = d;
-	d->pct.callee = r;
-	TRACE(KEEL_TR_PCT_CALL, e->id, re->id, 0);
-	sched_block(d, false);
-	sched_donated(r);
-	if (upcall_resume_plain(r))
-		env_run_plain(r);
-	env_run(r);
+	begin_serving(d, r);
+	run_donated_fast(r);
 }
 
 void pct_reply_fast(struct dispatcher *d)
@@ -161,29 +170,8 @@ void pct_reply_fast(struct dispatcher *d)
 	TRACE(KEEL_TR_SYSCALL, d->env->id, SYS_PCT_REPLY, 0);
 	d->pct.serving = false;
 	d->pct.caller = NULL;
-	c->pct.callee = NULL;
-	TRACE(KEEL_TR_PCT_REPLY, d->env->id, c->env->id, 0);
-	sched_unblocked(c);
-	c->ctx.rax = 0;
-	c->ctx.rdi = d->ctx.rdi;
-	c->ctx.rsi = d->ctx.rsi;
-	c->ctx.rdx = d->ctx.rdx;
-	c->ctx.r10 = d->ctx.r10;
-	c->state = ENV_RUNNABLE;
-	d->ctx.rax = 0;
-	upcall_pct_leave(d);
-	if (d->pct.was_waiting && d->ka && !d->events &&
-	    !(d->ka->pending || d->ka->irq_pending || d->ka->swvec_pending || d->ka->posted)) {
-		sched_block(d, true);
-	} else {
-		d->state = ENV_RUNNABLE;
-		sched_add(d);
-	}
-	d->pct.was_waiting = false;
-	sched_donated(c);
-	if (upcall_resume_plain(c))
-		env_run_plain(c);
-	env_run(c);
+	end_serving(d, c);
+	run_donated_fast(c);
 }
 
 i64 pct_yield_to(struct dispatcher *d, u64 env_slot)
