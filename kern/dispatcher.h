@@ -53,7 +53,8 @@ struct dispatcher {
 	u64 fs_base, gs_base;   /* the user's FS and GS bases */
 	void *fpu;              /* extended state save area */
 	enum env_state state;
-	struct dispatcher *rq_next; /* run queue */
+	struct dispatcher *rq_next, *rq_prev; /* run queue (doubly linked: taken off anywhere in O(1)) */
+	bool queued;            /* on it */
 	u32 loaded_on;          /* 1 + the CPU whose registers and CR3 hold it (running, or
 				 * kept by that CPU's idle loop); 0: all of it is here */
 	u64 may_run;            /* bit c: the scheduler may run it on CPU c (sched.c: the CPUs

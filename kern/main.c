@@ -239,6 +239,9 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	if (skip_s && !parse_u64(skip_s, &skip))
 		kprintf("warning: smp_skip=%s is not a number\n", skip_s);
 	tunables_apply(&boot_cmdline); /* quotas, time slice, watchdog, ... (tunables.c); trampoline= for smp_start */
+	syscall_fast_paths(0);         /* (all off with fastpaths=off) */
+	if (fast_paths_forced_off)
+		kprintf("boot: fastpaths=off: every fast path switched off, the general paths alone\n");
 	tlb_init(); /* before any AP is up: a kernel page unmapped from now on is flushed on every CPU up */
 	smp_start(&boot_info, mbi_pa, (u32)MIN(skip, (u64)UINT32_MAX));
 	boot_step(frame_type_init(), "setting up frame types");

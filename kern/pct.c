@@ -123,14 +123,19 @@ i64 pct_reply(struct dispatcher *d)
  * env_run_plain when it has nothing to deliver. tests/test_paths.py proves
  * both paths leave the same state. Keep them in step with the above.
  */
-/* sched_run_donated for a fast path, which has checked that d may run
- * here: without the resume hook when it has nothing to do. */
-static __noreturn void run_donated_fast(struct dispatcher *d)
+/* A fast path's run of d: without the resume hook when it has nothing to do. */
+static __noreturn void run_fast(struct dispatcher *d)
 {
-	sched_donated(d);
 	if (upcall_resume_plain(d))
 		env_run_plain(d);
 	env_run(d);
+}
+
+/* sched_run_donated for a fast path, which has checked that d may run here. */
+static __noreturn void run_donated_fast(struct dispatcher *d)
+{
+	sched_donated(d);
+	run_fast(d);
 }
 
 void pct_call_fast(struct dispatcher *d)
@@ -172,6 +177,37 @@ void pct_reply_fast(struct dispatcher *d)
 	d->pct.caller = NULL;
 	end_serving(d, c);
 	run_donated_fast(c);
+}
+
+/* A yield's deschedule: in place if it asked (and can be), else as any. */
+static void yield_deschedule(struct dispatcher *d, u64 flags)
+{
+	d->ctx.rax = 0;
+	if (!(flags & KEEL_YIELD_IN_PLACE) || !upcall_deschedule_in_place(d))
+		upcall_deschedule(d);
+}
+
+i64 pct_yield(struct dispatcher *d, u64 flags)
+{
+	if (flags & ~(u64)KEEL_YIELD_IN_PLACE)
+		return -EINVAL;
+	yield_deschedule(d, flags);
+	sched_next();
+}
+
+/* The yield's fast path: the general one's steps (syscall_dispatch's
+ * count and trace, pct_yield) for a yield whose env may run here, without
+ * its detours (the registers are in the dispatcher already, one clock
+ * read, the resume hook skipped when it has nothing to do). */
+void pct_yield_fast(struct dispatcher *d)
+{
+	u64 flags = d->ctx.rdi;
+	if ((flags & ~(u64)KEEL_YIELD_IN_PLACE) || !(d->may_run & this_cpu()->bit))
+		return;
+	d->env->syscalls++;
+	TRACE(KEEL_TR_SYSCALL, d->env->id, SYS_YIELD, 0);
+	yield_deschedule(d, flags);
+	run_fast(sched_yielded(d));
 }
 
 i64 pct_yield_to(struct dispatcher *d, u64 env_slot)

@@ -27,6 +27,11 @@ i64 pct_reply(struct dispatcher *d);
  * general path above makes the call. */
 void pct_call_fast(struct dispatcher *d);
 void pct_reply_fast(struct dispatcher *d);
+/* SYS_YIELD (flags in d->ctx.rdi: KEEL_YIELD_*): returns only an error
+ * (-EINVAL: unknown flags); success runs the next env. Its fast path, as
+ * the call's above. */
+i64 pct_yield(struct dispatcher *d, u64 flags);
+void pct_yield_fast(struct dispatcher *d);
 /* SYS_YIELD_TO: returns only an error; success runs the target now. */
 i64 pct_yield_to(struct dispatcher *d, u64 env_slot);
 /* SYS_EVENT_WAIT: 0 at once if an event is pending; else blocks. */

@@ -68,9 +68,11 @@ __noreturn void run_end(void)
 			kprintf(" %llu", (unsigned long long)cpus[c].stats.switches);
 		kprintf("\n");
 	}
-	kprintf("envs: %llu env switches; exits to Ring 3: %llu sysretq, %llu iretq; %llu timer interrupts\n",
+	kprintf("envs: %llu env switches; exits to Ring 3: %llu sysretq, %llu iretq; %llu timer interrupts, "
+		"%llu LAPIC timer writes\n",
 		(unsigned long long)exit_stats.switches, (unsigned long long)exit_stats.sysret,
-		(unsigned long long)exit_stats.iret, (unsigned long long)timer_interrupts);
+		(unsigned long long)exit_stats.iret, (unsigned long long)timer_interrupts,
+		(unsigned long long)timer_writes);
 	kprintf("envs: upcalls: %llu event, %llu trap, %llu control transfer; %llu device interrupts\n",
 		(unsigned long long)exit_stats.upcalls, (unsigned long long)exit_stats.trap_upcalls,
 		(unsigned long long)exit_stats.pct_upcalls, (unsigned long long)irq_interrupts);

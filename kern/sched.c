@@ -159,11 +159,13 @@ static inline void rq_push_back(struct dispatcher *d)
 	if (lost(d))
 		return;
 	d->rq_next = NULL;
+	d->rq_prev = rq_tail;
 	if (rq_tail)
 		rq_tail->rq_next = d;
 	else
 		rq_head = d;
 	rq_tail = d;
+	d->queued = true;
 	wake_idle_for(d);
 }
 
@@ -174,22 +176,29 @@ void sched_add_front(struct dispatcher *d)
 	if (lost(d))
 		return;
 	d->rq_next = rq_head;
-	rq_head = d;
-	if (!rq_tail)
+	d->rq_prev = NULL;
+	if (rq_head)
+		rq_head->rq_prev = d;
+	else
 		rq_tail = d;
+	rq_head = d;
+	d->queued = true;
 	wake_idle_for(d);
 }
 
-/* Take d, which follows prev (NULL: d is the head), off the run queue. */
-static struct dispatcher *unqueue(struct dispatcher *prev, struct dispatcher *d)
+/* Take d, which is queued, off the run queue. */
+static struct dispatcher *unqueue(struct dispatcher *d)
 {
-	if (prev)
-		prev->rq_next = d->rq_next;
+	if (d->rq_prev)
+		d->rq_prev->rq_next = d->rq_next;
 	else
 		rq_head = d->rq_next;
-	if (rq_tail == d)
-		rq_tail = prev;
-	d->rq_next = NULL;
+	if (d->rq_next)
+		d->rq_next->rq_prev = d->rq_prev;
+	else
+		rq_tail = d->rq_prev;
+	d->rq_next = d->rq_prev = NULL;
+	d->queued = false;
 	return d;
 }
 
@@ -197,9 +206,9 @@ static struct dispatcher *unqueue(struct dispatcher *prev, struct dispatcher *d)
  * none. The head, unpinned, is the common case: taken without a walk. */
 static __attribute__((noinline)) struct dispatcher *take_next_walk(u64 mine)
 {
-	for (struct dispatcher *prev = NULL, *d = rq_head; d; prev = d, d = d->rq_next)
+	for (struct dispatcher *d = rq_head; d; d = d->rq_next)
 		if (d->may_run & mine)
-			return unqueue(prev, d);
+			return unqueue(d);
 	return NULL;
 }
 
@@ -208,7 +217,7 @@ static inline struct dispatcher *take_next(void)
 	struct dispatcher *d = rq_head;
 	u64 mine = this_cpu()->bit;
 	if (likely(d && (d->may_run & mine)))
-		return unqueue(NULL, d);
+		return unqueue(d);
 	return take_next_walk(mine);
 }
 
@@ -258,20 +267,20 @@ void sched_cpus_changed(struct env *e)
 
 void sched_remove(struct dispatcher *d)
 {
-	for (struct dispatcher *prev = NULL, *q = rq_head; q; prev = q, q = q->rq_next)
-		if (q == d) {
-			unqueue(prev, q);
-			return;
-		}
+	if (d->queued)
+		unqueue(d);
 }
 
-void sched_start_slice(void)
+/* A new slice on this CPU, from now. */
+static void start_slice(u64 now)
 {
 	struct percpu_sched *s = mine();
 	s->over = false;
 	s->extended = false;
-	timer_arm(&s->slice, clock_ns() + sched_slice_ns);
+	timer_arm(&s->slice, now + sched_slice_ns);
 }
+
+void sched_start_slice(void) { start_slice(clock_ns()); }
 
 bool sched_slice_over(void) { return mine()->over; }
 
@@ -285,10 +294,17 @@ static bool others_run_envs(void)
 	return false;
 }
 
+/* next runs from now, on a new slice. */
+static void dispatched(struct dispatcher *next)
+{
+	u64 now = clock_ns();
+	next->dispatched_at = now;
+	start_slice(now);
+}
+
 static __noreturn void dispatch(struct dispatcher *next)
 {
-	next->dispatched_at = clock_ns();
-	sched_start_slice();
+	dispatched(next);
 	env_run(next);
 }
 
@@ -346,6 +362,15 @@ __noreturn void sched_next(void)
 		kstack_restart(idle); /* nothing this CPU may run */
 	}
 	dispatch(next);
+}
+
+struct dispatcher *sched_yielded(struct dispatcher *cur)
+{
+	cur->state = ENV_RUNNABLE;
+	rq_push_back(cur);
+	struct dispatcher *next = take_next(); /* (cur at least) */
+	dispatched(next);
+	return next;
 }
 
 __noreturn void sched_start(void)

@@ -31,6 +31,13 @@
 #include "upcall.h"
 
 u64 fast_paths_off;
+bool fast_paths_forced_off;
+
+void syscall_fast_paths(u64 off)
+{
+	fast_paths_off = off | (fast_paths_forced_off ? (u64)KEEL_FASTPATH_ALL : 0);
+	idt_self_event_fast(!(fast_paths_off & KEEL_FASTPATH_ASM));
+}
 
 static i64 sys_console_write(u64 buf, u64 len)
 {
@@ -64,7 +71,7 @@ static i64 sys_debug(struct env *e, u64 op, u64 a, u64 b)
 		struct exit_stats exit_stats;
 		exit_stats_sum(&exit_stats);
 		struct keel_exit_counts c = { exit_stats.sysret, exit_stats.iret, exit_stats.switches,
-					      timer_interrupts };
+					      timer_interrupts, timer_writes };
 		return copy_to_user(a, &c, sizeof c);
 	}
 	case DEBUG_WATCH_RANGE:
@@ -104,10 +111,9 @@ static i64 sys_debug(struct env *e, u64 op, u64 a, u64 b)
 		 * (tests/test_paths.py proves it with these switched off). */
 		if (!KEEL_DEBUG)
 			return -ENOSYS;
-		if (a & ~(u64)(KEEL_FASTPATH_ASM | KEEL_FASTPATH_C | KEEL_FASTPATH_PCT))
+		if (a & ~(u64)KEEL_FASTPATH_ALL)
 			return -EINVAL;
-		fast_paths_off = a;
-		idt_self_event_fast(!(a & KEEL_FASTPATH_ASM));
+		syscall_fast_paths(a);
 		return 0;
 	}
 	case DEBUG_DISP_RECORD: {
@@ -169,7 +175,7 @@ i64 syscall_dispatch(struct dispatcher *d, u64 nr, u64 a0, u64 a1, u64 a2)
 	case SYS_EXIT:
 		env_exit(e, (int)a0);
 	case SYS_YIELD:
-		yield(d);
+		return pct_yield(d, a0);
 	case SYS_ENV_ID:
 		return e->id;
 	case SYS_TIME:
@@ -278,6 +284,8 @@ __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64
 	struct env *e = d->env;
 	u64 r;
 	switch (nr) {
+	case SYS_YIELD: /* switches envs: registers into the dispatcher (entry.S), syscall_switch */
+		return (struct fast_ret){ 0, SYSCALL_FAST_SWITCH };
 	/* Each names its number: the site needs nothing kept live for it. */
 	case SYS_ENV_ID:
 		r = e->id;
@@ -352,10 +360,10 @@ __noreturn void syscall_from_user(struct trap_frame *tf)
 	syscall_general(cpu, tf);
 }
 
-/* entry.S's path for the calls that switch envs: tf is the caller's
- * dispatcher's ctx, where the entry saved its registers. A fast path
- * returns only when its common case does not apply; then the general path,
- * as for any other call. */
+/* entry.S's path for the calls that switch envs (SYS_YIELD, SYS_YIELD_TO,
+ * SYS_PCT_CALL, SYS_PCT_REPLY): tf is the caller's dispatcher's ctx, where
+ * the entry saved its registers. A fast path returns only when its common
+ * case does not apply; then the general path, as for any other call. */
 __noreturn void syscall_switch(struct trap_frame *tf)
 {
 	struct percpu *cpu = this_cpu();
@@ -363,11 +371,20 @@ __noreturn void syscall_switch(struct trap_frame *tf)
 		lock_for_entry(cpu);
 	struct dispatcher *d = cpu->disp;
 	d->ctx_from_syscall = true;
-	if (likely(!(fast_paths_off & KEEL_FASTPATH_PCT))) {
-		if (tf->rax == SYS_PCT_CALL)
+	u64 off = fast_paths_off;
+	switch (tf->rax) {
+	case SYS_PCT_CALL:
+		if (likely(!(off & KEEL_FASTPATH_PCT)))
 			pct_call_fast(d);
-		else
+		break;
+	case SYS_PCT_REPLY:
+		if (likely(!(off & KEEL_FASTPATH_PCT)))
 			pct_reply_fast(d);
+		break;
+	case SYS_YIELD:
+		if (likely(!(off & KEEL_FASTPATH_YIELD)))
+			pct_yield_fast(d);
+		break;
 	}
 	syscall_general(cpu, tf); /* (the lock already held) */
 }

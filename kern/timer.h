@@ -27,6 +27,7 @@ u64 timer_next_deadline(void);
  * the queue never holds more than that, however often they are re-armed. */
 u64 timer_queue_length(void);
 
-extern u64 timer_interrupts;
+/* Timer interrupts taken, and LAPIC timer writes made, on every CPU. */
+extern u64 timer_interrupts, timer_writes;
 
 #endif

@@ -13,6 +13,7 @@
 #include "lock.h"
 #include "tlb.h"
 #include "spawn.h"
+#include "syscall.h"
 #include "uaccess.h"
 #include "upcall.h"
 
@@ -34,6 +35,7 @@ static const char *const window_words[] = { "closed", "open" };
 static const char *const shootdown_words[] = { "ipi", "skip" };
 static const char *const lockstat_words[] = { "off", "on" };
 static const char *const trampoline_words[] = { "choose", "move" };
+static const char *const fastpaths_words[] = { "on", "off" };
 
 static const struct tunable tunables[] = {
 	/* per boot env: capability slots, frames, GiB of the address space, descendants */
@@ -54,6 +56,9 @@ static const struct tunable tunables[] = {
 	/* test only: TLB shootdowns send no IPI ("skip" in debug builds alone),
 	 * the negative control of the shootdown tests */
 	WORDS("shootdown", shootdown_words, KEEL_DEBUG ? 1 : 0, tlb_skip_ipis),
+	/* test only: every fast path off for the whole boot, the general paths
+	 * alone ("off" in debug builds alone; syscall.h) */
+	WORDS("fastpaths", fastpaths_words, KEEL_DEBUG ? 1 : 0, fast_paths_forced_off),
 	/* lock hold and spin times (a TSC read at each acquisition and release) */
 	WORDS("lockstat", lockstat_words, 1, lockstat_on),
 	/* test only: the APs' trampoline page comes from moving a boot module,

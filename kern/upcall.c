@@ -394,30 +394,10 @@ __noreturn void upcall_exception(struct dispatcher *d, const struct trap_frame *
 	trap_to_env(d, &h, KEEL_SAVE_ENABLED, h.upcall_stack, tf->vector, tf->error, cr2);
 }
 
-void upcall_deschedule(struct dispatcher *d)
+/* A dispatch of d ends at now: its time, and the watchdog's count of time
+ * spent disabled (h: its area's head, as read at the deschedule). */
+static void charge(struct dispatcher *d, const struct area_head *h, u64 now, bool disabled)
 {
-	if (!d->area)
-		return;
-	u64 now = clock_ns();
-	struct area_head h;
-	if (!head_read(d, &h))
-		env_kill(d->env, "upcall: area at %#llx is not readable", (unsigned long long)d->area);
-
-	/* Enabled (or resuming): re-dispatch by activation upcall. Disabled
-	 * (a preemption or a yield alike): the kernel resumes it from the
-	 * disabled save. */
-	struct keel_context c;
-	bool disabled = h.disabled && !in_crit(&h, d->ctx.rip);
-	if (!disabled) {
-		if (!interrupted_ctx(d, &h, &c) || !put_ctx(d, KEEL_SAVE_ENABLED, &c))
-			env_kill(d->env, "upcall: cannot save its context at a deschedule");
-		d->resume = RESUME_ACTIVATE;
-	} else {
-		ctx_from_frame(&c, &d->ctx);
-		if (!put_ctx(d, KEEL_SAVE_DISABLED, &c))
-			env_kill(d->env, "upcall: cannot save its disabled context");
-		d->resume = RESUME_DISABLED;
-	}
 	d->up.descheduled_at = now;
 	d->up.ran_ns = now - d->dispatched_at;
 	d->up.ran_total_ns += d->up.ran_ns;
@@ -442,12 +422,50 @@ void upcall_deschedule(struct dispatcher *d)
 		env_kill(d->env, "watchdog: disabled for more than %llu ms",
 			 (unsigned long long)(2 * upcall_watchdog_ns / 1000000));
 	} else if (d->disabled_ns > upcall_watchdog_ns && !d->watchdog_fired &&
-		   !on_trap_stack(&h, d->ctx.rsp) && !restoring_from_area(d, d->ctx.rsp)) {
+		   !on_trap_stack(h, d->ctx.rsp) && !restoring_from_area(d, d->ctx.rsp)) {
 		/* Not while it runs its trap path, nor while it restores a
 		 * save slot (the trap save is about to be overwritten). */
 		d->watchdog_fired = true;
 		d->resume = RESUME_WATCHDOG; /* its context stays in ctx */
 	}
+}
+
+void upcall_deschedule(struct dispatcher *d)
+{
+	if (!d->area)
+		return;
+	u64 now = clock_ns();
+	struct area_head h;
+	if (!head_read(d, &h))
+		env_kill(d->env, "upcall: area at %#llx is not readable", (unsigned long long)d->area);
+
+	/* Enabled (or resuming): re-dispatch by activation upcall. Disabled
+	 * (a preemption or a yield alike): the kernel resumes it from the
+	 * disabled save. */
+	struct keel_context c;
+	bool disabled = h.disabled && !in_crit(&h, d->ctx.rip);
+	if (!disabled) {
+		if (!interrupted_ctx(d, &h, &c) || !put_ctx(d, KEEL_SAVE_ENABLED, &c))
+			env_kill(d->env, "upcall: cannot save its context at a deschedule");
+		d->resume = RESUME_ACTIVATE;
+	} else {
+		ctx_from_frame(&c, &d->ctx);
+		if (!put_ctx(d, KEEL_SAVE_DISABLED, &c))
+			env_kill(d->env, "upcall: cannot save its disabled context");
+		d->resume = RESUME_DISABLED;
+	}
+	charge(d, &h, now, disabled);
+}
+
+bool upcall_deschedule_in_place(struct dispatcher *d)
+{
+	if (!d->area)
+		return true;
+	struct area_head h;
+	if (!head_read(d, &h) || (h.disabled && !in_crit(&h, d->ctx.rip)))
+		return false; /* (upcall_deschedule: the kill, the disabled save) */
+	charge(d, &h, clock_ns(), false); /* its context stays in ctx: RESUME_CTX */
+	return true;
 }
 
 bool upcall_park(struct dispatcher *d)

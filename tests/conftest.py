@@ -95,7 +95,7 @@ class Boot:
     HEAP = (r"^envs: kernel heap objects live before (?P<heap_before>\d+), after (?P<heap_after>\d+) "
             r"\((?P<heap_bytes_before>\d+) bytes before, (?P<heap_bytes_after>\d+) after\)$")
     EXITS = (r"^envs: (?P<switches>\d+) env switches; exits to Ring 3: (?P<sysret>\d+) sysretq, (?P<iret>\d+) iretq; "
-             r"(?P<timer>\d+) timer interrupts$")
+             r"(?P<timer>\d+) timer interrupts, (?P<timer_writes>\d+) LAPIC timer writes$")
     UPCALLS = (r"^envs: upcalls: (?P<upcalls>\d+) event, (?P<trap_upcalls>\d+) trap, (?P<pct_upcalls>\d+) control "
                r"transfer; (?P<irqs>\d+) device interrupts$")
     IRET_COMPLETIONS = r"^envs: (\d+) Ring 3 iretqs completed by the kernel"
@@ -183,10 +183,11 @@ UEFI_TIMEOUT_EXTRA = {False: 30.0, True: 120.0}
 
 
 class Keel:
-    def __init__(self, nodeid="", record=False, unrecorded=None, firmware="bios", accel=""):
+    def __init__(self, nodeid="", record=False, unrecorded=None, firmware="bios", accel="", fastpaths="on"):
         self.boots = []
         self.accel = accel  # ./keel test --accel: for every boot not under -icount
         self.firmware = firmware  # the firmware of boots that name none (./keel test --firmware, or the fixture)
+        self.fastpaths = fastpaths  # ./keel test --fastpaths off: every boot with the general paths alone
         self.nodeid = nodeid
         self.record = record  # ./keel test --record-failures
         self.unrecorded = unrecorded  # why this test's boots are never recorded (@pytest.mark.unrecorded)
@@ -206,6 +207,8 @@ class Keel:
         With --record-failures a one-CPU icount boot is recorded (boot/replay.py) into
         build/test-logs/TEST.N.rr, kept only if the test fails."""
         firmware = firmware or self.firmware
+        if self.fastpaths == "off":
+            cmdline = f"{cmdline} fastpaths=off".strip()
         if firmware == "uefi":
             timeout += UEFI_TIMEOUT_EXTRA[icount]
         machine_ = keelqemu.Machine(cpu=cpu, mem=mem, machine=machine, icount=icount, firmware=firmware,
@@ -331,6 +334,9 @@ def pytest_addoption(parser):
     parser.addoption("--accel", default="",
                      help="QEMU's accelerator for every boot not under -icount (kvm where /dev/kvm exists; "
                           "icount is TCG's alone, so those boots stay on TCG)")
+    parser.addoption("--fastpaths", choices=("on", "off"), default="on",
+                     help="off: every boot runs with the kernel's fast paths switched off (fastpaths=off on its "
+                          "command line), so the suite proves the general paths alone")
     parser.addoption("--record-failures", action="store_true",
                      help="record every one-CPU icount boot (QEMU record/replay) and keep the recording of each "
                           "failed test's boots in build/test-logs/ (docs/debugging.md)")
@@ -341,7 +347,8 @@ def keel(request):
     mark = request.node.get_closest_marker("unrecorded")
     k = Keel(request.node.nodeid, record=request.config.getoption("--record-failures"),
              unrecorded=(mark.args[0] if mark and mark.args else "marked unrecorded") if mark else None,
-             firmware=request.config.getoption("--firmware"), accel=request.config.getoption("--accel"))
+             firmware=request.config.getoption("--firmware"), accel=request.config.getoption("--accel"),
+             fastpaths=request.config.getoption("--fastpaths"))
     request.node._keel = k
     yield k
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import BUILD, SRC
 
 KEEL_OPS = {"null_syscall", "upcall_roundtrip", "upcall_roundtrip_xsave", "trap_upcall_roundtrip",
-            "timer_upcall_roundtrip", "yield_roundtrip_2_switches", "map_unmap_1_page", "map_unmap_512_pages",
+            "timer_upcall_roundtrip", "yield_roundtrip_2_switches", "yield_roundtrip_in_place", "map_unmap_1_page", "map_unmap_512_pages",
             "demand_zero_fault_upcall", "swvec_upcall_roundtrip", "pct_roundtrip", "unmap_1_page"}
 SMP_OPS = {"ipi_roundtrip", "shootdown_floor_1_page", "shootdown_unmap_1_page", "xcpu_event_roundtrip",
            "xcpu_event_roundtrip_blocked", "xdisp_event_roundtrip", "xdisp_event_roundtrip_blocked"}

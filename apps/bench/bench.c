@@ -302,6 +302,15 @@ static uint64_t yield_once(void)
 	return env_switches() == s0 + 2 ? dt : NOT_MEASURED;
 }
 
+/* The same, this env resumed in place rather than by activation. */
+static uint64_t yield_in_place_once(void)
+{
+	uint64_t s0 = env_switches(), t0 = rdtsc();
+	sys_yield_in_place();
+	uint64_t dt = rdtsc() - t0;
+	return env_switches() == s0 + 2 ? dt : NOT_MEASURED;
+}
+
 /* ------------------------------------------- protected control transfer */
 enum { PEER_ECHO = 1, PEER_STOP };
 static volatile int peer_stop;
@@ -648,6 +657,7 @@ int main(int argc, char **argv)
 		a->event_entry = (uint64_t)bench_event_entry;
 		measure("yield_roundtrip_2_switches", yield_once, n / 100, n / 10);
 		a->event_entry = (uint64_t)keel_event_entry;
+		measure("yield_roundtrip_in_place", yield_in_place_once, n / 100, n / 10);
 		pct_rows(n, warm);
 	}
 	vm_rows(n, warm);

@@ -22,6 +22,11 @@
  *           off). The caller prints what it got back and both kernel
  *           records; the peer prints what its entry got, its area and the
  *           records as the call left them.
+ *   yield   SYS_YIELD, with `paths pctpeer` beside it yielding in its loop
+ *           (run=paths:yield:PATH,paths:pctpeer): PATH fast (pct.c's
+ *           pct_yield_fast) or general (KEEL_FASTPATH_YIELD and _PCT off).
+ *           Per state (flags, enabled or not, events waiting) the caller
+ *           prints its registers back, its area and both kernel records.
  */
 #include "keel.h"
 #include "ipc.h"
@@ -411,6 +416,75 @@ static int pct_subject(void)
 	return 0;
 }
 
+/* ------------------------------------------------------------ the yield */
+
+struct yield_state {
+	const char *name;
+	uint64_t flags;
+	int disabled;  /* yields disabled (the flag changes nothing then) */
+	uint64_t post; /* posted to itself first: events wait at the yield */
+};
+
+static const struct yield_state yield_states[] = {
+	{ "activation", .flags = 0 },
+	{ "in-place", .flags = KEEL_YIELD_IN_PLACE },
+	{ "activation-events-waiting", .flags = 0, .post = 0x20 },
+	{ "in-place-events-waiting", .flags = KEEL_YIELD_IN_PLACE, .post = 0x20 },
+	{ "in-place-disabled", .flags = KEEL_YIELD_IN_PLACE, .disabled = 1 },
+	{ "bad-flags", .flags = 0x10 },
+};
+
+/* A call into the peer that sets its mode (it replies at once). */
+static long peer_cmd(int cmd)
+{
+	uint64_t a[4] = { (uint64_t)cmd << 8 | 0xFF }, r[4];
+	return sys_pct_call((uint32_t)other_slot, a, r);
+}
+
+static int yield_subject(void)
+{
+	other_slot = vm_find_cap(0, KEEL_CAP_ENV, NULL, 0, NULL);
+	if (other_slot < 0 || keel_upcalls_init(NULL, NULL)) {
+		printf("paths yield: no peer or no upcalls\n");
+		return 1;
+	}
+	long err;
+	for (int i = 0; i < 100000 && (err = peer_cmd(PEER_YIELD)); i++)
+		sys_yield(); /* until the peer has registered its entry */
+	if (err) {
+		printf("paths yield: the peer takes no call (%ld)\n", err);
+		return 1;
+	}
+	sys_event_post((uint32_t)other_slot, 0, 0x10); /* out of its wait: it yields in its loop from now on */
+	for (size_t i = 0; i < ARRAY_SIZE(yield_states); i++) {
+		const struct yield_state *s = &yield_states[i];
+		uint64_t cin[NREGS], cout[NREGS];
+		char b[512];
+		sys_yield(); /* the peer runs once in its loop */
+		for (int k = 0; k < NREGS; k++)
+			cin[k] = 0x0202020202020202ULL * (uint64_t)(k + 1) ^ (uint64_t)(uintptr_t)s->name;
+		cin[0] = SYS_YIELD;
+		cin[5] = s->flags; /* rdi */
+		if (s->post)
+			sys_event_post(KEEL_SELF, 0, s->post);
+		keel_area->disabled = (uint32_t)s->disabled;
+		uint64_t act0 = keel_area->activations, t0 = rdtsc();
+		paths_syscall_self(cin, cout);
+		uint64_t cost = rdtsc() - t0;
+		uint64_t posted = __atomic_exchange_n(&keel_area->posted, 0, __ATOMIC_SEQ_CST);
+		if (s->disabled)
+			keel_upcalls_enable(keel_area);
+		printf("paths yield %s: ret %ld back %s; area: disabled %u posted %#llx activations +%llu hash %#llx", s->name,
+		       (long)cout[0], regs_diff(cout, cin, b, sizeof b), keel_area->disabled, (unsigned long long)posted,
+		       (unsigned long long)(keel_area->activations - act0), (unsigned long long)area_hash(keel_area));
+		print_record("mine", KEEL_SELF);
+		print_record("the peer's", other_slot);
+		printf("\npaths yield %s: cost %llu\n", s->name, (unsigned long long)cost);
+	}
+	peer_cmd(PEER_STOP); /* (queued, yielding: it ends) */
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *subject = argc > 1 ? argv[1] : "event";
@@ -418,21 +492,22 @@ int main(int argc, char **argv)
 	const char *final = argc > 3 ? argv[3] : NULL;
 	if (!strcmp(subject, "pctpeer"))
 		return pct_peer();
-	int pct = !strcmp(subject, "pct");
-	long off = !strcmp(path, "fast")          ? 0 :
-		   !strcmp(path, "c") && !pct     ? KEEL_FASTPATH_ASM :
-		   !strcmp(path, "general") && pct ? KEEL_FASTPATH_PCT :
-		   !strcmp(path, "general")       ? KEEL_FASTPATH_ASM | KEEL_FASTPATH_C :
-						    -1;
-	if (off < 0 || (strcmp(subject, "event") && !pct)) {
-		printf("paths: usage: paths event fast|c|general [FINAL], paths pct fast|general, paths pctpeer\n");
+	int pct = !strcmp(subject, "pct"), yield = !strcmp(subject, "yield"), event = !strcmp(subject, "event");
+	long off = !strcmp(path, "fast")            ? 0 :
+		   !strcmp(path, "c") && event      ? KEEL_FASTPATH_ASM :
+		   !strcmp(path, "general") && pct   ? KEEL_FASTPATH_PCT :
+		   !strcmp(path, "general") && yield ? KEEL_FASTPATH_YIELD | KEEL_FASTPATH_PCT :
+		   !strcmp(path, "general") && event ? KEEL_FASTPATH_ASM | KEEL_FASTPATH_C :
+						       -1;
+	if (off < 0 || (!event && !pct && !yield)) {
+		printf("paths: usage: paths event fast|c|general [FINAL], paths pct|yield fast|general, paths pctpeer\n");
 		return 2;
 	}
 	long r = sys_debug(DEBUG_FAST_PATHS, off, 0);
 	printf("paths: %s: fast paths switched off: %#lx (%ld)\n", path, off, r);
 	if (r)
 		return 1;
-	int rc = pct ? pct_subject() : event_subject(final);
+	int rc = pct ? pct_subject() : yield ? yield_subject() : event_subject(final);
 	sys_debug(DEBUG_FAST_PATHS, 0, 0);
 	printf("paths %s %s: done\n", subject, path);
 	return rc;

@@ -65,6 +65,7 @@ struct percpu {
 	bool lapic_timer_unmasked; /* its LAPIC timer's LVT as last written (lapic.c) */
 	u64 pml4_loaded;     /* the user address space its CR3 holds (0: the kernel's) */
 	struct timer *timers; /* its timer queue, sorted by deadline (timer.c) */
+	u64 timer_due;       /* the deadline its LAPIC timer was last set for (0: none pending; timer.c) */
 	struct percpu_sched sched;
 };
 

@@ -24,7 +24,7 @@
 /* --------------------------------------------------------------- syscalls */
 #define SYS_CONSOLE_WRITE 0 /* (const char *buf, size_t len) -> bytes written */
 #define SYS_EXIT          1 /* (int code) -> does not return */
-#define SYS_YIELD         2 /* () -> 0: give up the rest of the time slice */
+#define SYS_YIELD         2 /* (flags: KEEL_YIELD_*) -> 0: give up the rest of the time slice */
 #define SYS_ENV_ID        3 /* () -> this environment's id */
 #define SYS_TIME          4 /* () -> nanoseconds of the kernel clock since boot */
 #define SYS_DEBUG         5 /* (op, a, b) -> see DEBUG_*: diagnostics and tests */
@@ -95,6 +95,17 @@
 #define KEEL_FASTPATH_ASM 1 /* entry.S's: the self event `int $0x82` */
 #define KEEL_FASTPATH_C   2 /* trap.c's upcall_event_fast for the self event */
 #define KEEL_FASTPATH_PCT 4 /* pct.c's control transfer call and reply (pct_call_fast, pct_reply_fast) */
+#define KEEL_FASTPATH_YIELD 8 /* pct.c's yield (pct_yield_fast) */
+#define KEEL_FASTPATH_ALL (KEEL_FASTPATH_ASM | KEEL_FASTPATH_C | KEEL_FASTPATH_PCT | KEEL_FASTPATH_YIELD)
+
+/* SYS_YIELD's flags. IN_PLACE: an env that takes upcalls is resumed right
+ * after the call, like one without, rather than by an activation upcall
+ * with its context in the area's enabled save (its scheduler has nothing
+ * else to run: a yield to let others run, or a spin-wait). Events that
+ * arrive meanwhile are delivered as for any enabled return to Ring 3.
+ * While it is disabled (outside its critical range) the flag changes
+ * nothing: it resumes from the disabled save, as always. */
+#define KEEL_YIELD_IN_PLACE 1
 
 #ifndef __ASSEMBLER__
 struct keel_exit_counts {
@@ -102,6 +113,7 @@ struct keel_exit_counts {
 	uint64_t iret;      /* ... through iretq */
 	uint64_t switches;  /* env switches (CR3 loads) */
 	uint64_t timer;     /* timer interrupts */
+	uint64_t timer_writes; /* LAPIC timer writes (a new deadline earlier than the one set) */
 };
 
 /* DEBUG_DISP_RECORD: a dispatcher's kernel record, but its clocks (which
