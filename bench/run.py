@@ -81,7 +81,7 @@ DESCRIPTION = {
     "trap_upcall_roundtrip": "#PF -> trap upcall -> handler skips the access -> Ring 3 resume",
     "timer_upcall_roundtrip": "deadline interrupt -> event upcall -> resume (incl. the spin loop)",
     "yield_roundtrip_2_switches": "yield to another env and back (2 env switches, 2 CR3 loads)",
-    "yield_roundtrip_in_place": "the same, resumed after the call rather than by activation (KEEL_YIELD_IN_PLACE)",
+    "yield_roundtrip_in_place": "the same, resumed after the call rather than by activation (KEEL_AREA_YIELD_IN_PLACE)",
     "map_unmap_1_page": "frame alloc + map (SYS_MMU_UPDATE) + unmap + delete, 1 page",
     "unmap_1_page": "SYS_MMU_UPDATE clearing one mapped entry (INVLPG), one CPU",
     "ipi_roundtrip": "cpu0 -> cpu1 (halted) cross-CPU call doing nothing: post, IPI, run, acknowledge",

@@ -22,6 +22,12 @@
 void user_return(struct trap_frame *frame, bool sysret) __noreturn; /* entry.S */
 
 static struct env *all_envs;
+/* Live envs by id, for env_by_id (a capability names an env by its id):
+ * ids are handed out in sequence and never reused, so id % ENV_ID_BUCKETS
+ * spreads them evenly -- a chain holds live / 4096 envs, none below 4,096
+ * live envs (quota_envs allows 65,536: then 16). */
+#define ENV_ID_BUCKETS 4096
+static struct env *by_id[ENV_ID_BUCKETS];
 static u32 next_id = 1;
 static u64 live, live_most;
 
@@ -70,7 +76,7 @@ struct env *env_list(void) { return all_envs; }
 
 struct env *env_by_id(u32 id)
 {
-	for (struct env *e = all_envs; e; e = e->all_next)
+	for (struct env *e = by_id[id % ENV_ID_BUCKETS]; e; e = e->id_next)
 		if (e->id == id && e->d0.state != ENV_DEAD)
 			return e;
 	return NULL;
@@ -186,6 +192,8 @@ int env_create_empty(const char *name, struct env **out)
 	e->ndisp = 1;
 	e->all_next = all_envs;
 	all_envs = e;
+	e->id_next = by_id[e->id % ENV_ID_BUCKETS];
+	by_id[e->id % ENV_ID_BUCKETS] = e;
 	if (++live > live_most)
 		live_most = live;
 	*out = e;
@@ -282,6 +290,12 @@ void env_destroy(struct env *e)
 	for (struct env **p = &all_envs; *p; p = &(*p)->all_next) {
 		if (*p == e) {
 			*p = e->all_next;
+			break;
+		}
+	}
+	for (struct env **p = &by_id[e->id % ENV_ID_BUCKETS]; *p; p = &(*p)->id_next) {
+		if (*p == e) {
+			*p = e->id_next;
 			break;
 		}
 	}

@@ -26,6 +26,7 @@ struct env {
 	u32 id;
 	char name[32];
 	struct env *all_next;   /* every live env */
+	struct env *id_next;    /* the live envs of its id's bucket (env_by_id) */
 	u64 image_base, image_size, stack_base, stack_size;
 	bool floor_syscall;      /* benchmarks: `syscall` goes to floor_sysretq */
 	/* each subsystem's own part (env_state.h) */

@@ -180,18 +180,16 @@ void pct_reply_fast(struct dispatcher *d)
 }
 
 /* A yield's deschedule: in place if it asked (and can be), else as any. */
-static void yield_deschedule(struct dispatcher *d, u64 flags)
+static void yield_deschedule(struct dispatcher *d)
 {
 	d->ctx.rax = 0;
-	if (!(flags & KEEL_YIELD_IN_PLACE) || !upcall_deschedule_in_place(d))
+	if (!upcall_deschedule_in_place(d))
 		upcall_deschedule(d);
 }
 
-i64 pct_yield(struct dispatcher *d, u64 flags)
+__noreturn void pct_yield(struct dispatcher *d)
 {
-	if (flags & ~(u64)KEEL_YIELD_IN_PLACE)
-		return -EINVAL;
-	yield_deschedule(d, flags);
+	yield_deschedule(d);
 	sched_next();
 }
 
@@ -201,12 +199,11 @@ i64 pct_yield(struct dispatcher *d, u64 flags)
  * read, the resume hook skipped when it has nothing to do). */
 void pct_yield_fast(struct dispatcher *d)
 {
-	u64 flags = d->ctx.rdi;
-	if ((flags & ~(u64)KEEL_YIELD_IN_PLACE) || !(d->may_run & this_cpu()->bit))
+	if (!(d->may_run & this_cpu()->bit))
 		return;
 	d->env->syscalls++;
 	TRACE(KEEL_TR_SYSCALL, d->env->id, SYS_YIELD, 0);
-	yield_deschedule(d, flags);
+	yield_deschedule(d);
 	run_fast(sched_yielded(d));
 }
 

@@ -27,10 +27,10 @@ i64 pct_reply(struct dispatcher *d);
  * general path above makes the call. */
 void pct_call_fast(struct dispatcher *d);
 void pct_reply_fast(struct dispatcher *d);
-/* SYS_YIELD (flags in d->ctx.rdi: KEEL_YIELD_*): returns only an error
- * (-EINVAL: unknown flags); success runs the next env. Its fast path, as
- * the call's above. */
-i64 pct_yield(struct dispatcher *d, u64 flags);
+/* SYS_YIELD: the next env runs (d resumed in place if its area says
+ * KEEL_AREA_YIELD_IN_PLACE, else by activation). Its fast path, as the
+ * call's above. */
+__noreturn void pct_yield(struct dispatcher *d);
 void pct_yield_fast(struct dispatcher *d);
 /* SYS_YIELD_TO: returns only an error; success runs the target now. */
 i64 pct_yield_to(struct dispatcher *d, u64 env_slot);

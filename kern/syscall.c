@@ -57,12 +57,6 @@ static i64 sys_console_write(u64 buf, u64 len)
 }
 
 /* The rest of the slice goes; the env returns 0 when it runs again. */
-static __noreturn void yield(struct dispatcher *d)
-{
-	d->ctx.rax = 0;
-	upcall_deschedule(d);
-	sched_next();
-}
 
 static i64 sys_debug(struct env *e, u64 op, u64 a, u64 b)
 {
@@ -158,7 +152,7 @@ static i64 sys_debug(struct env *e, u64 op, u64 a, u64 b)
 			return -ERANGE;
 		e->d0.pin = (u32)a + 1; /* (the calling dispatcher's, once there are more) */
 		sched_cpus_changed(e);
-		yield(this_cpu()->disp);
+		pct_yield(this_cpu()->disp);
 	default:
 		return -EINVAL;
 	}
@@ -175,7 +169,7 @@ i64 syscall_dispatch(struct dispatcher *d, u64 nr, u64 a0, u64 a1, u64 a2)
 	case SYS_EXIT:
 		env_exit(e, (int)a0);
 	case SYS_YIELD:
-		return pct_yield(d, a0);
+		pct_yield(d);
 	case SYS_ENV_ID:
 		return e->id;
 	case SYS_TIME:

@@ -44,8 +44,9 @@ static const struct tunable tunables[] = {
 	NUMBER("quota_vspace_gib", 1, 1u << 17, 1ull << 30, quota_vspace_default),
 	/* (descendants: each needs at least 64 frames of its parent's quota,
 	 * so 65536 of them is 16 GiB of guest memory held at once; beyond
-	 * that the kernel's walks of its one env list (ENV capability
-	 * lookups) grow costly before anything runs out) */
+	 * that the kernel's walks of its one env list (an env's end, the
+	 * cross-CPU checks) and env_by_id's buckets grow costly before
+	 * anything runs out) */
 	NUMBER("quota_envs", 0, 65536, 1, quota_envs_default),
 	/* the round-robin slice (us), and how long an env may stay disabled (ms) */
 	NUMBER("timeslice_us", 10, 1000000, 1, timeslice_us),

@@ -30,7 +30,7 @@ u64 upcall_watchdog_ns = 100000000; /* 100 ms; command line watchdog_ms= */
 
 /* The part of the area the env writes: read in one go. */
 struct area_head {
-	u32 disabled, reserved0;
+	u32 disabled, flags;
 	u64 pending;
 	u64 event_entry, trap_entry;
 	u64 upcall_stack, trap_stack, trap_stack_size;
@@ -462,8 +462,8 @@ bool upcall_deschedule_in_place(struct dispatcher *d)
 	if (!d->area)
 		return true;
 	struct area_head h;
-	if (!head_read(d, &h) || (h.disabled && !in_crit(&h, d->ctx.rip)))
-		return false; /* (upcall_deschedule: the kill, the disabled save) */
+	if (!head_read(d, &h) || !(h.flags & KEEL_AREA_YIELD_IN_PLACE) || (h.disabled && !in_crit(&h, d->ctx.rip)))
+		return false; /* (upcall_deschedule: the kill, the activation, the disabled save) */
 	charge(d, &h, clock_ns(), false); /* its context stays in ctx: RESUME_CTX */
 	return true;
 }

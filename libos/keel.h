@@ -35,9 +35,6 @@ __attribute__((noreturn)) static inline void sys_exit(int code)
 	__builtin_unreachable();
 }
 static inline long sys_yield(void) { return keel_syscall3(SYS_YIELD, 0, 0, 0); }
-/* The same, resumed right after the call rather than by an activation
- * upcall (KEEL_YIELD_IN_PLACE). */
-static inline long sys_yield_in_place(void) { return keel_syscall3(SYS_YIELD, KEEL_YIELD_IN_PLACE, 0, 0); }
 static inline long sys_env_id(void) { return keel_syscall3(SYS_ENV_ID, 0, 0, 0); }
 static inline uint64_t sys_time(void) { return (uint64_t)keel_syscall3(SYS_TIME, 0, 0, 0); }
 static inline long sys_debug(long op, long a, long b) { return keel_syscall3(SYS_DEBUG, op, a, b); }

@@ -259,6 +259,7 @@ TUNABLES = {
     "watchdog_ms": ("0", "1..100000", "100"),
     "uaccess_window": ("wide", "closed|open", "closed"),  # open: debug builds (the default)
     "shootdown": ("none", "ipi|skip", "ipi"),  # skip: debug builds
+    "fastpaths": ("fast", "on|off", "on"),  # off: debug builds
     "lockstat": ("yes", "off|on", "off"),
     "trampoline": ("anywhere", "choose|move", "choose"),  # move: test only (test_smp.py)
 }

@@ -18,6 +18,9 @@ calls `paths pctpeer` through a table of states the peer is left in (waiting,
 queued, disabled, with events waiting, a bad slot); both print what they saw
 -- every register back, what the entry got, the peer's whole area but the
 kernel's clocks, and both dispatchers' kernel records (DEBUG_DISP_RECORD).
+The yield (pct.c's pct_yield_fast) runs beside the same peer, yielding in its
+loop: resumed by activation or in place, with events waiting, disabled, with
+bad flags.
 """
 
 import re
@@ -93,20 +96,22 @@ def test_a_state_that_ends_the_env_ends_it_alike_on_every_path(keel, subject, fi
     assert len(words) == 1, f"each path ended the env with other words: {words}"
 
 
-def pct_run(keel, path, cpu):
-    b = keel.boot(f"run=paths:pct:{path},paths:pctpeer", cpu=cpu, icount=True).expect_verdict("success")
-    b.expect(rf"^paths pct {path}: done$")
+def peer_run(keel, subject, path, cpu):
+    """A two-env subject (pct, yield) with `paths pctpeer` beside it: the lines
+    of both but the costs, and the cost of each state."""
+    b = keel.boot(f"run=paths:{subject}:{path},paths:pctpeer", cpu=cpu, icount=True).expect_verdict("success")
+    b.expect(rf"^paths {subject} {path}: done$")
     b.expect(r"^paths pctpeer: done$")
-    seen = [l for l in re.findall(r"^paths pct(?:peer)? .*$", b.log, re.M)
+    seen = [l for l in re.findall(rf"^paths (?:{subject}|pctpeer) .*$", b.log, re.M)
             if ": cost " not in l and not l.endswith(": done")]
-    cost = {m.group(1): int(m.group(2)) for m in re.finditer(r"^paths pct (\S+): cost (\d+)$", b.log, re.M)}
+    cost = {m.group(1): int(m.group(2)) for m in re.finditer(rf"^paths {subject} (\S+): cost (\d+)$", b.log, re.M)}
     return seen, cost
 
 
 @pytest.mark.parametrize("cpu", ["max", "qemu64"])
 def test_the_control_transfer_fast_path_leaves_what_the_general_path_leaves(keel, cpu):
-    fast, fast_cost = pct_run(keel, "fast", cpu)
-    general, general_cost = pct_run(keel, "general", cpu)
+    fast, fast_cost = peer_run(keel, "pct", "fast", cpu)
+    general, general_cost = peer_run(keel, "pct", "general", cpu)
     assert len(general) >= 14, general
     diff = [(f, g) for f, g in zip(fast, general) if f != g]
     assert not diff and len(fast) == len(general), f"the fast path differs from the general one: {diff[:2]}"
@@ -127,39 +132,31 @@ def test_the_control_transfer_fast_path_leaves_what_the_general_path_leaves(keel
         assert fast_cost[state] < general_cost[state], (state, fast_cost[state], general_cost[state])
 
 
-def yield_run(keel, path, cpu):
-    b = keel.boot(f"run=paths:yield:{path},paths:pctpeer", cpu=cpu, icount=True).expect_verdict("success")
-    b.expect(rf"^paths yield {path}: done$")
-    b.expect(r"^paths pctpeer: done$")
-    seen = [l for l in re.findall(r"^paths (?:yield|pctpeer) .*$", b.log, re.M)
-            if ": cost " not in l and not l.endswith(": done")]
-    cost = {m.group(1): int(m.group(2)) for m in re.finditer(r"^paths yield (\S+): cost (\d+)$", b.log, re.M)}
-    return seen, cost
-
-
 @pytest.mark.parametrize("cpu", ["max", "qemu64"])
 def test_the_yield_fast_path_leaves_what_the_general_path_leaves(keel, cpu):
     """SYS_YIELD through pct_yield_fast and through the general path (SYS_DEBUG
     KEEL_FASTPATH_YIELD off), state by state: resumed by activation or in
-    place (KEEL_YIELD_IN_PLACE), with events waiting or not, disabled, bad
-    flags. The same registers back, the same area, the same kernel records
-    of both envs; and right."""
-    fast, fast_cost = yield_run(keel, "fast", cpu)
-    general, general_cost = yield_run(keel, "general", cpu)
-    assert len([l for l in general if l.startswith("paths yield ")]) == 6, general
+    place (KEEL_AREA_YIELD_IN_PLACE), with events waiting or not, disabled,
+    garbage in RDI. The same registers back, the same area, the same kernel
+    records of both envs; and right."""
+    fast, fast_cost = peer_run(keel, "yield", "fast", cpu)
+    general, general_cost = peer_run(keel, "yield", "general", cpu)
+    assert len([l for l in general if l.startswith("paths yield ")]) == 7, general
     diff = [(f, g) for f, g in zip(fast, general) if f != g]
     assert not diff and len(fast) == len(general), f"the fast path differs from the general one: {diff[:2]}"
     line = {m.group(1): m.group(2) for l in general for m in [re.match(r"paths yield (\S+): (.*)", l)] if m}
-    # In place: back right after the call, RAX 0, RCX/R11 as sysretq leaves them.
-    assert re.match(r"ret 0 back rax=0,rcx=0x[0-9a-f]+,r11=0x246;", line["in-place"]), line["in-place"]
-    assert re.match(r"ret -22 back rax=0xffffffffffffffea,rcx=0x[0-9a-f]+,r11=0x246;", line["bad-flags"]), line
-    # Each yield went to the peer, yielding in its loop, and back.
-    peer_syscalls = [int(re.search(r"the peer's: .* syscalls (\d+) ", v).group(1)) for v in line.values()]
-    assert all(b > a for a, b in zip(peer_syscalls, peer_syscalls[1:-1])), peer_syscalls
+    for state, text in line.items():
+        # Back right after the call, RAX 0, RCX/R11 as sysretq leaves them (RDI
+        # whatever it held: SYS_YIELD takes nothing).
+        assert re.match(r"ret 0 back rax=0,rcx=0x[0-9a-f]+,r11=0x246;", text), (state, text)
     act = {k: int(re.search(r"; area: .* activations \+(\d+) ", v).group(1)) for k, v in line.items()}
     # A yield resumed by activation counts one; one resumed in place none.
-    assert act["activation"] == 1 and act["in-place"] == 0 and act["in-place-events-waiting"] == 0, act
+    assert act == {"activation": 1, "in-place": 0, "activation-events-waiting": 1, "in-place-events-waiting": 0,
+                   "in-place-disabled": 1, "activation-rdi-garbage": 1, "in-place-rdi-garbage": 0}, act
     for state in ("activation-events-waiting", "in-place-events-waiting"):
         assert " posted 0x20 " in line[state], (state, line[state])  # the events came on the way back
+    # Each yield went to the peer, yielding in its loop, and back.
+    peer_syscalls = [int(re.search(r"the peer's: .* syscalls (\d+) ", v).group(1)) for v in line.values()]
+    assert all(b > a for a, b in zip(peer_syscalls, peer_syscalls[1:])), peer_syscalls
     for state in ("activation", "in-place", "in-place-events-waiting", "in-place-disabled"):
         assert fast_cost[state] < general_cost[state], (state, fast_cost[state], general_cost[state])

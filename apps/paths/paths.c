@@ -25,8 +25,9 @@
  *   yield   SYS_YIELD, with `paths pctpeer` beside it yielding in its loop
  *           (run=paths:yield:PATH,paths:pctpeer): PATH fast (pct.c's
  *           pct_yield_fast) or general (KEEL_FASTPATH_YIELD and _PCT off).
- *           Per state (flags, enabled or not, events waiting) the caller
- *           prints its registers back, its area and both kernel records.
+ *           Per state (the area's flags, enabled or not, events waiting,
+ *           garbage in RDI) the caller prints its registers back, its area
+ *           and both kernel records.
  */
 #include "keel.h"
 #include "ipc.h"
@@ -420,18 +421,20 @@ static int pct_subject(void)
 
 struct yield_state {
 	const char *name;
-	uint64_t flags;
-	int disabled;  /* yields disabled (the flag changes nothing then) */
-	uint64_t post; /* posted to itself first: events wait at the yield */
+	uint32_t flags; /* the area's (KEEL_AREA_YIELD_IN_PLACE) */
+	int disabled;   /* yields disabled (the flag changes nothing then) */
+	uint64_t post;  /* posted to itself first: events wait at the yield */
+	uint64_t rdi;   /* what RDI holds at the yield (SYS_YIELD takes nothing) */
 };
 
 static const struct yield_state yield_states[] = {
 	{ "activation", .flags = 0 },
-	{ "in-place", .flags = KEEL_YIELD_IN_PLACE },
+	{ "in-place", .flags = KEEL_AREA_YIELD_IN_PLACE },
 	{ "activation-events-waiting", .flags = 0, .post = 0x20 },
-	{ "in-place-events-waiting", .flags = KEEL_YIELD_IN_PLACE, .post = 0x20 },
-	{ "in-place-disabled", .flags = KEEL_YIELD_IN_PLACE, .disabled = 1 },
-	{ "bad-flags", .flags = 0x10 },
+	{ "in-place-events-waiting", .flags = KEEL_AREA_YIELD_IN_PLACE, .post = 0x20 },
+	{ "in-place-disabled", .flags = KEEL_AREA_YIELD_IN_PLACE, .disabled = 1 },
+	{ "activation-rdi-garbage", .flags = 0, .rdi = 0xFFFF800000001001ULL },
+	{ "in-place-rdi-garbage", .flags = KEEL_AREA_YIELD_IN_PLACE, .rdi = 0xFFFF800000001001ULL },
 };
 
 /* A call into the peer that sets its mode (it replies at once). */
@@ -464,14 +467,16 @@ static int yield_subject(void)
 		for (int k = 0; k < NREGS; k++)
 			cin[k] = 0x0202020202020202ULL * (uint64_t)(k + 1) ^ (uint64_t)(uintptr_t)s->name;
 		cin[0] = SYS_YIELD;
-		cin[5] = s->flags; /* rdi */
+		cin[5] = s->rdi;
 		if (s->post)
 			sys_event_post(KEEL_SELF, 0, s->post);
 		keel_area->disabled = (uint32_t)s->disabled;
+		keel_area->flags = s->flags;
 		uint64_t act0 = keel_area->activations, t0 = rdtsc();
 		paths_syscall_self(cin, cout);
 		uint64_t cost = rdtsc() - t0;
 		uint64_t posted = __atomic_exchange_n(&keel_area->posted, 0, __ATOMIC_SEQ_CST);
+		keel_area->flags = 0;
 		if (s->disabled)
 			keel_upcalls_enable(keel_area);
 		printf("paths yield %s: ret %ld back %s; area: disabled %u posted %#llx activations +%llu hash %#llx", s->name,

@@ -24,7 +24,7 @@
 /* --------------------------------------------------------------- syscalls */
 #define SYS_CONSOLE_WRITE 0 /* (const char *buf, size_t len) -> bytes written */
 #define SYS_EXIT          1 /* (int code) -> does not return */
-#define SYS_YIELD         2 /* (flags: KEEL_YIELD_*) -> 0: give up the rest of the time slice */
+#define SYS_YIELD         2 /* () -> 0: give up the rest of the time slice */
 #define SYS_ENV_ID        3 /* () -> this environment's id */
 #define SYS_TIME          4 /* () -> nanoseconds of the kernel clock since boot */
 #define SYS_DEBUG         5 /* (op, a, b) -> see DEBUG_*: diagnostics and tests */
@@ -97,15 +97,6 @@
 #define KEEL_FASTPATH_PCT 4 /* pct.c's control transfer call and reply (pct_call_fast, pct_reply_fast) */
 #define KEEL_FASTPATH_YIELD 8 /* pct.c's yield (pct_yield_fast) */
 #define KEEL_FASTPATH_ALL (KEEL_FASTPATH_ASM | KEEL_FASTPATH_C | KEEL_FASTPATH_PCT | KEEL_FASTPATH_YIELD)
-
-/* SYS_YIELD's flags. IN_PLACE: an env that takes upcalls is resumed right
- * after the call, like one without, rather than by an activation upcall
- * with its context in the area's enabled save (its scheduler has nothing
- * else to run: a yield to let others run, or a spin-wait). Events that
- * arrive meanwhile are delivered as for any enabled return to Ring 3.
- * While it is disabled (outside its critical range) the flag changes
- * nothing: it resumes from the disabled save, as always. */
-#define KEEL_YIELD_IN_PLACE 1
 
 #ifndef __ASSEMBLER__
 struct keel_exit_counts {
@@ -197,10 +188,20 @@ struct keel_context {
  *    RDX error code, RCX CR2, R8 the slot holding the context. An exception
  *    with RSP inside the trap stack is a fault on the trap path: the env dies.
  */
+/* The upcall area's flags. YIELD_IN_PLACE: this dispatcher's yields
+ * (SYS_YIELD) resume it right after the call, like an env without upcalls,
+ * rather than by an activation upcall with its context in the enabled save
+ * -- for a scheduler with nothing else to run (a yield to let others run, a
+ * spin-wait). Events that arrived meanwhile are delivered as on any enabled
+ * return to Ring 3. While it is disabled (outside its critical range) the
+ * flag changes nothing: it resumes from the disabled save, as always. A
+ * preemption is an activation whatever the flags. */
+#define KEEL_AREA_YIELD_IN_PLACE 1
+
 struct keel_upcall_area {
 	/* written by the env */
 	uint32_t disabled;
-	uint32_t reserved0;
+	uint32_t flags;                  /* KEEL_AREA_* */
 	uint64_t pending;
 	uint64_t event_entry, trap_entry;
 	uint64_t upcall_stack;           /* top of the stack for upcalls */
