@@ -45,9 +45,10 @@ static void begin_serving(struct dispatcher *d, struct dispatcher *r)
 
 /* d, which has just stopped serving, replies to its caller c: c gets the
  * results and may run; d waits again if it was waiting and nothing arrived
- * meanwhile, else it is runnable. */
-static void end_serving(struct dispatcher *d, struct dispatcher *c)
+ * meanwhile, else it is runnable. Returns the kernel clock it read. */
+static u64 end_serving(struct dispatcher *d, struct dispatcher *c)
 {
+	u64 now = clock_ns();
 	c->pct.callee = NULL;
 	TRACE(KEEL_TR_PCT_REPLY, d->env->id, c->env->id, 0);
 	sched_unblocked(c);
@@ -58,7 +59,7 @@ static void end_serving(struct dispatcher *d, struct dispatcher *c)
 	c->ctx.r10 = d->ctx.r10;
 	c->state = ENV_RUNNABLE;
 	d->ctx.rax = 0;
-	upcall_pct_leave(d);
+	upcall_pct_leave(d, now);
 	if (d->pct.was_waiting && d->ka && !d->events &&
 	    !(d->ka->pending || d->ka->irq_pending || d->ka->swvec_pending || d->ka->posted)) {
 		sched_block(d, true);
@@ -67,6 +68,7 @@ static void end_serving(struct dispatcher *d, struct dispatcher *c)
 		sched_add(d);
 	}
 	d->pct.was_waiting = false;
+	return now;
 }
 
 i64 pct_call(struct dispatcher *d)
@@ -132,9 +134,9 @@ static __noreturn void run_fast(struct dispatcher *d)
 }
 
 /* sched_run_donated for a fast path, which has checked that d may run here. */
-static __noreturn void run_donated_fast(struct dispatcher *d)
+static __noreturn void run_donated_fast(struct dispatcher *d, u64 now)
 {
-	sched_donated(d);
+	sched_donated(d, now);
 	run_fast(d);
 }
 
@@ -161,7 +163,7 @@ void pct_call_fast(struct dispatcher *d)
 	u64 arg[4] = { d->ctx.rsi, d->ctx.rdx, d->ctx.r10, d->ctx.r8 };
 	upcall_pct_enter(r, e->id, arg); /* (it cannot refuse: checked above) */
 	begin_serving(d, r);
-	run_donated_fast(r);
+	run_donated_fast(r, clock_ns());
 }
 
 void pct_reply_fast(struct dispatcher *d)
@@ -175,8 +177,7 @@ void pct_reply_fast(struct dispatcher *d)
 	TRACE(KEEL_TR_SYSCALL, d->env->id, SYS_PCT_REPLY, 0);
 	d->pct.serving = false;
 	d->pct.caller = NULL;
-	end_serving(d, c);
-	run_donated_fast(c);
+	run_donated_fast(c, end_serving(d, c));
 }
 
 /* A yield's deschedule: in place if it asked (and can be), else as any. */

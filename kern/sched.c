@@ -402,13 +402,12 @@ __noreturn void sched_run_donated(struct dispatcher *d)
 		sched_add(d);
 		sched_next();
 	}
-	sched_donated(d);
+	sched_donated(d, clock_ns());
 	env_run(d);
 }
 
-void sched_donated(struct dispatcher *d)
+void sched_donated(struct dispatcher *d, u64 now)
 {
-	u64 now = clock_ns();
 	d->dispatched_at = now;
 	struct percpu_sched *s = mine();
 	if (!s->extended && (s->over || !s->slice.armed || s->slice.deadline < now + DONATION_MIN_NS)) {

@@ -46,8 +46,9 @@ void sched_set_lost(bool (*fn)(struct dispatcher *d));
  * leaves the CPU (directed yield, protected control transfer). */
 __noreturn void sched_run_donated(struct dispatcher *d);
 /* sched_run_donated's bookkeeping for d, which may run here, without the
- * run: a fast path's (pct.c), which runs d itself. */
-void sched_donated(struct dispatcher *d);
+ * run: a fast path's (pct.c), which runs d itself (now: the kernel clock,
+ * read once on the path). */
+void sched_donated(struct dispatcher *d, u64 now);
 /* (An env pinned to another CPU is queued there instead, and this CPU
  * runs its next env.) */
 

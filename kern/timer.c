@@ -19,17 +19,13 @@
 static u64 ticks_per_ns_mult;  /* ticks = ns * mult >> 32 */
 u64 timer_interrupts, timer_writes;
 
-static void program(struct percpu *cpu, struct timer *queue)
+static __attribute__((noinline)) void program_write(struct percpu *cpu, struct timer *queue)
 {
 	if (!queue) {
-		if (cpu->timer_due) {
-			lapic_timer_stop();
-			cpu->timer_due = 0;
-		}
+		lapic_timer_stop();
+		cpu->timer_due = 0;
 		return;
 	}
-	if (cpu->timer_due && cpu->timer_due <= queue->deadline)
-		return; /* an interrupt comes first anyway: it programs the head then */
 	if (!ticks_per_ns_mult)
 		ticks_per_ns_mult = mult_frac32(lapic_timer_hz, 1000000000);
 	u64 now = clock_ns();
@@ -40,6 +36,15 @@ static void program(struct percpu *cpu, struct timer *queue)
 	lapic_timer_oneshot(ticks == 0 ? 1 : ticks > 0xFFFFFFFFu ? 0xFFFFFFFFu : (u32)ticks);
 	cpu->timer_due = queue->deadline ? queue->deadline : 1;
 	timer_writes++;
+}
+
+/* The LAPIC timer for this queue: written only if its head is due before
+ * the interrupt already set (or none is, or the queue is empty while one is). */
+static inline void program(struct percpu *cpu, struct timer *queue)
+{
+	u64 due = cpu->timer_due;
+	if (queue ? !due || queue->deadline < due : due != 0)
+		program_write(cpu, queue);
 }
 
 static void unlink(struct timer *t)

@@ -461,6 +461,8 @@ bool upcall_deschedule_in_place(struct dispatcher *d)
 {
 	if (!d->area)
 		return true;
+	if (!(d->ka->flags & KEEL_AREA_YIELD_IN_PLACE))
+		return false; /* (upcall_deschedule: the activation) */
 	struct area_head h;
 	if (!head_read(d, &h) || !(h.flags & KEEL_AREA_YIELD_IN_PLACE) || (h.disabled && !in_crit(&h, d->ctx.rip)))
 		return false; /* (upcall_deschedule: the kill, the activation, the disabled save) */
@@ -677,9 +679,8 @@ int upcall_pct_enter(struct dispatcher *r, u64 caller_id, const u64 arg[4])
 	return 0;
 }
 
-void upcall_pct_leave(struct dispatcher *r)
+void upcall_pct_leave(struct dispatcher *r, u64 now)
 {
-	u64 now = clock_ns();
 	if (!r->ka)
 		return; /* it dropped its area inside the handler: it goes on from
 			 * its reply call, as an env without upcalls */

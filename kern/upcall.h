@@ -64,9 +64,9 @@ bool upcall_resume_plain(struct dispatcher *d);
  * its context is not one an upcall may interrupt); on an error r's
  * registers are untouched. */
 int upcall_pct_enter(struct dispatcher *r, u64 caller_id, const u64 arg[4]);
-/* The call is over: r leaves its handler, enabled again, and continues
- * from its enabled save by activation when next dispatched. */
-void upcall_pct_leave(struct dispatcher *r);
+/* The call is over, at now: r leaves its handler, enabled again, and
+ * continues from its enabled save by activation when next dispatched. */
+void upcall_pct_leave(struct dispatcher *r, u64 now);
 
 /* The longest critical range the kernel honours (bytes): a declared range
  * longer than a resume routine could be is ignored, or an env could look
