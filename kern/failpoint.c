@@ -5,8 +5,10 @@
 
 static const char *const names[FAIL_KINDS] = { [FAIL_FRAME] = "frame", [FAIL_HEAP] = "heap" };
 
+u64 failpoint_count[FAIL_KINDS]; /* calls of each kind */
+bool failpoint_configured;        /* a fail= item taken, or failpoint_arm called */
+
 static struct {
-	u64 calls;
 	u64 fail_at;    /* 0: never */
 	u32 per_mille;  /* rand: chance of each call failing once armed */
 	u64 rng;        /* rand: splitmix64 state (the seed) */
@@ -35,6 +37,7 @@ static bool parse_random(int kind, char *rest)
 		return false;
 	points[kind].rng = s;
 	points[kind].per_mille = (u32)p;
+	failpoint_configured = true;
 	kprintf("fail: %s allocations fail at random once the envs are made: seed %llu, %llu per mille\n", names[kind],
 		(unsigned long long)s, (unsigned long long)p);
 	return true;
@@ -72,6 +75,7 @@ int failpoint_configure(const char *spec)
 				bad++;
 			} else {
 				points[kind].fail_at = at;
+				failpoint_configured = true;
 				kprintf("fail: %s allocation #%llu will fail\n", names[kind], (unsigned long long)at);
 			}
 		}
@@ -82,9 +86,8 @@ int failpoint_configure(const char *spec)
 	return bad;
 }
 
-bool failpoint_hit(enum failpoint kind)
+bool failpoint_decide(enum failpoint kind, u64 n)
 {
-	u64 n = ++points[kind].calls;
 	if (random_armed && points[kind].per_mille &&
 	    splitmix64(&points[kind].rng) % 1000 < points[kind].per_mille) {
 		injected++;
@@ -105,12 +108,16 @@ void failpoint_report(void)
 	for (int k = 0; k < FAIL_KINDS; k++)
 		if (points[k].per_mille)
 			kprintf("fail: %llu of %llu %s allocations failed at random\n",
-				(unsigned long long)points[k].random_injected, (unsigned long long)points[k].calls,
+				(unsigned long long)points[k].random_injected, (unsigned long long)failpoint_count[k],
 				names[k]);
 }
 
-void failpoint_arm(enum failpoint kind, u64 n) { points[kind].fail_at = points[kind].calls + n; }
+void failpoint_arm(enum failpoint kind, u64 n)
+{
+	points[kind].fail_at = failpoint_count[kind] + n;
+	failpoint_configured = true;
+}
 
-u64 failpoint_calls(enum failpoint kind) { return points[kind].calls; }
+u64 failpoint_calls(enum failpoint kind) { return failpoint_count[kind]; }
 
 u64 failpoint_injected(void) { return injected; }

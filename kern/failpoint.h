@@ -21,8 +21,17 @@ enum failpoint {
 /* Returns the number of malformed items (each reported). */
 int failpoint_configure(const char *spec);
 
-/* Count one call of this kind; true if it is the one chosen to fail. */
-bool failpoint_hit(enum failpoint kind);
+/* Count one call of this kind; true if it is the one chosen to fail.
+ * Inline, on every allocation: with nothing configured, a count and a
+ * test (failpoint_decide does the rest). */
+extern u64 failpoint_count[FAIL_KINDS];
+extern bool failpoint_configured;
+bool failpoint_decide(enum failpoint kind, u64 n);
+static inline bool failpoint_hit(enum failpoint kind)
+{
+	u64 n = ++failpoint_count[kind];
+	return __builtin_expect(failpoint_configured, 0) && failpoint_decide(kind, n);
+}
 
 /* Random failures (KIND:rand:...) begin now: once the boot's envs are made. */
 void failpoint_arm_random(void);
