@@ -396,7 +396,15 @@ def main():
                         "and the cross-CPU round trips; wall mode only)")
     p.add_argument("--no-linux", action="store_true", help="neither linux nor linux-smp")
     p.add_argument("--timeout", type=float, default=900.0)
+    p.add_argument("--profile", metavar="ROW",
+                   help="no figures: where ROW's instructions go, function by function (bench/profile_row.py: "
+                        "gdb single-steps REPS iterations of the row under icount)")
+    p.add_argument("--reps", type=int, default=3, help="--profile: iterations stepped (default 3)")
     a = p.parse_args()
+    if a.profile:
+        import profile_row  # bench/profile_row.py, beside this file
+        sys.stdout.write(profile_row.profile(Path(a.builddir), a.profile, a.reps, None, a.cpu, 200000, a.timeout))
+        return 0
 
     builddir = Path(a.builddir)
     outdir = builddir / "bench"
