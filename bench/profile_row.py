@@ -164,7 +164,8 @@ def step_iterations(stub, builddir, serial, row, skip, reps, limit):
         loads = [(int(e), n, int(a, 16)) for e, n, a in LOADED.findall(serial.read_text(errors="replace"))]
     stub.hbreak(kernel.addr("debug_env_loaded"), on=False)
     env, name, base = next(x for x in loads if x[1] == "bench")
-    stub.hbreak(Symbols(text_symbols(Path(builddir) / "apps" / "bench.elf", base)).addr(OPS[row]))
+    op = Symbols(text_symbols(Path(builddir) / "apps" / "bench.elf", base)).addr(OPS[row])
+    stub.hbreak(op)
     iters = []
     for it in range(skip + reps):
         stub.cont()
@@ -186,15 +187,35 @@ def step_iterations(stub, builddir, serial, row, skip, reps, limit):
             started = started or rdtsc
             stub.cmd("s")
         iters.append(dict(n=len(path), cut=len(path) >= limit, path=path))
-    return iters
+    # The rest of the row runs free: its median, from this very boot, to set
+    # the stepped windows beside (one stepped sample of a thousand moves no median).
+    stub.hbreak(op, on=False)
+    stub.sock.sendall(b"$c#63")
+    want = re.compile(r"^BENCH (empty_frame|%s) n=\d+ min=(\d+) median=(\d+)" % re.escape(row), re.M)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        got = {m.group(1): (int(m.group(2)), int(m.group(3))) for m in want.finditer(serial.read_text(errors="replace"))}
+        if row in got:
+            return iters, got
+        time.sleep(0.2)
+    return iters, got
 
 
-def summarize(row, iters, limit):
+def summarize(row, iters, bench, limit):
     if not iters:
         return f"profile {row}: no iteration stepped (did the op run?)\n"
     lines = [f"profile {row}: {len(iters)} iteration(s) of "
              + ", ".join(str(i["n"]) + (" (cut)" if i["cut"] else "") for i in iters)
-             + " guest instructions (icount)", ""]
+             + " guest instructions (icount) between the op's two rdtsc"]
+    if row in bench and "empty_frame" in bench:
+        # A bench sample is the ticks from one rdtsc to the next (the window
+        # stepped here and the closing rdtsc) less the empty frame's minimum
+        # (apps/bench: collect).
+        empty = bench["empty_frame"][0]
+        lines.append(f"as the bench counts them (+1 rdtsc, -{empty} the empty frame): "
+                     + ", ".join(str(i["n"] + 1 - empty) for i in iters)
+                     + f"; the row's median in this boot: {bench[row][1]}")
+    lines.append("")
     per, order = {}, []
     for i in iters:
         for _, name in i["path"]:
@@ -243,13 +264,13 @@ def profile(builddir, row, reps, skip, cpu, limit, timeout):
                         raise RuntimeError("QEMU's GDB stub did not come up")
                     time.sleep(0.05)
             stub.sock.settimeout(timeout)
-            iters = step_iterations(stub, builddir, serial, row,
+            iters, bench = step_iterations(stub, builddir, serial, row,
                                     skip if skip is not None else SKIP.get(row, SKIP_DEFAULT), reps, limit)
         finally:
             if qemu.poll() is None:
                 qemu.kill()  # ours, by its handle
             qemu.wait()
-    report = summarize(row, iters, limit)
+    report = summarize(row, iters, bench, limit)
     (outdir / f"profile-{row}.txt").write_text(report)
     return report
 

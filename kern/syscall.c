@@ -278,8 +278,6 @@ __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64
 	struct env *e = d->env;
 	u64 r;
 	switch (nr) {
-	case SYS_YIELD: /* switches envs: registers into the dispatcher (entry.S), syscall_switch */
-		return (struct fast_ret){ 0, SYSCALL_FAST_SWITCH };
 	/* Each names its number: the site needs nothing kept live for it. */
 	case SYS_ENV_ID:
 		r = e->id;

@@ -11,7 +11,6 @@ struct trap_frame;
 #define SYSCALL_FAST_NONE   0 /* not a fast call: the general path makes it */
 #define SYSCALL_FAST_SYSRET 1 /* answered: back to Ring 3 by sysretq at once */
 #define SYSCALL_FAST_EVENTS 2 /* answered, but events wait: the general path delivers them */
-#define SYSCALL_FAST_SWITCH 3 /* a call that switches envs (SYS_YIELD): syscall_switch makes it */
 
 /* STAR, LSTAR (entry; floor_entry for benchmarks, DEBUG_FLOOR_SYSCALL),
  * CSTAR (compat_entry), FMASK, EFER.SCE: entry.S's addresses, from main.c. */

@@ -82,6 +82,29 @@ def test_bench_quick_writes_a_complete_well_formed_results_file():
         assert sites["floor_int_iretq"]["max"] == 0, sites["floor_int_iretq"]  # no kernel code: no site
 
 
+def test_bench_profile_steps_a_row_instruction_by_instruction_to_the_benchs_own_figure():
+    """./keel bench --profile (bench/profile_row.py): the null syscall's
+    window single-stepped twice, each to the instruction the bench's own
+    median in the same boot (the rest of the row runs free), and every
+    step named: the user op, the syscall entry and the C fast path, in
+    that order, nothing unnamed."""
+    r = subprocess.run(["/usr/bin/python3", str(SRC / "bench" / "run.py"), "--builddir", str(BUILD),
+                        "--profile", "null_syscall", "--reps", "2"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:] + r.stdout[-2000:]
+    out = r.stdout
+    m = re.search(r"^as the bench counts them \(\+1 rdtsc, -\d+ the empty frame\): (\d+), (\d+); "
+                  r"the row's median in this boot: (\d+)$", out, re.M)
+    assert m, out
+    first, second, median = map(int, m.groups())
+    assert first == second == median and 30 < median < 200, out
+    path = re.findall(r"^  (\S+)(?: \[env \d+\])? (\d+)$", out.split("path of iteration 1")[1], re.M)
+    assert [f for f, _ in path[:3]] == ["op_null_syscall", "syscall_entry", "syscall_fast"], path
+    assert not any(f.startswith("?") for f, _ in path), path
+    n = int(re.search(r"iteration\(s\) of (\d+),", out).group(1))
+    assert sum(int(k) for _, k in path) == n, (n, path)
+    assert (BUILD / "bench" / "profile-null_syscall.txt").read_text() in out
+
+
 @pytest.mark.slow  # Linux booted four times (~35 s): ./keel test --slow
 def test_bench_quick_measures_the_linux_baseline_beside_keel():
     res = run_bench("--quick", "--systems", "keel,linux")

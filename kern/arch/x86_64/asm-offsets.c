@@ -92,8 +92,7 @@ void asm_offsets(void)
 	COMMENT("the syscall entry: syscall_fast's answers (syscall.h), the SYSRET limit (context.h)");
 	CONST(SYSCALL_FAST_SYSRET);
 	CONST(SYSCALL_FAST_EVENTS);
-	CONST(SYSCALL_FAST_SWITCH);
-	CONST(SYS_YIELD_TO);
+	CONST(SYS_YIELD);
 	CONST(SYS_PCT_CALL);
 	CONST(SYS_PCT_REPLY);
 	CONST(SYSRET_RIP_LIMIT);

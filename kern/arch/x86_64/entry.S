@@ -188,7 +188,7 @@ syscall_entry:
 	lfence
 	movq %rsp, %gs:PERCPU_USER_RSP
 	.cfi_remember_state        /* (for .Lsyscall_maybe_switch) */
-	cmpq $SYS_YIELD_TO, %rax   /* the calls that switch envs (below; SYS_YIELD via syscall_fast) */
+	cmpq $SYS_YIELD, %rax      /* the calls that switch envs: SYS_YIELD..SYS_PCT_REPLY (below) */
 	jae .Lsyscall_maybe_switch
 .Lsyscall_fast:
 	movq %gs:PERCPU_KSTACK_TOP, %rsp
@@ -222,9 +222,6 @@ syscall_entry:
 .Lsyscall_slow_answered:
 	movl $SYSCALL_FAST_EVENTS, %edx
 .Lsyscall_slow:
-	cmpl $SYSCALL_FAST_SWITCH, %edx
-	je .Lsyscall_fast_to_switch
-	.cfi_remember_state
 	movq %rax, %gs:PERCPU_FAST_RESULT
 	movq %rdx, %gs:PERCPU_FAST_STATUS
 	POP_FAST_SCRATCH
@@ -235,15 +232,6 @@ syscall_entry:
 	xorl %ebp, %ebp            /* the kernel's own backtrace ends here (gdb's goes on, by the CFI) */
 	call syscall_from_user     /* reads the fast path's status; never returns */
 	ud2
-
-/* syscall_fast named it a call that switches envs (its number is not in
- * the range routed below at entry): every register back as it was at
- * the syscall, and on as if routed there. */
-.Lsyscall_fast_to_switch:
-	.cfi_restore_state
-	POP_FAST_SCRATCH
-	FAST_POP rax
-	jmp .Lsyscall_switch
 
 /*
  * The calls that switch envs (a yield, a protected control transfer and its reply):
@@ -258,7 +246,6 @@ syscall_entry:
 	.cfi_restore_state
 	cmpq $SYS_PCT_REPLY, %rax
 	ja .Lsyscall_fast
-.Lsyscall_switch:
 	movq %gs:PERCPU_DISP, %rsp
 	leaq DISP_CTX+TF_SIZE(%rsp), %rsp
 	CFI_SYSCALL_KSTACK

@@ -24,7 +24,7 @@
 /* --------------------------------------------------------------- syscalls */
 #define SYS_CONSOLE_WRITE 0 /* (const char *buf, size_t len) -> bytes written */
 #define SYS_EXIT          1 /* (int code) -> does not return */
-#define SYS_YIELD         2 /* () -> 0: give up the rest of the time slice */
+#define SYS_IRQ_ACK       2 /* (irq slot) -> 0: serviced: the pin is unmasked again */
 #define SYS_ENV_ID        3 /* () -> this environment's id */
 #define SYS_TIME          4 /* () -> nanoseconds of the kernel clock since boot */
 #define SYS_DEBUG         5 /* (op, a, b) -> see DEBUG_*: diagnostics and tests */
@@ -46,7 +46,9 @@
 /* Interrupts, I/O, control transfer (docs/abi.md) */
 #define SYS_EVENT_WAIT   18 /* () -> 0 once an event is pending: blocks until one is */
 #define SYS_IRQ_BIND     19 /* (irq slot) -> 0: the interrupt comes to this env (KEEL_EV_IRQ) */
-#define SYS_IRQ_ACK      20 /* (irq slot) -> 0: serviced: the pin is unmasked again */
+/* The calls that switch envs: 20..23, one range, so that the syscall entry
+ * sends them to their own path with one compare (kern/arch/x86_64/entry.S). */
+#define SYS_YIELD        20 /* () -> 0: give up the rest of the time slice */
 #define SYS_YIELD_TO     21 /* (env slot) -> 0 when this env runs again: that env ran first */
 #define SYS_PCT_CALL     22 /* (env slot, a0, a1, a2, a3 in RSI RDX R10 R8) -> 0 and the reply's
                              * r0..r3 in RDI RSI RDX R10, or an error */
