@@ -96,17 +96,21 @@ from_user(struct trap_frame *tf)
 		}
 	} else if (v < 32) {
 		u64 cr2 = v == VEC_PF ? read_cr2() : 0;
-		if (v == VEC_PF && ring3_iret_complete(d->env, tf, cr2)) {
-			/* Resumed where the iretq went -- with the events posted
-			 * meanwhile delivered there, as at every other exit. */
-			if (!d->events || upcall_event_fast(d, tf))
-				return;
-			env_save(d, tf, false);
-			env_run(d);
+		/* (A user-mode #PF is never the iretq's: decided here, not by a
+		 * call with a stack frame on every fault of a libOS pager.) */
+		if (v == VEC_PF && !(tf->error & PF_U)) {
+			if (ring3_iret_complete(d->env, tf, cr2)) {
+				/* Resumed where the iretq went -- with the events posted
+				 * meanwhile delivered there, as at every other exit. */
+				if (!d->events || upcall_event_fast(d, tf))
+					return;
+				env_save(d, tf, false);
+				env_run(d);
+			}
+			/* ring3_iret.c may have made it the #GP/#NP/#SS the CPU would
+			 * raise, or moved CR2 to the page a user-mode pop faults on. */
+			cr2 = tf->vector == VEC_PF ? read_cr2() : 0;
 		}
-		/* ring3_iret.c may have made it the #GP/#NP/#SS the CPU would
-		 * raise, or moved CR2 to the page a user-mode pop faults on. */
-		cr2 = tf->vector == VEC_PF ? read_cr2() : 0;
 		if (v == VEC_GP)
 			int_gate_gp_error(tf);
 		/* (CR2 read again on the recording side: keeping cr2 for the
