@@ -194,6 +194,14 @@ class Keel:
         self.lock = threading.Lock()  # boots may run in threads (test_irq)
         self.started = 0
 
+    def cmdline_booted(self, cmdline):
+        """The command line a boot of `cmdline` really gets: with
+        --fastpaths off, fastpaths=off added -- unless it sets fastpaths
+        itself (the tunables tests: what they set is their subject)."""
+        if self.fastpaths == "off" and not re.search(r"(^|\s)fastpaths=", cmdline):
+            return f"{cmdline} fastpaths=off".strip()
+        return cmdline
+
     def boot(self, cmdline="", cpu="max", mem="512M", machine="q35", icount=False, timeout=60.0,
              extra=(), modules=(), log_path=None, firmware=None, rss_limit_mib=None, grub_pre=(), smp=1):
         """modules: extra (path, name) multiboot2 modules for this boot.
@@ -207,8 +215,7 @@ class Keel:
         With --record-failures a one-CPU icount boot is recorded (boot/replay.py) into
         build/test-logs/TEST.N.rr, kept only if the test fails."""
         firmware = firmware or self.firmware
-        if self.fastpaths == "off":
-            cmdline = f"{cmdline} fastpaths=off".strip()
+        cmdline = self.cmdline_booted(cmdline)
         if firmware == "uefi":
             timeout += UEFI_TIMEOUT_EXTRA[icount]
         machine_ = keelqemu.Machine(cpu=cpu, mem=mem, machine=machine, icount=icount, firmware=firmware,

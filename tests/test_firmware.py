@@ -42,7 +42,8 @@ def test_grub_loads_the_kernel_under_either_firmware(keel, firmware, machine, cp
     line). Under UEFI GRUB's one complaint is that it has no text mode to give a
     kernel that asks for no framebuffer."""
     b = keel.run_test("frames_above_4g", mem="8G", machine=machine, cpu=cpu, timeout=60)
-    b.expect(r'^boot: loader "GRUB 2\.\S+", command line "test=frames_above_4g", \d+ modules$')
+    b.expect(rf'^boot: loader "GRUB 2\.\S+", command line "{re.escape(keel.cmdline_booted("test=frames_above_4g"))}", '
+             r'\d+ modules$')
     b.expect(r"^slot audit: ok \(boot\)")
     b.expect(r"^# touched 256 frames from 0x1[0-9a-f]{8} ")
     if firmware == "bios":

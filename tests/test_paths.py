@@ -67,9 +67,11 @@ def test_every_fast_path_leaves_what_the_general_path_leaves(keel, subject, cpu)
     for path, (seen, _) in runs.items():
         diff = {s: (seen.get(s), ref[s]) for s in ref if seen.get(s) != ref[s]}
         assert not diff and set(seen) == set(ref), f"{path} differs from {general}: {diff}"
-    # The switches really switch: each faster path is a shorter path.
+    # The switches really switch: each faster path is a shorter path
+    # (unless ./keel test --fastpaths off switched every one off).
     costs = [runs[p][1][spec["timed"]] for p in spec["paths"]]
-    assert costs == sorted(costs) and len(set(costs)) == len(costs), f"instructions per path: {costs}"
+    assert costs == sorted(costs) and (len(set(costs)) == len(costs) or keel.fastpaths == "off"), \
+        f"instructions per path: {costs}"
     if subject == "event":
         # Not merely the same on every path, but right.
         assert re.fullmatch(r"delivered 1; at the entry: rsp top-0 rflags 0x202 rdi the area, others \S+; "
@@ -127,9 +129,11 @@ def test_the_control_transfer_fast_path_leaves_what_the_general_path_leaves(keel
     assert len(peer) == 6 and all("entry: rdi the area caller 1 " in l and " rsp top-0 rflags 0x202 " in l
                                   for l in peer), peer
     assert " pending 0x40 posted 0x10 " in peer[4], peer[4]  # the events that waited came with the call
-    # The switch switches: where the common case holds, the fast path is shorter.
+    # The switch switches: where the common case holds, the fast path is
+    # shorter (unless --fastpaths off switched it off: then both are one).
     for state in ("waiting", "queued", "queued-again", "waiting-again", "last"):
-        assert fast_cost[state] < general_cost[state], (state, fast_cost[state], general_cost[state])
+        assert fast_cost[state] < general_cost[state] or keel.fastpaths == "off", \
+            (state, fast_cost[state], general_cost[state])
 
 
 @pytest.mark.parametrize("cpu", ["max", "qemu64"])
@@ -159,4 +163,5 @@ def test_the_yield_fast_path_leaves_what_the_general_path_leaves(keel, cpu):
     peer_syscalls = [int(re.search(r"the peer's: .* syscalls (\d+) ", v).group(1)) for v in line.values()]
     assert all(b > a for a, b in zip(peer_syscalls, peer_syscalls[1:])), peer_syscalls
     for state in ("activation", "in-place", "in-place-events-waiting", "in-place-disabled"):
-        assert fast_cost[state] < general_cost[state], (state, fast_cost[state], general_cost[state])
+        assert fast_cost[state] < general_cost[state] or keel.fastpaths == "off", \
+            (state, fast_cost[state], general_cost[state])
