@@ -37,7 +37,8 @@ static bool on;
 
 static const u8 nop5[5] = TRACE_NOP5_BYTES;
 
-void trace_record(u32 ev, u32 env, u64 a, u64 b)
+/* (used: called from trace.h's thunk, which link-time optimisation cannot see into) */
+__attribute__((used)) void trace_record(u32 ev, u32 env, u64 a, u64 b)
 {
 	struct trace_ring *r = &rings[this_cpu()->id];
 	if (unlikely(!ring_frames))
