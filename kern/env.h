@@ -53,7 +53,10 @@ struct env {
  * where each comes after those it relies on: `init` runs in that order at
  * creation (an error undoes the creation), `fini` in the reverse order at
  * destruction; `switch_to` when the CPU switches to another env (NULL:
- * none), `resume` just before an env returns to Ring 3 through env_run.
+ * none) and either holds I/O ports -- the one thing a switch hook is for:
+ * the CPU's I/O bitmap open (percpu.iomap_open) or the next env holding
+ * ports (its io.bytes); `resume` just before an env returns to Ring 3
+ * through env_run.
  * env.c calls nothing above itself: this is how the layers above take part.
  */
 struct percpu;

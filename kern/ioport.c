@@ -126,15 +126,10 @@ static const struct cap_type_ops ioport_ops = {
 	.gone = ioport_cap_gone, /* its ports are forbidden again */
 };
 
-/* The CPU switches envs: only the one running may use its ports. (On every
- * env switch: frameless, and the work out of line.) */
-__attribute__((optimize("omit-frame-pointer"))) static void ioport_switch_to(struct percpu *cpu, struct env *next)
-{
-	if (cpu->iomap_open || (next && next->io.bytes))
-		ioport_switch(cpu, next);
-}
-
-static const struct env_hooks ioport_hooks = { .fini = ioport_env_fini, .switch_to = ioport_switch_to };
+/* The CPU switches envs: only the one running may use its ports. env.c
+ * calls it only when ports are involved (its bitmap open, or next holding
+ * some: env.h). */
+static const struct env_hooks ioport_hooks = { .fini = ioport_env_fini, .switch_to = ioport_switch };
 
 void ioport_init(void)
 {
