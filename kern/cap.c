@@ -45,14 +45,6 @@ u32 cspace_extent(const struct cspace *cs)
 	return n * CSPACE_LEAF_SLOTS;
 }
 
-static struct cap **slot_ref(struct cspace *cs, u64 slot)
-{
-	u64 l = slot / CSPACE_LEAF_SLOTS;
-	if (l >= cs->nleaves || !cs->leaf[l].slot)
-		return NULL;
-	return &cs->leaf[l].slot[slot % CSPACE_LEAF_SLOTS];
-}
-
 /* The lowest free slot of e's space, making a leaf (and growing leaf[])
  * when needed; -ENOMEM. */
 static int slot_alloc(struct env *e)
@@ -159,8 +151,7 @@ int cap_new_name(struct env *e, u8 type, u64 base, u64 size) { return new_cap(e,
 
 struct cap *cap_lookup(struct env *e, u64 slot, u8 type, u8 rights, int *err)
 {
-	struct cap **ref = slot_ref(&e->cs, slot);
-	struct cap *c = ref ? *ref : NULL;
+	struct cap *c = cap_at(&e->cs, slot);
 	if (!c) {
 		*err = -EBADSLOT;
 		return NULL;

@@ -22,12 +22,7 @@
 void user_return(struct trap_frame *frame, bool sysret) __noreturn; /* entry.S */
 
 static struct env *all_envs;
-/* Live envs by id, for env_by_id (a capability names an env by its id):
- * ids are handed out in sequence and never reused, so id % ENV_ID_BUCKETS
- * spreads them evenly -- a chain holds live / 4096 envs, none below 4,096
- * live envs (quota_envs allows 65,536: then 16). */
-#define ENV_ID_BUCKETS 4096
-static struct env *by_id[ENV_ID_BUCKETS];
+struct env *env_id_buckets[ENV_ID_BUCKETS]; /* live envs by id (env_by_id, env.h) */
 static u32 next_id = 1;
 static u64 live, live_most;
 
@@ -75,14 +70,6 @@ static inline void switch_hooks(struct percpu *cpu, struct env *next)
 struct env *env_current(void) { return this_cpu()->env; }
 
 struct env *env_list(void) { return all_envs; }
-
-struct env *env_by_id(u32 id)
-{
-	for (struct env *e = by_id[id % ENV_ID_BUCKETS]; e; e = e->id_next)
-		if (e->id == id && e->d0.state != ENV_DEAD)
-			return e;
-	return NULL;
-}
 
 struct env *env_first_child(const struct env *parent)
 {
@@ -152,15 +139,6 @@ void env_disp_free(struct dispatcher *d)
 	kfree(d);
 }
 
-struct dispatcher *env_disp_on(struct env *e, u32 cpu)
-{
-	for_each_disp(e, d)
-		if (d->state != ENV_ENDED && (d->bound ? d->bound == cpu + 1 : (e->cpu.held >> cpu) & 1))
-			return d;
-	return NULL;
-}
-
-
 int env_create_empty(const char *name, struct env **out)
 {
 	struct env *e = kzalloc(sizeof *e);
@@ -194,8 +172,8 @@ int env_create_empty(const char *name, struct env **out)
 	e->ndisp = 1;
 	e->all_next = all_envs;
 	all_envs = e;
-	e->id_next = by_id[e->id % ENV_ID_BUCKETS];
-	by_id[e->id % ENV_ID_BUCKETS] = e;
+	e->id_next = env_id_buckets[e->id % ENV_ID_BUCKETS];
+	env_id_buckets[e->id % ENV_ID_BUCKETS] = e;
 	if (++live > live_most)
 		live_most = live;
 	*out = e;
@@ -295,7 +273,7 @@ void env_destroy(struct env *e)
 			break;
 		}
 	}
-	for (struct env **p = &by_id[e->id % ENV_ID_BUCKETS]; *p; p = &(*p)->id_next) {
+	for (struct env **p = &env_id_buckets[e->id % ENV_ID_BUCKETS]; *p; p = &(*p)->id_next) {
 		if (*p == e) {
 			*p = e->id_next;
 			break;

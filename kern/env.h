@@ -101,7 +101,13 @@ struct dispatcher *env_disp_new(struct env *e);
 void env_disp_free(struct dispatcher *d);
 /* The dispatcher that runs e on CPU `cpu`: the one bound there, or one not
  * bound (an only dispatcher: it runs on any CPU e holds); NULL: none. */
-struct dispatcher *env_disp_on(struct env *e, u32 cpu);
+static inline struct dispatcher *env_disp_on(struct env *e, u32 cpu)
+{
+	for_each_disp(e, d)
+		if (d->state != ENV_ENDED && (d->bound ? d->bound == cpu + 1 : (e->cpu.held >> cpu) & 1))
+			return d;
+	return NULL;
+}
 /* d's registers and extended state come home into d from the CPU that holds
  * them (this one -- which then holds no dispatcher -- or another). */
 void env_disp_unload(struct dispatcher *d);
@@ -127,7 +133,19 @@ __noreturn void env_kill(struct env *e, const char *fmt, ...) __printf(2, 3);
 struct env *env_current(void);
 /* Every live env: the first, then e->all_next. */
 struct env *env_list(void);
-struct env *env_by_id(u32 id);
+/* The live env of an id (a capability names an env by its id), or NULL:
+ * ids are handed out in sequence and never reused, so id % ENV_ID_BUCKETS
+ * spreads them evenly -- a chain holds live / 4096 envs, none below 4,096
+ * live envs (quota_envs allows 65,536: then 16). */
+#define ENV_ID_BUCKETS 4096
+extern struct env *env_id_buckets[ENV_ID_BUCKETS];
+static inline struct env *env_by_id(u32 id)
+{
+	for (struct env *e = env_id_buckets[id % ENV_ID_BUCKETS]; e; e = e->id_next)
+		if (e->id == id && e->d0.state != ENV_DEAD)
+			return e;
+	return NULL;
+}
 struct env *env_first_child(const struct env *parent);
 u64 env_live_count(void);
 /* The most envs that were alive at once in this run. */

@@ -29,7 +29,7 @@ static struct dispatcher *disp_for_here(struct env *t) { return env_disp_on(t, t
 
 /* r, entered (upcall_pct_enter), serves d's call: off the run queue or
  * out of its wait; d blocks until the reply. */
-static void begin_serving(struct dispatcher *d, struct dispatcher *r)
+static __always_inline void begin_serving(struct dispatcher *d, struct dispatcher *r)
 {
 	r->pct.was_waiting = r->state == ENV_BLOCKED;
 	if (r->state == ENV_BLOCKED)
@@ -46,7 +46,7 @@ static void begin_serving(struct dispatcher *d, struct dispatcher *r)
 /* d, which has just stopped serving, replies to its caller c: c gets the
  * results and may run; d waits again if it was waiting and nothing arrived
  * meanwhile, else it is runnable. Returns the kernel clock it read. */
-static u64 end_serving(struct dispatcher *d, struct dispatcher *c)
+static __always_inline u64 end_serving(struct dispatcher *d, struct dispatcher *c)
 {
 	u64 now = clock_ns();
 	c->pct.callee = NULL;
@@ -60,8 +60,9 @@ static u64 end_serving(struct dispatcher *d, struct dispatcher *c)
 	c->state = ENV_RUNNABLE;
 	d->ctx.rax = 0;
 	upcall_pct_leave(d, now);
-	if (d->pct.was_waiting && d->ka && !d->events &&
-	    !(d->ka->pending || d->ka->irq_pending || d->ka->swvec_pending || d->ka->posted)) {
+	struct keel_upcall_area *ka = d->ka;
+	if (d->pct.was_waiting && ka && !d->events &&
+	    !(ka->pending || ka->irq_pending || ka->swvec_pending || ka->posted)) {
 		sched_block(d, true);
 	} else {
 		d->state = ENV_RUNNABLE;
@@ -116,52 +117,51 @@ i64 pct_reply(struct dispatcher *d)
  * The fast paths (seL4's fastpath, L4's direct process switch). A call's
  * common case: a receiver for this CPU, waiting for events or queued,
  * parked for an activation, nothing for it pending; a reply's: a caller
- * that may run here. Each checks all of that first and returns if anything differs,
- * having changed nothing (the general path then makes the call); else it
- * does what pct_call or pct_reply does, step for step in the same order --
- * the same records, counters and trace -- without the general path's
- * detours: the registers are already in the dispatcher (entry.S), the
- * run queue is not walked, and the one they switch to leaves by
- * env_run_plain when it has nothing to deliver. tests/test_paths.py proves
- * both paths leave the same state. Keep them in step with the above.
+ * that may run here. Each checks all of that first and returns if anything
+ * differs, having changed nothing (the general path then makes the call);
+ * else it does what pct_call or pct_reply does, step for step in the same
+ * order -- the same records, counters and trace -- in one function: every
+ * step is inline (cap_at, env_by_id, upcall_pct_enter_parked,
+ * begin_serving, sched_donated, upcall_resume_plain), the registers are
+ * already in the dispatcher (entry.S), the run queue is not walked, and
+ * the one they switch to leaves by env_run_plain when it has nothing to
+ * deliver. tests/test_paths.py proves both paths leave the same state.
+ * Keep them in step with the above.
  */
-/* A fast path's run of d: without the resume hook when it has nothing to do. */
-static __noreturn void run_fast(struct dispatcher *d)
+/* A fast path's run of d, which may run here, at now: sched_run_donated's
+ * bookkeeping, and without the resume hook when it has nothing to do. */
+static __always_inline __noreturn void run_donated_fast(struct dispatcher *d, u64 now)
 {
+	sched_donated(d, now);
 	if (upcall_resume_plain(d))
 		env_run_plain(d);
 	env_run(d);
 }
 
-/* sched_run_donated for a fast path, which has checked that d may run here. */
-static __noreturn void run_donated_fast(struct dispatcher *d, u64 now)
-{
-	sched_donated(d, now);
-	run_fast(d);
-}
-
 void pct_call_fast(struct dispatcher *d)
 {
 	struct env *e = d->env;
-	u64 mine = this_cpu()->bit;
-	int err;
-	struct cap *cap = cap_lookup(e, d->ctx.rdi, KEEL_CAP_ENV, 0, &err);
-	struct env *re = cap ? env_by_id((u32)cap->base) : NULL;
+	struct percpu *cpu = this_cpu();
+	u64 mine = cpu->bit;
+	struct cap *cap = cap_at(&e->cs, d->ctx.rdi);
+	if (!cap || cap->type != KEEL_CAP_ENV)
+		return;
+	struct env *re = env_by_id((u32)cap->base);
 	if (!re || re == e)
 		return;
-	struct dispatcher *r = disp_for_here(re);
+	struct dispatcher *r = env_disp_on(re, cpu->id);
 	if (!r || !r->area || r->resume != RESUME_ACTIVATE || r->events || r->pct.serving || r->pct.callee ||
 	    !(r->may_run & mine) || !(d->may_run & mine))
 		return;
 	if (!(r->state == ENV_BLOCKED && r->waiting_events) && r->state != ENV_RUNNABLE)
 		return;
-	if (!user_addr(r->ka->pct_entry) || !user_addr(r->ka->pct_stack))
+	u64 entry = r->ka->pct_entry, stack = r->ka->pct_stack;
+	if (!user_addr(entry) || !user_addr(stack))
 		return;
 
 	e->syscalls++; /* (syscall_dispatch's part) */
 	TRACE(KEEL_TR_SYSCALL, e->id, SYS_PCT_CALL, 0);
-	u64 arg[4] = { d->ctx.rsi, d->ctx.rdx, d->ctx.r10, d->ctx.r8 };
-	upcall_pct_enter(r, e->id, arg); /* (it cannot refuse: checked above) */
+	upcall_pct_enter_parked(r, entry, stack, e->id, d->ctx.rsi, d->ctx.rdx, d->ctx.r10, d->ctx.r8);
 	begin_serving(d, r);
 	run_donated_fast(r, clock_ns());
 }
@@ -205,7 +205,10 @@ void pct_yield_fast(struct dispatcher *d)
 	d->env->syscalls++;
 	TRACE(KEEL_TR_SYSCALL, d->env->id, SYS_YIELD, 0);
 	yield_deschedule(d);
-	run_fast(sched_yielded(d));
+	struct dispatcher *next = sched_yielded(d);
+	if (upcall_resume_plain(next))
+		env_run_plain(next);
+	env_run(next);
 }
 
 i64 pct_yield_to(struct dispatcher *d, u64 env_slot)

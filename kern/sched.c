@@ -89,14 +89,7 @@ static inline bool lost(struct dispatcher *d)
 	return unlikely(d->bound && !d->may_run) && lost_fn && lost_fn(d);
 }
 
-void sched_block(struct dispatcher *d, bool waiting)
-{
-	d->state = ENV_BLOCKED;
-	d->waiting_events = waiting;
-	lost(d); /* (its CPU gone meanwhile: handed over rather than left blocked there) */
-}
-
-void sched_unblocked(struct dispatcher *d) { d->waiting_events = false; }
+void sched_lost(struct dispatcher *d) { lost(d); }
 
 void sched_post(struct dispatcher *d, u64 events)
 {
@@ -265,11 +258,7 @@ void sched_cpus_changed(struct env *e)
 	}
 }
 
-void sched_remove(struct dispatcher *d)
-{
-	if (d->queued)
-		unqueue(d);
-}
+void sched_unqueue(struct dispatcher *d) { unqueue(d); }
 
 /* A new slice on this CPU, from now. */
 static void start_slice(u64 now)
@@ -388,13 +377,6 @@ __noreturn void sched_idle_enter(void)
 	kstack_restart(idle);
 }
 
-/* A donated slice with less than this left is lengthened to it, once per
- * slice: the env it goes to gets to run rather than being preempted on
- * arrival, and envs handing the CPU back and forth cannot keep one slice
- * alive for ever (the others would starve). */
-#define DONATION_MIN_NS 20000
-
-
 __noreturn void sched_run_donated(struct dispatcher *d)
 {
 	if (unlikely(!sched_may_run_here(d))) { /* pinned elsewhere: it waits its turn there */
@@ -406,15 +388,12 @@ __noreturn void sched_run_donated(struct dispatcher *d)
 	env_run(d);
 }
 
-void sched_donated(struct dispatcher *d, u64 now)
+void sched_donation_extend(u64 now)
 {
-	d->dispatched_at = now;
 	struct percpu_sched *s = mine();
-	if (!s->extended && (s->over || !s->slice.armed || s->slice.deadline < now + DONATION_MIN_NS)) {
-		s->extended = true;
-		s->over = false;
-		timer_arm(&s->slice, now + DONATION_MIN_NS);
-	}
+	s->extended = true;
+	s->over = false;
+	timer_arm(&s->slice, now + SCHED_DONATION_MIN_NS);
 }
 
 __noreturn void sched_preempt(struct dispatcher *d)

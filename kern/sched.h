@@ -10,6 +10,7 @@
 #define KEEL_SCHED_H
 
 #include "arch/x86_64/percpu.h" /* this_cpu(): sched_may_run_here */
+#include "dispatcher.h"
 #include "types.h"
 
 struct env;
@@ -21,7 +22,12 @@ struct dispatcher;
 void sched_init(u64 slice_ns, void (*when_all_ended)(void));
 
 void sched_add(struct dispatcher *d);    /* append to the run queue */
-void sched_remove(struct dispatcher *d); /* if queued */
+void sched_unqueue(struct dispatcher *d); /* off it (queued) */
+static inline void sched_remove(struct dispatcher *d) /* if queued */
+{
+	if (d->queued)
+		sched_unqueue(d);
+}
 void sched_add_front(struct dispatcher *d); /* to run next */
 
 /* May dispatcher d run on this CPU: does its env hold it (cpucap.h)? (A
@@ -47,8 +53,20 @@ void sched_set_lost(bool (*fn)(struct dispatcher *d));
 __noreturn void sched_run_donated(struct dispatcher *d);
 /* sched_run_donated's bookkeeping for d, which may run here, without the
  * run: a fast path's (pct.c), which runs d itself (now: the kernel clock,
- * read once on the path). */
-void sched_donated(struct dispatcher *d, u64 now);
+ * read once on the path). A donated slice with less than
+ * SCHED_DONATION_MIN_NS left is lengthened to it, once per slice: the env
+ * it goes to gets to run rather than being preempted on arrival, and envs
+ * handing the CPU back and forth cannot keep one slice alive for ever (the
+ * others would starve). */
+#define SCHED_DONATION_MIN_NS 20000
+void sched_donation_extend(u64 now); /* (the lengthening, out of line) */
+static inline void sched_donated(struct dispatcher *d, u64 now)
+{
+	d->dispatched_at = now;
+	const struct percpu_sched *s = &this_cpu()->sched;
+	if (!s->extended && (s->over || !s->slice.armed || s->slice.deadline < now + SCHED_DONATION_MIN_NS))
+		sched_donation_extend(now);
+}
 /* (An env pinned to another CPU is queued there instead, and this CPU
  * runs its next env.) */
 
@@ -85,8 +103,15 @@ void sched_post(struct dispatcher *d, u64 events);
 /* d blocks now (in SYS_EVENT_WAIT if `waiting`, else in a call); and d is
  * no longer blocked (wait over, call answered): blocked time is not time
  * spent disabled, so the watchdog's clock moves past it. */
-void sched_block(struct dispatcher *d, bool waiting);
-void sched_unblocked(struct dispatcher *d);
+void sched_lost(struct dispatcher *d); /* (sched_set_lost's hand-over) */
+static inline void sched_block(struct dispatcher *d, bool waiting)
+{
+	d->state = ENV_BLOCKED;
+	d->waiting_events = waiting;
+	if (unlikely(d->bound && !d->may_run)) /* its CPU gone meanwhile: handed over rather than left blocked there */
+		sched_lost(d);
+}
+static inline void sched_unblocked(struct dispatcher *d) { d->waiting_events = false; }
 
 /* When every live env waits, the idle loop halts only if something can
  * still post an event: an armed deadline, or what a registered waker says

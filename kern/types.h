@@ -35,6 +35,9 @@ typedef u64 paddr_t; /* a physical address */
 #define __packed __attribute__((packed))
 #define __aligned(n) __attribute__((aligned(n)))
 #define __noreturn __attribute__((noreturn))
+#ifndef __always_inline /* (glibc has it, for the host unit tests) */
+#define __always_inline inline __attribute__((always_inline))
+#endif
 #define __used __attribute__((used))
 #define __section(s) __attribute__((section(s)))
 #define __printf(a, b) __attribute__((format(printf, a, b)))

@@ -135,15 +135,6 @@ static bool interrupted_ctx(struct dispatcher *d, const struct area_head *h, str
 
 
 /* Point the env's registers at an entry on a stack (arguments set after). */
-static void enter(struct dispatcher *d, u64 entry, u64 stack)
-{
-	d->ctx.rip = entry;
-	d->ctx.rsp = stack & ~15ULL;
-	d->ctx.rflags = RFLAGS_IF_BIT | RFLAGS_RESERVED1;
-	d->ctx.rdi = d->area;
-	d->ctx_from_syscall = true; /* RCX and R11 are undefined at an entry */
-}
-
 /*
  * The one way the kernel's events reach the area, on every path -- fast or
  * general, delivered now or left pending for a disabled env: they join
@@ -173,7 +164,7 @@ static void upcall_event(struct dispatcher *d, const struct area_head *h)
 	d->ka->upcalls++;
 	this_cpu()->stats.upcalls++;
 	TRACE(KEEL_TR_UPCALL, d->env->id, KEEL_TR_UP_EVENT, d->ka->pending);
-	enter(d, h->event_entry, h->upcall_stack);
+	upcall_enter(d, h->event_entry, h->upcall_stack);
 }
 
 static void write_activation(struct dispatcher *d)
@@ -214,7 +205,7 @@ static __noreturn void trap_to_env(struct dispatcher *d, const struct area_head 
 	d->ka->traps++;
 	this_cpu()->stats.trap_upcalls++;
 	TRACE(KEEL_TR_UPCALL, d->env->id, KEEL_TR_UP_TRAP, d->ka->trap_vector);
-	enter(d, h->trap_entry, stack);
+	upcall_enter(d, h->trap_entry, stack);
 	d->ctx.rsi = vector;
 	d->ctx.rdx = error;
 	d->ctx.rcx = cr2;
@@ -560,23 +551,6 @@ static void upcall_areas_check(paddr_t pa)
 		}
 }
 
-/* Would upcall_before_resume leave d's context as it is -- no activation,
- * no event to deliver or to write to the area? Then true, having done the
- * one thing it does besides: the watchdog's look. The fast paths ask this
- * and run d by env_run_plain; false: env_run (which does it all). */
-bool upcall_resume_plain(struct dispatcher *d)
-{
-	const struct keel_upcall_area *a = d->ka;
-	if (!d->area)
-		return true;
-	u32 disabled = a->disabled;
-	if (d->resume != RESUME_CTX || d->events || (a->pending && !disabled))
-		return false;
-	if (!disabled || upcall_in_crit(a->crit_start, a->crit_end, d->ctx.rip))
-		upcall_watchdog_reset(d);
-	return true;
-}
-
 /* On every return to Ring 3 through env_run: frameless, a tail call. */
 __attribute__((optimize("omit-frame-pointer"))) static void upcall_env_resume(struct dispatcher *d)
 {
@@ -664,32 +638,8 @@ int upcall_pct_enter(struct dispatcher *r, u64 caller_id, const u64 arg[4])
 	default: /* disabled: its context is in the disabled save */
 		return -EAGAIN;
 	}
-	r->ka->disabled = 1;
-	r->resume = RESUME_CTX;
-	enter(r, entry, stack);
-	r->ctx.rsi = caller_id;
-	r->ctx.rdx = arg[0];
-	r->ctx.rcx = arg[1];
-	r->ctx.r8 = arg[2];
-	r->ctx.r9 = arg[3];
-	r->ctx_from_syscall = false; /* RCX carries an argument */
-	r->ka->pct_calls++;
-	this_cpu()->stats.pct_upcalls++;
-	TRACE(KEEL_TR_UPCALL, r->env->id, KEEL_TR_UP_PCT, r->ctx.rsi); /* the caller's id, from memory */
+	upcall_pct_enter_parked(r, entry, stack, caller_id, arg[0], arg[1], arg[2], arg[3]);
 	return 0;
-}
-
-void upcall_pct_leave(struct dispatcher *r, u64 now)
-{
-	if (!r->ka)
-		return; /* it dropped its area inside the handler: it goes on from
-			 * its reply call, as an env without upcalls */
-	r->ka->disabled = 0;
-	r->resume = RESUME_ACTIVATE;
-	r->up.descheduled_at = now;
-	r->up.ran_ns = now - r->dispatched_at;
-	r->up.ran_total_ns += r->up.ran_ns;
-	upcall_watchdog_reset(r);
 }
 
 /* entry.S's event delivery, when the trace is on: its site jumps to code
