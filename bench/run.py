@@ -82,7 +82,8 @@ DESCRIPTION = {
     "timer_upcall_roundtrip": "deadline interrupt -> event upcall -> resume (incl. the spin loop)",
     "yield_roundtrip_2_switches": "yield to another env and back (2 env switches, 2 CR3 loads)",
     "yield_roundtrip_in_place": "the same, resumed after the call rather than by activation (KEEL_AREA_YIELD_IN_PLACE)",
-    "map_unmap_1_page": "frame alloc + map (SYS_MMU_UPDATE) + unmap + delete, 1 page",
+    "map_unmap_1_page": "frame alloc + map (one SYS_MMU_UPDATE, KEEL_CAP_NEW) + unmap + delete (one, KEEL_CAP_FREE), "
+                        "1 page",
     "unmap_1_page": "SYS_MMU_UPDATE clearing one mapped entry (INVLPG), one CPU",
     "ipi_roundtrip": "cpu0 -> cpu1 (halted) cross-CPU call doing nothing: post, IPI, run, acknowledge",
     "shootdown_floor_1_page": "the same call doing a 1-page shootdown's remote part: INVLPG",
@@ -93,8 +94,10 @@ DESCRIPTION = {
                                     "which dispatches the env by upcall",
     "xdisp_event_roundtrip": "the same between two dispatchers of one env (cpu0 -> cpu1 -> cpu0), both spinning",
     "xdisp_event_roundtrip_blocked": "the same between two dispatchers of one env, both waiting in SYS_EVENT_WAIT",
-    "map_unmap_512_pages": "512 frame allocs, one 512-entry map batch, one unmap batch, 512 deletes",
-    "demand_zero_fault_upcall": "touch an unmapped page -> #PF trap upcall (libos entry) -> frame + map -> resumed",
+    "map_unmap_512_pages": "512 frame allocs and maps in one 512-entry batch (KEEL_CAP_NEW), 512 unmaps and deletes "
+                           "in another (KEEL_CAP_FREE)",
+    "demand_zero_fault_upcall": "touch an unmapped page -> #PF trap upcall (libos entry) -> frame + map (one call) "
+                                "-> resumed",
     "demand_zero_fault": "first touch of an anonymous page (the kernel's demand-zero fault)",
     "getpid": "syscall(SYS_getpid)",
     "signal_roundtrip": "kill(self, SIGUSR1) -> handler -> sigreturn",

@@ -155,7 +155,8 @@ void pct_call_fast(struct dispatcher *d)
 		return;
 	if (!(r->state == ENV_BLOCKED && r->waiting_events) && r->state != ENV_RUNNABLE)
 		return;
-	u64 entry = r->ka->pct_entry, stack = r->ka->pct_stack;
+	const struct keel_upcall_area *ka = r->ka;
+	u64 entry = ka->pct_entry, stack = ka->pct_stack;
 	if (!user_addr(entry) || !user_addr(stack))
 		return;
 
@@ -163,7 +164,13 @@ void pct_call_fast(struct dispatcher *d)
 	TRACE(KEEL_TR_SYSCALL, e->id, SYS_PCT_CALL, 0);
 	upcall_pct_enter_parked(r, entry, stack, e->id, d->ctx.rsi, d->ctx.rdx, d->ctx.r10, d->ctx.r8);
 	begin_serving(d, r);
-	run_donated_fast(r, clock_ns());
+	sched_donated(r, clock_ns());
+	/* upcall_resume_plain(r), whose answer is known: r has just been
+	 * entered (RESUME_CTX, disabled, no events: checked above), so all it
+	 * would do is the watchdog's look at the entry. */
+	if (upcall_in_crit(ka->crit_start, ka->crit_end, entry))
+		upcall_watchdog_reset(r);
+	env_run_plain(r);
 }
 
 void pct_reply_fast(struct dispatcher *d)

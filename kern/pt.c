@@ -360,8 +360,10 @@ static u64 table_entry(const struct cap *c)
 	       (c->rights & KEEL_R_EXEC ? 0 : pte_nx);
 }
 
-/* One update, validated in full before anything changes. */
-static int mmu_one(struct env *e, const struct keel_mmu_op *op)
+/* One update, validated in full before anything changes. A new frame
+ * (KEEL_CAP_NEW) is made last, when nothing can refuse any more: its slot
+ * goes to *made. */
+static int mmu_one(struct env *e, const struct keel_mmu_op *op, u32 *made)
 {
 	int err;
 	u64 *table;
@@ -399,11 +401,22 @@ static int mmu_one(struct env *e, const struct keel_mmu_op *op)
 	u64 va = tvbase + (u64)op->index * level_size(level);
 	struct cap *range = NULL;
 
-	if (op->cap == KEEL_CAP_NONE) {
-		if (!recs[op->index])
+	if (op->cap == KEEL_CAP_NONE || op->cap == KEEL_CAP_FREE) {
+		struct cap *m = recs[op->index];
+		if (!m)
 			return -ENOENT;
-		pt_uninstall(recs[op->index]);
-		return 0;
+		if (op->cap == KEEL_CAP_NONE) {
+			pt_uninstall(m);
+			return 0;
+		}
+		/* ... and the frame capability that mapped it goes too, as
+		 * SYS_CAP_DELETE of its slot would (which unmaps it): only a
+		 * frame, and only one the caller holds itself. */
+		if (m->type != KEEL_CAP_FRAME)
+			return -ETYPE;
+		if (m->owner != e)
+			return -EPERM;
+		return cap_delete(e, m->slot);
 	}
 	if (op->flags & KEEL_MAP_NOUSER)
 		return -EUSER;
@@ -413,24 +426,29 @@ static int mmu_one(struct env *e, const struct keel_mmu_op *op)
 		return -EMEMTYPE;
 	if (op->flags & ~(KEEL_MAP_WRITE | KEEL_MAP_EXEC))
 		return -EINVAL;
-	struct cap *c = cap_lookup(e, op->cap, 0, 0, &err);
-	if (!c)
+	/* c: the capability to install; NULL for a new frame, made below. */
+	struct cap *c = NULL;
+	if (op->cap == KEEL_CAP_NEW) {
+		if (level != 1)
+			return -ELEVEL; /* a new frame goes into a level-1 table */
+	} else if (!(c = cap_lookup(e, op->cap, 0, 0, &err))) {
 		return err;
+	}
 	u64 entry;
 	if (level == 1) {
-		if (c->type == KEEL_CAP_PT)
+		if (c && c->type == KEEL_CAP_PT)
 			return -EPTPAGE; /* never mapped as data, writable or not */
-		if (c->type != KEEL_CAP_FRAME)
+		if (c && c->type != KEEL_CAP_FRAME)
 			return -ETYPE;
 		u8 need = KEEL_R_READ | (op->flags & KEEL_MAP_WRITE ? KEEL_R_WRITE : 0) |
 			  (op->flags & KEEL_MAP_EXEC ? KEEL_R_EXEC : 0);
-		if ((c->rights & need) != need)
+		if (c && (c->rights & need) != need)
 			return -ERIGHTS;
 		if (!(range = pt_vrange_find(e, va, PAGE_SIZE, &err)))
 			return err;
-		ASSERT(frame_type(c->base) == FRAME_DATA);
-		entry = c->base | PTE_P | PTE_U | (op->flags & KEEL_MAP_WRITE ? PTE_W : 0) |
-			(op->flags & KEEL_MAP_EXEC ? 0 : pte_nx);
+		ASSERT(!c || frame_type(c->base) == FRAME_DATA);
+		entry = (c ? c->base : 0) | PTE_P | PTE_U | (op->flags & KEEL_MAP_WRITE ? PTE_W : 0) |
+			(op->flags & KEEL_MAP_EXEC ? 0 : pte_nx); /* (a new frame's address: below) */
 	} else {
 		if (c->type != KEEL_CAP_PT)
 			return -ETYPE; /* large pages are not offered */
@@ -445,7 +463,7 @@ static int mmu_one(struct env *e, const struct keel_mmu_op *op)
 		 * allow -- a table shared read-only is read-only below. */
 		entry = table_entry(c);
 	}
-	if (recs[op->index] == c) {
+	if (c && recs[op->index] == c) {
 		/* The same capability again: a remap with new rights. A leaf
 		 * takes op->flags: flush that page, and an upcall area that lost
 		 * its write right there is one no longer. A table entry's rights
@@ -465,8 +483,16 @@ static int mmu_one(struct env *e, const struct keel_mmu_op *op)
 	}
 	if (recs[op->index] || (table[op->index] & PTE_P))
 		return -EEXIST;
-	if (c->map_pte)
+	if (c && c->map_pte)
 		return -EMAPPED;
+	if (!c) { /* SYS_FRAME_ALLOC's frame (quotas, zeroing), into the caller's space */
+		i64 slot = pt_frame_alloc(e);
+		if (slot < 0)
+			return (int)slot;
+		c = cap_at(&e->cs, (u64)slot);
+		*made = (u32)slot;
+		entry |= c->base;
+	}
 	install(c, table, recs, op->index, entry, va, range, level == 4 ? window_entry(e, op->index) : NULL);
 	return 0;
 }
@@ -485,8 +511,17 @@ i64 pt_mmu_update(struct env *e, u64 uops, u64 n, u64 udone)
 			break;
 		}
 		for (u64 i = 0; i < chunk; i++) {
-			if ((err = mmu_one(e, &ops[i])))
+			u32 made = KEEL_CAP_NONE;
+			if ((err = mmu_one(e, &ops[i], &made)))
 				break;
+			/* A new frame's slot goes back into the op; if it cannot,
+			 * the frame goes again (with its mapping): nothing lost. */
+			if (made != KEEL_CAP_NONE &&
+			    copy_to_user(uops + done * sizeof ops[0] + offsetof(struct keel_mmu_op, cap), &made, sizeof made)) {
+				cap_delete(e, made);
+				err = -EFAULT;
+				break;
+			}
 			done++;
 		}
 	}

@@ -128,15 +128,21 @@ long vm_unmap(uint64_t va)
 
 long vm_map_new(uint64_t va, unsigned flags)
 {
-	long f = sys_frame_alloc();
-	if (f < 0)
-		return f;
-	long err = vm_map(va, (uint32_t)f, flags);
-	if (err) {
-		sys_cap_delete((uint32_t)f);
-		return err;
-	}
-	return f;
+	long t = vm_table(1, va, 1);
+	if (t < 0)
+		return t;
+	struct keel_mmu_op op = { .table = (uint32_t)t, .index = (uint16_t)index_of(va, 1), .flags = (uint16_t)flags,
+				  .cap = KEEL_CAP_NEW };
+	long err = sys_mmu_update(&op, 1, NULL);
+	return err ? err : (long)op.cap; /* (the kernel wrote the new frame's slot there) */
+}
+
+long vm_unmap_free(uint64_t va)
+{
+	long t = vm_table(1, va, 0);
+	if (t < 0)
+		return t;
+	return update1((uint32_t)t, index_of(va, 1), KEEL_CAP_FREE, 0);
 }
 
 uint64_t vm_entry(uint64_t va, unsigned level)

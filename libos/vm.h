@@ -55,8 +55,12 @@ long vm_table(unsigned level, uint64_t va, int create);
 long vm_map(uint64_t va, uint32_t frame, unsigned flags);
 /* Clear the leaf entry for va. 0 or -errno. */
 long vm_unmap(uint64_t va);
-/* A fresh zeroed frame mapped at va: its slot, or -errno. */
+/* A fresh zeroed frame mapped at va, in one call (KEEL_CAP_NEW): its slot,
+ * or -errno. */
 long vm_map_new(uint64_t va, unsigned flags);
+/* Clear the leaf entry for va and delete the frame capability that mapped
+ * it, in one call (KEEL_CAP_FREE). 0 or -errno. */
+long vm_unmap_free(uint64_t va);
 
 /* Take note of a page table installed by someone else's hand (a shared one,
  * installed with sys_mmu_update): vm_table finds it from now on. */

@@ -44,6 +44,7 @@ def test_a_shared_subtree_shows_each_envs_writes_and_unmaps_to_the_other(keel):
     ro = va + (2 << 20)
     b.expect(rf"^vm share b: installed a's table at {va:#x}; read 0xa11ce there$")
     b.expect(rf"^vm share a: read b's write 0xb0b at {va + 8:#x} and b's own page 0xb2 at {va + 4096:#x}$")
+    b.expect(r"^vm share a: unmapping and deleting b's page from a's table: EPERM$")
     b.expect(rf"^vm share b: a's unmapping seen: a read of {va:#x} faults$")
     b.expect(rf"^vm share a: b's unmapping seen: a read of {va + 4096:#x} faults$")
     # A table shared read-only is read-only below, whatever its leaves say.
@@ -147,6 +148,31 @@ def test_each_page_table_rule_refuses_with_its_own_code_and_quotas_bind_only_the
     b.expect(r"^vm guard: memory intact through \d+ checks \(0 bad words\); \d+ capabilities granted to it "
              r"were revoked; it can still allocate$")
     vm_ok(b, "neg", "guard")
+    b.expect_nothing_leaked()
+
+
+def test_a_frame_is_allocated_and_mapped_in_one_call_and_unmapped_and_deleted_in_one(keel):
+    b = keel.boot("run=vm:onecall quota_frames=600").expect_verdict("success")
+    m = b.expect(r"^vm onecall: slot (\d+) mapped at (0x[0-9a-f]+) in one call, pte (0x[0-9a-f]+), read (\w+); "
+                 r"frames (\d+) -> (\d+), capabilities (\d+) -> (\d+)$")
+    pte, read = int(m.group(3), 16), m.group(4)
+    f0, f1, c0, c1 = map(int, m.groups()[4:])
+    assert pte & 0x7 == 0x7 and read == "zero" and (f1, c1) == (f0 + 1, c0 + 1)
+    b.expect(r"^vm onecall: unmapped and deleted in one call: ok; the frame's slot EBADSLOT, "
+             r"the derived one EBADSLOT; all back$")
+    got = dict(re.findall(r"^vm onecall: (.+?)\s+(E[A-Z0-9]+)$", b.log, re.M))
+    assert got == {"new frame into a level-2 table": "ELEVEL", "new frame with the G bit": "EGLOBAL",
+                   "new frame into an entry in use": "EEXIST", "new frame outside the caller's ranges": "EVRANGE",
+                   "new frame, its op read-only": "EFAULT", "free an empty entry": "ENOENT",
+                   "free a table": "ETYPE"}, got
+    m = b.expect(r"^vm onecall: batches mapped (\d+) new pages, then EDQUOT at page (\d+); "
+                 r"frames (\d+) -> (\d+) \(quota 600\)$")
+    mapped, stop, before, after = map(int, m.groups())
+    assert 400 < mapped < 600 and stop == mapped and after == 600 and after - before == mapped
+    m = b.expect(r"^vm onecall: batches unmapped and deleted (\d+); frames (\d+) -> \d+ -> (\d+), "
+                 r"capabilities (\d+) -> \d+ -> (\d+)$")
+    assert int(m.group(1)) == mapped and m.group(2) == m.group(3) and m.group(4) == m.group(5)
+    vm_ok(b, "onecall")
     b.expect_nothing_leaked()
 
 

@@ -366,8 +366,8 @@ static int demand_trap(struct keel_upcall_area *a, uint64_t vec, uint64_t err, u
 {
 	if (vec != 14 || cr2 - vm_base >= (2 << 20))
 		return 1;
-	fault_frame = sys_frame_alloc();
-	return fault_frame < 0 || vm_map(cr2 & ~4095ULL, (uint32_t)fault_frame, KEEL_MAP_WRITE) != 0;
+	fault_frame = vm_map_new(cr2 & ~4095ULL, KEEL_MAP_WRITE); /* frame + map, one call */
+	return fault_frame < 0;
 }
 
 static uint64_t demand_fault(void)
@@ -381,24 +381,20 @@ static uint64_t demand_fault(void)
 }
 
 /* Like Linux's mmap(MAP_POPULATE) + munmap: zeroed frames allocated and
- * mapped, then unmapped and freed -- npages in one batch each way. */
+ * mapped (KEEL_CAP_NEW), then unmapped and freed (KEEL_CAP_FREE) -- npages
+ * in one batch each way. */
 static uint64_t map_unmap(size_t npages)
 {
-	static uint32_t frames[KEEL_MMU_BATCH_MAX];
 	static struct keel_mmu_op ops[KEEL_MMU_BATCH_MAX];
 	long table = vm_table(1, vm_base, 1);
 	uint64_t t0 = rdtsc();
-	for (size_t i = 0; i < npages; i++) {
-		frames[i] = (uint32_t)sys_frame_alloc();
+	for (size_t i = 0; i < npages; i++)
 		ops[i] = (struct keel_mmu_op){ .table = (uint32_t)table, .index = (uint16_t)i, .flags = KEEL_MAP_WRITE,
-					       .cap = frames[i] };
-	}
+					       .cap = KEEL_CAP_NEW };
 	sys_mmu_update(ops, npages, NULL);
 	for (size_t i = 0; i < npages; i++)
-		ops[i].cap = KEEL_CAP_NONE;
+		ops[i].cap = KEEL_CAP_FREE;
 	sys_mmu_update(ops, npages, NULL);
-	for (size_t i = 0; i < npages; i++)
-		sys_cap_delete(frames[i]);
 	return rdtsc() - t0;
 }
 static uint64_t map_unmap_1(void) { return map_unmap(1); }

@@ -12,6 +12,9 @@
  *   demand      a 64 MiB region paged in by the #PF handler; checksum; every
  *               frame returned after unmapping
  *   neg         one refused operation per validation rule, each with its code
+ *   onecall     a frame allocated and mapped in one call (KEEL_CAP_NEW), and
+ *               unmapped and deleted in one (KEEL_CAP_FREE), singly and in
+ *               batches; their refusals, each leaving nothing behind
  *   churn [N [SEED]]  N random valid and invalid operations; exits holding
  *               whatever it holds (the kernel must take it all back)
  *   guard       keeps a pattern in its memory until the other env has ended
@@ -254,6 +257,10 @@ static int mode_share_a(void)
 		printf("vm share a: read b's write %#llx at %#llx and b's own page %#llx at %#llx\n",
 		       (unsigned long long)mine[1], (unsigned long long)&mine[1], (unsigned long long)theirs[0],
 		       (unsigned long long)theirs);
+		/* b's frame in a's table: a may clear the entry, never delete b's capability. */
+		long r = vm_unmap_free(v + PAGE);
+		printf("vm share a: unmapping and deleting b's page from a's table: %s\n", errname((int)r));
+		CHECK(r == -EPERM && probe_read((uint64_t)theirs) == 0xB2, "b's page stays");
 		CHECK(vm_unmap(v) == 0, "a unmaps its page");
 		expect_fault("a reads the page it unmapped", probe_read(v), 0x4, v);
 		box[0] = SHARE_A_UNMAPPED;
@@ -563,9 +570,10 @@ static int mode_demand(void)
 }
 
 /* -------------------------------------------------------------------- neg */
+static const char *mode_name; /* (the line's prefix) */
 static void expect(const char *rule, long got, int want)
 {
-	printf("vm neg: %-36s %s\n", rule, got < 0 ? errname((int)got) : "accepted");
+	printf("vm %s: %-36s %s\n", mode_name, rule, got < 0 ? errname((int)got) : "accepted");
 	CHECK(got == -want, "%s: want %s, got %ld", rule, errname(want), got);
 }
 
@@ -660,6 +668,128 @@ static int mode_neg(void)
 	return failures;
 }
 
+/* ---------------------------------------------------------------- onecall */
+static int same_quota(const struct keel_quota_info *a, const struct keel_quota_info *b)
+{
+	return a->frames_used == b->frames_used && a->caps_used == b->caps_used && a->frames_free == b->frames_free;
+}
+
+#define ONECALL_PAGES 1024 /* a 4 MiB range: more than the boot's frame quota */
+static int mode_onecall(void)
+{
+	struct keel_quota_info q0, q1, q2;
+	long vr;
+	uint64_t v = vrange(ONECALL_PAGES * PAGE, 2 << 20, &vr);
+	long t = vm_table(1, v, 1), pd = vm_table(2, v, 1);
+	CHECK(t >= 0 && pd >= 0, "set-up");
+	quota(&q0);
+
+	/* One page: a zeroed frame, mapped writable, its slot written back. */
+	long f = vm_map_new(v, KEEL_MAP_WRITE);
+	struct keel_cap_info info;
+	CHECK(f >= 0 && sys_cap_info((uint32_t)f, &info) == 0, "allocate and map: %s", errname((int)f));
+	uint64_t pte = vm_pte(v);
+	CHECK(info.type == KEEL_CAP_FRAME && (info.flags & KEEL_CAPF_MAPPED) && info.map_va == v &&
+	      (pte & VM_P) && (pte & VM_W) && (pte & ~0xFFFULL & ((1ULL << 52) - 1)) == info.base,
+	      "the new frame is mapped at %#llx (pte %#llx)", (unsigned long long)v, (unsigned long long)pte);
+	uint64_t zero = 0;
+	for (uint64_t a = v; a < v + PAGE; a += 8)
+		zero |= *(volatile uint64_t *)a;
+	*(volatile uint64_t *)v = 0x5EED;
+	quota(&q1);
+	printf("vm onecall: slot %ld mapped at %#llx in one call, pte %#llx, read %s; frames %u -> %u, capabilities %u -> %u\n",
+	       f, (unsigned long long)v, (unsigned long long)pte, zero ? "NOT ZERO" : "zero", q0.frames_used,
+	       q1.frames_used, q0.caps_used, q1.caps_used);
+	CHECK(!zero && q1.frames_used == q0.frames_used + 1 && q1.caps_used == q0.caps_used + 1, "one frame, one capability");
+	/* ... and back in one call, with what was derived from it. */
+	long d = sys_cap_derive((uint32_t)f, KEEL_R_READ, KEEL_SELF);
+	CHECK(d >= 0, "derive");
+	long r = vm_unmap_free(v);
+	quota(&q2);
+	printf("vm onecall: unmapped and deleted in one call: %s; the frame's slot %s, the derived one %s; %s\n",
+	       r ? errname((int)r) : "ok", errname(sys_cap_info((uint32_t)f, &info)),
+	       errname(sys_cap_info((uint32_t)d, &info)), same_quota(&q0, &q2) ? "all back" : "NOT ALL BACK");
+	CHECK(r == 0 && vm_pte(v) == 0 && sys_cap_info((uint32_t)f, &info) == -EBADSLOT &&
+	      sys_cap_info((uint32_t)d, &info) == -EBADSLOT && same_quota(&q0, &q2), "unmap and free");
+	expect_fault("a read after the free", probe_read(v), 0x4, v);
+
+	/* Refusals: each leaves the entry clear and the quotas as they were. */
+	unsigned i = l1_index(v);
+	expect("new frame into a level-2 table", update1(op((uint32_t)pd, (unsigned)(v >> 21) & 511, KEEL_CAP_NEW, 0)),
+	       ELEVEL);
+	expect("new frame with the G bit", update1(op((uint32_t)t, i, KEEL_CAP_NEW, KEEL_MAP_GLOBAL)), EGLOBAL);
+	CHECK(vm_map(v + PAGE, (uint32_t)sys_frame_alloc(), 0) == 0, "a page mapped the old way");
+	expect("new frame into an entry in use", update1(op((uint32_t)t, i + 1, KEEL_CAP_NEW, 0)), EEXIST);
+	uint64_t outside = v + ONECALL_PAGES * PAGE; /* the next table, in no range of ours */
+	long to = vm_table(1, outside, 1);
+	/* An op on a page mapped read-only: the kernel reads it, but cannot
+	 * write the new slot back -- the frame goes again. */
+	long rf = sys_frame_alloc();
+	uint64_t rp = v + 3 * PAGE;
+	CHECK(rf >= 0 && vm_map(rp, (uint32_t)rf, KEEL_MAP_WRITE) == 0, "a page for the op");
+	*(struct keel_mmu_op *)rp = op((uint32_t)t, i + 2, KEEL_CAP_NEW, KEEL_MAP_WRITE);
+	CHECK(vm_map(rp, (uint32_t)rf, 0) == 0, "remapped read-only");
+	quota(&q1);
+	expect("new frame outside the caller's ranges", update1(op((uint32_t)to, l1_index(outside), KEEL_CAP_NEW, 0)),
+	       EVRANGE);
+	uint64_t done = 99;
+	expect("new frame, its op read-only", sys_mmu_update((const struct keel_mmu_op *)rp, 1, &done), EFAULT);
+	quota(&q2);
+	CHECK(done == 0 && same_quota(&q1, &q2) && vm_pte(v + 2 * PAGE) == 0, "the refusals took nothing");
+	CHECK(vm_unmap_free(rp) == 0, "free the op's page");
+	expect("free an empty entry", update1(op((uint32_t)t, i + 2, KEEL_CAP_FREE, 0)), ENOENT);
+	expect("free a table", update1(op((uint32_t)pd, (unsigned)(v >> 21) & 511, KEEL_CAP_FREE, 0)), ETYPE);
+	CHECK(vm_unmap_free(v + PAGE) == 0, "free the page mapped the old way");
+
+	/* Batches: as many pages as the frame quota allows (the boot sets it
+	 * below the range's 1,024), each slot written back into its op; the
+	 * first refused one stops the batch, having taken nothing. */
+	static struct keel_mmu_op ops[KEEL_MMU_BATCH_MAX];
+	uint64_t mapped = 0, stop = 0;
+	long err = 0;
+	quota(&q0);
+	for (uint64_t p = 0; p < ONECALL_PAGES && !err; p += KEEL_MMU_BATCH_MAX) {
+		long tp = vm_table(1, v + p * PAGE, 1);
+		for (unsigned k = 0; k < KEEL_MMU_BATCH_MAX; k++)
+			ops[k] = op((uint32_t)tp, l1_index(v + (p + k) * PAGE), KEEL_CAP_NEW, KEEL_MAP_WRITE);
+		done = 0;
+		err = sys_mmu_update(ops, KEEL_MMU_BATCH_MAX, &done);
+		mapped += done;
+		uint64_t bad = 0;
+		for (unsigned k = 0; k < done; k++)
+			bad += ops[k].cap == KEEL_CAP_NEW || sys_cap_info(ops[k].cap, &info) || info.map_va != v + (p + k) * PAGE;
+		CHECK(bad == 0, "%llu slots written back wrong", (unsigned long long)bad);
+		if (err)
+			stop = p + done;
+	}
+	quota(&q1);
+	printf("vm onecall: batches mapped %llu new pages, then %s at page %llu; frames %u -> %u (quota %u)\n",
+	       (unsigned long long)mapped, err ? errname((int)err) : "none refused", (unsigned long long)stop,
+	       q0.frames_used, q1.frames_used, q1.frames_quota);
+	CHECK(err == -EDQUOT && q1.frames_used == q1.frames_quota && q1.frames_used == q0.frames_used + mapped &&
+	      q1.caps_used == q0.caps_used + mapped && vm_pte(v + stop * PAGE) == 0, "mapped up to the quota");
+	uint64_t freed = 0;
+	for (uint64_t p = 0; p < mapped; p += KEEL_MMU_BATCH_MAX) {
+		long tp = vm_table(1, v + p * PAGE, 0);
+		unsigned n = (unsigned)(mapped - p < KEEL_MMU_BATCH_MAX ? mapped - p : KEEL_MMU_BATCH_MAX);
+		for (unsigned k = 0; k < n; k++)
+			ops[k] = op((uint32_t)tp, l1_index(v + (p + k) * PAGE), KEEL_CAP_FREE, 0);
+		done = 0;
+		CHECK(sys_mmu_update(ops, n, &done) == 0, "free batch");
+		freed += done;
+	}
+	quota(&q2);
+	printf("vm onecall: batches unmapped and deleted %llu; frames %u -> %u -> %u, capabilities %u -> %u -> %u\n",
+	       (unsigned long long)freed, q0.frames_used, q1.frames_used, q2.frames_used, q0.caps_used, q1.caps_used,
+	       q2.caps_used);
+	CHECK(freed == mapped && same_quota(&q0, &q2), "every frame and capability back");
+	vm_trim(v, (ONECALL_PAGES + 512) * PAGE);
+	CHECK(sys_cap_delete((uint32_t)vr) == 0, "delete the range");
+	CHECK(audit() == 0, "page-table audit");
+	printf("vm onecall: %s\n", failures ? "FAILED" : "ok");
+	return failures;
+}
+
 /* ------------------------------------------------------------------ guard */
 static int mode_guard(void)
 {
@@ -747,6 +877,14 @@ static int known_code(long r)
 	}
 }
 
+/* What a raw operation installs, when not one of this run's own: the
+ * sentinels (clear; clear and delete; a new frame) or any slot. */
+static uint32_t raw_cap(void)
+{
+	static const uint32_t sentinel[] = { KEEL_CAP_NONE, KEEL_CAP_FREE, KEEL_CAP_NEW };
+	return below(2) ? sentinel[below(3)] : any_slot();
+}
+
 static int mode_churn(uint64_t n)
 {
 	long eslot = other_env();
@@ -764,8 +902,8 @@ static int mode_churn(uint64_t n)
 		uint64_t va = churn_base + below(churn_size / PAGE) * PAGE;
 		switch (below(16)) {
 		case 0:
-		case 1:
-			keep(r = sys_frame_alloc());
+		case 1: /* a frame, or one allocated and mapped in one call */
+			keep(r = below(4) ? sys_frame_alloc() : vm_map_new(va, (unsigned)below(4)));
 			break;
 		case 2:
 			r = sys_cap_delete(below(8) ? own_slot() : any_slot());
@@ -784,8 +922,8 @@ static int mode_churn(uint64_t n)
 		case 5:
 			r = vm_map(va, own_slot(), (unsigned)below(4) == 0 ? (unsigned)below(256) : (unsigned)below(4));
 			break;
-		case 6:
-			r = vm_unmap(va);
+		case 6: /* clear the entry, or clear it and delete what mapped it */
+			r = below(2) ? vm_unmap(va) : vm_unmap_free(va);
 			break;
 		case 7: {
 			unsigned level = (unsigned)below(6);
@@ -795,7 +933,7 @@ static int mode_churn(uint64_t n)
 		}
 		case 8: { /* a raw operation on a table this run made, or a foreign one */
 			struct keel_mmu_op o = op(below(8) ? own_slot() : any_slot(), (unsigned)below(600),
-						  below(8) ? own_slot() : (below(2) ? KEEL_CAP_NONE : any_slot()),
+						  below(8) ? own_slot() : raw_cap(),
 						  (unsigned)below(128));
 			r = update1(o);
 			break;
@@ -885,8 +1023,11 @@ int main(int argc, char **argv)
 		return !strcmp(role, "b") ? mode_revoke_b() : mode_revoke_a();
 	if (!strcmp(mode, "demand"))
 		return mode_demand();
+	mode_name = mode;
 	if (!strcmp(mode, "neg"))
 		return mode_neg();
+	if (!strcmp(mode, "onecall"))
+		return mode_onecall();
 	if (!strcmp(mode, "guard"))
 		return mode_guard();
 	if (!strcmp(mode, "churn")) {

@@ -353,7 +353,11 @@ struct keel_mmu_op {
 };
 #endif
 #define KEEL_TABLE_PML4 0xFFFFFFFFu
-#define KEEL_CAP_NONE   0xFFFFFFFFu
+#define KEEL_CAP_NONE   0xFFFFFFFFu /* `cap`: clear the entry */
+#define KEEL_CAP_FREE   0xFFFFFFFEu /* `cap`: clear the entry and delete the frame capability that
+                                     * mapped it, as SYS_CAP_DELETE (a frame of the caller's own) */
+#define KEEL_CAP_NEW    0xFFFFFFFDu /* `cap`, level-1 tables: a new zeroed frame, as SYS_FRAME_ALLOC,
+                                     * mapped there; its slot is written back into the op's `cap` */
 #define KEEL_MAP_WRITE   0x01
 #define KEEL_MAP_EXEC    0x02
 #define KEEL_MAP_NOUSER  0x04 /* refused (EUSER): U is forced at every level */
