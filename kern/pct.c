@@ -187,17 +187,17 @@ void pct_reply_fast(struct dispatcher *d)
 	run_donated_fast(c, end_serving(d, c));
 }
 
-/* A yield's deschedule: in place if it asked (and can be), else as any. */
-static void yield_deschedule(struct dispatcher *d)
+/* A yield's deschedule at now: in place if it asked (and can be), else as any. */
+static __always_inline void yield_deschedule(struct dispatcher *d, u64 now)
 {
 	d->ctx.rax = 0;
-	if (!upcall_deschedule_in_place(d))
-		upcall_deschedule(d);
+	if (!upcall_deschedule_in_place(d, now))
+		upcall_deschedule_at(d, now);
 }
 
 __noreturn void pct_yield(struct dispatcher *d)
 {
-	yield_deschedule(d);
+	yield_deschedule(d, clock_ns());
 	sched_next();
 }
 
@@ -211,8 +211,9 @@ void pct_yield_fast(struct dispatcher *d)
 		return;
 	d->env->syscalls++;
 	TRACE(KEEL_TR_SYSCALL, d->env->id, SYS_YIELD, 0);
-	yield_deschedule(d);
-	struct dispatcher *next = sched_yielded(d);
+	u64 now = clock_ns(); /* (one read: the deschedule's and the next one's dispatch) */
+	yield_deschedule(d, now);
+	struct dispatcher *next = sched_yielded(d, now);
 	if (upcall_resume_plain(next))
 		env_run_plain(next);
 	env_run(next);

@@ -353,12 +353,13 @@ __noreturn void sched_next(void)
 	dispatch(next);
 }
 
-struct dispatcher *sched_yielded(struct dispatcher *cur)
+struct dispatcher *sched_yielded(struct dispatcher *cur, u64 now)
 {
 	cur->state = ENV_RUNNABLE;
 	rq_push_back(cur);
 	struct dispatcher *next = take_next(); /* (cur at least) */
-	dispatched(next);
+	next->dispatched_at = now;
+	start_slice(now);
 	return next;
 }
 

@@ -82,9 +82,10 @@ extern bool sched_running;
  * runnable). With none left, the run is over. */
 __noreturn void sched_next(void);
 /* sched_next's steps for a yield's fast path (pct.c), which has checked
- * that cur may run here: cur to the back, the next out, its slice begun;
- * returns it (cur itself if no other waits) for the caller to run. */
-struct dispatcher *sched_yielded(struct dispatcher *cur);
+ * that cur may run here: cur to the back, the next out, its slice begun
+ * at now (the kernel clock the path read); returns it (cur itself if no
+ * other waits) for the caller to run. */
+struct dispatcher *sched_yielded(struct dispatcher *cur, u64 now);
 
 /* The timer ended the slice of d, which was running: count the preemption
  * and run the next env. (Its upcall bookkeeping is done by the caller.) */

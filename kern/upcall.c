@@ -109,6 +109,13 @@ static void frame_from_ctx(struct trap_frame *f, const struct keel_context *c)
 	f->ss = c->ss;
 }
 
+/* A save slot of the area, written in place (the kernel's own copy of the
+ * context is the source: no overlap with the area is possible). */
+static struct keel_context *area_ctx(struct dispatcher *d, unsigned slot)
+{
+	return (struct keel_context *)((u8 *)d->ka + AREA_FIELD(enabled_save) + slot * sizeof(struct keel_context));
+}
+
 static bool put_ctx(struct dispatcher *d, unsigned slot, const struct keel_context *c)
 {
 	return area_put(d, AREA_FIELD(enabled_save) + slot * sizeof *c, c, sizeof *c);
@@ -421,11 +428,12 @@ static void charge(struct dispatcher *d, const struct area_head *h, u64 now, boo
 	}
 }
 
-void upcall_deschedule(struct dispatcher *d)
+void upcall_deschedule(struct dispatcher *d) { upcall_deschedule_at(d, clock_ns()); }
+
+void upcall_deschedule_at(struct dispatcher *d, u64 now)
 {
 	if (!d->area)
 		return;
-	u64 now = clock_ns();
 	struct area_head h;
 	if (!head_read(d, &h))
 		env_kill(d->env, "upcall: area at %#llx is not readable", (unsigned long long)d->area);
@@ -436,19 +444,19 @@ void upcall_deschedule(struct dispatcher *d)
 	struct keel_context c;
 	bool disabled = h.disabled && !in_crit(&h, d->ctx.rip);
 	if (!disabled) {
-		if (!interrupted_ctx(d, &h, &c) || !put_ctx(d, KEEL_SAVE_ENABLED, &c))
+		if (!in_crit(&h, d->ctx.rip)) /* (interrupted_ctx's common case, straight into the area) */
+			ctx_from_frame(area_ctx(d, KEEL_SAVE_ENABLED), &d->ctx);
+		else if (!interrupted_ctx(d, &h, &c) || !put_ctx(d, KEEL_SAVE_ENABLED, &c))
 			env_kill(d->env, "upcall: cannot save its context at a deschedule");
 		d->resume = RESUME_ACTIVATE;
 	} else {
-		ctx_from_frame(&c, &d->ctx);
-		if (!put_ctx(d, KEEL_SAVE_DISABLED, &c))
-			env_kill(d->env, "upcall: cannot save its disabled context");
+		ctx_from_frame(area_ctx(d, KEEL_SAVE_DISABLED), &d->ctx);
 		d->resume = RESUME_DISABLED;
 	}
 	charge(d, &h, now, disabled);
 }
 
-bool upcall_deschedule_in_place(struct dispatcher *d)
+bool upcall_deschedule_in_place(struct dispatcher *d, u64 now)
 {
 	if (!d->area)
 		return true;
@@ -457,7 +465,7 @@ bool upcall_deschedule_in_place(struct dispatcher *d)
 	struct area_head h;
 	if (!head_read(d, &h) || !(h.flags & KEEL_AREA_YIELD_IN_PLACE) || (h.disabled && !in_crit(&h, d->ctx.rip)))
 		return false; /* (upcall_deschedule: the kill, the activation, the disabled save) */
-	charge(d, &h, clock_ns(), false); /* its context stays in ctx: RESUME_CTX */
+	charge(d, &h, now, false); /* its context stays in ctx: RESUME_CTX */
 	return true;
 }
 

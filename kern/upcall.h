@@ -36,12 +36,13 @@ __noreturn void upcall_exception(struct dispatcher *d, const struct trap_frame *
  * libOS expects it -- the enabled save (then an activation), or the disabled
  * save (then the kernel resumes it). */
 void upcall_deschedule(struct dispatcher *d);
+void upcall_deschedule_at(struct dispatcher *d, u64 now); /* (the kernel clock read already) */
 /* The same for a yield of an env that takes no upcalls, or asked to be
  * resumed in place (KEEL_AREA_YIELD_IN_PLACE): its context stays where the
  * kernel holds it (no activation), its time is charged. False, having done
  * nothing: it did not ask, or it is disabled (or its area unreadable), so
  * upcall_deschedule. */
-bool upcall_deschedule_in_place(struct dispatcher *d);
+bool upcall_deschedule_in_place(struct dispatcher *d, u64 now);
 
 /* d is off every CPU, for good (its context is handed to another of its
  * env's dispatchers, disp.c): its context goes into its area, to the
