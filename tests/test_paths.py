@@ -98,10 +98,15 @@ def test_a_state_that_ends_the_env_ends_it_alike_on_every_path(keel, subject, fi
     assert len(words) == 1, f"each path ended the env with other words: {words}"
 
 
-def peer_run(keel, subject, path, cpu):
+def peer_run(keel, subject, path, cpu, smp=1):
     """A two-env subject (pct, yield) with `paths pctpeer` beside it: the lines
-    of both but the costs, and the cost of each state."""
-    b = keel.boot(f"run=paths:{subject}:{path},paths:pctpeer", cpu=cpu, icount=True).expect_verdict("success")
+    of both but the costs, and the cost of each state. With several CPUs both
+    envs are pinned to cpu0 (the table of states needs the peer where the app
+    left it), the others idle: the paths then take the kernel lock and hand
+    dispatchers over between CPUs as on any SMP boot."""
+    pin = " pin=0:cpu0,1:cpu0" if smp > 1 else ""
+    b = keel.boot(f"run=paths:{subject}:{path},paths:pctpeer{pin}", cpu=cpu, icount=True,
+                  smp=smp).expect_verdict("success")
     b.expect(rf"^paths {subject} {path}: done$")
     b.expect(r"^paths pctpeer: done$")
     seen = [l for l in re.findall(rf"^paths (?:{subject}|pctpeer) .*$", b.log, re.M)
@@ -110,10 +115,14 @@ def peer_run(keel, subject, path, cpu):
     return seen, cost
 
 
-@pytest.mark.parametrize("cpu", ["max", "qemu64"])
-def test_the_control_transfer_fast_path_leaves_what_the_general_path_leaves(keel, cpu):
-    fast, fast_cost = peer_run(keel, "pct", "fast", cpu)
-    general, general_cost = peer_run(keel, "pct", "general", cpu)
+# (CPU model, CPUs): both models on one CPU, and the SMP kernel's paths on two.
+PEER_CONFIGS = [("max", 1), ("qemu64", 1), ("max", 2)]
+
+
+@pytest.mark.parametrize("cpu, smp", PEER_CONFIGS)
+def test_the_control_transfer_fast_path_leaves_what_the_general_path_leaves(keel, cpu, smp):
+    fast, fast_cost = peer_run(keel, "pct", "fast", cpu, smp)
+    general, general_cost = peer_run(keel, "pct", "general", cpu, smp)
     assert len(general) >= 14, general
     diff = [(f, g) for f, g in zip(fast, general) if f != g]
     assert not diff and len(fast) == len(general), f"the fast path differs from the general one: {diff[:2]}"
@@ -136,15 +145,15 @@ def test_the_control_transfer_fast_path_leaves_what_the_general_path_leaves(keel
             (state, fast_cost[state], general_cost[state])
 
 
-@pytest.mark.parametrize("cpu", ["max", "qemu64"])
-def test_the_yield_fast_path_leaves_what_the_general_path_leaves(keel, cpu):
+@pytest.mark.parametrize("cpu, smp", PEER_CONFIGS)
+def test_the_yield_fast_path_leaves_what_the_general_path_leaves(keel, cpu, smp):
     """SYS_YIELD through pct_yield_fast and through the general path (SYS_DEBUG
     KEEL_FASTPATH_YIELD off), state by state: resumed by activation or in
     place (KEEL_AREA_YIELD_IN_PLACE), with events waiting or not, disabled,
     garbage in RDI. The same registers back, the same area, the same kernel
     records of both envs; and right."""
-    fast, fast_cost = peer_run(keel, "yield", "fast", cpu)
-    general, general_cost = peer_run(keel, "yield", "general", cpu)
+    fast, fast_cost = peer_run(keel, "yield", "fast", cpu, smp)
+    general, general_cost = peer_run(keel, "yield", "general", cpu, smp)
     assert len([l for l in general if l.startswith("paths yield ")]) == 7, general
     diff = [(f, g) for f, g in zip(fast, general) if f != g]
     assert not diff and len(fast) == len(general), f"the fast path differs from the general one: {diff[:2]}"
