@@ -30,12 +30,11 @@ static struct page_hdr *partial[NCLASSES];
 static struct heap_stats stats;
 
 static size_t class_size(unsigned c) { return (size_t)16 << c; }
+/* The smallest class that holds size (1 .. MAX_SMALL): log2 of size
+ * rounded up to a power of two, less log2(16). */
 static unsigned class_of(size_t size)
 {
-	unsigned c = 0;
-	while (class_size(c) < size)
-		c++;
-	return c;
+	return size <= 16 ? 0 : 64 - (unsigned)__builtin_clzll(size - 1) - 4;
 }
 static size_t objs_per_page(unsigned c) { return (PAGE_SIZE - HDR_SIZE) / class_size(c); }
 
