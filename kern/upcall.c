@@ -650,6 +650,14 @@ int upcall_pct_enter(struct dispatcher *r, u64 caller_id, const u64 arg[4])
 	return 0;
 }
 
+/* entry.S's page-fault delivery, when the trace is on: the two events
+ * trap.c's path records, the fault and its upcall (the area's fields are set). */
+void trace_pf_asm(struct dispatcher *d)
+{
+	trace_record(KEEL_TR_FAULT, d->env->id, d->ka->trap_vector, d->ka->trap_cr2);
+	trace_record(KEEL_TR_UPCALL, d->env->id, KEEL_TR_UP_TRAP, d->ka->trap_vector);
+}
+
 /* entry.S's event delivery, when the trace is on: its site jumps to code
  * that calls this with the env (the area's pending bits are set). */
 void trace_upcall_asm(struct dispatcher *d)

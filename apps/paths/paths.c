@@ -16,6 +16,10 @@
  *           then upcall_event_fast), c (the assembly switched off) or
  *           general (both off: env_run and upcall_before_resume);
  *           FINAL bad-entry or bad-stack
+ *   trap    a page fault in Ring 3 (a read of an unmapped page): PATH fast
+ *           (entry.S's assembly, then upcall_trap_fast), c (the assembly
+ *           switched off) or general (both off: upcall_exception);
+ *           FINAL bad-entry or bad-stack
  *   pct     a protected control transfer and its reply, with env
  *           `paths pctpeer` beside it (run=paths:pct:PATH,paths:pctpeer):
  *           PATH fast (pct.c's fast paths) or general (KEEL_FASTPATH_PCT
@@ -38,6 +42,8 @@ void paths_syscall_self(const uint64_t in[15], uint64_t out[15]);
 extern char paths_pct_entry[];
 extern uint64_t paths_saved_rsp;
 extern char paths_int[], paths_int_end[], paths_event_entry[];
+void paths_pf_self(const uint64_t in[15], uint64_t out[15], uint64_t rsp);
+extern char paths_pf[], paths_pf_end[], paths_trap_entry[];
 extern char keel_resume_crit_start[], keel_resume_crit_end[];
 
 #define NREGS 15
@@ -247,6 +253,124 @@ static int event_subject(const char *final)
 			printf("paths event %s: the env must end here\n", final);
 			event_run(&event_finals[i]);
 			printf("paths event %s: survived: WRONG\n", final);
+			return 1;
+		}
+	return 0;
+}
+
+/* ------------------------------------------------------ the trap */
+
+#define PF_ADDR 0x1000ULL /* never mapped */
+
+/* What the trap entry saw, filled in by paths_trap. */
+static struct {
+	int delivered;
+	uint64_t entry[NREGS + 2]; /* r15 .. rax (as pushed), RSP, RFLAGS at the entry */
+	struct keel_context saved; /* the save the entry's R8 names, as the entry found it */
+	uint32_t disabled;
+	uint64_t vector, error, cr2, traps, pending;
+} tseen;
+
+__attribute__((noreturn)) void paths_trap(struct keel_upcall_area *a, const uint64_t *block);
+__attribute__((noreturn)) void paths_trap(struct keel_upcall_area *a, const uint64_t *block)
+{
+	tseen.delivered = 1;
+	memcpy(tseen.entry, block, sizeof tseen.entry);
+	uint64_t slot = block[NREGS - 1 - 7]; /* r8 */
+	struct keel_context *c = slot == KEEL_SAVE_TRAP ? &a->trap_save : &a->enabled_save;
+	tseen.saved = *c;
+	tseen.disabled = a->disabled;
+	tseen.vector = a->trap_vector;
+	tseen.error = a->trap_error;
+	tseen.cr2 = a->trap_cr2;
+	tseen.traps = a->traps;
+	tseen.pending = a->pending;
+	c->rip = (uint64_t)paths_pf_end; /* past the faulting read */
+	keel_resume(c, a);
+}
+
+struct trap_state {
+	const char *name;
+	uint32_t disabled;
+	uint64_t pending;  /* waiting in the area (the kernel's own events: none) */
+	uint64_t entry;    /* the trap entry (0: paths_trap_entry) */
+	int64_t stack_off; /* from the upcall stack's top */
+};
+
+static const struct trap_state trap_states[] = {
+	{ "enabled", .disabled = 0 },
+	{ "enabled-with-events-waiting", .pending = KEEL_EV_SWVEC | KEEL_EV_TIMER },
+	{ "enabled-unaligned-stack", .stack_off = -8 },
+	{ "disabled", .disabled = 1 }, /* to the trap save, on the trap stack */
+};
+
+static const struct trap_state trap_finals[] = {
+	{ "bad-entry", .entry = 0xFFFF800000001000ULL },
+	{ "bad-stack", .stack_off = (int64_t)0x8000000000000000LL },
+};
+
+static void trap_run(const struct trap_state *s)
+{
+	struct keel_upcall_area *a = &area;
+	uint64_t before_traps = a->traps;
+	for (int i = 0; i < NREGS; i++)
+		in[i] = 0x1111111111111111ULL * (uint64_t)(i + 1) ^ (uint64_t)(uintptr_t)s->name;
+	memset(&tseen, 0, sizeof tseen);
+	a->trap_entry = s->entry ? s->entry : (uint64_t)paths_trap_entry;
+	a->upcall_stack = STACK_TOP + (uint64_t)s->stack_off;
+	a->pending = s->pending;
+	a->disabled = s->disabled;
+	uint64_t t0 = rdtsc();
+	paths_pf_self(in, out, 0);
+	uint64_t cost = rdtsc() - t0;
+
+	char b1[512], b2[512];
+	uint64_t saved_regs[NREGS];
+	ctx_regs(&tseen.saved, saved_regs);
+	printf("paths trap %s: delivered %d", s->name, tseen.delivered);
+	if (tseen.delivered) {
+		/* The kernel defines RDI, RSI, RDX, RCX and R8 at a trap entry (and
+		 * RSP, RFLAGS); the others are the interrupted context's. */
+		const uint64_t *e = tseen.entry;
+		uint64_t others[NREGS];
+		memcpy(others, e, sizeof others);
+		others[NREGS - 1 - 2] = others[NREGS - 1 - 3] = others[NREGS - 1 - 4] = 0; /* rcx rdx rsi */
+		others[NREGS - 1 - 5] = others[NREGS - 1 - 7] = 0;                         /* rdi r8 */
+		uint64_t rsp = e[NREGS], top = s->disabled ? a->trap_stack : STACK_TOP;
+		printf("; at the entry: rsp %s-top-%llu rflags %#llx rdi %s rsi %#llx rdx %#llx rcx %#llx r8 %llu, others %#llx",
+		       s->disabled ? "trap" : "upcall", (unsigned long long)(top - rsp), (unsigned long long)e[NREGS + 1],
+		       e[NREGS - 1 - 5] == (uint64_t)a ? "the area" : "OTHER", (unsigned long long)e[NREGS - 1 - 4],
+		       (unsigned long long)e[NREGS - 1 - 3], (unsigned long long)e[NREGS - 1 - 2],
+		       (unsigned long long)e[NREGS - 1 - 7], (unsigned long long)hash_regs(others, NREGS));
+		printf("; saved: regs %s rip %s%+lld cs %#llx ss %#llx rflags %#llx rsp %s",
+		       regs_diff(saved_regs, in, b1, sizeof b1),
+		       tseen.saved.rip == (uint64_t)paths_pf ? "paths_pf" : "?",
+		       (long long)(tseen.saved.rip - (uint64_t)paths_pf), (unsigned long long)tseen.saved.cs,
+		       (unsigned long long)tseen.saved.ss, (unsigned long long)tseen.saved.rflags,
+		       tseen.saved.rsp == paths_saved_rsp ? "kept" : "OTHER");
+		printf("; area: disabled %u vector %llu error %#llx cr2 %#llx traps +%llu pending %#llx", tseen.disabled,
+		       (unsigned long long)tseen.vector, (unsigned long long)tseen.error, (unsigned long long)tseen.cr2,
+		       (unsigned long long)(tseen.traps - before_traps), (unsigned long long)tseen.pending);
+	}
+	printf("; back: regs %s\n", regs_diff(out, in, b2, sizeof b2));
+	printf("paths trap %s: cost %llu\n", s->name, (unsigned long long)cost);
+	a->disabled = 0;
+	a->pending = 0;
+}
+
+static int trap_subject(const char *final)
+{
+	if (keel_upcalls_init_at(&area, NULL, NULL)) {
+		printf("paths trap: no upcall area\n");
+		return 1;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(trap_states); i++)
+		trap_run(&trap_states[i]);
+	for (size_t i = 0; final && i < ARRAY_SIZE(trap_finals); i++)
+		if (!strcmp(final, trap_finals[i].name)) {
+			printf("paths trap %s: the env must end here\n", final);
+			trap_run(&trap_finals[i]);
+			printf("paths trap %s: survived: WRONG\n", final);
 			return 1;
 		}
 	return 0;
@@ -497,7 +621,8 @@ int main(int argc, char **argv)
 	const char *final = argc > 3 ? argv[3] : NULL;
 	if (!strcmp(subject, "pctpeer"))
 		return pct_peer();
-	int pct = !strcmp(subject, "pct"), yield = !strcmp(subject, "yield"), event = !strcmp(subject, "event");
+	int pct = !strcmp(subject, "pct"), yield = !strcmp(subject, "yield");
+	int trap = !strcmp(subject, "trap"), event = !strcmp(subject, "event") || trap; /* (the same switches) */
 	long off = !strcmp(path, "fast")            ? 0 :
 		   !strcmp(path, "c") && event      ? KEEL_FASTPATH_ASM :
 		   !strcmp(path, "general") && pct   ? KEEL_FASTPATH_PCT :
@@ -505,14 +630,14 @@ int main(int argc, char **argv)
 		   !strcmp(path, "general") && event ? KEEL_FASTPATH_ASM | KEEL_FASTPATH_C :
 						       -1;
 	if (off < 0 || (!event && !pct && !yield)) {
-		printf("paths: usage: paths event fast|c|general [FINAL], paths pct|yield fast|general, paths pctpeer\n");
+		printf("paths: usage: paths event|trap fast|c|general [FINAL], paths pct|yield fast|general, paths pctpeer\n");
 		return 2;
 	}
 	long r = sys_debug(DEBUG_FAST_PATHS, off, 0);
 	printf("paths: %s: fast paths switched off: %#lx (%ld)\n", path, off, r);
 	if (r)
 		return 1;
-	int rc = pct ? pct_subject() : yield ? yield_subject() : event_subject(final);
+	int rc = pct ? pct_subject() : yield ? yield_subject() : trap ? trap_subject(final) : event_subject(final);
 	sys_debug(DEBUG_FAST_PATHS, 0, 0);
 	printf("paths %s %s: done\n", subject, path);
 	return rc;

@@ -148,3 +148,27 @@ paths_syscall_self:
 	.global paths_pct_entry
 paths_pct_entry:
 	ENTRY_CAPTURE paths_pct
+
+/*
+ * void paths_pf_self(const uint64_t in[15], uint64_t out[15], uint64_t rsp):
+ * as paths_int_self, with a read of the unmapped page at 0x1000 (paths_pf)
+ * instead of the int. The trap entry resumes at paths_pf_end.
+ */
+	.global paths_pf_self, paths_pf, paths_pf_end
+paths_pf_self:
+	PROBE_ENTER
+	movq %rsp, paths_saved_rsp(%rip)
+	testq %rdx, %rdx
+	jz 1f
+	movq %rdx, %rsp                /* a stack chosen by the caller */
+1:	PROBE_LOAD
+paths_pf:
+	movq 0x1000, %rax              /* faults: RAX keeps its value */
+paths_pf_end:
+	movq paths_saved_rsp(%rip), %rsp
+	PROBE_STORE_RET
+
+/* The trap entry: as paths_event_entry, into paths_trap. */
+	.global paths_trap_entry
+paths_trap_entry:
+	ENTRY_CAPTURE paths_trap

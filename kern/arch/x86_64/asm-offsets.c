@@ -86,6 +86,7 @@ void asm_offsets(void)
 	OFFSET(PERCPU_STATS_SYSRET, percpu, stats.sysret);
 	OFFSET(PERCPU_STATS_IRET, percpu, stats.iret);
 	OFFSET(PERCPU_STATS_UPCALLS, percpu, stats.upcalls);
+	OFFSET(PERCPU_STATS_TRAP_UPCALLS, percpu, stats.trap_upcalls);
 
 	asm_offsets_abi();
 
@@ -108,6 +109,9 @@ void asm_offsets(void)
 	CONST(UPCALL_CRIT_MAX);
 	CONST(KEEL_EV_SELF);
 	CONST(KEEL_EV_SWVEC);
+	CONST(KEEL_SAVE_ENABLED);
+	CONST(KEEL_FASTPATH_ASM);
+	CONST(PF_U);
 
 	COMMENT("vectors (arch/x86_64/vectors.h)");
 	CONST(VEC_DB);

@@ -47,6 +47,8 @@
 	jmp db_entry
 	.elseif ((\n >= VEC_SOFT_BASE) && (\n < (VEC_SOFT_BASE + VEC_SOFT_COUNT)))
 	jmp swvec_entry            /* its fast path, with trap_entry behind */
+	.elseif (\n == VEC_PF)
+	jmp pf_entry               /* its fast path, with trap_entry behind */
 	.else
 	jmp trap_entry
 	.endif
@@ -326,8 +328,9 @@ syscall_compat_entry:
 	movq %gs:PERCPU_DISP, %rbx
 .endm
 
-/* Can the event be delivered here? Else to \general. Leaves RAX = the area. */
-.macro EVENT_CHECKS B, general
+/* Can the event (or the exception: entry=KUA_TRAP_ENTRY) be delivered here?
+ * Else to \general. Leaves RAX = the area. */
+.macro EVENT_CHECKS B, general, entry=KUA_EVENT_ENTRY
 	movq DISP_KA(%rbx), %rax
 	testq %rax, %rax
 	jz \general
@@ -346,7 +349,7 @@ syscall_compat_entry:
 	cmpq %rdx, %rcx
 	jb \general
 1:	movabsq $(USER_END - USER_BASE), %rdx   /* entry and stack: user addresses */
-	movq KUA_EVENT_ENTRY(%rax), %rcx
+	movq \entry(%rax), %rcx
 	subq $USER_BASE, %rcx
 	cmpq %rdx, %rcx
 	jae \general
@@ -471,6 +474,68 @@ swvec_entry:
 	btsq %rcx, KUA_SWVEC_PENDING(%rax)
 	EVENT_DELIVER SWVEC_B
 .Lswvec_general:
+	EVENT_GENERAL
+	jmp trap_entry
+	.cfi_endproc
+
+/*
+ * Page faults, on the same kind of assembly fast path: a fault in Ring 3 of
+ * an env that is enabled and takes upcalls, with the conditions of the event
+ * path (no kernel-side events, not in its critical range, a user trap entry
+ * and stack), is delivered right here to its trap entry -- the registers
+ * into the enabled save, the fault into the area's trap_vector, trap_error
+ * and trap_cr2, the entry's arguments (RDI the area, RSI the vector, RDX the
+ * error code, RCX CR2, R8 KEEL_SAVE_ENABLED) in registers -- as trap.c's
+ * upcall_trap_fast does in C: keep the two in step. Anything else (a fault
+ * in Ring 0 or on the Ring 3 iretq, which lacks PF_U; DEBUG_FAST_PATHS
+ * KEEL_FASTPATH_ASM) takes trap_entry. The stack: the CPU's error code and
+ * the stub's vector, then, once inside, the four scratch pushes (B = 16).
+ */
+#define PF_ERROR (SELF_SCRATCH + 8) /* the CPU's error code, above the stub's vector */
+pf_entry:
+	CFI_TRAP_START
+	CFI_HW_FRAME TF_VECTOR
+	testb $3, TF_CS-TF_VECTOR(%rsp) /* CS: from Ring 3 */
+	jz trap_entry
+	testb $PF_U, TF_ERROR-TF_VECTOR(%rsp)
+	jz trap_entry
+	testb $KEEL_FASTPATH_ASM, fast_paths_off(%rip) /* (user GS: no per-CPU data yet) */
+	jnz trap_entry
+	EVENT_ENTER
+	EVENT_CHECKS SWVEC_B, .Lpf_general, KUA_TRAP_ENTRY
+	EVENT_SAVE SWVEC_B
+	.cfi_remember_state
+	movq %cr2, %rcx
+	movq PF_ERROR(%rsp), %rdx
+	movl $1, KUA_DISABLED(%rax)
+	movq $VEC_PF, KUA_TRAP_VECTOR(%rax)
+	movq %rdx, KUA_TRAP_ERROR(%rax)
+	movq %rcx, KUA_TRAP_CR2(%rax)
+	incq KUA_TRAPS(%rax)
+	movq $0, DISP_DISABLED_NS(%rbx) /* it was enabled: the watchdog starts over */
+	movb $0, DISP_WATCHDOG_FIRED(%rbx)
+	incq %gs:PERCPU_STATS_IRET
+	incq %gs:PERCPU_STATS_TRAP_UPCALLS
+	TRACE_SITE_CALL trace_pf_asm
+	movq KUA_TRAP_ENTRY(%rax), %rsi
+	movq %rsi, SELF_RIP+SWVEC_B(%rsp)
+	movq KUA_UPCALL_STACK(%rax), %rsi
+	andq $-16, %rsi
+	movq %rsi, SELF_RSP+SWVEC_B(%rsp)
+	movq $(RFLAGS_IF_BIT | RFLAGS_RESERVED1), SELF_RFLAGS+SWVEC_B(%rsp) /* IF, nothing else */
+	movq DISP_AREA(%rbx), %rdi  /* the entry's arguments */
+	movl $VEC_PF, %esi
+	movl $KEEL_SAVE_ENABLED, %r8d
+	addq $16, %rsp             /* RDX and RCX: the error code and CR2 now */
+	.cfi_adjust_cfa_offset -16
+	FAST_POP rbx
+	FAST_POP rax
+	addq $SWVEC_B, %rsp        /* the error code and the stub's vector */
+	.cfi_adjust_cfa_offset -SWVEC_B
+	swapgs
+	jmp user_iretq
+	.cfi_restore_state
+.Lpf_general:
 	EVENT_GENERAL
 	jmp trap_entry
 	.cfi_endproc

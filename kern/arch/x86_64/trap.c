@@ -116,7 +116,7 @@ from_user(struct trap_frame *tf)
 		/* (CR2 read again on the recording side: keeping cr2 for the
 		 * site would cost the path a register.) */
 		TRACE(KEEL_TR_FAULT, d->env->id, tf->vector, tf->vector == VEC_PF ? read_cr2() : tf->rip);
-		if (upcall_trap_fast(d, tf, cr2))
+		if (!(fast_paths_off & KEEL_FASTPATH_C) && upcall_trap_fast(d, tf, cr2))
 			return;
 	} else if (v - VEC_IRQ_BASE < VEC_IRQ_COUNT) {
 		irq_interrupt(v); /* for this env or another: it is posted */

@@ -70,6 +70,10 @@ static inline void asm_offsets_abi(void)
 	OFFSET(KUA_CRIT_START, keel_upcall_area, crit_start);
 	OFFSET(KUA_CRIT_END, keel_upcall_area, crit_end);
 	OFFSET(KUA_UPCALLS, keel_upcall_area, upcalls);
+	OFFSET(KUA_TRAPS, keel_upcall_area, traps);
+	OFFSET(KUA_TRAP_VECTOR, keel_upcall_area, trap_vector);
+	OFFSET(KUA_TRAP_ERROR, keel_upcall_area, trap_error);
+	OFFSET(KUA_TRAP_CR2, keel_upcall_area, trap_cr2);
 	OFFSET(KUA_IRQ_PENDING, keel_upcall_area, irq_pending);
 	OFFSET(KUA_SWVEC_PENDING, keel_upcall_area, swvec_pending);
 	OFFSET(KUA_PCT_ENTRY, keel_upcall_area, pct_entry);

@@ -94,8 +94,8 @@
 #define DEBUG_DISP_RECORD  10 /* (env slot or KEEL_SELF, struct keel_disp_record *out) -> 0: what the
                                * kernel keeps of that env's first dispatcher (debug builds;
                                * tests/test_paths.py compares it after each path) */
-#define KEEL_FASTPATH_ASM 1 /* entry.S's: the self event `int $0x82` */
-#define KEEL_FASTPATH_C   2 /* trap.c's upcall_event_fast for the self event */
+#define KEEL_FASTPATH_ASM 1 /* entry.S's: the self event `int $0x82`, and a Ring 3 page fault */
+#define KEEL_FASTPATH_C   2 /* trap.c's upcall_event_fast for the self event, upcall_trap_fast for exceptions */
 #define KEEL_FASTPATH_PCT 4 /* pct.c's control transfer call and reply (pct_call_fast, pct_reply_fast) */
 #define KEEL_FASTPATH_YIELD 8 /* pct.c's yield (pct_yield_fast) */
 #define KEEL_FASTPATH_ALL (KEEL_FASTPATH_ASM | KEEL_FASTPATH_C | KEEL_FASTPATH_PCT | KEEL_FASTPATH_YIELD)
