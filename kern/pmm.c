@@ -39,8 +39,9 @@ u64 pmm_add_range(struct pmm *p, u64 start, u64 end)
 	return added;
 }
 
-/* First free frame in [flo, fhi), searching whole words from the hint. */
-static u64 find_free(struct pmm *p, u64 flo, u64 fhi)
+/* First free frame in [flo, fhi), searching whole words from the hint (out
+ * of line: pmm_alloc_in's common case then needs no registers saved). */
+static __attribute__((noinline)) u64 find_free(struct pmm *p, u64 flo, u64 fhi)
 {
 	if (flo >= fhi)
 		return 0;
@@ -66,6 +67,16 @@ static u64 find_free(struct pmm *p, u64 flo, u64 fhi)
 	return 0;
 }
 
+/* Frame f (0: none) taken. */
+static paddr_t alloc_found(struct pmm *p, u64 f)
+{
+	if (!f)
+		return 0;
+	bit_clear(p->bitmap, f);
+	p->nfree--;
+	return f * PAGE_SIZE;
+}
+
 paddr_t pmm_alloc_in(struct pmm *p, paddr_t lo, paddr_t hi)
 {
 	if (!p->nfree)
@@ -78,19 +89,17 @@ paddr_t pmm_alloc_in(struct pmm *p, paddr_t lo, paddr_t hi)
 	/* The common case without the search: a free frame in the hint's word,
 	 * which lies wholly inside the bounds (find_free would start there and
 	 * take the same frame). */
-	u64 w = p->hint, bits = p->bitmap[w];
-	if (bits && w * 64 >= flo && w * 64 != 0 && w * 64 + 64 <= fhi) {
-		u64 f = w * 64 + (u64)__builtin_ctzll(bits);
-		bit_clear(p->bitmap, f);
-		p->nfree--;
-		return f * PAGE_SIZE;
+	if (!flo)
+		flo = 1; /* frame 0 is never handed out */
+	u64 w = p->hint;
+	if (w >= flo / 64 && w * 64 + 64 <= fhi) {
+		u64 bits = p->bitmap[w];
+		if (w == flo / 64)
+			bits &= ~0ULL << (flo % 64);
+		if (bits)
+			return alloc_found(p, w * 64 + (u64)__builtin_ctzll(bits));
 	}
-	u64 f = find_free(p, flo ? flo : 1, fhi);
-	if (!f)
-		return 0;
-	bit_clear(p->bitmap, f);
-	p->nfree--;
-	return f * PAGE_SIZE;
+	return alloc_found(p, find_free(p, flo, fhi));
 }
 
 paddr_t pmm_alloc(struct pmm *p) { return pmm_alloc_in(p, PAGE_SIZE, UINT64_MAX); }
