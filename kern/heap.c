@@ -9,6 +9,8 @@
 #define LARGE_MAGIC 0x1A26E1A26E1A26E0ULL
 #define HDR_SIZE 64 /* keeps every object 16-byte (and small classes 64-byte) aligned */
 #define NCLASSES 7  /* 16 .. 1024 */
+#define POISON 0x6b /* debug builds: what a freed small object holds (but its link) */
+#define POISON64 0x6b6b6b6b6b6b6b6bULL
 #define MAX_SMALL 1024
 
 struct free_obj {
@@ -142,10 +144,13 @@ void kfree(void *p)
 	unsigned c = h->cls;
 	struct free_obj *o = p;
 	if (KEEL_DEBUG) {
-		for (struct free_obj *f = h->free; f; f = f->next)
-			if (f == o)
-				panic("kfree(%p): double free", p);
-		memset(p, 0x6b, class_size(c));
+		/* A free object is poisoned past its link: only one that looks
+		 * so can be on the free list, and only then is the list walked. */
+		if (((u64 *)p)[1] == POISON64)
+			for (struct free_obj *f = h->free; f; f = f->next)
+				if (f == o)
+					panic("kfree(%p): double free", p);
+		memset(p, POISON, class_size(c));
 	}
 	o->next = h->free;
 	h->free = o;

@@ -212,6 +212,12 @@ def test_frame_allocation_failure_at_run_time_is_survived(keel):
     b.expect(r"^# frame_alloc #17 returned 0 \(injected\)$")
 
 
+def test_a_heap_double_free_is_a_panic_and_the_poison_alone_is_not(keel):
+    b = keel.run_test("heap_double_free", expect="panic")
+    b.expect(r"^ktest: an object holding the poison was freed$")
+    b.expect(r"kfree\(0x[0-9a-f]+\): double free")
+
+
 def test_heap_round_trip_returns_everything(keel):
     keel.run_test("heap_roundtrip")
 

@@ -1,4 +1,5 @@
 /* Boot tests of the frame allocator, the direct map and the heap. */
+#include "console.h"
 #include "failpoint.h"
 #include "frame.h"
 #include "heap.h"
@@ -81,6 +82,21 @@ KTEST(heap_roundtrip)
 		(unsigned long long)s0.live_objects, (unsigned long long)s1.live_objects);
 	KEXPECT(s1.live_bytes == s0.live_bytes, "live bytes back");
 	KEXPECT(frames_free() == frames0, "heap kept %lld frames", (long long)(frames0 - frames_free()));
+}
+
+/* Debug builds: an object that merely holds the poison is freed like any
+ * other; one freed twice is a panic ("double free"). Does not return. */
+KTEST(heap_double_free)
+{
+	void *keep = kmalloc(100), *a = kmalloc(100), *b = kmalloc(100);
+	if (!KEXPECT(keep && a && b, "three objects"))
+		return;
+	memset(b, 0x6b, 100); /* looks freed, is not */
+	kfree(b);
+	kprintf("ktest: an object holding the poison was freed\n");
+	kfree(a);
+	kfree(a); /* (keep holds the page: a's slot is on its free list) */
+	KEXPECT(false, "a double free went unnoticed");
 }
 
 /* The 17th kmalloc from now fails; the caller sees NULL, nothing else breaks. */
