@@ -3,6 +3,7 @@
     keel-apps [--auto] [--builddir DIR] [LOG]
     keel-icount            (replays) the guest instruction count here: $icount
     keel-seek N            (replays) go to instruction count N in one move
+    keel-snapshots         (replays) the snapshots a seek can start from
 
 Loads the symbols of every app the serial log LOG says was loaded: for each
 line `env N (NAME): loaded at ADDR` (kern/main.c) or `env N (NAME): spawned by
@@ -215,7 +216,7 @@ stop -- and reconnects when QEMU stands at N; breakpoints are not hit on the way
                 if time.monotonic() > deadline:
                     raise gdb.GdbError(f"keel-seek: not at {n} after the time allowed ($KEEL_SEEK_TIMEOUT): "
                                        f"at {here} ({status})")
-                time.sleep(0.05)
+                time.sleep(0.01)  # from a snapshot nearby a seek takes ~0.1 s
         finally:
             q.close()
             if gdb.selected_inferior().connection is None:
@@ -225,5 +226,33 @@ stop -- and reconnects when QEMU stands at N; breakpoints are not hit on the way
             gdb.execute("frame")
 
 
+class KeelSnapshots(gdb.Command):
+    """Replays: the snapshots QEMU has for this replay, each with its instruction count.
+
+A seek (keel-seek, reverse-stepi, reverse-continue) loads the last one at or before
+its target: "boot" is the recording's start; boot/replay.py record --snapshot-at SYMBOL
+takes one at a kernel function's first call, `monitor savevm NAME` one where the
+replay stands (a recording made with kvmvapic off: boot/replay.py's NO_VAPIC)."""
+
+    def __init__(self):
+        super().__init__("keel-snapshots", gdb.COMMAND_RUNNING)
+
+    def invoke(self, arg, from_tty):
+        q = replay_qmp()
+        try:
+            replay_icount(q)
+            table = q.hmp("info snapshots")
+        finally:
+            q.close()
+        # ID TAG VM-SIZE(2) DATE(2) VM-CLOCK ICOUNT
+        rows = [line.split() for line in table.splitlines()]
+        rows = [r for r in rows if len(r) >= 8 and r[-1].isdigit()]
+        if not rows:
+            print("no snapshots")
+        for r in sorted(rows, key=lambda r: int(r[-1])):
+            print(f"{r[1]} at icount {r[-1]}")
+
+
 KeelIcount()
 KeelSeek()
+KeelSnapshots()
