@@ -335,6 +335,7 @@ def boot(builddir, cmdline="", machine=None, timeout=60.0, extra=(), log_path=No
     rec = rr = None
     if record is not None:
         import replay  # boot/replay.py, beside this file
+        extra = list(extra) + replay.NO_VAPIC  # (snapshots after the start then load: replay.py)
         rec = replay.create(builddir, record, iso, m, cmdline, extra)
         rr = rec.rr("record")
     own_log = log_path is None
@@ -433,7 +434,8 @@ def cmd_run(a):
         if reason:
             print(f"keel: cannot record: {reason}", file=sys.stderr)
             return 2
-        rec = replay.create(a.builddir, a.record, iso, m, a.cmdline, [])
+        extra += replay.NO_VAPIC  # (snapshots after the start then load: replay.py)
+        rec = replay.create(a.builddir, a.record, iso, m, a.cmdline, replay.NO_VAPIC)
         rr = rec.rr("record")
         if not a.serial_log:  # the console on this terminal and in the recording
             serial = "chardev:com1"
