@@ -43,6 +43,17 @@ paths_saved_rsp: .quad 0        /* the probe's RSP, put back after the entry */
 	movq 40(%rdi), %rdi
 .endm
 
+/* PROBE_ENTER and PROBE_LOAD, on the stack in RDX if it is not 0 (the
+ * probe's own RSP kept in paths_saved_rsp, for the way back). */
+.macro PROBE_ON_STACK
+	PROBE_ENTER
+	movq %rsp, paths_saved_rsp(%rip)
+	testq %rdx, %rdx
+	jz 1f
+	movq %rdx, %rsp                /* a stack chosen by the caller */
+1:	PROBE_LOAD
+.endm
+
 /* Every register as it came back into out[] (pushed by PROBE_ENTER), and back. */
 .macro PROBE_STORE_RET
 	pushq %rdi
@@ -108,12 +119,7 @@ paths_saved_rsp: .quad 0        /* the probe's RSP, put back after the entry */
  */
 	.global paths_int_self, paths_int, paths_int_end
 paths_int_self:
-	PROBE_ENTER
-	movq %rsp, paths_saved_rsp(%rip)
-	testq %rdx, %rdx
-	jz 1f
-	movq %rdx, %rsp                /* a stack chosen by the caller */
-1:	PROBE_LOAD
+	PROBE_ON_STACK
 paths_int:
 	int $0x82
 paths_int_end:
@@ -156,12 +162,7 @@ paths_pct_entry:
  */
 	.global paths_pf_self, paths_pf, paths_pf_end
 paths_pf_self:
-	PROBE_ENTER
-	movq %rsp, paths_saved_rsp(%rip)
-	testq %rdx, %rdx
-	jz 1f
-	movq %rdx, %rsp                /* a stack chosen by the caller */
-1:	PROBE_LOAD
+	PROBE_ON_STACK
 paths_pf:
 	movq 0x1000, %rax              /* faults: RAX keeps its value */
 paths_pf_end:
