@@ -138,12 +138,12 @@ __attribute__((noreturn)) void paths_event(struct keel_upcall_area *a, const uin
 	keel_resume(resume_own ? &resume_ctx : &a->enabled_save, a);
 }
 
-struct event_state {
+struct event_state { /* (a trap subject's too: crit unused) */
 	const char *name;
 	uint32_t disabled;
 	uint64_t pending;  /* waiting before the event */
 	int crit;          /* 1: the int in the critical range; 2: in one too long to count */
-	uint64_t entry;    /* the event entry (0: paths_event_entry) */
+	uint64_t entry;    /* the event (trap) entry (0: paths_event_entry, paths_trap_entry) */
 	int64_t stack_off; /* from the upcall stack's top */
 };
 
@@ -240,22 +240,31 @@ static void event_run(const struct event_state *s)
 	a->crit_end = (uint64_t)keel_resume_crit_end;
 }
 
-static int event_subject(const char *final)
+/* A subject's table of states, then FINAL (a state that must end the env:
+ * the test compares the kernel's words), each through run. */
+static int run_table(const char *subject, void (*run)(const struct event_state *), const struct event_state *states,
+		     size_t n, const struct event_state *finals, size_t nfinals, const char *final)
 {
 	if (keel_upcalls_init_at(&area, NULL, NULL)) {
-		printf("paths event: no upcall area\n");
+		printf("paths %s: no upcall area\n", subject);
 		return 1;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(event_states); i++)
-		event_run(&event_states[i]);
-	for (size_t i = 0; final && i < ARRAY_SIZE(event_finals); i++)
-		if (!strcmp(final, event_finals[i].name)) {
-			printf("paths event %s: the env must end here\n", final);
-			event_run(&event_finals[i]);
-			printf("paths event %s: survived: WRONG\n", final);
+	for (size_t i = 0; i < n; i++)
+		run(&states[i]);
+	for (size_t i = 0; final && i < nfinals; i++)
+		if (!strcmp(final, finals[i].name)) {
+			printf("paths %s %s: the env must end here\n", subject, final);
+			run(&finals[i]);
+			printf("paths %s %s: survived: WRONG\n", subject, final);
 			return 1;
 		}
 	return 0;
+}
+
+static int event_subject(const char *final)
+{
+	return run_table("event", event_run, event_states, ARRAY_SIZE(event_states), event_finals,
+			 ARRAY_SIZE(event_finals), final);
 }
 
 /* ------------------------------------------------------ the trap */
@@ -289,27 +298,19 @@ __attribute__((noreturn)) void paths_trap(struct keel_upcall_area *a, const uint
 	keel_resume(c, a);
 }
 
-struct trap_state {
-	const char *name;
-	uint32_t disabled;
-	uint64_t pending;  /* waiting in the area (the kernel's own events: none) */
-	uint64_t entry;    /* the trap entry (0: paths_trap_entry) */
-	int64_t stack_off; /* from the upcall stack's top */
-};
-
-static const struct trap_state trap_states[] = {
+static const struct event_state trap_states[] = {
 	{ "enabled", .disabled = 0 },
 	{ "enabled-with-events-waiting", .pending = KEEL_EV_SWVEC | KEEL_EV_TIMER },
 	{ "enabled-unaligned-stack", .stack_off = -8 },
 	{ "disabled", .disabled = 1 }, /* to the trap save, on the trap stack */
 };
 
-static const struct trap_state trap_finals[] = {
+static const struct event_state trap_finals[] = {
 	{ "bad-entry", .entry = 0xFFFF800000001000ULL },
 	{ "bad-stack", .stack_off = (int64_t)0x8000000000000000LL },
 };
 
-static void trap_run(const struct trap_state *s)
+static void trap_run(const struct event_state *s)
 {
 	struct keel_upcall_area *a = &area;
 	uint64_t before_traps = a->traps;
@@ -360,20 +361,8 @@ static void trap_run(const struct trap_state *s)
 
 static int trap_subject(const char *final)
 {
-	if (keel_upcalls_init_at(&area, NULL, NULL)) {
-		printf("paths trap: no upcall area\n");
-		return 1;
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(trap_states); i++)
-		trap_run(&trap_states[i]);
-	for (size_t i = 0; final && i < ARRAY_SIZE(trap_finals); i++)
-		if (!strcmp(final, trap_finals[i].name)) {
-			printf("paths trap %s: the env must end here\n", final);
-			trap_run(&trap_finals[i]);
-			printf("paths trap %s: survived: WRONG\n", final);
-			return 1;
-		}
-	return 0;
+	return run_table("trap", trap_run, trap_states, ARRAY_SIZE(trap_states), trap_finals, ARRAY_SIZE(trap_finals),
+			 final);
 }
 
 /* ------------------------------------------- the control transfer */
