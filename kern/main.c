@@ -213,8 +213,9 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	kva_note((uptr)__boot_stack_guard, (uptr)__boot_stack_bottom, "guard page below the bootstrap stack");
 	kva_note((uptr)__boot_stack_bottom, (uptr)__boot_stack_top, "bootstrap stack (cpu0 kernel stack)");
 
-	extern const char vector_stubs[], self_event_entry[], self_event_slow[], floor_iretq[];
-	idt_init(&(struct idt_targets){ (u64)vector_stubs, (u64)self_event_entry, (u64)self_event_slow, (u64)floor_iretq });
+	extern const char vector_stubs[], self_event_entry[], self_event_slow[], floor_iretq[], pf_entry[];
+	idt_init(&(struct idt_targets){ (u64)vector_stubs, (u64)self_event_entry, (u64)self_event_slow, (u64)floor_iretq,
+					(u64)pf_entry });
 	boot_step(percpu_init(0), "setting up cpu0 (GDT, TSS, IST stacks)");
 	/* The screen starts once a fault in it would be reported (on COM1); its
 	 * history ring still shows everything said before. */

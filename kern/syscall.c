@@ -36,7 +36,7 @@ bool fast_paths_forced_off;
 void syscall_fast_paths(u64 off)
 {
 	fast_paths_off = off | (fast_paths_forced_off ? (u64)KEEL_FASTPATH_ALL : 0);
-	idt_self_event_fast(!(fast_paths_off & KEEL_FASTPATH_ASM));
+	idt_asm_fast_paths(!(fast_paths_off & KEEL_FASTPATH_ASM));
 }
 
 static i64 sys_console_write(u64 buf, u64 len)

@@ -110,7 +110,6 @@ void asm_offsets(void)
 	CONST(KEEL_EV_SELF);
 	CONST(KEEL_EV_SWVEC);
 	CONST(KEEL_SAVE_ENABLED);
-	CONST(KEEL_FASTPATH_ASM);
 	CONST(PF_U);
 
 	COMMENT("vectors (arch/x86_64/vectors.h)");

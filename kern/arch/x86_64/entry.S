@@ -47,8 +47,6 @@
 	jmp db_entry
 	.elseif ((\n >= VEC_SOFT_BASE) && (\n < (VEC_SOFT_BASE + VEC_SOFT_COUNT)))
 	jmp swvec_entry            /* its fast path, with trap_entry behind */
-	.elseif (\n == VEC_PF)
-	jmp pf_entry               /* its fast path, with trap_entry behind */
 	.else
 	jmp trap_entry
 	.endif
@@ -487,20 +485,22 @@ swvec_entry:
  * and trap_cr2, the entry's arguments (RDI the area, RSI the vector, RDX the
  * error code, RCX CR2, R8 KEEL_SAVE_ENABLED) in registers -- as trap.c's
  * upcall_trap_fast does in C: keep the two in step. Anything else (a fault
- * in Ring 0 or on the Ring 3 iretq, which lacks PF_U; DEBUG_FAST_PATHS
- * KEEL_FASTPATH_ASM) takes trap_entry. The stack: the CPU's error code and
- * the stub's vector, then, once inside, the four scratch pushes (B = 16).
+ * in Ring 0 or on the Ring 3 iretq, which lacks PF_U) takes trap_entry. The
+ * #PF gate comes here, or with DEBUG_FAST_PATHS KEEL_FASTPATH_ASM to the
+ * ordinary stub (idt.c). The stack: the CPU's error code and the vector
+ * pushed here, then, once inside, the four scratch pushes (B = 16).
  */
-#define PF_ERROR (SELF_SCRATCH + 8) /* the CPU's error code, above the stub's vector */
+#define PF_ERROR (SELF_SCRATCH + 8) /* the CPU's error code, above the vector */
+	.global pf_entry
 pf_entry:
 	CFI_TRAP_START
-	CFI_HW_FRAME TF_VECTOR
+	CFI_HW_FRAME TF_ERROR      /* the gate comes here: no stub */
+	pushq $VEC_PF              /* the frame the stub would make */
+	.cfi_adjust_cfa_offset 8
 	testb $3, TF_CS-TF_VECTOR(%rsp) /* CS: from Ring 3 */
 	jz trap_entry
 	testb $PF_U, TF_ERROR-TF_VECTOR(%rsp)
 	jz trap_entry
-	testb $KEEL_FASTPATH_ASM, fast_paths_off(%rip) /* (user GS: no per-CPU data yet) */
-	jnz trap_entry
 	EVENT_ENTER
 	EVENT_CHECKS SWVEC_B, .Lpf_general, KUA_TRAP_ENTRY
 	EVENT_SAVE SWVEC_B

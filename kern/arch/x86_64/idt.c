@@ -1,5 +1,7 @@
 /*
- * The IDT: one gate per vector, all pointing at entry.S's 16-byte stubs.
+ * The IDT: one gate per vector, pointing at entry.S's 16-byte stubs -- but
+ * the self event's and #PF's, which go to their assembly fast paths (or,
+ * with DEBUG_FAST_PATHS KEEL_FASTPATH_ASM, to the general entry).
  * Interrupt gates (IF cleared on entry: the kernel is not preemptible).
  * #DF, NMI and #MC switch to their own IST stacks, and so does #DB: one can
  * arrive on a kernel entry's first instruction with the user's RSP still
@@ -54,6 +56,7 @@ void idt_init(const struct idt_targets *t)
 	for (unsigned v = VEC_SOFT_BASE; v < VEC_SOFT_BASE + VEC_SOFT_COUNT; v++)
 		set_gate(v, 3, 0);
 	set_gate_to(VEC_SELF_EVENT, 3, 0, t->self_event); /* with its own fast path */
+	set_gate_to(VEC_PF, 0, 0, t->pf);                 /* ditto */
 	set_gate_to(VEC_FLOOR_INT, 3, 0, t->floor_int); /* benchmarks: the bare iretq */
 	set_gate(VEC_DF, 0, IST_DF);
 	set_gate(VEC_NMI, 0, IST_NMI);
@@ -61,7 +64,14 @@ void idt_init(const struct idt_targets *t)
 	set_gate(VEC_DB, 0, IST_DB);
 }
 
-void idt_self_event_fast(bool on) { set_gate_to(VEC_SELF_EVENT, 3, 0, on ? targets.self_event : targets.self_event_slow); }
+void idt_asm_fast_paths(bool on)
+{
+	set_gate_to(VEC_SELF_EVENT, 3, 0, on ? targets.self_event : targets.self_event_slow);
+	if (on)
+		set_gate_to(VEC_PF, 0, 0, targets.pf);
+	else
+		set_gate(VEC_PF, 0, 0);
+}
 
 void idt_load(void)
 {

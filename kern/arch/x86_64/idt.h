@@ -12,11 +12,12 @@ struct idt_targets {
 	u64 self_event;      /* `int $0x82`, with its fast path */
 	u64 self_event_slow; /* ... straight to the general entry (DEBUG_FAST_PATHS) */
 	u64 floor_int;       /* benchmarks: a bare iretq */
+	u64 pf;              /* #PF, with its fast path (its stub: without) */
 };
 void idt_init(const struct idt_targets *t); /* fill the gates (once) */
 void idt_load(void); /* load IDTR on this CPU */
-/* Tests: the self event's gate with its assembly fast path, or straight to
- * the general entry (DEBUG_FAST_PATHS). */
-void idt_self_event_fast(bool on);
+/* Tests: the gates with an assembly fast path (the self event's, #PF's)
+ * to it, or straight to the general entry (DEBUG_FAST_PATHS). */
+void idt_asm_fast_paths(bool on);
 
 #endif
