@@ -149,7 +149,7 @@ void pct_call_fast(struct dispatcher *d)
 	struct env *re = env_by_id((u32)cap->base);
 	if (!re || re == e)
 		return;
-	struct dispatcher *r = env_disp_on(re, cpu->id);
+	struct dispatcher *r = env_disp_on(re, cpu->id); /* (disp_for_here, this_cpu() read once) */
 	if (!r || !r->area || r->resume != RESUME_ACTIVATE || r->events || r->pct.serving || r->pct.callee ||
 	    !(r->may_run & mine) || !(d->may_run & mine))
 		return;

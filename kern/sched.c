@@ -284,16 +284,15 @@ static bool others_run_envs(void)
 }
 
 /* next runs from now, on a new slice. */
-static void dispatched(struct dispatcher *next)
+static void dispatched(struct dispatcher *next, u64 now)
 {
-	u64 now = clock_ns();
 	next->dispatched_at = now;
 	start_slice(now);
 }
 
 static __noreturn void dispatch(struct dispatcher *next)
 {
-	dispatched(next);
+	dispatched(next, clock_ns());
 	env_run(next);
 }
 
@@ -358,8 +357,7 @@ struct dispatcher *sched_yielded(struct dispatcher *cur, u64 now)
 	cur->state = ENV_RUNNABLE;
 	rq_push_back(cur);
 	struct dispatcher *next = take_next(); /* (cur at least) */
-	next->dispatched_at = now;
-	start_slice(now);
+	dispatched(next, now);
 	return next;
 }
 

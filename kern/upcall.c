@@ -118,12 +118,13 @@ static struct keel_context *area_ctx(struct dispatcher *d, unsigned slot)
 
 static bool put_ctx(struct dispatcher *d, unsigned slot, const struct keel_context *c)
 {
-	return area_put(d, AREA_FIELD(enabled_save) + slot * sizeof *c, c, sizeof *c);
+	*area_ctx(d, slot) = *c;
+	return true;
 }
 
 static bool get_ctx(struct dispatcher *d, unsigned slot, struct keel_context *c)
 {
-	memcpy(c, (u8 *)d->ka + AREA_FIELD(enabled_save) + slot * sizeof *c, sizeof *c);
+	*c = *area_ctx(d, slot);
 	return true;
 }
 
