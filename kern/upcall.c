@@ -109,8 +109,7 @@ static void frame_from_ctx(struct trap_frame *f, const struct keel_context *c)
 	f->ss = c->ss;
 }
 
-/* A save slot of the area, written in place (the kernel's own copy of the
- * context is the source: no overlap with the area is possible). */
+/* A save slot of the area (KEEL_SAVE_*), in place. */
 static struct keel_context *area_ctx(struct dispatcher *d, unsigned slot)
 {
 	return (struct keel_context *)((u8 *)d->ka + AREA_FIELD(enabled_save) + slot * sizeof(struct keel_context));
@@ -141,8 +140,6 @@ static bool interrupted_ctx(struct dispatcher *d, const struct area_head *h, str
 	return uvm_peek(d->env->pml4, d->ctx.rsp - offsetof(struct keel_context, rip), c, sizeof *c) == 0;
 }
 
-
-/* Point the env's registers at an entry on a stack (arguments set after). */
 /*
  * The one way the kernel's events reach the area, on every path -- fast or
  * general, delivered now or left pending for a disabled env: they join
