@@ -13,46 +13,92 @@
  * both for the next thread's before the entry resumes them).
  */
 #include "dispatch.h"
+#include "ipc.h"
 #include "mem.h"
 #include "vm.h"
 
-struct thread *dispatch_cur, *dispatch_all;
+struct dcpu dispatch_cpus[DISPATCH_CPUS_MAX];
+unsigned dispatch_ncpus = 1;
+struct dcpu *dispatch_by_cpu[DISPATCH_CPUS_MAX];
+bool dispatch_multi;
+struct thread *dispatch_all;
 uint64_t sched_watchdog_ns = 1000000000ULL;
 unsigned sched_ejections;
 
+/* Shared by every CPU, under the scheduler lock. */
 static const struct sched_policy *policy;
-static struct thread *sleepers;  /* by wake_at, earliest first */
 static unsigned nrunnable;       /* threads in state RUNNABLE (queued in the policy) */
-static uint64_t armed;           /* the kernel deadline set now; 0 if none */
-static uint64_t turn_end;        /* dispatch_vnow() at which the running thread's turn ends; 0: none */
-static uint64_t last_watch;      /* dispatch_vnow() of the last watchdog scan */
-static uint64_t waited_seen;     /* the area's waited_total_ns at the last activation */
 static uint64_t watch_lo, watch_hi; /* thread_watch(): RIPs whose preemptions are counted */
+static char guard_why[96];       /* why a guarded call failed (only the lock holder makes one) */
+static uint32_t sched_lock_word;
 
 void libos_switch(struct keel_context *from, void *from_x, struct keel_context *to, const void *to_x,
-		  struct keel_upcall_area *a);
+		  struct keel_upcall_area *a, volatile uint32_t *from_saved);
+void libos_switch_idle(struct keel_context *from, void *from_x, volatile uint32_t *from_saved, void *stack_top,
+		       struct dcpu *c);
+__attribute__((noreturn)) void libos_load(const struct keel_context *to, const void *to_x,
+					  struct keel_upcall_area *a);
+__attribute__((noreturn)) void libos_idle_on(void *stack_top, struct dcpu *c);
 __attribute__((returns_twice)) int libos_setjmp(struct libos_jmp *j);
+extern struct keel_upcall_area keel_area_page; /* upcall.c: CPU 0's */
+
+_Static_assert(__builtin_offsetof(struct dcpu, area) == 0, "switch.S reads dcpu->area at offset 0");
 
 #define barrier() __asm__ volatile("" ::: "memory")
-#define cur dispatch_cur
 
 /* ------------------------------------------------------------- locking */
-void dispatch_lock(void)
+/*
+ * One lock for the scheduler's shared state, taken with this CPU's upcalls
+ * off (so its holder is never switched away on its own CPU). Policy
+ * callbacks run under it, one at a time on all CPUs: a policy needs no
+ * locking of its own (docs/schedulers.md says why). With one CPU there is
+ * no one to exclude and it is not taken.
+ */
+void dispatch_spin_lock(void)
 {
-	*(volatile uint32_t *)&keel_area->disabled = 1;
-	barrier();
+	if (!dispatch_multi)
+		return;
+	while (__atomic_exchange_n(&sched_lock_word, 1, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(&sched_lock_word, __ATOMIC_RELAXED))
+			__builtin_ia32_pause();
 }
 
-void dispatch_unlock(void) { keel_upcalls_enable(keel_area); }
+void dispatch_spin_unlock(void)
+{
+	if (dispatch_multi)
+		__atomic_store_n(&sched_lock_word, 0, __ATOMIC_RELEASE);
+}
+
+struct dcpu *dispatch_lock(void)
+{
+	struct dcpu *c = dispatch_disable_here();
+	barrier();
+	dispatch_spin_lock();
+	return c;
+}
+
+void dispatch_unlock(void)
+{
+	struct dcpu *c = dispatch_here();
+	dispatch_spin_unlock();
+	keel_upcalls_enable(c->area);
+}
 
 uint64_t dispatch_vnow(void)
 {
+	struct keel_upcall_area *a = dispatch_here()->area;
 	for (;;) {
-		uint64_t w = *(volatile uint64_t *)&keel_area->waited_total_ns;
+		uint64_t w = *(volatile uint64_t *)&a->waited_total_ns;
 		uint64_t now = keel_now();
-		if (w == *(volatile uint64_t *)&keel_area->waited_total_ns)
+		if (w == *(volatile uint64_t *)&a->waited_total_ns)
 			return now - w;
 	}
+}
+
+void dispatch_wait_saved(struct thread *t)
+{
+	while (__atomic_load_n(&t->on_cpu, __ATOMIC_ACQUIRE))
+		__builtin_ia32_pause();
 }
 
 /* --------------------------------------------- guarded policy callbacks */
@@ -62,21 +108,18 @@ uint64_t dispatch_vnow(void)
  * handler resumes the context saved here (libos_setjmp returns 1) and the
  * policy is ejected. Calls do not nest.
  */
-static struct libos_jmp guard_jmp;
-static volatile int in_policy;
-static char guard_why[96];
-
-enum pcall { P_INIT, P_READY, P_PICK, P_BLOCKED, P_PREEMPT, P_TICK, P_DUMP };
-static const char *const pcall_names[] = { "init", "ready", "pick", "blocked", "preempt", "tick", "dump" };
+enum pcall { P_INIT, P_READY, P_PICK, P_BLOCKED, P_PREEMPT, P_TICK, P_DUMP, P_SELECT };
+static const char *const pcall_names[] = { "init", "ready", "pick", "blocked", "preempt", "tick", "dump", "select_cpu" };
 
 /* Call one callback; 0, or -1 if it faulted or spun (guard_why says how). */
 static int guarded(enum pcall what, struct thread *t, struct thread *u, uint64_t *out)
 {
-	if (libos_setjmp(&guard_jmp)) {
-		in_policy = 0;
+	struct dcpu *c = dispatch_here();
+	if (libos_setjmp(&c->guard_jmp)) {
+		c->in_policy = 0;
 		return -1;
 	}
-	in_policy = 1 + what;
+	c->in_policy = 1 + what;
 	switch (what) {
 	case P_INIT: policy->init(); break;
 	case P_READY: policy->ready(t, (enum sched_why)*out); break;
@@ -85,13 +128,76 @@ static int guarded(enum pcall what, struct thread *t, struct thread *u, uint64_t
 	case P_PREEMPT: *out = policy->preempt && policy->preempt(t, u); break;
 	case P_TICK: *out = !policy->tick || policy->tick(t); break;
 	case P_DUMP: if (policy->dump) policy->dump(); break;
+	case P_SELECT: *out = policy->select_cpu(t, (enum sched_why)*out); break;
 	}
-	in_policy = 0;
+	c->in_policy = 0;
 	return 0;
 }
 
 static void eject(const char *why);
 static void install(const struct sched_policy *p, int ejecting);
+
+/* ------------------------------------------------------------ many CPUs */
+unsigned sched_ncpus(void) { return dispatch_ncpus; }
+unsigned sched_cpu(void) { return dispatch_here()->idx; }
+unsigned sched_cpu_id(unsigned cpu) { return cpu < dispatch_ncpus ? dispatch_cpus[cpu].cpu : 0; }
+bool sched_cpu_idle(unsigned cpu) { return cpu < dispatch_ncpus && dispatch_cpus[cpu].idle; }
+void sched_kick(unsigned cpu)
+{
+	if (cpu < dispatch_ncpus && dispatch_cpus[cpu].idle)
+		dispatch_kick(&dispatch_cpus[cpu]);
+}
+void sched_resched(unsigned cpu)
+{
+	if (cpu >= dispatch_ncpus)
+		return;
+	struct dcpu *c = &dispatch_cpus[cpu];
+	c->resched = true;
+	dispatch_kick(c);
+}
+
+/* Where t is queued when it becomes runnable (t->cpu). */
+static void choose_cpu(struct thread *t, enum sched_why why)
+{
+	struct dcpu *here = dispatch_here();
+	if (!dispatch_multi) {
+		t->cpu = 0;
+		return;
+	}
+	if (!policy->select_cpu) {
+		if (why == SCHED_NEW || why == SCHED_PREEMPTED || why == SCHED_YIELDED)
+			t->cpu = here->idx;
+		return; /* woken or moved: where it last ran */
+	}
+	uint64_t r = why;
+	if (guarded(P_SELECT, t, NULL, &r)) {
+		eject(guard_why);
+		return;
+	}
+	if (r >= dispatch_ncpus) {
+		snprintf(guard_why, sizeof guard_why, "select_cpu returned CPU %llu of %u", (unsigned long long)r,
+			 dispatch_ncpus);
+		eject(guard_why);
+		return;
+	}
+	t->cpu = (unsigned)r;
+}
+
+/* Work was queued for t->cpu: an idle CPU looks (that one, else the first). */
+static void kick_for(struct thread *t)
+{
+	if (!dispatch_multi)
+		return;
+	struct dcpu *here = dispatch_here(), *c = &dispatch_cpus[t->cpu];
+	if (c == here || !c->idle)
+		for (unsigned i = 0; i < dispatch_ncpus; i++)
+			if (dispatch_cpus[i].idle && &dispatch_cpus[i] != here) {
+				c = &dispatch_cpus[i];
+				break;
+			}
+	if (c != here && c->idle)
+		dispatch_kick(c);
+}
 
 static void policy_ready(struct thread *t, enum sched_why why)
 {
@@ -99,8 +205,13 @@ static void policy_ready(struct thread *t, enum sched_why why)
 	t->state = THREAD_RUNNABLE;
 	t->runnable_since = dispatch_vnow();
 	nrunnable++;
+	choose_cpu(t, why);
+	if (t->state != THREAD_RUNNABLE)
+		return; /* (an ejection moved it already) */
 	if (guarded(P_READY, t, NULL, &w))
 		eject(guard_why);
+	else
+		kick_for(t);
 }
 
 static void policy_blocked(struct thread *t)
@@ -109,59 +220,73 @@ static void policy_blocked(struct thread *t)
 		eject(guard_why);
 }
 
+/* Should woken preempt the thread on its CPU? Here: the caller's answer;
+ * on another CPU, that CPU is told (sched_resched) and the answer is no. */
 static bool policy_preempt(struct thread *woken)
 {
 	uint64_t r = 0;
-	if (!cur || cur->state != THREAD_RUNNING)
+	struct dcpu *c = &dispatch_cpus[woken->cpu];
+	struct thread *cur = c->cur;
+	if (!cur || cur->state != THREAD_RUNNING || woken->state != THREAD_RUNNABLE)
 		return false;
 	if (guarded(P_PREEMPT, cur, woken, &r)) {
 		eject(guard_why);
+		return false;
+	}
+	if (r && c != dispatch_here()) {
+		sched_resched(c->idx);
 		return false;
 	}
 	return r;
 }
 
 /* ------------------------------------------------------------- the timer */
-/* Keep the kernel deadline no later than the earlier of the turn's end and
- * the first wake-up (SYS_SET_DEADLINE is one-shot). */
-static void arm_timer(void)
+/* Keep this CPU's kernel deadline no later than the earlier of the turn's
+ * end and its first wake-up (SYS_SET_DEADLINE is one-shot, per dispatcher). */
+static void arm_timer(struct dcpu *c)
 {
-	uint64_t want = sleepers ? sleepers->wake_at : 0;
-	if (turn_end) {
+	uint64_t want = c->sleepers ? c->sleepers->wake_at : 0;
+	if (c->turn_end) {
 		uint64_t v = dispatch_vnow(), now = keel_now();
-		uint64_t end = turn_end > v ? now + (turn_end - v) : now;
+		uint64_t end = c->turn_end > v ? now + (c->turn_end - v) : now;
 		if (!want || end < want)
 			want = end;
 	}
 	/* An earlier deadline already armed is kept: when it fires, the event
 	 * re-arms for what is due then. That saves a syscall per switch, where
 	 * each new turn pushes the turn's end later. */
-	if (armed && (!want || armed <= want) && armed > keel_now())
+	if (c->armed && (!want || c->armed <= want) && c->armed > keel_now())
 		return;
-	if (want != armed) {
+	if (want != c->armed) {
 		sys_set_deadline(want);
-		armed = want;
+		c->armed = want;
 	}
 }
 
-static void note_events(uint64_t events)
+/* Locked. */
+static void note_events(struct dcpu *c, uint64_t events)
 {
 	if (events & KEEL_EV_TIMER)
-		armed = 0; /* it fired */
+		c->armed = 0; /* it fired */
 	if (events & KEEL_EV_ACTIVATION) {
-		uint64_t w = keel_area->waited_total_ns;
-		trace(TR_ACTIVATION, cur ? cur->tid : 0, w - waited_seen, 0);
-		waited_seen = w;
+		uint64_t w = c->area->waited_total_ns;
+		trace(TR_ACTIVATION, c->cur ? c->cur->tid : 0, w - c->waited_seen, 0);
+		c->waited_seen = w;
+	}
+	if (events & KEEL_EV_POST) {
+		keel_take(&c->area->posted); /* (a kick: the flags say what for) */
+		c->kicked = false;
 	}
 }
 
-/* Every sleeper due by now becomes runnable; true if one should preempt. */
-static bool wake_due(uint64_t now)
+/* Every sleeper of this CPU due by now becomes runnable; true if one should
+ * preempt the thread running here. */
+static bool wake_due(struct dcpu *c, uint64_t now)
 {
 	bool preempt = false;
-	while (sleepers && sleepers->wake_at <= now) {
-		struct thread *t = sleepers;
-		sleepers = t->sleep_next;
+	while (c->sleepers && c->sleepers->wake_at <= now) {
+		struct thread *t = c->sleepers;
+		c->sleepers = t->sleep_next;
 		preempt |= dispatch_wake(t);
 	}
 	return preempt;
@@ -175,10 +300,10 @@ static void account_out(struct thread *t)
 	t->ran_ns += ran;
 }
 
-static void account_in(struct thread *t)
+static void account_in(struct dcpu *c, struct thread *t)
 {
 	t->dispatched_at = dispatch_vnow();
-	turn_end = policy->quantum_ns ? t->dispatched_at + policy->quantum_ns : 0;
+	c->turn_end = policy->quantum_ns ? t->dispatched_at + policy->quantum_ns : 0;
 }
 
 static void dump_threads(void)
@@ -194,36 +319,15 @@ static void dump_threads(void)
 			       (unsigned long long)(t->ran_ns / 1000));
 }
 
-/* Nothing is runnable: wait for the first sleeper, with upcalls still
- * disabled (events are taken here by hand). */
-static void idle(void)
-{
-	if (!sleepers) {
-		unsigned live = 0;
-		for (struct thread *t = dispatch_all; t; t = t->all_next)
-			live += t->state != THREAD_DONE;
-		if (!live)
-			sys_exit(0); /* every thread has exited */
-		printf("sched: deadlock: %u threads blocked, none runnable or sleeping\n", live);
-		dump_threads();
-		sys_exit(125);
-	}
-	turn_end = 0;
-	arm_timer();
-	keel_syscall3(SYS_EVENT_WAIT, 0, 0, 0);
-	note_events(__atomic_exchange_n(&keel_area->pending, 0, __ATOMIC_SEQ_CST));
-	wake_due(keel_now());
-}
-
 /* The watchdog: a runnable thread the policy has not run for too long. */
-static void watch(void)
+static void watch(struct dcpu *c)
 {
 	uint64_t v = dispatch_vnow();
-	if (v - last_watch < 1000000 || !nrunnable)
+	if (v - c->last_watch < 1000000 || !nrunnable)
 		return;
-	last_watch = v;
+	c->last_watch = v;
 	for (struct thread *t = dispatch_all; t; t = t->all_next)
-		if (t->state == THREAD_RUNNABLE && v - t->runnable_since > sched_watchdog_ns) {
+		if (t->state == THREAD_RUNNABLE && v - t->runnable_since > sched_watchdog_ns && v > t->runnable_since) {
 			snprintf(guard_why, sizeof guard_why, "thread %d (%s) runnable but not run for %llu ms", t->tid,
 				 t->name, (unsigned long long)((v - t->runnable_since) / 1000000));
 			eject(guard_why);
@@ -231,9 +335,9 @@ static void watch(void)
 		}
 }
 
-/* The next thread to run, taken from the policy (idling until there is
- * one); it is RUNNING and accounted from now on. */
-static struct thread *pick_next(void)
+/* The next thread for this CPU, taken from the policy: it is RUNNING here
+ * and accounted from now on. NULL: none for this CPU now (it idles). */
+static struct thread *pick_next(struct dcpu *c)
 {
 	for (;;) {
 		uint64_t r = 0;
@@ -247,43 +351,75 @@ static struct thread *pick_next(void)
 			eject(guard_why);
 			continue;
 		}
-		if (!t && nrunnable) {
+		/* With one CPU every runnable thread is this CPU's to run; with
+		 * several, a policy may keep one for another CPU (the watchdog
+		 * catches one left too long). */
+		if (!t && nrunnable && !dispatch_multi) {
 			snprintf(guard_why, sizeof guard_why, "pick returned nothing with %u threads runnable", nrunnable);
 			eject(guard_why);
 			continue;
 		}
-		if (!t) {
-			idle();
-			continue;
-		}
+		if (!t)
+			return NULL;
 		nrunnable--;
 		t->state = THREAD_RUNNING;
 		t->dispatches++;
+		if (t->cpu != c->idx && t->dispatches > 1)
+			t->migrations++;
+		t->cpu = c->idx;
+		c->dispatches++;
+		account_in(c, t);
 		return t;
 	}
+}
+
+/* Locked, upcalls off, on this CPU's stack of its own or any: run t, which
+ * pick_next just took, from nothing (the CPU idled, or its thread ended). */
+__attribute__((noreturn)) static void run_fresh(struct dcpu *c, struct thread *t)
+{
+	arm_timer(c);
+	trace(TR_SWITCH, t->tid, (uint64_t)c->last_tid, 0);
+	c->cur = t;
+	dispatch_spin_unlock();
+	dispatch_wait_saved(t);
+	t->on_cpu = 1;
+	libos_load(&t->ctx, t->xstate, c->area);
 }
 
 /* ------------------------------------------------------ thread context */
 void dispatch_stop(enum sched_why why)
 {
-	struct thread *prev = cur;
+	struct dcpu *c = dispatch_here();
+	struct thread *prev = c->cur;
 	bool stopped = prev->state != THREAD_RUNNING; /* blocked, sleeping or done */
 	account_out(prev);
 	if (stopped)
 		policy_blocked(prev);
 	else
 		policy_ready(prev, why);
-	struct thread *next = pick_next();
-	account_in(next);
-	arm_timer();
+	struct thread *next = pick_next(c);
+	if (!next) {
+		/* Nothing here: prev is saved and this CPU idles on its own stack
+		 * (prev may be resumed on another CPU at once). */
+		c->cur = NULL;
+		c->last_tid = prev->tid;
+		c->turn_end = 0;
+		dispatch_spin_unlock();
+		libos_switch_idle(&prev->ctx, prev->xstate, &prev->on_cpu, c->idle_stack, c);
+		return; /* resumed, enabled */
+	}
+	arm_timer(c);
 	if (next != prev || stopped) /* it ran again after a stop: the trace says so */
 		trace(TR_SWITCH, next->tid, (uint64_t)prev->tid, 0);
 	if (next == prev) {
 		dispatch_unlock();
 		return;
 	}
-	cur = next;
-	libos_switch(&prev->ctx, prev->xstate, &next->ctx, next->xstate, keel_area);
+	c->cur = next;
+	dispatch_spin_unlock();
+	dispatch_wait_saved(next);
+	next->on_cpu = 1;
+	libos_switch(&prev->ctx, prev->xstate, &next->ctx, next->xstate, c->area, &prev->on_cpu);
 }
 
 bool dispatch_wake(struct thread *t)
@@ -304,6 +440,7 @@ bool dispatch_add(struct thread *t)
 void dispatch_unlock_after_wake(bool preempt)
 {
 	if (preempt) {
+		struct thread *cur = dispatch_cur;
 		cur->preemptions++;
 		trace(TR_PREEMPT, cur->tid, 0, 0);
 		dispatch_stop(SCHED_PREEMPTED);
@@ -312,24 +449,105 @@ void dispatch_unlock_after_wake(bool preempt)
 	}
 }
 
+/* ------------------------------------------------------------ idling */
+/*
+ * Locked, upcalls off, on c's idle stack (dcpu.c): nothing runs here; wait
+ * in the kernel until something does. Every way into it abandons the stack
+ * it came on (a stopped thread's, saved; an upcall's), and it never
+ * returns: a thread it picks is resumed, and the next idle starts afresh.
+ */
+static unsigned all_sleepers(void)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < dispatch_ncpus; i++)
+		n += dispatch_cpus[i].sleepers != NULL;
+	return n;
+}
+
+static bool all_idle(void)
+{
+	for (unsigned i = 0; i < dispatch_ncpus; i++)
+		if (!dispatch_cpus[i].idle)
+			return false;
+	return true;
+}
+
+__attribute__((noreturn)) void dispatch_idle(struct dcpu *c)
+{
+	dispatch_spin_lock();
+	for (;;) {
+		wake_due(c, keel_now());
+		watch(c);
+		struct thread *t = pick_next(c);
+		if (t) {
+			c->idle = false;
+			run_fresh(c, t);
+		}
+		c->idle = true;
+		if (!all_sleepers() && !nrunnable && all_idle()) {
+			unsigned live = 0;
+			for (struct thread *u = dispatch_all; u; u = u->all_next)
+				live += u->state != THREAD_DONE;
+			if (!live)
+				sys_exit(0); /* every thread has exited */
+			printf("sched: deadlock: %u threads blocked, none runnable or sleeping\n", live);
+			dump_threads();
+			sys_exit(125);
+		}
+		c->idles++;
+		c->turn_end = 0;
+		arm_timer(c);
+		dispatch_spin_unlock();
+		keel_syscall3(SYS_EVENT_WAIT, 0, 0, 0);
+		uint64_t ev = __atomic_exchange_n(&c->area->pending, 0, __ATOMIC_SEQ_CST);
+		dispatch_spin_lock();
+		note_events(c, ev);
+	}
+}
+
 /* --------------------------------------------------------------- upcalls */
 /* Inside an upcall, prev's turn is over (its registers saved, if it is to
  * run again): the entry's exit is to resume next instead -- its registers
  * into the context the entry resumes, its extended state into the buffer
  * the entry restores. */
-static void upcall_resume(struct thread *prev, struct thread *next, struct keel_context *ctx)
+static void upcall_resume(struct dcpu *c, struct thread *prev, struct thread *next, struct keel_context *ctx)
 {
 	trace(TR_SWITCH, next->tid, (uint64_t)prev->tid, 0);
+	dispatch_wait_saved(next);
+	next->on_cpu = 1;
 	*ctx = next->ctx;
-	memcpy(keel_upcall_xstate, next->xstate, keel_xstate_size());
-	cur = next;
+	memcpy(keel_upcall_xstate_of(c->area), next->xstate, keel_xstate_size());
+	c->cur = next;
+}
+
+/* Locked, in an upcall: nothing more to run here now -- idle instead of
+ * returning into the entry (whose stack is abandoned). */
+__attribute__((noreturn)) static void upcall_idle(struct dcpu *c, int last_tid)
+{
+	c->cur = NULL;
+	c->last_tid = last_tid;
+	c->turn_end = 0;
+	dispatch_spin_unlock();
+	libos_idle_on(c->idle_stack, c);
 }
 
 static void on_event(struct keel_upcall_area *a, uint64_t events, struct keel_context *interrupted)
 {
-	note_events(events);
-	bool preempt = wake_due(keel_now());
-	if (turn_end && dispatch_vnow() >= turn_end) {
+	/* A thread stopped inside dispatch_disable_here's sequence finds its
+	 * CPU again when it resumes, wherever that is. */
+	if (interrupted->rip >= (uint64_t)dispatch_disable_seq_start &&
+	    interrupted->rip < (uint64_t)dispatch_disable_seq_end)
+		interrupted->rip = (uint64_t)dispatch_disable_seq_start;
+	struct dcpu *c = dispatch_here();
+	dispatch_spin_lock();
+	note_events(c, events);
+	bool preempt = wake_due(c, keel_now());
+	if (c->resched) {
+		c->resched = false;
+		preempt = true;
+	}
+	struct thread *cur = c->cur;
+	if (cur && c->turn_end && dispatch_vnow() >= c->turn_end) {
 		uint64_t r = 1;
 		trace(TR_TICK, cur->tid, 0, 0);
 		if (guarded(P_TICK, cur, NULL, &r))
@@ -337,26 +555,30 @@ static void on_event(struct keel_upcall_area *a, uint64_t events, struct keel_co
 		if (r)
 			preempt = true;
 		else
-			turn_end = dispatch_vnow() + policy->quantum_ns;
+			c->turn_end = dispatch_vnow() + policy->quantum_ns;
 	}
-	watch();
-	if (preempt && cur->state == THREAD_RUNNING) {
+	watch(c);
+	if (preempt && cur && cur->state == THREAD_RUNNING) {
 		struct thread *prev = cur;
+		/* Saved first: once ready, another CPU may take it. */
+		prev->ctx = *interrupted;
+		memcpy(prev->xstate, keel_upcall_xstate_of(c->area), keel_xstate_size());
 		prev->preemptions++;
 		if (interrupted->rip >= watch_lo && interrupted->rip < watch_hi)
 			prev->preempt_in_watch++;
 		trace(TR_PREEMPT, prev->tid, 0, 0);
 		account_out(prev);
 		policy_ready(prev, SCHED_PREEMPTED);
-		struct thread *next = pick_next();
-		account_in(next);
-		if (next != prev) {
-			prev->ctx = *interrupted;
-			memcpy(prev->xstate, keel_upcall_xstate, keel_xstate_size());
-			upcall_resume(prev, next, interrupted);
-		}
+		struct thread *next = pick_next(c);
+		if (next != prev)
+			__atomic_store_n(&prev->on_cpu, 0, __ATOMIC_RELEASE);
+		if (!next)
+			upcall_idle(c, prev->tid);
+		if (next != prev)
+			upcall_resume(c, prev, next, interrupted);
 	}
-	arm_timer();
+	arm_timer(c);
+	dispatch_spin_unlock();
 }
 
 static const char *trap_name(uint64_t v)
@@ -374,45 +596,57 @@ static int on_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, 
 	long vmf = VMF_NOT_MINE;
 	if (vector == 14 && (vmf = vm_region_fault(cr2, error)) == VMF_MAPPED)
 		return 0; /* a stack or region page mapped on demand */
-	if (in_policy) {
+	struct dcpu *c = dispatch_here();
+	if (c->in_policy) {
 		/* A callback faulted or spun: abandon it (guarded() returns -1). */
 		snprintf(guard_why, sizeof guard_why, "%s in its %s callback at rip %#llx", trap_name(vector),
-			 pcall_names[in_policy - 1], (unsigned long long)ctx->rip);
-		const struct libos_jmp *j = &guard_jmp;
+			 pcall_names[c->in_policy - 1], (unsigned long long)ctx->rip);
+		const struct libos_jmp *j = &c->guard_jmp;
 		ctx->rbx = j->rbx, ctx->rbp = j->rbp, ctx->r12 = j->r12, ctx->r13 = j->r13;
 		ctx->r14 = j->r14, ctx->r15 = j->r15, ctx->rsp = j->rsp, ctx->rip = j->rip;
 		ctx->rax = 1;
 		return 0;
 	}
-	if (slot != KEEL_SAVE_ENABLED || !cur)
+	if (slot != KEEL_SAVE_ENABLED || !c->cur)
 		return 1; /* in the dispatcher itself: the app ends (libos prints the trap) */
 	/* A thread faulted: it ends, and the others go on. */
-	printf("thread %d (%s): killed: %s at rip %#llx%s", cur->tid, cur->name, trap_name(vector),
+	struct thread *dead = c->cur;
+	printf("thread %d (%s): killed: %s at rip %#llx%s", dead->tid, dead->name, trap_name(vector),
 	       (unsigned long long)ctx->rip, vmf == VMF_GUARD ? ": stack overflow (its guard page)" : "");
 	if (vector == 14)
 		printf(", address %#llx", (unsigned long long)cr2);
 	printf("\n");
-	struct thread *dead = cur;
+	dispatch_spin_lock();
+	int tid = dead->tid;
 	account_out(dead);
 	dead->ret = (void *)(uintptr_t)(-1);
 	dead->state = THREAD_DONE;
-	trace(TR_EXIT, dead->tid, 1, 0);
+	trace(TR_EXIT, tid, 1, 0);
 	policy_blocked(dead);
 	if (dead->joiner)
 		dispatch_wake(dead->joiner);
-	struct thread *next = pick_next();
-	account_in(next);
-	upcall_resume(dead, next, ctx);
-	arm_timer();
+	__atomic_store_n(&dead->on_cpu, 0, __ATOMIC_RELEASE); /* nothing of it to save: its joiner may free it */
+	struct thread *next = pick_next(c);
+	if (!next)
+		upcall_idle(c, tid);
+	trace(TR_SWITCH, next->tid, (uint64_t)tid, 0);
+	dispatch_wait_saved(next);
+	next->on_cpu = 1;
+	*ctx = next->ctx;
+	memcpy(keel_upcall_xstate_of(c->area), next->xstate, keel_xstate_size());
+	c->cur = next;
+	arm_timer(c);
+	dispatch_spin_unlock();
 	return 0;
 }
 
 /* -------------------------------------------------------------- policies */
 static void install(const struct sched_policy *p, int ejecting)
 {
+	struct dcpu *c = dispatch_here();
 	policy = p;
 	nrunnable = 0;
-	trace(TR_POLICY, cur ? cur->tid : 0, (uint64_t)ejecting, 0);
+	trace(TR_POLICY, c->cur ? c->cur->tid : 0, (uint64_t)ejecting, 0);
 	if (guarded(P_INIT, NULL, NULL, NULL))
 		goto broken;
 	for (struct thread *t = dispatch_all; t; t = t->all_next)
@@ -423,9 +657,16 @@ static void install(const struct sched_policy *p, int ejecting)
 			if (guarded(P_READY, t, NULL, &w))
 				goto broken;
 		}
-	if (cur && cur->state == THREAD_RUNNING) {
-		account_out(cur);
-		account_in(cur); /* a new turn, under the new quantum */
+	for (unsigned i = 0; i < dispatch_ncpus; i++) {
+		struct dcpu *o = &dispatch_cpus[i];
+		if (o->cur && o->cur->state == THREAD_RUNNING && o == c) {
+			account_out(o->cur);
+			account_in(o, o->cur); /* a new turn, under the new quantum */
+		} else if (o->cur) {
+			sched_resched(i); /* the others' turns end: the new policy decides there too */
+		} else if (o->idle) {
+			dispatch_kick(o);
+		}
 	}
 	return;
 broken:
@@ -462,9 +703,11 @@ const struct sched_policy *sched_set_policy(const struct sched_policy *p)
 
 const struct sched_policy *sched_policy(void) { return policy; }
 
+void sched_restart_policy(void) { install(policy, 0); }
+
 const struct sched_policy *sched_policy_named(const char *name)
 {
-	static const struct sched_policy *const all[] = { &sched_rr, &sched_prio, &sched_stride, &sched_edf };
+	static const struct sched_policy *const all[] = { &sched_rr, &sched_prio, &sched_stride, &sched_edf, &sched_ws };
 	for (unsigned i = 0; i < ARRAY_SIZE(all); i++)
 		if (!strcmp(all[i]->name, name))
 			return all[i];
@@ -484,18 +727,25 @@ void tq_insert(struct thread_queue *q, struct thread *t, bool (*before)(const st
 
 int dispatch_init(const struct sched_policy *p, struct thread *main)
 {
-	int err = keel_upcalls_init(on_event, on_trap);
+	struct dcpu *c = &dispatch_cpus[0];
+	c->area = &keel_area_page;
+	int err = dispatch_cpu_prepare(c, 0);
 	if (err)
 		return err;
-	waited_seen = keel_area->waited_total_ns;
+	err = keel_upcalls_init_at(c->area, on_event, on_trap);
+	if (err)
+		return err;
+	c->waited_seen = c->area->waited_total_ns;
+	libos_mem_lock = &dispatch_mem_lock;
 	dispatch_lock();
-	cur = main;
+	c->cur = main;
 	dispatch_all = main;
 	main->state = THREAD_RUNNING;
+	main->on_cpu = 1;
 	trace(TR_CREATE, main->tid, 0, 0);
 	trace_thread(main->tid, main->name);
 	install(p, 0);
-	arm_timer();
+	arm_timer(c);
 	dispatch_unlock();
 	return 0;
 }
@@ -513,14 +763,15 @@ void thread_watch(const void *start, const void *end)
 /* ------------------------------------------------------------- sleeping */
 void thread_sleep_until(uint64_t deadline)
 {
-	dispatch_lock();
+	struct dcpu *c = dispatch_lock();
 	if (deadline <= keel_now()) {
 		dispatch_unlock();
 		return;
 	}
+	struct thread *cur = c->cur;
 	cur->wake_at = deadline;
 	cur->state = THREAD_SLEEPING;
-	struct thread **p = &sleepers;
+	struct thread **p = &c->sleepers; /* this CPU's timer wakes it */
 	while (*p && (*p)->wake_at <= deadline)
 		p = &(*p)->sleep_next;
 	cur->sleep_next = *p;

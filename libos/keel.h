@@ -70,7 +70,7 @@ extern struct keel_upcall_area *keel_area;
  * dispatcher bound to `cpu` through it, running entry(arg) on `stack`
  * (entry never returns): 0 or -errno. Handlers tell dispatchers apart by
  * the area they get, or keel_cpu(). (keel_upcall_xstate is one variable:
- * a handler that switches threads on two dispatchers at once races on it.) */
+ * with several dispatchers a handler reads keel_upcall_xstate_of(area).) */
 void keel_area_prepare(struct keel_upcall_area *a, void *ustack, size_t usize, void *tstack, size_t tsize);
 long keel_disp_start(unsigned cpu, struct keel_upcall_area *a, void (*entry)(void *), void *stack, size_t size,
 		     void *arg);
@@ -94,6 +94,8 @@ void keel_upcalls_enable(struct keel_upcall_area *a);
  * the handler returns. A handler that resumes another context instead (a
  * thread switch) swaps this image too. keel_xstate_size() bytes, 64-aligned. */
 extern void *keel_upcall_xstate;
+/* The same for the handler running now through area a: one per dispatcher. */
+void *keel_upcall_xstate_of(const struct keel_upcall_area *a);
 size_t keel_xstate_size(void);
 
 /* The kernel clock without a syscall. */

@@ -42,6 +42,7 @@ static struct {
 } free_runs[FREE_RUNS_MAX];
 static unsigned nfree_runs;
 static struct heap_stats stats;
+const struct libos_mem_lock *libos_mem_lock;
 static int heap_ready = -1; /* -1 not tried; 0 ready; > 0 the error, as a positive errno */
 
 static int heap_init(void)
@@ -133,9 +134,9 @@ static struct run_hdr *header_of(const void *p)
 	return h->magic == MAGIC ? h : NULL;
 }
 
-int heap_owns(const void *p) { return header_of(p) != NULL; }
+static int heap_owns_unlocked(const void *p) { return header_of(p) != NULL; }
 
-void *malloc(size_t n)
+static void *malloc_unlocked(size_t n)
 {
 	if (heap_init())
 		goto fail;
@@ -172,7 +173,7 @@ fail:
 	return NULL;
 }
 
-void free(void *p)
+static void free_unlocked(void *p)
 {
 	if (!p)
 		return;
@@ -208,7 +209,7 @@ void *calloc(size_t n, size_t size)
 	return p;
 }
 
-void *realloc(void *p, size_t n)
+static void *realloc_unlocked(void *p, size_t n)
 {
 	if (!p)
 		return malloc(n);
@@ -234,3 +235,34 @@ void *aligned_alloc(size_t align, size_t n)
 }
 
 void heap_stats(struct heap_stats *out) { *out = stats; }
+
+void *malloc(size_t n)
+{
+	mem_enter();
+	void *ret = malloc_unlocked(n);
+	mem_exit();
+	return ret;
+}
+
+void free(void *p)
+{
+	mem_enter();
+	free_unlocked(p);
+	mem_exit();
+}
+
+int heap_owns(const void *p)
+{
+	mem_enter();
+	int ret = heap_owns_unlocked(p);
+	mem_exit();
+	return ret;
+}
+
+void *realloc(void *p, size_t n)
+{
+	mem_enter();
+	void *ret = realloc_unlocked(p, n);
+	mem_exit();
+	return ret;
+}

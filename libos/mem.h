@@ -56,6 +56,25 @@ static inline int vm_region_contains(const struct vm_region *r, uint64_t va)
 #define VMF_GUARD    2
 long vm_region_fault(uint64_t cr2, uint64_t error);
 
+/* Threads on several CPUs share the heap and the regions: the thread
+ * library sets this lock (dcpu.c), taken around each call here (nested on
+ * one CPU). NULL -- no threads -- takes none. */
+struct libos_mem_lock {
+	void (*enter)(void);
+	void (*exit)(void);
+};
+extern const struct libos_mem_lock *libos_mem_lock;
+static inline void mem_enter(void)
+{
+	if (libos_mem_lock)
+		libos_mem_lock->enter();
+}
+static inline void mem_exit(void)
+{
+	if (libos_mem_lock)
+		libos_mem_lock->exit();
+}
+
 /* ------------------------------------------------------------ the heap */
 void *malloc(size_t n);
 void *calloc(size_t n, size_t size);

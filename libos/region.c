@@ -10,7 +10,7 @@ static uint64_t page_of(const struct vm_region *r, uint64_t va) { return (va - r
 
 static int in_guard(const struct vm_region *r, uint64_t va) { return (va - r->base) % r->chunk < r->guard; }
 
-long vm_region_reserve(struct vm_region *r, uint64_t size, uint64_t align, uint64_t guard, uint64_t chunk,
+static long vm_region_reserve_unlocked(struct vm_region *r, uint64_t size, uint64_t align, uint64_t guard, uint64_t chunk,
 		       unsigned flags, uint32_t *frames)
 {
 	size = (size + PAGE - 1) & ~(PAGE - 1);
@@ -38,7 +38,7 @@ long vm_region_reserve(struct vm_region *r, uint64_t size, uint64_t align, uint6
 	return 0;
 }
 
-long vm_region_map(struct vm_region *r, uint64_t va)
+static long vm_region_map_unlocked(struct vm_region *r, uint64_t va)
 {
 	if (!vm_region_contains(r, va) || in_guard(r, va))
 		return -EINVAL;
@@ -53,7 +53,7 @@ long vm_region_map(struct vm_region *r, uint64_t va)
 	return 0;
 }
 
-void vm_region_unmap(struct vm_region *r, uint64_t va, uint64_t len)
+static void vm_region_unmap_unlocked(struct vm_region *r, uint64_t va, uint64_t len)
 {
 	for (uint64_t p = va & ~(PAGE - 1); p < va + len && vm_region_contains(r, p); p += PAGE) {
 		uint64_t i = page_of(r, p);
@@ -65,7 +65,7 @@ void vm_region_unmap(struct vm_region *r, uint64_t va, uint64_t len)
 	}
 }
 
-void vm_region_release(struct vm_region *r)
+static void vm_region_release_unlocked(struct vm_region *r)
 {
 	vm_region_unmap(r, r->base, r->size);
 	vm_trim(r->base, r->size);
@@ -78,7 +78,7 @@ void vm_region_release(struct vm_region *r)
 	r->size = 0;
 }
 
-long vm_region_fault(uint64_t cr2, uint64_t error)
+static long vm_region_fault_unlocked(uint64_t cr2, uint64_t error)
 {
 	for (struct vm_region *r = demand_regions; r; r = r->next) {
 		if (!vm_region_contains(r, cr2))
@@ -91,4 +91,43 @@ long vm_region_fault(uint64_t cr2, uint64_t error)
 		return vm_region_map(r, cr2);
 	}
 	return VMF_NOT_MINE;
+}
+
+long vm_region_reserve(struct vm_region *r, uint64_t size, uint64_t align, uint64_t guard, uint64_t chunk,
+		       unsigned flags, uint32_t *frames)
+{
+	mem_enter();
+	long ret = vm_region_reserve_unlocked(r, size, align, guard, chunk, flags, frames);
+	mem_exit();
+	return ret;
+}
+
+long vm_region_map(struct vm_region *r, uint64_t va)
+{
+	mem_enter();
+	long ret = vm_region_map_unlocked(r, va);
+	mem_exit();
+	return ret;
+}
+
+void vm_region_unmap(struct vm_region *r, uint64_t va, uint64_t len)
+{
+	mem_enter();
+	vm_region_unmap_unlocked(r, va, len);
+	mem_exit();
+}
+
+void vm_region_release(struct vm_region *r)
+{
+	mem_enter();
+	vm_region_release_unlocked(r);
+	mem_exit();
+}
+
+long vm_region_fault(uint64_t cr2, uint64_t error)
+{
+	mem_enter();
+	long ret = vm_region_fault_unlocked(cr2, error);
+	mem_exit();
+	return ret;
 }

@@ -43,15 +43,38 @@ struct sched_policy {
 	bool (*preempt)(struct thread *cur, struct thread *woken); /* should woken run at once? (NULL: no) */
 	bool (*tick)(struct thread *cur);                    /* quantum over: end cur's turn? (NULL: yes) */
 	void (*dump)(void);                                  /* print its state (on ejection) */
+	/* Many CPUs (optional): the CPU whose queue t joins now, 0 ..
+	 * sched_ncpus() - 1, stored in t->cpu before ready(t, why). NULL: a
+	 * new thread the CPU that made it, any other the CPU it last ran on. */
+	unsigned (*select_cpu)(struct thread *t, enum sched_why why);
 };
 
-extern const struct sched_policy sched_rr, sched_prio, sched_stride, sched_edf;
+/* ------------------------------------------------------ many CPUs */
+/* Start the thread library on up to max_cpus CPUs this env holds (0: all
+ * of them), one dispatcher each, the caller becoming thread 1 on the CPU
+ * it runs on (CPU 0 of the library). Threads run on any and move between
+ * them. 0 or -errno. */
+int threads_init_cpus(const struct sched_policy *policy, unsigned max_cpus);
+/* For policies (in a callback), and for apps. */
+unsigned sched_ncpus(void);       /* CPUs the library runs on */
+unsigned sched_cpu(void);         /* the one a callback runs on (0 .. sched_ncpus() - 1) */
+unsigned sched_cpu_id(unsigned cpu); /* the kernel's index of it (keel_cpu()) */
+bool sched_cpu_idle(unsigned cpu); /* it waits in the kernel for work */
+/* (In a callback.) Make an idle CPU call pick again: work for it, or to
+ * steal. The dispatcher kicks one itself for every thread made runnable:
+ * its t->cpu if idle, else the first idle CPU. */
+void sched_kick(unsigned cpu);
+/* (In a callback.) End the turn of the thread running on `cpu` now: it goes
+ * through ready(SCHED_PREEMPTED) and pick there (a cross-CPU event). */
+void sched_resched(unsigned cpu);
+
+extern const struct sched_policy sched_rr, sched_prio, sched_stride, sched_edf, sched_ws;
 
 /* Switch the running app to another policy: every runnable thread moves to
  * it (SCHED_MOVED). Returns the old one. */
 const struct sched_policy *sched_set_policy(const struct sched_policy *p);
 const struct sched_policy *sched_policy(void);
-/* A policy by name ("rr", "prio", "stride", "edf"), or NULL. */
+/* A policy by name ("rr", "prio", "stride", "edf", "ws"), or NULL. */
 const struct sched_policy *sched_policy_named(const char *name);
 
 /* The dispatcher's watchdog: the longest a runnable thread may wait

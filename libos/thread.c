@@ -50,19 +50,31 @@ int threads_init(const struct sched_policy *policy)
 	return dispatch_init(policy, &main_thread);
 }
 
+int threads_init_cpus(const struct sched_policy *policy, unsigned max_cpus)
+{
+	int err = threads_init(policy);
+	return err ? err : dispatch_start_cpus(max_cpus);
+}
+
 long thread_errno(void) { return last_error; }
 
 bool thread_valid(const struct thread *t)
 {
 	return t == &main_thread || (heap_owns(t) && t->magic == THREAD_MAGIC);
 }
-struct thread *thread_self(void) { return dispatch_cur; }
+struct thread *thread_self(void)
+{
+	struct dcpu_disabled d = dispatch_disable();
+	struct thread *t = d.c->cur;
+	if (!d.was)
+		keel_upcalls_enable(d.c->area);
+	return t;
+}
 unsigned thread_count(void) { return nthreads; }
 
 uint64_t thread_cpu_ns(void)
 {
-	dispatch_lock();
-	struct thread *t = dispatch_cur;
+	struct thread *t = dispatch_lock()->cur;
 	uint64_t ns = t->ran_ns + (dispatch_vnow() - t->dispatched_at);
 	dispatch_unlock();
 	return ns;
@@ -138,6 +150,7 @@ int thread_join(struct thread *t, void **ret)
 		dispatch_stop(SCHED_WOKEN);
 		dispatch_lock();
 	}
+	dispatch_wait_saved(t); /* (the CPU it ended on may still be saving it) */
 	for (struct thread **p = &dispatch_all; *p; p = &(*p)->all_next)
 		if (*p == t) {
 			*p = t->all_next;
@@ -180,7 +193,7 @@ void thread_set_period(uint64_t period, uint64_t rel_deadline)
 
 uint64_t thread_next_job(void)
 {
-	struct thread *t = dispatch_cur;
+	struct thread *t = thread_self();
 	dispatch_lock();
 	uint64_t now = trace(TR_COMPLETE, t->tid, t->job, t->abs_deadline); /* the trace's time is the job's */
 	t->jobs_done++;

@@ -39,6 +39,12 @@ struct thread {
 	uint32_t tickets;        /* sched_stride: CPU share */
 	uint64_t period, rel_deadline; /* periodic jobs (thread_set_period); 0 if not periodic */
 
+	/* Many CPUs: the CPU (0 .. sched_ncpus() - 1) whose queue it joins
+	 * when it becomes runnable -- the policy's select_cpu sets it, else
+	 * the one it last ran on -- and, from its dispatch on, the one it runs
+	 * on. */
+	unsigned cpu;
+
 	/* Policy-private: one queue link and a few words of state. */
 	struct thread *q_next;
 	uint64_t pol[4];
@@ -48,6 +54,7 @@ struct thread {
 	uint64_t last_ran_ns;    /* CPU time of its last turn (for a policy's charge) */
 	uint64_t runnable_since; /* for the dispatcher's watchdog */
 	uint64_t dispatches, preemptions;
+	uint64_t migrations;     /* dispatches on another CPU than its last */
 	uint64_t preempt_in_watch; /* preemptions with its RIP in thread_watch()'s range */
 
 	/* Periodic jobs. */
@@ -62,6 +69,7 @@ struct thread {
 	struct thread *all_next, *sleep_next, *wait_next;
 	struct thread *joiner;
 	void *ret;
+	volatile uint32_t on_cpu; /* 1 from its dispatch until its registers are saved after it stops */
 	int stack_index;         /* in the stack arena; -1 for main */
 	uint32_t magic;
 };

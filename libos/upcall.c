@@ -19,6 +19,24 @@ extern char keel_event_entry[], keel_trap_entry[], keel_resume_crit_start[], kee
 
 void *keel_upcall_xstate;
 
+/* Each area's: where its handler's interrupted extended state is now. An
+ * area is given a place when it is prepared (one per dispatcher). */
+#define AREAS_MAX 64
+static struct keel_upcall_area *xs_area[AREAS_MAX];
+static void *xs_at[AREAS_MAX];
+static unsigned xs_n;
+
+static void **xs_slot(const struct keel_upcall_area *a)
+{
+	unsigned n = __atomic_load_n(&xs_n, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < n; i++)
+		if (xs_area[i] == a)
+			return &xs_at[i];
+	return &keel_upcall_xstate; /* (an area never prepared by keel_area_prepare) */
+}
+
+void *keel_upcall_xstate_of(const struct keel_upcall_area *a) { return *xs_slot(a); }
+
 void keel_upcalls_enable(struct keel_upcall_area *a)
 {
 	__asm__ volatile("" ::: "memory");
@@ -62,6 +80,13 @@ static void detect_xsave(void)
 
 void keel_area_prepare(struct keel_upcall_area *a, void *ustack, size_t usize, void *tstack, size_t tsize)
 {
+	if (xs_slot(a) == &keel_upcall_xstate) {
+		unsigned i = __atomic_load_n(&xs_n, __ATOMIC_ACQUIRE);
+		if (i < AREAS_MAX) {
+			xs_area[i] = a;
+			__atomic_store_n(&xs_n, i + 1, __ATOMIC_RELEASE);
+		}
+	}
 	memset(a, 0, sizeof *a);
 	a->disabled = 0;
 	a->event_entry = (uint64_t)keel_event_entry;
@@ -96,6 +121,7 @@ long keel_disp_start(unsigned cpu, struct keel_upcall_area *a, void (*entry)(voi
 void libos_event(struct keel_upcall_area *a, void *xstate)
 {
 	keel_upcall_xstate = xstate;
+	*xs_slot(a) = xstate;
 	uint64_t events = __atomic_exchange_n(&a->pending, 0, __ATOMIC_SEQ_CST);
 	if (event_handler)
 		event_handler(a, events, &a->enabled_save);
@@ -105,10 +131,13 @@ void libos_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, uin
 		void *xstate)
 {
 	struct keel_context *ctx = slot == KEEL_SAVE_TRAP ? &a->trap_save : &a->enabled_save;
-	void *outer = keel_upcall_xstate; /* a trap may come inside an event handler */
+	void **mine = xs_slot(a);
+	void *outer = keel_upcall_xstate, *outer_mine = *mine; /* a trap may come inside an event handler */
 	keel_upcall_xstate = xstate;
+	*mine = xstate;
 	int resume = trap_handler && trap_handler(a, vector, error, cr2, ctx, (int)slot) == 0;
 	keel_upcall_xstate = outer;
+	*mine = outer_mine;
 	if (resume)
 		return;
 	printf("libos: env %ld: unhandled trap %llu at rip %#llx (error %#llx, cr2 %#llx)\n", sys_env_id(),
