@@ -251,7 +251,12 @@ i64 pct_event_wait(struct dispatcher *d)
 	d->ctx.rax = 0;
 	/* Waiting gives the CPU up: the time blocked is not time spent
 	 * disabled (the watchdog bounds how long an env holds the CPU with
-	 * upcalls off; sched_unblocked moves its clock past the wait). */
+	 * upcalls off; sched_unblocked moves its clock past the wait), and a
+	 * dispatcher that waits is not stuck: its watchdog starts over. A
+	 * libOS waits disabled, as it must to lose no wake-up (docs/abi.md
+	 * "Waiting"); an idle one may wake and wait again many times without
+	 * ever running enabled. */
+	upcall_watchdog_reset(d);
 	upcall_deschedule(d);
 	sched_block(d, true);
 	sched_next();

@@ -117,11 +117,12 @@ int dispatch_start_cpus(unsigned max)
 
 void dispatch_kick(struct dcpu *c)
 {
-	if (c == dispatch_here() || c->kicked)
+	struct dcpu *here = dispatch_here();
+	if (c == here || c->kicked)
 		return;
 	c->kicked = true;
 	c->kicks++;
-	sys_event_post(KEEL_SELF, c->cpu, 1);
+	here->kicks_owed |= 1ULL << c->idx; /* posted when here lets go of the lock */
 }
 
 /* ---------------------------------------------------- the memory lock */
@@ -142,16 +143,24 @@ static void mem_lock_enter(void)
 	volatile uint8_t *sp = __builtin_frame_address(0);
 	(void)sp[-2 * (int64_t)PAGE]; /* (the stack it will use, mapped before the lock) */
 	(void)sp[-(int64_t)PAGE];
-	struct dcpu_disabled d = dispatch_disable();
-	uint32_t me = d.c->idx + 1;
-	if (__atomic_load_n(&mem_owner, __ATOMIC_RELAXED) == me) {
-		mem_depth++;
-		return;
+	for (;;) {
+		struct dcpu_disabled d = dispatch_disable();
+		uint32_t me = d.c->idx + 1;
+		if (__atomic_load_n(&mem_owner, __ATOMIC_RELAXED) == me) {
+			mem_depth++;
+			return;
+		}
+		if (__atomic_compare_exchange_n(&mem_owner, &(uint32_t){ 0 }, me, false, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED)) {
+			mem_depth = 1;
+			mem_was_disabled = d.was;
+			return;
+		}
+		if (!d.was)
+			keel_upcalls_enable(d.c->area); /* (a thread waits enabled, as for the scheduler lock) */
+		while (__atomic_load_n(&mem_owner, __ATOMIC_RELAXED))
+			__builtin_ia32_pause();
 	}
-	while (!__atomic_compare_exchange_n(&mem_owner, &(uint32_t){ 0 }, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-		__builtin_ia32_pause();
-	mem_depth = 1;
-	mem_was_disabled = d.was;
 }
 
 static void mem_lock_exit(void)

@@ -31,6 +31,7 @@ static unsigned nrunnable;       /* threads in state RUNNABLE (queued in the pol
 static uint64_t watch_lo, watch_hi; /* thread_watch(): RIPs whose preemptions are counted */
 static char guard_why[96];       /* why a guarded call failed (only the lock holder makes one) */
 static uint32_t sched_lock_word;
+static uint64_t migrations;
 
 void libos_switch(struct keel_context *from, void *from_x, struct keel_context *to, const void *to_x,
 		  struct keel_upcall_area *a, volatile uint32_t *from_saved);
@@ -54,34 +55,69 @@ _Static_assert(__builtin_offsetof(struct dcpu, area) == 0, "switch.S reads dcpu-
  * locking of its own (docs/schedulers.md says why). With one CPU there is
  * no one to exclude and it is not taken.
  */
+static bool try_lock(void) { return !__atomic_exchange_n(&sched_lock_word, 1, __ATOMIC_ACQUIRE); }
+
 void dispatch_spin_lock(void)
 {
 	if (!dispatch_multi)
 		return;
-	while (__atomic_exchange_n(&sched_lock_word, 1, __ATOMIC_ACQUIRE))
+	while (!try_lock())
 		while (__atomic_load_n(&sched_lock_word, __ATOMIC_RELAXED))
 			__builtin_ia32_pause();
 }
 
-void dispatch_spin_unlock(void)
+/* The kicks this CPU owes (dispatch_kick, under the lock) are posted once
+ * it has let go: after its upcalls are on again where it can, so that the
+ * kernel sees a thread that wakes others as what it is, running enabled. */
+static uint64_t take_kicks(struct dcpu *c)
 {
-	if (dispatch_multi)
-		__atomic_store_n(&sched_lock_word, 0, __ATOMIC_RELEASE);
+	uint64_t m = c->kicks_owed;
+	c->kicks_owed = 0;
+	return m;
 }
 
+static void post_kicks(uint64_t m)
+{
+	for (; m; m &= m - 1)
+		sys_event_post(KEEL_SELF, dispatch_cpus[__builtin_ctzll(m)].cpu, 1);
+}
+
+void dispatch_spin_unlock(void)
+{
+	if (!dispatch_multi)
+		return;
+	uint64_t m = take_kicks(dispatch_here());
+	__atomic_store_n(&sched_lock_word, 0, __ATOMIC_RELEASE);
+	post_kicks(m);
+}
+
+/* (A thread waits for the lock enabled: it may be preempted meanwhile,
+ * and it is not disabled for long whoever holds the lock -- the kernel's
+ * watchdog bounds that.) */
 struct dcpu *dispatch_lock(void)
 {
-	struct dcpu *c = dispatch_disable_here();
-	barrier();
-	dispatch_spin_lock();
-	return c;
+	for (;;) {
+		struct dcpu *c = dispatch_disable_here();
+		barrier();
+		if (!dispatch_multi || try_lock())
+			return c;
+		keel_upcalls_enable(c->area);
+		while (__atomic_load_n(&sched_lock_word, __ATOMIC_RELAXED))
+			__builtin_ia32_pause();
+	}
 }
 
 void dispatch_unlock(void)
 {
 	struct dcpu *c = dispatch_here();
-	dispatch_spin_unlock();
+	if (!dispatch_multi) {
+		keel_upcalls_enable(c->area);
+		return;
+	}
+	uint64_t m = take_kicks(c);
+	__atomic_store_n(&sched_lock_word, 0, __ATOMIC_RELEASE);
 	keel_upcalls_enable(c->area);
+	post_kicks(m);
 }
 
 uint64_t dispatch_vnow(void)
@@ -154,6 +190,15 @@ void sched_resched(unsigned cpu)
 	struct dcpu *c = &dispatch_cpus[cpu];
 	c->resched = true;
 	dispatch_kick(c);
+}
+
+uint64_t sched_migrations(void) { return migrations; }
+uint64_t sched_cpu_stat(unsigned cpu, enum sched_stat what)
+{
+	if (cpu >= dispatch_ncpus)
+		return 0;
+	const struct dcpu *c = &dispatch_cpus[cpu];
+	return what == SCHED_STAT_DISPATCHES ? c->dispatches : what == SCHED_STAT_IDLES ? c->idles : c->kicks;
 }
 
 /* Where t is queued when it becomes runnable (t->cpu). */
@@ -364,8 +409,10 @@ static struct thread *pick_next(struct dcpu *c)
 		nrunnable--;
 		t->state = THREAD_RUNNING;
 		t->dispatches++;
-		if (t->cpu != c->idx && t->dispatches > 1)
+		if (t->cpu != c->idx && t->dispatches > 1) {
 			t->migrations++;
+			migrations++;
+		}
 		t->cpu = c->idx;
 		c->dispatches++;
 		account_in(c, t);

@@ -39,6 +39,7 @@ struct dcpu {
 	bool idle;                     /* (locked) waiting in the kernel for work */
 	bool kicked;                   /* (locked) a kick is posted and not yet taken */
 	bool resched;                  /* (locked) its running thread's turn is to end at once */
+	uint64_t kicks_owed;           /* CPUs (by idx) it is to kick when it lets go of the lock */
 	uint8_t *idle_stack;           /* where it idles (dcpu.c), never on a thread's stack */
 	uint64_t dispatches, idles, kicks;
 };

@@ -53,18 +53,6 @@ static long vm_region_map_unlocked(struct vm_region *r, uint64_t va)
 	return 0;
 }
 
-static void vm_region_unmap_unlocked(struct vm_region *r, uint64_t va, uint64_t len)
-{
-	for (uint64_t p = va & ~(PAGE - 1); p < va + len && vm_region_contains(r, p); p += PAGE) {
-		uint64_t i = page_of(r, p);
-		if (r->frames[i] == KEEL_CAP_NONE)
-			continue;
-		sys_cap_delete(r->frames[i]); /* unmaps it, and the frame is free */
-		r->frames[i] = KEEL_CAP_NONE;
-		r->mapped--;
-	}
-}
-
 static void vm_region_release_unlocked(struct vm_region *r)
 {
 	vm_region_unmap(r, r->base, r->size);
@@ -110,11 +98,28 @@ long vm_region_map(struct vm_region *r, uint64_t va)
 	return ret;
 }
 
+/* The frames leave the region's record under the lock, a batch at a time,
+ * and are deleted after it: a delete with other CPUs up waits for their
+ * TLBs, and a thread should not hold the lock (upcalls off) that long. */
 void vm_region_unmap(struct vm_region *r, uint64_t va, uint64_t len)
 {
-	mem_enter();
-	vm_region_unmap_unlocked(r, va, len);
-	mem_exit();
+	uint64_t p = va & ~(PAGE - 1);
+	while (p < va + len && vm_region_contains(r, p)) {
+		uint32_t caps[16];
+		unsigned n = 0;
+		mem_enter();
+		for (; p < va + len && vm_region_contains(r, p) && n < ARRAY_SIZE(caps); p += PAGE) {
+			uint64_t i = page_of(r, p);
+			if (r->frames[i] == KEEL_CAP_NONE)
+				continue;
+			caps[n++] = r->frames[i];
+			r->frames[i] = KEEL_CAP_NONE;
+			r->mapped--;
+		}
+		mem_exit();
+		for (unsigned k = 0; k < n; k++)
+			sys_cap_delete(caps[k]); /* unmaps it, and the frame is free */
+	}
 }
 
 void vm_region_release(struct vm_region *r)

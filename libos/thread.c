@@ -157,10 +157,13 @@ int thread_join(struct thread *t, void **ret)
 			break;
 		}
 	nthreads--;
+	dispatch_unlock();
+	/* Its stack pages go back to the kernel; the addresses stay for the
+	 * next thread -- once they are unmapped. */
+	vm_region_unmap(&stacks, stacks.base + (uint64_t)t->stack_index * STACK_SIZE, STACK_SIZE);
+	dispatch_lock();
 	free_stacks[nfree_stacks++] = t->stack_index;
 	dispatch_unlock();
-	/* Its stack pages go back to the kernel; the addresses stay for the next thread. */
-	vm_region_unmap(&stacks, stacks.base + (uint64_t)t->stack_index * STACK_SIZE, STACK_SIZE);
 	if (ret)
 		*ret = t->ret;
 	t->magic = 0;

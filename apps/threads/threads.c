@@ -16,6 +16,10 @@
  *   threads:switch:N        two threads yield to each other N times: the cost
  *                           of a Ring 3 thread switch (guest instructions under
  *                           -icount)
+ *
+ * Before the mode, options: cpus=N runs the library on N of the env's CPUs
+ * (0: all it holds; default 1), policy=NAME under that policy (sched.h;
+ * default rr). With several CPUs each mode also says how often threads moved.
  */
 #include "keel.h"
 #include "mem.h"
@@ -381,15 +385,43 @@ static int switch_cost(uint64_t n)
 	return 0;
 }
 
+/* With several CPUs: what each ran and how often threads moved. */
+static void cpu_report(void)
+{
+	if (sched_ncpus() < 2)
+		return;
+	uint64_t migrations = 0;
+	for (unsigned i = 0; i < sched_ncpus(); i++)
+		printf("threads: cpu%u (kernel cpu%u): %llu dispatches, idled %llu times, kicked %llu times\n", i,
+		       sched_cpu_id(i), (unsigned long long)sched_cpu_stat(i, SCHED_STAT_DISPATCHES),
+		       (unsigned long long)sched_cpu_stat(i, SCHED_STAT_IDLES),
+		       (unsigned long long)sched_cpu_stat(i, SCHED_STAT_KICKS));
+	migrations = sched_migrations();
+	printf("threads: %llu migrations between CPUs\n", (unsigned long long)migrations);
+}
+
 int main(int argc, char **argv)
 {
-	const char *mode = argc > 1 ? argv[1] : "demo";
 	const struct sched_policy *p = &sched_rr;
-	int err = threads_init(p);
+	unsigned cpus = 1;
+	for (; argc > 1 && strchr(argv[1], '='); argc--, argv++) {
+		if (!strncmp(argv[1], "cpus=", 5))
+			cpus = (unsigned)keel_atou(argv[1] + 5);
+		else if (!strncmp(argv[1], "policy=", 7) && sched_policy_named(argv[1] + 7))
+			p = sched_policy_named(argv[1] + 7);
+		else {
+			printf("threads: unknown option %s\n", argv[1]);
+			return 2;
+		}
+	}
+	const char *mode = argc > 1 ? argv[1] : "demo";
+	int err = cpus == 1 ? threads_init(p) : threads_init_cpus(p, cpus);
 	if (err) {
 		printf("threads: threads_init: %s\n", errname(err));
 		return 1;
 	}
+	if (cpus != 1)
+		printf("threads: %u CPUs, policy %s\n", sched_ncpus(), sched_policy()->name);
 	int rc;
 	if (!strcmp(mode, "demo"))
 		rc = demo() || regs(4, 20);
@@ -411,6 +443,7 @@ int main(int argc, char **argv)
 		printf("threads: unknown mode %s\n", mode);
 		return 2;
 	}
+	cpu_report();
 	printf("threads: %s\n", rc ? "FAILED" : "ok");
 	return rc;
 }
