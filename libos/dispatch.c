@@ -78,8 +78,12 @@ static uint64_t take_kicks(struct dcpu *c)
 
 static void post_kicks(uint64_t m)
 {
-	for (; m; m &= m - 1)
-		sys_event_post(KEEL_SELF, dispatch_cpus[__builtin_ctzll(m)].cpu, 1);
+	for (; m; m &= m - 1) {
+		unsigned cpu = dispatch_cpus[__builtin_ctzll(m)].cpu;
+		long r = sys_event_post(KEEL_SELF, cpu, 1);
+		if (r) /* (its dispatcher is gone: the CPU was taken away) */
+			printf("libos: kick to cpu%u failed: %s\n", cpu, errname(r));
+	}
 }
 
 void dispatch_spin_unlock(void)
@@ -228,18 +232,21 @@ static void choose_cpu(struct thread *t, enum sched_why why)
 	t->cpu = (unsigned)r;
 }
 
-/* Work was queued for t->cpu: an idle CPU looks (that one, else the first). */
+/* Work was queued for t->cpu: an idle CPU looks -- that one, else the
+ * first idle one not already told to (each queued thread wakes one). */
 static void kick_for(struct thread *t)
 {
 	if (!dispatch_multi)
 		return;
 	struct dcpu *here = dispatch_here(), *c = &dispatch_cpus[t->cpu];
-	if (c == here || !c->idle)
-		for (unsigned i = 0; i < dispatch_ncpus; i++)
-			if (dispatch_cpus[i].idle && &dispatch_cpus[i] != here) {
-				c = &dispatch_cpus[i];
+	if (c == here || !c->idle || c->kicked)
+		for (unsigned i = 0; i < dispatch_ncpus; i++) {
+			struct dcpu *o = &dispatch_cpus[i];
+			if (o->idle && !o->kicked && o != here) {
+				c = o;
 				break;
 			}
+		}
 	if (c != here && c->idle)
 		dispatch_kick(c);
 }
@@ -409,14 +416,27 @@ static struct thread *pick_next(struct dcpu *c)
 		nrunnable--;
 		t->state = THREAD_RUNNING;
 		t->dispatches++;
-		if (t->cpu != c->idx && t->dispatches > 1) {
-			t->migrations++;
-			migrations++;
-		}
+		t->moved = t->cpu != c->idx && t->dispatches > 1;
 		t->cpu = c->idx;
 		c->dispatches++;
 		account_in(c, t);
 		return t;
+	}
+}
+
+/* This CPU is about to load t's registers: once the CPU it stopped on has
+ * saved them all. A thread that moved here is counted, and if it was
+ * stopped inside the watched range (thread_watch), counted apart: its
+ * registers crossed CPUs there. */
+static void take_over(struct thread *t)
+{
+	dispatch_wait_saved(t);
+	t->on_cpu = 1;
+	if (t->moved) {
+		t->migrations++;
+		__atomic_add_fetch(&migrations, 1, __ATOMIC_RELAXED);
+		if (t->ctx.rip >= watch_lo && t->ctx.rip < watch_hi)
+			t->migrations_in_watch++;
 	}
 }
 
@@ -428,8 +448,7 @@ __attribute__((noreturn)) static void run_fresh(struct dcpu *c, struct thread *t
 	trace(TR_SWITCH, t->tid, (uint64_t)c->last_tid, 0);
 	c->cur = t;
 	dispatch_spin_unlock();
-	dispatch_wait_saved(t);
-	t->on_cpu = 1;
+	take_over(t);
 	libos_load(&t->ctx, t->xstate, c->area);
 }
 
@@ -464,8 +483,7 @@ void dispatch_stop(enum sched_why why)
 	}
 	c->cur = next;
 	dispatch_spin_unlock();
-	dispatch_wait_saved(next);
-	next->on_cpu = 1;
+	take_over(next);
 	libos_switch(&prev->ctx, prev->xstate, &next->ctx, next->xstate, c->area, &prev->on_cpu);
 }
 
@@ -560,8 +578,7 @@ __attribute__((noreturn)) void dispatch_idle(struct dcpu *c)
 static void upcall_resume(struct dcpu *c, struct thread *prev, struct thread *next, struct keel_context *ctx)
 {
 	trace(TR_SWITCH, next->tid, (uint64_t)prev->tid, 0);
-	dispatch_wait_saved(next);
-	next->on_cpu = 1;
+	take_over(next);
 	*ctx = next->ctx;
 	memcpy(keel_upcall_xstate_of(c->area), next->xstate, keel_xstate_size());
 	c->cur = next;
@@ -677,8 +694,7 @@ static int on_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, 
 	if (!next)
 		upcall_idle(c, tid);
 	trace(TR_SWITCH, next->tid, (uint64_t)tid, 0);
-	dispatch_wait_saved(next);
-	next->on_cpu = 1;
+	take_over(next);
 	*ctx = next->ctx;
 	memcpy(keel_upcall_xstate_of(c->area), next->xstate, keel_xstate_size());
 	c->cur = next;
@@ -803,7 +819,7 @@ void thread_watch(const void *start, const void *end)
 	watch_lo = (uint64_t)start;
 	watch_hi = (uint64_t)end;
 	for (struct thread *t = dispatch_all; t; t = t->all_next)
-		t->preempt_in_watch = 0;
+		t->preempt_in_watch = t->migrations_in_watch = 0;
 	dispatch_unlock();
 }
 

@@ -75,6 +75,7 @@ void sched_kick(unsigned cpu);
 void sched_resched(unsigned cpu);
 
 extern const struct sched_policy sched_rr, sched_prio, sched_stride, sched_edf, sched_ws;
+extern uint64_t sched_ws_stolen; /* sched_ws: threads one CPU took from another's queue */
 
 /* Switch the running app to another policy: every runnable thread moves to
  * it (SCHED_MOVED). Returns the old one. */

@@ -55,6 +55,7 @@ struct thread {
 	uint64_t runnable_since; /* for the dispatcher's watchdog */
 	uint64_t dispatches, preemptions;
 	uint64_t migrations;     /* dispatches on another CPU than its last */
+	uint64_t migrations_in_watch; /* of them, with its RIP in thread_watch()'s range */
 	uint64_t preempt_in_watch; /* preemptions with its RIP in thread_watch()'s range */
 
 	/* Periodic jobs. */
@@ -70,6 +71,7 @@ struct thread {
 	struct thread *joiner;
 	void *ret;
 	volatile uint32_t on_cpu; /* 1 from its dispatch until its registers are saved after it stops */
+	bool moved;               /* its current dispatch is on another CPU than its last */
 	int stack_index;         /* in the stack arena; -1 for main */
 	uint32_t magic;
 };

@@ -219,6 +219,7 @@ static int mutex_stress(unsigned nthreads, uint64_t n, int lock)
 /* -------------------------------------------------------- register state */
 static uint64_t regs_rounds;
 static uint64_t regs_preempted[32]; /* each holder's preemptions, wherever they landed */
+static uint64_t regs_moved[32];     /* each holder's moves to another CPU from inside the spin */
 
 static void *holder(void *arg)
 {
@@ -238,6 +239,7 @@ static void *holder(void *arg)
 	/* Only preemptions that interrupted the spin, where its values were in
 	 * the registers, prove anything about saving them. */
 	regs_preempted[(uint64_t)arg - 1] = thread_self()->preemptions;
+	regs_moved[(uint64_t)arg - 1] = thread_self()->migrations_in_watch;
 	return (void *)(thread_self()->preempt_in_watch << 1);
 }
 
@@ -250,17 +252,21 @@ static int regs(unsigned nthreads, uint64_t rounds)
 	for (unsigned i = 0; i < nthreads; i++)
 		t[i] = thread_create("holder", holder, (void *)(uint64_t)(i + 1));
 	unsigned bad = 0;
-	uint64_t inside = 0, all = 0;
+	uint64_t inside = 0, all = 0, moved = 0;
 	for (unsigned i = 0; i < nthreads; i++) {
 		void *r;
 		thread_join(t[i], &r);
 		all += regs_preempted[i];
+		moved += regs_moved[i];
 		bad += (uint64_t)r & 1;
 		inside += (uint64_t)r >> 1;
 	}
 	printf("threads: registers: %u threads x %llu rounds, %llu preemptions inside the spin (of %llu), "
 	       "%u threads saw a change\n",
 	       nthreads, (unsigned long long)rounds, (unsigned long long)inside, (unsigned long long)all, bad);
+	if (sched_ncpus() > 1)
+		printf("threads: registers: %llu times a thread stopped inside the spin went on on another CPU\n",
+		       (unsigned long long)moved);
 	return bad != 0;
 }
 
@@ -398,6 +404,8 @@ static void cpu_report(void)
 		       (unsigned long long)sched_cpu_stat(i, SCHED_STAT_KICKS));
 	migrations = sched_migrations();
 	printf("threads: %llu migrations between CPUs\n", (unsigned long long)migrations);
+	if (sched_policy() == &sched_ws)
+		printf("threads: ws: %llu threads stolen\n", (unsigned long long)sched_ws_stolen);
 }
 
 int main(int argc, char **argv)

@@ -17,12 +17,14 @@ struct wsq {
 	unsigned n;
 };
 static struct wsq queues[CPUS_MAX];
-static uint64_t steals, stolen;
+static uint64_t steals;
+uint64_t sched_ws_stolen; /* threads taken from another CPU's queue since the policy started */
 
 static void ws_init(void)
 {
 	for (unsigned i = 0; i < CPUS_MAX; i++)
 		queues[i] = (struct wsq){0};
+	steals = sched_ws_stolen = 0;
 }
 
 static void ws_ready(struct thread *t, enum sched_why why)
@@ -68,7 +70,7 @@ static void steal(unsigned me)
 		t->cpu = me;
 		tq_push(&queues[me].q, t);
 		queues[me].n++;
-		stolen++;
+		sched_ws_stolen++;
 	}
 }
 
@@ -86,7 +88,7 @@ static struct thread *ws_pick(void)
 static void ws_dump(void)
 {
 	printf("sched:   ws: %llu steals took %llu threads; queues:", (unsigned long long)steals,
-	       (unsigned long long)stolen);
+	       (unsigned long long)sched_ws_stolen);
 	for (unsigned i = 0; i < sched_ncpus(); i++)
 		printf(" cpu%u %u", i, queues[i].n);
 	printf("\n");
