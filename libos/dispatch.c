@@ -61,9 +61,12 @@ void dispatch_spin_lock(void)
 {
 	if (!dispatch_multi)
 		return;
+	struct dcpu *c = dispatch_here();
+	c->spinning = true; /* (the kernel's watchdog may find it here: on_trap) */
 	while (!try_lock())
 		while (__atomic_load_n(&sched_lock_word, __ATOMIC_RELAXED))
 			__builtin_ia32_pause();
+	c->spinning = false;
 }
 
 /* The kicks this CPU owes (dispatch_kick, under the lock) are posted once
@@ -671,6 +674,8 @@ static int on_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, 
 		ctx->rax = 1;
 		return 0;
 	}
+	if (vector == KEEL_TRAP_WATCHDOG && c->spinning)
+		return 0; /* waiting for the lock another CPU holds -- in a callback the watchdog ejects: go on */
 	if (slot != KEEL_SAVE_ENABLED || !c->cur)
 		return 1; /* in the dispatcher itself: the app ends (libos prints the trap) */
 	/* A thread faulted: it ends, and the others go on. */

@@ -35,6 +35,7 @@ struct dcpu {
 	uint64_t last_watch;           /* dispatch_vnow() of its last watchdog scan */
 	uint64_t waited_seen;          /* the area's waited_total_ns at its last activation */
 	int in_policy;                 /* 1 + the callback it runs, guarded (dispatch.c) */
+	bool spinning;                 /* waiting for the scheduler lock with upcalls off */
 	struct libos_jmp guard_jmp;
 	bool idle;                     /* (locked) waiting in the kernel for work */
 	bool kicked;                   /* (locked) a kick is posted and not yet taken */

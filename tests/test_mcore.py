@@ -83,3 +83,24 @@ def test_the_one_cpu_policies_run_unchanged_on_four_cpus(keel, policy):
     b.expect(r"^threads: bounded buffer: 3 producers, 2 consumers, 1500 items, sum 1875750 \(expected 1875750\)")
     b.expect(r"^threads: ok$")
     assert sum(d > 0 for d, _, _ in per_cpu(b, 4)) >= 2
+
+
+@pytest.mark.parametrize("kind,why", [
+    ("lose", r"thread 2 \(worker\) runnable but not run for \d+ ms"),
+    ("spin", r"the kernel's watchdog \(disabled too long\) in its pick callback at rip 0x[0-9a-f]+"),
+    ("fault", r"#PF in its pick callback at rip 0x[0-9a-f]+"),
+])
+def test_a_policy_broken_on_one_cpu_is_ejected_on_all_of_them(keel, kind, why):
+    """The broken policies of tests/test_sched.py on four CPUs: the one CPU
+    whose callback faults or spins (the others waiting for the scheduler
+    lock meanwhile, past the kernel's watchdog too: they go on waiting), or
+    the thread one CPU's queue loses, ejects the policy for every CPU; the
+    six workers finish under round-robin on all four, nothing lost."""
+    b = keel.boot(f"run=sched:cpus=4:broken:{kind} watchdog_ms=20", smp=4, icount=True, timeout=120)
+    b.expect_verdict("success")
+    b.expect(rf"^sched: policy 'broken' ejected: {why}$")
+    b.expect(r"^sched: falling back to round-robin$")
+    b.expect(rf"^sched broken {kind}: 6 of 6 workers finished under rr after 1 ejection$")
+    runs = [int(x) for x in re.findall(r"^sched broken: cpu\d ran (\d+) dispatches$", b.log, re.M)]
+    assert len(runs) == 4 and all(r > 0 for r in runs), runs
+    b.expect_nothing_leaked(started=1, failed=0)

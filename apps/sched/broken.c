@@ -58,7 +58,7 @@ static void *worker(void *arg)
 {
 	for (int k = 0; k < 40; k++)
 		thread_burn(250000);
-	finished++;
+	__atomic_add_fetch(&finished, 1, __ATOMIC_SEQ_CST); /* (threads on several CPUs) */
 	return NULL;
 }
 
@@ -80,5 +80,9 @@ int demo_broken(int argc, char **argv)
 		thread_join(t[i], NULL);
 	printf("sched broken %s: %d of 6 workers finished under %s after %u ejection%s\n", kinds[how], finished,
 	       sched_policy()->name, sched_ejections, sched_ejections == 1 ? "" : "s");
+	if (sched_ncpus() > 1)
+		for (unsigned i = 0; i < sched_ncpus(); i++)
+			printf("sched broken: cpu%u ran %llu dispatches\n", i,
+			       (unsigned long long)sched_cpu_stat(i, SCHED_STAT_DISPATCHES));
 	return finished == 6 && sched_ejections == 1 && sched_policy() == &sched_rr ? 0 : 1;
 }

@@ -15,6 +15,9 @@
  *   sched:showcase               rr, stride and prio in turn, then edf (sized
  *                                to the host) once every other env has ended
  *                                (./keel run)
+ *
+ * Before the mode, cpus=N runs the thread library on N of the env's CPUs
+ * (threads_init_cpus; default 1).
  */
 #include "demo.h"
 #include "env.h"
@@ -53,9 +56,14 @@ void *spin_until_stopped(void *arg)
 
 int main(int argc, char **argv)
 {
+	unsigned cpus = 1;
+	if (argc > 1 && !strncmp(argv[1], "cpus=", 5)) {
+		cpus = (unsigned)keel_atou(argv[1] + 5);
+		argc--, argv++;
+	}
 	const char *mode = argc > 1 ? argv[1] : "rr";
 	const struct sched_policy *p = sched_policy_named(mode);
-	int err = threads_init(p ? p : &sched_rr);
+	int err = cpus == 1 ? threads_init(p ? p : &sched_rr) : threads_init_cpus(p ? p : &sched_rr, cpus);
 	if (err) {
 		printf("sched: threads_init: %s\n", errname(err));
 		return 1;
