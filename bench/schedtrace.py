@@ -97,6 +97,7 @@ from dataclasses import dataclass, field
 
 BEGIN = "sched-trace: begin"
 HEADER = "sched-trace: t_ns,event,tid,a,b"
+HEADERS = (HEADER, HEADER + ",cpu")  # the cpu column: each event's CPU (0 in dumps from before it)
 END = "sched-trace: end"
 ROW = "sched-trace: "
 THREAD = "sched-thread: "
@@ -108,7 +109,7 @@ STOPS = frozenset(("block", "sleep", "exit"))  # the running thread stops runnin
 RUNNING_EVENTS = frozenset(("preempt", "block", "sleep", "tick", "release", "complete", "miss", "exit"))
 MAX_LANES = 30
 
-Event = collections.namedtuple("Event", "t ev tid a b")
+Event = collections.namedtuple("Event", "t ev tid a b cpu", defaults=(0,))
 
 
 @dataclass
@@ -138,12 +139,12 @@ def _begin(line, no):
 
 
 def _row(text):
-    """An Event from "T,EVENT,TID,A,B", or None if it is not one."""
+    """An Event from "T,EVENT,TID,A,B[,CPU]", or None if it is not one."""
     f = text.split(",")
-    if len(f) != 5:
+    if len(f) not in (5, 6):
         return None
     try:
-        return Event(int(f[0]), f[1].strip(), int(f[2]), int(f[3]), int(f[4]))
+        return Event(int(f[0]), f[1].strip(), int(f[2]), int(f[3]), int(f[4]), int(f[5]) if len(f) == 6 else 0)
     except ValueError:
         return None
 
@@ -178,7 +179,7 @@ def parse_dumps(text, complete_only=True):
             _finish(cur, no)
             dumps.append(cur)
             cur = None
-        elif line == HEADER:
+        elif line in HEADERS:
             continue
         elif line.startswith(THREAD):
             tid, _, name = line[len(THREAD):].partition(",")
@@ -215,32 +216,61 @@ def _first_running(events):
     return None
 
 
-def running_intervals(dump, warnings=None):
-    """{tid: [(start_ns, end_ns), ...]}, each list in time order; empty
-    intervals are left out. A switch whose A is not the thread then running
-    is noted in warnings (if given)."""
-    out = collections.defaultdict(list)
+def cpu_intervals(dump, warnings=None):
+    """{cpu: [(start_ns, end_ns, tid), ...]}: what ran on each CPU, in time
+    order (empty intervals left out). A CPU's events alone say what runs on
+    it: a switch there starts a thread, a stop of the thread it runs ends
+    it. A switch whose A is not the thread then running there is noted in
+    warnings (if given)."""
     events = dump.events
     if not events:
         return {}
-    running, since, odd = _first_running(events), events[0].t, 0
-
-    def stop(t):
-        if running and t > since:
-            out[running].append((since, t))
-
+    per_cpu = collections.defaultdict(list)
     for e in events:
-        if e.ev == "switch":
-            odd += running is not None and e.a != running
-            stop(e.t)
-            running, since = e.tid or None, e.t
-        elif e.ev in STOPS and e.tid == running:
-            stop(e.t)
-            running = None
-    stop(events[-1].t)
+        per_cpu[e.cpu].append(e)
+    out, odd = {}, 0
+    end = events[-1].t
+    for cpu, evs in sorted(per_cpu.items()):
+        iv = []
+        running, since = _first_running(evs), events[0].t
+        for e in evs:
+            if e.ev == "switch":
+                odd += running is not None and e.a != running
+                if running and e.t > since:
+                    iv.append((since, e.t, running))
+                running, since = e.tid or None, e.t
+            elif e.ev in STOPS and e.tid == running:
+                if e.t > since:
+                    iv.append((since, e.t, running))
+                running = None
+        if running and end > since:
+            iv.append((since, end, running))
+        out[cpu] = iv
     if odd and warnings is not None:
         warnings.append(f"{odd} switch events name as the previous thread one that was not running")
-    return dict(out)
+    return out
+
+
+def running_intervals(dump, warnings=None):
+    """{tid: [(start_ns, end_ns), ...]}, each list in time order; empty
+    intervals are left out (on any CPU: cpu_intervals)."""
+    out = collections.defaultdict(list)
+    for iv in cpu_intervals(dump, warnings).values():
+        for a, b, tid in iv:
+            out[tid].append((a, b))
+    return {tid: sorted(v) for tid, v in out.items()}
+
+
+def migrations(cpu_iv):
+    """[(t_ns, tid, from_cpu, to_cpu)]: each time a thread ran on another CPU
+    than the one it ran on last, from cpu_intervals()."""
+    runs = sorted((a, tid, cpu) for cpu, iv in cpu_iv.items() for a, _, tid in iv)
+    last, out = {}, []
+    for t, tid, cpu in runs:
+        if tid in last and last[tid] != cpu:
+            out.append((t, tid, last[tid], cpu))
+        last[tid] = cpu
+    return out
 
 
 def jobs(dump, warnings=None):
@@ -329,7 +359,8 @@ def metrics(dump):
     ev = dump.events
     first, last = (ev[0].t, ev[-1].t) if ev else (0, 0)
     span = last - first
-    iv = running_intervals(dump, warnings)
+    civ = cpu_intervals(dump, warnings)
+    iv = running_intervals(dump)
     done = jobs(dump, warnings)
     by_tid = collections.defaultdict(list)
     for j in done:
@@ -338,16 +369,23 @@ def metrics(dump):
     policy = [(e.t, e.a == 1) for e in ev if e.ev == "policy"]
     act = [(e.t, e.a) for e in ev if e.ev == "activation"]
     cpu = sum(t["cpu_ns"] for t in threads)
+    ncpus = max(1, len(civ))
     totals = dict(
-        threads=len(threads), span_ns=span, cpu_ns=cpu, idle_ns=span - cpu,
-        utilisation=cpu / span if span else None,
+        threads=len(threads), span_ns=span, cpu_ns=cpu, idle_ns=span * ncpus - cpu,
+        utilisation=cpu / (span * ncpus) if span else None,
         switches=sum(e.ev == "switch" for e in ev),
         policy_switches=len(policy), ejections=sum(ej for _, ej in policy),
         activations=len(act), activation_lost_ns=sum(a for _, a in act),
         jobs=len(done), misses=sum(j["missed"] for j in done),
         miss_events=sum(e.ev == "miss" for e in ev))
+    cpus = [dict(cpu=c, busy_ns=sum(b - a for a, b, _ in civ[c]), dispatches=len(civ[c]),
+                 utilisation=sum(b - a for a, b, _ in civ[c]) / span if span else None) for c in sorted(civ)]
+    moves = migrations(civ)
+    totals["cpus"] = len(cpus)
+    totals["migrations"] = len(moves)
     return dict(policy=dump.policy, events=len(ev), dropped=dump.dropped, first_ns=first, last_ns=last,
                 span_ns=span, threads=threads, totals=totals, jobs=done, intervals=iv,
+                cpu_intervals=civ, cpus=cpus, migrations=moves,
                 policy_events=policy, activations=act, warnings=warnings)
 
 
@@ -380,6 +418,12 @@ def summary_line(t):
             f"max_lateness_us={_floor_us(t['lateness_max_ns'])} preemptions={t['preemptions']}")
 
 
+def cpu_line(c):
+    """The machine-checkable line for one CPU."""
+    util = -1 if c["utilisation"] is None else round(1000 * c["utilisation"])
+    return f"schedtrace: cpu {c['cpu']}: busy_us={_floor_us(c['busy_ns'])} runs={c['dispatches']} util_permille={util}"
+
+
 def total_line(m):
     s = m["totals"]
     return f"schedtrace: total misses={s['misses']} jobs={s['jobs']} switches={s['switches']}"
@@ -396,6 +440,12 @@ def report(m):
         f"switches {s['switches']}, policy switches {s['policy_switches']} (ejections {s['ejections']}), "
         f"activations {s['activations']} (the env descheduled: {s['activation_lost_ns'] / 1000:.1f} us lost)",
         f"jobs {s['jobs']}, deadline misses {s['misses']} (miss events {s['miss_events']})",
+    ]
+    if len(m["cpus"]) > 1:
+        out.append(f"{len(m['cpus'])} CPUs, {s['migrations']} migrations; per CPU, the share of the span a thread ran:")
+        out += [f"  cpu {c['cpu']}: {c['busy_ns'] / 1e6:.3f} ms in {c['dispatches']} runs, "
+                f"utilisation {100 * c['utilisation']:.1f} %" for c in m["cpus"] if c["utilisation"] is not None]
+    out += [
         "",
         "times in us; disp: switches to it; pre: preemptions; jpre: preemptions within its jobs",
         COLUMNS,
@@ -407,13 +457,15 @@ def report(m):
                        f"{(t['exit_ns'] - m['first_ns']) / 1e6:.3f} ms")
     out.append("")
     out += [summary_line(t) for t in m["threads"]]
+    if len(m["cpus"]) > 1:
+        out += [cpu_line(c) for c in m["cpus"]]
     out.append(total_line(m))
     return "\n".join(out)
 
 
 def json_doc(m):
     """The JSON document: everything but the per-job rows and intervals."""
-    return {k: v for k, v in m.items() if k not in ("jobs", "intervals")}
+    return {k: v for k, v in m.items() if k not in ("jobs", "intervals", "cpu_intervals")}
 
 
 CSV_FIELDS = ("tid", "name", "job", "release_ns", "complete_ns", "deadline_ns", "response_ns", "lateness_ns",
@@ -471,9 +523,23 @@ def plot_gantt(m, path, from_ms=None, to_ms=None, max_lanes=MAX_LANES, dump=None
     lo = from_ms if from_ms is not None else -pad
     hi = to_ms if to_ms is not None else span_ms + pad
     lanes, left_out = chart_lanes(m, max_lanes)
-    n = len(lanes)
+    cpus = sorted(m["cpu_intervals"]) if len(m["cpus"]) > 1 else []
+    n = len(lanes) + len(cpus)
     fig, ax = plt.subplots(figsize=(14, max(3.0, 1.6 + 0.32 * n)))
     y_of = {t["tid"]: n - 1 - i for i, t in enumerate(lanes)}
+    # Several CPUs: a lane per CPU below the threads', each run coloured by
+    # its thread, a thread's run on another CPU than its last marked.
+    palette = plt.get_cmap("tab20")
+    for k, cpu in enumerate(cpus):
+        y = len(cpus) - 1 - k
+        iv = m["cpu_intervals"][cpu]
+        ax.broken_barh([(ms(a), (b - a) / 1e6) for a, b, _ in iv], (y - 0.3, 0.6),
+                       facecolors=[palette(tid % 20) for _, _, tid in iv], linewidth=0)
+    if cpus:
+        moved = [(t, cpus.index(to)) for t, _, _, to in m["migrations"] if to in cpus]
+        ax.plot([ms(t) for t, _ in moved], [len(cpus) - 1 - k + 0.42 for _, k in moved], ls="none", marker="v",
+                ms=3, color="black", clip_on=True)
+        ax.axhline(len(cpus) - 0.5, color="#999999", lw=0.8)
     releases = collections.defaultdict(list)
     if dump is not None:
         for e in dump.events:
@@ -514,8 +580,9 @@ def plot_gantt(m, path, from_ms=None, to_ms=None, max_lanes=MAX_LANES, dump=None
     for t, lost in m["activations"]:
         if lost > 0:
             ax.axvspan(ms(t - lost), ms(t), color="#bbbbbb", alpha=0.35, lw=0, zorder=0)
-    ax.set_yticks([y_of[t["tid"]] for t in lanes])
-    ax.set_yticklabels([f"{t['tid']} {t['name']}" for t in lanes], fontsize="small" if n <= 20 else "x-small")
+    ax.set_yticks([y_of[t["tid"]] for t in lanes] + list(range(len(cpus))))
+    ax.set_yticklabels([f"{t['tid']} {t['name']}" for t in lanes] + [f"cpu {c}" for c in reversed(cpus)],
+                       fontsize="small" if n <= 20 else "x-small")
     ax.set_ylim(-0.8, n - 0.2)
     ax.set_xlim(lo, hi)
     ax.set_xlabel(f"ms after the first event (at {t0 / 1e6:.3f} ms after kernel entry)")
@@ -533,6 +600,9 @@ def plot_gantt(m, path, from_ms=None, to_ms=None, max_lanes=MAX_LANES, dump=None
                Line2D([], [], ls="--", color=C_POLICY, label="policy switch"),
                Line2D([], [], ls="--", color=C_EJECT, label="policy ejection"),
                Patch(color="#bbbbbb", alpha=0.35, label="env descheduled (approx.)")]
+    if cpus:
+        handles.append(Line2D([], [], ls="none", marker="v", ms=3, color="black",
+                              label="CPU lanes: runs by thread colour;\na thread moved here"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize="small", frameon=False)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)

@@ -419,8 +419,8 @@ static struct thread *pick_next(struct dcpu *c)
 		nrunnable--;
 		t->state = THREAD_RUNNING;
 		t->dispatches++;
-		t->moved = t->cpu != c->idx && t->dispatches > 1;
-		t->cpu = c->idx;
+		t->moved = t->ran_on != c->idx && t->dispatches > 1;
+		t->cpu = t->ran_on = c->idx;
 		c->dispatches++;
 		account_in(c, t);
 		return t;

@@ -15,7 +15,7 @@
 #include "vm.h"
 
 #define PAGE 4096ULL
-#define HEAP_MAX (64ULL << 20)
+#define HEAP_MAX (256ULL << 20) /* (100,000 threads: ~150 MiB of thread records and XSAVE images) */
 #define HDR 64
 #define CLASSES 8 /* 16 << 0 .. 16 << 7 = 2048 */
 #define LARGE 0xFF

@@ -132,8 +132,12 @@ uint64_t trace(enum trace_event ev, int tid, uint64_t a, uint64_t b);
 /* Name a thread id in dumps (the dispatcher does, at creation). */
 void trace_thread(int tid, const char *name);
 /* Print the trace on the console as CSV lines "sched-trace: ...",
- * oldest first, framed by a begin and an end line. */
+ * oldest first, framed by a begin and an end line. Each event carries the
+ * CPU (0 .. sched_ncpus() - 1) it was recorded on. */
 void trace_dump(void);
 void trace_clear(void);
+/* Room for at least `events` (the ring keeps the last 8,192 by default):
+ * 0, or -ENOMEM. Clears the trace. */
+int trace_reserve(uint64_t events);
 
 #endif

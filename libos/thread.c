@@ -5,12 +5,17 @@
 #include "vm.h"
 
 #define STACK_SIZE (32 * 1024)  /* each thread's, its lowest page a guard */
-#define THREADS_MAX 4096
 #define PAGE 4096
+/* Stacks come in arenas, each a region of 4,096, reserved as threads need
+ * them: at most 32 of them, 131,072 threads alive at once. */
+#define ARENA_STACKS 4096
+#define ARENAS_MAX 32
 
 static struct thread main_thread = { .tid = 1, .name = "main", .tickets = 100, .stack_index = -1, .magic = THREAD_MAGIC };
-static struct vm_region stacks;
-static int *free_stacks;        /* a stack of free stack indices */
+static struct vm_region arenas[ARENAS_MAX];
+static unsigned narenas;
+static int growing;             /* a thread is adding an arena */
+static int *free_stacks;        /* a stack of free stack indices (locked) */
 static int nfree_stacks;
 static int next_tid = 2;
 static unsigned nthreads = 1;
@@ -25,14 +30,62 @@ static void *xstate_new(void)
 	return x;
 }
 
+static uint64_t stack_base(int index)
+{
+	return arenas[index / ARENA_STACKS].base + (uint64_t)(index % ARENA_STACKS) * STACK_SIZE;
+}
+
+/* One more arena of stacks, unless another thread is adding one: it maps
+ * and allocates, so not under the scheduler lock. 0 or -errno. */
+static int grow(void)
+{
+	if (__atomic_exchange_n(&growing, 1, __ATOMIC_ACQUIRE)) {
+		thread_yield(); /* (then the caller looks again) */
+		return 0;
+	}
+	int err = 0;
+	unsigned a = narenas;
+	uint32_t *frames = NULL;
+	int *fs = NULL;
+	if (a == ARENAS_MAX) {
+		err = -ENOSPC;
+		goto out;
+	}
+	frames = malloc(sizeof(uint32_t) * (ARENA_STACKS * STACK_SIZE / PAGE));
+	fs = malloc(sizeof(int) * (a + 1) * ARENA_STACKS);
+	if (!frames || !fs) {
+		err = -ENOMEM;
+		goto out;
+	}
+	long r = vm_region_reserve(&arenas[a], (uint64_t)ARENA_STACKS * STACK_SIZE, 0, PAGE, STACK_SIZE,
+				   VMR_WRITE | VMR_DEMAND, frames);
+	if (r) {
+		err = (int)r;
+		goto out;
+	}
+	frames = NULL; /* the arena's now */
+	dispatch_lock();
+	memcpy(fs, free_stacks, sizeof(int) * (size_t)nfree_stacks);
+	int *old = free_stacks;
+	free_stacks = fs;
+	fs = old;
+	for (int i = ARENA_STACKS - 1; i >= 0; i--)
+		free_stacks[nfree_stacks++] = (int)(a * ARENA_STACKS) + i;
+	narenas = a + 1;
+	dispatch_unlock();
+out:
+	free(frames);
+	free(fs);
+	__atomic_store_n(&growing, 0, __ATOMIC_RELEASE);
+	return err;
+}
+
 int threads_init(const struct sched_policy *policy)
 {
 	/* A new thread's extended state: x87 and SSE in their initial state
 	 * (XSTATE_BV 0), with the control words every C program starts with. */
 	xstate_template = aligned_alloc(64, keel_xstate_size());
-	uint32_t *frames = malloc(sizeof(uint32_t) * (THREADS_MAX * STACK_SIZE / PAGE));
-	free_stacks = malloc(sizeof(int) * THREADS_MAX);
-	if (!xstate_template || !frames || !free_stacks)
+	if (!xstate_template)
 		return -ENOMEM;
 	memset(xstate_template, 0, keel_xstate_size());
 	*(uint16_t *)(xstate_template + 0) = 0x037F;  /* FCW */
@@ -40,14 +93,9 @@ int threads_init(const struct sched_policy *policy)
 	main_thread.xstate = xstate_new();
 	if (!main_thread.xstate)
 		return -ENOMEM;
-	long r = vm_region_reserve(&stacks, (uint64_t)THREADS_MAX * STACK_SIZE, 0, PAGE, STACK_SIZE,
-				   VMR_WRITE | VMR_DEMAND, frames);
-	if (r)
-		return (int)r;
-	for (int i = THREADS_MAX - 1; i >= 0; i--)
-		free_stacks[nfree_stacks++] = i;
 	main_thread.abs_deadline = UINT64_MAX;
-	return dispatch_init(policy, &main_thread);
+	int err = dispatch_init(policy, &main_thread);
+	return err ? err : grow();
 }
 
 int threads_init_cpus(const struct sched_policy *policy, unsigned max_cpus)
@@ -91,16 +139,6 @@ struct thread *thread_create_with(const char *name, void *(*fn)(void *), void *a
 		last_error = -ENOMEM;
 		return NULL;
 	}
-	if (!nfree_stacks) {
-		free(t->xstate);
-		free(t);
-		last_error = -ENOSPC;
-		return NULL;
-	}
-	t->stack_index = free_stacks[--nfree_stacks];
-	uint64_t top = stacks.base + (uint64_t)(t->stack_index + 1) * STACK_SIZE;
-	t->ctx = (struct keel_context){ .rip = (uint64_t)libos_thread_start, .cs = KEEL_USER_CS, .rflags = 0x202,
-					.rsp = top, .ss = KEEL_USER_SS, .r12 = (uint64_t)fn, .r13 = (uint64_t)arg };
 	size_t n = strnlen(name, sizeof t->name - 1);
 	memcpy(t->name, name, n);
 	t->priority = priority;
@@ -108,7 +146,23 @@ struct thread *thread_create_with(const char *name, void *(*fn)(void *), void *a
 	t->abs_deadline = UINT64_MAX;
 	t->magic = THREAD_MAGIC;
 
-	dispatch_lock();
+	for (;;) {
+		dispatch_lock();
+		if (nfree_stacks)
+			break;
+		dispatch_unlock();
+		int err = grow();
+		if (err) {
+			free(t->xstate);
+			free(t);
+			last_error = err;
+			return NULL;
+		}
+	}
+	t->stack_index = free_stacks[--nfree_stacks];
+	t->ctx = (struct keel_context){ .rip = (uint64_t)libos_thread_start, .cs = KEEL_USER_CS, .rflags = 0x202,
+					.rsp = stack_base(t->stack_index) + STACK_SIZE, .ss = KEEL_USER_SS,
+					.r12 = (uint64_t)fn, .r13 = (uint64_t)arg };
 	t->tid = next_tid++;
 	t->all_next = dispatch_all;
 	dispatch_all = t;
@@ -160,7 +214,7 @@ int thread_join(struct thread *t, void **ret)
 	dispatch_unlock();
 	/* Its stack pages go back to the kernel; the addresses stay for the
 	 * next thread -- once they are unmapped. */
-	vm_region_unmap(&stacks, stacks.base + (uint64_t)t->stack_index * STACK_SIZE, STACK_SIZE);
+	vm_region_unmap(&arenas[t->stack_index / ARENA_STACKS], stack_base(t->stack_index), STACK_SIZE);
 	dispatch_lock();
 	free_stacks[nfree_stacks++] = t->stack_index;
 	dispatch_unlock();

@@ -72,6 +72,7 @@ struct thread {
 	void *ret;
 	volatile uint32_t on_cpu; /* 1 from its dispatch until its registers are saved after it stops */
 	bool moved;               /* its current dispatch is on another CPU than its last */
+	unsigned ran_on;          /* the CPU of its last dispatch */
 	int stack_index;         /* in the stack arena; -1 for main */
 	uint32_t magic;
 };

@@ -13,6 +13,9 @@
  *   threads:spin            a thread that never yields beside three that finish
  *   threads:overflow        a thread recursing off its stack is killed alone
  *   threads:memory          regions: demand paging, unmapping, out of memory
+ *   threads:skew:N:I        main makes N tasks of I guest instructions each, all on
+ *                           its own CPU, joins them and dumps the trace (on
+ *                           several CPUs: how they spread; tests/test_mcore.py)
  *   threads:switch:N        two threads yield to each other N times: the cost
  *                           of a Ring 3 thread switch (guest instructions under
  *                           -icount)
@@ -366,6 +369,41 @@ static int memory(void)
 	return ok && f2 == f0 && t && (uint64_t)sq == 9 ? 0 : 1;
 }
 
+/* ------------------------------------------------------- a skewed spawn */
+static uint64_t task_burn;
+
+static void *task(void *arg)
+{
+	thread_burn(task_burn);
+	return arg;
+}
+
+static int skew(unsigned n, uint64_t burn)
+{
+	task_burn = burn;
+	struct thread **t = malloc(n * sizeof *t);
+	check(t != NULL, "malloc");
+	check(trace_reserve(8ULL * n + 1024) == 0, "trace_reserve");
+	for (unsigned i = 0; i < n; i++) {
+		t[i] = thread_create("task", task, (void *)(uint64_t)i);
+		if (!t[i]) {
+			printf("threads: create %u: %s\n", i, errname(thread_errno()));
+			return 1;
+		}
+	}
+	uint64_t sum = 0;
+	for (unsigned i = 0; i < n; i++) {
+		void *r;
+		check(thread_join(t[i], &r) == 0, "join");
+		sum += (uint64_t)r;
+	}
+	free(t);
+	printf("threads: skew: %u tasks of %llu instructions made on one CPU, run on %u: results %s\n", n,
+	       (unsigned long long)burn, sched_ncpus(), sum == (uint64_t)n * (n - 1) / 2 ? "right" : "WRONG");
+	trace_dump();
+	return sum != (uint64_t)n * (n - 1) / 2;
+}
+
 /* ---------------------------------------------------------- switch cost */
 static uint64_t switch_n;
 
@@ -443,6 +481,8 @@ int main(int argc, char **argv)
 		rc = spin();
 	else if (!strcmp(mode, "overflow"))
 		rc = stack_overflow();
+	else if (!strcmp(mode, "skew"))
+		rc = skew((unsigned)keel_atou(argv[2]), keel_atou(argv[3]));
 	else if (!strcmp(mode, "switch"))
 		rc = switch_cost(argc > 2 ? keel_atou(argv[2]) : 10000);
 	else if (!strcmp(mode, "memory"))
