@@ -62,6 +62,7 @@ SMP_EQUIVALENT = {
     "xcpu_event_roundtrip_blocked": ("xcpu_futex_pingpong", None),
     "xdisp_event_roundtrip": ("xcpu_signal_roundtrip", None),
     "xdisp_event_roundtrip_blocked": ("xcpu_futex_pingpong", None),
+    "thread_wake_xcpu_roundtrip": ("xcpu_futex_pingpong", None),
 }
 SYSTEMS = ("keel", "keel-smp", "linux", "linux-smp")
 FLOOR_OPS = {"floor_int_iretq", "floor_syscall_sysretq"}
@@ -69,7 +70,8 @@ FLOOR_OPS = {"floor_int_iretq", "floor_syscall_sysretq"}
 # smp_bench test, the Ring 3 unmap with a shootdown to pay, and the event
 # round trip between envs on two CPUs.
 SMP_OPS = {"ipi_roundtrip", "shootdown_floor_1_page", "shootdown_unmap_1_page", "xcpu_event_roundtrip",
-           "xcpu_event_roundtrip_blocked", "xdisp_event_roundtrip", "xdisp_event_roundtrip_blocked"}
+           "xcpu_event_roundtrip_blocked", "xdisp_event_roundtrip", "xdisp_event_roundtrip_blocked",
+           "libos_yield_roundtrip", "thread_wake_xcpu_roundtrip", "thread_migration_roundtrip"}
 DESCRIPTION = {
     "floor_int_iretq": "int $0x81 to a handler that only iretqs",
     "floor_syscall_sysretq": "syscall to a handler that only sysretqs",
@@ -94,6 +96,13 @@ DESCRIPTION = {
                                     "which dispatches the env by upcall",
     "xdisp_event_roundtrip": "the same between two dispatchers of one env (cpu0 -> cpu1 -> cpu0), both spinning",
     "xdisp_event_roundtrip_blocked": "the same between two dispatchers of one env, both waiting in SYS_EVENT_WAIT",
+    "libos_yield_roundtrip": "libos threads (apps/tbench, two CPUs up): two threads on one CPU yield to each other, "
+                             "2 Ring 3 thread switches (policy, scheduler lock, XSAVE/XRSTOR)",
+    "thread_wake_xcpu_roundtrip": "a libos thread on cpu0 posts a semaphore a thread on cpu1 waits on and waits on "
+                                  "one it posts back; each CPU's dispatcher idles in SYS_EVENT_WAIT meanwhile and "
+                                  "is kicked (SYS_EVENT_POST)",
+    "thread_migration_roundtrip": "a libos thread moves to cpu1 and back: each move a yield the policy queues on "
+                                  "the other CPU, whose dispatcher is kicked out of its wait",
     "map_unmap_512_pages": "512 frame allocs and maps in one 512-entry batch (KEEL_CAP_NEW), 512 unmaps and deletes "
                            "in another (KEEL_CAP_FREE)",
     "demand_zero_fault_upcall": "touch an unmapped page -> #PF trap upcall (libos entry) -> frame + map (one call) "
@@ -211,6 +220,15 @@ LOCK_RE = re.compile(r"^lock: 'kernel': (\d+) acquisitions, (\d+) contended(?:; 
                      r"(\d+) ticks in all, (\d+) on average, (\d+) at most)?$", re.M)
 
 
+def run_tbench(builddir, two, quick, timeout):
+    """The thread library's rows on two CPUs (apps/tbench): its threads wait
+    by halting their CPUs, so under icount these count both CPUs' paths."""
+    r = keelqemu.boot(builddir, "run=tbench:quick" if quick else "run=tbench", two, timeout=timeout)
+    if r.verdict != "success":
+        raise RuntimeError(f"Keel tbench boot ended in {r.verdict}:\n{r.log[-3000:]}")
+    return parse(r.log)
+
+
 def run_keel_smp(builddir, machine, quick, timeout):
     """The cross-CPU rows on two CPUs, and the kernel lock's statistics from a
     contended run on four (the fuzzer beside a victim, lockstat=on)."""
@@ -231,12 +249,14 @@ def run_keel_smp(builddir, machine, quick, timeout):
         if r.verdict != "success":
             raise RuntimeError(f"Keel SMP bench boot ended in {r.verdict}:\n{r.log[-3000:]}")
         res.update(parse(r.log))
+        res.update(run_tbench(builddir, two, quick, timeout))
         return res, None
     # The bench holds both CPUs: its second dispatcher runs on cpu1 (the first binds to cpu0).
     r = keelqemu.boot(builddir, "run=bench:smp,bench:spinner grant=0:cpu0,0:cpu1,1:cpu1", two, timeout=timeout)
     if r.verdict != "success":
         raise RuntimeError(f"Keel SMP bench boot ended in {r.verdict}:\n{r.log[-3000:]}")
     res.update(parse(r.log))
+    res.update(run_tbench(builddir, two, quick, timeout))
     four = dataclasses.replace(machine, smp=4)
     r = keelqemu.boot(builddir, "run=victim:7,fuzz:1:%d:1000 lockstat=on" % (2 if quick else 8), four,
                       timeout=timeout)

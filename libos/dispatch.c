@@ -103,10 +103,16 @@ void dispatch_spin_unlock(void)
  * watchdog bounds that.) */
 struct dcpu *dispatch_lock(void)
 {
+	if (!dispatch_multi) { /* (one CPU: its upcalls off is the lock) */
+		struct dcpu *c = &dispatch_cpus[0];
+		*(volatile uint32_t *)&c->area->disabled = 1;
+		barrier();
+		return c;
+	}
 	for (;;) {
 		struct dcpu *c = dispatch_disable_here();
 		barrier();
-		if (!dispatch_multi || try_lock())
+		if (try_lock())
 			return c;
 		keel_upcalls_enable(c->area);
 		while (__atomic_load_n(&sched_lock_word, __ATOMIC_RELAXED))
@@ -157,16 +163,20 @@ static const char *const pcall_names[] = { "init", "ready", "pick", "blocked", "
 /* Call one callback; 0, or -1 if it faulted or spun (guard_why says how). */
 static int guarded(enum pcall what, struct thread *t, struct thread *u, uint64_t *out)
 {
-	struct dcpu *c = dispatch_here();
-	if (libos_setjmp(&c->guard_jmp)) {
-		c->in_policy = 0;
+	if (libos_setjmp(&dispatch_here()->guard_jmp)) {
+		dispatch_here()->in_policy = 0;
 		return -1;
 	}
+	struct dcpu *c = dispatch_here();
 	c->in_policy = 1 + what;
 	switch (what) {
 	case P_INIT: policy->init(); break;
 	case P_READY: policy->ready(t, (enum sched_why)*out); break;
-	case P_PICK: *out = (uint64_t)policy->pick(); break;
+	case P_PICK:
+		*out = (uint64_t)policy->pick();
+		if (*out) /* read here, where a fault is the policy's: pick_next checks it */
+			(void)*(volatile uint32_t *)&((struct thread *)*out)->magic;
+		break;
 	case P_BLOCKED: if (policy->blocked) policy->blocked(t); break;
 	case P_PREEMPT: *out = policy->preempt && policy->preempt(t, u); break;
 	case P_TICK: *out = !policy->tick || policy->tick(t); break;
@@ -205,7 +215,13 @@ uint64_t sched_cpu_stat(unsigned cpu, enum sched_stat what)
 	if (cpu >= dispatch_ncpus)
 		return 0;
 	const struct dcpu *c = &dispatch_cpus[cpu];
-	return what == SCHED_STAT_DISPATCHES ? c->dispatches : what == SCHED_STAT_IDLES ? c->idles : c->kicks;
+	switch (what) {
+	case SCHED_STAT_DISPATCHES: return c->dispatches;
+	case SCHED_STAT_IDLES: return c->idles;
+	case SCHED_STAT_KICKS: return c->kicks;
+	case SCHED_STAT_RESTARTS: return c->restarts;
+	}
+	return 0;
 }
 
 /* Where t is queued when it becomes runnable (t->cpu). */
@@ -235,14 +251,16 @@ static void choose_cpu(struct thread *t, enum sched_why why)
 	t->cpu = (unsigned)r;
 }
 
-/* Work was queued for t->cpu: an idle CPU looks -- that one, else the
- * first idle one not already told to (each queued thread wakes one). */
+/* Work was queued for t->cpu: an idle CPU looks -- that one, else (unless
+ * the policy places threads itself: select_cpu) the first idle one not
+ * already told to, which may take it or steal it (each queued thread wakes
+ * one). */
 static void kick_for(struct thread *t)
 {
 	if (!dispatch_multi)
 		return;
 	struct dcpu *here = dispatch_here(), *c = &dispatch_cpus[t->cpu];
-	if (c == here || !c->idle || c->kicked)
+	if ((c == here || !c->idle || c->kicked) && !policy->select_cpu)
 		for (unsigned i = 0; i < dispatch_ncpus; i++) {
 			struct dcpu *o = &dispatch_cpus[i];
 			if (o->idle && !o->kicked && o != here) {
@@ -401,7 +419,7 @@ static struct thread *pick_next(struct dcpu *c)
 			continue;
 		}
 		struct thread *t = (struct thread *)r;
-		if (t && (!thread_valid(t) || t->state != THREAD_RUNNABLE)) {
+		if (t && (t->magic != THREAD_MAGIC || t->state != THREAD_RUNNABLE)) {
 			snprintf(guard_why, sizeof guard_why, "pick returned %p, which is not a runnable thread", t);
 			eject(guard_why);
 			continue;
@@ -602,10 +620,12 @@ static void on_event(struct keel_upcall_area *a, uint64_t events, struct keel_co
 {
 	/* A thread stopped inside dispatch_disable_here's sequence finds its
 	 * CPU again when it resumes, wherever that is. */
-	if (interrupted->rip >= (uint64_t)dispatch_disable_seq_start &&
-	    interrupted->rip < (uint64_t)dispatch_disable_seq_end)
-		interrupted->rip = (uint64_t)dispatch_disable_seq_start;
 	struct dcpu *c = dispatch_here();
+	if (interrupted->rip >= (uint64_t)dispatch_disable_seq_start &&
+	    interrupted->rip < (uint64_t)dispatch_disable_seq_end) {
+		interrupted->rip = (uint64_t)dispatch_disable_seq_start;
+		c->restarts++;
+	}
 	dispatch_spin_lock();
 	note_events(c, events);
 	bool preempt = wake_due(c, keel_now());

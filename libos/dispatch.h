@@ -43,6 +43,7 @@ struct dcpu {
 	uint64_t kicks_owed;           /* CPUs (by idx) it is to kick when it lets go of the lock */
 	uint8_t *idle_stack;           /* where it idles (dcpu.c), never on a thread's stack */
 	uint64_t dispatches, idles, kicks;
+	uint64_t restarts;             /* threads stopped inside dispatch_disable's sequence, restarted */
 };
 
 #define DISPATCH_CPUS_MAX 64
@@ -66,7 +67,11 @@ static inline struct dcpu *dispatch_disable_here(void) { return dispatch_disable
 /* This CPU, with upcalls off already. */
 static inline struct dcpu *dispatch_here(void)
 {
-	return dispatch_multi ? dispatch_by_cpu[keel_cpu_by(KEEL_CPU_BY_LSL)] : &dispatch_cpus[0];
+	if (!dispatch_multi)
+		return &dispatch_cpus[0];
+	uint32_t cpu;
+	__asm__ volatile("lsl %w1, %0" : "=r"(cpu) : "r"((uint32_t)KEEL_CPU_SEL)); /* keel_cpu_by(LSL), inline */
+	return dispatch_by_cpu[cpu];
 }
 /* The running thread (upcalls off). */
 #define dispatch_cur (dispatch_here()->cur)

@@ -236,6 +236,8 @@ void *aligned_alloc(size_t align, size_t n)
 
 void heap_stats(struct heap_stats *out) { *out = stats; }
 
+/* The calls, each under the memory lock (mem.h): the heap is shared by
+ * threads on several CPUs. */
 void *malloc(size_t n)
 {
 	mem_enter();

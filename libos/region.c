@@ -81,6 +81,7 @@ static long vm_region_fault_unlocked(uint64_t cr2, uint64_t error)
 	return VMF_NOT_MINE;
 }
 
+/* The calls, each under the memory lock (mem.h). */
 long vm_region_reserve(struct vm_region *r, uint64_t size, uint64_t align, uint64_t guard, uint64_t chunk,
 		       unsigned flags, uint32_t *frames)
 {

@@ -61,9 +61,10 @@ unsigned sched_cpu(void);         /* the one a callback runs on (0 .. sched_ncpu
 unsigned sched_cpu_id(unsigned cpu); /* the kernel's index of it (keel_cpu()) */
 bool sched_cpu_idle(unsigned cpu); /* it waits in the kernel for work */
 /* Counters of a CPU, and of all: dispatches there, times it idled (waited
- * in the kernel), kicks sent to it; threads dispatched on another CPU
- * than their last. */
-enum sched_stat { SCHED_STAT_DISPATCHES, SCHED_STAT_IDLES, SCHED_STAT_KICKS };
+ * in the kernel), kicks sent to it, threads stopped there inside the
+ * library's restartable disable sequence (and restarted); threads
+ * dispatched on another CPU than their last. */
+enum sched_stat { SCHED_STAT_DISPATCHES, SCHED_STAT_IDLES, SCHED_STAT_KICKS, SCHED_STAT_RESTARTS };
 uint64_t sched_cpu_stat(unsigned cpu, enum sched_stat what);
 uint64_t sched_migrations(void);
 /* (In a callback.) Make an idle CPU call pick again: work for it, or to

@@ -76,8 +76,8 @@ libos_load:
 dispatch_disable:
 	cmpb $0, dispatch_multi(%rip)
 	je 1f
+dispatch_disable_seq_start:              /* (a restart reads nothing the sequence wrote) */
 	leaq dispatch_by_cpu(%rip), %rdx
-dispatch_disable_seq_start:
 	movl $KEEL_CPU_SEL, %eax
 	lsl %ax, %eax                    /* this CPU's index (docs/abi.md "CPUs") */
 	movq (%rdx,%rax,8), %rax         /* its struct dcpu */

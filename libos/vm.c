@@ -2,23 +2,43 @@
 #include "vm.h"
 #include "keel/errno.h"
 
-/* The page tables installed in this env's tree, by level and virtual base. */
-#define VM_TABLES_MAX 1024
+/* The page tables installed in this env's tree, by level and virtual base,
+ * found through a hash of (level, base): 100,000 thread stacks need a few
+ * thousand tables, and every demand fault looks one up. */
+#define VM_TABLES_MAX 8192
+#define VM_HASH (2 * VM_TABLES_MAX) /* a power of two; 0: empty, else 1 + an index into tables[] */
 static struct {
 	uint64_t vbase;
 	uint32_t slot;
 	uint32_t level;
 } tables[VM_TABLES_MAX];
 static unsigned ntables;
+static uint16_t hash[VM_HASH];
 
 static uint64_t span(unsigned level) { return 1ULL << (12 + 9 * level); } /* what a table covers */
 static unsigned index_of(uint64_t va, unsigned level) { return (unsigned)(va >> (12 + 9 * (level - 1))) & 511; }
 
+static unsigned hash_of(unsigned level, uint64_t vbase)
+{
+	uint64_t k = (vbase >> 12) * 0x9E3779B97F4A7C15ULL + level;
+	return (unsigned)(k >> 40) & (VM_HASH - 1);
+}
+
+static void hash_add(int i)
+{
+	unsigned h = hash_of(tables[i].level, tables[i].vbase);
+	while (hash[h])
+		h = (h + 1) & (VM_HASH - 1);
+	hash[h] = (uint16_t)(i + 1);
+}
+
 static int lookup(unsigned level, uint64_t vbase)
 {
-	for (unsigned i = 0; i < ntables; i++)
+	for (unsigned h = hash_of(level, vbase); hash[h]; h = (h + 1) & (VM_HASH - 1)) {
+		int i = hash[h] - 1;
 		if (tables[i].level == level && tables[i].vbase == vbase)
-			return (int)i;
+			return i;
+	}
 	return -1;
 }
 
@@ -34,11 +54,18 @@ int vm_note_table(uint32_t slot, unsigned level, uint64_t vbase)
 	tables[ntables].vbase = vbase;
 	tables[ntables].slot = slot;
 	tables[ntables].level = level;
-	ntables++;
+	hash_add((int)ntables++);
 	return 0;
 }
 
-static void forget(int i) { tables[i] = tables[--ntables]; }
+/* (Rare -- a trim -- so the hash is simply made again.) */
+static void forget(int i)
+{
+	tables[i] = tables[--ntables];
+	memset(hash, 0, sizeof hash);
+	for (unsigned k = 0; k < ntables; k++)
+		hash_add((int)k);
+}
 
 long vm_find_cap(uint32_t from, uint32_t type, int (*match)(const struct keel_cap_info *, uint64_t),
 		 uint64_t arg, struct keel_cap_info *out)
@@ -65,6 +92,7 @@ int vm_init(void)
 	if (err)
 		return (int)err;
 	ntables = 0;
+	memset(hash, 0, sizeof hash);
 	for (uint32_t s = 0; s < q.cap_slots; s++) {
 		struct keel_cap_info info;
 		if (sys_cap_info(s, &info) == 0 && info.type == KEEL_CAP_PT && (info.flags & KEEL_CAPF_MAPPED))

@@ -5,8 +5,13 @@ kernel. Workloads are sized in guest instructions and run under -icount
 (QEMU runs the CPUs round-robin: each of N gets 1/N of virtual time), except
 the lost-update control, which needs CPUs truly in parallel (MTTCG)."""
 import re
+import sys
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+import schedtrace  # noqa: E402
 
 
 def per_cpu(b, n):
@@ -104,3 +109,60 @@ def test_a_policy_broken_on_one_cpu_is_ejected_on_all_of_them(keel, kind, why):
     runs = [int(x) for x in re.findall(r"^sched broken: cpu\d ran (\d+) dispatches$", b.log, re.M)]
     assert len(runs) == 4 and all(r > 0 for r in runs), runs
     b.expect_nothing_leaked(started=1, failed=0)
+
+
+def busy_until_drained(b):
+    """From the trace: the window from the first task's first run to the
+    last task's first run (while tasks wait in some queue), and for each CPU
+    the share of it spent running a task (thread 1, main, is not one).
+    A run is from the switch to the thread to its stop or the next switch
+    on that CPU: what the dispatcher does between runs -- picking,
+    stealing, idling -- is not in it."""
+    dump = schedtrace.parse_dumps(b.log)[-1]
+    assert not dump.dropped, "the trace ring overflowed"
+    civ = schedtrace.cpu_intervals(dump)
+    first = {}
+    for iv in civ.values():
+        for a, _, tid in iv:
+            if tid != 1:
+                first[tid] = min(first.get(tid, a), a)
+    t0, t1 = min(first.values()), max(first.values())
+    share = {cpu: sum(max(0, min(e, t1) - max(a, t0)) for a, e, tid in iv if tid != 1) / (t1 - t0)
+             for cpu, iv in civ.items()}
+    return len(first), t1 - t0, share, schedtrace.migrations(civ)
+
+
+@pytest.mark.parametrize("tasks,burn", [
+    (2000, 200000),
+    pytest.param(10000, 100000, marks=pytest.mark.slow),
+])
+def test_a_skewed_spawn_keeps_every_cpu_busy_until_the_queue_drains(keel, tasks, burn):
+    """Main makes every task on its own CPU (sched_ws queues a new thread
+    where it is made); the other three CPUs are kicked and steal. From the
+    trace, each of the four CPUs spends at least 90% of the time until the
+    last task starts running tasks. (10,000 tasks: --slow, ~25 s.)"""
+    b = keel.boot(f"run=threads:cpus=4:policy=ws:skew:{tasks}:{burn}", smp=4, icount=True, timeout=300)
+    b.expect_verdict("success")
+    b.expect(rf"^threads: skew: {tasks} tasks of {burn} instructions made on one CPU, run on 4: results right$")
+    n, window, share, _ = busy_until_drained(b)
+    assert n == tasks
+    assert sorted(share) == [0, 1, 2, 3]
+    low = {cpu: round(100 * s, 1) for cpu, s in share.items() if s < 0.9}
+    assert not low, f"CPUs below 90% in tasks over the {window / 1e6:.1f} ms until the queue drained: {low}"
+
+
+def test_the_restartable_disable_sequence_is_restarted_and_holds(keel):
+    """Finding "this CPU" and disabling its upcalls is one restartable
+    sequence in Ring 3 (libos/switch.S dispatch_disable): eight threads on
+    four CPUs call thread_self() -- which runs it -- 300,000 times each while
+    the tick preempts and moves them. Threads are stopped inside the
+    sequence and restarted (counted), and every answer is right. (A restart
+    that read a register the sequence had overwritten crashed the 100,000-
+    thread run once: this finds that in seconds.)"""
+    b = keel.boot("run=threads:cpus=4:self:8:300000", smp=4, icount=True, timeout=120).expect_verdict("success")
+    m = b.expect(r"^threads: self: 8 threads x 300000 calls, (\d+) wrong answers; (\d+) restarts of the disable "
+                 r"sequence, (\d+) migrations$")
+    wrong, restarts, migrations = map(int, m.groups())
+    assert wrong == 0
+    assert restarts >= 10, "hardly a thread stopped inside the sequence: the check proves little"
+    assert migrations > 0

@@ -13,6 +13,10 @@
  *   threads:spin            a thread that never yields beside three that finish
  *   threads:overflow        a thread recursing off its stack is killed alone
  *   threads:memory          regions: demand paging, unmapping, out of memory
+ *   threads:self:T:N        T threads call thread_self() N times each, checking
+ *                           the answer, while the tick preempts and moves them:
+ *                           the library's restartable "which CPU, disable it"
+ *                           sequence is interrupted and restarted
  *   threads:skew:N:I        main makes N tasks of I guest instructions each, all on
  *                           its own CPU, joins them and dumps the trace (on
  *                           several CPUs: how they spread; tests/test_mcore.py)
@@ -160,7 +164,14 @@ static int many(unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		t[i] = thread_create("square", square, (void *)(uint64_t)i);
 		if (!t[i]) {
-			printf("threads: create %u: %s\n", i, errname(thread_errno()));
+			struct heap_stats hs;
+			struct keel_quota_info q;
+			heap_stats(&hs);
+			sys_quota_info(&q);
+			printf("threads: create %u: %s (heap: %llu pages, %llu failures; frames %llu of %llu, caps %llu of %llu)\n", i,
+			       errname(thread_errno()), (unsigned long long)hs.pages_mapped, (unsigned long long)hs.failures,
+			       (unsigned long long)q.frames_used, (unsigned long long)q.frames_quota, (unsigned long long)q.caps_used,
+			       (unsigned long long)q.caps_quota);
 			return 1;
 		}
 	}
@@ -369,6 +380,37 @@ static int memory(void)
 	return ok && f2 == f0 && t && (uint64_t)sq == 9 ? 0 : 1;
 }
 
+/* ------------------------------------------- the restartable sequence */
+static uint64_t self_rounds;
+static volatile uint64_t self_wrong;
+
+static void *selfish(void *arg)
+{
+	struct thread *me = thread_self();
+	for (uint64_t i = 0; i < self_rounds; i++)
+		if (thread_self() != me)
+			__atomic_add_fetch(&self_wrong, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static int self_check(unsigned nthreads, uint64_t rounds)
+{
+	struct thread *t[64];
+	self_rounds = rounds;
+	check(nthreads <= 64, "at most 64 threads");
+	for (unsigned i = 0; i < nthreads; i++)
+		t[i] = thread_create("selfish", selfish, NULL);
+	for (unsigned i = 0; i < nthreads; i++)
+		thread_join(t[i], NULL);
+	uint64_t restarts = 0;
+	for (unsigned i = 0; i < sched_ncpus(); i++)
+		restarts += sched_cpu_stat(i, SCHED_STAT_RESTARTS);
+	printf("threads: self: %u threads x %llu calls, %llu wrong answers; %llu restarts of the disable sequence, "
+	       "%llu migrations\n", nthreads, (unsigned long long)rounds, (unsigned long long)self_wrong,
+	       (unsigned long long)restarts, (unsigned long long)sched_migrations());
+	return self_wrong != 0;
+}
+
 /* ------------------------------------------------------- a skewed spawn */
 static uint64_t task_burn;
 
@@ -481,6 +523,8 @@ int main(int argc, char **argv)
 		rc = spin();
 	else if (!strcmp(mode, "overflow"))
 		rc = stack_overflow();
+	else if (!strcmp(mode, "self"))
+		rc = self_check((unsigned)keel_atou(argv[2]), keel_atou(argv[3]));
 	else if (!strcmp(mode, "skew"))
 		rc = skew((unsigned)keel_atou(argv[2]), keel_atou(argv[3]));
 	else if (!strcmp(mode, "switch"))
