@@ -28,6 +28,32 @@ unsigned sched_ejections;
 /* Shared by every CPU, under the scheduler lock. */
 static const struct sched_policy *policy;
 static unsigned nrunnable;       /* threads in state RUNNABLE (queued in the policy) */
+static struct thread *run_head, *run_tail; /* the same, longest waiting first (run_next) */
+
+static void runnable_add(struct thread *t)
+{
+	t->run_next = NULL;
+	t->run_prev = run_tail;
+	if (run_tail)
+		run_tail->run_next = t;
+	else
+		run_head = t;
+	run_tail = t;
+	nrunnable++;
+}
+
+static void runnable_remove(struct thread *t)
+{
+	if (t->run_prev)
+		t->run_prev->run_next = t->run_next;
+	else
+		run_head = t->run_next;
+	if (t->run_next)
+		t->run_next->run_prev = t->run_prev;
+	else
+		run_tail = t->run_prev;
+	nrunnable--;
+}
 static uint64_t watch_lo, watch_hi; /* thread_watch(): RIPs whose preemptions are counted */
 static char guard_why[96];       /* why a guarded call failed (only the lock holder makes one) */
 static uint32_t sched_lock_word;
@@ -277,10 +303,11 @@ static void policy_ready(struct thread *t, enum sched_why why)
 	uint64_t w = why;
 	t->state = THREAD_RUNNABLE;
 	t->runnable_since = dispatch_vnow();
-	nrunnable++;
+	runnable_add(t);
+	unsigned ejections = sched_ejections;
 	choose_cpu(t, why);
-	if (t->state != THREAD_RUNNABLE)
-		return; /* (an ejection moved it already) */
+	if (sched_ejections != ejections)
+		return; /* (the ejection handed it to round-robin already) */
 	if (guarded(P_READY, t, NULL, &w))
 		eject(guard_why);
 	else
@@ -392,20 +419,21 @@ static void dump_threads(void)
 			       (unsigned long long)(t->ran_ns / 1000));
 }
 
-/* The watchdog: a runnable thread the policy has not run for too long. */
+/* The watchdog: a runnable thread the policy has not run for too long --
+ * the one runnable longest, the head of the runnable list (O(1) however
+ * many threads there are). */
 static void watch(struct dcpu *c)
 {
 	uint64_t v = dispatch_vnow();
-	if (v - c->last_watch < 1000000 || !nrunnable)
+	struct thread *t = run_head;
+	if (v - c->last_watch < 1000000 || !t)
 		return;
 	c->last_watch = v;
-	for (struct thread *t = dispatch_all; t; t = t->all_next)
-		if (t->state == THREAD_RUNNABLE && v - t->runnable_since > sched_watchdog_ns && v > t->runnable_since) {
-			snprintf(guard_why, sizeof guard_why, "thread %d (%s) runnable but not run for %llu ms", t->tid,
-				 t->name, (unsigned long long)((v - t->runnable_since) / 1000000));
-			eject(guard_why);
-			return;
-		}
+	if (v > t->runnable_since && v - t->runnable_since > sched_watchdog_ns) {
+		snprintf(guard_why, sizeof guard_why, "thread %d (%s) runnable but not run for %llu ms", t->tid, t->name,
+			 (unsigned long long)((v - t->runnable_since) / 1000000));
+		eject(guard_why);
+	}
 }
 
 /* The next thread for this CPU, taken from the policy: it is RUNNING here
@@ -434,7 +462,7 @@ static struct thread *pick_next(struct dcpu *c)
 		}
 		if (!t)
 			return NULL;
-		nrunnable--;
+		runnable_remove(t);
 		t->state = THREAD_RUNNING;
 		t->dispatches++;
 		t->moved = t->ran_on != c->idx && t->dispatches > 1;
@@ -734,6 +762,7 @@ static void install(const struct sched_policy *p, int ejecting)
 	struct dcpu *c = dispatch_here();
 	policy = p;
 	nrunnable = 0;
+	run_head = run_tail = NULL;
 	trace(TR_POLICY, c->cur ? c->cur->tid : 0, (uint64_t)ejecting, 0);
 	if (guarded(P_INIT, NULL, NULL, NULL))
 		goto broken;
@@ -741,7 +770,7 @@ static void install(const struct sched_policy *p, int ejecting)
 		if (t->state == THREAD_RUNNABLE) {
 			uint64_t w = SCHED_MOVED;
 			t->runnable_since = dispatch_vnow(); /* the new policy's watch starts now */
-			nrunnable++;
+			runnable_add(t);
 			if (guarded(P_READY, t, NULL, &w))
 				goto broken;
 		}

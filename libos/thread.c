@@ -165,6 +165,8 @@ struct thread *thread_create_with(const char *name, void *(*fn)(void *), void *a
 					.r12 = (uint64_t)fn, .r13 = (uint64_t)arg };
 	t->tid = next_tid++;
 	t->all_next = dispatch_all;
+	t->all_prev = NULL;
+	dispatch_all->all_prev = t;
 	dispatch_all = t;
 	nthreads++;
 	dispatch_unlock_after_wake(dispatch_add(t));
@@ -205,11 +207,12 @@ int thread_join(struct thread *t, void **ret)
 		dispatch_lock();
 	}
 	dispatch_wait_saved(t); /* (the CPU it ended on may still be saving it) */
-	for (struct thread **p = &dispatch_all; *p; p = &(*p)->all_next)
-		if (*p == t) {
-			*p = t->all_next;
-			break;
-		}
+	if (t->all_prev) /* (O(1): 100,000 threads are joined) */
+		t->all_prev->all_next = t->all_next;
+	else
+		dispatch_all = t->all_next;
+	if (t->all_next)
+		t->all_next->all_prev = t->all_prev;
 	nthreads--;
 	dispatch_unlock();
 	/* Its stack pages go back to the kernel; the addresses stay for the

@@ -67,7 +67,8 @@ struct thread {
 	/* Dispatcher and library internals. */
 	uint64_t wake_at;
 	uint64_t dispatched_at, lost_at;
-	struct thread *all_next, *sleep_next, *wait_next;
+	struct thread *all_next, *all_prev, *sleep_next, *wait_next;
+	struct thread *run_next, *run_prev; /* runnable threads, longest waiting first (the watchdog's) */
 	struct thread *joiner;
 	void *ret;
 	volatile uint32_t on_cpu; /* 1 from its dispatch until its registers are saved after it stops */
