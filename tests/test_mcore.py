@@ -77,12 +77,13 @@ def test_work_stealing_spreads_a_thousand_threads_made_on_one_cpu(keel):
     b.expect_nothing_leaked(started=1, failed=0)
 
 
-@pytest.mark.parametrize("policy", ["prio", "stride", "edf"])
+@pytest.mark.parametrize("policy", [pytest.param("prio", marks=pytest.mark.slow),
+                                    pytest.param("stride", marks=pytest.mark.slow), "edf"])
 def test_the_one_cpu_policies_run_unchanged_on_four_cpus(keel, policy):
     """Today's single-CPU policies keep one queue; on four CPUs every CPU
     picks from it under the scheduler lock: the demo (producers and
     consumers on condition variables, a semaphore pool, register checks)
-    runs as on one CPU."""
+    runs as on one CPU. (prio and stride: --slow.)"""
     b = keel.boot(f"run=threads:cpus=4:policy={policy}", smp=4, icount=True, timeout=180).expect_verdict("success")
     b.expect(rf"^threads: 4 CPUs, policy {policy}$")
     b.expect(r"^threads: bounded buffer: 3 producers, 2 consumers, 1500 items, sum 1875750 \(expected 1875750\)")
@@ -91,16 +92,17 @@ def test_the_one_cpu_policies_run_unchanged_on_four_cpus(keel, policy):
 
 
 @pytest.mark.parametrize("kind,why", [
-    ("lose", r"thread 2 \(worker\) runnable but not run for \d+ ms"),
+    pytest.param("lose", r"thread 2 \(worker\) runnable but not run for \d+ ms", marks=pytest.mark.slow),
     ("spin", r"the kernel's watchdog \(disabled too long\) in its pick callback at rip 0x[0-9a-f]+"),
-    ("fault", r"#PF in its pick callback at rip 0x[0-9a-f]+"),
+    pytest.param("fault", r"#PF in its pick callback at rip 0x[0-9a-f]+", marks=pytest.mark.slow),
 ])
 def test_a_policy_broken_on_one_cpu_is_ejected_on_all_of_them(keel, kind, why):
     """The broken policies of tests/test_sched.py on four CPUs: the one CPU
     whose callback faults or spins (the others waiting for the scheduler
     lock meanwhile, past the kernel's watchdog too: they go on waiting), or
     the thread one CPU's queue loses, ejects the policy for every CPU; the
-    six workers finish under round-robin on all four, nothing lost."""
+    six workers finish under round-robin on all four, nothing lost. (lose
+    and fault: --slow; spin is the one where other CPUs wait meanwhile.)"""
     b = keel.boot(f"run=sched:cpus=4:broken:{kind} watchdog_ms=20", smp=4, icount=True, timeout=120)
     b.expect_verdict("success")
     b.expect(rf"^sched: policy 'broken' ejected: {why}$")
@@ -166,3 +168,19 @@ def test_the_restartable_disable_sequence_is_restarted_and_holds(keel):
     assert wrong == 0
     assert restarts >= 10, "hardly a thread stopped inside the sequence: the check proves little"
     assert migrations > 0
+
+
+@pytest.mark.slow
+def test_a_hundred_thousand_threads_alive_at_once_on_eight_cpus(keel):
+    """100,000 threads (plus main) alive at once across eight CPUs, each
+    computing, yielding and returning a result that join hands back; all
+    stolen from the CPU that made them (sched_ws). It needs -m 2G and the
+    quotas on the command line: each thread holds a stack page (4 KiB)
+    and its capability, and ~1.5 KiB of heap (its record, its XSAVE
+    image)."""
+    b = keel.boot("run=threads:cpus=8:policy=ws:many:100000 quota_frames=1000000 quota_caps=1000000", smp=8,
+                  mem="2G", icount=True, timeout=1200).expect_verdict("success")
+    b.expect(r"^threads: 100000 threads created \(100001 alive at once\), run and joined; "
+             r"sum of squares 333328333350000 \(expected 333328333350000\)$")
+    assert all(d > 1000 for d, _, _ in per_cpu(b, 8))
+    b.expect_nothing_leaked(started=1, failed=0)
