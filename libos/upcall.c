@@ -35,7 +35,14 @@ static void **xs_slot(const struct keel_upcall_area *a)
 	return &keel_upcall_xstate; /* (an area never prepared by keel_area_prepare) */
 }
 
-void *keel_upcall_xstate_of(const struct keel_upcall_area *a) { return *xs_slot(a); }
+/* (With one area prepared -- every env but a multicore libOS's -- the one
+ * variable is its place: no search on the upcall path.) */
+static inline int xs_several(void) { return __atomic_load_n(&xs_n, __ATOMIC_RELAXED) > 1; }
+
+void *keel_upcall_xstate_of(const struct keel_upcall_area *a)
+{
+	return xs_several() ? *xs_slot(a) : keel_upcall_xstate;
+}
 
 void keel_upcalls_enable(struct keel_upcall_area *a)
 {
@@ -121,7 +128,8 @@ long keel_disp_start(unsigned cpu, struct keel_upcall_area *a, void (*entry)(voi
 void libos_event(struct keel_upcall_area *a, void *xstate)
 {
 	keel_upcall_xstate = xstate;
-	*xs_slot(a) = xstate;
+	if (xs_several())
+		*xs_slot(a) = xstate;
 	uint64_t events = __atomic_exchange_n(&a->pending, 0, __ATOMIC_SEQ_CST);
 	if (event_handler)
 		event_handler(a, events, &a->enabled_save);
@@ -131,13 +139,13 @@ void libos_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, uin
 		void *xstate)
 {
 	struct keel_context *ctx = slot == KEEL_SAVE_TRAP ? &a->trap_save : &a->enabled_save;
-	void **mine = xs_slot(a);
+	void **mine = xs_several() ? xs_slot(a) : &keel_upcall_xstate;
 	void *outer = keel_upcall_xstate, *outer_mine = *mine; /* a trap may come inside an event handler */
 	keel_upcall_xstate = xstate;
 	*mine = xstate;
 	int resume = trap_handler && trap_handler(a, vector, error, cr2, ctx, (int)slot) == 0;
-	keel_upcall_xstate = outer;
 	*mine = outer_mine;
+	keel_upcall_xstate = outer;
 	if (resume)
 		return;
 	printf("libos: env %ld: unhandled trap %llu at rip %#llx (error %#llx, cr2 %#llx)\n", sys_env_id(),
