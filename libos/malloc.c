@@ -86,15 +86,22 @@ static struct run_hdr *run_alloc(uint64_t pages, uint32_t kind)
 		first = heap_top;
 		heap_top += pages;
 	}
-	for (uint64_t p = 0; p < pages; p++)
-		if (vm_region_map(&heap, heap.base + (first + p) * PAGE) < 0) {
-			vm_region_unmap(&heap, heap.base + first * PAGE, p * PAGE);
-			if (fresh && heap_top == first + pages)
-				heap_top = first;
-			else if (nfree_runs < FREE_RUNS_MAX)
-				free_runs[nfree_runs++] = (typeof(free_runs[0])){ first, pages };
-			return NULL;
-		}
+	/* The run is this call's: its pages are mapped outside the lock (from
+	 * malloc, whose lock this is: vm_region_map's kernel calls are then
+	 * made with it free). */
+	mem_exit();
+	uint64_t p = 0;
+	while (p < pages && vm_region_map(&heap, heap.base + (first + p) * PAGE) == 0)
+		p++;
+	mem_enter();
+	if (p < pages) {
+		vm_region_unmap(&heap, heap.base + first * PAGE, p * PAGE);
+		if (fresh && heap_top == first + pages)
+			heap_top = first;
+		else if (nfree_runs < FREE_RUNS_MAX)
+			free_runs[nfree_runs++] = (typeof(free_runs[0])){ first, pages };
+		return NULL;
+	}
 	stats.pages_mapped += pages;
 	struct run_hdr *h = (struct run_hdr *)(heap.base + first * PAGE);
 	*h = (struct run_hdr){ .magic = MAGIC, .kind = kind, .pages = pages };
@@ -128,8 +135,9 @@ static struct run_hdr *header_of(const void *p)
 	uint64_t a = (uint64_t)p;
 	if (heap_ready != 0 || !vm_region_contains(&heap, a) || (a & (PAGE - 1)) < HDR)
 		return NULL;
-	if (heap.frames[(a - heap.base) / PAGE] == KEEL_CAP_NONE)
-		return NULL; /* not mapped */
+	uint32_t f = heap.frames[(a - heap.base) / PAGE];
+	if (f == KEEL_CAP_NONE || f == VMR_FRAME_PENDING)
+		return NULL; /* not mapped (yet) */
 	struct run_hdr *h = (struct run_hdr *)(a & ~(PAGE - 1));
 	return h->magic == MAGIC ? h : NULL;
 }

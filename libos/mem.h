@@ -25,7 +25,8 @@ struct vm_region {
 	uint64_t chunk;           /* the region's size, or the size of the stacks it is cut into */
 	unsigned flags;           /* VMR_* */
 	uint32_t vrange;          /* its KEEL_CAP_VRANGE slot */
-	uint32_t *frames;         /* per page: the frame slot mapped there, or KEEL_CAP_NONE */
+	uint32_t *frames;         /* per page: the frame slot mapped there, KEEL_CAP_NONE, or
+	                           * VMR_FRAME_PENDING while a thread maps it */
 	uint64_t mapped;          /* pages mapped now */
 	struct vm_region *next;   /* the list demand faults search */
 };
@@ -41,6 +42,8 @@ long vm_region_map(struct vm_region *r, uint64_t va);
 void vm_region_unmap(struct vm_region *r, uint64_t va, uint64_t len);
 /* Unmap everything, delete the page tables it emptied and the range itself. */
 void vm_region_release(struct vm_region *r);
+#define VMR_FRAME_PENDING 0xFFFFFFFEu
+
 static inline int vm_region_contains(const struct vm_region *r, uint64_t va)
 {
 	return va - r->base < r->size;

@@ -38,20 +38,6 @@ static long vm_region_reserve_unlocked(struct vm_region *r, uint64_t size, uint6
 	return 0;
 }
 
-static long vm_region_map_unlocked(struct vm_region *r, uint64_t va)
-{
-	if (!vm_region_contains(r, va) || in_guard(r, va))
-		return -EINVAL;
-	uint64_t i = page_of(r, va);
-	if (r->frames[i] != KEEL_CAP_NONE)
-		return 0;
-	long f = vm_map_new(r->base + i * PAGE, r->flags & VMR_WRITE ? KEEL_MAP_WRITE : 0);
-	if (f < 0)
-		return f;
-	r->frames[i] = (uint32_t)f;
-	r->mapped++;
-	return 0;
-}
 
 static void vm_region_release_unlocked(struct vm_region *r)
 {
@@ -66,19 +52,24 @@ static void vm_region_release_unlocked(struct vm_region *r)
 	r->size = 0;
 }
 
-static long vm_region_fault_unlocked(uint64_t cr2, uint64_t error)
+/* The region a fault at cr2 is for, under the lock: NULL and *why if none
+ * is to map it. */
+static struct vm_region *fault_region(uint64_t cr2, uint64_t error, long *why)
 {
+	*why = VMF_NOT_MINE;
 	for (struct vm_region *r = demand_regions; r; r = r->next) {
 		if (!vm_region_contains(r, cr2))
 			continue;
-		if (in_guard(r, cr2))
-			return VMF_GUARD;
+		if (in_guard(r, cr2)) {
+			*why = VMF_GUARD;
+			return NULL;
+		}
 		/* Present already (a protection fault), or a write to a read-only region. */
 		if ((error & 1) || ((error & 2) && !(r->flags & VMR_WRITE)))
-			return VMF_NOT_MINE;
-		return vm_region_map(r, cr2);
+			return NULL;
+		return r;
 	}
-	return VMF_NOT_MINE;
+	return NULL;
 }
 
 /* The calls, each under the memory lock (mem.h). */
@@ -91,12 +82,43 @@ long vm_region_reserve(struct vm_region *r, uint64_t size, uint64_t align, uint6
 	return ret;
 }
 
+/* The kernel call is made outside the lock -- a thread should not hold it,
+ * upcalls off, through a call to the kernel (the watchdog sees a thread
+ * that is always disabled when it enters the kernel as stuck) -- the page
+ * marked pending meanwhile. */
 long vm_region_map(struct vm_region *r, uint64_t va)
 {
-	mem_enter();
-	long ret = vm_region_map_unlocked(r, va);
+	uint64_t i;
+	for (;;) {
+		mem_enter();
+		if (!vm_region_contains(r, va) || in_guard(r, va)) {
+			mem_exit();
+			return -EINVAL;
+		}
+		i = page_of(r, va);
+		uint32_t f = r->frames[i];
+		if (f == KEEL_CAP_NONE)
+			break; /* (locked) */
+		mem_exit();
+		if (f != VMR_FRAME_PENDING)
+			return 0;
+		__builtin_ia32_pause(); /* another thread maps it now */
+	}
+	uint64_t page = r->base + i * PAGE;
+	long t = vm_table(1, page, 1);
+	if (t < 0) {
+		mem_exit();
+		return t;
+	}
+	r->frames[i] = VMR_FRAME_PENDING;
 	mem_exit();
-	return ret;
+	long f = vm_map_new_in((uint32_t)t, page, r->flags & VMR_WRITE ? KEEL_MAP_WRITE : 0);
+	mem_enter();
+	r->frames[i] = f < 0 ? KEEL_CAP_NONE : (uint32_t)f;
+	if (f >= 0)
+		r->mapped++;
+	mem_exit();
+	return f < 0 ? f : 0;
 }
 
 /* The frames leave the region's record under the lock, a batch at a time,
@@ -111,7 +133,7 @@ void vm_region_unmap(struct vm_region *r, uint64_t va, uint64_t len)
 		mem_enter();
 		for (; p < va + len && vm_region_contains(r, p) && n < ARRAY_SIZE(caps); p += PAGE) {
 			uint64_t i = page_of(r, p);
-			if (r->frames[i] == KEEL_CAP_NONE)
+			if (r->frames[i] == KEEL_CAP_NONE || r->frames[i] == VMR_FRAME_PENDING)
 				continue;
 			caps[n++] = r->frames[i];
 			r->frames[i] = KEEL_CAP_NONE;
@@ -132,8 +154,9 @@ void vm_region_release(struct vm_region *r)
 
 long vm_region_fault(uint64_t cr2, uint64_t error)
 {
+	long why;
 	mem_enter();
-	long ret = vm_region_fault_unlocked(cr2, error);
+	struct vm_region *r = fault_region(cr2, error, &why);
 	mem_exit();
-	return ret;
+	return r ? vm_region_map(r, cr2) : why;
 }

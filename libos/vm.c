@@ -157,9 +157,12 @@ long vm_unmap(uint64_t va)
 long vm_map_new(uint64_t va, unsigned flags)
 {
 	long t = vm_table(1, va, 1);
-	if (t < 0)
-		return t;
-	struct keel_mmu_op op = { .table = (uint32_t)t, .index = (uint16_t)index_of(va, 1), .flags = (uint16_t)flags,
+	return t < 0 ? t : vm_map_new_in((uint32_t)t, va, flags);
+}
+
+long vm_map_new_in(uint32_t table, uint64_t va, unsigned flags)
+{
+	struct keel_mmu_op op = { .table = table, .index = (uint16_t)index_of(va, 1), .flags = (uint16_t)flags,
 				  .cap = KEEL_CAP_NEW };
 	long err = sys_mmu_update(&op, 1, NULL);
 	return err ? err : (long)op.cap; /* (the kernel wrote the new frame's slot there) */

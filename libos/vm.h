@@ -58,6 +58,8 @@ long vm_unmap(uint64_t va);
 /* A fresh zeroed frame mapped at va, in one call (KEEL_CAP_NEW): its slot,
  * or -errno. */
 long vm_map_new(uint64_t va, unsigned flags);
+/* The same into the level-1 table `table` (vm_table's slot for va). */
+long vm_map_new_in(uint32_t table, uint64_t va, unsigned flags);
 /* Clear the leaf entry for va and delete the frame capability that mapped
  * it, in one call (KEEL_CAP_FREE). 0 or -errno. */
 long vm_unmap_free(uint64_t va);
