@@ -11,10 +11,10 @@
 
 #define PAGE 4096ULL
 #define STACK (16 * 1024ULL)
-/* Each CPU's pages, CHUNK apart in a region of their own: a guard page,
- * its idle stack, its trap and upcall stacks, its upcall area. CPU 0 uses
- * libos's own area and stacks (keel_upcalls_init) and only its idle stack
- * from here. */
+/* Each CPU's pages, in a region of its own (reserved when the CPU is
+ * prepared): a guard page, its idle stack, its trap and upcall stacks, its
+ * upcall area. CPU 0 uses libos's own area and stacks (keel_upcalls_init)
+ * and only its idle stack from here. */
 #define CHUNK (64 * 1024ULL)
 #define IDLE_OFF PAGE
 #define TRAP_OFF (IDLE_OFF + STACK)
@@ -22,28 +22,29 @@
 #define AREA_OFF (UPCALL_OFF + STACK)
 _Static_assert(AREA_OFF + PAGE <= CHUNK, "a CPU's pages fit its chunk");
 
-static struct vm_region cpu_pages;
-static uint32_t cpu_frames[DISPATCH_CPUS_MAX * CHUNK / PAGE];
+static struct vm_region cpu_pages[DISPATCH_CPUS_MAX];
+static uint32_t cpu_frames[DISPATCH_CPUS_MAX][CHUNK / PAGE];
 
-static long map_pages(uint64_t va, uint64_t len)
+static long map_pages(struct vm_region *r, uint64_t va, uint64_t len)
 {
 	for (uint64_t p = 0; p < len; p += PAGE) {
-		long r = vm_region_map(&cpu_pages, va + p);
-		if (r < 0)
-			return r;
+		long err = vm_region_map(r, va + p);
+		if (err < 0)
+			return err;
 	}
 	return 0;
 }
 
 int dispatch_cpu_prepare(struct dcpu *c, unsigned idx)
 {
-	if (!cpu_pages.base) {
-		long r = vm_region_reserve(&cpu_pages, DISPATCH_CPUS_MAX * CHUNK, 0, PAGE, CHUNK, VMR_WRITE, cpu_frames);
+	struct vm_region *reg = &cpu_pages[idx];
+	if (!reg->base) {
+		long r = vm_region_reserve(reg, CHUNK, 0, PAGE, CHUNK, VMR_WRITE, cpu_frames[idx]);
 		if (r)
 			return (int)r;
 	}
-	uint64_t base = cpu_pages.base + idx * CHUNK;
-	long r = idx ? map_pages(base + IDLE_OFF, AREA_OFF + PAGE - IDLE_OFF) : map_pages(base + IDLE_OFF, STACK);
+	uint64_t base = reg->base;
+	long r = idx ? map_pages(reg, base + IDLE_OFF, AREA_OFF + PAGE - IDLE_OFF) : map_pages(reg, base + IDLE_OFF, STACK);
 	if (r)
 		return (int)r;
 	c->idx = idx;

@@ -29,6 +29,7 @@ unsigned sched_ejections;
 static const struct sched_policy *policy;
 static unsigned nrunnable;       /* threads in state RUNNABLE (queued in the policy) */
 static struct thread *run_head, *run_tail; /* the same, longest waiting first (run_next) */
+static uint64_t runnable_none_at;           /* keel_now() when the last runnable thread was picked */
 
 static void runnable_add(struct thread *t)
 {
@@ -52,7 +53,8 @@ static void runnable_remove(struct thread *t)
 		t->run_next->run_prev = t->run_prev;
 	else
 		run_tail = t->run_prev;
-	nrunnable--;
+	if (!--nrunnable && dispatch_multi)
+		runnable_none_at = keel_now(); /* (the idle-CPU watchdog's) */
 }
 static uint64_t watch_lo, watch_hi; /* thread_watch(): RIPs whose preemptions are counted */
 static char guard_why[96];       /* why a guarded call failed (only the lock holder makes one) */
@@ -175,6 +177,11 @@ void dispatch_wait_saved(struct thread *t)
 	while (__atomic_load_n(&t->on_cpu, __ATOMIC_ACQUIRE))
 		__builtin_ia32_pause();
 }
+
+/* The watchdog's clock: the env's own (one CPU: time it was descheduled
+ * is not a thread's wait); with several, the kernel clock, the one clock
+ * every CPU reads alike (each dispatcher has its own descheduled time). */
+static uint64_t watch_clock(void) { return dispatch_multi ? keel_now() : dispatch_vnow(); }
 
 /* --------------------------------------------- guarded policy callbacks */
 /*
@@ -302,7 +309,7 @@ static void policy_ready(struct thread *t, enum sched_why why)
 {
 	uint64_t w = why;
 	t->state = THREAD_RUNNABLE;
-	t->runnable_since = dispatch_vnow();
+	t->runnable_since = watch_clock();
 	runnable_add(t);
 	unsigned ejections = sched_ejections;
 	choose_cpu(t, why);
@@ -408,12 +415,13 @@ static void account_in(struct dcpu *c, struct thread *t)
 
 static void dump_threads(void)
 {
-	uint64_t v = dispatch_vnow();
+	uint64_t v = watch_clock();
 	static const char *const states[] = { "runnable", "running", "blocked", "sleeping", "done" };
 	for (struct thread *t = dispatch_all; t; t = t->all_next)
 		if (t->state == THREAD_RUNNABLE)
 			printf("sched:   thread %d (%s): runnable for %llu us, ran %llu us\n", t->tid, t->name,
-			       (unsigned long long)((v - t->runnable_since) / 1000), (unsigned long long)(t->ran_ns / 1000));
+			       (unsigned long long)((v > t->runnable_since ? v - t->runnable_since : 0) / 1000),
+			       (unsigned long long)(t->ran_ns / 1000));
 		else
 			printf("sched:   thread %d (%s): %s, ran %llu us\n", t->tid, t->name, states[t->state],
 			       (unsigned long long)(t->ran_ns / 1000));
@@ -421,10 +429,12 @@ static void dump_threads(void)
 
 /* The watchdog: a runnable thread the policy has not run for too long --
  * the one runnable longest, the head of the runnable list (O(1) however
- * many threads there are). */
+ * many threads there are); and with several CPUs, a CPU left idle for as
+ * long while there were runnable threads all along (by the kernel clock:
+ * each CPU has its own env clock). */
 static void watch(struct dcpu *c)
 {
-	uint64_t v = dispatch_vnow();
+	uint64_t v = watch_clock();
 	struct thread *t = run_head;
 	if (v - c->last_watch < 1000000 || !t)
 		return;
@@ -433,6 +443,18 @@ static void watch(struct dcpu *c)
 		snprintf(guard_why, sizeof guard_why, "thread %d (%s) runnable but not run for %llu ms", t->tid, t->name,
 			 (unsigned long long)((v - t->runnable_since) / 1000000));
 		eject(guard_why);
+		return;
+	}
+	uint64_t now = keel_now();
+	for (unsigned i = 0; dispatch_multi && i < dispatch_ncpus; i++) {
+		const struct dcpu *o = &dispatch_cpus[i];
+		uint64_t since = o->idle_since > runnable_none_at ? o->idle_since : runnable_none_at;
+		if (o->idle && now - since > sched_watchdog_ns) {
+			snprintf(guard_why, sizeof guard_why, "cpu%u idle for %llu ms while threads were runnable", i,
+				 (unsigned long long)((now - since) / 1000000));
+			eject(guard_why);
+			return;
+		}
 	}
 }
 
@@ -589,6 +611,7 @@ static bool all_idle(void)
 __attribute__((noreturn)) void dispatch_idle(struct dcpu *c)
 {
 	dispatch_spin_lock();
+	c->idle_since = keel_now(); /* (kept through wake-ups that find nothing: the watchdog's) */
 	for (;;) {
 		wake_due(c, keel_now());
 		watch(c);
@@ -675,9 +698,6 @@ static void on_event(struct keel_upcall_area *a, uint64_t events, struct keel_co
 	watch(c);
 	if (preempt && cur && cur->state == THREAD_RUNNING) {
 		struct thread *prev = cur;
-		/* Saved first: once ready, another CPU may take it. */
-		prev->ctx = *interrupted;
-		memcpy(prev->xstate, keel_upcall_xstate_of(c->area), keel_xstate_size());
 		prev->preemptions++;
 		if (interrupted->rip >= watch_lo && interrupted->rip < watch_hi)
 			prev->preempt_in_watch++;
@@ -685,8 +705,12 @@ static void on_event(struct keel_upcall_area *a, uint64_t events, struct keel_co
 		account_out(prev);
 		policy_ready(prev, SCHED_PREEMPTED);
 		struct thread *next = pick_next(c);
-		if (next != prev)
+		if (next != prev) {
+			/* Another CPU that picked prev waits for on_cpu (take_over). */
+			prev->ctx = *interrupted;
+			memcpy(prev->xstate, keel_upcall_xstate_of(c->area), keel_xstate_size());
 			__atomic_store_n(&prev->on_cpu, 0, __ATOMIC_RELEASE);
+		}
 		if (!next)
 			upcall_idle(c, prev->tid);
 		if (next != prev)
@@ -769,7 +793,7 @@ static void install(const struct sched_policy *p, int ejecting)
 	for (struct thread *t = dispatch_all; t; t = t->all_next)
 		if (t->state == THREAD_RUNNABLE) {
 			uint64_t w = SCHED_MOVED;
-			t->runnable_since = dispatch_vnow(); /* the new policy's watch starts now */
+			t->runnable_since = watch_clock(); /* the new policy's watch starts now */
 			runnable_add(t);
 			if (guarded(P_READY, t, NULL, &w))
 				goto broken;
@@ -782,6 +806,7 @@ static void install(const struct sched_policy *p, int ejecting)
 		} else if (o->cur) {
 			sched_resched(i); /* the others' turns end: the new policy decides there too */
 		} else if (o->idle) {
+			o->idle_since = keel_now(); /* (the new policy's watch starts now) */
 			dispatch_kick(o);
 		}
 	}

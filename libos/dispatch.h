@@ -38,6 +38,7 @@ struct dcpu {
 	bool spinning;                 /* waiting for the scheduler lock with upcalls off */
 	struct libos_jmp guard_jmp;
 	bool idle;                     /* (locked) waiting in the kernel for work */
+	uint64_t idle_since;           /* (locked) keel_now() when it last stopped running threads */
 	bool kicked;                   /* (locked) a kick is posted and not yet taken */
 	bool resched;                  /* (locked) its running thread's turn is to end at once */
 	uint64_t kicks_owed;           /* CPUs (by idx) it is to kick when it lets go of the lock */

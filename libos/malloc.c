@@ -15,7 +15,7 @@
 #include "vm.h"
 
 #define PAGE 4096ULL
-#define HEAP_MAX (256ULL << 20) /* (100,000 threads: ~150 MiB of thread records and XSAVE images) */
+#define HEAP_MAX (64ULL << 20)
 #define HDR 64
 #define CLASSES 8 /* 16 << 0 .. 16 << 7 = 2048 */
 #define LARGE 0xFF
@@ -45,12 +45,19 @@ static struct heap_stats stats;
 const struct libos_mem_lock *libos_mem_lock;
 static int heap_ready = -1; /* -1 not tried; 0 ready; > 0 the error, as a positive errno */
 
+/* The region is as large as the env's address-space quota allows, up to
+ * HEAP_MAX: a quarter of the size at a time down to 1 MiB (a spawned child
+ * may hold little). */
 static int heap_init(void)
 {
 	if (heap_ready < 0) {
 		long err = vm_init();
-		if (!err)
-			err = vm_region_reserve(&heap, HEAP_MAX, 0, 0, 0, VMR_WRITE, heap_frames);
+		for (uint64_t size = HEAP_MAX; !err; size /= 4) {
+			err = vm_region_reserve(&heap, size, 0, 0, 0, VMR_WRITE, heap_frames);
+			if (err != -EDQUOT || size <= (1ULL << 20))
+				break;
+			err = 0;
+		}
 		heap_ready = (int)-err;
 	}
 	return heap_ready;
@@ -81,7 +88,7 @@ static struct run_hdr *run_alloc(uint64_t pages, uint32_t kind)
 		}
 	int fresh = first == UINT64_MAX;
 	if (fresh) {
-		if (pages > HEAP_MAX / PAGE - heap_top)
+		if (pages > heap.size / PAGE - heap_top)
 			return NULL;
 		first = heap_top;
 		heap_top += pages;
@@ -152,7 +159,7 @@ static void *malloc_unlocked(size_t n)
 		n = 1;
 	int c = class_of(n);
 	if (c < 0) {
-		if (n > HEAP_MAX)
+		if (n > heap.size)
 			goto fail;
 		struct run_hdr *h = run_alloc((n + HDR + PAGE - 1) / PAGE, LARGE);
 		if (!h)

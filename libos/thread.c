@@ -106,9 +106,31 @@ int threads_init_cpus(const struct sched_policy *policy, unsigned max_cpus)
 
 long thread_errno(void) { return last_error; }
 
+/* A thread's record and XSAVE image live at the top of its own stack (a
+ * TCB, as many thread libraries keep one): no heap per thread, and the page
+ * holding them is the stack's first, which the thread touches anyway. */
+static size_t tcb_size(void)
+{
+	return ((sizeof(struct thread) + 63) & ~(size_t)63) + ((keel_xstate_size() + 63) & ~(size_t)63);
+}
+
+static struct thread *tcb_of(int index) { return (struct thread *)(stack_base(index) + STACK_SIZE - tcb_size()); }
+
+/* Any pointer may be asked: a TCB's place in a stack arena whose page is
+ * mapped, then its magic. */
 bool thread_valid(const struct thread *t)
 {
-	return t == &main_thread || (heap_owns(t) && t->magic == THREAD_MAGIC);
+	if (t == &main_thread)
+		return true;
+	for (unsigned a = 0; a < narenas; a++) {
+		const struct vm_region *r = &arenas[a];
+		if (!vm_region_contains(r, (uint64_t)t))
+			continue;
+		int index = (int)(a * ARENA_STACKS + ((uint64_t)t - r->base) / STACK_SIZE);
+		uint32_t f = r->frames[((uint64_t)t - r->base) / PAGE];
+		return tcb_of(index) == t && f != KEEL_CAP_NONE && f != VMR_FRAME_PENDING && t->magic == THREAD_MAGIC;
+	}
+	return false;
 }
 struct thread *thread_self(void)
 {
@@ -133,19 +155,7 @@ void libos_thread_start(void);
 struct thread *thread_create_with(const char *name, void *(*fn)(void *), void *arg, int priority,
 				  uint32_t tickets)
 {
-	struct thread *t = calloc(1, sizeof *t);
-	if (!t || !(t->xstate = xstate_new())) {
-		free(t);
-		last_error = -ENOMEM;
-		return NULL;
-	}
-	size_t n = strnlen(name, sizeof t->name - 1);
-	memcpy(t->name, name, n);
-	t->priority = priority;
-	t->tickets = tickets ? tickets : 100;
-	t->abs_deadline = UINT64_MAX;
-	t->magic = THREAD_MAGIC;
-
+	int index;
 	for (;;) {
 		dispatch_lock();
 		if (nfree_stacks)
@@ -153,16 +163,41 @@ struct thread *thread_create_with(const char *name, void *(*fn)(void *), void *a
 		dispatch_unlock();
 		int err = grow();
 		if (err) {
-			free(t->xstate);
-			free(t);
 			last_error = err;
 			return NULL;
 		}
 	}
-	t->stack_index = free_stacks[--nfree_stacks];
+	index = free_stacks[--nfree_stacks];
+	dispatch_unlock();
+	/* The TCB's pages mapped here, where running out is an error to return. */
+	struct vm_region *arena = &arenas[index / ARENA_STACKS];
+	struct thread *t = tcb_of(index);
+	long err = 0;
+	for (uint64_t p = (uint64_t)t & ~(uint64_t)(PAGE - 1); !err && p < stack_base(index) + STACK_SIZE; p += PAGE)
+		err = vm_region_map(arena, p);
+	if (err) {
+		vm_region_unmap(arena, stack_base(index), STACK_SIZE);
+		dispatch_lock();
+		free_stacks[nfree_stacks++] = index;
+		dispatch_unlock();
+		last_error = err;
+		return NULL;
+	}
+	memset(t, 0, tcb_size());
+	t->xstate = (uint8_t *)t + ((sizeof *t + 63) & ~(size_t)63);
+	memcpy(t->xstate, xstate_template, keel_xstate_size());
+	size_t n = strnlen(name, sizeof t->name - 1);
+	memcpy(t->name, name, n);
+	t->priority = priority;
+	t->tickets = tickets ? tickets : 100;
+	t->abs_deadline = UINT64_MAX;
+	t->stack_index = index;
 	t->ctx = (struct keel_context){ .rip = (uint64_t)libos_thread_start, .cs = KEEL_USER_CS, .rflags = 0x202,
-					.rsp = stack_base(t->stack_index) + STACK_SIZE, .ss = KEEL_USER_SS,
+					.rsp = (uint64_t)t & ~15ULL, .ss = KEEL_USER_SS,
 					.r12 = (uint64_t)fn, .r13 = (uint64_t)arg };
+	t->magic = THREAD_MAGIC;
+
+	dispatch_lock();
 	t->tid = next_tid++;
 	t->all_next = dispatch_all;
 	t->all_prev = NULL;
@@ -215,17 +250,16 @@ int thread_join(struct thread *t, void **ret)
 		t->all_next->all_prev = t->all_prev;
 	nthreads--;
 	dispatch_unlock();
-	/* Its stack pages go back to the kernel; the addresses stay for the
-	 * next thread -- once they are unmapped. */
-	vm_region_unmap(&arenas[t->stack_index / ARENA_STACKS], stack_base(t->stack_index), STACK_SIZE);
-	dispatch_lock();
-	free_stacks[nfree_stacks++] = t->stack_index;
-	dispatch_unlock();
 	if (ret)
 		*ret = t->ret;
+	int index = t->stack_index;
 	t->magic = 0;
-	free(t->xstate);
-	free(t);
+	/* Its stack pages, the TCB with them, go back to the kernel; the
+	 * addresses stay for the next thread -- once they are unmapped. */
+	vm_region_unmap(&arenas[index / ARENA_STACKS], stack_base(index), STACK_SIZE);
+	dispatch_lock();
+	free_stacks[nfree_stacks++] = index;
+	dispatch_unlock();
 	return 0;
 }
 

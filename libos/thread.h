@@ -52,7 +52,7 @@ struct thread {
 	/* Accounting, kept by the dispatcher. */
 	uint64_t ran_ns;         /* CPU time, not counting time the env was descheduled */
 	uint64_t last_ran_ns;    /* CPU time of its last turn (for a policy's charge) */
-	uint64_t runnable_since; /* for the dispatcher's watchdog */
+	uint64_t runnable_since; /* for the dispatcher's watchdog (this CPU's env clock) */
 	uint64_t dispatches, preemptions;
 	uint64_t migrations;     /* dispatches on another CPU than its last */
 	uint64_t migrations_in_watch; /* of them, with its RIP in thread_watch()'s range */

@@ -3,9 +3,9 @@
 #include "keel/errno.h"
 
 /* The page tables installed in this env's tree, by level and virtual base,
- * found through a hash of (level, base): 100,000 thread stacks need a few
- * thousand tables, and every demand fault looks one up. */
-#define VM_TABLES_MAX 8192
+ * found through a hash of (level, base): 100,000 thread stacks need 1,600
+ * level-1 tables, and every demand fault looks one up. */
+#define VM_TABLES_MAX 2048
 #define VM_HASH (2 * VM_TABLES_MAX) /* a power of two; 0: empty, else 1 + an index into tables[] */
 static struct {
 	uint64_t vbase;

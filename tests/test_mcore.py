@@ -95,14 +95,17 @@ def test_the_one_cpu_policies_run_unchanged_on_four_cpus(keel, policy):
     pytest.param("lose", r"thread 2 \(worker\) runnable but not run for \d+ ms", marks=pytest.mark.slow),
     ("spin", r"the kernel's watchdog \(disabled too long\) in its pick callback at rip 0x[0-9a-f]+"),
     pytest.param("fault", r"#PF in its pick callback at rip 0x[0-9a-f]+", marks=pytest.mark.slow),
+    ("idle", r"cpu[123] idle for \d+ ms while threads were runnable"),
 ])
 def test_a_policy_broken_on_one_cpu_is_ejected_on_all_of_them(keel, kind, why):
     """The broken policies of tests/test_sched.py on four CPUs: the one CPU
     whose callback faults or spins (the others waiting for the scheduler
     lock meanwhile, past the kernel's watchdog too: they go on waiting), or
-    the thread one CPU's queue loses, ejects the policy for every CPU; the
-    six workers finish under round-robin on all four, nothing lost. (lose
-    and fault: --slow; spin is the one where other CPUs wait meanwhile.)"""
+    the thread one CPU's queue loses, ejects the policy for every CPU; so
+    does a policy that gives work to CPU 0 alone, leaving the others idle
+    while threads wait (idle). The six workers finish under round-robin on
+    all four, nothing lost. (lose and fault: --slow; spin is the one where
+    other CPUs wait meanwhile.)"""
     b = keel.boot(f"run=sched:cpus=4:broken:{kind} watchdog_ms=20", smp=4, icount=True, timeout=120)
     b.expect_verdict("success")
     b.expect(rf"^sched: policy 'broken' ejected: {why}$")

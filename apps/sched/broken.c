@@ -2,14 +2,15 @@
  * Deliberately broken policies, each a round-robin that goes wrong after its
  * 50th pick: `lose` stops queueing thread 2 (it would never run again),
  * `spin` loops for ever inside pick, `fault` writes through a null pointer,
- * `bogus` returns something that is not a thread.
+ * `bogus` returns something that is not a thread, `idle` (several CPUs
+ * only) gives threads to CPU 0 alone and leaves the others idle.
  * The dispatcher must eject each and finish the work under round-robin.
  */
 #include "demo.h"
 
 static struct thread_queue q;
 static unsigned picks;
-static int how; /* 0 lose, 1 spin, 2 fault, 3 bogus */
+static int how; /* 0 lose, 1 spin, 2 fault, 3 bogus, 4 idle */
 static volatile int *volatile null_pointer;
 
 static void b_init(void) { q = (struct thread_queue){0}; }
@@ -31,6 +32,8 @@ static struct thread *b_pick(void)
 			null_pointer[2] = 1;
 		if (how == 3)
 			return (struct thread *)&q;
+		if (how == 4 && sched_cpu() != 0)
+			return NULL;
 	}
 	return tq_pop(&q);
 }
@@ -64,9 +67,9 @@ static void *worker(void *arg)
 
 int demo_broken(int argc, char **argv)
 {
-	static const char *const kinds[] = { "lose", "spin", "fault", "bogus" };
+	static const char *const kinds[] = { "lose", "spin", "fault", "bogus", "idle" };
 	how = -1;
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		if (argc > 1 && !strcmp(argv[1], kinds[i]))
 			how = i;
 	if (how < 0)

@@ -10,7 +10,8 @@
  *   sched:edf:feasible|infeasible[:MS[:host]]   a periodic task set under EDF
  *                                (:host: jobs sized to this host's speed)
  *   sched:switch                 the policy changed under running threads
- *   sched:broken:lose|spin|fault|bogus   a broken policy, ejected
+ *   sched:broken:lose|spin|fault|bogus|idle   a broken policy, ejected (idle:
+ *                                with cpus=N only)
  *   sched:trace:SEED             a seeded random workload, its trace dumped
  *   sched:showcase               rr, stride and prio in turn, then edf (sized
  *                                to the host) once every other env has ended

@@ -212,16 +212,22 @@ static void *adder(void *arg)
 	return NULL;
 }
 
-static int mutex_stress(unsigned nthreads, uint64_t n, int lock)
+/* n threads (at most 64) running fn(NULL), all joined. */
+static void run_all(const char *name, void *(*fn)(void *), unsigned n)
 {
 	struct thread *t[64];
+	check(n <= 64, "at most 64 threads");
+	for (unsigned i = 0; i < n; i++)
+		t[i] = thread_create(name, fn, NULL);
+	for (unsigned i = 0; i < n; i++)
+		thread_join(t[i], NULL);
+}
+
+static int mutex_stress(unsigned nthreads, uint64_t n, int lock)
+{
 	per_thread = n;
 	use_lock = lock;
-	check(nthreads <= 64, "at most 64 threads");
-	for (unsigned i = 0; i < nthreads; i++)
-		t[i] = thread_create("adder", adder, NULL);
-	for (unsigned i = 0; i < nthreads; i++)
-		thread_join(t[i], NULL);
+	run_all("adder", adder, nthreads);
 	printf("threads: mutex%s: %u threads x %llu increments: counter %llu (expected %llu), %llu lost; "
 	       "%llu lock calls waited\n",
 	       lock ? "" : " (none)", nthreads, (unsigned long long)n, (unsigned long long)counter,
@@ -395,13 +401,8 @@ static void *selfish(void *arg)
 
 static int self_check(unsigned nthreads, uint64_t rounds)
 {
-	struct thread *t[64];
 	self_rounds = rounds;
-	check(nthreads <= 64, "at most 64 threads");
-	for (unsigned i = 0; i < nthreads; i++)
-		t[i] = thread_create("selfish", selfish, NULL);
-	for (unsigned i = 0; i < nthreads; i++)
-		thread_join(t[i], NULL);
+	run_all("selfish", selfish, nthreads);
 	uint64_t restarts = 0;
 	for (unsigned i = 0; i < sched_ncpus(); i++)
 		restarts += sched_cpu_stat(i, SCHED_STAT_RESTARTS);
