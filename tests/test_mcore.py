@@ -22,7 +22,8 @@ def per_cpu(b, n):
     return [tuple(map(int, r[1:])) for r in rows]
 
 
-@pytest.mark.parametrize("smp,cpu", [(2, "qemu64"), (4, "max")])
+@pytest.mark.parametrize("smp,cpu", [(2, "qemu64"), pytest.param(4, "max", marks=pytest.mark.slow),
+                                     pytest.param(8, "max", marks=pytest.mark.slow)])
 def test_threads_move_between_cpus_holding_every_register(keel, smp, cpu):
     """Twelve threads hold their own values in the general registers, all
     sixteen XMM registers, MXCSR and the x87 control word through spins
@@ -62,12 +63,14 @@ def test_a_mutex_loses_no_update_across_eight_cpus(keel):
     assert lost > 0
 
 
+@pytest.mark.slow
 def test_work_stealing_spreads_a_thousand_threads_made_on_one_cpu(keel):
     """Main makes 1,000 threads on its CPU (sched_ws queues a new thread
     where it was made); the three idle CPUs are kicked and steal them; all
     run, return their results and are joined. (How the work spreads depends
     on when each CPU steals, which moves with QEMU's round-robin of the
-    vCPUs: the bound is loose.)"""
+    vCPUs: the bound is loose. --slow: the skewed spawn below covers
+    stealing in every run.)"""
     b = keel.boot("run=threads:cpus=4:policy=ws:many:1000", smp=4, icount=True, timeout=180)
     b.expect_verdict("success")
     b.expect(r"^threads: 1000 threads created \(1001 alive at once\), run and joined; "
@@ -79,13 +82,13 @@ def test_work_stealing_spreads_a_thousand_threads_made_on_one_cpu(keel):
     b.expect_nothing_leaked(started=1, failed=0)
 
 
-@pytest.mark.parametrize("policy", [pytest.param("prio", marks=pytest.mark.slow),
-                                    pytest.param("stride", marks=pytest.mark.slow), "edf"])
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", ["prio", "stride", "edf"])
 def test_the_one_cpu_policies_run_unchanged_on_four_cpus(keel, policy):
     """Today's single-CPU policies keep one queue; on four CPUs every CPU
     picks from it under the scheduler lock: the demo (producers and
     consumers on condition variables, a semaphore pool, register checks)
-    runs as on one CPU. (prio and stride: --slow.)"""
+    runs as on one CPU. (--slow: ~6 s each.)"""
     b = keel.boot(f"run=threads:cpus=4:policy={policy}", smp=4, icount=True, timeout=180).expect_verdict("success")
     b.expect(rf"^threads: 4 CPUs, policy {policy}$")
     b.expect(r"^threads: bounded buffer: 3 producers, 2 consumers, 1500 items, sum 1875750 \(expected 1875750\)")

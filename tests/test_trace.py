@@ -18,8 +18,9 @@ sys.path.insert(0, str(SRC / "bench"))
 import ktrace  # noqa: E402
 
 # A seeded libOS workload (its scheduling trace dumped), a pct server and
-# client, and a trap or two: every kind of event but device interrupts.
-TRACED = "run=sched:trace:7,ipc:server,ipc:client:50 timeslice_us=1000"
+# client, and threads:overflow (demand-mapped stack pages to its guard):
+# every kind of event but device interrupts.
+TRACED = "run=sched:trace:7,ipc:server,ipc:client:50,threads:overflow timeslice_us=1000"
 NOP5 = bytes([0x0F, 0x1F, 0x44, 0x00, 0x00])
 
 
@@ -54,7 +55,7 @@ def test_a_seeded_icount_trace_is_the_same_on_every_run(traced):
 
 def test_the_trace_agrees_with_the_kernels_own_counters(traced):
     b = traced[2]
-    s = b.expect_nothing_leaked(started=3, failed=0)
+    s = b.expect_nothing_leaked(started=4, failed=0)
     dumps = ktrace.parse_ktrace(b.log)
     assert len(dumps) == 1 and dumps[0].complete, "one complete dump, for cpu0"
     d = dumps[0]
