@@ -387,6 +387,7 @@ __noreturn void upcall_exception(struct dispatcher *d, const struct trap_frame *
 	if (!user_addr(h.upcall_stack) || !put_ctx(d, KEEL_SAVE_ENABLED, &c) || !area_put(d, AREA_FIELD(disabled), &one, 4))
 		env_kill(d->env, "%s at rip %#llx: upcall stack %#llx or area unusable", exception_name(tf->vector),
 			 (unsigned long long)tf->rip, (unsigned long long)h.upcall_stack);
+	upcall_watchdog_reset(d); /* it was enabled (as upcall_trap_fast) */
 	trap_to_env(d, &h, KEEL_SAVE_ENABLED, h.upcall_stack, tf->vector, tf->error, cr2);
 }
 

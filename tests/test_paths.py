@@ -16,8 +16,9 @@ table in apps/paths.
 The trap subject does the same for a Ring 3 page fault (entry.S's pf_entry,
 trap.c's upcall_trap_fast, the general upcall_exception): a read of an unmapped
 page with every register set, enabled, with events waiting in the area, on an
-unaligned upcall stack, disabled (to the trap save), and two states that end
-the env.
+unaligned upcall stack, disabled (to the trap save), enabled after a disabled
+yield charged the watchdog (the handler prints the kernel's watchdog record:
+every path must start it over), and two states that end the env.
 
 The control transfer (pct.c's fast call and reply) takes two envs: apps/paths
 calls `paths pctpeer` through a table of states the peer is left in (waiting,
@@ -96,12 +97,16 @@ def test_every_fast_path_leaves_what_the_general_path_leaves(keel, subject, cpu)
     if subject == "trap":
         # A read of the unmapped page at 0x1000 from Ring 3: #PF, error 4 (user, read, not present).
         fault = "rsi 0xe rdx 0x4 rcx 0x1000 "
-        for state in ("enabled", "enabled-with-events-waiting", "enabled-unaligned-stack"):
+        # Enabled at the fault: the watchdog's count starts over on every path,
+        # also after a disabled yield had charged it (the handler reads the
+        # kernel record while disabled, so nothing else has reset it).
+        for state in ("enabled", "enabled-with-events-waiting", "enabled-unaligned-stack",
+                      "enabled-after-a-disabled-yield"):
             assert re.fullmatch(rf"delivered 1; at the entry: rsp upcall-top-{16 if 'unaligned' in state else 0} "
                                 rf"rflags 0x202 rdi the area {fault}r8 0, others \S+; "
                                 r"saved: regs ok rip paths_pf\+0 cs 0x2b ss 0x23 rflags 0x246 rsp kept; "
                                 r"area: disabled 1 vector 14 error 0x4 cr2 0x1000 traps \+1 pending (0|0x[0-9a-f]+); "
-                                r"back: regs ok", ref[state]), (state, ref[state])
+                                r"kernel: watchdog 0; back: regs ok", ref[state]), (state, ref[state])
         assert "pending 0x21;" in ref["enabled-with-events-waiting"]  # left for the handler to see
         # Disabled: to the trap save, on the trap stack (the general path in every build).
         assert f"rsp trap-top-0 rflags 0x202 rdi the area {fault}r8 2," in ref["disabled"], ref["disabled"]

@@ -145,6 +145,7 @@ struct event_state { /* (a trap subject's too: crit unused) */
 	int crit;          /* 1: the int in the critical range; 2: in one too long to count */
 	uint64_t entry;    /* the event (trap) entry (0: paths_event_entry, paths_trap_entry) */
 	int64_t stack_off; /* from the upcall stack's top */
+	int yielded;       /* trap: disabled over one yield first (the watchdog counts) */
 };
 
 static const struct event_state event_states[] = {
@@ -278,6 +279,7 @@ static struct {
 	struct keel_context saved; /* the save the entry's R8 names, as the entry found it */
 	uint32_t disabled;
 	uint64_t vector, error, cr2, traps, pending;
+	uint64_t watchdog; /* the kernel record's, read in the handler (disabled) */
 } tseen;
 
 __attribute__((noreturn)) void paths_trap(struct keel_upcall_area *a, const uint64_t *block);
@@ -294,6 +296,8 @@ __attribute__((noreturn)) void paths_trap(struct keel_upcall_area *a, const uint
 	tseen.cr2 = a->trap_cr2;
 	tseen.traps = a->traps;
 	tseen.pending = a->pending;
+	struct keel_disp_record r;
+	tseen.watchdog = sys_debug(DEBUG_DISP_RECORD, KEEL_SELF, (long)&r) ? ~0ULL : r.watchdog;
 	c->rip = (uint64_t)paths_pf_end; /* past the faulting read */
 	keel_resume(c, a);
 }
@@ -303,6 +307,9 @@ static const struct event_state trap_states[] = {
 	{ "enabled-with-events-waiting", .pending = KEEL_EV_SWVEC | KEEL_EV_TIMER },
 	{ "enabled-unaligned-stack", .stack_off = -8 },
 	{ "disabled", .disabled = 1 }, /* to the trap save, on the trap stack */
+	/* A disabled yield charged the watchdog; enabled at the fault, so every
+	 * path starts its count over. */
+	{ "enabled-after-a-disabled-yield", .yielded = 1 },
 };
 
 static const struct event_state trap_finals[] = {
@@ -320,6 +327,10 @@ static void trap_run(const struct event_state *s)
 	a->trap_entry = s->entry ? s->entry : (uint64_t)paths_trap_entry;
 	a->upcall_stack = STACK_TOP + (uint64_t)s->stack_off;
 	a->pending = s->pending;
+	if (s->yielded) {
+		a->disabled = 1;
+		sys_yield();
+	}
 	a->disabled = s->disabled;
 	uint64_t t0 = rdtsc();
 	paths_pf_self(in, out, 0);
@@ -352,6 +363,7 @@ static void trap_run(const struct event_state *s)
 		printf("; area: disabled %u vector %llu error %#llx cr2 %#llx traps +%llu pending %#llx", tseen.disabled,
 		       (unsigned long long)tseen.vector, (unsigned long long)tseen.error, (unsigned long long)tseen.cr2,
 		       (unsigned long long)(tseen.traps - before_traps), (unsigned long long)tseen.pending);
+		printf("; kernel: watchdog %#llx", (unsigned long long)tseen.watchdog);
 	}
 	printf("; back: regs %s\n", regs_diff(out, in, b2, sizeof b2));
 	printf("paths trap %s: cost %llu\n", s->name, (unsigned long long)cost);
