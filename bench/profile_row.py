@@ -14,7 +14,9 @@ Prints, and writes to build/bench/profile-ROW.txt:
   - per function, the instructions executed in it (exclusive: a callee's are
     its own), averaged over the iterations, with the share of the total;
   - the first iteration's path: each run of consecutive instructions in one
-    function as `function n`, in order -- where the time goes, step by step.
+    function as `function n`, in order -- where the time goes, step by step;
+  - with --listing, build/bench/profile-ROW-listing.txt: the first
+    iteration's every instruction, the kernel's disassembled (objdump).
 
 Two builds side by side (`--builddir`) find a regression's function in
 minutes. Caveat: QEMU's stub masks interrupts and stops the guest's timers
@@ -240,7 +242,21 @@ def summarize(row, iters, bench, limit):
     return "\n".join(lines) + "\n"
 
 
-def profile(builddir, row, reps, skip, cpu, limit, timeout):
+def listing(builddir, path):
+    """Each instruction of one stepped iteration, a line each: the kernel's
+    with objdump's disassembly, Ring 3's by function only."""
+    out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(Path(builddir) / "kern" / "keel.elf")],
+                         capture_output=True, text=True, check=True).stdout
+    text = {}
+    for line in out.splitlines():
+        m = re.match(r"^\s*([0-9a-f]+):\s+(.*)$", line)
+        if m:
+            text[int(m.group(1), 16)] = m.group(2).strip()
+    return "".join(f"{pc:#018x} {name:<28} {text.get(pc, '') if pc >= KERNEL_HALF else ''}\n"
+                   for pc, name in path)
+
+
+def profile(builddir, row, reps, skip, cpu, limit, timeout, with_listing=False):
     if row not in OPS:
         raise SystemExit(f"--profile: unknown row {row!r}; known: {', '.join(OPS)}")
     m = keelqemu.Machine(cpu=cpu, icount=True)
@@ -272,6 +288,8 @@ def profile(builddir, row, reps, skip, cpu, limit, timeout):
             qemu.wait()
     report = summarize(row, iters, bench, limit)
     (outdir / f"profile-{row}.txt").write_text(report)
+    if with_listing and iters:
+        (outdir / f"profile-{row}-listing.txt").write_text(listing(builddir, iters[0]["path"]))
     return report
 
 
@@ -284,8 +302,9 @@ def main(argv=None):
     p.add_argument("--cpu", default="max,-smap", help="QEMU CPU model (default the bench's)")
     p.add_argument("--limit", type=int, default=200000, help="steps at most per iteration")
     p.add_argument("--timeout", type=float, default=900.0)
+    p.add_argument("--listing", action="store_true", help="also every instruction of iteration 1, disassembled")
     a = p.parse_args(argv)
-    sys.stdout.write(profile(Path(a.builddir), a.row, a.reps, a.skip, a.cpu, a.limit, a.timeout))
+    sys.stdout.write(profile(Path(a.builddir), a.row, a.reps, a.skip, a.cpu, a.limit, a.timeout, a.listing))
     print(f"\n(written to {Path(a.builddir) / 'bench' / ('profile-' + a.row + '.txt')})")
     return 0
 

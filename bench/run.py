@@ -423,10 +423,13 @@ def main():
                    help="no figures: where ROW's instructions go, function by function (bench/profile_row.py: "
                         "gdb single-steps REPS iterations of the row under icount)")
     p.add_argument("--reps", type=int, default=3, help="--profile: iterations stepped (default 3)")
+    p.add_argument("--listing", action="store_true",
+                   help="--profile: also build/bench/profile-ROW-listing.txt, iteration 1 instruction by instruction")
     a = p.parse_args()
     if a.profile:
         import profile_row  # bench/profile_row.py, beside this file
-        sys.stdout.write(profile_row.profile(Path(a.builddir), a.profile, a.reps, None, a.cpu, 200000, a.timeout))
+        sys.stdout.write(profile_row.profile(Path(a.builddir), a.profile, a.reps, None, a.cpu, 200000, a.timeout,
+                                             a.listing))
         return 0
 
     builddir = Path(a.builddir)
