@@ -849,7 +849,9 @@ void sched_restart_policy(void) { install(policy, 0); }
 
 const struct sched_policy *sched_policy_named(const char *name)
 {
-	static const struct sched_policy *const all[] = { &sched_rr, &sched_prio, &sched_stride, &sched_edf, &sched_ws };
+	static const struct sched_policy *const all[] = {
+		&sched_rr, &sched_prio, &sched_stride, &sched_edf, &sched_ws, &sched_gedf, &sched_pedf,
+	};
 	for (unsigned i = 0; i < ARRAY_SIZE(all); i++)
 		if (!strcmp(all[i]->name, name))
 			return all[i];

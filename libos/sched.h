@@ -75,14 +75,19 @@ void sched_kick(unsigned cpu);
  * through ready(SCHED_PREEMPTED) and pick there (a cross-CPU event). */
 void sched_resched(unsigned cpu);
 
-extern const struct sched_policy sched_rr, sched_prio, sched_stride, sched_edf, sched_ws;
+extern const struct sched_policy sched_rr, sched_prio, sched_stride, sched_edf, sched_ws, sched_gedf, sched_pedf;
 extern uint64_t sched_ws_stolen; /* sched_ws: threads one CPU took from another's queue */
+/* sched_pedf: the CPU t is bound to (-1: not placed: no period or no WCET
+ * declared yet), and how many threads fitted on no CPU (each went to the
+ * least-loaded one). */
+int sched_pedf_cpu(const struct thread *t);
+extern unsigned sched_pedf_unfit;
 
 /* Switch the running app to another policy: every runnable thread moves to
  * it (SCHED_MOVED). Returns the old one. */
 const struct sched_policy *sched_set_policy(const struct sched_policy *p);
 const struct sched_policy *sched_policy(void);
-/* A policy by name ("rr", "prio", "stride", "edf", "ws"), or NULL. */
+/* A policy by name ("rr", "prio", "stride", "edf", "ws", "gedf", "pedf"), or NULL. */
 const struct sched_policy *sched_policy_named(const char *name);
 
 /* The dispatcher's watchdog: the longest a runnable thread may wait

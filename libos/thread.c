@@ -272,17 +272,31 @@ void thread_yield(void)
 void thread_sleep(uint64_t ns) { thread_sleep_until(keel_now() + ns); }
 
 /* ------------------------------------------------------- periodic jobs */
-void thread_set_period(uint64_t period, uint64_t rel_deadline)
+void thread_set_period(uint64_t period, uint64_t rel_deadline) { thread_set_period_at(period, rel_deadline, 0); }
+
+void thread_set_period_at(uint64_t period, uint64_t rel_deadline, uint64_t first)
 {
 	dispatch_lock();
 	struct thread *t = dispatch_cur;
+	uint64_t now = keel_now();
 	t->period = period;
 	t->rel_deadline = rel_deadline ? rel_deadline : period;
 	t->job = 1;
-	t->release = keel_now();
+	t->release = first > now ? first : now;
 	t->abs_deadline = t->release + t->rel_deadline;
+	dispatch_stop(SCHED_YIELDED); /* the policy sees its deadline (and places it) */
+	if (t->release > now)
+		thread_sleep_until(t->release);
+	dispatch_lock();
 	trace(TR_RELEASE, t->tid, t->job, t->release);
-	dispatch_stop(SCHED_YIELDED); /* the policy sees its deadline */
+	dispatch_unlock();
+}
+
+void thread_set_wcet(uint64_t wcet)
+{
+	dispatch_lock();
+	dispatch_cur->wcet = wcet;
+	dispatch_unlock();
 }
 
 uint64_t thread_next_job(void)

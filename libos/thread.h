@@ -38,6 +38,7 @@ struct thread {
 	int priority;            /* sched_prio: higher runs first */
 	uint32_t tickets;        /* sched_stride: CPU share */
 	uint64_t period, rel_deadline; /* periodic jobs (thread_set_period); 0 if not periodic */
+	uint64_t wcet;           /* its jobs' declared execution time, ns (thread_set_wcet); 0: none */
 
 	/* Many CPUs: the CPU (0 .. sched_ncpus() - 1) whose queue it joins
 	 * when it becomes runnable -- the policy's select_cpu sets it, else
@@ -109,7 +110,16 @@ unsigned thread_count(void);
  * thread_next_job() ends the current job (counting a miss if it is late)
  * and sleeps until the next release; it returns the new job's number. */
 void thread_set_period(uint64_t period, uint64_t rel_deadline);
+/* The same, the first job released at `first` (keel_now() time; the thread
+ * sleeps until then; 0 or a time past: now) -- threads given one `first`
+ * start in phase, the synchronous release of the real-time literature. The
+ * policy sees the period (and a declared WCET) before the sleep. */
+void thread_set_period_at(uint64_t period, uint64_t rel_deadline, uint64_t first);
 uint64_t thread_next_job(void);
+/* Declare the execution time each job of the calling thread needs, ns: for
+ * policies that admit or place tasks by utilisation (wcet / period:
+ * sched_pedf). Nothing enforces it. */
+void thread_set_wcet(uint64_t wcet);
 
 /* From now on, count in each thread's `preempt_in_watch` the preemptions by
  * the timer upcall that interrupted it with RIP in [start, end) -- what the
