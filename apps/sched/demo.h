@@ -13,6 +13,7 @@ int demo_edf(int argc, char **argv);                                   /* edf.c 
 int demo_switch(int argc, char **argv);                                /* switch.c */
 int demo_broken(int argc, char **argv);                                /* broken.c */
 int demo_trace(int argc, char **argv);                                 /* workload.c */
+int demo_rt(const struct sched_policy *p, int argc, char **argv);    /* rt.c: gedf, pedf */
 extern int demo_quiet; /* the showcase: no trace dumps */
 
 /* A CPU-bound worker's loop: bursts of `burn` instructions until *stop. */

@@ -9,6 +9,8 @@
  *                                round-robin, for contrast); then priority order
  *   sched:edf:feasible|infeasible[:MS[:host]]   a periodic task set under EDF
  *                                (:host: jobs sized to this host's speed)
+ *   sched:gedf|pedf[:SET]        global or partitioned EDF over a periodic
+ *                                task set (light, dhall, unfit; with cpus=N)
  *   sched:switch                 the policy changed under running threads
  *   sched:broken:lose|spin|fault|bogus|idle   a broken policy, ejected (idle:
  *                                with cpus=N only)
@@ -76,6 +78,8 @@ int main(int argc, char **argv)
 		rc = demo_prio(argc - 1, argv + 1);
 	else if (p == &sched_edf)
 		rc = demo_edf(argc - 1, argv + 1);
+	else if (p == &sched_gedf || p == &sched_pedf)
+		rc = demo_rt(p, argc - 1, argv + 1);
 	else if (!strcmp(mode, "switch"))
 		rc = demo_switch(argc - 1, argv + 1);
 	else if (!strcmp(mode, "broken"))
