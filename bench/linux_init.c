@@ -9,6 +9,9 @@
  * only the cross-CPU rows: munmap with a second thread of the process
  * running on CPU 1, which the unmap's TLB shootdown must reach; then futex,
  * eventfd and signal round trips between a thread on CPU 0 and one on CPU 1.
+ * Last, user-level preemption (issue 23's counterpart of apps/tbench's
+ * preempt rows): two user-level threads (ucontext) switched by the handler
+ * of a timer_create signal per quantum of 5, 10, 50 and 100 us.
  * Built with the build machine's gcc, -static. Never committed as a binary.
  */
 #define _GNU_SOURCE
@@ -31,6 +34,8 @@
 #include <sys/reboot.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 static inline uint64_t tsc(void)
@@ -626,6 +631,151 @@ static void xcpu_rows(size_t warm, size_t n)
 	sigprocmask(SIG_UNBLOCK, &xcpu_mask, NULL);
 }
 
+/* ------------------------------------------------ user-level preemption */
+/* As apps/tbench's preempt rows: two CPU-bound user-level threads (ucontext),
+ * each turn ended by a POSIX timer's signal (SIGALRM, timer_create, one per
+ * quantum). The handler only marks the turn over; the thread switches at
+ * its next unit of work (swapcontext: the glibc way, two rt_sigprocmask
+ * calls a switch) -- switching inside the handler races the signal against
+ * setcontext's own mask change. Samples of the ticks lost per preemption
+ * over windows of 100 quanta, measured against the cost of a unit of work
+ * alone; the timer's overruns (si_overrun: expirations that came while a
+ * signal was still pending) counted apart. */
+#define PRE_UNIT 100 /* loop iterations of work in a unit */
+#define PRE_WINDOWS_MAX 64
+static ucontext_t pre_main, pre_ult[2];
+static char pre_stacks[2][65536] __attribute__((aligned(16)));
+static volatile uint64_t pre_units[2], pre_switches, pre_overruns, pre_signals;
+static volatile int pre_cur, pre_calibrating, pre_pending, pre_over;
+static uint64_t pre_window, pre_unit_x1000, pre_lost[PRE_WINDOWS_MAX], pre_share[PRE_WINDOWS_MAX];
+static uint64_t pre_start_tsc, pre_u0, pre_p0;
+static size_t pre_windows, pre_done, pre_redone;
+
+static void on_pre(int s, siginfo_t *si, void *uc)
+{
+	(void)s, (void)uc;
+	pre_overruns += (uint64_t)si->si_overrun;
+	pre_signals++;
+	pre_pending = 1;
+}
+
+/* A window that has run its length is closed: its loss recorded. */
+static void pre_close(uint64_t now)
+{
+	uint64_t u = pre_units[0] + pre_units[1], p = pre_switches, len = now - pre_start_tsc;
+	if (pre_calibrating) {
+		pre_unit_x1000 = len * 1000 / (u - pre_u0);
+		pre_over = 1;
+		return;
+	}
+	uint64_t work = (u - pre_u0) * pre_unit_x1000 / 1000;
+	if (p > pre_p0 && len > work) {
+		pre_lost[pre_done] = (len - work) / (p - pre_p0);
+		pre_share[pre_done] = (len - work) * 1000 / len;
+		pre_done++;
+	} else {
+		pre_redone++; /* (it measured nothing: wall mode's noise can do that) */
+	}
+	if (pre_done == pre_windows || pre_redone >= pre_windows)
+		pre_over = 1;
+	pre_start_tsc = now, pre_u0 = u, pre_p0 = p;
+}
+
+/* Both threads run the same instructions per unit (see apps/tbench). */
+static void pre_spin(int me)
+{
+	(void)me;
+	while (!pre_over) {
+		for (int i = 0; i < PRE_UNIT; i++)
+			__asm__ volatile("");
+		pre_units[pre_cur]++;
+		uint64_t now = tsc();
+		if (now - pre_start_tsc >= pre_window)
+			pre_close(now);
+		if (pre_pending) {
+			pre_pending = 0;
+			pre_switches++;
+			int from = pre_cur;
+			pre_cur ^= 1;
+			swapcontext(&pre_ult[from], &pre_ult[pre_cur]);
+		}
+	}
+	setcontext(&pre_main);
+}
+
+static void pre_start(int me)
+{
+	getcontext(&pre_ult[me]);
+	pre_ult[me].uc_stack.ss_sp = pre_stacks[me];
+	pre_ult[me].uc_stack.ss_size = sizeof pre_stacks[me];
+	pre_ult[me].uc_link = &pre_main;
+	sigdelset(&pre_ult[me].uc_sigmask, SIGALRM); /* (main keeps it blocked: only the threads take it) */
+	makecontext(&pre_ult[me], (void (*)(void))pre_spin, 1, me);
+}
+
+static void preempt_rows(int quick)
+{
+	static const long quanta_us[] = { 5, 10, 50, 100 };
+	pre_windows = quick ? 10 : 40;
+	struct sigaction sa = { 0 };
+	sa.sa_sigaction = on_pre;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGALRM, &sa, NULL);
+	struct sigevent sev = { 0 };
+	sev.sigev_notify = SIGEV_SIGNAL;
+	sev.sigev_signo = SIGALRM;
+	timer_t timer;
+	if (timer_create(CLOCK_MONOTONIC, &sev, &timer)) {
+		printf("bench: preempt rows not measured: timer_create: %s\n", strerror(errno));
+		return;
+	}
+	sigset_t alrm;
+	sigemptyset(&alrm);
+	sigaddset(&alrm, SIGALRM);
+	sigprocmask(SIG_BLOCK, &alrm, NULL);
+	/* A unit alone, no timer: 4 ms of them. */
+	pre_calibrating = 1;
+	pre_window = 4000000;
+	pre_over = 0;
+	pre_start(0);
+	pre_start_tsc = tsc(), pre_u0 = pre_units[0] + pre_units[1], pre_p0 = pre_switches;
+	swapcontext(&pre_main, &pre_ult[0]);
+	pre_calibrating = 0;
+	printf("INFO preempt_unit_ticks_linux %llu.%03llu (%d loop iterations, a count and a clock read)\n",
+	       (unsigned long long)(pre_unit_x1000 / 1000), (unsigned long long)(pre_unit_x1000 % 1000), PRE_UNIT);
+	for (size_t q = 0; q < sizeof quanta_us / sizeof quanta_us[0]; q++) {
+		pre_window = 100 * (uint64_t)quanta_us[q] * 1000;
+		pre_done = pre_redone = 0;
+		pre_switches = pre_overruns = pre_signals = 0;
+		pre_pending = 0;
+		pre_cur = 0;
+		pre_over = 0;
+		pre_start(0);
+		pre_start(1);
+		pre_start_tsc = tsc(), pre_u0 = pre_units[0] + pre_units[1], pre_p0 = 0;
+		struct itimerspec its = { .it_interval = { 0, quanta_us[q] * 1000 }, .it_value = { 0, quanta_us[q] * 1000 } };
+		timer_settime(timer, 0, &its, NULL);
+		swapcontext(&pre_main, &pre_ult[0]);
+		struct itimerspec off = { 0 };
+		timer_settime(timer, 0, &off, NULL);
+		struct timespec zero = { 0 };
+		while (sigtimedwait(&alrm, NULL, &zero) > 0) /* (one left pending: not into the next row) */
+			;
+		char op[48];
+		snprintf(op, sizeof op, "sigalrm_preempt_%ldus", quanta_us[q]);
+		kept = pre_done;
+		redone = pre_redone;
+		memcpy(samples, pre_lost, kept * sizeof pre_lost[0]);
+		report(op);
+		qsort(pre_share, pre_done, sizeof pre_share[0], cmp);
+		printf("INFO %s_lost_permille %llu\n", op, (unsigned long long)(pre_done ? pre_share[pre_done / 2] : 0));
+		printf("INFO %s_overruns %llu of %llu signals\n", op, (unsigned long long)pre_overruns,
+		       (unsigned long long)pre_signals);
+		fflush(stdout);
+	}
+	timer_delete(timer);
+}
+
 static int cmdline_has(const char *cmdline, const char *word)
 {
 	size_t len = strlen(word);
@@ -764,6 +914,7 @@ int main(int argc, char **argv)
 			munmap(p, 512 * 4096);
 		});
 	unmap_row("munmap_1_page", warm, n / 5, 0, 0);
+	preempt_rows(cmdline_has(cmdline, "bench=quick"));
 done:
 	printf("BENCH done\n");
 	fflush(stdout);

@@ -54,6 +54,10 @@ EQUIVALENT = {
     "map_unmap_512_pages": ("mmap_munmap_512_pages", None),
     "demand_zero_fault_upcall": ("demand_zero_fault", None),
     "unmap_1_page": ("munmap_1_page", None),
+    "preempt_5us": ("sigalrm_preempt_5us", None),
+    "preempt_10us": ("sigalrm_preempt_10us", None),
+    "preempt_50us": ("sigalrm_preempt_50us", None),
+    "preempt_100us": ("sigalrm_preempt_100us", None),
 }
 # The same on two CPUs: a keel-smp operation -> the linux-smp one.
 SMP_EQUIVALENT = {
@@ -108,6 +112,17 @@ DESCRIPTION = {
     "demand_zero_fault_upcall": "touch an unmapped page -> #PF trap upcall (libos entry) -> frame + map (one call) "
                                 "-> resumed",
     "demand_zero_fault": "first touch of an anonymous page (the kernel's demand-zero fault)",
+    "preempt_5us": "libos threads (apps/tbench:preempt, one CPU): two CPU-bound threads, each turn ended at a 5 us "
+                   "quantum by the env's timer upcall and a Ring 3 thread switch; per preemption, the window's time "
+                   "less its work",
+    "preempt_10us": "the same at a 10 us quantum",
+    "preempt_50us": "the same at a 50 us quantum",
+    "preempt_100us": "the same at a 100 us quantum",
+    "sigalrm_preempt_5us": "two user-level threads (ucontext) switched in the handler of a timer_create SIGALRM every "
+                           "5 us (swapcontext); per preemption, the window's time less its work",
+    "sigalrm_preempt_10us": "the same at a 10 us interval",
+    "sigalrm_preempt_50us": "the same at a 50 us interval",
+    "sigalrm_preempt_100us": "the same at a 100 us interval",
     "getpid": "syscall(SYS_getpid)",
     "signal_roundtrip": "kill(self, SIGUSR1) -> handler -> sigreturn",
     "segv_mprotect_roundtrip": "write to PROT_NONE page -> SIGSEGV handler mprotects -> retried",
@@ -218,6 +233,16 @@ def run_keel(builddir, machine, quick, timeout):
 
 LOCK_RE = re.compile(r"^lock: 'kernel': (\d+) acquisitions, (\d+) contended(?:; spin (\d+) ticks in all; held "
                      r"(\d+) ticks in all, (\d+) on average, (\d+) at most)?$", re.M)
+
+
+def run_tpreempt(builddir, machine, quick, timeout):
+    """Preemption's cost in the thread library (apps/tbench:preempt, one CPU):
+    rows preempt_<Q>us, and INFO lines with the share of the CPU lost."""
+    r = keelqemu.boot(builddir, "run=tbench:preempt:quick" if quick else "run=tbench:preempt", machine,
+                      timeout=timeout)
+    if r.verdict != "success":
+        raise RuntimeError(f"Keel tbench:preempt boot ended in {r.verdict}:\n{r.log[-3000:]}")
+    return parse(r.log), r.log
 
 
 def run_tbench(builddir, two, quick, timeout):
@@ -458,8 +483,14 @@ def main():
         if "keel" in systems:
             log(f"{mode}: Keel")
             res, klog = run_keel(builddir, m, a.quick, a.timeout)
+            plog = ""
+            if mode == "icount":
+                # Preemption's cost is work lost against work measured alone:
+                # under plain TCG the work rate itself moves with the host.
+                pre, plog = run_tpreempt(builddir, m, a.quick, a.timeout)
+                res.update(pre)
             records += records_for("keel", mode, res, unit)
-            meta.setdefault("keel_info", {})[mode] = parse_info(klog)
+            meta.setdefault("keel_info", {})[mode] = {**parse_info(klog), **parse_info(plog)}
             meta.setdefault("keel_trace_sites", {})[mode] = parse_sites(klog)
         if "keel-smp" in systems:
             log(f"{mode}: Keel, two and four CPUs")
@@ -471,6 +502,8 @@ def main():
             res, info = run_linux(builddir, m, vmlinuz, initrd, a.quick, off, a.timeout)
             records += records_for("linux-mitigations-off" if off else "linux", mode, res, unit)
             meta["linux_version"] = info.get("version", "?").split(" (")[0]
+            meta.setdefault("linux_info" + ("_off" if off else ""), {})[mode] = {
+                k: v for k, v in info.items() if k.startswith("preempt") or k.startswith("sigalrm")}
             meta["linux_mitigations" + ("_off" if off else "")] = {
                 k.split(".", 1)[1]: v for k, v in info.items() if k.startswith("vulnerability.")}
         if "linux-smp" in systems and mode == "wall":

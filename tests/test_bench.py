@@ -22,7 +22,13 @@ LINUX_OPS = {"getpid", "signal_roundtrip", "segv_mprotect_roundtrip", "pipe_ping
              "demand_zero_fault", "munmap_1_page"}
 XCPU_OPS = {"xcpu_futex_pingpong", "xcpu_eventfd_pingpong", "xcpu_signal_roundtrip"}
 LINUX_SMP_OPS = {"munmap_1_page_peer_asleep", "shootdown_munmap_1_page", "shootdown_mmap_munmap_1_page"} | XCPU_OPS
+# Preemption's cost (issue 23): icount only (work lost against work measured
+# alone, whose rate moves with the host under plain TCG).
+QUANTA_US = (5, 10, 50, 100)
+PREEMPT_OPS = {f"preempt_{q}us" for q in QUANTA_US}
+SIGALRM_OPS = {f"sigalrm_preempt_{q}us" for q in QUANTA_US}
 SYSTEMS = {"keel": KEEL_OPS, "keel-smp": SMP_OPS, "floor": FLOOR_OPS, "linux": LINUX_OPS, "linux-mitigations-off": LINUX_OPS}
+ICOUNT_ONLY = {"keel": PREEMPT_OPS, "linux": SIGALRM_OPS, "linux-mitigations-off": SIGALRM_OPS}
 RECORD_KEYS = {"system", "op", "mode", "unit", "iterations", "min", "median", "p99", "redone"}
 
 
@@ -56,6 +62,8 @@ def check_results(res, systems):
                 continue
             if system == "keel-smp" and mode == "icount":  # the spinning cross-CPU rows are wall-only
                 ops = ops - {"shootdown_unmap_1_page", "xcpu_event_roundtrip", "xdisp_event_roundtrip"}
+            if mode == "icount":
+                ops = ops | ICOUNT_ONLY.get(system, set())
             got = {rec["op"] for rec in res["records"] if rec["system"] == system and rec["mode"] == mode}
             assert ops <= got, f"{system}/{mode} lacks {sorted(ops - got)}"
     for rec in res["records"]:
@@ -80,6 +88,13 @@ def test_bench_quick_writes_a_complete_well_formed_results_file():
         for op in KEEL_OPS:
             assert op in sites and 0 < sites[op]["min"] <= sites[op]["max"], (op, sites.get(op))
         assert sites["floor_int_iretq"]["max"] == 0, sites["floor_int_iretq"]  # no kernel code: no site
+    # Preemption's cost: the share of the CPU lost falls as the quantum grows
+    # (the cost per preemption stays; under icount exactly so).
+    info = meta["keel_info"]["icount"]
+    lost = [int(info[f"preempt_{q}us_lost_permille"]) for q in QUANTA_US]
+    assert lost == sorted(lost, reverse=True) and lost[0] > lost[-1] > 0, lost
+    per = {r["op"]: r["median"] for r in res["records"] if r["mode"] == "icount" and r["op"] in PREEMPT_OPS}
+    assert max(per.values()) < 1.2 * min(per.values()), per
 
 
 def test_bench_profile_steps_a_row_instruction_by_instruction_to_the_benchs_own_figure():

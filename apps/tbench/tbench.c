@@ -20,6 +20,17 @@
  * per-CPU FIFOs, and select_cpu sending each thread to its home (pol[0]).
  *
  *   tbench[:quick]
+ *
+ * tbench:preempt[:quick] (one CPU is enough): what preemption costs at
+ * quanta of 5, 10, 50 and 100 us -- two CPU-bound threads under `pin` with
+ * that quantum, each turn ended by the env's timer upcall and a thread
+ * switch (issue 23's benchmark; Linux's counterpart in bench/linux_init.c):
+ *   BENCH preempt_<Q>us n= min= median= p99= redone=
+ * samples of instructions (TSC ticks) lost per preemption over a window of
+ * 100 quanta: the window's length less the work done in it, at the cost a
+ * unit of work takes without preemption (measured first, alone), over the
+ * preemptions in it; and INFO preempt_<Q>us_lost_permille, the median share
+ * of the CPU lost.
  */
 #include "keel.h"
 #include "sched.h"
@@ -67,12 +78,14 @@ static void sort(uint64_t *v, size_t n)
 		}
 }
 
+static size_t nredone; /* samples that measured nothing, thrown away */
+
 static void report(const char *op)
 {
 	sort(samples, nsamples);
-	printf("BENCH %s n=%zu min=%llu median=%llu p99=%llu redone=0\n", op, nsamples,
+	printf("BENCH %s n=%zu min=%llu median=%llu p99=%llu redone=%zu\n", op, nsamples,
 	       (unsigned long long)samples[0], (unsigned long long)samples[nsamples / 2],
-	       (unsigned long long)samples[nsamples * 99 / 100]);
+	       (unsigned long long)samples[nsamples * 99 / 100], nredone);
 }
 
 /* Runs on the home CPU given. */
@@ -169,8 +182,117 @@ static void run(const char *op, void *(*a)(void *), void *(*b)(void *))
 	report(op);
 }
 
+/* --------------------------------------------------- preemption's cost */
+#define UNIT 200 /* instructions of work in a unit: well below the smallest quantum */
+#define WINDOWS_MAX 64
+
+static struct sched_policy pin_q;     /* sched_pin with a quantum */
+static volatile uint64_t units[2];    /* work done by each spinner */
+static volatile int spin_stop;
+static struct thread *spinners[2];
+static uint64_t lost[WINDOWS_MAX], share[WINDOWS_MAX];
+static size_t windows, windows_done, windows_redone;
+static uint64_t window_len, unit_cost_x1000; /* ticks a unit of work costs, x1000 */
+
+static uint64_t preemptions(void)
+{
+	return (spinners[0] ? spinners[0]->preemptions : 0) + (spinners[1] ? spinners[1]->preemptions : 0);
+}
+
+/* Both spinners run the same instructions per unit, clock read and window
+ * test included (under -icount the figures rest on a unit costing exactly
+ * what it cost alone: one instruction more a unit in one of them would move
+ * the 100 us row by a quarter); spinner 0 keeps the windows: past a window's end it
+ * records what the window lost. Calibrating (alone, no quantum), it records
+ * what a unit costs instead. */
+static int calibrating;
+
+static void *spin(void *arg)
+{
+	unsigned me = (unsigned)(uintptr_t)arg;
+	go_home(0);
+	uint64_t start = rdtsc(), u0 = units[0] + units[1], p0 = preemptions();
+	while (!spin_stop) {
+		thread_burn(UNIT);
+		units[me]++;
+		uint64_t now = rdtsc();
+		if (now - start < window_len)
+			continue; /* (the common path: the same instructions in both) */
+		if (me) {
+			start = now; /* (once a window) */
+			continue;
+		}
+		uint64_t u = units[0] + units[1], p = preemptions(), len = now - start;
+		if (calibrating) {
+			unit_cost_x1000 = len * 1000 / (u - u0);
+			break;
+		}
+		uint64_t work = (u - u0) * unit_cost_x1000 / 1000;
+		if (p > p0 && len > work) {
+			lost[windows_done] = (len - work) / (p - p0);
+			share[windows_done] = (len - work) * 1000 / len;
+			windows_done++;
+		} else {
+			windows_redone++; /* (it measured nothing: wall mode's noise can do that) */
+		}
+		if (windows_done == windows || windows_redone >= windows)
+			spin_stop = 1;
+		start = now, u0 = u, p0 = p;
+	}
+	return NULL;
+}
+
+static int preempt_rows(int quick)
+{
+	static const uint64_t quanta_us[] = { 5, 10, 50, 100 };
+	windows = quick ? 10 : 40;
+	calibrating = 1; /* sched_pin: no quantum */
+	window_len = 4000000;
+	spinners[0] = spawn_on(0, spin, (void *)0);
+	thread_join(spinners[0], NULL);
+	calibrating = 0;
+	printf("INFO preempt_unit_ticks %llu.%03llu (%d instructions of work, a count and a clock read)\n",
+	       (unsigned long long)(unit_cost_x1000 / 1000), (unsigned long long)(unit_cost_x1000 % 1000), UNIT);
+	for (size_t q = 0; q < sizeof quanta_us / sizeof quanta_us[0]; q++) {
+		pin_q = sched_pin;
+		pin_q.quantum_ns = quanta_us[q] * 1000;
+		sched_set_policy(&pin_q);
+		window_len = 100 * quanta_us[q] * 1000; /* (ticks: -icount's are ns) */
+		windows_done = windows_redone = 0;
+		spin_stop = 0;
+		spinners[0] = spinners[1] = NULL;
+		spinners[1] = spawn_on(0, spin, (void *)1);
+		spinners[0] = spawn_on(0, spin, (void *)0);
+		thread_join(spinners[0], NULL);
+		thread_join(spinners[1], NULL);
+		nsamples = windows_done;
+		char op[32];
+		snprintf(op, sizeof op, "preempt_%lluus", (unsigned long long)quanta_us[q]);
+		if (!nsamples) {
+			printf("tbench: %s not measured: every window redone (%zu)\n", op, windows_redone);
+			continue;
+		}
+		memcpy(samples, lost, nsamples * sizeof lost[0]);
+		nredone = windows_redone;
+		report(op);
+		sort(share, nsamples);
+		printf("INFO %s_lost_permille %llu\n", op, (unsigned long long)share[nsamples / 2]);
+	}
+	sched_set_policy(&sched_pin);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "preempt")) {
+		int err = threads_init(&sched_pin);
+		if (err) {
+			printf("tbench: threads_init: %s\n", errname(err));
+			return 1;
+		}
+		thread_self()->pol[0] = 0;
+		return preempt_rows(argc > 2 && !strcmp(argv[2], "quick"));
+	}
 	nsamples = argc > 1 && !strcmp(argv[1], "quick") ? 1000 : 5000;
 	warmup = nsamples / 10;
 	wake_rounds = warmup + nsamples;

@@ -19,14 +19,17 @@
 #define CPUS_MAX 64
 
 static struct thread_queue queue;         /* runnable, by absolute deadline */
-static struct thread *running[CPUS_MAX];  /* what each CPU runs (NULL: free) */
-static struct thread *sent[CPUS_MAX];     /* sent to a free CPU, not picked there yet */
+static struct thread *running[CPUS_MAX];  /* what each CPU runs (NULL: free; cleared when it stops) */
+static uint64_t sent[CPUS_MAX];           /* the deadline of a job sent to a free CPU that has not
+					   * picked yet (0: none; a deadline, not the thread: another
+					   * CPU may take that thread, which may end before this one
+					   * looks) */
 
 static void gedf_init(void)
 {
 	queue = (struct thread_queue){0};
 	for (unsigned i = 0; i < CPUS_MAX; i++)
-		running[i] = sent[i] = NULL;
+		running[i] = NULL, sent[i] = 0;
 }
 
 static bool earlier(const struct thread *a, const struct thread *b) { return a->abs_deadline < b->abs_deadline; }
@@ -35,7 +38,7 @@ static bool earlier(const struct thread *a, const struct thread *b) { return a->
  * CPU a job was sent to, that job's; 0: free. */
 static uint64_t held(unsigned i)
 {
-	return running[i] ? running[i]->abs_deadline : sent[i] ? sent[i]->abs_deadline : 0;
+	return running[i] ? running[i]->abs_deadline : sent[i];
 }
 
 static unsigned gedf_select(struct thread *t, enum sched_why why)
@@ -48,13 +51,13 @@ static unsigned gedf_select(struct thread *t, enum sched_why why)
 	/* A free CPU, this one first; else the latest deadline held, whose
 	 * thread preempt() weighs against t. */
 	if (!held(me)) {
-		sent[me] = t;
+		sent[me] = t->abs_deadline;
 		return me;
 	}
 	unsigned worst = me;
 	for (unsigned i = 0; i < n; i++) {
 		if (!held(i)) {
-			sent[i] = t;
+			sent[i] = t->abs_deadline;
 			return i;
 		}
 		if (held(i) > held(worst))
@@ -68,7 +71,7 @@ static void gedf_ready(struct thread *t, enum sched_why why) { tq_insert(&queue,
 static struct thread *gedf_pick(void)
 {
 	unsigned me = sched_cpu();
-	sent[me] = NULL;
+	sent[me] = 0;
 	return running[me] = tq_pop(&queue);
 }
 
