@@ -511,6 +511,12 @@ static void take_over(struct thread *t)
 	}
 }
 
+/* A switch outside an upcall handler (upcalls off): the image upcall.S's
+ * entries save into (the running thread's own, armed when a handler
+ * resumed it: keel_upcall_xstate_set) belongs to the thread leaving -- the
+ * next entry saves on its stack. */
+static inline void disarm(struct dcpu *c) { c->area->env_words[0] = 0; }
+
 /* Locked, upcalls off, on this CPU's stack of its own or any: run t, which
  * pick_next just took, from nothing (the CPU idled, or its thread ended). */
 __attribute__((noreturn)) static void run_fresh(struct dcpu *c, struct thread *t)
@@ -518,6 +524,7 @@ __attribute__((noreturn)) static void run_fresh(struct dcpu *c, struct thread *t
 	arm_timer(c);
 	trace(TR_SWITCH, t->tid, (uint64_t)c->last_tid, 0);
 	c->cur = t;
+	disarm(c);
 	dispatch_spin_unlock();
 	take_over(t);
 	libos_load(&t->ctx, t->xstate, c->area);
@@ -541,6 +548,7 @@ void dispatch_stop(enum sched_why why)
 		c->cur = NULL;
 		c->last_tid = prev->tid;
 		c->turn_end = 0;
+		disarm(c);
 		dispatch_spin_unlock();
 		libos_switch_idle(&prev->ctx, prev->xstate, &prev->on_cpu, c->idle_stack, c);
 		return; /* resumed, enabled */
@@ -553,6 +561,7 @@ void dispatch_stop(enum sched_why why)
 		return;
 	}
 	c->cur = next;
+	disarm(c);
 	dispatch_spin_unlock();
 	take_over(next);
 	libos_switch(&prev->ctx, prev->xstate, &next->ctx, next->xstate, c->area, &prev->on_cpu);
@@ -652,7 +661,7 @@ static void upcall_resume(struct dcpu *c, struct thread *prev, struct thread *ne
 	trace(TR_SWITCH, next->tid, (uint64_t)prev->tid, 0);
 	take_over(next);
 	*ctx = next->ctx;
-	memcpy(keel_upcall_xstate_of(c->area), next->xstate, keel_xstate_size());
+	keel_upcall_xstate_set(c->area, next->xstate); /* (restored from there, no copy) */
 	c->cur = next;
 }
 
@@ -708,7 +717,9 @@ static void on_event(struct keel_upcall_area *a, uint64_t events, struct keel_co
 		if (next != prev) {
 			/* Another CPU that picked prev waits for on_cpu (take_over). */
 			prev->ctx = *interrupted;
-			memcpy(prev->xstate, keel_upcall_xstate_of(c->area), keel_xstate_size());
+			void *live = keel_upcall_xstate_of(c->area); /* (prev's own when the entry had it armed) */
+			if (live != prev->xstate)
+				memcpy(prev->xstate, live, keel_xstate_size());
 			__atomic_store_n(&prev->on_cpu, 0, __ATOMIC_RELEASE);
 		}
 		if (!next)
@@ -773,7 +784,7 @@ static int on_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, 
 	trace(TR_SWITCH, next->tid, (uint64_t)tid, 0);
 	take_over(next);
 	*ctx = next->ctx;
-	memcpy(keel_upcall_xstate_of(c->area), next->xstate, keel_xstate_size());
+	keel_upcall_xstate_set(c->area, next->xstate);
 	c->cur = next;
 	arm_timer(c);
 	dispatch_spin_unlock();

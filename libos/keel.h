@@ -96,6 +96,13 @@ void keel_upcalls_enable(struct keel_upcall_area *a);
 extern void *keel_upcall_xstate;
 /* The same for the handler running now through area a: one per dispatcher. */
 void *keel_upcall_xstate_of(const struct keel_upcall_area *a);
+/* (In a handler.) Resume from the image at `xstate` instead (a thread
+ * switch: the next thread's own, 64-aligned), with no copy. An image the
+ * entry resumes from that is not on its stack is armed for the next entry
+ * (area->env_words[0]): the context resumed is saved straight into it then
+ * -- a library that switches contexts another way (not through a handler)
+ * clears env_words[0] first. */
+void keel_upcall_xstate_set(struct keel_upcall_area *a, void *xstate);
 size_t keel_xstate_size(void);
 
 /* The kernel clock without a syscall. */

@@ -26,8 +26,30 @@ libos_mxcsr_default: .long 0x1F80
 	subq libos_xsave_size(%rip), %rsp
 	andq $-64, %rsp
 	movq %rsp, %rbx
-	/* XRSTOR checks the XSAVE header: start from a clean one (FXSAVE's
-	 * buffer has the room and ignores it). */
+	XSAVE_AT_RBX
+.endm
+
+/* The same into the buffer the library armed in the area at \area
+ * (env_words[0]: the running thread's own, libos/dispatch.c), taken with
+ * xchg so that an entry nested in the handler saves on its stack; none
+ * armed: on the stack. Saves the copy a thread switch would make. */
+.macro SAVE_EXTENDED_ARMED area
+	xorl %eax, %eax
+	xchgq %rax, KUA_ENV_WORDS(\area)
+	movq %rax, %rbx
+	testq %rax, %rax
+	jnz 3f
+	subq libos_xsave_size(%rip), %rsp
+	andq $-64, %rsp
+	movq %rsp, %rbx
+3:	XSAVE_AT_RBX
+.endm
+
+.macro XSAVE_AT_RBX
+	/* XRSTOR checks the XSAVE header: start from a clean one (not with
+	 * FXSAVE: a thread's own image is 512 bytes then). */
+	cmpq $0, libos_use_xsave(%rip)
+	je 5f
 	xorl %eax, %eax
 	movq %rax, 512(%rbx)
 	movq %rax, 520(%rbx)
@@ -37,11 +59,23 @@ libos_mxcsr_default: .long 0x1F80
 	movq %rax, 552(%rbx)
 	movq %rax, 560(%rbx)
 	movq %rax, 568(%rbx)
-	XSTATE_SAVE %rbx
+5:	XSTATE_SAVE %rbx
 	/* C starts from the default control state, whatever the interrupted
 	 * code had (unmasked exceptions, another rounding mode). */
 	fninit
 	ldmxcsr libos_mxcsr_default(%rip)
+.endm
+
+/* Restore the extended state from the buffer the handler returned (RAX: the
+ * one saved to, or the next thread's after a switch); a buffer not on this
+ * stack is armed for the next entry: the context resumed saves there. */
+.macro RESTORE_EXTENDED_ARMED area
+	movq %rax, %rbx
+	XSTATE_LOAD %rbx
+	cmpq %rsp, %rbx
+	je 4f
+	movq %rbx, KUA_ENV_WORDS(\area)
+4:
 .endm
 
 /* Every general register from the context at RDI (RDI last). */
@@ -68,18 +102,18 @@ libos_mxcsr_default: .long 0x1F80
 .endm
 
 /* RDI = area. The interrupted context is in area->enabled_save; its
- * extended state in the buffer handed to C (a handler that switches threads
- * swaps both). */
+ * extended state in the buffer handed to C, which returns the one to resume
+ * from (a handler that switches threads replaces both). */
 	.global keel_event_entry
 	.type keel_event_entry, @function
 keel_event_entry:
 	cld
 	movq %rdi, %r12
-	SAVE_EXTENDED
+	SAVE_EXTENDED_ARMED %r12
 	movq %r12, %rdi
 	movq %rbx, %rsi          /* where the extended state is */
 	call libos_event
-	RESTORE_EXTENDED
+	RESTORE_EXTENDED_ARMED %r12
 	leaq KUA_ENABLED_SAVE(%r12), %rdi
 	movq %r12, %rsi
 	jmp keel_resume
@@ -95,7 +129,7 @@ keel_trap_entry:
 	movq %rsi, %r14
 	movq %rdx, %r15
 	movq %rcx, %rbp
-	SAVE_EXTENDED
+	SAVE_EXTENDED_ARMED %r12
 	movq %r12, %rdi
 	movq %r14, %rsi
 	movq %r15, %rdx
@@ -103,7 +137,7 @@ keel_trap_entry:
 	movq %r13, %r8
 	movq %rbx, %r9
 	call libos_trap          /* returns only if the context may be resumed */
-	RESTORE_EXTENDED
+	RESTORE_EXTENDED_ARMED %r12
 	cmpq $KEEL_SAVE_TRAP, %r13
 	je 1f
 	leaq KUA_ENABLED_SAVE(%r12), %rdi

@@ -44,6 +44,14 @@ void *keel_upcall_xstate_of(const struct keel_upcall_area *a)
 	return xs_several() ? *xs_slot(a) : keel_upcall_xstate;
 }
 
+void keel_upcall_xstate_set(struct keel_upcall_area *a, void *xstate)
+{
+	if (xs_several())
+		*xs_slot(a) = xstate;
+	else
+		keel_upcall_xstate = xstate;
+}
+
 void keel_upcalls_enable(struct keel_upcall_area *a)
 {
 	__asm__ volatile("" ::: "memory");
@@ -55,9 +63,10 @@ void keel_upcalls_enable(struct keel_upcall_area *a)
 	}
 }
 
-void libos_event(struct keel_upcall_area *a, void *xstate);
-void libos_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, uint64_t cr2, uint64_t slot,
-		void *xstate);
+/* Called by upcall.S's entries; each returns the image to restore from. */
+void *libos_event(struct keel_upcall_area *a, void *xstate);
+void *libos_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, uint64_t cr2, uint64_t slot,
+		 void *xstate);
 
 static void cpuid(uint32_t leaf, uint32_t sub, uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d)
 {
@@ -125,7 +134,7 @@ long keel_disp_start(unsigned cpu, struct keel_upcall_area *a, void (*entry)(voi
 	return keel_syscall3(SYS_DISP_START, (long)&req, 0, 0);
 }
 
-void libos_event(struct keel_upcall_area *a, void *xstate)
+void *libos_event(struct keel_upcall_area *a, void *xstate)
 {
 	keel_upcall_xstate = xstate;
 	if (xs_several())
@@ -133,10 +142,11 @@ void libos_event(struct keel_upcall_area *a, void *xstate)
 	uint64_t events = __atomic_exchange_n(&a->pending, 0, __ATOMIC_SEQ_CST);
 	if (event_handler)
 		event_handler(a, events, &a->enabled_save);
+	return keel_upcall_xstate_of(a);
 }
 
-void libos_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, uint64_t cr2, uint64_t slot,
-		void *xstate)
+void *libos_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, uint64_t cr2, uint64_t slot,
+		 void *xstate)
 {
 	struct keel_context *ctx = slot == KEEL_SAVE_TRAP ? &a->trap_save : &a->enabled_save;
 	void **mine = xs_several() ? xs_slot(a) : &keel_upcall_xstate;
@@ -144,10 +154,11 @@ void libos_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, uin
 	keel_upcall_xstate = xstate;
 	*mine = xstate;
 	int resume = trap_handler && trap_handler(a, vector, error, cr2, ctx, (int)slot) == 0;
+	void *from = *mine; /* (the handler may have switched it) */
 	*mine = outer_mine;
 	keel_upcall_xstate = outer;
 	if (resume)
-		return;
+		return from;
 	printf("libos: env %ld: unhandled trap %llu at rip %#llx (error %#llx, cr2 %#llx)\n", sys_env_id(),
 	       (unsigned long long)vector, (unsigned long long)ctx->rip, (unsigned long long)error,
 	       (unsigned long long)cr2);

@@ -77,6 +77,7 @@ static inline void asm_offsets_abi(void)
 	OFFSET(KUA_IRQ_PENDING, keel_upcall_area, irq_pending);
 	OFFSET(KUA_SWVEC_PENDING, keel_upcall_area, swvec_pending);
 	OFFSET(KUA_PCT_ENTRY, keel_upcall_area, pct_entry);
+	OFFSET(KUA_ENV_WORDS, keel_upcall_area, env_words);
 	OFFSET(KUA_PCT_STACK, keel_upcall_area, pct_stack);
 	OFFSET(KUA_ENABLED_SAVE, keel_upcall_area, enabled_save);
 	OFFSET(KUA_DISABLED_SAVE, keel_upcall_area, disabled_save);

@@ -232,7 +232,10 @@ struct keel_upcall_area {
 	uint64_t lost;                   /* bit c: this env's dispatcher on CPU c lost its CPU and was
 	                                  * handed to this one (KEEL_EV_LOST; take with xchg) */
 	uint64_t handed_xstate_size;     /* this dispatcher was handed over: handed_xstate's bytes */
-	uint8_t reserved1[512 - 264];    /* the save areas start at byte 512 */
+	/* the env's own: the kernel never reads or writes them (libos: [0], where
+	 * its upcall entries save the interrupted extended state; docs/upcalls.md) */
+	uint64_t env_words[2];
+	uint8_t reserved1[512 - 280];    /* the save areas start at byte 512 */
 	struct keel_context enabled_save, disabled_save, trap_save;
 	uint8_t reserved2[1024 - 512 - 3 * sizeof(struct keel_context)];
 	/* Written when this dispatcher is handed over: the extended state of its
