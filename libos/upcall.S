@@ -46,10 +46,8 @@ libos_mxcsr_default: .long 0x1F80
 .endm
 
 .macro XSAVE_AT_RBX
-	/* XRSTOR checks the XSAVE header: start from a clean one (not with
-	 * FXSAVE: a thread's own image is 512 bytes then). */
-	cmpq $0, libos_use_xsave(%rip)
-	je 5f
+	/* XRSTOR checks the XSAVE header: start from a clean one (FXSAVE's
+	 * buffers have the room and ignore it: keel_xstate_size). */
 	xorl %eax, %eax
 	movq %rax, 512(%rbx)
 	movq %rax, 520(%rbx)
@@ -59,18 +57,19 @@ libos_mxcsr_default: .long 0x1F80
 	movq %rax, 552(%rbx)
 	movq %rax, 560(%rbx)
 	movq %rax, 568(%rbx)
-5:	XSTATE_SAVE %rbx
+	XSTATE_SAVE %rbx
 	/* C starts from the default control state, whatever the interrupted
 	 * code had (unmasked exceptions, another rounding mode). */
 	fninit
 	ldmxcsr libos_mxcsr_default(%rip)
 .endm
 
-/* Restore the extended state from the buffer the handler returned (RAX: the
- * one saved to, or the next thread's after a switch); a buffer not on this
- * stack is armed for the next entry: the context resumed saves there. */
-.macro RESTORE_EXTENDED_ARMED area
-	movq %rax, %rbx
+/* Restore the extended state from where it is now (\from: the one saved
+ * to, or the next thread's after a switch: keel_upcall_xstate_set); a
+ * buffer not on this stack is armed for the next entry: the context resumed
+ * saves there. */
+.macro RESTORE_EXTENDED_ARMED area, from
+	movq \from, %rbx
 	XSTATE_LOAD %rbx
 	cmpq %rsp, %rbx
 	je 4f
@@ -102,18 +101,19 @@ libos_mxcsr_default: .long 0x1F80
 .endm
 
 /* RDI = area. The interrupted context is in area->enabled_save; its
- * extended state in the buffer handed to C, which returns the one to resume
- * from (a handler that switches threads replaces both). */
+ * extended state in the buffer handed to C (also in env_words[1]; a handler
+ * that switches threads replaces both: keel_upcall_xstate_set). */
 	.global keel_event_entry
 	.type keel_event_entry, @function
 keel_event_entry:
 	cld
 	movq %rdi, %r12
 	SAVE_EXTENDED_ARMED %r12
+	movq %rbx, KUA_ENV_WORDS+8(%r12) /* where the extended state is */
 	movq %r12, %rdi
-	movq %rbx, %rsi          /* where the extended state is */
+	movq %rbx, %rsi
 	call libos_event
-	RESTORE_EXTENDED_ARMED %r12
+	RESTORE_EXTENDED_ARMED %r12, KUA_ENV_WORDS+8(%r12)
 	leaq KUA_ENABLED_SAVE(%r12), %rdi
 	movq %r12, %rsi
 	jmp keel_resume
@@ -136,8 +136,8 @@ keel_trap_entry:
 	movq %rbp, %rcx
 	movq %r13, %r8
 	movq %rbx, %r9
-	call libos_trap          /* returns only if the context may be resumed */
-	RESTORE_EXTENDED_ARMED %r12
+	call libos_trap          /* returns only if the context may be resumed: where from, in RAX */
+	RESTORE_EXTENDED_ARMED %r12, %rax
 	cmpq $KEEL_SAVE_TRAP, %r13
 	je 1f
 	leaq KUA_ENABLED_SAVE(%r12), %rdi

@@ -19,37 +19,14 @@ extern char keel_event_entry[], keel_trap_entry[], keel_resume_crit_start[], kee
 
 void *keel_upcall_xstate;
 
-/* Each area's: where its handler's interrupted extended state is now. An
- * area is given a place when it is prepared (one per dispatcher). */
-#define AREAS_MAX 64
-static struct keel_upcall_area *xs_area[AREAS_MAX];
-static void *xs_at[AREAS_MAX];
-static unsigned xs_n;
-
-static void **xs_slot(const struct keel_upcall_area *a)
-{
-	unsigned n = __atomic_load_n(&xs_n, __ATOMIC_ACQUIRE);
-	for (unsigned i = 0; i < n; i++)
-		if (xs_area[i] == a)
-			return &xs_at[i];
-	return &keel_upcall_xstate; /* (an area never prepared by keel_area_prepare) */
-}
-
-/* (With one area prepared -- every env but a multicore libOS's -- the one
- * variable is its place: no search on the upcall path.) */
-static inline int xs_several(void) { return __atomic_load_n(&xs_n, __ATOMIC_RELAXED) > 1; }
-
-void *keel_upcall_xstate_of(const struct keel_upcall_area *a)
-{
-	return xs_several() ? *xs_slot(a) : keel_upcall_xstate;
-}
+/* Where a handler's interrupted extended state is now: in its area
+ * (env_words[1], set by the entries), one per dispatcher. */
+void *keel_upcall_xstate_of(const struct keel_upcall_area *a) { return (void *)a->env_words[1]; }
 
 void keel_upcall_xstate_set(struct keel_upcall_area *a, void *xstate)
 {
-	if (xs_several())
-		*xs_slot(a) = xstate;
-	else
-		keel_upcall_xstate = xstate;
+	a->env_words[1] = (uint64_t)xstate;
+	keel_upcall_xstate = xstate;
 }
 
 void keel_upcalls_enable(struct keel_upcall_area *a)
@@ -63,8 +40,8 @@ void keel_upcalls_enable(struct keel_upcall_area *a)
 	}
 }
 
-/* Called by upcall.S's entries; each returns the image to restore from. */
-void *libos_event(struct keel_upcall_area *a, void *xstate);
+/* Called by upcall.S's entries. */
+void libos_event(struct keel_upcall_area *a, void *xstate);
 void *libos_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, uint64_t cr2, uint64_t slot,
 		 void *xstate);
 
@@ -96,13 +73,6 @@ static void detect_xsave(void)
 
 void keel_area_prepare(struct keel_upcall_area *a, void *ustack, size_t usize, void *tstack, size_t tsize)
 {
-	if (xs_slot(a) == &keel_upcall_xstate) {
-		unsigned i = __atomic_load_n(&xs_n, __ATOMIC_ACQUIRE);
-		if (i < AREAS_MAX) {
-			xs_area[i] = a;
-			__atomic_store_n(&xs_n, i + 1, __ATOMIC_RELEASE);
-		}
-	}
 	memset(a, 0, sizeof *a);
 	a->disabled = 0;
 	a->event_entry = (uint64_t)keel_event_entry;
@@ -134,28 +104,25 @@ long keel_disp_start(unsigned cpu, struct keel_upcall_area *a, void (*entry)(voi
 	return keel_syscall3(SYS_DISP_START, (long)&req, 0, 0);
 }
 
-void *libos_event(struct keel_upcall_area *a, void *xstate)
+void libos_event(struct keel_upcall_area *a, void *xstate)
 {
-	keel_upcall_xstate = xstate;
-	if (xs_several())
-		*xs_slot(a) = xstate;
+	keel_upcall_xstate = xstate; /* (env_words[1] too: the entry stored it) */
 	uint64_t events = __atomic_exchange_n(&a->pending, 0, __ATOMIC_SEQ_CST);
 	if (event_handler)
 		event_handler(a, events, &a->enabled_save);
-	return keel_upcall_xstate_of(a);
 }
 
+/* A trap may come inside an event handler: the outer's place is kept, and
+ * the one the handler leaves (a switch) goes back to upcall.S, in RAX. */
 void *libos_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, uint64_t cr2, uint64_t slot,
 		 void *xstate)
 {
 	struct keel_context *ctx = slot == KEEL_SAVE_TRAP ? &a->trap_save : &a->enabled_save;
-	void **mine = xs_several() ? xs_slot(a) : &keel_upcall_xstate;
-	void *outer = keel_upcall_xstate, *outer_mine = *mine; /* a trap may come inside an event handler */
-	keel_upcall_xstate = xstate;
-	*mine = xstate;
+	void *outer = keel_upcall_xstate, *outer_mine = keel_upcall_xstate_of(a);
+	keel_upcall_xstate_set(a, xstate);
 	int resume = trap_handler && trap_handler(a, vector, error, cr2, ctx, (int)slot) == 0;
-	void *from = *mine; /* (the handler may have switched it) */
-	*mine = outer_mine;
+	void *from = keel_upcall_xstate_of(a);
+	a->env_words[1] = (uint64_t)outer_mine;
 	keel_upcall_xstate = outer;
 	if (resume)
 		return from;
@@ -168,7 +135,9 @@ void *libos_trap(struct keel_upcall_area *a, uint64_t vector, uint64_t error, ui
 size_t keel_xstate_size(void)
 {
 	detect_xsave();
-	return libos_xsave_size - 64;
+	/* (FXSAVE's image is 512 bytes: 64 more, for the entries' clearing of
+	 * an XSAVE header, which FXSAVE ignores.) */
+	return libos_use_xsave ? libos_xsave_size - 64 : libos_xsave_size;
 }
 
 uint64_t keel_now(void)

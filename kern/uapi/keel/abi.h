@@ -232,8 +232,9 @@ struct keel_upcall_area {
 	uint64_t lost;                   /* bit c: this env's dispatcher on CPU c lost its CPU and was
 	                                  * handed to this one (KEEL_EV_LOST; take with xchg) */
 	uint64_t handed_xstate_size;     /* this dispatcher was handed over: handed_xstate's bytes */
-	/* the env's own: the kernel never reads or writes them (libos: [0], where
-	 * its upcall entries save the interrupted extended state; docs/upcalls.md) */
+	/* the env's own: the kernel never reads or writes them (libos: [0] where
+	 * its upcall entries save the interrupted extended state, [1] where it is
+	 * now; docs/upcalls.md) */
 	uint64_t env_words[2];
 	uint8_t reserved1[512 - 280];    /* the save areas start at byte 512 */
 	struct keel_context enabled_save, disabled_save, trap_save;
