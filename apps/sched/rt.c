@@ -21,7 +21,7 @@
  * the synchronous release the analyses assume. A job is `wcet` of time
  * holding a CPU (work()), not a count of instructions: under -icount with
  * several CPUs the guest clock counts every CPU's instructions.
- * Each task runs `jobs` jobs (SPAN ms of releases), then every task's
+ * Each task runs `jobs` jobs (SPAN_MS of releases), then every task's
  * figures and the trace are printed; tests/test_rt.py sets them beside a
  * host-side simulation of the same set.
  */
@@ -29,7 +29,7 @@
 
 #define MS 1000000ULL
 #define US 1000ULL
-#define SPAN_MS 176 /* each task's jobs: those released within it */
+#define SPAN_MS 132 /* each task's jobs: those released within it */
 
 struct rt_task {
 	uint64_t period_us, wcet_us;

@@ -245,7 +245,7 @@ static void *spin(void *arg)
 static int preempt_rows(int quick)
 {
 	static const uint64_t quanta_us[] = { 5, 10, 50, 100 };
-	windows = quick ? 10 : 40;
+	windows = quick ? 6 : 40;
 	calibrating = 1; /* sched_pin: no quantum */
 	window_len = 4000000;
 	spinners[0] = spawn_on(0, spin, (void *)0);
