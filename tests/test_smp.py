@@ -144,7 +144,7 @@ def per_cpu_switches(b):
     return int(m.group(1)), [int(x) for x in m.group(2).split()]
 
 
-@pytest.mark.parametrize("cpu", ["max", "qemu64"])
+@pytest.mark.parametrize("cpu", ["max", pytest.param("qemu64", marks=pytest.mark.slow)])
 def test_ten_thousand_preemptions_per_cpu_across_address_spaces_lose_no_register_state(keel, cpu):
     """The seed's scenario (test_envs.py) on four CPUs at once: eight envs,
     each holding its own values in every general register, XMM/YMM, MXCSR
