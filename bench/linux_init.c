@@ -682,9 +682,8 @@ static void pre_close(uint64_t now)
 }
 
 /* Both threads run the same instructions per unit (see apps/tbench). */
-static void pre_spin(int me)
+static void pre_spin(void)
 {
-	(void)me;
 	while (!pre_over) {
 		for (int i = 0; i < PRE_UNIT; i++)
 			__asm__ volatile("");
@@ -710,7 +709,7 @@ static void pre_start(int me)
 	pre_ult[me].uc_stack.ss_size = sizeof pre_stacks[me];
 	pre_ult[me].uc_link = &pre_main;
 	sigdelset(&pre_ult[me].uc_sigmask, SIGALRM); /* (main keeps it blocked: only the threads take it) */
-	makecontext(&pre_ult[me], (void (*)(void))pre_spin, 1, me);
+	makecontext(&pre_ult[me], pre_spin, 0);
 }
 
 static void preempt_rows(int quick)

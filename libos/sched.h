@@ -113,6 +113,12 @@ static inline struct thread *tq_pop(struct thread_queue *q)
 		q->tail = NULL;
 	return t;
 }
+/* The deadline policies' order (edf, gedf, pedf): a's current job is due
+ * before b's (a thread without a period is due at UINT64_MAX: last). */
+static inline bool sched_deadline_before(const struct thread *a, const struct thread *b)
+{
+	return a->abs_deadline < b->abs_deadline;
+}
 /* Insert before the first thread u with before(t, u); after equals (FIFO). */
 void tq_insert(struct thread_queue *q, struct thread *t, bool (*before)(const struct thread *, const struct thread *));
 

@@ -12,13 +12,11 @@ static struct thread_queue queue; /* by absolute deadline, earliest first */
 
 static void edf_init(void) { queue = (struct thread_queue){0}; }
 
-static bool earlier(const struct thread *a, const struct thread *b) { return a->abs_deadline < b->abs_deadline; }
-
-static void edf_ready(struct thread *t, enum sched_why why) { tq_insert(&queue, t, earlier); }
+static void edf_ready(struct thread *t, enum sched_why why) { tq_insert(&queue, t, sched_deadline_before); }
 
 static struct thread *edf_pick(void) { return tq_pop(&queue); }
 
-static bool edf_preempt(struct thread *cur, struct thread *woken) { return woken->abs_deadline < cur->abs_deadline; }
+static bool edf_preempt(struct thread *cur, struct thread *woken) { return sched_deadline_before(woken, cur); }
 
 static void edf_dump(void)
 {

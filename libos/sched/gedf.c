@@ -32,8 +32,6 @@ static void gedf_init(void)
 		running[i] = NULL, sent[i] = 0;
 }
 
-static bool earlier(const struct thread *a, const struct thread *b) { return a->abs_deadline < b->abs_deadline; }
-
 /* The deadline a CPU holds against a released job: its running job's; a
  * CPU a job was sent to, that job's; 0: free. */
 static uint64_t held(unsigned i)
@@ -66,7 +64,7 @@ static unsigned gedf_select(struct thread *t, enum sched_why why)
 	return worst;
 }
 
-static void gedf_ready(struct thread *t, enum sched_why why) { tq_insert(&queue, t, earlier); }
+static void gedf_ready(struct thread *t, enum sched_why why) { tq_insert(&queue, t, sched_deadline_before); }
 
 static struct thread *gedf_pick(void)
 {
@@ -82,7 +80,7 @@ static void gedf_blocked(struct thread *t)
 		running[me] = NULL;
 }
 
-static bool gedf_preempt(struct thread *cur, struct thread *woken) { return woken->abs_deadline < cur->abs_deadline; }
+static bool gedf_preempt(struct thread *cur, struct thread *woken) { return sched_deadline_before(woken, cur); }
 
 static void gedf_dump(void)
 {

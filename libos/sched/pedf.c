@@ -34,8 +34,6 @@ static void pedf_init(void)
 	sched_pedf_unfit = 0;
 }
 
-static bool earlier(const struct thread *a, const struct thread *b) { return a->abs_deadline < b->abs_deadline; }
-
 static void place(struct thread *t)
 {
 	unsigned n = sched_ncpus(), cpu = n, least = 0;
@@ -65,7 +63,7 @@ static unsigned pedf_select(struct thread *t, enum sched_why why)
 	return why == SCHED_WOKEN || why == SCHED_MOVED ? t->cpu : sched_cpu();
 }
 
-static void pedf_ready(struct thread *t, enum sched_why why) { tq_insert(&queues[t->cpu], t, earlier); }
+static void pedf_ready(struct thread *t, enum sched_why why) { tq_insert(&queues[t->cpu], t, sched_deadline_before); }
 
 static struct thread *pedf_pick(void) { return tq_pop(&queues[sched_cpu()]); }
 
@@ -77,7 +75,7 @@ static void pedf_blocked(struct thread *t)
 	}
 }
 
-static bool pedf_preempt(struct thread *cur, struct thread *woken) { return woken->abs_deadline < cur->abs_deadline; }
+static bool pedf_preempt(struct thread *cur, struct thread *woken) { return sched_deadline_before(woken, cur); }
 
 int sched_pedf_cpu(const struct thread *t) { return placed(t) ? (int)t->pol[1] : -1; }
 
