@@ -7,6 +7,7 @@
 #include "arch/x86_64/gdt.h"
 #include "arch/x86_64/idt.h"
 #include "arch/x86_64/lapic.h"
+#include "arch/x86_64/metronome.h"
 #include "arch/x86_64/percpu.h"
 #include "arch/x86_64/pic.h"
 #include "arch/x86_64/smp.h"
@@ -240,6 +241,7 @@ __noreturn void kmain(u32 magic, u32 mbi_pa)
 	if (skip_s && !parse_u64(skip_s, &skip))
 		kprintf("warning: smp_skip=%s is not a number\n", skip_s);
 	tunables_apply(&boot_cmdline); /* quotas, time slice, watchdog, ... (tunables.c); trampoline= for smp_start */
+	metronome_start();             /* (metronome_us=) */
 	syscall_fast_paths(0);         /* (all off with fastpaths=off) */
 	if (fast_paths_forced_off)
 		kprintf("boot: fastpaths=off: every fast path switched off, the general paths alone\n");

@@ -5,6 +5,7 @@
  * command line is read (its definition, or the build's configuration).
  */
 #include "tunables.h"
+#include "arch/x86_64/metronome.h"
 #include "arch/x86_64/smp.h"
 #include "cap.h"
 #include "config.h"
@@ -51,6 +52,8 @@ static const struct tunable tunables[] = {
 	/* the round-robin slice (us), and how long an env may stay disabled (ms) */
 	NUMBER("timeslice_us", 10, 1000000, 1, timeslice_us),
 	NUMBER("watchdog_ms", 1, 100000, 1000000, upcall_watchdog_ns),
+	/* a masked periodic PIT (us; 0: off): QEMU -icount's vCPU turns end by it */
+	NUMBER("metronome_us", 0, 50000, 1, metronome_us),
 	/* test only: user copies may go through the page-table window ("open"
 	 * exists in debug builds alone) */
 	WORDS("uaccess_window", window_words, KEEL_DEBUG ? 1 : 0, uaccess_window_open),

@@ -123,6 +123,10 @@ void dispatch_kick(struct dcpu *c)
 		return;
 	c->kicked = true;
 	c->kicks++;
+	if (c->polling) {
+		__atomic_store_n(&c->poke, 1, __ATOMIC_RELEASE); /* it spins on that word: no event needed */
+		return;
+	}
 	here->kicks_owed |= 1ULL << c->idx; /* posted when here lets go of the lock */
 }
 

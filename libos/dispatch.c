@@ -190,8 +190,9 @@ static uint64_t watch_clock(void) { return dispatch_multi ? keel_now() : dispatc
  * handler resumes the context saved here (libos_setjmp returns 1) and the
  * policy is ejected. Calls do not nest.
  */
-enum pcall { P_INIT, P_READY, P_PICK, P_BLOCKED, P_PREEMPT, P_TICK, P_DUMP, P_SELECT };
-static const char *const pcall_names[] = { "init", "ready", "pick", "blocked", "preempt", "tick", "dump", "select_cpu" };
+enum pcall { P_INIT, P_READY, P_PICK, P_BLOCKED, P_PREEMPT, P_TICK, P_DUMP, P_SELECT, P_POLL };
+static const char *const pcall_names[] = { "init", "ready", "pick", "blocked", "preempt", "tick", "dump", "select_cpu",
+					   "poll" };
 
 /* Call one callback; 0, or -1 if it faulted or spun (guard_why says how). */
 static int guarded(enum pcall what, struct thread *t, struct thread *u, uint64_t *out)
@@ -215,6 +216,7 @@ static int guarded(enum pcall what, struct thread *t, struct thread *u, uint64_t
 	case P_TICK: *out = !policy->tick || policy->tick(t); break;
 	case P_DUMP: if (policy->dump) policy->dump(); break;
 	case P_SELECT: *out = policy->select_cpu(t, (enum sched_why)*out); break;
+	case P_POLL: *out = policy->poll(); break;
 	}
 	c->in_policy = 0;
 	return 0;
@@ -353,6 +355,8 @@ static bool policy_preempt(struct thread *woken)
 static void arm_timer(struct dcpu *c)
 {
 	uint64_t want = c->sleepers ? c->sleepers->wake_at : 0;
+	if (c->poll_at && (!want || c->poll_at < want))
+		want = c->poll_at;
 	if (c->turn_end) {
 		uint64_t v = dispatch_vnow(), now = keel_now();
 		uint64_t end = c->turn_end > v ? now + (c->turn_end - v) : now;
@@ -384,6 +388,19 @@ static void note_events(struct dcpu *c, uint64_t events)
 		keel_take(&c->area->posted); /* (a kick: the flags say what for) */
 		c->kicked = false;
 	}
+}
+
+/* The policy's poll, if due here (its answer: when next). */
+static void run_poll(struct dcpu *c)
+{
+	if (!c->poll_at || c->poll_at > keel_now())
+		return;
+	uint64_t r = 0;
+	c->poll_at = 0;
+	if (guarded(P_POLL, NULL, NULL, &r))
+		eject(guard_why);
+	else
+		c->poll_at = r;
 }
 
 /* Every sleeper of this CPU due by now becomes runnable; true if one should
@@ -617,12 +634,40 @@ static bool all_idle(void)
 	return true;
 }
 
+/* Locked, on c's idle stack: spin until poked -- by a CPU handing work
+ * here (dispatch_kick: a store), or by this CPU's own event handler, which
+ * runs meanwhile (upcalls on: the timer, a post) and may have made work.
+ * Returns locked and disabled again. The dispatcher is bound to this CPU,
+ * so disabling is a store (no restartable sequence).
+ *
+ * No `pause` in the loop: QEMU's TCG ends a vCPU's turn at one, and under
+ * -icount (the vCPUs run in turn on one instruction clock) a CPU polling
+ * with it would take none of the clock, leaving the busy CPUs to share it:
+ * a request's time would depend on how many others run. Spinning plainly,
+ * each CPU takes its share busy or idle, as a dedicated core would
+ * (docs/schedulers.md "A centralised dispatcher"). */
+static void idle_poll(struct dcpu *c)
+{
+	c->polling = true;
+	c->poke = 0;
+	dispatch_spin_unlock();
+	keel_upcalls_enable(c->area); /* (an event pending runs the handler now) */
+	while (!__atomic_load_n(&c->poke, __ATOMIC_ACQUIRE))
+		barrier(); /* (no pause: above) */
+	*(volatile uint32_t *)&c->area->disabled = 1;
+	barrier();
+	dispatch_spin_lock();
+	c->polling = false;
+	c->kicked = false;
+}
+
 __attribute__((noreturn)) void dispatch_idle(struct dcpu *c)
 {
 	dispatch_spin_lock();
 	c->idle_since = keel_now(); /* (kept through wake-ups that find nothing: the watchdog's) */
 	for (;;) {
 		wake_due(c, keel_now());
+		run_poll(c);
 		watch(c);
 		struct thread *t = pick_next(c);
 		if (t) {
@@ -643,6 +688,10 @@ __attribute__((noreturn)) void dispatch_idle(struct dcpu *c)
 		c->idles++;
 		c->turn_end = 0;
 		arm_timer(c);
+		if (policy->idle_poll && dispatch_multi) {
+			idle_poll(c);
+			continue;
+		}
 		dispatch_spin_unlock();
 		keel_syscall3(SYS_EVENT_WAIT, 0, 0, 0);
 		uint64_t ev = __atomic_exchange_n(&c->area->pending, 0, __ATOMIC_SEQ_CST);
@@ -689,6 +738,7 @@ static void on_event(struct keel_upcall_area *a, uint64_t events, struct keel_co
 	dispatch_spin_lock();
 	note_events(c, events);
 	bool preempt = wake_due(c, keel_now());
+	run_poll(c);
 	if (c->resched) {
 		c->resched = false;
 		preempt = true;
@@ -728,6 +778,8 @@ static void on_event(struct keel_upcall_area *a, uint64_t events, struct keel_co
 			upcall_resume(c, prev, next, interrupted);
 	}
 	arm_timer(c);
+	if (c->polling)
+		c->poke = 1; /* (this CPU idles in idle_poll: it may have work now) */
 	dispatch_spin_unlock();
 }
 
@@ -811,6 +863,7 @@ static void install(const struct sched_policy *p, int ejecting)
 		}
 	for (unsigned i = 0; i < dispatch_ncpus; i++) {
 		struct dcpu *o = &dispatch_cpus[i];
+		o->poll_at = p->poll ? keel_now() : 0; /* (due at once: each CPU's next event polls) */
 		if (o->cur && o->cur->state == THREAD_RUNNING && o == c) {
 			account_out(o->cur);
 			account_in(o, o->cur); /* a new turn, under the new quantum */
@@ -861,7 +914,7 @@ void sched_restart_policy(void) { install(policy, 0); }
 const struct sched_policy *sched_policy_named(const char *name)
 {
 	static const struct sched_policy *const all[] = {
-		&sched_rr, &sched_prio, &sched_stride, &sched_edf, &sched_ws, &sched_gedf, &sched_pedf,
+		&sched_rr, &sched_prio, &sched_stride, &sched_edf, &sched_ws, &sched_gedf, &sched_pedf, &sched_shinjuku,
 	};
 	for (unsigned i = 0; i < ARRAY_SIZE(all); i++)
 		if (!strcmp(all[i]->name, name))

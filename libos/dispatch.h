@@ -41,6 +41,9 @@ struct dcpu {
 	uint64_t idle_since;           /* (locked) keel_now() when it last stopped running threads */
 	bool kicked;                   /* (locked) a kick is posted and not yet taken */
 	bool resched;                  /* (locked) its running thread's turn is to end at once */
+	bool polling;                  /* (locked) idle, spinning on `poke` (a policy's idle_poll) */
+	volatile uint32_t poke;        /* set to make a polling CPU look at the scheduler again */
+	uint64_t poll_at;              /* (locked) when the policy's poll is due here; 0: never */
 	uint64_t kicks_owed;           /* CPUs (by idx) it is to kick when it lets go of the lock */
 	uint8_t *idle_stack;           /* where it idles (dcpu.c), never on a thread's stack */
 	uint64_t dispatches, idles, kicks;

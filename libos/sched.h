@@ -47,6 +47,18 @@ struct sched_policy {
 	 * sched_ncpus() - 1, stored in t->cpu before ready(t, why). NULL: a
 	 * new thread the CPU that made it, any other the CPU it last ran on. */
 	unsigned (*select_cpu)(struct thread *t, enum sched_why why);
+	/* Optional: called on a CPU (locked, as the others) once at start and
+	 * again when the kernel clock reaches the time it last returned there
+	 * (0: not again) -- a policy's own timer on that CPU, for work no
+	 * thread's event brings: sched_shinjuku's dispatcher CPU watching the
+	 * workers' quanta. (A time sooner than the event handler takes to run
+	 * keeps that CPU in its handler.) */
+	uint64_t (*poll)(void);
+	/* A CPU with nothing to run spins (upcalls on, watching a word in
+	 * memory) instead of waiting in the kernel: work handed to it is a
+	 * store, not an event through the kernel, and it starts at once --
+	 * the CPU is never given back. Shinjuku's and Caladan's workers poll. */
+	bool idle_poll;
 };
 
 /* ------------------------------------------------------ many CPUs */
@@ -75,19 +87,28 @@ void sched_kick(unsigned cpu);
  * through ready(SCHED_PREEMPTED) and pick there (a cross-CPU event). */
 void sched_resched(unsigned cpu);
 
-extern const struct sched_policy sched_rr, sched_prio, sched_stride, sched_edf, sched_ws, sched_gedf, sched_pedf;
+extern const struct sched_policy sched_rr, sched_prio, sched_stride, sched_edf, sched_ws, sched_gedf, sched_pedf,
+	sched_shinjuku;
 extern uint64_t sched_ws_stolen; /* sched_ws: threads one CPU took from another's queue */
 /* sched_pedf: the CPU t is bound to (-1: not placed: no period or no WCET
  * declared yet), and how many threads fitted on no CPU (each went to the
  * least-loaded one). */
 int sched_pedf_cpu(const struct thread *t);
 extern unsigned sched_pedf_unfit;
+/* sched_shinjuku: CPU 0 dispatches, the others serve requests (threads of
+ * priority 0) from one FIFO queue; a request that has held a worker for the
+ * quantum is preempted by the dispatcher (a cross-CPU event) and queued
+ * again at the tail, if another waits. 0: run to completion. Read at
+ * each decision: an app may change it between runs. */
+extern uint64_t sched_shinjuku_quantum_ns;
+extern uint64_t sched_shinjuku_preemptions; /* sent by the dispatcher since the policy started */
 
 /* Switch the running app to another policy: every runnable thread moves to
  * it (SCHED_MOVED). Returns the old one. */
 const struct sched_policy *sched_set_policy(const struct sched_policy *p);
 const struct sched_policy *sched_policy(void);
-/* A policy by name ("rr", "prio", "stride", "edf", "ws", "gedf", "pedf"), or NULL. */
+/* A policy by name ("rr", "prio", "stride", "edf", "ws", "gedf", "pedf",
+ * "shinjuku"), or NULL. */
 const struct sched_policy *sched_policy_named(const char *name);
 
 /* The dispatcher's watchdog: the longest a runnable thread may wait

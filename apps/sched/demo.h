@@ -14,6 +14,7 @@ int demo_switch(int argc, char **argv);                                /* switch
 int demo_broken(int argc, char **argv);                                /* broken.c */
 int demo_trace(int argc, char **argv);                                 /* workload.c */
 int demo_rt(const struct sched_policy *p, int argc, char **argv);    /* rt.c: gedf, pedf */
+int demo_shinjuku(int argc, char **argv);                              /* shinjuku.c */
 extern int demo_quiet; /* the showcase: no trace dumps */
 
 /* A CPU-bound worker's loop: bursts of `burn` instructions until *stop. */

@@ -11,6 +11,9 @@
  *                                (:host: jobs sized to this host's speed)
  *   sched:gedf|pedf[:SET]        global or partitioned EDF over a periodic
  *                                task set (light, dhall, unfit; with cpus=N)
+ *   sched:shinjuku[:LOAD[:N[:SEED[:Q...]]]]   a bimodal request load under
+ *                                the Shinjuku-style dispatcher, run to
+ *                                completion and preempted (with cpus=N)
  *   sched:switch                 the policy changed under running threads
  *   sched:broken:lose|spin|fault|bogus|idle   a broken policy, ejected (idle:
  *                                with cpus=N only)
@@ -80,6 +83,8 @@ int main(int argc, char **argv)
 		rc = demo_edf(argc - 1, argv + 1);
 	else if (p == &sched_gedf || p == &sched_pedf)
 		rc = demo_rt(p, argc - 1, argv + 1);
+	else if (p == &sched_shinjuku)
+		rc = demo_shinjuku(argc - 1, argv + 1);
 	else if (!strcmp(mode, "switch"))
 		rc = demo_switch(argc - 1, argv + 1);
 	else if (!strcmp(mode, "broken"))

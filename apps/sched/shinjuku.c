@@ -1,0 +1,363 @@
+/*
+ * The Shinjuku-style dispatcher (sched_shinjuku) under a bimodal request
+ * load (start with cpus=N, N >= 2: CPU 0 dispatches, the rest serve):
+ *
+ *   sched:shinjuku[:LOAD[:N[:SEED[:Q...]]]]
+ *
+ * N requests (default 4000), 99.5% of SHORT guest instructions and 0.5%
+ * of 100 x SHORT, arrive as a Poisson process from the seeded PRNG
+ * (default seed 1) at LOAD per mille (default 600) of the workers'
+ * capacity; the same arrivals run once per quantum Q, in us of the kernel
+ * clock (default: 0, run to completion, and 50).
+ *
+ * Requests are threads of a pool (priority 0: the policy's workers serve
+ * them), each woken by the load generator -- main, priority 1, on the
+ * dispatcher CPU -- at its request's arrival time, a request to a thread
+ * (a free list, grown if it ever runs dry: the run says so). A request's
+ * latency is from its arrival to the end of its work.
+ *
+ * The workers' capacity is measured first: rounds of one short request
+ * per worker at once, their instructions over the time from the first
+ * start to the last end. (On hardware it is the workers' combined speed;
+ * under QEMU -icount the vCPUs take turns on one instruction clock, so the
+ * workers together run about one instruction a nanosecond however many
+ * are busy -- the load is relative to what they can do, either way.)
+ * Latencies are in ns of the kernel clock; each run prints its
+ * percentiles, and tests/test_shinjuku.py compares the runs.
+ */
+#include "demo.h"
+#include "mem.h"
+
+#define SHORT 40000ULL    /* instructions */
+#define LONG_RATIO 100
+#define LONG_PER_MILLE 5  /* 0.5% */
+#define POOL 192          /* request threads made before the runs */
+#define CALIBRATE 4       /* rounds of the capacity's measure, and short requests alone */
+#define BACKLOG 4         /* short requests per worker in a round */
+
+struct slot {
+	struct sem go;
+	volatile long req; /* the request it serves next; -1: exit */
+	struct slot *next;
+	struct thread *t;
+};
+
+static struct {
+	unsigned n;
+	uint64_t *offset; /* arrival, clock ns after the run's start */
+	uint64_t *size;   /* instructions */
+	uint64_t *arrival, *start, *done, *preempted;
+	volatile unsigned completed;
+	struct slot *free; /* pushed by any CPU, popped by main alone (no ABA) */
+	unsigned grown;
+	uint64_t late_max; /* how late the generator handed a request, at most (ns) */
+} w;
+
+static void slot_free(struct slot *s)
+{
+	struct slot *h = __atomic_load_n(&w.free, __ATOMIC_RELAXED);
+	do
+		s->next = h;
+	while (!__atomic_compare_exchange_n(&w.free, &h, s, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+}
+
+static struct slot *slot_take(void)
+{
+	struct slot *h = __atomic_load_n(&w.free, __ATOMIC_ACQUIRE);
+	while (h && !__atomic_compare_exchange_n(&w.free, &h, h->next, true, __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
+		;
+	return h;
+}
+
+static void *serve(void *arg)
+{
+	struct slot *s = arg;
+	struct thread *self = thread_self();
+	for (;;) {
+		sem_wait(&s->go);
+		long j = s->req;
+		if (j < 0)
+			return NULL;
+		uint64_t pre = self->preemptions;
+		w.start[j] = keel_now();
+		thread_burn(w.size[j]);
+		w.done[j] = keel_now();
+		w.preempted[j] = self->preemptions - pre;
+		__atomic_add_fetch(&w.completed, 1, __ATOMIC_RELEASE);
+		slot_free(s);
+	}
+}
+
+static struct slot *slot_new(void)
+{
+	struct slot *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->t = thread_create("req", serve, s); /* priority 0: a request */
+	if (!s->t) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* Hand request j to a thread of the pool. */
+static int hand(long j)
+{
+	struct slot *s = slot_take();
+	if (!s) {
+		if (!(s = slot_new()))
+			return -1;
+		w.grown++;
+	}
+	s->req = j;
+	sem_post(&s->go);
+	return 0;
+}
+
+static void wait_completed(unsigned n)
+{
+	while (__atomic_load_n(&w.completed, __ATOMIC_ACQUIRE) < n)
+		thread_sleep(50000);
+}
+
+/* -ln(u), u in (0, 1]: u = m 2^e with m in [1, 2), ln m = 2 atanh((m-1)/(m+1)). */
+static double neg_ln(double u)
+{
+	int e = 0;
+	while (u < 1.0)
+		u *= 2.0, e--;
+	double z = (u - 1.0) / (u + 1.0), z2 = z * z, term = z, sum = 0;
+	for (int k = 1; k < 40; k += 2) {
+		sum += term / k;
+		term *= z2;
+	}
+	return -(2.0 * sum + e * 0.69314718055994530942);
+}
+
+static void sort_u64(uint64_t *a, unsigned n)
+{
+	/* heapsort: n is thousands, and the runs are what is measured */
+	for (unsigned start = n / 2; n > 1;) {
+		unsigned root;
+		if (start > 0)
+			root = --start;
+		else {
+			uint64_t t = a[--n];
+			a[n] = a[0];
+			a[0] = t;
+			root = 0;
+		}
+		for (unsigned child; (child = 2 * root + 1) < n; root = child) {
+			if (child + 1 < n && a[child + 1] > a[child])
+				child++;
+			if (a[root] >= a[child])
+				break;
+			uint64_t t = a[root];
+			a[root] = a[child];
+			a[child] = t;
+		}
+	}
+}
+
+static uint64_t pct(const uint64_t *sorted, unsigned n, unsigned per_mille)
+{
+	return n ? sorted[(uint64_t)n * per_mille / 1000 < n ? (uint64_t)n * per_mille / 1000 : n - 1] : 0;
+}
+
+/* The workers' capacity, instructions per microsecond of the clock: rounds
+ * of BACKLOG short requests per worker handed at once, their instructions
+ * over the time from the first start to the last end (each worker busy
+ * back to back, its per-request costs included). */
+static uint64_t capacity(unsigned workers)
+{
+	uint64_t work = 0, time = 0;
+	unsigned j = 0;
+	for (unsigned r = 0; r < CALIBRATE; r++) {
+		unsigned first = j;
+		for (unsigned k = 0; k < workers * BACKLOG; k++, j++) {
+			w.size[j] = SHORT;
+			w.arrival[j] = keel_now();
+			if (hand(j))
+				return 0;
+		}
+		wait_completed(j);
+		uint64_t start = UINT64_MAX, end = 0;
+		for (unsigned k = first; k < j; k++) {
+			start = w.start[k] < start ? w.start[k] : start;
+			end = w.done[k] > end ? w.done[k] : end;
+		}
+		work += SHORT * workers * BACKLOG;
+		time += end - start;
+	}
+	return work * 1000 / time;
+}
+
+/* A short request's time alone: handed with every worker idle. */
+static uint64_t alone(unsigned workers)
+{
+	uint64_t sum = 0;
+	unsigned j = CALIBRATE * workers * BACKLOG;
+	for (unsigned r = 0; r < CALIBRATE; r++, j++) {
+		w.size[j] = SHORT;
+		w.arrival[j] = keel_now();
+		if (hand(j))
+			return 0;
+		wait_completed(j + 1);
+		sum += w.done[j] - w.arrival[j];
+	}
+	return sum / CALIBRATE;
+}
+
+static int run(uint64_t q_insns, uint64_t t_alone, const char *tag)
+{
+	unsigned n = w.n;
+	uint64_t q_ns = q_insns * t_alone / SHORT;
+	sched_shinjuku_quantum_ns = q_ns;
+	uint64_t pre0 = sched_shinjuku_preemptions;
+	unsigned grown0 = w.grown;
+	w.completed = 0;
+	w.late_max = 0;
+	uint64_t t0 = keel_now() + 1000000;
+	for (unsigned j = 0; j < n; j++) {
+		uint64_t at = t0 + w.offset[j];
+		thread_sleep_until(at);
+		uint64_t late = keel_now() - at;
+		if (late > w.late_max)
+			w.late_max = late;
+		w.arrival[j] = at;
+		if (hand(j)) {
+			printf("sched shinjuku: no thread for request %u: %s\n", j, errname(thread_errno()));
+			return 1;
+		}
+	}
+	wait_completed(n);
+	uint64_t span = keel_now() - t0;
+
+	uint64_t *lat_s = malloc(n * sizeof *lat_s), *lat_l = malloc(n * sizeof *lat_l);
+	if (!lat_s || !lat_l)
+		return 1;
+	unsigned ns = 0, nl = 0;
+	uint64_t short_pre = 0, long_pre = 0;
+	for (unsigned j = 0; j < n; j++) {
+		uint64_t l = w.done[j] - w.arrival[j];
+		if (w.size[j] == SHORT)
+			lat_s[ns++] = l, short_pre += w.preempted[j];
+		else
+			lat_l[nl++] = l, long_pre += w.preempted[j];
+	}
+	sort_u64(lat_s, ns);
+	sort_u64(lat_l, nl);
+#define U(x) ((unsigned long long)(x))
+	printf("sched shinjuku: run %s quantum %llu insns (%llu ns): %u short, %u long; short p50 %llu p99 %llu p99.9 %llu max %llu ns; "
+	       "long p50 %llu max %llu ns; preemptions %llu (short requests %llu, long %llu); span %llu ns; "
+	       "generator late at most %llu ns; pool grew %u\n",
+	       tag, U(q_insns), U(q_ns), ns, nl, U(pct(lat_s, ns, 500)), U(pct(lat_s, ns, 990)), U(pct(lat_s, ns, 999)),
+	       U(ns ? lat_s[ns - 1] : 0), U(pct(lat_l, nl, 500)), U(nl ? lat_l[nl - 1] : 0),
+	       U(sched_shinjuku_preemptions - pre0), U(short_pre), U(long_pre), U(span), U(w.late_max),
+	       w.grown - grown0);
+#undef U
+	free(lat_s);
+	free(lat_l);
+	return 0;
+}
+
+/* `turns`: how often QEMU hands the vCPUs over while every CPU is busy
+ * -- main spins on the dispatcher CPU reading the clock, the idle workers
+ * spin too (idle_poll) -- counted as the clock jumping past what one read
+ * takes (another vCPU ran in between). metronome_us= (kern/arch/x86_64/
+ * metronome.c) is what makes them frequent; tests/test_shinjuku.py. */
+static int turns(void)
+{
+	uint64_t start = keel_now(), last = start, longest = 0, handovers = 0;
+	while (last - start < 10000000) {
+		uint64_t t = keel_now();
+		if (t - last > 200)
+			handovers++;
+		if (t - last > longest)
+			longest = t - last;
+		last = t;
+	}
+	printf("sched shinjuku: turns: %llu hand-overs in 10 ms, the longest gap %llu ns\n",
+	       (unsigned long long)handovers, (unsigned long long)longest);
+	return 0;
+}
+
+int demo_shinjuku(int argc, char **argv)
+{
+	if (argc > 1 && !strcmp(argv[1], "turns"))
+		return turns();
+	unsigned load = (unsigned)arg_or(argc, argv, 1, 600), n = (unsigned)arg_or(argc, argv, 2, 4000);
+	uint64_t seed = arg_or(argc, argv, 3, 1);
+	unsigned workers = sched_ncpus() - 1;
+	if (sched_ncpus() < 2 || !load || load >= 1000 || n < CALIBRATE * (workers * BACKLOG + 1)) {
+		printf("sched shinjuku: needs cpus=2 or more, 0 < LOAD < 1000, N >= %u\n", CALIBRATE * (workers * BACKLOG + 1));
+		return 1;
+	}
+	thread_self()->priority = 1; /* main is the load generator: the dispatcher CPU's */
+	w.n = n;
+	uint64_t **arrays[] = { &w.offset, &w.size, &w.arrival, &w.start, &w.done, &w.preempted };
+	for (unsigned i = 0; i < ARRAY_SIZE(arrays); i++)
+		if (!(*arrays[i] = calloc(n, sizeof(uint64_t)))) {
+			printf("sched shinjuku: out of memory for %u requests\n", n);
+			return 1;
+		}
+	for (unsigned i = 0; i < POOL; i++) {
+		struct slot *s = slot_new();
+		if (!s) {
+			printf("sched shinjuku: pool: %s\n", errname(thread_errno()));
+			return 1;
+		}
+		slot_free(s);
+	}
+	for (bool all = false; !all;) { /* every pool thread waits for its first request */
+		thread_sleep(100000);
+		all = true;
+		for (struct slot *s = w.free; s; s = s->next)
+			all &= *(volatile enum thread_state *)&s->t->state == THREAD_BLOCKED;
+	}
+	uint64_t cap = capacity(workers), t_alone = alone(workers);
+	if (!cap || !t_alone)
+		return 1;
+
+	/* The arrivals: exponential gaps at the rate that makes the mean
+	 * work LOAD of the capacity. */
+	struct keel_rand r;
+	rand_seed(&r, seed);
+	double mean_insns = SHORT * ((1000 - LONG_PER_MILLE) + LONG_PER_MILLE * LONG_RATIO) / 1000.0;
+	double gap_ns = mean_insns * 1000.0 / cap * 1000.0 / load;
+	uint64_t t = 0;
+	for (unsigned j = 0; j < n; j++) {
+		double u = (double)((rand_next(&r) >> 11) + 1) / 9007199254740992.0; /* (0, 1] */
+		t += (uint64_t)(gap_ns * neg_ln(u));
+		w.offset[j] = t;
+		w.size[j] = rand_below(&r, 1000) < LONG_PER_MILLE ? SHORT * LONG_RATIO : SHORT;
+	}
+	printf("sched shinjuku: %u workers, %u requests (short %llu insns, long %llu), load %u per mille, seed %llu; "
+	       "capacity %llu insns per us, a short request alone %llu ns; mean gap %llu ns\n",
+	       workers, n, (unsigned long long)SHORT, (unsigned long long)(SHORT * LONG_RATIO), load,
+	       (unsigned long long)seed, (unsigned long long)cap, (unsigned long long)t_alone,
+	       (unsigned long long)gap_ns);
+
+	int rc = 0;
+	if (argc <= 4) {
+		rc |= run(0, t_alone, "rtc");
+		rc |= run(SHORT, t_alone, "preemptive");
+	}
+	for (int i = 4; i < argc; i++) {
+		uint64_t q = keel_atou(argv[i]);
+		rc |= run(q, t_alone, q ? "preemptive" : "rtc");
+	}
+	for (unsigned c = 0; c < sched_ncpus(); c++)
+		printf("sched shinjuku: cpu %u: %llu dispatches, %llu idles, %llu kicks\n", c,
+		       (unsigned long long)sched_cpu_stat(c, SCHED_STAT_DISPATCHES),
+		       (unsigned long long)sched_cpu_stat(c, SCHED_STAT_IDLES),
+		       (unsigned long long)sched_cpu_stat(c, SCHED_STAT_KICKS));
+	/* The pool ends. */
+	for (struct slot *s; (s = slot_take());) {
+		s->req = -1;
+		sem_post(&s->go);
+		thread_join(s->t, NULL);
+	}
+	return rc;
+}
