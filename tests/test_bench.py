@@ -1,7 +1,8 @@
 """The benchmark smoke test: ./keel bench --quick runs, and its results file is
 well-formed. No timing assertions (those live in the benchmark's own report).
-The Linux baseline (four boots, ~35 s) and Linux on two CPUs (linux-smp, a
-boot of its own) run with --slow only."""
+By default Keel's rows in icount mode; wall mode (another ~25 s), the Linux
+baseline (four boots, ~35 s) and Linux on two CPUs (linux-smp, a boot of its
+own) run with --slow only."""
 
 import json
 import re
@@ -52,10 +53,10 @@ def check_record(rec):
     assert 0 < rec["min"] <= rec["median"] <= rec["p99"], rec
 
 
-def check_results(res, systems):
+def check_results(res, systems, modes=("icount", "wall")):
     """The records of these systems all there and well-formed."""
     meta = res["meta"]
-    assert meta["schema"] == 2 and meta["modes"] == ["icount", "wall"]
+    assert meta["schema"] == 2 and meta["modes"] == list(modes)
     for mode in meta["modes"]:
         for system, ops in SYSTEMS.items():
             if system not in systems:
@@ -73,21 +74,15 @@ def check_results(res, systems):
 
 
 def test_bench_quick_writes_a_complete_well_formed_results_file():
-    """Keel on one CPU and on several (the Linux baseline: the slow test below)."""
-    res = run_bench("--quick", "--systems", "keel,keel-smp")
-    check_results(res, {"keel", "keel-smp", "floor"})
+    """Keel on one CPU and on several, icount mode (wall mode and the Linux
+    baseline: the slow tests below)."""
+    res = run_bench("--quick", "--systems", "keel,keel-smp", "--modes", "icount")
+    check_results(res, {"keel", "keel-smp", "floor"}, modes=("icount",))
     meta = res["meta"]
-    for mode in ["wall"]:  # the kernel lock's statistics (lockstat=on, four CPUs; wall mode only)
-        lock = meta["keel_lock"][mode]
-        assert lock and lock["acquired"] > 0 and lock["hold_max"] >= lock["hold_mean"] > 0, lock
-    for mode in meta["modes"]:
-        timer = meta["keel_info"][mode]["timer_upcall_roundtrip"]
-        assert re.fullmatch(r"early=\d+ lead_ns=\d+ arm_ticks_median=\d+ arm_ticks_p99=\d+ arm_ticks_max=\d+",
-                            timer), timer
-        sites = meta["keel_trace_sites"][mode]
-        for op in KEEL_OPS:
-            assert op in sites and 0 < sites[op]["min"] <= sites[op]["max"], (op, sites.get(op))
-        assert sites["floor_int_iretq"]["max"] == 0, sites["floor_int_iretq"]  # no kernel code: no site
+    timer = meta["keel_info"]["icount"]["timer_upcall_roundtrip"]
+    assert re.fullmatch(r"early=\d+ lead_ns=\d+ arm_ticks_median=\d+ arm_ticks_p99=\d+ arm_ticks_max=\d+",
+                        timer), timer
+    check_trace_sites(meta["keel_trace_sites"]["icount"])
     # Preemption's cost: the share of the CPU lost falls as the quantum grows
     # (the cost per preemption stays; under icount exactly so).
     info = meta["keel_info"]["icount"]
@@ -95,6 +90,25 @@ def test_bench_quick_writes_a_complete_well_formed_results_file():
     assert lost == sorted(lost, reverse=True) and lost[0] > lost[-1] > 0, lost
     per = {r["op"]: r["median"] for r in res["records"] if r["mode"] == "icount" and r["op"] in PREEMPT_OPS}
     assert max(per.values()) < 1.2 * min(per.values()), per
+
+
+def check_trace_sites(sites):
+    for op in KEEL_OPS:
+        assert op in sites and 0 < sites[op]["min"] <= sites[op]["max"], (op, sites.get(op))
+    assert sites["floor_int_iretq"]["max"] == 0, sites["floor_int_iretq"]  # no kernel code: no site
+
+
+@pytest.mark.slow  # both modes again (~50 s): ./keel test --slow
+def test_bench_quick_in_both_modes_and_the_kernel_locks_statistics():
+    """The same in both modes, as ./keel bench --quick runs it; wall mode's
+    kernel lock statistics (lockstat=on, four CPUs)."""
+    res = run_bench("--quick", "--systems", "keel,keel-smp")
+    check_results(res, {"keel", "keel-smp", "floor"})
+    meta = res["meta"]
+    lock = meta["keel_lock"]["wall"]
+    assert lock and lock["acquired"] > 0 and lock["hold_max"] >= lock["hold_mean"] > 0, lock
+    for mode in meta["modes"]:
+        check_trace_sites(meta["keel_trace_sites"][mode])
 
 
 def test_bench_profile_steps_a_row_instruction_by_instruction_to_the_benchs_own_figure():

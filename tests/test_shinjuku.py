@@ -50,7 +50,7 @@ def check_structure(b, rtc, pre, n):
     assert (rtc["shorts"], rtc["longs"]) == (pre["shorts"], pre["longs"])  # the same arrivals both times
     assert rtc["preemptions"] == rtc["short_pre"] == rtc["long_pre"] == 0, rtc  # no quantum: no preemption
     assert pre["long_pre"] >= pre["longs"], pre         # each long request was preempted (100 quanta long)
-    assert pre["short_pre"] < pre["shorts"] // 50, pre  # short ones (a quantum long) almost never
+    assert pre["short_pre"] < pre["shorts"] // 20, pre  # short ones (under a quantum long) seldom
     # Run to completion makes short requests wait behind long ones: its
     # median is no better, its tail much worse.
     assert rtc["p99"] > rtc["p50"] * 5, rtc

@@ -7,8 +7,9 @@
  * N requests (default 4000), 99.5% of SHORT guest instructions and 0.5%
  * of 100 x SHORT, arrive as a Poisson process from the seeded PRNG
  * (default seed 1) at LOAD per mille (default 600) of the workers'
- * capacity; the same arrivals run once per quantum Q, in us of the kernel
- * clock (default: 0, run to completion, and 50).
+ * capacity; the same arrivals run once per quantum Q, in instructions of a
+ * worker (0: run to completion; default: 0 and SHORT), turned into clock
+ * time at the measured capacity.
  *
  * Requests are threads of a pool (priority 0: the policy's workers serve
  * them), each woken by the load generator -- main, priority 1, on the
@@ -16,14 +17,15 @@
  * (a free list, grown if it ever runs dry: the run says so). A request's
  * latency is from its arrival to the end of its work.
  *
- * The workers' capacity is measured first: rounds of one short request
- * per worker at once, their instructions over the time from the first
- * start to the last end. (On hardware it is the workers' combined speed;
- * under QEMU -icount the vCPUs take turns on one instruction clock, so the
- * workers together run about one instruction a nanosecond however many
- * are busy -- the load is relative to what they can do, either way.)
- * Latencies are in ns of the kernel clock; each run prints its
- * percentiles, and tests/test_shinjuku.py compares the runs.
+ * The workers' capacity is measured first: rounds of BACKLOG short
+ * requests per worker handed at once, their instructions over the time
+ * from the first start to the last end -- what the workers do back to
+ * back, their per-request costs included. (Under QEMU -icount the vCPUs
+ * take turns on one instruction clock and every CPU here spins when idle,
+ * so each runs at about a quarter of it; on hardware the clock is real
+ * time. The load and the quantum are relative to what was measured,
+ * either way.) Latencies are in ns of the kernel clock; each run prints
+ * its percentiles, and tests/test_shinjuku.py compares the runs.
  */
 #include "demo.h"
 #include "mem.h"
@@ -31,7 +33,7 @@
 #define SHORT 40000ULL    /* instructions */
 #define LONG_RATIO 100
 #define LONG_PER_MILLE 5  /* 0.5% */
-#define POOL 192          /* request threads made before the runs */
+#define POOL 384          /* request threads made before the runs (a 24,000-request run to completion had 230 at once) */
 #define CALIBRATE 4       /* rounds of the capacity's measure, and short requests alone */
 #define BACKLOG 4         /* short requests per worker in a round */
 
@@ -193,7 +195,8 @@ static uint64_t capacity(unsigned workers)
 	return work * 1000 / time;
 }
 
-/* A short request's time alone: handed with every worker idle. */
+/* A short request's time alone, arrival to end: handed with every worker
+ * idle (printed beside the runs' latencies). */
 static uint64_t alone(unsigned workers)
 {
 	uint64_t sum = 0;
@@ -209,10 +212,12 @@ static uint64_t alone(unsigned workers)
 	return sum / CALIBRATE;
 }
 
-static int run(uint64_t q_insns, uint64_t t_alone, const char *tag)
+/* A quantum of q instructions, as ns of the clock: a worker's time for
+ * them at the measured capacity (cap instructions a microsecond for all). */
+static int run(uint64_t q_insns, uint64_t cap, unsigned workers, const char *tag)
 {
 	unsigned n = w.n;
-	uint64_t q_ns = q_insns * t_alone / SHORT;
+	uint64_t q_ns = q_insns * workers * 1000 / cap;
 	sched_shinjuku_quantum_ns = q_ns;
 	uint64_t pre0 = sched_shinjuku_preemptions;
 	unsigned grown0 = w.grown;
@@ -341,12 +346,12 @@ int demo_shinjuku(int argc, char **argv)
 
 	int rc = 0;
 	if (argc <= 4) {
-		rc |= run(0, t_alone, "rtc");
-		rc |= run(SHORT, t_alone, "preemptive");
+		rc |= run(0, cap, workers, "rtc");
+		rc |= run(SHORT, cap, workers, "preemptive");
 	}
 	for (int i = 4; i < argc; i++) {
 		uint64_t q = keel_atou(argv[i]);
-		rc |= run(q, t_alone, q ? "preemptive" : "rtc");
+		rc |= run(q, cap, workers, q ? "preemptive" : "rtc");
 	}
 	for (unsigned c = 0; c < sched_ncpus(); c++)
 		printf("sched shinjuku: cpu %u: %llu dispatches, %llu idles, %llu kicks\n", c,
