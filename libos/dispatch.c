@@ -507,6 +507,7 @@ static struct thread *pick_next(struct dcpu *c)
 		t->moved = t->ran_on != c->idx && t->dispatches > 1;
 		t->cpu = t->ran_on = c->idx;
 		c->dispatches++;
+		c->resched = false; /* (one asked for the thread before it is served: this one is picked now) */
 		account_in(c, t);
 		return t;
 	}

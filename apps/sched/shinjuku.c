@@ -103,10 +103,27 @@ static struct slot *slot_new(void)
 	return s;
 }
 
-/* Hand request j to a thread of the pool. */
+static bool waits(const struct slot *s)
+{
+	return *(volatile enum thread_state *)&s->t->state == THREAD_BLOCKED;
+}
+
+/* Hand request j to a thread of the pool that waits for it: a slot freed
+ * by a thread not yet back in sem_wait is passed over (handed now, it
+ * would go on with the request straight from its last one, on its worker,
+ * ahead of the queue: it is put back for later). */
 static int hand(long j)
 {
-	struct slot *s = slot_take();
+	struct slot *s, *busy = NULL;
+	while ((s = slot_take()) && !waits(s)) {
+		s->next = busy; /* (the list is main's alone while taken off) */
+		busy = s;
+	}
+	while (busy) {
+		struct slot *b = busy;
+		busy = b->next;
+		slot_free(b);
+	}
 	if (!s) {
 		if (!(s = slot_new()))
 			return -1;
@@ -290,6 +307,7 @@ static int turns(void)
 
 int demo_shinjuku(int argc, char **argv)
 {
+	thread_self()->priority = 1; /* main is the load generator: the dispatcher CPU's */
 	if (argc > 1 && !strcmp(argv[1], "turns"))
 		return turns();
 	unsigned load = (unsigned)arg_or(argc, argv, 1, 600), n = (unsigned)arg_or(argc, argv, 2, 4000);
@@ -299,7 +317,6 @@ int demo_shinjuku(int argc, char **argv)
 		printf("sched shinjuku: needs cpus=2 or more, 0 < LOAD < 1000, N >= %u\n", CALIBRATE * (workers * BACKLOG + 1));
 		return 1;
 	}
-	thread_self()->priority = 1; /* main is the load generator: the dispatcher CPU's */
 	w.n = n;
 	uint64_t **arrays[] = { &w.offset, &w.size, &w.arrival, &w.start, &w.done, &w.preempted };
 	for (unsigned i = 0; i < ARRAY_SIZE(arrays); i++)
@@ -358,11 +375,18 @@ int demo_shinjuku(int argc, char **argv)
 		       (unsigned long long)sched_cpu_stat(c, SCHED_STAT_DISPATCHES),
 		       (unsigned long long)sched_cpu_stat(c, SCHED_STAT_IDLES),
 		       (unsigned long long)sched_cpu_stat(c, SCHED_STAT_KICKS));
-	/* The pool ends. */
-	for (struct slot *s; (s = slot_take());) {
+	/* The pool ends: every thread, once back in the free list. */
+	for (unsigned ended = 0; ended < POOL + w.grown;) {
+		struct slot *s = slot_take();
+		if (!s) {
+			thread_sleep(50000);
+			continue;
+		}
 		s->req = -1;
 		sem_post(&s->go);
 		thread_join(s->t, NULL);
+		free(s);
+		ended++;
 	}
 	return rc;
 }

@@ -68,8 +68,8 @@ static unsigned preempt_overdue(unsigned room, uint64_t now)
 		unsigned best = 0;
 		uint64_t most = 0;
 		for (unsigned i = 1; i < sched_ncpus(); i++) {
-			if (!running[i] || told[i] || now - started[i] < q)
-				continue;
+			if (!running[i] || told[i] || (int64_t)(now - started[i]) < (int64_t)q)
+				continue; /* (signed: another CPU's clock may read a little ahead) */
 			uint64_t served = SERVED(running[i]) + (now - started[i]);
 			if (!best || served > most)
 				best = i, most = served;
@@ -83,13 +83,15 @@ static unsigned preempt_overdue(unsigned room, uint64_t now)
 	return done;
 }
 
-/* Requests waiting that no preemption already sent will make room for. */
+/* Requests waiting that no worker will take without a preemption: not
+ * those a free worker was sent for, nor those a preemption already sent
+ * makes room for. */
 static unsigned unserved(void)
 {
-	unsigned pending = 0;
+	unsigned room = 0;
 	for (unsigned i = 1; i < sched_ncpus(); i++)
-		pending += running[i] && told[i];
-	return waiting > pending ? waiting - pending : 0;
+		room += (running[i] && told[i]) || sent[i];
+	return waiting > room ? waiting - room : 0;
 }
 
 static unsigned sj_select(struct thread *t, enum sched_why why)
@@ -100,7 +102,7 @@ static unsigned sj_select(struct thread *t, enum sched_why why)
 	if (!is_request(t))
 		return 0;
 	if (why == SCHED_PREEMPTED || why == SCHED_YIELDED)
-		return me; /* this worker picks next: the queue's head */
+		return me ? me : 1; /* this worker picks next: the queue's head (the dispatcher CPU takes none) */
 	for (unsigned i = 1; i < sched_ncpus(); i++)
 		if (!running[i] && !sent[i]) {
 			sent[i] = true;
@@ -119,8 +121,8 @@ static void sj_ready(struct thread *t, enum sched_why why)
 		SERVED(t) = 0; /* a new request (a pool thread woken for one), or moved here */
 	tq_push(&queue, t);
 	waiting++;
-	/* Queued behind busy workers: one past its quantum makes room now. */
-	if (why != SCHED_PREEMPTED && t->cpu && running[t->cpu])
+	/* Queued with no worker free: one past its quantum makes room now. */
+	if (why != SCHED_PREEMPTED && why != SCHED_YIELDED)
 		preempt_overdue(unserved(), keel_now());
 }
 
