@@ -268,6 +268,7 @@ TUNABLES = {
     "quota_envs": ("65537", "0..65536", "16"),
     "timeslice_us": ("1000001", "10..1000000", "10000"),
     "watchdog_ms": ("0", "1..100000", "100"),
+    "metronome_us": ("50001", "0..50000", "0"),
     "uaccess_window": ("wide", "closed|open", "closed"),  # open: debug builds (the default)
     "shootdown": ("none", "ipi|skip", "ipi"),  # skip: debug builds
     "fastpaths": ("fast", "on|off", "on"),  # off: debug builds
