@@ -27,6 +27,7 @@
 
 #define CPUS_MAX 64
 #define SERVED(t) ((t)->pol[0]) /* a request's service before its current turn, ns */
+#define GEN(t) ((t)->pol[1])    /* the install that set SERVED (pol[] from an older one is stale) */
 
 uint64_t sched_shinjuku_quantum_ns;
 uint64_t sched_shinjuku_preemptions;
@@ -38,6 +39,7 @@ static uint64_t started[CPUS_MAX];       /* keel_now() when it took it */
 static bool told[CPUS_MAX];              /* its preemption is sent */
 static bool sent[CPUS_MAX];              /* a request was sent to it, free, and it has not picked yet */
 static unsigned waiting;                 /* requests in the queue */
+static uint64_t generation;              /* this install's */
 
 static bool is_request(const struct thread *t) { return t->priority <= 0 && sched_ncpus() > 1; }
 
@@ -45,6 +47,7 @@ static void sj_init(void)
 {
 	queue = own = (struct thread_queue){0};
 	waiting = 0;
+	generation++;
 	sched_shinjuku_preemptions = 0;
 	for (unsigned i = 0; i < CPUS_MAX; i++)
 		running[i] = NULL, told[i] = sent[i] = false;
@@ -117,8 +120,8 @@ static void sj_ready(struct thread *t, enum sched_why why)
 		tq_push(&own, t);
 		return;
 	}
-	if (why != SCHED_PREEMPTED && why != SCHED_YIELDED)
-		SERVED(t) = 0; /* a new request (a pool thread woken for one), or moved here */
+	if ((why != SCHED_PREEMPTED && why != SCHED_YIELDED) || GEN(t) != generation)
+		SERVED(t) = 0, GEN(t) = generation; /* a new request (a pool thread woken for one), or new here */
 	tq_push(&queue, t);
 	waiting++;
 	/* Queued with no worker free: one past its quantum makes room now. */
