@@ -130,6 +130,8 @@ static inline long sys_env_spawn(const struct keel_spawn *req) { return keel_sys
 extern const struct keel_start *keel_start_info;
 /* The decimal number a string starts with (0 for none or NULL): arguments. */
 uint64_t keel_atou(const char *s);
+/* Sort n numbers ascending, in place (libos/sort.c). */
+void keel_sort_u64(uint64_t *a, size_t n);
 int main(int argc, char **argv);
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

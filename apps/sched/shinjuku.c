@@ -154,31 +154,6 @@ static double neg_ln(double u)
 	return -(2.0 * sum + e * 0.69314718055994530942);
 }
 
-static void sort_u64(uint64_t *a, unsigned n)
-{
-	/* heapsort: n is thousands, and the runs are what is measured */
-	for (unsigned start = n / 2; n > 1;) {
-		unsigned root;
-		if (start > 0)
-			root = --start;
-		else {
-			uint64_t t = a[--n];
-			a[n] = a[0];
-			a[0] = t;
-			root = 0;
-		}
-		for (unsigned child; (child = 2 * root + 1) < n; root = child) {
-			if (child + 1 < n && a[child + 1] > a[child])
-				child++;
-			if (a[root] >= a[child])
-				break;
-			uint64_t t = a[root];
-			a[root] = a[child];
-			a[child] = t;
-		}
-	}
-}
-
 static uint64_t pct(const uint64_t *sorted, unsigned n, unsigned per_mille)
 {
 	return n ? sorted[(uint64_t)n * per_mille / 1000 < n ? (uint64_t)n * per_mille / 1000 : n - 1] : 0;
@@ -268,8 +243,8 @@ static int run(uint64_t q_insns, uint64_t cap, unsigned workers, const char *tag
 		else
 			lat_l[nl++] = l, long_pre += w.preempted[j];
 	}
-	sort_u64(lat_s, ns);
-	sort_u64(lat_l, nl);
+	keel_sort_u64(lat_s, ns);
+	keel_sort_u64(lat_l, nl);
 #define U(x) ((unsigned long long)(x))
 	printf("sched shinjuku: run %s quantum %llu insns (%llu ns): %u short, %u long; short p50 %llu p99 %llu p99.9 %llu max %llu ns; "
 	       "long p50 %llu max %llu ns; preemptions %llu (short requests %llu, long %llu); span %llu ns; "

@@ -68,21 +68,11 @@ static inline uint64_t rdtsc(void)
 static uint64_t samples[SAMPLES_MAX];
 static size_t nsamples, warmup;
 
-static void sort(uint64_t *v, size_t n)
-{
-	for (size_t i = 1; i < n; i++)
-		for (size_t j = i; j && v[j - 1] > v[j]; j--) {
-			uint64_t x = v[j];
-			v[j] = v[j - 1];
-			v[j - 1] = x;
-		}
-}
-
 static size_t nredone; /* samples that measured nothing, thrown away */
 
 static void report(const char *op)
 {
-	sort(samples, nsamples);
+	keel_sort_u64(samples, nsamples);
 	printf("BENCH %s n=%zu min=%llu median=%llu p99=%llu redone=%zu\n", op, nsamples,
 	       (unsigned long long)samples[0], (unsigned long long)samples[nsamples / 2],
 	       (unsigned long long)samples[nsamples * 99 / 100], nredone);
@@ -275,7 +265,7 @@ static int preempt_rows(int quick)
 		memcpy(samples, lost, nsamples * sizeof lost[0]);
 		nredone = windows_redone;
 		report(op);
-		sort(share, nsamples);
+		keel_sort_u64(share, nsamples);
 		printf("INFO %s_lost_permille %llu\n", op, (unsigned long long)share[nsamples / 2]);
 	}
 	sched_set_policy(&sched_pin);
