@@ -232,7 +232,7 @@ unsigned sched_cpu_id(unsigned cpu) { return cpu < dispatch_ncpus ? dispatch_cpu
 bool sched_cpu_idle(unsigned cpu) { return cpu < dispatch_ncpus && dispatch_cpus[cpu].idle; }
 void sched_kick(unsigned cpu)
 {
-	if (cpu < dispatch_ncpus && dispatch_cpus[cpu].idle)
+	if (cpu < dispatch_ncpus && dispatch_cpus[cpu].idle && !dispatch_cpus[cpu].lent)
 		dispatch_kick(&dispatch_cpus[cpu]);
 }
 void sched_resched(unsigned cpu)
@@ -295,15 +295,15 @@ static void kick_for(struct thread *t)
 	if (!dispatch_multi)
 		return;
 	struct dcpu *here = dispatch_here(), *c = &dispatch_cpus[t->cpu];
-	if ((c == here || !c->idle || c->kicked) && !policy->select_cpu)
+	if ((c == here || !c->idle || c->kicked || c->lent) && !policy->select_cpu)
 		for (unsigned i = 0; i < dispatch_ncpus; i++) {
 			struct dcpu *o = &dispatch_cpus[i];
-			if (o->idle && !o->kicked && o != here) {
+			if (o->idle && !o->kicked && !o->lent && o != here) {
 				c = o;
 				break;
 			}
 		}
-	if (c != here && c->idle)
+	if (c != here && c->idle && !c->lent)
 		dispatch_kick(c);
 }
 
@@ -466,7 +466,7 @@ static void watch(struct dcpu *c)
 	for (unsigned i = 0; dispatch_multi && i < dispatch_ncpus; i++) {
 		const struct dcpu *o = &dispatch_cpus[i];
 		uint64_t since = o->idle_since > runnable_none_at ? o->idle_since : runnable_none_at;
-		if (o->idle && now - since > sched_watchdog_ns) {
+		if (o->idle && !o->lent && now - since > sched_watchdog_ns) { /* (a lent CPU idles by intent) */
 			snprintf(guard_why, sizeof guard_why, "cpu%u idle for %llu ms while threads were runnable", i,
 				 (unsigned long long)((now - since) / 1000000));
 			eject(guard_why);
@@ -479,6 +479,8 @@ static void watch(struct dcpu *c)
  * and accounted from now on. NULL: none for this CPU now (it idles). */
 static struct thread *pick_next(struct dcpu *c)
 {
+	if (c->lent)
+		return NULL; /* (lend.c: another env's to run, until taken back) */
 	for (;;) {
 		uint64_t r = 0;
 		if (guarded(P_PICK, NULL, NULL, &r)) {
@@ -689,7 +691,7 @@ __attribute__((noreturn)) void dispatch_idle(struct dcpu *c)
 		c->idles++;
 		c->turn_end = 0;
 		arm_timer(c);
-		if (policy->idle_poll && dispatch_multi) {
+		if (policy->idle_poll && dispatch_multi && !c->lent) {
 			idle_poll(c);
 			continue;
 		}
@@ -864,6 +866,8 @@ static void install(const struct sched_policy *p, int ejecting)
 		}
 	for (unsigned i = 0; i < dispatch_ncpus; i++) {
 		struct dcpu *o = &dispatch_cpus[i];
+		if (o->lent)
+			sched_cpu_reclaim(i); /* (the new policy has every CPU: a lender lends again if it will) */
 		o->poll_at = p->poll ? keel_now() : 0; /* (due at once: each CPU's next event polls) */
 		if (o->cur && o->cur->state == THREAD_RUNNING && o == c) {
 			account_out(o->cur);
@@ -916,6 +920,7 @@ const struct sched_policy *sched_policy_named(const char *name)
 {
 	static const struct sched_policy *const all[] = {
 		&sched_rr, &sched_prio, &sched_stride, &sched_edf, &sched_ws, &sched_gedf, &sched_pedf, &sched_shinjuku,
+		&sched_caladan,
 	};
 	for (unsigned i = 0; i < ARRAY_SIZE(all); i++)
 		if (!strcmp(all[i]->name, name))

@@ -44,6 +44,8 @@ struct dcpu {
 	bool polling;                  /* (locked) idle, spinning on `poke` (a policy's idle_poll) */
 	volatile uint32_t poke;        /* set to make a polling CPU look at the scheduler again */
 	uint64_t poll_at;              /* (locked) when the policy's poll is due here; 0: never */
+	bool lent;                     /* (locked) lent to another env (lend.c): runs nothing, waits in the kernel */
+	uint32_t cap_slot;             /* 1 + the slot of this env's capability for the CPU (lend.c); 0: not looked up */
 	uint64_t kicks_owed;           /* CPUs (by idx) it is to kick when it lets go of the lock */
 	uint8_t *idle_stack;           /* where it idles (dcpu.c), never on a thread's stack */
 	uint64_t dispatches, idles, kicks;

@@ -87,8 +87,21 @@ void sched_kick(unsigned cpu);
  * through ready(SCHED_PREEMPTED) and pick there (a cross-CPU event). */
 void sched_resched(unsigned cpu);
 
+/* (In a callback: lend.c.) Lend CPU `cpu` -- idle, not the caller's -- to
+ * the env an ENV capability names: a CPU capability derived from this env's
+ * into it, and a post of the CPU's bit (1 << its kernel index) to that
+ * env's dispatcher on kernel CPU tell_cpu. The CPU runs no thread here
+ * until taken back (its dispatcher waits in the kernel). Take it back:
+ * what was derived is revoked (the kernel takes the borrower off it at
+ * once), and the CPU runs threads again. 0 or -errno. A policy switch
+ * takes back every lent CPU. */
+int sched_cpu_lend(unsigned cpu, uint32_t env_slot, unsigned tell_cpu);
+int sched_cpu_reclaim(unsigned cpu);
+bool sched_cpu_lent(unsigned cpu);
+extern uint64_t sched_lends, sched_reclaims; /* since the start */
+
 extern const struct sched_policy sched_rr, sched_prio, sched_stride, sched_edf, sched_ws, sched_gedf, sched_pedf,
-	sched_shinjuku;
+	sched_shinjuku, sched_caladan;
 extern uint64_t sched_ws_stolen; /* sched_ws: threads one CPU took from another's queue */
 /* sched_pedf: the CPU t is bound to (-1: not placed: no period or no WCET
  * declared yet), and how many threads fitted on no CPU (each went to the
@@ -103,12 +116,32 @@ extern unsigned sched_pedf_unfit;
 extern uint64_t sched_shinjuku_quantum_ns;
 extern uint64_t sched_shinjuku_preemptions; /* sent by the dispatcher since the policy started */
 
+/* sched_caladan: CPU 0 runs the app's own threads and the allocator, the
+ * others serve requests (threads of priority 0) from one FIFO queue; once
+ * an interval a worker idle for the whole interval is lent to the borrower
+ * (an ENV capability's slot; -1: none, nothing lent), keeping at least
+ * `guaranteed` workers, or -- a request having waited an interval -- one
+ * lent worker is taken back. Each change of the workers owned goes into
+ * the app's log, if it gave one (the first log_size; `logged` counts all). */
+extern uint64_t sched_caladan_interval_ns;
+extern long sched_caladan_borrower;
+extern unsigned sched_caladan_borrower_cpu; /* the kernel CPU of the borrower's dispatcher told of lends */
+extern unsigned sched_caladan_guaranteed;
+struct sched_caladan_change {
+	uint64_t at;    /* keel_now() */
+	uint32_t owned; /* workers owned (not lent) from then on */
+	uint32_t reserved;
+};
+extern struct sched_caladan_change *sched_caladan_log;
+extern unsigned sched_caladan_log_size, sched_caladan_logged;
+extern unsigned sched_caladan_owned;
+
 /* Switch the running app to another policy: every runnable thread moves to
  * it (SCHED_MOVED). Returns the old one. */
 const struct sched_policy *sched_set_policy(const struct sched_policy *p);
 const struct sched_policy *sched_policy(void);
 /* A policy by name ("rr", "prio", "stride", "edf", "ws", "gedf", "pedf",
- * "shinjuku"), or NULL. */
+ * "shinjuku", "caladan"), or NULL. */
 const struct sched_policy *sched_policy_named(const char *name);
 
 /* The dispatcher's watchdog: the longest a runnable thread may wait

@@ -14,6 +14,10 @@
  *   sched:shinjuku[:LOAD[:N[:SEED[:Q...]]]]   a bimodal request load under
  *                                the Shinjuku-style dispatcher, run to
  *                                completion and preempted (with cpus=N)
+ *   sched:caladan[:IV[:LOW[:HIGH[:MS[:PHASES[:SEED[:KEEP]]]]]]]   core
+ *                                allocation: workers lent to a best-effort
+ *                                env (it spawns `sched soak`) and taken back
+ *                                as the load changes (cpus=N on N+1 CPUs)
  *   sched:switch                 the policy changed under running threads
  *   sched:broken:lose|spin|fault|bogus|idle   a broken policy, ejected (idle:
  *                                with cpus=N only)
@@ -68,6 +72,8 @@ int main(int argc, char **argv)
 		argc--, argv++;
 	}
 	const char *mode = argc > 1 ? argv[1] : "rr";
+	if (!strcmp(mode, "soak"))
+		return demo_soak(); /* (caladan.c's best-effort env: no thread library) */
 	const struct sched_policy *p = sched_policy_named(mode);
 	int err = cpus == 1 ? threads_init(p ? p : &sched_rr) : threads_init_cpus(p ? p : &sched_rr, cpus);
 	if (err) {
@@ -85,6 +91,8 @@ int main(int argc, char **argv)
 		rc = demo_rt(p, argc - 1, argv + 1);
 	else if (p == &sched_shinjuku)
 		rc = demo_shinjuku(argc - 1, argv + 1);
+	else if (p == &sched_caladan)
+		rc = demo_caladan(argc - 1, argv + 1);
 	else if (!strcmp(mode, "switch"))
 		rc = demo_switch(argc - 1, argv + 1);
 	else if (!strcmp(mode, "broken"))

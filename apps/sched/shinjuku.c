@@ -27,165 +27,16 @@
  * either way.) Latencies are in ns of the kernel clock; each run prints
  * its percentiles, and tests/test_shinjuku.py compares the runs.
  */
-#include "demo.h"
+#include "requests.h"
 #include "mem.h"
 
 #define SHORT 40000ULL    /* instructions */
 #define LONG_RATIO 100
 #define LONG_PER_MILLE 5  /* 0.5% */
-#define POOL 384          /* request threads made before the runs (a 24,000-request run to completion had 230 at once) */
-#define CALIBRATE 4       /* rounds of the capacity's measure, and short requests alone */
-#define BACKLOG 4         /* short requests per worker in a round */
+#define CALIBRATE REQ_CALIBRATE /* rounds of the capacity's measure, and short requests alone */
+#define BACKLOG REQ_BACKLOG
 
-struct slot {
-	struct sem go;
-	volatile long req; /* the request it serves next; -1: exit */
-	struct slot *next;
-	struct thread *t;
-};
-
-static struct {
-	unsigned n;
-	uint64_t *offset; /* arrival, clock ns after the run's start */
-	uint64_t *size;   /* instructions */
-	uint64_t *arrival, *start, *done, *preempted;
-	volatile unsigned completed;
-	struct slot *free; /* pushed by any CPU, popped by main alone (no ABA) */
-	unsigned grown;
-	uint64_t late_max; /* how late the generator handed a request, at most (ns) */
-} w;
-
-static void slot_free(struct slot *s)
-{
-	struct slot *h = __atomic_load_n(&w.free, __ATOMIC_RELAXED);
-	do
-		s->next = h;
-	while (!__atomic_compare_exchange_n(&w.free, &h, s, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-}
-
-static struct slot *slot_take(void)
-{
-	struct slot *h = __atomic_load_n(&w.free, __ATOMIC_ACQUIRE);
-	while (h && !__atomic_compare_exchange_n(&w.free, &h, h->next, true, __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
-		;
-	return h;
-}
-
-static void *serve(void *arg)
-{
-	struct slot *s = arg;
-	struct thread *self = thread_self();
-	for (;;) {
-		sem_wait(&s->go);
-		long j = s->req;
-		if (j < 0)
-			return NULL;
-		uint64_t pre = self->preemptions;
-		w.start[j] = keel_now();
-		thread_burn(w.size[j]);
-		w.done[j] = keel_now();
-		w.preempted[j] = self->preemptions - pre;
-		__atomic_add_fetch(&w.completed, 1, __ATOMIC_RELEASE);
-		slot_free(s);
-	}
-}
-
-static struct slot *slot_new(void)
-{
-	struct slot *s = calloc(1, sizeof *s);
-	if (!s)
-		return NULL;
-	s->t = thread_create("req", serve, s); /* priority 0: a request */
-	if (!s->t) {
-		free(s);
-		return NULL;
-	}
-	return s;
-}
-
-static bool waits(const struct slot *s)
-{
-	return *(volatile enum thread_state *)&s->t->state == THREAD_BLOCKED;
-}
-
-/* Hand request j to a thread of the pool that waits for it: a slot freed
- * by a thread not yet back in sem_wait is passed over (handed now, it
- * would go on with the request straight from its last one, on its worker,
- * ahead of the queue: it is put back for later). */
-static int hand(long j)
-{
-	struct slot *s, *busy = NULL;
-	while ((s = slot_take()) && !waits(s)) {
-		s->next = busy; /* (the list is main's alone while taken off) */
-		busy = s;
-	}
-	while (busy) {
-		struct slot *b = busy;
-		busy = b->next;
-		slot_free(b);
-	}
-	if (!s) {
-		if (!(s = slot_new()))
-			return -1;
-		w.grown++;
-	}
-	s->req = j;
-	sem_post(&s->go);
-	return 0;
-}
-
-static void wait_completed(unsigned n)
-{
-	while (__atomic_load_n(&w.completed, __ATOMIC_ACQUIRE) < n)
-		thread_sleep(50000);
-}
-
-/* -ln(u), u in (0, 1]: u = m 2^e with m in [1, 2), ln m = 2 atanh((m-1)/(m+1)). */
-static double neg_ln(double u)
-{
-	int e = 0;
-	while (u < 1.0)
-		u *= 2.0, e--;
-	double z = (u - 1.0) / (u + 1.0), z2 = z * z, term = z, sum = 0;
-	for (int k = 1; k < 40; k += 2) {
-		sum += term / k;
-		term *= z2;
-	}
-	return -(2.0 * sum + e * 0.69314718055994530942);
-}
-
-static uint64_t pct(const uint64_t *sorted, unsigned n, unsigned per_mille)
-{
-	return n ? sorted[(uint64_t)n * per_mille / 1000 < n ? (uint64_t)n * per_mille / 1000 : n - 1] : 0;
-}
-
-/* The workers' capacity, instructions per microsecond of the clock: rounds
- * of BACKLOG short requests per worker handed at once, their instructions
- * over the time from the first start to the last end (each worker busy
- * back to back, its per-request costs included). */
-static uint64_t capacity(unsigned workers)
-{
-	uint64_t work = 0, time = 0;
-	unsigned j = 0;
-	for (unsigned r = 0; r < CALIBRATE; r++) {
-		unsigned first = j;
-		for (unsigned k = 0; k < workers * BACKLOG; k++, j++) {
-			w.size[j] = SHORT;
-			w.arrival[j] = keel_now();
-			if (hand(j))
-				return 0;
-		}
-		wait_completed(j);
-		uint64_t start = UINT64_MAX, end = 0;
-		for (unsigned k = first; k < j; k++) {
-			start = w.start[k] < start ? w.start[k] : start;
-			end = w.done[k] > end ? w.done[k] : end;
-		}
-		work += SHORT * workers * BACKLOG;
-		time += end - start;
-	}
-	return work * 1000 / time;
-}
+static uint64_t late_max; /* how late the generator handed a request, at most (ns) */
 
 /* A short request's time alone, arrival to end: handed with every worker
  * idle (printed beside the runs' latencies). */
@@ -194,12 +45,12 @@ static uint64_t alone(unsigned workers)
 	uint64_t sum = 0;
 	unsigned j = CALIBRATE * workers * BACKLOG;
 	for (unsigned r = 0; r < CALIBRATE; r++, j++) {
-		w.size[j] = SHORT;
-		w.arrival[j] = keel_now();
-		if (hand(j))
+		rq.size[j] = SHORT;
+		rq.arrival[j] = keel_now();
+		if (request_hand(j))
 			return 0;
-		wait_completed(j + 1);
-		sum += w.done[j] - w.arrival[j];
+		requests_wait(j + 1);
+		sum += rq.done[j] - rq.arrival[j];
 	}
 	return sum / CALIBRATE;
 }
@@ -208,27 +59,27 @@ static uint64_t alone(unsigned workers)
  * them at the measured capacity (cap instructions a microsecond for all). */
 static int run(uint64_t q_insns, uint64_t cap, unsigned workers, const char *tag)
 {
-	unsigned n = w.n;
+	unsigned n = rq.n;
 	uint64_t q_ns = q_insns * workers * 1000 / cap;
 	sched_shinjuku_quantum_ns = q_ns;
 	uint64_t pre0 = sched_shinjuku_preemptions;
-	unsigned grown0 = w.grown;
-	w.completed = 0;
-	w.late_max = 0;
+	unsigned grown0 = rq.grown;
+	rq.completed = 0;
+	late_max = 0;
 	uint64_t t0 = keel_now() + 1000000;
 	for (unsigned j = 0; j < n; j++) {
-		uint64_t at = t0 + w.offset[j];
+		uint64_t at = t0 + rq.offset[j];
 		thread_sleep_until(at);
 		uint64_t late = keel_now() - at;
-		if (late > w.late_max)
-			w.late_max = late;
-		w.arrival[j] = at;
-		if (hand(j)) {
+		if (late > late_max)
+			late_max = late;
+		rq.arrival[j] = at;
+		if (request_hand(j)) {
 			printf("sched shinjuku: no thread for request %u: %s\n", j, errname(thread_errno()));
 			return 1;
 		}
 	}
-	wait_completed(n);
+	requests_wait(n);
 	uint64_t span = keel_now() - t0;
 
 	uint64_t *lat_s = malloc(n * sizeof *lat_s), *lat_l = malloc(n * sizeof *lat_l);
@@ -237,11 +88,11 @@ static int run(uint64_t q_insns, uint64_t cap, unsigned workers, const char *tag
 	unsigned ns = 0, nl = 0;
 	uint64_t short_pre = 0, long_pre = 0;
 	for (unsigned j = 0; j < n; j++) {
-		uint64_t l = w.done[j] - w.arrival[j];
-		if (w.size[j] == SHORT)
-			lat_s[ns++] = l, short_pre += w.preempted[j];
+		uint64_t l = rq.done[j] - rq.arrival[j];
+		if (rq.size[j] == SHORT)
+			lat_s[ns++] = l, short_pre += rq.preempted[j];
 		else
-			lat_l[nl++] = l, long_pre += w.preempted[j];
+			lat_l[nl++] = l, long_pre += rq.preempted[j];
 	}
 	keel_sort_u64(lat_s, ns);
 	keel_sort_u64(lat_l, nl);
@@ -251,8 +102,8 @@ static int run(uint64_t q_insns, uint64_t cap, unsigned workers, const char *tag
 	       "generator late at most %llu ns; pool grew %u\n",
 	       tag, U(q_insns), U(q_ns), ns, nl, U(pct(lat_s, ns, 500)), U(pct(lat_s, ns, 990)), U(pct(lat_s, ns, 999)),
 	       U(ns ? lat_s[ns - 1] : 0), U(pct(lat_l, nl, 500)), U(nl ? lat_l[nl - 1] : 0),
-	       U(sched_shinjuku_preemptions - pre0), U(short_pre), U(long_pre), U(span), U(w.late_max),
-	       w.grown - grown0);
+	       U(sched_shinjuku_preemptions - pre0), U(short_pre), U(long_pre), U(span), U(late_max),
+	       rq.grown - grown0);
 #undef U
 	free(lat_s);
 	free(lat_l);
@@ -292,28 +143,9 @@ int demo_shinjuku(int argc, char **argv)
 		printf("sched shinjuku: needs cpus=2 or more, 0 < LOAD < 1000, N >= %u\n", CALIBRATE * (workers * BACKLOG + 1));
 		return 1;
 	}
-	w.n = n;
-	uint64_t **arrays[] = { &w.offset, &w.size, &w.arrival, &w.start, &w.done, &w.preempted };
-	for (unsigned i = 0; i < ARRAY_SIZE(arrays); i++)
-		if (!(*arrays[i] = calloc(n, sizeof(uint64_t)))) {
-			printf("sched shinjuku: out of memory for %u requests\n", n);
-			return 1;
-		}
-	for (unsigned i = 0; i < POOL; i++) {
-		struct slot *s = slot_new();
-		if (!s) {
-			printf("sched shinjuku: pool: %s\n", errname(thread_errno()));
-			return 1;
-		}
-		slot_free(s);
-	}
-	for (bool all = false; !all;) { /* every pool thread waits for its first request */
-		thread_sleep(100000);
-		all = true;
-		for (struct slot *s = w.free; s; s = s->next)
-			all &= *(volatile enum thread_state *)&s->t->state == THREAD_BLOCKED;
-	}
-	uint64_t cap = capacity(workers), t_alone = alone(workers);
+	if (requests_init(n, "shinjuku"))
+		return 1;
+	uint64_t cap = requests_capacity(workers, SHORT), t_alone = alone(workers);
 	if (!cap || !t_alone)
 		return 1;
 
@@ -325,10 +157,9 @@ int demo_shinjuku(int argc, char **argv)
 	double gap_ns = mean_insns * 1000.0 / cap * 1000.0 / load;
 	uint64_t t = 0;
 	for (unsigned j = 0; j < n; j++) {
-		double u = (double)((rand_next(&r) >> 11) + 1) / 9007199254740992.0; /* (0, 1] */
-		t += (uint64_t)(gap_ns * neg_ln(u));
-		w.offset[j] = t;
-		w.size[j] = rand_below(&r, 1000) < LONG_PER_MILLE ? SHORT * LONG_RATIO : SHORT;
+		t += requests_gap(&r, gap_ns);
+		rq.offset[j] = t;
+		rq.size[j] = rand_below(&r, 1000) < LONG_PER_MILLE ? SHORT * LONG_RATIO : SHORT;
 	}
 	printf("sched shinjuku: %u workers, %u requests (short %llu insns, long %llu), load %u per mille, seed %llu; "
 	       "capacity %llu insns per us, a short request alone %llu ns; mean gap %llu ns\n",
@@ -350,18 +181,6 @@ int demo_shinjuku(int argc, char **argv)
 		       (unsigned long long)sched_cpu_stat(c, SCHED_STAT_DISPATCHES),
 		       (unsigned long long)sched_cpu_stat(c, SCHED_STAT_IDLES),
 		       (unsigned long long)sched_cpu_stat(c, SCHED_STAT_KICKS));
-	/* The pool ends: every thread, once back in the free list. */
-	for (unsigned ended = 0; ended < POOL + w.grown;) {
-		struct slot *s = slot_take();
-		if (!s) {
-			thread_sleep(50000);
-			continue;
-		}
-		s->req = -1;
-		sem_post(&s->go);
-		thread_join(s->t, NULL);
-		free(s);
-		ended++;
-	}
+	requests_end();
 	return rc;
 }
