@@ -118,7 +118,12 @@ static struct run_hdr *run_alloc(uint64_t pages, uint32_t kind)
 static void run_free(struct run_hdr *h)
 {
 	uint64_t first = ((uint64_t)h - heap.base) / PAGE, pages = h->pages;
+	/* Unmapped with the lock free, as run_alloc maps (each frame's delete
+	 * waits for other CPUs' TLBs: not with upcalls off); its addresses are
+	 * in no free run until it is done. */
+	mem_exit();
 	vm_region_unmap(&heap, (uint64_t)h, pages * PAGE);
+	mem_enter();
 	stats.pages_mapped -= pages;
 	for (unsigned i = 0; i < nfree_runs; i++) /* join a neighbour */
 		if (free_runs[i].first + free_runs[i].pages == first) {

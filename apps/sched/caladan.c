@@ -50,7 +50,7 @@
 /* ------------------------------------------------- the best-effort env */
 static struct keel_upcall_area soak_area[SOAK_CPUS] __attribute__((aligned(4096)));
 static uint8_t soak_stack[SOAK_CPUS][3][8192] __attribute__((aligned(64))); /* run, upcall, trap */
-static volatile uint64_t soak_units, soak_dropped, soak_started, soak_eexist, soak_stop;
+static volatile uint64_t soak_units, soak_dropped, soak_started, soak_eexist, soak_late, soak_stop;
 static uint64_t mark_units[MARKS], mark_at[MARKS];
 static unsigned marks;
 
@@ -89,6 +89,8 @@ static void soak_event(struct keel_upcall_area *a, uint64_t ev, struct keel_cont
 			soak_started++;
 		else if (r == -EEXIST)
 			soak_eexist++; /* its dispatcher there never left */
+		else if (r == -ENOCPU)
+			soak_late++; /* taken back before this post was read */
 		else
 			printf("soak: a dispatcher on cpu%u: %s\n", c, errname(r));
 	}
@@ -102,10 +104,10 @@ int demo_soak(void)
 	}
 	while (!soak_stop)
 		soak_unit();
-	printf("soak: %llu units of %llu insns, %llu dispatchers started (%llu lends found it still there), "
-	       "%llu contexts dropped when a CPU was taken back\n",
+	printf("soak: %llu units of %llu insns, %llu dispatchers started (%llu lends found one still there, "
+	       "%llu were taken back before read), %llu contexts dropped when a CPU was taken back\n",
 	       (unsigned long long)soak_units, (unsigned long long)UNIT, (unsigned long long)soak_started,
-	       (unsigned long long)soak_eexist, (unsigned long long)soak_dropped);
+	       (unsigned long long)soak_eexist, (unsigned long long)soak_late, (unsigned long long)soak_dropped);
 	for (unsigned i = 0; i < marks; i++)
 		printf("soak: mark %u at %llu units %llu\n", i, (unsigned long long)mark_at[i],
 		       (unsigned long long)mark_units[i]);
