@@ -97,19 +97,26 @@ void dispatch_spin_lock(void)
 	c->spinning = false;
 }
 
-/* The kicks this CPU owes (dispatch_kick, under the lock) are posted once
- * it has let go: after its upcalls are on again where it can, so that the
- * kernel sees a thread that wakes others as what it is, running enabled. */
-static uint64_t take_kicks(struct dcpu *c)
+/* What this CPU owes once it has let go of the lock: the kicks it decided
+ * (dispatch_kick) are posted, the lends settled with the kernel (lend.c) --
+ * after its upcalls are on again where they can be, so that the kernel
+ * sees a thread that wakes others as what it is, running enabled. */
+struct owed {
+	uint64_t kicks, lend, reclaim;
+};
+
+static struct owed take_owed(struct dcpu *c)
 {
-	uint64_t m = c->kicks_owed;
-	c->kicks_owed = 0;
-	return m;
+	struct owed o = { c->kicks_owed, c->lend_owed, c->reclaim_owed };
+	c->kicks_owed = c->lend_owed = c->reclaim_owed = 0;
+	return o;
 }
 
-static void post_kicks(uint64_t m)
+static void settle(struct owed o)
 {
-	for (; m; m &= m - 1) {
+	if (o.lend | o.reclaim)
+		dispatch_lend_settle(o.lend, o.reclaim);
+	for (uint64_t m = o.kicks; m; m &= m - 1) {
 		unsigned cpu = dispatch_cpus[__builtin_ctzll(m)].cpu;
 		long r = sys_event_post(KEEL_SELF, cpu, 1);
 		if (r) /* (its dispatcher is gone: the CPU was taken away) */
@@ -121,9 +128,9 @@ void dispatch_spin_unlock(void)
 {
 	if (!dispatch_multi)
 		return;
-	uint64_t m = take_kicks(dispatch_here());
+	struct owed o = take_owed(dispatch_here());
 	__atomic_store_n(&sched_lock_word, 0, __ATOMIC_RELEASE);
-	post_kicks(m);
+	settle(o);
 }
 
 /* (A thread waits for the lock enabled: it may be preempted meanwhile,
@@ -155,10 +162,10 @@ void dispatch_unlock(void)
 		keel_upcalls_enable(c->area);
 		return;
 	}
-	uint64_t m = take_kicks(c);
+	struct owed o = take_owed(c);
 	__atomic_store_n(&sched_lock_word, 0, __ATOMIC_RELEASE);
 	keel_upcalls_enable(c->area);
-	post_kicks(m);
+	settle(o);
 }
 
 uint64_t dispatch_vnow(void)

@@ -45,8 +45,12 @@ struct dcpu {
 	volatile uint32_t poke;        /* set to make a polling CPU look at the scheduler again */
 	uint64_t poll_at;              /* (locked) when the policy's poll is due here; 0: never */
 	bool lent;                     /* (locked) lent to another env (lend.c): runs nothing, waits in the kernel */
+	bool reclaim_kick;             /* (locked) taken back: its kick is posted by the CPU taking it back (lend.c) */
+	uint32_t lend_env;             /* (locked) lent: the borrower's ENV capability slot ... */
+	unsigned lend_tell;            /* ... and the kernel CPU of its dispatcher told */
 	uint32_t cap_slot;             /* 1 + the slot of this env's capability for the CPU (lend.c); 0: not looked up */
 	uint64_t kicks_owed;           /* CPUs (by idx) it is to kick when it lets go of the lock */
+	uint64_t lend_owed, reclaim_owed; /* CPUs (by idx) it is to lend, take back, then (lend.c) */
 	uint8_t *idle_stack;           /* where it idles (dcpu.c), never on a thread's stack */
 	uint64_t dispatches, idles, kicks;
 	uint64_t restarts;             /* threads stopped inside dispatch_disable's sequence, restarted */
@@ -121,6 +125,11 @@ int dispatch_cpu_prepare(struct dcpu *c, unsigned idx);
 int dispatch_start_cpus(unsigned max);
 /* Locked: make c look at the scheduler again (a post to its dispatcher). */
 void dispatch_kick(struct dcpu *c);
+/* lend.c: the kernel's part of the lends and takings back a CPU decided
+ * under the lock (sched_cpu_lend, sched_cpu_reclaim), done once it has let
+ * go of it -- derives, revokes and posts, which may wait for the kernel
+ * lock, never hold up the other CPUs. */
+void dispatch_lend_settle(uint64_t lend, uint64_t reclaim);
 /* Locked: the policy installed again (init, every runnable thread ready):
  * once the CPUs are up, so it knows them all. */
 void sched_restart_policy(void);

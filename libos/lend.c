@@ -7,15 +7,18 @@
  * takes the borrower off the CPU at once (its dispatcher there is handed
  * to another of its own, KEEL_EV_LOST), whatever the borrower does -- the
  * capability, not its good will, says whose the CPU is -- and this
- * dispatcher is kicked to run threads there again.
+ * dispatcher, woken just before, runs threads there again.
  *
- * Called by a policy, in its callbacks (locked); docs/schedulers.md.
+ * A policy decides, in its callbacks (locked); the kernel calls -- a
+ * derive and a post, or a post and a revoke, each of which may wait for
+ * the kernel lock -- are made by the deciding CPU once it has let go of the
+ * scheduler lock (dispatch_lend_settle), never holding up the others.
  */
 #include "dispatch.h"
 #include "ipc.h"
 #include "vm.h"
 
-uint64_t sched_lends, sched_reclaims;
+uint64_t sched_lends, sched_reclaims, sched_lend_failures;
 
 static int is_cpu(const struct keel_cap_info *info, uint64_t cpu) { return info->base == cpu; }
 
@@ -35,36 +38,71 @@ int sched_cpu_lend(unsigned cpu, uint32_t env_slot, unsigned tell_cpu)
 {
 	if (!dispatch_multi || cpu >= dispatch_ncpus)
 		return -EINVAL;
-	struct dcpu *c = &dispatch_cpus[cpu];
-	if (c == dispatch_here() || !c->idle || c->lent)
+	struct dcpu *c = &dispatch_cpus[cpu], *here = dispatch_here();
+	if (c == here || !c->idle || c->lent)
 		return -EBUSY; /* (only an idle CPU, and not the caller's own) */
-	long slot = cap_slot(c);
-	if (slot < 0)
-		return (int)slot;
-	long r = sys_cap_derive((uint32_t)slot, KEEL_R_ALL & ~KEEL_R_GRANT, env_slot);
-	if (r < 0)
-		return (int)r;
+	uint64_t bit = 1ULL << cpu;
 	c->lent = true;
 	sched_lends++;
+	if (here->reclaim_owed & bit) {
+		here->reclaim_owed &= ~bit; /* (taken back and lent again before settling: the borrower keeps it) */
+	} else {
+		c->lend_env = env_slot;
+		c->lend_tell = tell_cpu;
+		here->lend_owed |= bit;
+	}
 	if (c->polling)
 		__atomic_store_n(&c->poke, 1, __ATOMIC_RELEASE); /* out of its poll, into the kernel */
-	r = sys_event_post(env_slot, tell_cpu, 1ULL << c->cpu);
-	return r < 0 ? (int)r : 0; /* (lent even if the borrower could not be told: it holds the CPU) */
+	return 0;
 }
 
 int sched_cpu_reclaim(unsigned cpu)
 {
 	if (!dispatch_multi || cpu >= dispatch_ncpus || !dispatch_cpus[cpu].lent)
 		return -EINVAL;
-	struct dcpu *c = &dispatch_cpus[cpu];
-	long r = sys_cap_revoke(c->cap_slot - 1); /* (the kernel takes the borrower off it: a kick if it runs there) */
-	if (r < 0)
-		return (int)r;
+	struct dcpu *c = &dispatch_cpus[cpu], *here = dispatch_here();
+	uint64_t bit = 1ULL << cpu;
 	c->lent = false;
 	sched_reclaims++;
 	c->idle_since = keel_now();
-	dispatch_kick(c);
+	if (here->lend_owed & bit) { /* (lent and taken back before settling: the borrower never had it) */
+		here->lend_owed &= ~bit;
+		dispatch_kick(c);
+		return 0;
+	}
+	/* Its dispatcher is woken first, then the borrower's taken off: the
+	 * CPU goes straight from one to the other (woken after, it would find
+	 * the CPU idle, halted, and need waking itself). */
+	c->reclaim_kick = !c->kicked;
+	if (!c->kicked) {
+		c->kicked = true;
+		c->kicks++;
+	}
+	here->reclaim_owed |= bit;
 	return 0;
 }
 
 bool sched_cpu_lent(unsigned cpu) { return cpu < dispatch_ncpus && dispatch_cpus[cpu].lent; }
+
+void dispatch_lend_settle(uint64_t lend, uint64_t reclaim)
+{
+	for (; reclaim; reclaim &= reclaim - 1) {
+		struct dcpu *c = &dispatch_cpus[__builtin_ctzll(reclaim)];
+		if (c->reclaim_kick)
+			sys_event_post(KEEL_SELF, c->cpu, 1);
+		long r = sys_cap_revoke(c->cap_slot - 1); /* (the kernel takes the borrower off: a kick if it runs there) */
+		if (r < 0)
+			printf("libos: taking cpu%u back: %s\n", c->cpu, errname(r));
+	}
+	for (; lend; lend &= lend - 1) {
+		struct dcpu *c = &dispatch_cpus[__builtin_ctzll(lend)];
+		long s = cap_slot(c);
+		long r = s < 0 ? s : sys_cap_derive((uint32_t)s, KEEL_R_ALL & ~KEEL_R_GRANT, c->lend_env);
+		if (r < 0) { /* (it stays lent, to nobody, until taken back) */
+			sched_lend_failures++;
+			printf("libos: lending cpu%u: %s\n", c->cpu, errname(r));
+			continue;
+		}
+		sys_event_post(c->lend_env, c->lend_tell, 1ULL << c->cpu); /* (lent even if it cannot be told) */
+	}
+}

@@ -93,12 +93,16 @@ void sched_resched(unsigned cpu);
  * env's dispatcher on kernel CPU tell_cpu. The CPU runs no thread here
  * until taken back (its dispatcher waits in the kernel). Take it back:
  * what was derived is revoked (the kernel takes the borrower off it at
- * once), and the CPU runs threads again. 0 or -errno. A policy switch
- * takes back every lent CPU. */
+ * once), and the CPU runs threads again. 0, or -EINVAL / -EBUSY (not a
+ * CPU that can be lent, or taken back, now). The kernel calls are made
+ * once the callback's CPU lets go of the scheduler lock; a lend the kernel
+ * refuses there (the borrower gone, this env's quota) leaves the CPU lent
+ * to nobody until taken back (counted, and said on the console). A policy
+ * switch takes back every lent CPU. */
 int sched_cpu_lend(unsigned cpu, uint32_t env_slot, unsigned tell_cpu);
 int sched_cpu_reclaim(unsigned cpu);
 bool sched_cpu_lent(unsigned cpu);
-extern uint64_t sched_lends, sched_reclaims; /* since the start */
+extern uint64_t sched_lends, sched_reclaims, sched_lend_failures; /* since the start */
 
 extern const struct sched_policy sched_rr, sched_prio, sched_stride, sched_edf, sched_ws, sched_gedf, sched_pedf,
 	sched_shinjuku, sched_caladan;

@@ -23,7 +23,7 @@ HEAD = re.compile(r"^sched caladan: (\d+) workers, the best-effort env on cpu(\d
                   r"of (\d+) ms, load (\d+) and (\d+) per mille, (\d+) requests of \d+ insns \(seed \d+\), "
                   r"(\d+) workers kept; capacity (\d+) insns per us$", re.M)
 PHASE = re.compile(r"^sched caladan: phase (\d+) (low|high) load \d+: (\d+) requests, p50 (\d+) p99 (\d+) max (\d+) ns; "
-                   r"(\d+) moves, (\d+)\.(\d{3}) workers owned on average; all \d+ owned after (-?\d+) ns "
+                   r"(\d+) moves, (\d+)\.(\d{3}) workers owned on average, (\d+) at its start; all \d+ owned after (-?\d+) ns "
                    r"\((-?\d+) intervals\)$", re.M)
 TAIL = re.compile(r"^sched caladan: (\d+) lends, (\d+) taken back, (\d+) changes logged; generator late at most (\d+) "
                   r"ns; pool grew (\d+); start \d+$", re.M)
@@ -41,7 +41,7 @@ def run(keel, keep):
     workers, nph, n = int(h[1]), int(h[4]), int(h[8])
     assert workers == 2 and nph == 4 and int(h[9]) == keep
     phases = [dict(kind=m[1], n=int(m[2]), p50=int(m[3]), p99=int(m[4]), moves=int(m[6]),
-                   owned=int(m[7]) + int(m[8]) / 1000, full_ns=int(m[9]), full_iv=int(m[10]))
+                   owned=int(m[7]) + int(m[8]) / 1000, at_start=int(m[9]), full_ns=int(m[10]), full_iv=int(m[11]))
               for m in PHASE.findall(b.log)]
     assert [p["kind"] for p in phases] == ["low", "high", "low", "high"], b.log[-3000:]
     assert sum(p["n"] for p in phases) == n  # every request served
@@ -60,7 +60,8 @@ def run(keel, keep):
 def test_cores_go_to_the_best_effort_env_and_come_back(keel):
     b, phases, tail, soak, rates = run(keel, 0)
     report = (f"BE units per ms by phase {[round(r, 1) for r in rates]}; LC workers owned on average "
-              f"{[p['owned'] for p in phases]}; all owned after {[p['full_iv'] for p in phases]} intervals; "
+              f"{[p['owned'] for p in phases]} ({[p['at_start'] for p in phases]} at the start); all owned after "
+              f"{[p['full_iv'] for p in phases]} intervals; "
               f"{tail['lends']} lends, {tail['back']} taken back")
     print(report)
     # Cores moved both ways, through the kernel: each lend told the BE env,
@@ -69,6 +70,8 @@ def test_cores_go_to_the_best_effort_env_and_come_back(keel):
     assert tail["lends"] >= 20 and tail["back"] >= 20, tail
     assert soak["started"] > 0 and soak["started"] + soak["eexist"] + soak["late"] <= tail["lends"], (soak, tail)
     assert soak["dropped"] > 0, soak
+    # The load rose with workers lent: at least one high phase began so.
+    assert any(p["at_start"] < 2 for p in phases if p["kind"] == "high"), report
     for p in phases:
         if p["kind"] == "high":
             # The load rose: every worker the LC env's again within 10 intervals.

@@ -153,17 +153,20 @@ struct phase {
 };
 
 /* From the policy's log, over [from, to): when `all` workers were the
- * env's first (from itself if they were then; 0: never), and the mean
- * number it owned, in thousandths. */
-static uint64_t owned_over(uint64_t from, uint64_t to, unsigned all, uint64_t *mean_milli)
+ * env's first (from itself if they were then; 0: never), the mean number
+ * it owned, in thousandths, and how many it owned at `from`. */
+static uint64_t owned_over(uint64_t from, uint64_t to, unsigned all, uint64_t *mean_milli, unsigned *at_from)
 {
 	unsigned n = sched_caladan_logged < sched_caladan_log_size ? sched_caladan_logged : sched_caladan_log_size;
 	unsigned owned = all; /* (the install's: every worker) */
 	uint64_t first = 0, area = 0, since = from;
+	*at_from = ~0u;
 	for (unsigned i = 0; i <= n; i++) {
 		uint64_t at = i < n ? sched_caladan_log[i].at : to;
 		if (at > to)
 			at = to;
+		if (at > from && *at_from == ~0u)
+			*at_from = owned;
 		if (at > since) {
 			if (owned == all && !first)
 				first = since;
@@ -287,14 +290,15 @@ int demo_caladan(int argc, char **argv)
 			lat[k++] = rq.done[j] - rq.arrival[j];
 		keel_sort_u64(lat, k);
 		uint64_t from = t0 + ph[q].start, to = t0 + ph[q].end, mean;
-		uint64_t full = owned_over(from, to, workers, &mean);
+		unsigned at_start;
+		uint64_t full = owned_over(from, to, workers, &mean, &at_start);
 		unsigned changes = 0;
 		for (unsigned i = 0; i < sched_caladan_logged && i < sched_caladan_log_size; i++)
 			changes += log[i].at >= from && log[i].at < to;
 		printf("sched caladan: phase %u %s load %u: %u requests, p50 %llu p99 %llu max %llu ns; %u moves, "
-		       "%llu.%03llu workers owned on average; all %u owned after %lld ns (%lld intervals)\n",
+		       "%llu.%03llu workers owned on average, %u at its start; all %u owned after %lld ns (%lld intervals)\n",
 		       q, q & 1 ? "high" : "low", q & 1 ? high : low, k, U(pct(lat, k, 500)), U(pct(lat, k, 990)),
-		       U(k ? lat[k - 1] : 0), changes, U(mean / 1000), U(mean % 1000), workers,
+		       U(k ? lat[k - 1] : 0), changes, U(mean / 1000), U(mean % 1000), at_start, workers,
 		       full ? (long long)(full - from) : -1LL, full ? (long long)((full - from) / (iv_us * 1000)) : -1LL);
 	}
 	printf("sched caladan: %llu lends, %llu taken back, %u changes logged; generator late at most %llu ns; "

@@ -103,7 +103,10 @@ static uint64_t cl_poll(void)
 	if (sched_cpu() != 0 || sched_ncpus() == 1)
 		return 0;
 	struct thread *head = queue.head;
-	if (head && (int64_t)(now - head->runnable_since) >= (int64_t)iv) {
+	uint64_t next = now + iv;
+	if (head && (int64_t)(now - head->runnable_since) < (int64_t)iv) {
+		next = head->runnable_since + iv; /* (back when it will have waited an interval) */
+	} else if (head) {
 		for (unsigned i = 1; i < sched_ncpus(); i++)
 			if (sched_cpu_lent(i) && sched_cpu_reclaim(i) == 0) {
 				sched_caladan_owned++;
@@ -120,7 +123,7 @@ static uint64_t cl_poll(void)
 				break;
 			}
 	}
-	return now + iv;
+	return next;
 }
 
 static void cl_dump(void)
