@@ -98,25 +98,21 @@ void dispatch_spin_lock(void)
 }
 
 /* What this CPU owes once it has let go of the lock: the kicks it decided
- * (dispatch_kick) are posted, the lends settled with the kernel (lend.c) --
- * after its upcalls are on again where they can be, so that the kernel
- * sees a thread that wakes others as what it is, running enabled. */
-struct owed {
-	uint64_t kicks, lend, reclaim;
-};
-
-static struct owed take_owed(struct dcpu *c)
+ * (dispatch_kick) are posted -- after its upcalls are on again where they
+ * can be, so that the kernel sees a thread that wakes others as what it
+ * is, running enabled -- and the CPUs whose lending changed are settled
+ * with the kernel (lend.c), before that, with upcalls still off. */
+static uint64_t take_kicks(struct dcpu *c, uint64_t *lend)
 {
-	struct owed o = { c->kicks_owed, c->lend_owed, c->reclaim_owed };
-	c->kicks_owed = c->lend_owed = c->reclaim_owed = 0;
-	return o;
+	uint64_t m = c->kicks_owed;
+	*lend = c->lend_owed;
+	c->kicks_owed = c->lend_owed = 0;
+	return m;
 }
 
-static void settle(struct owed o)
+static void post_kicks(uint64_t m)
 {
-	if (o.lend | o.reclaim)
-		dispatch_lend_settle(o.lend, o.reclaim);
-	for (uint64_t m = o.kicks; m; m &= m - 1) {
+	for (; m; m &= m - 1) {
 		unsigned cpu = dispatch_cpus[__builtin_ctzll(m)].cpu;
 		long r = sys_event_post(KEEL_SELF, cpu, 1);
 		if (r) /* (its dispatcher is gone: the CPU was taken away) */
@@ -128,9 +124,11 @@ void dispatch_spin_unlock(void)
 {
 	if (!dispatch_multi)
 		return;
-	struct owed o = take_owed(dispatch_here());
+	uint64_t lend, m = take_kicks(dispatch_here(), &lend);
 	__atomic_store_n(&sched_lock_word, 0, __ATOMIC_RELEASE);
-	settle(o);
+	if (lend)
+		dispatch_lend_settle(lend);
+	post_kicks(m);
 }
 
 /* (A thread waits for the lock enabled: it may be preempted meanwhile,
@@ -162,10 +160,12 @@ void dispatch_unlock(void)
 		keel_upcalls_enable(c->area);
 		return;
 	}
-	struct owed o = take_owed(c);
+	uint64_t lend, m = take_kicks(c, &lend);
 	__atomic_store_n(&sched_lock_word, 0, __ATOMIC_RELEASE);
+	if (lend)
+		dispatch_lend_settle(lend);
 	keel_upcalls_enable(c->area);
-	settle(o);
+	post_kicks(m);
 }
 
 uint64_t dispatch_vnow(void)
@@ -244,7 +244,7 @@ void sched_kick(unsigned cpu)
 }
 void sched_resched(unsigned cpu)
 {
-	if (cpu >= dispatch_ncpus)
+	if (cpu >= dispatch_ncpus || dispatch_cpus[cpu].lent)
 		return;
 	struct dcpu *c = &dispatch_cpus[cpu];
 	c->resched = true;
@@ -702,6 +702,8 @@ __attribute__((noreturn)) void dispatch_idle(struct dcpu *c)
 			idle_poll(c);
 			continue;
 		}
+		if (c->lent)
+			c->lend_owed |= 1ULL << c->idx; /* (lent: given to the borrower here, now that it runs nothing) */
 		dispatch_spin_unlock();
 		keel_syscall3(SYS_EVENT_WAIT, 0, 0, 0);
 		uint64_t ev = __atomic_exchange_n(&c->area->pending, 0, __ATOMIC_SEQ_CST);

@@ -45,12 +45,16 @@ struct dcpu {
 	volatile uint32_t poke;        /* set to make a polling CPU look at the scheduler again */
 	uint64_t poll_at;              /* (locked) when the policy's poll is due here; 0: never */
 	bool lent;                     /* (locked) lent to another env (lend.c): runs nothing, waits in the kernel */
-	bool reclaim_kick;             /* (locked) taken back: its kick is posted by the CPU taking it back (lend.c) */
 	uint32_t lend_env;             /* (locked) lent: the borrower's ENV capability slot ... */
 	unsigned lend_tell;            /* ... and the kernel CPU of its dispatcher told */
-	uint32_t cap_slot;             /* 1 + the slot of this env's capability for the CPU (lend.c); 0: not looked up */
+	/* The kernel's side of lending, as lend.c last made it (under its own lock) */
+	bool parked;                   /* the CPU is lent as far as the kernel calls go */
+	uint32_t given_env;            /* the env a capability was derived into ... */
+	uint32_t mid_slot;             /* ... 1 + the slot of this env's own capability it came from; 0: none */
+	uint32_t cap_slot;             /* 1 + the slot of this env's capability for the CPU; 0: not looked up */
+	uint32_t cap_rights;           /* that capability's rights */
 	uint64_t kicks_owed;           /* CPUs (by idx) it is to kick when it lets go of the lock */
-	uint64_t lend_owed, reclaim_owed; /* CPUs (by idx) it is to lend, take back, then (lend.c) */
+	uint64_t lend_owed;            /* CPUs (by idx) whose lending it is to settle with the kernel, then (lend.c) */
 	uint8_t *idle_stack;           /* where it idles (dcpu.c), never on a thread's stack */
 	uint64_t dispatches, idles, kicks;
 	uint64_t restarts;             /* threads stopped inside dispatch_disable's sequence, restarted */
@@ -125,11 +129,13 @@ int dispatch_cpu_prepare(struct dcpu *c, unsigned idx);
 int dispatch_start_cpus(unsigned max);
 /* Locked: make c look at the scheduler again (a post to its dispatcher). */
 void dispatch_kick(struct dcpu *c);
-/* lend.c: the kernel's part of the lends and takings back a CPU decided
- * under the lock (sched_cpu_lend, sched_cpu_reclaim), done once it has let
- * go of it -- derives, revokes and posts, which may wait for the kernel
- * lock, never hold up the other CPUs. */
-void dispatch_lend_settle(uint64_t lend, uint64_t reclaim);
+/* lend.c: bring the kernel's side of lending CPUs (by idx) in line with
+ * what was decided under the lock (sched_cpu_lend, sched_cpu_reclaim):
+ * called with upcalls off once the deciding CPU -- or, for a lend, the
+ * lent CPU itself, just before it waits -- has let go of the lock, so the
+ * derives, deletes and posts, which may wait for the kernel lock, never
+ * hold up the other CPUs. */
+void dispatch_lend_settle(uint64_t cpus);
 /* Locked: the policy installed again (init, every runnable thread ready):
  * once the CPUs are up, so it knows them all. */
 void sched_restart_policy(void);

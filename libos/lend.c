@@ -1,18 +1,26 @@
 /*
  * Lending CPUs to another env and taking them back (docs/schedulers.md
- * "Core allocation: Caladan"). The env keeps its own capability for the
- * CPU and derives one from it into the borrower; the CPU's dispatcher here
- * stops running threads and waits in the kernel, so the kernel runs the
- * borrower there. Taking it back revokes what was derived: the kernel
- * takes the borrower off the CPU at once (its dispatcher there is handed
- * to another of its own, KEEL_EV_LOST), whatever the borrower does -- the
- * capability, not its good will, says whose the CPU is -- and this
- * dispatcher, woken just before, runs threads there again.
+ * "Core allocation between envs: Caladan"). The env keeps its own
+ * capability for the CPU: a lend derives one from it into this env (the
+ * lend's own, so taking it back touches nothing else derived from the
+ * CPU's -- a child's, given at spawn), and from that one into the
+ * borrower, without the grant right; the CPU's dispatcher here stops
+ * running threads and waits in the kernel, so the kernel runs the borrower
+ * there. Taking it back deletes the lend's capability, and with it the
+ * borrower's: the kernel takes the borrower off the CPU (its dispatcher
+ * there is handed to another of its own, KEEL_EV_LOST), whatever it does --
+ * the capability, not its good will, says whose the CPU is -- and this
+ * env's dispatcher there, woken just before, runs threads again.
  *
- * A policy decides, in its callbacks (locked); the kernel calls -- a
- * derive and a post, or a post and a revoke, each of which may wait for
- * the kernel lock -- are made by the deciding CPU once it has let go of the
- * scheduler lock (dispatch_lend_settle), never holding up the others.
+ * A policy decides, in its callbacks (locked): sched_cpu_lend and
+ * sched_cpu_reclaim change only the library's record. The kernel calls --
+ * which may wait for the kernel lock -- are made after the lock is let go
+ * (dispatch_lend_settle): a lend by the lent CPU itself, once it runs
+ * nothing, just before it waits (no lock of this env is held on a CPU the
+ * borrower may run on); a taking back by the CPU that decided it. Whoever
+ * settles brings the kernel's side of each CPU named in line with the
+ * latest decision, one CPU at a time: decisions made meanwhile, on any CPU,
+ * are settled by whoever comes after, in order.
  */
 #include "dispatch.h"
 #include "ipc.h"
@@ -20,39 +28,26 @@
 
 uint64_t sched_lends, sched_reclaims, sched_lend_failures;
 
-static int is_cpu(const struct keel_cap_info *info, uint64_t cpu) { return info->base == cpu; }
+static uint32_t settling;     /* a CPU is settling (the lock of the kernel's side) */
+static uint64_t settle_wanted; /* CPUs (by idx) to settle: taken by whoever settles next */
 
-/* The slot of this env's capability for c's CPU (looked up once). */
-static long cap_slot(struct dcpu *c)
-{
-	if (!c->cap_slot) {
-		long s = vm_find_cap(0, KEEL_CAP_CPU, is_cpu, c->cpu, NULL);
-		if (s < 0)
-			return s;
-		c->cap_slot = (uint32_t)s + 1;
-	}
-	return (long)c->cap_slot - 1;
-}
+static int is_cpu(const struct keel_cap_info *info, uint64_t cpu) { return info->base == cpu; }
 
 int sched_cpu_lend(unsigned cpu, uint32_t env_slot, unsigned tell_cpu)
 {
 	if (!dispatch_multi || cpu >= dispatch_ncpus)
 		return -EINVAL;
-	struct dcpu *c = &dispatch_cpus[cpu], *here = dispatch_here();
-	if (c == here || !c->idle || c->lent)
-		return -EBUSY; /* (only an idle CPU, and not the caller's own) */
-	uint64_t bit = 1ULL << cpu;
+	struct dcpu *c = &dispatch_cpus[cpu];
+	if (c == dispatch_here() || !c->idle || c->lent || c->kicked)
+		return -EBUSY; /* (only an idle CPU no work was sent to, and not the caller's own) */
 	c->lent = true;
+	c->lend_env = env_slot;
+	c->lend_tell = tell_cpu;
 	sched_lends++;
-	if (here->reclaim_owed & bit) {
-		here->reclaim_owed &= ~bit; /* (taken back and lent again before settling: the borrower keeps it) */
-	} else {
-		c->lend_env = env_slot;
-		c->lend_tell = tell_cpu;
-		here->lend_owed |= bit;
-	}
-	if (c->polling)
-		__atomic_store_n(&c->poke, 1, __ATOMIC_RELEASE); /* out of its poll, into the kernel */
+	if (c->polling) /* out of its poll: it runs nothing now, gives itself and waits */
+		__atomic_store_n(&c->poke, 1, __ATOMIC_RELEASE);
+	else
+		dispatch_kick(c);
 	return 0;
 }
 
@@ -60,49 +55,73 @@ int sched_cpu_reclaim(unsigned cpu)
 {
 	if (!dispatch_multi || cpu >= dispatch_ncpus || !dispatch_cpus[cpu].lent)
 		return -EINVAL;
-	struct dcpu *c = &dispatch_cpus[cpu], *here = dispatch_here();
-	uint64_t bit = 1ULL << cpu;
+	struct dcpu *c = &dispatch_cpus[cpu];
 	c->lent = false;
-	sched_reclaims++;
 	c->idle_since = keel_now();
-	if (here->lend_owed & bit) { /* (lent and taken back before settling: the borrower never had it) */
-		here->lend_owed &= ~bit;
-		dispatch_kick(c);
-		return 0;
-	}
-	/* Its dispatcher is woken first, then the borrower's taken off: the
-	 * CPU goes straight from one to the other (woken after, it would find
-	 * the CPU idle, halted, and need waking itself). */
-	c->reclaim_kick = !c->kicked;
-	if (!c->kicked) {
-		c->kicked = true;
-		c->kicks++;
-	}
-	here->reclaim_owed |= bit;
+	sched_reclaims++;
+	dispatch_here()->lend_owed |= 1ULL << cpu; /* (settled by this CPU once it lets go of the lock) */
 	return 0;
 }
 
 bool sched_cpu_lent(unsigned cpu) { return cpu < dispatch_ncpus && dispatch_cpus[cpu].lent; }
 
-void dispatch_lend_settle(uint64_t lend, uint64_t reclaim)
+/* The kernel's side of c, as now decided (under `settling`). */
+static void settle_one(struct dcpu *c)
 {
-	for (; reclaim; reclaim &= reclaim - 1) {
-		struct dcpu *c = &dispatch_cpus[__builtin_ctzll(reclaim)];
-		if (c->reclaim_kick)
+	bool want = __atomic_load_n(&c->lent, __ATOMIC_ACQUIRE);
+	uint32_t env = c->lend_env;
+	unsigned tell = c->lend_tell;
+	if (c->parked && (!want || env != c->given_env)) {
+		/* Taken back (or lent elsewhere): its dispatcher here is woken
+		 * first, then the borrower's capability goes -- the CPU passes
+		 * straight from one to the other (woken after, it would find the
+		 * CPU idle, halted, and need waking itself). */
+		if (!want)
 			sys_event_post(KEEL_SELF, c->cpu, 1);
-		long r = sys_cap_revoke(c->cap_slot - 1); /* (the kernel takes the borrower off: a kick if it runs there) */
-		if (r < 0)
-			printf("libos: taking cpu%u back: %s\n", c->cpu, errname(r));
-	}
-	for (; lend; lend &= lend - 1) {
-		struct dcpu *c = &dispatch_cpus[__builtin_ctzll(lend)];
-		long s = cap_slot(c);
-		long r = s < 0 ? s : sys_cap_derive((uint32_t)s, KEEL_R_ALL & ~KEEL_R_GRANT, c->lend_env);
-		if (r < 0) { /* (it stays lent, to nobody, until taken back) */
-			sched_lend_failures++;
-			printf("libos: lending cpu%u: %s\n", c->cpu, errname(r));
-			continue;
+		if (c->mid_slot) {
+			long r = sys_cap_delete(c->mid_slot - 1);
+			if (r < 0)
+				printf("libos: taking cpu%u back: %s\n", c->cpu, errname(r));
 		}
-		sys_event_post(c->lend_env, c->lend_tell, 1ULL << c->cpu); /* (lent even if it cannot be told) */
+		c->mid_slot = 0;
+		c->parked = false;
+	}
+	if (!want || c->parked)
+		return;
+	c->parked = true; /* (lent, to the borrower if the kernel lets it) */
+	c->given_env = env;
+	long r = 0;
+	if (!c->cap_slot) {
+		struct keel_cap_info info;
+		r = vm_find_cap(0, KEEL_CAP_CPU, is_cpu, c->cpu, &info);
+		if (r >= 0) {
+			c->cap_slot = (uint32_t)r + 1;
+			c->cap_rights = info.rights;
+		}
+	}
+	long mid = r < 0 ? r : sys_cap_derive(c->cap_slot - 1, c->cap_rights, KEEL_SELF);
+	r = mid < 0 ? mid : sys_cap_derive((uint32_t)mid, c->cap_rights & ~KEEL_R_GRANT, env);
+	if (r < 0) { /* (it stays lent, to nobody, until taken back) */
+		if (mid >= 0)
+			sys_cap_delete((uint32_t)mid);
+		sched_lend_failures++;
+		printf("libos: lending cpu%u: %s\n", c->cpu, errname(r));
+		return;
+	}
+	c->mid_slot = (uint32_t)mid + 1;
+	sys_event_post(env, tell, 1ULL << c->cpu); /* (lent even if it cannot be told) */
+}
+
+void dispatch_lend_settle(uint64_t cpus)
+{
+	__atomic_fetch_or(&settle_wanted, cpus, __ATOMIC_RELEASE);
+	/* One CPU settles at a time; one that finds another at it leaves its
+	 * CPUs to it, which looks again after letting go. (Upcalls are off:
+	 * the settling CPU is not preempted by this env's handler.) */
+	while (__atomic_load_n(&settle_wanted, __ATOMIC_ACQUIRE) &&
+	       !__atomic_exchange_n(&settling, 1, __ATOMIC_ACQUIRE)) {
+		for (uint64_t m = __atomic_exchange_n(&settle_wanted, 0, __ATOMIC_ACQ_REL); m; m &= m - 1)
+			settle_one(&dispatch_cpus[__builtin_ctzll(m)]);
+		__atomic_store_n(&settling, 0, __ATOMIC_RELEASE);
 	}
 }

@@ -118,9 +118,10 @@ static struct run_hdr *run_alloc(uint64_t pages, uint32_t kind)
 static void run_free(struct run_hdr *h)
 {
 	uint64_t first = ((uint64_t)h - heap.base) / PAGE, pages = h->pages;
-	/* Unmapped with the lock free, as run_alloc maps (each frame's delete
-	 * waits for other CPUs' TLBs: not with upcalls off); its addresses are
-	 * in no free run until it is done. */
+	/* Unmapped with the lock let go, as run_alloc maps (each frame's
+	 * delete waits for other CPUs' TLBs: not with upcalls off -- free and
+	 * realloc hold it once, so it is free here); its addresses are in no
+	 * free run until it is done. */
 	mem_exit();
 	vm_region_unmap(&heap, (uint64_t)h, pages * PAGE);
 	mem_enter();
@@ -229,23 +230,6 @@ void *calloc(size_t n, size_t size)
 	return p;
 }
 
-static void *realloc_unlocked(void *p, size_t n)
-{
-	if (!p)
-		return malloc(n);
-	struct run_hdr *h = header_of(p);
-	if (!h)
-		return NULL;
-	size_t cap = capacity(h, p);
-	if (n <= cap)
-		return p;
-	void *q = malloc(n);
-	if (q) {
-		memcpy(q, p, cap);
-		free(p);
-	}
-	return q;
-}
 
 void *aligned_alloc(size_t align, size_t n)
 {
@@ -281,10 +265,24 @@ int heap_owns(const void *p)
 	return ret;
 }
 
+/* (The block moves through malloc and free, each under the lock on its
+ * own: a large run's pages are then mapped and unmapped with it free.) */
 void *realloc(void *p, size_t n)
 {
+	if (!p)
+		return malloc(n);
 	mem_enter();
-	void *ret = realloc_unlocked(p, n);
+	struct run_hdr *h = header_of(p);
+	size_t cap = h ? capacity(h, p) : 0;
 	mem_exit();
-	return ret;
+	if (!h)
+		return NULL;
+	if (n <= cap)
+		return p;
+	void *q = malloc(n);
+	if (q) {
+		memcpy(q, p, cap);
+		free(p);
+	}
+	return q;
 }

@@ -50,7 +50,11 @@
 /* ------------------------------------------------- the best-effort env */
 static struct keel_upcall_area soak_area[SOAK_CPUS] __attribute__((aligned(4096)));
 static uint8_t soak_stack[SOAK_CPUS][3][8192] __attribute__((aligned(64))); /* run, upcall, trap */
-static volatile uint64_t soak_units, soak_dropped, soak_started, soak_eexist, soak_late, soak_stop;
+static volatile uint64_t soak_units, soak_dropped, soak_started, soak_there, soak_late, soak_stop;
+static uint32_t soak_live[SOAK_CPUS]; /* a dispatcher of this env is on that CPU, or may still be */
+static uint64_t soak_deferred;        /* CPUs lent before the first dispatcher was bound to its home */
+static volatile int soak_bound;
+static unsigned soak_home;
 static uint64_t mark_units[MARKS], mark_at[MARKS];
 static unsigned marks;
 
@@ -66,11 +70,45 @@ static __attribute__((noreturn)) void soak_worker(void *arg)
 		soak_unit();
 }
 
+/* A dispatcher on CPU c, unless one is there already. The first start
+ * binds the calling dispatcher to the CPU it runs on: made from the home
+ * CPU only (an unbound first dispatcher may run on a lent one). */
+static void soak_start(unsigned c, bool told)
+{
+	if (c == soak_home)
+		return;
+	if (!soak_bound && keel_cpu() != soak_home) {
+		__atomic_fetch_or(&soak_deferred, 1ULL << c, __ATOMIC_RELAXED);
+		return;
+	}
+	if (!__atomic_compare_exchange_n(&soak_live[c], &(uint32_t){ 0 }, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+		__atomic_add_fetch(&soak_there, told, __ATOMIC_RELAXED); /* lent again before its dispatcher there left */
+		return;
+	}
+	struct keel_upcall_area *na = &soak_area[c]; /* (no dispatcher has it now) */
+	keel_area_prepare(na, soak_stack[c][1], sizeof soak_stack[c][1], soak_stack[c][2], sizeof soak_stack[c][2]);
+	long r = keel_disp_start(c, na, soak_worker, soak_stack[c][0], sizeof soak_stack[c][0], NULL);
+	if (r == 0) {
+		__atomic_add_fetch(&soak_started, 1, __ATOMIC_RELAXED);
+		soak_bound = 1;
+		return;
+	}
+	__atomic_store_n(&soak_live[c], 0, __ATOMIC_RELEASE);
+	if (r == -ENOCPU)
+		__atomic_add_fetch(&soak_late, told, __ATOMIC_RELAXED); /* taken back before the post was read (or, after a loss, not lent again) */
+	else
+		printf("soak: a dispatcher on cpu%u: %s\n", c, errname(r));
+}
+
 static void soak_event(struct keel_upcall_area *a, uint64_t ev, struct keel_context *ctx)
 {
-	if (ev & KEEL_EV_LOST)
-		for (uint64_t m = keel_take(&a->lost); m; m &= m - 1) /* (no libgcc: no popcount call) */
-			soak_dropped++; /* its unit under way: not counted */
+	if (ev & KEEL_EV_LOST) /* a dispatcher's CPU was taken back: its context is dropped (its unit not counted) */
+		for (uint64_t m = keel_take(&a->lost); m; m &= m - 1) {
+			unsigned c = (unsigned)__builtin_ctzll(m);
+			__atomic_add_fetch(&soak_dropped, 1, __ATOMIC_RELAXED);
+			__atomic_store_n(&soak_live[c], 0, __ATOMIC_RELEASE);
+			soak_start(c, false); /* (lent again meanwhile, its post found it there) */
+		}
 	if (!(ev & KEEL_EV_POST))
 		return;
 	uint64_t b = keel_take(&a->posted);
@@ -80,34 +118,30 @@ static void soak_event(struct keel_upcall_area *a, uint64_t ev, struct keel_cont
 	}
 	if (b & STOP_BIT)
 		soak_stop = 1;
-	for (uint64_t cpus = b & ((1ULL << SOAK_CPUS) - 1); cpus; cpus &= cpus - 1) {
-		unsigned c = (unsigned)__builtin_ctzll(cpus);
-		struct keel_upcall_area *na = &soak_area[c];
-		keel_area_prepare(na, soak_stack[c][1], sizeof soak_stack[c][1], soak_stack[c][2], sizeof soak_stack[c][2]);
-		long r = keel_disp_start(c, na, soak_worker, soak_stack[c][0], sizeof soak_stack[c][0], NULL);
-		if (r == 0)
-			soak_started++;
-		else if (r == -EEXIST)
-			soak_eexist++; /* its dispatcher there never left */
-		else if (r == -ENOCPU)
-			soak_late++; /* taken back before this post was read */
-		else
-			printf("soak: a dispatcher on cpu%u: %s\n", c, errname(r));
-	}
+	for (uint64_t cpus = b & ((1ULL << SOAK_CPUS) - 1); cpus; cpus &= cpus - 1)
+		soak_start((unsigned)__builtin_ctzll(cpus), true);
 }
 
-int demo_soak(void)
+int demo_soak(int argc, char **argv)
 {
+	soak_home = argc > 1 ? (unsigned)keel_atou(argv[1]) : 0;
 	if (keel_upcalls_init(soak_event, NULL)) {
 		printf("soak: no upcalls\n");
 		return 1;
 	}
-	while (!soak_stop)
+	while (!soak_stop) {
 		soak_unit();
+		if (__atomic_load_n(&soak_deferred, __ATOMIC_RELAXED) && keel_cpu() == soak_home) {
+			*(volatile uint32_t *)&keel_area->disabled = 1; /* (as in the handler: one start at a time) */
+			for (uint64_t m = keel_take(&soak_deferred); m; m &= m - 1)
+				soak_start((unsigned)__builtin_ctzll(m), true);
+			keel_upcalls_enable(keel_area);
+		}
+	}
 	printf("soak: %llu units of %llu insns, %llu dispatchers started (%llu lends found one still there, "
 	       "%llu were taken back before read), %llu contexts dropped when a CPU was taken back\n",
 	       (unsigned long long)soak_units, (unsigned long long)UNIT, (unsigned long long)soak_started,
-	       (unsigned long long)soak_eexist, (unsigned long long)soak_late, (unsigned long long)soak_dropped);
+	       (unsigned long long)soak_there, (unsigned long long)soak_late, (unsigned long long)soak_dropped);
 	for (unsigned i = 0; i < marks; i++)
 		printf("soak: mark %u at %llu units %llu\n", i, (unsigned long long)mark_at[i],
 		       (unsigned long long)mark_units[i]);
@@ -132,8 +166,9 @@ static long home_cpu(void)
 
 static long spawn_soak(unsigned home)
 {
-	static const char args[] = "soak";
-	struct keel_spawn r = { .image = "sched", .image_len = 5, .args = args, .args_len = sizeof args - 1,
+	char args[16];
+	snprintf(args, sizeof args, "soak %u", home);
+	struct keel_spawn r = { .image = "sched", .image_len = 5, .args = args, .args_len = strlen(args),
 				.quota_frames = 512, .quota_caps = 64, .flags = KEEL_SPAWN_NO_CPUS };
 	long env = sys_env_spawn(&r);
 	if (env < 0)
@@ -292,19 +327,27 @@ int demo_caladan(int argc, char **argv)
 		uint64_t from = t0 + ph[q].start, to = t0 + ph[q].end, mean;
 		unsigned at_start;
 		uint64_t full = owned_over(from, to, workers, &mean, &at_start);
-		unsigned changes = 0;
+		unsigned changes = 0, by[SOAK_CPUS] = { 0 };
 		for (unsigned i = 0; i < sched_caladan_logged && i < sched_caladan_log_size; i++)
 			changes += log[i].at >= from && log[i].at < to;
+		for (unsigned j = ph[q].first; j < ph[q].first + ph[q].n; j++)
+			by[rq.cpu[j] < SOAK_CPUS ? rq.cpu[j] : 0]++;
+		char served[64];
+		int len = 0;
+		for (unsigned i = 1; i < sched_ncpus() && len < (int)sizeof served - 16; i++)
+			len += snprintf(served + len, sizeof served - len, "%s%u", i > 1 ? " " : "", by[sched_cpu_id(i)]);
 		printf("sched caladan: phase %u %s load %u: %u requests, p50 %llu p99 %llu max %llu ns; %u moves, "
-		       "%llu.%03llu workers owned on average, %u at its start; all %u owned after %lld ns (%lld intervals)\n",
+		       "%llu.%03llu workers owned on average, %u at its start; all %u owned after %lld ns (%lld intervals); "
+		       "served by each worker %s\n",
 		       q, q & 1 ? "high" : "low", q & 1 ? high : low, k, U(pct(lat, k, 500)), U(pct(lat, k, 990)),
 		       U(k ? lat[k - 1] : 0), changes, U(mean / 1000), U(mean % 1000), at_start, workers,
-		       full ? (long long)(full - from) : -1LL, full ? (long long)((full - from) / (iv_us * 1000)) : -1LL);
+		       full ? (long long)(full - from) : -1LL, full ? (long long)((full - from) / (iv_us * 1000)) : -1LL,
+		       served);
 	}
-	printf("sched caladan: %llu lends, %llu taken back, %u changes logged; generator late at most %llu ns; "
-	       "pool grew %u; start %llu\n",
-	       U(sched_lends - lends0), U(sched_reclaims - reclaims0), sched_caladan_logged, U(late_max), rq.grown,
-	       U(t0));
+	printf("sched caladan: %llu lends (%llu refused by the kernel), %llu taken back, %u changes logged; "
+	       "generator late at most %llu ns; pool grew %u; start %llu\n",
+	       U(sched_lends - lends0), U(sched_lend_failures), U(sched_reclaims - reclaims0), sched_caladan_logged,
+	       U(late_max), rq.grown, U(t0));
 #undef U
 	free(lat);
 	requests_end();

@@ -16,7 +16,7 @@ int demo_trace(int argc, char **argv);                                 /* worklo
 int demo_rt(const struct sched_policy *p, int argc, char **argv);    /* rt.c: gedf, pedf */
 int demo_shinjuku(int argc, char **argv);                              /* shinjuku.c */
 int demo_caladan(int argc, char **argv);                               /* caladan.c */
-int demo_soak(void);                                                   /* caladan.c: its best-effort env */
+int demo_soak(int argc, char **argv);                                  /* caladan.c: its best-effort env */
 extern int demo_quiet; /* the showcase: no trace dumps */
 
 /* A CPU-bound worker's loop: bursts of `burn` instructions until *stop. */

@@ -73,7 +73,7 @@ int main(int argc, char **argv)
 	}
 	const char *mode = argc > 1 ? argv[1] : "rr";
 	if (!strcmp(mode, "soak"))
-		return demo_soak(); /* (caladan.c's best-effort env: no thread library) */
+		return demo_soak(argc - 1, argv + 1); /* (caladan.c's best-effort env: no thread library) */
 	const struct sched_policy *p = sched_policy_named(mode);
 	int err = cpus == 1 ? threads_init(p ? p : &sched_rr) : threads_init_cpus(p ? p : &sched_rr, cpus);
 	if (err) {

@@ -41,6 +41,7 @@ static void *serve(void *arg)
 		rq.start[j] = keel_now();
 		thread_burn(rq.size[j]);
 		rq.done[j] = keel_now();
+		rq.cpu[j] = keel_cpu();
 		rq.preempted[j] = self->preemptions - pre;
 		__atomic_add_fetch(&rq.completed, 1, __ATOMIC_RELEASE);
 		slot_free(s);
@@ -150,7 +151,7 @@ uint64_t requests_capacity(unsigned workers, uint64_t size)
 int requests_size(unsigned n, const char *who)
 {
 	rq.n = n;
-	uint64_t **arrays[] = { &rq.offset, &rq.size, &rq.arrival, &rq.start, &rq.done, &rq.preempted };
+	uint64_t **arrays[] = { &rq.offset, &rq.size, &rq.arrival, &rq.start, &rq.done, &rq.preempted, &rq.cpu };
 	for (unsigned i = 0; i < ARRAY_SIZE(arrays); i++) {
 		free(*arrays[i]);
 		if (!(*arrays[i] = calloc(n, sizeof(uint64_t)))) {

@@ -19,6 +19,7 @@ struct requests {
 	uint64_t *offset; /* arrival, clock ns after a run's start */
 	uint64_t *size;   /* instructions */
 	uint64_t *arrival, *start, *done, *preempted;
+	uint64_t *cpu;    /* the (kernel) CPU it ended on */
 	volatile unsigned completed;
 	unsigned grown;   /* threads the pool grew by (it ran dry) */
 };

@@ -17,7 +17,8 @@
  *    CPU's bit to its dispatcher on sched_caladan_borrower_cpu) -- never
  *    below sched_caladan_guaranteed workers kept.
  * One CPU moves per interval either way. Without a borrower (-1) nothing
- * is lent: the policy is then a FIFO over polling workers.
+ * is lent (and what was is taken back): the policy is then a FIFO over
+ * polling workers.
  *
  * apps/sched/caladan.c runs it beside a best-effort env (tests/test_caladan.py);
  * docs/schedulers.md has the figures.
@@ -54,7 +55,7 @@ static void cl_init(void)
 	uint64_t now = keel_now();
 	for (unsigned i = 0; i < CPUS_MAX; i++)
 		sent[i] = false, last_busy[i] = now;
-	sched_caladan_owned = sched_ncpus() - 1; /* (install took back any lent CPU) */
+	sched_caladan_owned = sched_ncpus() - 1; /* (install() takes back any lent CPU once this returns) */
 	note(now);
 }
 
@@ -102,6 +103,13 @@ static uint64_t cl_poll(void)
 	uint64_t now = keel_now(), iv = sched_caladan_interval_ns;
 	if (sched_cpu() != 0 || sched_ncpus() == 1)
 		return 0;
+	if (sched_caladan_borrower < 0 && sched_caladan_owned < sched_ncpus() - 1) {
+		for (unsigned i = 1; i < sched_ncpus(); i++) /* no borrower now: every lent worker back */
+			if (sched_cpu_lent(i) && sched_cpu_reclaim(i) == 0)
+				sched_caladan_owned++;
+		note(now);
+		return now + iv;
+	}
 	struct thread *head = queue.head;
 	uint64_t next = now + iv;
 	if (head && (int64_t)(now - head->runnable_since) < (int64_t)iv) {
