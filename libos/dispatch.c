@@ -236,7 +236,7 @@ static void install(const struct sched_policy *p, int ejecting);
 unsigned sched_ncpus(void) { return dispatch_ncpus; }
 unsigned sched_cpu(void) { return dispatch_here()->idx; }
 unsigned sched_cpu_id(unsigned cpu) { return cpu < dispatch_ncpus ? dispatch_cpus[cpu].cpu : 0; }
-bool sched_cpu_idle(unsigned cpu) { return cpu < dispatch_ncpus && dispatch_cpus[cpu].idle; }
+bool sched_cpu_idle(unsigned cpu) { return cpu < dispatch_ncpus && dispatch_cpus[cpu].idle && !dispatch_cpus[cpu].lent; }
 void sched_kick(unsigned cpu)
 {
 	if (cpu < dispatch_ncpus && dispatch_cpus[cpu].idle && !dispatch_cpus[cpu].lent)

@@ -71,7 +71,7 @@ int threads_init_cpus(const struct sched_policy *policy, unsigned max_cpus);
 unsigned sched_ncpus(void);       /* CPUs the library runs on */
 unsigned sched_cpu(void);         /* the one a callback runs on (0 .. sched_ncpus() - 1) */
 unsigned sched_cpu_id(unsigned cpu); /* the kernel's index of it (keel_cpu()) */
-bool sched_cpu_idle(unsigned cpu); /* it waits in the kernel for work */
+bool sched_cpu_idle(unsigned cpu); /* it waits for work (not a CPU lent to another env) */
 /* Counters of a CPU, and of all: dispatches there, times it idled (waited
  * in the kernel), kicks sent to it, threads stopped there inside the
  * library's restartable disable sequence (and restarted); threads

@@ -65,7 +65,7 @@ static unsigned cl_select(struct thread *t, enum sched_why why)
 	if (!is_request(t))
 		return 0;
 	for (unsigned i = 1; i < sched_ncpus(); i++)
-		if (sched_cpu_idle(i) && !sched_cpu_lent(i) && !sent[i]) {
+		if (sched_cpu_idle(i) && !sent[i]) { /* (idle: not lent) */
 			sent[i] = true;
 			return i;
 		}
@@ -123,7 +123,7 @@ static uint64_t cl_poll(void)
 			}
 	} else if (!head && sched_caladan_borrower >= 0 && sched_caladan_owned > sched_caladan_guaranteed) {
 		for (unsigned i = sched_ncpus() - 1; i >= 1; i--)
-			if (sched_cpu_idle(i) && !sched_cpu_lent(i) && !sent[i] &&
+			if (sched_cpu_idle(i) && !sent[i] &&
 			    (int64_t)(now - last_busy[i]) >= (int64_t)iv &&
 			    sched_cpu_lend(i, (uint32_t)sched_caladan_borrower, sched_caladan_borrower_cpu) == 0) {
 				sched_caladan_owned--;
