@@ -737,6 +737,24 @@ __attribute__((noreturn)) static void upcall_idle(struct dcpu *c, int last_tid)
 	libos_idle_on(c->idle_stack, c);
 }
 
+/* Locked, in an upcall: prev, preempted, is not what runs next here. Out
+ * of line, so that a debugger stopped at the save sees prev, next and the
+ * interrupted context whatever the compiler does with on_event
+ * (docs/debugging.md's worked example breaks here). */
+static __attribute__((noinline)) void switch_preempted(struct dcpu *c, struct thread *prev, struct thread *next,
+							struct keel_context *interrupted)
+{
+	/* Another CPU that picked prev waits for on_cpu (take_over). */
+	prev->ctx = *interrupted;
+	void *live = keel_upcall_xstate_of(c->area); /* (prev's own when the entry had it armed) */
+	if (live != prev->xstate)
+		memcpy(prev->xstate, live, keel_xstate_size());
+	__atomic_store_n(&prev->on_cpu, 0, __ATOMIC_RELEASE);
+	if (!next)
+		upcall_idle(c, prev->tid);
+	upcall_resume(c, prev, next, interrupted);
+}
+
 static void on_event(struct keel_upcall_area *a, uint64_t events, struct keel_context *interrupted)
 {
 	/* A thread stopped inside dispatch_disable_here's sequence finds its
@@ -776,18 +794,8 @@ static void on_event(struct keel_upcall_area *a, uint64_t events, struct keel_co
 		account_out(prev);
 		policy_ready(prev, SCHED_PREEMPTED);
 		struct thread *next = pick_next(c);
-		if (next != prev) {
-			/* Another CPU that picked prev waits for on_cpu (take_over). */
-			prev->ctx = *interrupted;
-			void *live = keel_upcall_xstate_of(c->area); /* (prev's own when the entry had it armed) */
-			if (live != prev->xstate)
-				memcpy(prev->xstate, live, keel_xstate_size());
-			__atomic_store_n(&prev->on_cpu, 0, __ATOMIC_RELEASE);
-		}
-		if (!next)
-			upcall_idle(c, prev->tid);
 		if (next != prev)
-			upcall_resume(c, prev, next, interrupted);
+			switch_preempted(c, prev, next, interrupted);
 	}
 	arm_timer(c);
 	if (c->polling)

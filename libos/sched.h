@@ -92,10 +92,10 @@ void sched_resched(unsigned cpu);
  * into it, and a post of the CPU's bit (1 << its kernel index) to that
  * env's dispatcher on kernel CPU tell_cpu. The CPU runs no thread here
  * until taken back (its dispatcher waits in the kernel). Take it back:
- * what was derived is revoked (the kernel takes the borrower off it at
- * once), and the CPU runs threads again. 0, or -EINVAL / -EBUSY (not a
- * CPU that can be lent, or taken back, now). The kernel calls are made
- * once the callback's CPU lets go of the scheduler lock; a lend the kernel
+ * the borrower's capability is deleted (the kernel takes the borrower off
+ * the CPU at once), and the CPU runs threads again. 0, or -EINVAL / -EBUSY
+ * (not a CPU that can be lent, or taken back, now). The kernel calls are
+ * made after the scheduler lock is let go (lend.c); a lend the kernel
  * refuses there (the borrower gone, this env's quota) leaves the CPU lent
  * to nobody until taken back (counted, and said on the console). A policy
  * switch takes back every lent CPU. */

@@ -5,7 +5,8 @@ best-effort env (`sched soak`) that holds the fourth and counts units of
 work done on every CPU it has. Phases of low and high load alternate; each
 allocation interval the LC env lends a worker idle a whole interval (a CPU
 capability derived into the BE env) or takes one back when a request has
-waited an interval (revoked: the kernel takes the BE env off the CPU).
+waited an interval (its capability deleted: the kernel takes the BE env off
+the CPU).
 
 The issue's two properties, from one boot: when the LC env's load rises it
 owns every worker again within 10 allocation intervals; when its load falls

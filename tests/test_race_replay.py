@@ -157,7 +157,7 @@ def test_replaying_back_from_the_failed_assertion_finds_the_preemption_that_lost
     n_back, name = window[-1]
     assert n_start < n_back < n_fail
     assert re.findall(r"^icount (\d+)$", back, re.M) == [str(n_back)], f"keel-seek did not land on {n_back}\n{context}"
-    assert re.search(rf"^#0 .*on_event .*dispatch\.c:{SAVE_LINE}", back, re.M), context
+    assert re.search(rf"^#0 .*switch_preempted .*dispatch\.c:{SAVE_LINE}", back, re.M), context
     assert f'= "{name}' in back, context
     # The thread preempted now holds v (r12, the value it loaded) equal to the counter; the thread about
     # to resume was preempted between its load and its store too, holding an older v: its store of v + 1

@@ -9,8 +9,8 @@
  *
  * Each interval the allocator looks at the queue, as Caladan does:
  *  - a request has waited a whole interval (queueing delay): congestion --
- *    one lent worker is taken back (sched_cpu_reclaim: its capability
- *    revoked from the borrower, which the kernel takes off the CPU at once);
+ *    one lent worker is taken back (sched_cpu_reclaim: the borrower's
+ *    capability for it deleted, and the kernel takes it off the CPU at once);
  *  - the queue is empty and a worker has had nothing to do for a whole
  *    interval: it is lent (sched_cpu_lend: a capability derived from this
  *    env's into sched_caladan_borrower, which is told with a post of the
