@@ -40,8 +40,8 @@ SOAK = re.compile(r"^soak: (\d+) units of \d+ insns, (\d+) dispatchers started \
 MARK = re.compile(r"^soak: mark (\d+) at (\d+) units (\d+)$", re.M)
 
 
-def run(keel, keep):
-    b = keel.boot(f"run=sched:cpus=3:caladan:{IV}:100:800:40:4:1:{keep} {BOOT}", smp=4, icount=True, timeout=300)
+def run(keel, keep, ms=40):
+    b = keel.boot(f"run=sched:cpus=3:caladan:{IV}:100:800:{ms}:4:1:{keep} {BOOT}", smp=4, icount=True, timeout=300)
     b.expect_verdict("success")
     b.expect(r"^sched caladan: ok$")
     h = HEAD.search(b.log)
@@ -104,7 +104,7 @@ def test_without_lending_the_best_effort_env_stays_on_its_own_cpu(keel):
     """The control: KEEP=2 keeps both workers -- nothing is lent, the BE
     env runs on its own CPU only, and its throughput is the same whatever
     the LC load (so the first test's difference is the allocation's)."""
-    b, phases, tail, soak, rates = run(keel, 2)
+    b, phases, tail, soak, rates = run(keel, 2, ms=20)
     print(f"BE units per ms by phase {[round(r, 1) for r in rates]}")
     assert tail["lends"] == tail["back"] == 0 and soak["started"] == 0, (tail, soak)
     assert max(rates) <= 1.15 * min(rates), rates

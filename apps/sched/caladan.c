@@ -46,6 +46,7 @@
 #define UNIT 20000ULL          /* the soak env's unit of work, instructions */
 #define SOAK_CPUS 8            /* the kernel CPUs the soak env can use: 0 .. 7 */
 #define MARKS 64
+#define POOL 64                /* request threads (the pool grows if ever short: the run says so) */
 
 /* ------------------------------------------------- the best-effort env */
 static struct keel_upcall_area soak_area[SOAK_CPUS] __attribute__((aligned(4096)));
@@ -243,7 +244,7 @@ int demo_caladan(int argc, char **argv)
 	}
 	/* The workers' capacity, every worker the env's (nothing lent yet);
 	 * then the arrivals at each phase's load. */
-	if (requests_init(REQ_CALIBRATE * workers * REQ_BACKLOG, "caladan"))
+	if (requests_init(REQ_CALIBRATE * workers * REQ_BACKLOG, POOL, "caladan"))
 		return 1;
 	uint64_t cap = requests_capacity(workers, SHORT);
 	if (!cap)

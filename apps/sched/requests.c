@@ -162,11 +162,12 @@ int requests_size(unsigned n, const char *who)
 	return 0;
 }
 
-int requests_init(unsigned n, const char *who)
+int requests_init(unsigned n, unsigned pool, const char *who)
 {
+	rq.pool = pool;
 	if (requests_size(n, who))
 		return -1;
-	for (unsigned i = 0; i < REQ_POOL; i++) {
+	for (unsigned i = 0; i < pool; i++) {
 		struct slot *s = slot_new();
 		if (!s) {
 			printf("sched %s: pool: %s\n", who, errname(thread_errno()));
@@ -185,7 +186,7 @@ int requests_init(unsigned n, const char *who)
 
 void requests_end(void)
 {
-	for (unsigned ended = 0; ended < REQ_POOL + rq.grown;) {
+	for (unsigned ended = 0; ended < rq.pool + rq.grown;) {
 		struct slot *s = slot_take();
 		if (!s) {
 			thread_sleep(50000);

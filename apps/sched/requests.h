@@ -10,7 +10,6 @@
 
 #include "demo.h"
 
-#define REQ_POOL 384    /* threads made before the runs (a 24,000-request run to completion had 230 at once) */
 #define REQ_CALIBRATE 4 /* rounds of the capacity's measure */
 #define REQ_BACKLOG 4   /* requests per worker in a round */
 
@@ -21,13 +20,14 @@ struct requests {
 	uint64_t *arrival, *start, *done, *preempted;
 	uint64_t *cpu;    /* the (kernel) CPU it ended on */
 	volatile unsigned completed;
+	unsigned pool;    /* threads made before the runs */
 	unsigned grown;   /* threads the pool grew by (it ran dry) */
 };
 extern struct requests rq;
 
-/* The arrays for n requests and the pool of REQ_POOL threads, each
- * waiting for its first request: 0, or -1 (said why, as `who`). */
-int requests_init(unsigned n, const char *who);
+/* The arrays for n requests and a pool of `pool` threads, each waiting
+ * for its first request: 0, or -1 (said why, as `who`). */
+int requests_init(unsigned n, unsigned pool, const char *who);
 /* The arrays again, for n requests (zeroed). */
 int requests_size(unsigned n, const char *who);
 /* Hand request j to a pool thread that waits for one (a new one if none

@@ -33,6 +33,7 @@
 #define SHORT 40000ULL    /* instructions */
 #define LONG_RATIO 100
 #define LONG_PER_MILLE 5  /* 0.5% */
+#define POOL 384 /* request threads made before the runs (a 24,000-request run to completion had 230 at once) */
 #define CALIBRATE REQ_CALIBRATE /* rounds of the capacity's measure, and short requests alone */
 #define BACKLOG REQ_BACKLOG
 
@@ -143,7 +144,7 @@ int demo_shinjuku(int argc, char **argv)
 		printf("sched shinjuku: needs cpus=2 or more, 0 < LOAD < 1000, N >= %u\n", CALIBRATE * (workers * BACKLOG + 1));
 		return 1;
 	}
-	if (requests_init(n, "shinjuku"))
+	if (requests_init(n, POOL, "shinjuku"))
 		return 1;
 	uint64_t cap = requests_capacity(workers, SHORT), t_alone = alone(workers);
 	if (!cap || !t_alone)
