@@ -11,6 +11,7 @@ that no longer exists must be struck off, so the list only shrinks."""
 import fnmatch
 import json
 import re
+import functools
 import subprocess
 from collections import defaultdict
 from pathlib import Path
@@ -84,13 +85,16 @@ def kernel_objects():
 
 def symbol_edges(objects):
     defined, used = {}, defaultdict(set)
-    for mod, obj in objects.items():
-        for line in subprocess.run(["nm", str(obj)], capture_output=True, text=True, check=True).stdout.splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[0] == "U":
-                used[mod].add(parts[1])
-            elif len(parts) == 3 and parts[1].isupper() and parts[1] not in "UW":
-                defined[parts[2]] = mod
+    mod_of = {str(obj): mod for mod, obj in objects.items()}
+    # One nm for every object (-A: each line starts with its file's name).
+    listing = subprocess.run(["nm", "-A", *mod_of], capture_output=True, text=True, check=True).stdout
+    for line in listing.splitlines():
+        path, _, rest = line.partition(":")
+        mod, parts = mod_of[path], rest.split()
+        if len(parts) == 2 and parts[0] == "U":
+            used[mod].add(parts[1])
+        elif len(parts) == 3 and parts[1].isupper() and parts[1] not in "UW":
+            defined[parts[2]] = mod
     edges = set()
     for mod, syms in used.items():
         for s in syms:
@@ -132,8 +136,9 @@ def cycles(graph):
     return out
 
 
+@functools.lru_cache(maxsize=None)
 def all_edges():
-    return include_edges() | symbol_edges(kernel_objects())
+    return frozenset(include_edges() | symbol_edges(kernel_objects()))
 
 
 def test_every_kernel_module_has_a_layer():
