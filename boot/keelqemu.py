@@ -165,8 +165,23 @@ def cached_iso(builddir, cmdline, extra_modules=(), grub_pre=()):
     cache.mkdir(exist_ok=True)
     iso = cache / f"{h.hexdigest()[:20]}.iso"
     if not iso.exists():
+        prune_isos(cache, kernel.stat().st_mtime)
         make_iso(builddir, cmdline, iso, extra_modules, grub_pre)
     return iso
+
+
+def prune_isos(cache, kernel_mtime):
+    """Every ISO holds the kernel: one made before the kernel was last built
+    holds an older one and is not wanted again (unless the kernel goes back
+    byte for byte: then it is made again). Without this a build directory
+    gathered an ISO per command line per kernel build (24 GB after a few
+    weeks of work). A QEMU still booting a removed ISO keeps it open."""
+    for old in cache.glob("*.iso"):
+        try:
+            if old.stat().st_mtime < kernel_mtime:
+                old.unlink()
+        except FileNotFoundError:
+            pass  # another test's prune got there first
 
 
 # --------------------------------------------------------------------- QEMU

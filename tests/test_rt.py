@@ -26,7 +26,7 @@ import pytest
 
 import rtsim
 
-LATE_SLACK_US = 4000  # the guest's late chains end 0.6-3.0 ms after the ideal's (overheads, and where QEMU's turns fall)
+LATE_SLACK_US = 2000  # the guest's late chains end 0.3-0.6 ms after the ideal's (overheads, and where QEMU's turns fall)
 
 
 def run_set(keel, policy, name):

@@ -58,12 +58,16 @@ struct task {
  * preemption by the library does not count). Not thread_cpu_ns: that is the
  * env's own clock, which leaves out the time the kernel had the CPU, and
  * under -icount with several CPUs QEMU's round-robin puts other vCPUs'
- * instructions inside this one's kernel entries (tests/test_rt.py). */
+ * instructions inside this one's kernel entries (tests/test_rt.py).
+ * Samples are short (thread_burn(1000), a few microseconds of the clock):
+ * each preemption throws one sample away and the job runs that much longer.
+ * With 10,000 a sample spanned up to ~0.5 ms of the four-CPU icount clock
+ * and the late chains ended 3-5 ms after the ideal's; now within 0.6 ms. */
 static void work(struct thread *self, uint64_t ns)
 {
 	uint64_t done = 0, last = keel_now(), disp = *(volatile uint64_t *)&self->dispatches;
 	while (done < ns) {
-		thread_burn(10000);
+		thread_burn(1000);
 		uint64_t now = keel_now(), d = *(volatile uint64_t *)&self->dispatches;
 		if (d == disp)
 			done += now - last;
