@@ -158,7 +158,7 @@ static i64 sys_debug(struct env *e, u64 op, u64 a, u64 b)
 	}
 }
 
-i64 syscall_dispatch(struct dispatcher *d, u64 nr, u64 a0, u64 a1, u64 a2)
+i64 syscall_dispatch(u64 a0, u64 a1, u64 a2, u64 nr, struct dispatcher *d)
 {
 	struct env *e = d->env;
 	e->syscalls++;
@@ -259,44 +259,57 @@ static inline u64 fast_status(struct dispatcher *d)
  * for it may have let this CPU give its env up (it ended on another CPU):
  * the general path finds that out. Out of line, so that the unlocked calls
  * keep a frameless path. */
-static __attribute__((noinline)) struct fast_ret fast_locked(struct dispatcher *d, u64 nr, u64 a0, u64 a1, u64 a2)
+static __attribute__((noinline)) struct fast_ret fast_locked(u64 a0, u64 a1, u64 a2, u64 nr, struct dispatcher *d)
 {
 	kernel_lock_take();
 	if (unlikely(this_cpu()->disp != d)) {
 		kernel_lock_drop();
 		return (struct fast_ret){ 0, SYSCALL_FAST_NONE };
 	}
-	u64 r = (u64)syscall_dispatch(d, nr, a0, a1, a2);
+	u64 r = (u64)syscall_dispatch(a0, a1, a2, nr, d);
 	u64 status = fast_status(d);
 	kernel_lock_drop();
 	return (struct fast_ret){ r, status };
 }
 
+/* The fast calls that do more than read a word: each out of line and
+ * tail-called, so that syscall_fast itself keeps no register across a call
+ * -- no frame, no callee-saved pushes -- for the calls that need none. */
+static __attribute__((noinline)) struct fast_ret fast_time(struct dispatcher *d)
+{
+	u64 r = clock_ns();
+	TRACE(KEEL_TR_SYSCALL, d->env->id, SYS_TIME, 0);
+	d->env->syscalls++;
+	return (struct fast_ret){ r, fast_status(d) };
+}
+
+/* (Its arguments in syscall_fast's order: nothing moved before the jump.) */
+static __attribute__((noinline, optimize("omit-frame-pointer"))) struct fast_ret fast_call(u64 a0, u64 a1, u64 a2, u64 nr, struct dispatcher *d)
+{
+	if (cpus_up > 1)
+		return fast_locked(a0, a1, a2, nr, d);
+	u64 r = (u64)syscall_dispatch(a0, a1, a2, nr, d); /* one CPU: no lock (lock.h) */
+	return (struct fast_ret){ r, fast_status(d) };
+}
+
 __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64 a0, u64 a1, u64 a2, u64 nr)
 {
-	struct dispatcher *d = this_cpu()->disp;
-	struct env *e = d->env;
-	u64 r;
-	switch (nr) {
-	/* Each names its number: the site needs nothing kept live for it. */
-	case SYS_ENV_ID:
-		r = e->id;
+	struct dispatcher *d = this_disp();
+	/* The two calls that only read: first, without a call. */
+	if (nr == SYS_ENV_ID) { /* the site names its number: nothing kept live for it */
+		struct env *e = d->env;
 		TRACE(KEEL_TR_SYSCALL, e->id, SYS_ENV_ID, 0);
-		break;
-	case SYS_TIME:
-		r = clock_ns();
-		TRACE(KEEL_TR_SYSCALL, e->id, SYS_TIME, 0);
-		break;
-	case SYS_SET_DEADLINE: /* the timer queues */
-		if (cpus_up > 1)
-			return fast_locked(d, nr, a0, a1, a2);
-		r = (u64)upcall_set_deadline(d, a0);
-		TRACE(KEEL_TR_SYSCALL, e->id, SYS_SET_DEADLINE, 0);
-		break;
-	/* Capabilities, page tables, interrupt bindings and posts never block,
-	 * switch or kill the caller; what they do to other envs waits in
-	 * their events. Named one by one: which calls come here must not
-	 * depend on how the ABI numbers them. */
+		e->syscalls++;
+		return (struct fast_ret){ e->id, fast_status(d) }; /* entry.S counts the sysretq */
+	}
+	if (nr == SYS_TIME)
+		return fast_time(d);
+	switch (nr) {
+	/* The timer queues; capabilities, page tables, interrupt bindings and
+	 * posts: they never block, switch or kill the caller; what they do to
+	 * other envs waits in their events. Named one by one: which calls
+	 * come here must not depend on how the ABI numbers them. */
+	case SYS_SET_DEADLINE:
 	case SYS_CAP_INFO:
 	case SYS_FRAME_ALLOC:
 	case SYS_VRANGE_ALLOC:
@@ -309,15 +322,10 @@ __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64
 	case SYS_IRQ_BIND:
 	case SYS_IRQ_ACK:
 	case SYS_EVENT_POST:
-		if (cpus_up > 1)
-			return fast_locked(d, nr, a0, a1, a2);
-		r = (u64)syscall_dispatch(d, nr, a0, a1, a2); /* one CPU: no lock (lock.h) */
-		return (struct fast_ret){ r, fast_status(d) };
+		return fast_call(a0, a1, a2, nr, d);
 	default:
 		return (struct fast_ret){ 0, SYSCALL_FAST_NONE };
 	}
-	e->syscalls++;
-	return (struct fast_ret){ r, fast_status(d) }; /* entry.S counts the sysretq */
 }
 
 /* Several CPUs: the kernel lock, and if this CPU's env ended on another
@@ -340,7 +348,7 @@ static __noreturn void syscall_general(struct percpu *cpu, struct trap_frame *tf
 	if (status == SYSCALL_FAST_EVENTS) /* answered on the fast path; events to deliver */
 		d->ctx.rax = cpu->fast_result;
 	else
-		d->ctx.rax = (u64)syscall_dispatch(d, tf->rax, tf->rdi, tf->rsi, tf->rdx);
+		d->ctx.rax = (u64)syscall_dispatch(tf->rdi, tf->rsi, tf->rdx, tf->rax, d);
 	env_run(d);
 }
 

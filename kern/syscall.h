@@ -27,7 +27,9 @@ extern u64 fast_paths_off;
 extern bool fast_paths_forced_off;
 void syscall_fast_paths(u64 off);
 
-i64 syscall_dispatch(struct dispatcher *d, u64 nr, u64 a0, u64 a1, u64 a2);
+/* The call `nr` with its arguments, made for d (its arguments in the
+ * order the syscall entry has them: the fast path passes them on unmoved). */
+i64 syscall_dispatch(u64 a0, u64 a1, u64 a2, u64 nr, struct dispatcher *d);
 __noreturn void syscall_from_user(struct trap_frame *tf);
 __noreturn void syscall_switch(struct trap_frame *tf);
 

@@ -106,4 +106,14 @@ static inline struct percpu *this_cpu(void)
 	return p;
 }
 
+/* This CPU's running dispatcher in one load (this_cpu()->disp is two).
+ * Read afresh each time, and ordered with memory accesses: a switch in
+ * between changes it. */
+static inline struct dispatcher *this_disp(void)
+{
+	struct dispatcher *d;
+	__asm__ volatile("mov %%gs:%c1, %0" : "=r"(d) : "i"(__builtin_offsetof(struct percpu, disp)) : "memory");
+	return d;
+}
+
 #endif

@@ -169,7 +169,7 @@ from_user(struct trap_frame *tf)
 		sched_preempt(d);
 	}
 	if (v == VEC_SYSCALL_INT) {
-		d->ctx.rax = (u64)syscall_dispatch(d, tf->rax, tf->rdi, tf->rsi, tf->rdx);
+		d->ctx.rax = (u64)syscall_dispatch(tf->rdi, tf->rsi, tf->rdx, tf->rax, d);
 		env_run(d);
 	}
 	if (v == VEC_PIC_SPURIOUS_MASTER || v == VEC_PIC_SPURIOUS_SLAVE) {
