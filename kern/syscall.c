@@ -283,6 +283,18 @@ static __attribute__((noinline)) struct fast_ret fast_time(struct dispatcher *d)
 	return (struct fast_ret){ r, fast_status(d) };
 }
 
+/* The deadline a libOS scheduler sets at every preemption: straight to
+ * the timer queues, not through syscall_dispatch's switch. */
+static __attribute__((noinline)) struct fast_ret fast_deadline(u64 when, struct dispatcher *d)
+{
+	if (cpus_up > 1)
+		return fast_locked(when, 0, 0, SYS_SET_DEADLINE, d);
+	u64 r = (u64)upcall_set_deadline(d, when);
+	TRACE(KEEL_TR_SYSCALL, d->env->id, SYS_SET_DEADLINE, 0);
+	d->env->syscalls++;
+	return (struct fast_ret){ r, fast_status(d) };
+}
+
 /* (Its arguments in syscall_fast's order: nothing moved before the jump.) */
 static __attribute__((noinline, optimize("omit-frame-pointer"))) struct fast_ret fast_call(u64 a0, u64 a1, u64 a2, u64 nr, struct dispatcher *d)
 {
@@ -295,7 +307,8 @@ static __attribute__((noinline, optimize("omit-frame-pointer"))) struct fast_ret
 __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64 a0, u64 a1, u64 a2, u64 nr)
 {
 	struct dispatcher *d = this_disp();
-	/* The two calls that only read: first, without a call. */
+	/* The calls libOSes make all the time first: the two that only read
+	 * (SYS_ENV_ID answered here, without a call), then the deadline. */
 	if (nr == SYS_ENV_ID) { /* the site names its number: nothing kept live for it */
 		struct env *e = d->env;
 		TRACE(KEEL_TR_SYSCALL, e->id, SYS_ENV_ID, 0);
@@ -304,12 +317,13 @@ __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64
 	}
 	if (nr == SYS_TIME)
 		return fast_time(d);
+	if (nr == SYS_SET_DEADLINE)
+		return fast_deadline(a0, d);
 	switch (nr) {
-	/* The timer queues; capabilities, page tables, interrupt bindings and
-	 * posts: they never block, switch or kill the caller; what they do to
-	 * other envs waits in their events. Named one by one: which calls
-	 * come here must not depend on how the ABI numbers them. */
-	case SYS_SET_DEADLINE:
+	/* Capabilities, page tables, interrupt bindings and posts: they never
+	 * block, switch or kill the caller; what they do to other envs waits
+	 * in their events. Named one by one: which calls come here must not
+	 * depend on how the ABI numbers them. */
 	case SYS_CAP_INFO:
 	case SYS_FRAME_ALLOC:
 	case SYS_VRANGE_ALLOC:
