@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -141,7 +142,7 @@ def make_iso(builddir, cmdline, out, extra_modules=(), grub_pre=()):
         for m in modules:
             shutil.copy(m.path, root / "apps" / f"{m.name}.elf")
         (root / "boot" / "grub" / "grub.cfg").write_text(render_grub_cfg(cmdline, modules, grub_pre))
-        tmp_out = Path(str(out) + ".tmp")
+        tmp_out = Path(f"{out}.{os.getpid()}.{threading.get_ident()}.tmp")  # (boots may run in threads)
         res = subprocess.run(
             ["grub-mkrescue", "-o", str(tmp_out), "--install-modules=" + " ".join(GRUB_MODULES),
              "--locales=", "--fonts=", "--themes=", str(root)],

@@ -239,7 +239,7 @@ unsigned sched_cpu_id(unsigned cpu) { return cpu < dispatch_ncpus ? dispatch_cpu
 bool sched_cpu_idle(unsigned cpu) { return cpu < dispatch_ncpus && dispatch_cpus[cpu].idle && !dispatch_cpus[cpu].lent; }
 void sched_kick(unsigned cpu)
 {
-	if (cpu < dispatch_ncpus && dispatch_cpus[cpu].idle && !dispatch_cpus[cpu].lent)
+	if (sched_cpu_idle(cpu))
 		dispatch_kick(&dispatch_cpus[cpu]);
 }
 void sched_resched(unsigned cpu)

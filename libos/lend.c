@@ -31,8 +31,6 @@ uint64_t sched_lends, sched_reclaims, sched_lend_failures;
 static uint32_t settling;     /* a CPU is settling (the lock of the kernel's side) */
 static uint64_t settle_wanted; /* CPUs (by idx) to settle: taken by whoever settles next */
 
-static int is_cpu(const struct keel_cap_info *info, uint64_t cpu) { return info->base == cpu; }
-
 int sched_cpu_lend(unsigned cpu, uint32_t env_slot, unsigned tell_cpu)
 {
 	if (!dispatch_multi || cpu >= dispatch_ncpus)
@@ -93,7 +91,7 @@ static void settle_one(struct dcpu *c)
 	long r = 0;
 	if (!c->cap_slot) {
 		struct keel_cap_info info;
-		r = vm_find_cap(0, KEEL_CAP_CPU, is_cpu, c->cpu, &info);
+		r = vm_find_cpu_cap(c->cpu, &info);
 		if (r >= 0) {
 			c->cap_slot = (uint32_t)r + 1;
 			c->cap_rights = info.rights;

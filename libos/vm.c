@@ -85,6 +85,13 @@ long vm_find_cap(uint32_t from, uint32_t type, int (*match)(const struct keel_ca
 	return -ENOENT;
 }
 
+static int is_cpu(const struct keel_cap_info *info, uint64_t cpu) { return info->base == cpu; }
+
+long vm_find_cpu_cap(unsigned cpu, struct keel_cap_info *out)
+{
+	return vm_find_cap(0, KEEL_CAP_CPU, is_cpu, cpu, out);
+}
+
 int vm_init(void)
 {
 	struct keel_quota_info q;

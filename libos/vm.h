@@ -89,5 +89,8 @@ static inline uint64_t vm_pte(uint64_t va) { return vm_entry(va, 1); }
  * info satisfies match(info, arg) (NULL: any). -ENOENT if none. */
 long vm_find_cap(uint32_t from, uint32_t type, int (*match)(const struct keel_cap_info *, uint64_t),
 		 uint64_t arg, struct keel_cap_info *out);
+/* This env's capability for kernel CPU `cpu`: its slot (and info, if out),
+ * or -ENOENT. */
+long vm_find_cpu_cap(unsigned cpu, struct keel_cap_info *out);
 
 #endif

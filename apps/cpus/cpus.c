@@ -73,14 +73,8 @@ static void check(int ok, const char *what)
 	}
 }
 
-static int is_cpu(const struct keel_cap_info *info, uint64_t cpu) { return info->base == cpu; }
-
 /* The slot of this env's capability for CPU `cpu`, or -ENOENT. */
-static long cpu_slot(unsigned cpu)
-{
-	struct keel_cap_info info;
-	return vm_find_cap(0, KEEL_CAP_CPU, is_cpu, cpu, &info);
-}
+static long cpu_slot(unsigned cpu) { return vm_find_cpu_cap(cpu, NULL); }
 
 /* Let `ms` milliseconds of kernel time pass, giving the CPU away meanwhile. */
 static void wait_ms(uint64_t ms)

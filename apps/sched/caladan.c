@@ -150,8 +150,6 @@ int demo_soak(int argc, char **argv)
 }
 
 /* ----------------------------------------------- the latency-critical env */
-static int is_cpu(const struct keel_cap_info *info, uint64_t cpu) { return info->base == cpu; }
-
 /* The kernel CPU this env holds that the thread library does not run on. */
 static long home_cpu(void)
 {
@@ -159,7 +157,7 @@ static long home_cpu(void)
 		bool used = false;
 		for (unsigned i = 0; i < sched_ncpus(); i++)
 			used |= sched_cpu_id(i) == c;
-		if (!used && vm_find_cap(0, KEEL_CAP_CPU, is_cpu, c, NULL) >= 0)
+		if (!used && vm_find_cpu_cap(c, NULL) >= 0)
 			return c;
 	}
 	return -1;
@@ -174,7 +172,7 @@ static long spawn_soak(unsigned home)
 	long env = sys_env_spawn(&r);
 	if (env < 0)
 		return env;
-	long cap = vm_find_cap(0, KEEL_CAP_CPU, is_cpu, home, NULL);
+	long cap = vm_find_cpu_cap(home, NULL);
 	long err = cap < 0 ? cap : sys_cap_derive((uint32_t)cap, KEEL_R_ALL & ~KEEL_R_GRANT, (uint32_t)env);
 	if (err < 0)
 		return err;
