@@ -165,7 +165,9 @@ def cached_iso(builddir, cmdline, extra_modules=(), grub_pre=()):
     cache = Path(builddir) / "isos"
     cache.mkdir(exist_ok=True)
     iso = cache / f"{h.hexdigest()[:20]}.iso"
-    if not iso.exists():
+    try:
+        os.utime(iso)  # a hit is in use: newer than the kernel, never pruned from under its boot
+    except FileNotFoundError:
         prune_isos(cache, kernel.stat().st_mtime)
         make_iso(builddir, cmdline, iso, extra_modules, grub_pre)
     return iso
@@ -176,7 +178,8 @@ def prune_isos(cache, kernel_mtime):
     holds an older one and is not wanted again (unless the kernel goes back
     byte for byte: then it is made again). Without this a build directory
     gathered an ISO per command line per kernel build (24 GB after a few
-    weeks of work). A QEMU still booting a removed ISO keeps it open."""
+    weeks of work). A hit is touched (cached_iso): one in use by a boot that
+    has not opened it yet is newer than the kernel, and stays."""
     for old in cache.glob("*.iso"):
         try:
             if old.stat().st_mtime < kernel_mtime:

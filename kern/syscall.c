@@ -262,7 +262,7 @@ static inline u64 fast_status(struct dispatcher *d)
 static __attribute__((noinline)) struct fast_ret fast_locked(u64 a0, u64 a1, u64 a2, u64 nr, struct dispatcher *d)
 {
 	kernel_lock_take();
-	if (unlikely(this_cpu()->disp != d)) {
+	if (unlikely(this_disp() != d)) {
 		kernel_lock_drop();
 		return (struct fast_ret){ 0, SYSCALL_FAST_NONE };
 	}
@@ -275,12 +275,18 @@ static __attribute__((noinline)) struct fast_ret fast_locked(u64 a0, u64 a1, u64
 /* The fast calls that do more than read a word: each out of line and
  * tail-called, so that syscall_fast itself keeps no register across a call
  * -- no frame, no callee-saved pushes -- for the calls that need none. */
-static __attribute__((noinline)) struct fast_ret fast_time(struct dispatcher *d)
+/* A fast call's end, as syscall_dispatch's start does it: the trace site
+ * (nr a constant where this is inlined), the count, the answer. */
+static inline struct fast_ret fast_done(struct dispatcher *d, u64 nr, u64 r)
 {
-	u64 r = clock_ns();
-	TRACE(KEEL_TR_SYSCALL, d->env->id, SYS_TIME, 0);
+	TRACE(KEEL_TR_SYSCALL, d->env->id, nr, 0);
 	d->env->syscalls++;
 	return (struct fast_ret){ r, fast_status(d) };
+}
+
+static __attribute__((noinline)) struct fast_ret fast_time(struct dispatcher *d)
+{
+	return fast_done(d, SYS_TIME, clock_ns());
 }
 
 /* The deadline a libOS scheduler sets at every preemption: straight to
@@ -289,10 +295,7 @@ static __attribute__((noinline)) struct fast_ret fast_deadline(u64 when, struct 
 {
 	if (cpus_up > 1)
 		return fast_locked(when, 0, 0, SYS_SET_DEADLINE, d);
-	u64 r = (u64)upcall_set_deadline(d, when);
-	TRACE(KEEL_TR_SYSCALL, d->env->id, SYS_SET_DEADLINE, 0);
-	d->env->syscalls++;
-	return (struct fast_ret){ r, fast_status(d) };
+	return fast_done(d, SYS_SET_DEADLINE, (u64)upcall_set_deadline(d, when));
 }
 
 /* (Its arguments in syscall_fast's order: nothing moved before the jump.) */
@@ -309,12 +312,8 @@ __attribute__((optimize("omit-frame-pointer"))) struct fast_ret syscall_fast(u64
 	struct dispatcher *d = this_disp();
 	/* The calls libOSes make all the time first: the two that only read
 	 * (SYS_ENV_ID answered here, without a call), then the deadline. */
-	if (nr == SYS_ENV_ID) { /* the site names its number: nothing kept live for it */
-		struct env *e = d->env;
-		TRACE(KEEL_TR_SYSCALL, e->id, SYS_ENV_ID, 0);
-		e->syscalls++;
-		return (struct fast_ret){ e->id, fast_status(d) }; /* entry.S counts the sysretq */
-	}
+	if (nr == SYS_ENV_ID) /* (entry.S counts the sysretq) */
+		return fast_done(d, SYS_ENV_ID, d->env->id);
 	if (nr == SYS_TIME)
 		return fast_time(d);
 	if (nr == SYS_SET_DEADLINE)

@@ -236,7 +236,10 @@ static void install(const struct sched_policy *p, int ejecting);
 unsigned sched_ncpus(void) { return dispatch_ncpus; }
 unsigned sched_cpu(void) { return dispatch_here()->idx; }
 unsigned sched_cpu_id(unsigned cpu) { return cpu < dispatch_ncpus ? dispatch_cpus[cpu].cpu : 0; }
-bool sched_cpu_idle(unsigned cpu) { return cpu < dispatch_ncpus && dispatch_cpus[cpu].idle && !dispatch_cpus[cpu].lent; }
+/* Idle, and its to give work to (a lent CPU idles by intent). */
+static bool idle_free(const struct dcpu *c) { return c->idle && !c->lent; }
+
+bool sched_cpu_idle(unsigned cpu) { return cpu < dispatch_ncpus && idle_free(&dispatch_cpus[cpu]); }
 void sched_kick(unsigned cpu)
 {
 	if (sched_cpu_idle(cpu))
@@ -302,15 +305,15 @@ static void kick_for(struct thread *t)
 	if (!dispatch_multi)
 		return;
 	struct dcpu *here = dispatch_here(), *c = &dispatch_cpus[t->cpu];
-	if ((c == here || !c->idle || c->kicked || c->lent) && !policy->select_cpu)
+	if ((c == here || !idle_free(c) || c->kicked) && !policy->select_cpu)
 		for (unsigned i = 0; i < dispatch_ncpus; i++) {
 			struct dcpu *o = &dispatch_cpus[i];
-			if (o->idle && !o->kicked && !o->lent && o != here) {
+			if (idle_free(o) && !o->kicked && o != here) {
 				c = o;
 				break;
 			}
 		}
-	if (c != here && c->idle && !c->lent)
+	if (c != here && idle_free(c))
 		dispatch_kick(c);
 }
 
@@ -473,7 +476,7 @@ static void watch(struct dcpu *c)
 	for (unsigned i = 0; dispatch_multi && i < dispatch_ncpus; i++) {
 		const struct dcpu *o = &dispatch_cpus[i];
 		uint64_t since = o->idle_since > runnable_none_at ? o->idle_since : runnable_none_at;
-		if (o->idle && !o->lent && now - since > sched_watchdog_ns) { /* (a lent CPU idles by intent) */
+		if (idle_free(o) && now - since > sched_watchdog_ns) {
 			snprintf(guard_why, sizeof guard_why, "cpu%u idle for %llu ms while threads were runnable", i,
 				 (unsigned long long)((now - since) / 1000000));
 			eject(guard_why);

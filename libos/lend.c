@@ -120,6 +120,10 @@ void dispatch_lend_settle(uint64_t cpus)
 	       !__atomic_exchange_n(&settling, 1, __ATOMIC_ACQUIRE)) {
 		for (uint64_t m = __atomic_exchange_n(&settle_wanted, 0, __ATOMIC_ACQ_REL); m; m &= m - 1)
 			settle_one(&dispatch_cpus[__builtin_ctzll(m)]);
-		__atomic_store_n(&settling, 0, __ATOMIC_RELEASE);
+		/* Sequentially consistent: the look at settle_wanted above must
+		 * not pass this store (x86 lets a load overtake an earlier store),
+		 * or a CPU that added its bits and found `settling` still taken
+		 * would leave them for no one. */
+		__atomic_store_n(&settling, 0, __ATOMIC_SEQ_CST);
 	}
 }

@@ -54,7 +54,6 @@ static uint8_t soak_stack[SOAK_CPUS][3][8192] __attribute__((aligned(64))); /* r
 static volatile uint64_t soak_units, soak_dropped, soak_started, soak_there, soak_late, soak_stop;
 static uint32_t soak_live[SOAK_CPUS]; /* a dispatcher of this env is on that CPU, or may still be */
 static uint64_t soak_deferred;        /* CPUs lent before the first dispatcher was bound to its home */
-static volatile int soak_bound;
 static unsigned soak_home;
 static uint64_t mark_units[MARKS], mark_at[MARKS];
 static unsigned marks;
@@ -78,7 +77,7 @@ static void soak_start(unsigned c, bool told)
 {
 	if (c == soak_home)
 		return;
-	if (!soak_bound && keel_cpu() != soak_home) {
+	if (!soak_started && keel_cpu() != soak_home) { /* (none started: the caller is still unbound) */
 		__atomic_fetch_or(&soak_deferred, 1ULL << c, __ATOMIC_RELAXED);
 		return;
 	}
@@ -91,7 +90,6 @@ static void soak_start(unsigned c, bool told)
 	long r = keel_disp_start(c, na, soak_worker, soak_stack[c][0], sizeof soak_stack[c][0], NULL);
 	if (r == 0) {
 		__atomic_add_fetch(&soak_started, 1, __ATOMIC_RELAXED);
-		soak_bound = 1;
 		return;
 	}
 	__atomic_store_n(&soak_live[c], 0, __ATOMIC_RELEASE);
